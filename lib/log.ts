@@ -124,7 +124,9 @@ export function formatLogLine(
     return `${pythonTimestamp(now)} - ${level} - ${message}`;
   }
   const prefix = level === "INFO" ? "" : `${level}: `;
-  return `[${program} at ${pythonTimestamp(now).slice(0, 19)}] ${prefix}${message}`;
+  return `[${program} at ${
+    pythonTimestamp(now).slice(0, 19)
+  }] ${prefix}${message}`;
 }
 
 /**
