@@ -1,0 +1,186 @@
+/**
+ * The one place that knows the Kafka client library (kafkajs).
+ *
+ * Scripts ask this module for a connected producer, a consumer or an admin, and
+ * get one-line {@linkcode UserError}s when the broker cannot be reached. It also
+ * teaches kafkajs to read lz4- and snappy-compressed batches (kafkajs only
+ * knows gzip itself), because other producers, OpenMSIStream among them, use
+ * lz4 by default. Keeping kafkajs behind this module keeps a later switch to
+ * another client cheap.
+ *
+ * @example
+ * ```ts
+ * import { createKafka, connectAdmin, ensureTopic } from "../lib/kafka_client.ts";
+ * import { loadKafkaConfig } from "../lib/kafka_config.ts";
+ *
+ * const kafka = createKafka(await loadKafkaConfig("local"));
+ * const admin = await connectAdmin(kafka);
+ * await ensureTopic(admin, "lecroy_files", 5);
+ * await admin.disconnect();
+ * ```
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import {
+  type Admin,
+  CompressionCodecs,
+  CompressionTypes,
+  Kafka,
+  logLevel,
+} from "kafkajs";
+import SnappyCodec from "kafkajs-snappy";
+import * as lz4 from "lz4js";
+import { describeError, UserError } from "./cli.ts";
+import type { KafkaSettings, ProducerSettings } from "./kafka_config.ts";
+
+/** kafkajs' names for the compression settings of the config file. */
+const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  lz4: CompressionTypes.LZ4,
+  snappy: CompressionTypes.Snappy,
+};
+
+/**
+ * The kafkajs compression type for a config value.
+ *
+ * @example
+ * ```ts
+ * compressionType("lz4"); // CompressionTypes.LZ4
+ * ```
+ */
+export function compressionType(
+  name: ProducerSettings["compression"],
+): CompressionTypes {
+  return COMPRESSION[name];
+}
+
+let codecsRegistered = false;
+
+/** Registers the lz4 (frame format, as Kafka uses) and snappy codecs once. */
+function registerCodecs(): void {
+  if (codecsRegistered) return;
+  codecsRegistered = true;
+  CompressionCodecs[CompressionTypes.LZ4] = () => ({
+    compress: (encoder: { buffer: Buffer }) =>
+      Promise.resolve(Buffer.from(lz4.compress(encoder.buffer))),
+    decompress: (buffer: Buffer) =>
+      Promise.resolve(Buffer.from(lz4.decompress(buffer))),
+  });
+  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  silenceNegativeTimeoutWarning();
+}
+
+/**
+ * kafkajs sets a timer with a negative delay on each connection (an open
+ * kafkajs issue); Node prints a harmless warning for it that would only confuse
+ * a reader of the output. Every other warning still prints.
+ */
+function silenceNegativeTimeoutWarning(): void {
+  const emitWarning = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const name = typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type ??
+        (warning as Error).name;
+    if (name === "TimeoutNegativeWarning") return;
+    // deno-lint-ignore no-explicit-any
+    (emitWarning as any)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/**
+ * A kafkajs client for the given settings. kafkajs' own log is off: what
+ * matters reaches the scripts as errors.
+ *
+ * @example
+ * ```ts
+ * const kafka = createKafka(settings);
+ * ```
+ */
+export function createKafka(settings: KafkaSettings): Kafka {
+  registerCodecs();
+  return new Kafka({
+    connectionTimeout: 3000,
+    requestTimeout: 30_000,
+    ...settings.client,
+    retry: { retries: settings.producer.retries, initialRetryTime: 300 },
+    logLevel: Deno.env.get("KAFKAJS_DEBUG") ? logLevel.WARN : logLevel.NOTHING,
+  });
+}
+
+/**
+ * Turns a connection failure into a one-line {@linkcode UserError}.
+ *
+ * @example
+ * ```ts
+ * await withReachableBroker(settings, () => producer.connect());
+ * ```
+ */
+export async function withReachableBroker<T>(
+  settings: KafkaSettings,
+  action: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const name = (error as Error)?.name ?? "";
+    if (
+      name === "KafkaJSConnectionError" ||
+      name === "KafkaJSNumberOfRetriesExceeded" ||
+      name === "KafkaJSNonRetriableError" ||
+      name === "KafkaJSBrokerNotFound" ||
+      name === "KafkaJSSASLAuthenticationError"
+    ) {
+      const brokers = Array.isArray(settings.client.brokers)
+        ? settings.client.brokers.join(",")
+        : "the brokers";
+      throw new UserError(
+        `cannot reach Kafka at ${brokers} (${describeError(error)}); ` +
+          `is it running? Try: deno task kafka start`,
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * A connected admin client.
+ *
+ * @example
+ * ```ts
+ * const admin = await connectAdmin(kafka, settings);
+ * ```
+ */
+export async function connectAdmin(
+  kafka: Kafka,
+  settings: KafkaSettings,
+): Promise<Admin> {
+  const admin = kafka.admin();
+  await withReachableBroker(settings, () => admin.connect());
+  return admin;
+}
+
+/**
+ * Creates `topic` with `partitions` partitions if it does not exist yet.
+ * Returns true when it was created.
+ *
+ * @example
+ * ```ts
+ * await ensureTopic(admin, "lecroy_files", 5);
+ * ```
+ */
+export async function ensureTopic(
+  admin: Admin,
+  topic: string,
+  partitions: number,
+): Promise<boolean> {
+  const topics = await admin.listTopics();
+  if (topics.includes(topic)) return false;
+  return await admin.createTopics({
+    topics: [{ topic, numPartitions: partitions }],
+    waitForLeaders: true,
+  });
+}
