@@ -1,0 +1,239 @@
+/**
+ * # Rebuild files from the chunks on a Kafka topic
+ *
+ * ```sh
+ * deno task reconstruct_data_files out/rebuilt
+ * deno task reconstruct_data_files --consumer_group_ID lab-pc-1 out/rebuilt
+ * ```
+ *
+ * Permissions: `--allow-read` and `--allow-write` (WORKINGDIR is yours to
+ * choose, so it cannot be named in deno.json; the script itself refuses any
+ * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
+ * (`$VARIABLES` in the config, kafkajs' settings).
+ *
+ * `--n_threads` consumers in one consumer group read the chunk messages that
+ * upload_data_file sent (see lib/chunk.ts). Each chunk is checked against its
+ * SHA-512 and written at its offset; when a file has all its chunks, its
+ * whole SHA-512 is checked and only then is it moved into WORKINGDIR. Chunks
+ * may come in any order, twice, or mixed with junk: junk is logged and
+ * skipped. Stopped or killed, it continues where it was when restarted with
+ * the same `--consumer_group_ID`.
+ *
+ * While it runs, type `check` (or `c`) for progress and `quit` (or `q`) to
+ * stop; Ctrl-C stops it too.
+ *
+ * Try: start it, upload a file in another terminal, type `check`; kill it
+ * with `kill -9` in the middle of a big file and start it again.
+ *
+ * @module
+ */
+import { decodeChunk, InvalidChunkError } from "../lib/chunk.ts";
+import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
+import { listenForCommands } from "../lib/console_commands.ts";
+import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
+import { FileAssembler } from "../lib/file_assembler.ts";
+import { parseFlags } from "../lib/flags.ts";
+import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
+import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
+import { Logger, pythonTimestamp } from "../lib/log.ts";
+import { UnsafePathError } from "../lib/safe_paths.ts";
+import { listenForShutdown } from "../lib/shutdown.ts";
+
+/** Defaults of the 2021 tool. */
+const DEFAULT_CONFIG = "local";
+const DEFAULT_TOPIC = "lecroy_files";
+const DEFAULT_THREADS = 5;
+/** Seconds between the "." that shows the tool is alive; -1 turns it off. */
+const DEFAULT_UPDATE_SECONDS = 30;
+
+const log = new Logger({
+  style: "bracket",
+  program: "reconstruct_data_files",
+  console: "stdout",
+});
+
+/** Counts for `check` and the summary. */
+const progress = {
+  messagesRead: 0,
+  skipped: 0,
+  reconstructed: [] as { path: string; startedAt: Date; finishedAt: Date }[],
+};
+
+/** Reads the command line. */
+function readCommandLine() {
+  const { flags, positionals } = parseFlags(Deno.args, {
+    program: "reconstruct_data_files",
+    summary:
+      "Rebuild files from the chunk messages on a Kafka topic into WORKINGDIR.",
+    positionals: "WORKINGDIR",
+    flags: {
+      config: {
+        type: "string",
+        default: DEFAULT_CONFIG,
+        description: "config name in config/ or a path",
+      },
+      topic_name: {
+        type: "string",
+        default: DEFAULT_TOPIC,
+        description: "topic to consume",
+      },
+      n_threads: {
+        type: "number",
+        default: DEFAULT_THREADS,
+        integer: true,
+        min: 1,
+        description: "consumers in the group",
+      },
+      update_seconds: {
+        type: "number",
+        default: DEFAULT_UPDATE_SECONDS,
+        description: 'seconds between "." lines; -1 for none',
+      },
+      consumer_group_ID: {
+        type: "string",
+        description:
+          "consumer group; default a fresh one that reads the topic from the start",
+      },
+    },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError("name exactly one WORKINGDIR");
+  }
+  return { ...flags, workingDir: positionals[0] };
+}
+
+/** Decodes, checks and writes one message; junk is logged and skipped. */
+async function handleMessage(
+  assembler: FileAssembler,
+  value: Uint8Array | null,
+  where: MessagePosition,
+): Promise<void> {
+  progress.messagesRead++;
+  const at = `${where.topic}/${where.partition}/${where.offset}`;
+  try {
+    const outcome = await assembler.accept(decodeChunk(value));
+    if (outcome.kind === "reconstructed") {
+      log.info(
+        `File ${outcome.relativePath} successfully reconstructed locally from stream`,
+      );
+      progress.reconstructed.push({ path: outcome.relativePath, ...outcome });
+    } else if (outcome.kind === "rejected") {
+      log.error(
+        `File ${outcome.relativePath} does not match its SHA-512; not moved into place, kept at ${outcome.keptAt}`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof UnsafePathError) {
+      progress.skipped++;
+      log.warn(
+        `SECURITY: message at ${at} names an unsafe path (${error.message}); skipped`,
+      );
+    } else if (error instanceof InvalidChunkError) {
+      progress.skipped++;
+      log.warn(
+        `message at ${at} is not a valid file chunk (${error.message}); skipped`,
+      );
+    } else {
+      throw error;
+    }
+  }
+}
+
+/** What `check` prints. */
+function printCheck(assembler: FileAssembler): void {
+  log.info(
+    `${progress.messagesRead} messages read, ${progress.reconstructed.length} files completely reconstructed so far`,
+  );
+  for (const file of assembler.inProgress()) {
+    log.info(
+      `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
+    );
+  }
+}
+
+/** The summary printed when the tool stops. */
+function printSummary(startedAt: Date): void {
+  log.info(
+    `Stopped. ${progress.messagesRead} messages read, ${progress.skipped} skipped; between ${
+      pythonTimestamp(startedAt).slice(0, 19)
+    } and ${
+      pythonTimestamp(new Date()).slice(0, 19)
+    } these files were reconstructed:`,
+  );
+  for (const file of progress.reconstructed) {
+    log.info(
+      `  ${file.path} (started ${
+        pythonTimestamp(file.startedAt).slice(0, 19)
+      }, finished ${pythonTimestamp(file.finishedAt).slice(0, 19)})`,
+    );
+  }
+  if (progress.reconstructed.length === 0) log.info("  (none)");
+}
+
+/** Runs until quit, Ctrl-C or SIGTERM. */
+async function reconstruct(
+  options: ReturnType<typeof readCommandLine>,
+): Promise<void> {
+  const startedAt = new Date();
+  const settings = await loadKafkaConfig(options.config, (w) => log.warn(w));
+  const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
+    `reconstruct_data_files-${crypto.randomUUID()}`;
+  const assembler = await FileAssembler.open(options.workingDir);
+  const kafka = createKafka(settings);
+  const admin = await connectAdmin(kafka, settings);
+  await ensureTopic(admin, options.topic_name, DEFAULT_THREADS);
+  await admin.disconnect();
+
+  const shutdown = listenForShutdown();
+  let fatal: Error | undefined;
+  const group = await ConsumerGroup.start(kafka, settings, {
+    topic: options.topic_name,
+    groupId,
+    consumers: options.n_threads,
+    handle: (value, where) => handleMessage(assembler, value, where),
+    fatal: (error) => {
+      fatal ??= error;
+      shutdown.stop("error");
+    },
+  });
+  log.info(
+    `Reading topic ${options.topic_name} (group ${groupId}) from ${
+      describeSettings(settings)
+    } into ${options.workingDir}. Type "check" or "quit".`,
+  );
+  const commands = listenForCommands(
+    {
+      check: () => printCheck(assembler),
+      quit: () => shutdown.stop("quit"),
+    },
+    (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
+  );
+  const heartbeat = options.update_seconds > 0
+    ? setInterval(() => log.print("."), options.update_seconds * 1000)
+    : undefined;
+
+  await new Promise((resolve) =>
+    shutdown.signal.addEventListener("abort", resolve, { once: true })
+  );
+  clearInterval(heartbeat);
+  commands.close();
+  await group.stop();
+  assembler.close();
+  shutdown.dispose();
+  printSummary(startedAt);
+  if (fatal) {
+    throw new UserError(`stopped after an error: ${describeError(fatal)}`);
+  }
+}
+
+if (import.meta.main) {
+  await runMain("reconstruct_data_files", () => reconstruct(readCommandLine()));
+}
+
+// A run that receives one file, then `quit`, prints:
+//
+//   [reconstruct_data_files at 2026-11-22 00:40:00] Reading topic lecroy_files (group reconstruct_data_files-5f1c...) from 127.0.0.1:9092 from config/local.config into out/rebuilt. Type "check" or "quit".
+//   [reconstruct_data_files at 2026-11-22 00:40:07] File big.bin successfully reconstructed locally from stream
+//   quit
+//   [reconstruct_data_files at 2026-11-22 00:40:12] Stopped. 4096 messages read, 0 skipped; between 2026-11-22 00:40:00 and 2026-11-22 00:40:12 these files were reconstructed:
+//   [reconstruct_data_files at 2026-11-22 00:40:12]   big.bin (started 2026-11-22 00:40:05, finished 2026-11-22 00:40:07)
