@@ -98,3 +98,40 @@ export async function fileExists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+/**
+ * Creates (or empties) a file for writing, or appends to it. A path the task
+ * may not write, or a folder that does not exist, becomes a
+ * {@linkcode UserError} that says so.
+ *
+ * @example
+ * ```ts
+ * const file = openOutputFile("out/out9.txt");
+ * file.writeSync(new TextEncoder().encode("Year,Month\n"));
+ * file.close();
+ * ```
+ */
+export function openOutputFile(
+  path: string,
+  options: { append?: boolean } = {},
+): Deno.FsFile {
+  const append = options.append ?? false;
+  try {
+    return Deno.openSync(path, {
+      write: true,
+      create: true,
+      append,
+      truncate: !append,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new UserError(
+        `this task may not write ${path}; use a path in out/`,
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`cannot create ${path}: its folder does not exist`);
+    }
+    throw error;
+  }
+}

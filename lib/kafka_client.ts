@@ -106,7 +106,9 @@ export function createKafka(settings: KafkaSettings): Kafka {
     connectionTimeout: 3000,
     requestTimeout: 30_000,
     ...settings.client,
-    retry: { retries: settings.producer.retries, initialRetryTime: 300 },
+    // Connecting gives up after about five seconds; sends retry on their own
+    // (see ChunkProducer), with the config's `retries`.
+    retry: { retries: 4, initialRetryTime: 300, maxRetryTime: 3000 },
     logLevel: Deno.env.get("KAFKAJS_DEBUG") ? logLevel.WARN : logLevel.NOTHING,
   });
 }

@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { openOutputFile } from "./cli.ts";
 
 /** Which of the originals' formats to write. */
 export type LogStyle = "python" | "bracket";
@@ -58,12 +59,8 @@ export class Logger {
     this.#program = options.program ?? "";
     this.#console = options.console ?? "stderr";
     if (options.tee) {
-      const append = options.teeMode === "a";
-      this.#file = Deno.openSync(options.tee, {
-        write: true,
-        create: true,
-        append,
-        truncate: !append,
+      this.#file = openOutputFile(options.tee, {
+        append: options.teeMode === "a",
       });
     }
   }

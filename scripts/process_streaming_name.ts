@@ -1,0 +1,172 @@
+/**
+ * Process streaming, your name: stream your own CSV file, one row every 1-3
+ * seconds, into out/out9.txt and to a listener.
+ *
+ * This is the template you copy: save it as
+ * `scripts/process_streaming_yourname.ts`, change the TODO lines, and run
+ *
+ *     deno task stream scripts/process_streaming_yourname.ts
+ *
+ * (this file itself runs with `deno task process_streaming_name`).
+ *
+ * Permissions (set in deno.json): `--allow-read=data,out` to read the input
+ * CSV, `--allow-write=out` for out9.txt and the log, and
+ * `--allow-net=127.0.0.1,localhost` to reach a listener on this machine only.
+ *
+ * Each row is written to out9.txt as proper CSV (csv-stringify quotes fields
+ * with commas, so "Heron Marsh, north blind" stays one field), sent to the
+ * listener as that same line, and logged as `Sent and logged: ...` to the
+ * console and out/streaming_log.txt. A row with the wrong number of fields is
+ * not sent: it is logged as a warning with its line number, and counted.
+ *
+ * Things to try: run `deno task listen` in a second terminal to watch the rows
+ * arrive. Switch PROTOCOL to "tcp" (or pass `--protocol tcp`) and run
+ * `deno task listen --protocol tcp`: now starting without the listener is an
+ * error, and stopping the listener stops the stream (at the next row: TCP
+ * only notices then). With UDP neither happens. Stop a run with Ctrl-C and
+ * check that out9.txt is still valid CSV. See `--help` for all flags.
+ *
+ * @module
+ */
+import { runMain, UserError } from "../lib/cli.ts";
+import { CsvRowWriter, formatCsvRow, openCsvRows } from "../lib/csv_rows.ts";
+import { parseFlags } from "../lib/flags.ts";
+import { Logger } from "../lib/log.ts";
+import { listenForShutdown, sleep } from "../lib/shutdown.ts";
+import { openSender, type Protocol, socketFlags } from "../lib/sockets.ts";
+
+// TODO: put your own CSV file in data/ and name it here.
+const INPUT_FILE_NAME = "data/bird_counts_2024.csv";
+const OUTPUT_FILE_NAME = "out/out9.txt";
+const LOG_FILE_NAME = "out/streaming_log.txt";
+const HOST = "127.0.0.1";
+const PORT = 9999;
+// TODO: try "tcp" as well (with `deno task listen --protocol tcp`).
+const PROTOCOL: Protocol = "udp";
+// TODO: pick your own pace; each wait is random between these two.
+const MIN_DELAY_SECONDS = 1;
+const MAX_DELAY_SECONDS = 3;
+
+/** Reads the command line; every flag falls back to a constant above. */
+function readFlags() {
+  const seconds = { type: "number", min: 0 } as const;
+  return parseFlags(Deno.args, {
+    program: "process_streaming_name",
+    summary: "Stream a CSV file into out9.txt and to a listener, row by row.",
+    flags: {
+      input: {
+        type: "string",
+        default: INPUT_FILE_NAME,
+        description: "CSV to stream",
+      },
+      output: {
+        type: "string",
+        default: OUTPUT_FILE_NAME,
+        description: "CSV copy of the rows",
+      },
+      log: { type: "string", default: LOG_FILE_NAME, description: "log file" },
+      min_delay: {
+        ...seconds,
+        default: MIN_DELAY_SECONDS,
+        description: "shortest wait (s)",
+      },
+      max_delay: {
+        ...seconds,
+        default: MAX_DELAY_SECONDS,
+        description: "longest wait (s)",
+      },
+      limit: {
+        type: "number",
+        integer: true,
+        min: 1,
+        description: "stop after N rows",
+      },
+      ...socketFlags({ protocol: PROTOCOL, hostname: HOST, port: PORT }),
+    },
+  }).flags;
+}
+
+/** A random wait in milliseconds between the two limits, in seconds. */
+function randomDelayMs(minSeconds: number, maxSeconds: number): number {
+  return (minSeconds + Math.random() * (maxSeconds - minSeconds)) * 1000;
+}
+
+/** Streams the input file row by row until its end, --limit, or Ctrl-C. */
+async function main(): Promise<void> {
+  const flags = readFlags();
+  if (flags.min_delay > flags.max_delay) {
+    throw new UserError("--min_delay must not be larger than --max_delay");
+  }
+  // Open the input and the connection before creating any file, so that a
+  // typo in a file name or a missing TCP listener leaves nothing behind.
+  const csv = await openCsvRows(flags.input);
+  const sender = await openSender({
+    protocol: flags.protocol as Protocol,
+    hostname: flags.host,
+    port: flags.port,
+  });
+  // Log and data go to separate files; mixing them was a bug in the originals.
+  const log = new Logger({ style: "python", tee: flags.log });
+  const output = new CsvRowWriter(flags.output);
+  // From here on Ctrl-C no longer kills the program; it asks it to stop.
+  const shutdown = listenForShutdown();
+  log.info(
+    `Streaming ${flags.input} to ${sender.address} over ${flags.protocol.toUpperCase()} and into ${flags.output}.`,
+  );
+  // The header goes to out9.txt only; the listener gets the data rows.
+  output.writeRow(csv.header);
+
+  let streamed = 0;
+  let skipped = 0;
+  let ending = "Stopped by an error";
+  try {
+    // Rows are read from the file one at a time, as the loop asks for them.
+    for await (const row of csv.rows) {
+      if (!row.wellFormed) {
+        skipped++;
+        log.warn(
+          `Skipped line ${row.line}: ${row.fields.length} fields, expected ${csv.header.length}.`,
+        );
+        continue;
+      }
+      // Wait between rows, not before the first. Ctrl-C ends the wait at once.
+      if (streamed > 0) {
+        await sleep(
+          randomDelayMs(flags.min_delay, flags.max_delay),
+          shutdown.signal,
+        );
+      }
+      if (shutdown.signal.aborted) break;
+      // Send first, then write: out9.txt lists exactly the rows that left.
+      const line = formatCsvRow(row.fields);
+      await sender.send(line);
+      output.writeRow(row.fields);
+      streamed++;
+      log.info(`Sent and logged: ${line}`);
+      if (streamed === flags.limit) break;
+    }
+    ending = shutdown.signal.aborted ? `Stopped by ${shutdown.reason}` : "Done";
+  } finally {
+    // Each row is already on disk; closing just lets go of the file and socket.
+    output.close();
+    sender.close();
+    shutdown.dispose();
+    log.info(
+      `${ending}: ${streamed} rows streamed, ${skipped} malformed rows skipped.`,
+    );
+    log.close();
+  }
+}
+
+if (import.meta.main) {
+  await runMain("process_streaming_name", main);
+}
+
+// A run prints (and writes to out/streaming_log.txt):
+//
+// 2024-05-09 14:06:00,101 - INFO - Streaming data/bird_counts_2024.csv to 127.0.0.1:9999 over UDP and into out/out9.txt.
+// 2024-05-09 14:06:00,125 - INFO - Sent and logged: 2024-04-06,06:40,"Heron Marsh, north blind",Great Blue Heron,3,"two adults, one on nest"
+// 2024-05-09 14:06:02,410 - INFO - Sent and logged: 2024-04-06,06:52,"Heron Marsh, north blind",Red-winged Blackbird,27,
+// ^C2024-05-09 14:06:03,002 - INFO - Stopped by SIGINT: 2 rows streamed, 0 malformed rows skipped.
+//
+// and out/out9.txt then holds the header and those two rows.

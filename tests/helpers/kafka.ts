@@ -1,0 +1,176 @@
+/**
+ * Test helpers for the Kafka scripts: a real broker for the test run, config
+ * files that point at it, and a way to produce hand-made messages.
+ *
+ * The broker is the project's own (`deno task kafka start --port 19092`, data
+ * in `.kafka/19092`), or the one in `KAFKA_BOOTSTRAP_SERVERS` when that is set.
+ * There is no mock: if no broker can be had, the tests fail.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { CompressionTypes, Partitioners } from "kafkajs";
+import { createKafka } from "../../lib/kafka_client.ts";
+import { parseKafkaConfig } from "../../lib/kafka_config.ts";
+import { ROOT, runTask } from "./run_task.ts";
+
+/** The port of the tests' own broker, apart from a user's 9092. */
+const TEST_BROKER_PORT = 19092;
+
+/** A broker the tests can use. */
+export interface TestBroker {
+  bootstrap: string;
+  /** Stops the broker if this helper started it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the tests' broker (or uses `KAFKA_BOOTSTRAP_SERVERS`).
+ *
+ * @example
+ * ```ts
+ * const broker = await startTestBroker();
+ * // ...
+ * await broker.stop();
+ * ```
+ */
+export async function startTestBroker(): Promise<TestBroker> {
+  const external = Deno.env.get("KAFKA_BOOTSTRAP_SERVERS");
+  if (external) return { bootstrap: external, stop: () => Promise.resolve() };
+  const port = String(TEST_BROKER_PORT);
+  const started = await runTask("kafka", ["start", "--port", port]);
+  if (started.code !== 0) {
+    throw new Error(
+      `the test broker did not start:\n${started.stdout}\n${started.stderr}`,
+    );
+  }
+  return {
+    bootstrap: `127.0.0.1:${port}`,
+    stop: async () => {
+      await runTask("kafka", ["stop", "--port", port]);
+    },
+  };
+}
+
+/**
+ * Writes a config file for `bootstrap` into `dir` and returns its path
+ * (relative to the project root, as a user would type it).
+ *
+ * @example
+ * ```ts
+ * const config = await writeTestConfig(dir, broker.bootstrap, "compression.type = lz4");
+ * ```
+ */
+export async function writeTestConfig(
+  dir: string,
+  bootstrap: string,
+  producerLines = "",
+): Promise<string> {
+  const path = `${dir}/test-${crypto.randomUUID().slice(0, 8)}.config`;
+  await Deno.writeTextFile(
+    `${ROOT}${path}`,
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n\n[producer]\nlinger.ms = 20\n${producerLines}\n\n[consumer]\ngroup.id = new\nauto.offset.reset = earliest\n`,
+  );
+  return path;
+}
+
+/**
+ * A topic name no other test uses.
+ *
+ * @example
+ * ```ts
+ * const topic = uniqueTopic("roundtrip");
+ * ```
+ */
+export function uniqueTopic(prefix: string): string {
+  return `test_${prefix}_${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Produces hand-made message values to `topic`, in the given order, with a
+ * chosen compression.
+ *
+ * @example
+ * ```ts
+ * await produceRaw(broker.bootstrap, topic, [encodeChunk(chunk)]);
+ * ```
+ */
+export async function produceRaw(
+  bootstrap: string,
+  topic: string,
+  values: Uint8Array[],
+  compression: CompressionTypes = CompressionTypes.None,
+): Promise<void> {
+  const settings = parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
+    "test",
+    () => undefined,
+  );
+  const kafka = createKafka(settings);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 1 }],
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  await producer.send({
+    topic,
+    acks: -1,
+    compression,
+    messages: values.map((value, i) => ({
+      key: `crafted_${i}`,
+      value: Buffer.from(value),
+    })),
+  });
+  await producer.disconnect();
+}
+
+/**
+ * Reads a file and returns its SHA-512 in hex, for comparing originals with
+ * rebuilt files.
+ *
+ * @example
+ * ```ts
+ * assertEquals(await sha512File(rebuilt), await sha512File(original));
+ * ```
+ */
+export async function sha512File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-512",
+    await Deno.readFile(path),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/**
+ * Writes `size` pseudo-random bytes (a fixed seed, so runs repeat) to `path`.
+ *
+ * @example
+ * ```ts
+ * await writeRandomFile(`${dir}/a.bin`, 16385);
+ * ```
+ */
+export async function writeRandomFile(
+  path: string,
+  size: number,
+  seed = size,
+): Promise<void> {
+  const bytes = new Uint8Array(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    // xorshift32: fast, reproducible, not compressible.
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  await Deno.writeFile(path, bytes);
+}

@@ -1,0 +1,482 @@
+/**
+ * upload_data_file and reconstruct_data_files against a real Kafka broker:
+ * files go up in chunks and come back byte-identical, junk is skipped, unsafe
+ * names are refused, and a killed reconstructor finishes after a restart.
+ */
+import { deepStrictEqual, match, ok } from "node:assert/strict";
+import { CompressionTypes } from "kafkajs";
+import { chunkKey, encodeChunk, type FileChunk, sha512 } from "../lib/chunk.ts";
+import { OutputWatcher } from "./helpers/streaming.ts";
+import {
+  produceRaw,
+  sha512File,
+  startTestBroker,
+  type TestBroker,
+  uniqueTopic,
+  writeRandomFile,
+  writeTestConfig,
+} from "./helpers/kafka.ts";
+import {
+  makeOutTempDir,
+  ROOT,
+  runTask,
+  spawnTask,
+} from "./helpers/run_task.ts";
+
+const CHUNK = 1024;
+
+/** A reconstructor running in the background, driven through stdin. */
+class Reconstructor {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: OutputWatcher;
+  readonly stderr: OutputWatcher;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(args: string[]) {
+    this.child = spawnTask("reconstruct_data_files", [
+      "--update_seconds",
+      "-1",
+      ...args,
+    ], {
+      stdin: true,
+    });
+    this.stdout = new OutputWatcher(this.child.stdout);
+    this.stderr = new OutputWatcher(this.child.stderr);
+    this.#stdin = this.child.stdin.getWriter();
+  }
+
+  /** Types a line, as a user would. */
+  async type(line: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  /** Types `quit` and waits for the exit. */
+  async quit(): Promise<{ code: number; stdout: string; stderr: string }> {
+    await this.type("quit");
+    await this.#stdin.close();
+    const { code } = await this.child.status;
+    return {
+      code,
+      stdout: await this.stdout.all(),
+      stderr: await this.stderr.all(),
+    };
+  }
+
+  /** Kills it with SIGKILL, no goodbye. */
+  async kill(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await this.#stdin.close().catch(() => {});
+    await this.child.status;
+    await this.stdout.all();
+    await this.stderr.all();
+  }
+}
+
+/** Waits until every `[path, size]` exists with that size (or fails after 60 s). */
+async function waitForFiles(files: [string, number][]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (const [path, size] of files) {
+    while (true) {
+      const info = await Deno.stat(`${ROOT}${path}`).catch(() => undefined);
+      if (info?.size === size) break;
+      if (Date.now() > deadline) {
+        throw new Error(`${path} never appeared with ${size} bytes`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Hand-made chunks of `bytes`, as upload_data_file would make them. */
+function makeChunks(
+  bytes: Uint8Array,
+  filename: string,
+  chunkSize: number,
+  subdir = "",
+): FileChunk[] {
+  const total = Math.max(1, Math.ceil(bytes.length / chunkSize));
+  return Array.from({ length: total }, (_, i) => {
+    const data = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
+    return {
+      filename,
+      fileHash: sha512(bytes),
+      chunkHash: sha512(data),
+      offset: i * chunkSize,
+      chunkIndex: i + 1,
+      totalChunks: total,
+      subdir,
+      filenameAppend: "",
+      data,
+    };
+  });
+}
+
+Deno.test("files travel through a real Kafka broker and come back intact", async (t) => {
+  const broker: TestBroker = await startTestBroker();
+  const dir = await makeOutTempDir("kafka");
+  const config = await writeTestConfig(dir, broker.bootstrap);
+  try {
+    for (const threads of ["1", "5"]) {
+      await t.step(
+        `files of 0 B to 3 MB in subfolders round-trip with --n_threads ${threads}`,
+        async () => {
+          const topic = uniqueTopic(`roundtrip${threads}`);
+          const source = `${dir}/source${threads}`;
+          await Deno.mkdir(`${ROOT}${source}/day1/scope`, { recursive: true });
+          const files: [string, number][] = [
+            ["empty.bin", 0],
+            ["one.bin", 1],
+            ["day1/below.bin", CHUNK - 1],
+            ["day1/exact.bin", CHUNK],
+            ["day1/scope/above.bin", CHUNK + 1],
+            ["day1/scope/big.bin", 3 * 1024 * 1024 + 7],
+          ];
+          for (const [name, size] of files) {
+            await writeRandomFile(`${ROOT}${source}/${name}`, size);
+          }
+
+          const upload = await runTask("upload_data_file", [
+            "--config",
+            config,
+            "--topic_name",
+            topic,
+            "--n_threads",
+            threads,
+            "--chunk_size",
+            String(CHUNK),
+            source,
+          ]);
+          deepStrictEqual(upload.code, 0, upload.stderr);
+          assertIncludes(upload.stderr + upload.stdout, "Done!");
+
+          const rebuilt = `${dir}/rebuilt${threads}`;
+          const reconstructor = new Reconstructor([
+            "--config",
+            config,
+            "--topic_name",
+            topic,
+            "--n_threads",
+            threads,
+            rebuilt,
+          ]);
+          await waitForFiles(
+            files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+          );
+          const run = await reconstructor.quit();
+          deepStrictEqual(run.code, 0, run.stderr);
+          for (const [name] of files) {
+            deepStrictEqual(
+              await sha512File(`${ROOT}${rebuilt}/${name}`),
+              await sha512File(`${ROOT}${source}/${name}`),
+              name,
+            );
+            assertIncludes(
+              run.stdout,
+              `File ${name} successfully reconstructed locally from stream`,
+            );
+          }
+        },
+      );
+    }
+
+    await t.step(
+      "chunks out of order and twice, junk, bad hashes and unsafe names: good files still rebuild, nothing escapes",
+      async () => {
+        const topic = uniqueTopic("crafted");
+        const good = new TextEncoder().encode("0123456789".repeat(300));
+        const chunks = makeChunks(good, "good.txt", 256, "runs/a");
+        const shuffled = [...chunks].reverse();
+        const badHash = {
+          ...chunks[0],
+          chunkHash: sha512(new Uint8Array([1])),
+        };
+        const wrongFileHash = makeChunks(
+          new Uint8Array([7, 7, 7]),
+          "tampered.bin",
+          256,
+        )
+          .map((c) => ({ ...c, fileHash: sha512(new Uint8Array([9])) }));
+        const unsafe = [
+          { subdir: "../escape", filename: "x.txt" },
+          { subdir: "/tmp", filename: "abs.txt" },
+          { subdir: "", filename: "..\\win.txt" },
+          { subdir: "C:", filename: "drive.txt" },
+          { subdir: "", filename: "nul\0.txt" },
+          { subdir: "ok/../..", filename: "up.txt" },
+        ].map(({ subdir, filename }) =>
+          encodeChunk({
+            ...makeChunks(good.subarray(0, 5), filename, 256)[0],
+            subdir,
+          })
+        );
+        const junk = [
+          new Uint8Array([1, 2, 3]),
+          new TextEncoder().encode("hello"),
+          encodeChunk(chunks[0]).subarray(0, 40),
+        ];
+        await produceRaw(broker.bootstrap, topic, [
+          ...junk,
+          ...unsafe,
+          encodeChunk(badHash),
+          ...shuffled.map(encodeChunk),
+          ...chunks.slice(0, 3).map(encodeChunk),
+          ...wrongFileHash.map(encodeChunk),
+        ]);
+
+        const rebuilt = `${dir}/crafted`;
+        const reconstructor = new Reconstructor([
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--n_threads",
+          "1",
+          rebuilt,
+        ]);
+        await waitForFiles([[`${rebuilt}/runs/a/good.txt`, good.length]]);
+        await reconstructor.stdout.waitFor("tampered.bin does not match");
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stderr);
+        deepStrictEqual(
+          await Deno.readFile(`${ROOT}${rebuilt}/runs/a/good.txt`),
+          good,
+        );
+        deepStrictEqual(
+          (run.stdout.match(/SECURITY: /g) ?? []).length,
+          unsafe.length,
+          run.stdout,
+        );
+        deepStrictEqual(
+          (run.stdout.match(/is not a valid file chunk/g) ?? []).length,
+          junk.length + 1,
+          run.stdout,
+        );
+        await assertRejectsNotFound(`${ROOT}${rebuilt}/tampered.bin`);
+        const entries = [];
+        for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+          entries.push(entry.name);
+        }
+        ok(
+          !entries.includes("escape") && !entries.includes("x.txt"),
+          entries.join(","),
+        );
+        await assertRejectsNotFound("/tmp/abs.txt");
+      },
+    );
+
+    await t.step(
+      "a reconstructor killed with SIGKILL finishes the file after a restart with the same group",
+      async () => {
+        const topic = uniqueTopic("kill");
+        const bytes = new Uint8Array(64 * 1024);
+        crypto.getRandomValues(bytes);
+        const chunks = makeChunks(bytes, "half.bin", 1024);
+        const group = `test-group-${crypto.randomUUID()}`;
+        const rebuilt = `${dir}/killed`;
+        await produceRaw(
+          broker.bootstrap,
+          topic,
+          chunks.slice(0, 40).map(encodeChunk),
+        );
+
+        const first = new Reconstructor([
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--consumer_group_ID",
+          group,
+          "--n_threads",
+          "1",
+          rebuilt,
+        ]);
+        // `check` shows the file in progress once its first 40 chunks are on disk.
+        while (!first.stdout.text.includes("half.bin (40/64 chunks)")) {
+          await first.type("check");
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        await first.kill();
+        await assertRejectsNotFound(`${ROOT}${rebuilt}/half.bin`);
+
+        await produceRaw(
+          broker.bootstrap,
+          topic,
+          chunks.slice(40).map(encodeChunk),
+        );
+        const second = new Reconstructor([
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--consumer_group_ID",
+          group,
+          "--n_threads",
+          "1",
+          rebuilt,
+        ]);
+        await waitForFiles([[`${rebuilt}/half.bin`, bytes.length]]);
+        const run = await second.quit();
+        deepStrictEqual(run.code, 0, run.stderr);
+        deepStrictEqual(
+          await Deno.readFile(`${ROOT}${rebuilt}/half.bin`),
+          bytes,
+        );
+        // The restarted run read only what the killed one had not committed.
+        const read = Number(
+          run.stdout.match(/Stopped\. (\d+) messages read/)?.[1],
+        );
+        ok(read >= 24 && read < 64, `read ${read} messages`);
+      },
+    );
+
+    await t.step(
+      "lz4-, snappy- and gzip-compressed batches are read",
+      async () => {
+        const topic = uniqueTopic("compressed");
+        const files = ["lz4", "snappy", "gzip"].map((codec) => ({
+          codec,
+          bytes: new TextEncoder().encode(`${codec} `.repeat(2000)),
+        }));
+        const lz4Config = await writeTestConfig(
+          dir,
+          broker.bootstrap,
+          "compression.type = lz4",
+        );
+        const lz4Source = `${dir}/lz4.txt`;
+        await Deno.writeFile(`${ROOT}${lz4Source}`, files[0].bytes);
+        const upload = await runTask("upload_data_file", [
+          "--config",
+          lz4Config,
+          "--topic_name",
+          topic,
+          lz4Source,
+        ]);
+        deepStrictEqual(upload.code, 0, upload.stderr);
+        await produceRaw(
+          broker.bootstrap,
+          topic,
+          makeChunks(files[1].bytes, "snappy.txt", 1024).map(encodeChunk),
+          CompressionTypes.Snappy,
+        );
+        await produceRaw(
+          broker.bootstrap,
+          topic,
+          makeChunks(files[2].bytes, "gzip.txt", 1024).map(encodeChunk),
+          CompressionTypes.GZIP,
+        );
+
+        const rebuilt = `${dir}/compressed`;
+        const reconstructor = new Reconstructor([
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          rebuilt,
+        ]);
+        await waitForFiles(
+          files.map((
+            { codec, bytes },
+          ) => [`${rebuilt}/${codec}.txt`, bytes.length]),
+        );
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stderr);
+        for (const { codec, bytes } of files) {
+          deepStrictEqual(
+            await Deno.readFile(`${ROOT}${rebuilt}/${codec}.txt`),
+            bytes,
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "chunks produced by kcat with lz4 compression are rebuilt",
+      async () => {
+        const topic = uniqueTopic("kcat");
+        const bytes = new TextEncoder().encode("from kcat\n".repeat(500));
+        const messageFiles: string[] = [];
+        for (const chunk of makeChunks(bytes, "kcat.txt", 1024)) {
+          const path = `${ROOT}${dir}/${chunkKey(chunk)}.msg`;
+          await Deno.writeFile(path, encodeChunk(chunk));
+          messageFiles.push(path);
+        }
+        // kcat -P with file arguments sends each file as one message.
+        const kcat = await new Deno.Command("kcat", {
+          args: [
+            "-P",
+            "-b",
+            broker.bootstrap,
+            "-t",
+            topic,
+            "-z",
+            "lz4",
+            ...messageFiles,
+          ],
+          stderr: "piped",
+        }).output();
+        deepStrictEqual(kcat.code, 0, new TextDecoder().decode(kcat.stderr));
+        const rebuilt = `${dir}/kcat`;
+        const reconstructor = new Reconstructor([
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          rebuilt,
+        ]);
+        await waitForFiles([[`${rebuilt}/kcat.txt`, bytes.length]]);
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stderr);
+        deepStrictEqual(
+          await Deno.readFile(`${ROOT}${rebuilt}/kcat.txt`),
+          bytes,
+        );
+      },
+    );
+  } finally {
+    await broker.stop();
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});
+
+Deno.test("uploading to a broker that is not there is a one-line error and exit code 1", async () => {
+  const dir = await makeOutTempDir("nobroker");
+  try {
+    const config = await writeTestConfig(dir, "127.0.0.1:1");
+    await Deno.writeTextFile(`${ROOT}${dir}/a.txt`, "hello");
+    const run = await runTask("upload_data_file", [
+      "--config",
+      config,
+      `${dir}/a.txt`,
+    ]);
+    deepStrictEqual(run.code, 1);
+    match(
+      run.stderr,
+      /^upload_data_file: error: cannot reach Kafka at 127\.0\.0\.1:1 .*\n$/m,
+    );
+    ok(!run.stderr.includes("    at "), "no stack trace");
+  } finally {
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});
+
+Deno.test("upload_data_file refuses a chunk size that is not a power of two", async () => {
+  const run = await runTask("upload_data_file", [
+    "--chunk_size",
+    "1000",
+    "deno.json",
+  ]);
+  deepStrictEqual(run.code, 2);
+  assertIncludes(
+    run.stderr,
+    "--chunk_size must be a power of two, not 1000",
+  );
+});
+
+async function assertRejectsNotFound(path: string): Promise<void> {
+  const exists = await Deno.stat(path).then(() => true, () => false);
+  ok(!exists, `${path} should not exist`);
+}
+
+function assertIncludes(text: string, part: string): void {
+  ok(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
+}

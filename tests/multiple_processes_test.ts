@@ -1,0 +1,188 @@
+/**
+ * Tests for scripts/multiple_processes.ts: the real task, real worker
+ * processes, and a real SQLite file in out/.tmp, read back with node:sqlite.
+ */
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+
+const SIX_PETS = [
+  "Ace/Dog",
+  "Buddy/Dog",
+  "Cooper/Rabbit",
+  "Dingo/Dog",
+  "Emma/Rabbit",
+  "Felix/Cat",
+];
+const LOCKED = /ERROR - ERROR while P\d+ inserting pet \S+: database is locked/;
+const SUCCESS = "SUCCESS: All processes successfully completed!";
+
+/** The rows of the `pets` table as "name/breed", sorted. */
+function readPets(dbPath: string): string[] {
+  const db = new DatabaseSync(`${ROOT}${dbPath}`, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT name, breed FROM pets").all();
+    return rows.map((row) => `${row.name}/${row.breed}`).sort();
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs `body` with a fresh folder in out/.tmp, removed afterwards. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await makeOutTempDir("multiple_processes");
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+}
+
+/** Runs the task on `dir`/shared.db with extra flags. */
+function runPets(dir: string, flags: string[]) {
+  return runTask("multiple_processes", ["--db", `${dir}/shared.db`, ...flags]);
+}
+
+Deno.test("three processes at 0 s insert all six pets", async () => {
+  await inTempDir(async (dir) => {
+    const { code, stderr } = await runPets(dir, []);
+    strictEqual(code, 0, stderr);
+    deepStrictEqual(readPets(`${dir}/shared.db`), SIX_PETS);
+    ok(stderr.includes(SUCCESS), stderr);
+    ok(stderr.includes("holds 6 of 6 expected rows"), stderr);
+    ok(!stderr.includes("database is locked"), stderr);
+    for (const word of ["one", "two", "three"]) {
+      ok(stderr.includes(`- INFO - Called process_${word}().`), stderr);
+    }
+  });
+});
+
+Deno.test("--output saves every printed line, the workers' lines too", async () => {
+  await inTempDir(async (dir) => {
+    const output = `${dir}/out0.txt`;
+    const { code, stderr } = await runPets(dir, ["--output", output]);
+    strictEqual(code, 0, stderr);
+    const saved = await Deno.readTextFile(`${ROOT}${output}`);
+    strictEqual(saved, stderr);
+    match(saved, /Called insert_pet\(\) with process=P3, name=Felix/);
+  });
+});
+
+Deno.test(
+  "inserts that outlast the busy timeout fail with database is locked and the summary names the lost pets",
+  async () => {
+    await inTempDir(async (dir) => {
+      const { code, stderr } = await runPets(dir, [
+        "--task_duration",
+        "1",
+        "--busy_timeout",
+        "200",
+      ]);
+      // Without a remedy, losing rows is the lesson, not a failure.
+      strictEqual(code, 0, stderr);
+      match(stderr, LOCKED);
+      const saved = readPets(`${dir}/shared.db`);
+      ok(saved.length < 6, `expected lost rows, got ${saved}`);
+      const lost = SIX_PETS.filter((pet) => !saved.includes(pet))
+        .map((pet) => pet.split("/")[0]);
+      const summary = stderr.split("\n").find((line) =>
+        line.includes("Missing")
+      );
+      deepStrictEqual(
+        summary?.split("rows: ")[1].replace(/\.$/, "").split(", ").sort(),
+        lost.sort(),
+      );
+      ok(stderr.includes(`holds ${saved.length} of 6 expected rows`), stderr);
+      ok(!stderr.includes(SUCCESS), stderr);
+    });
+  },
+);
+
+for (const remedy of ["short_transactions", "wait_longer", "retry"]) {
+  Deno.test(
+    `remedy ${remedy} saves all six pets when inserts outlast the busy timeout`,
+    async () => {
+      await inTempDir(async (dir) => {
+        const { code, stderr } = await runPets(dir, [
+          "--task_duration",
+          "0.5",
+          "--busy_timeout",
+          "200",
+          "--remedy",
+          remedy,
+        ]);
+        strictEqual(code, 0, stderr);
+        deepStrictEqual(readPets(`${dir}/shared.db`), SIX_PETS);
+        ok(!LOCKED.test(stderr), stderr);
+        ok(stderr.includes(SUCCESS), stderr);
+      });
+    },
+  );
+
+  Deno.test(
+    `remedy ${remedy} saves all fifty pets of ten processes x five records at 0.2 s`,
+    async () => {
+      await inTempDir(async (dir) => {
+        const { code, stderr } = await runPets(dir, [
+          "--processes",
+          "10",
+          "--records_per_process",
+          "5",
+          "--task_duration",
+          "0.2",
+          "--remedy",
+          remedy,
+        ]);
+        strictEqual(code, 0, stderr);
+        const saved = readPets(`${dir}/shared.db`);
+        strictEqual(saved.length, 50);
+        strictEqual(new Set(saved).size, 50);
+        ok(saved.some((pet) => pet.startsWith("Pet10-5/")), `${saved}`);
+        ok(stderr.includes("holds 50 of 50 expected rows"), stderr);
+      });
+    },
+  );
+}
+
+Deno.test("kebab-case flags work like snake_case ones", async () => {
+  await inTempDir(async (dir) => {
+    const { code, stderr } = await runPets(dir, [
+      "--task-duration",
+      "0",
+      "--records-per-process",
+      "1",
+    ]);
+    strictEqual(code, 0, stderr);
+    deepStrictEqual(readPets(`${dir}/shared.db`), [
+      "Ace/Dog",
+      "Cooper/Rabbit",
+      "Emma/Rabbit",
+    ]);
+  });
+});
+
+Deno.test("an unknown flag is a one-line error with exit code 2", async () => {
+  const { code, stderr } = await runTask("multiple_processes", ["--bogus"]);
+  strictEqual(code, 2);
+  match(stderr, /^multiple_processes: error: unknown flag --bogus$/m);
+  ok(!/^\s+at /m.test(stderr), stderr);
+});
+
+Deno.test("a database outside out/ is refused in one line", async () => {
+  const { code, stderr } = await runTask("multiple_processes", [
+    "--db",
+    "/tmp/shared.db",
+  ]);
+  strictEqual(code, 1);
+  match(stderr, /error: cannot prepare \/tmp\/shared\.db: .*out\//);
+  ok(!/^\s+at /m.test(stderr), stderr);
+});
+
+Deno.test("--help lists the flags and exits 0", async () => {
+  const { code, stdout } = await runTask("multiple_processes", ["--help"]);
+  strictEqual(code, 0);
+  for (const flag of ["--task_duration", "--busy_timeout", "--remedy"]) {
+    ok(stdout.includes(flag), stdout);
+  }
+  ok(!stdout.includes("--worker"), stdout);
+});
