@@ -98,7 +98,7 @@ export function parseFlags<F extends Record<string, FlagDef>>(
   args: string[],
   spec: FlagsSpec<F>,
 ): ParsedArgs<F> {
-  const normalized = args.map(toSnakeCaseFlag);
+  const normalized = attachValues(args.map(toSnakeCaseFlag), spec.flags);
   if (normalized.includes("--help") || normalized.includes("-h")) {
     console.log(helpText(spec));
     Deno.exit(0);
@@ -138,6 +138,28 @@ function toSnakeCaseFlag(arg: string): string {
   const name = equals < 0 ? arg : arg.slice(0, equals);
   const rest = equals < 0 ? "" : arg.slice(equals);
   return "--" + name.slice(2).replaceAll("-", "_") + rest;
+}
+
+/**
+ * Joins `--flag value` into `--flag=value` for flags that take a value, so
+ * that a negative number (`--update_seconds -1`) is read as the value and not
+ * as another flag.
+ */
+function attachValues(
+  args: string[],
+  flags: Record<string, FlagDef>,
+): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const def = flags[name];
+    if (def && def.type !== "boolean" && i + 1 < args.length) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 /** Checks and converts one raw value, or supplies the default. */

@@ -21,7 +21,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
   type Admin,
@@ -31,9 +30,9 @@ import {
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
-import * as lz4 from "lz4js";
 import { describeError, UserError } from "./cli.ts";
 import type { KafkaSettings, ProducerSettings } from "./kafka_config.ts";
+import { lz4Codec } from "./lz4_codec.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
 const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
@@ -59,16 +58,11 @@ export function compressionType(
 
 let codecsRegistered = false;
 
-/** Registers the lz4 (frame format, as Kafka uses) and snappy codecs once. */
+/** Registers the lz4 and snappy codecs once. */
 function registerCodecs(): void {
   if (codecsRegistered) return;
   codecsRegistered = true;
-  CompressionCodecs[CompressionTypes.LZ4] = () => ({
-    compress: (encoder: { buffer: Buffer }) =>
-      Promise.resolve(Buffer.from(lz4.compress(encoder.buffer))),
-    decompress: (buffer: Buffer) =>
-      Promise.resolve(Buffer.from(lz4.decompress(buffer))),
-  });
+  CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
   CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
   silenceNegativeTimeoutWarning();
 }
@@ -185,4 +179,20 @@ export async function ensureTopic(
     topics: [{ topic, numPartitions: partitions }],
     waitForLeaders: true,
   });
+}
+
+/**
+ * How many partitions `topic` has.
+ *
+ * @example
+ * ```ts
+ * await countPartitions(admin, "lecroy_files"); // 5
+ * ```
+ */
+export async function countPartitions(
+  admin: Admin,
+  topic: string,
+): Promise<number> {
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  return metadata.topics[0]?.partitions.length ?? 0;
 }

@@ -33,7 +33,12 @@ import { listenForCommands } from "../lib/console_commands.ts";
 import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
 import { FileAssembler } from "../lib/file_assembler.ts";
 import { parseFlags } from "../lib/flags.ts";
-import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
+import {
+  connectAdmin,
+  countPartitions,
+  createKafka,
+  ensureTopic,
+} from "../lib/kafka_client.ts";
 import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
 import { Logger, pythonTimestamp } from "../lib/log.ts";
 import { UnsafePathError } from "../lib/safe_paths.ts";
@@ -182,6 +187,15 @@ async function reconstruct(
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   await ensureTopic(admin, options.topic_name, DEFAULT_THREADS);
+  // A consumer without a partition would only idle (and kafkajs trips over
+  // the empty assignment Kafka 4 sends it), so start no more than needed.
+  const partitions = await countPartitions(admin, options.topic_name);
+  const consumers = Math.min(options.n_threads, partitions);
+  if (consumers < options.n_threads) {
+    log.warn(
+      `topic ${options.topic_name} has ${partitions} partition(s); starting ${consumers} consumer(s), not ${options.n_threads}`,
+    );
+  }
   await admin.disconnect();
 
   const shutdown = listenForShutdown();
@@ -189,7 +203,7 @@ async function reconstruct(
   const group = await ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
-    consumers: options.n_threads,
+    consumers,
     handle: (value, where) => handleMessage(assembler, value, where),
     fatal: (error) => {
       fatal ??= error;

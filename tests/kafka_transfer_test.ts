@@ -31,6 +31,7 @@ class Reconstructor {
   readonly stdout: OutputWatcher;
   readonly stderr: OutputWatcher;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  exited = false;
 
   constructor(args: string[]) {
     this.child = spawnTask("reconstruct_data_files", [
@@ -39,10 +40,30 @@ class Reconstructor {
       ...args,
     ], {
       stdin: true,
+      direct: true,
     });
     this.stdout = new OutputWatcher(this.child.stdout);
     this.stderr = new OutputWatcher(this.child.stderr);
     this.#stdin = this.child.stdin.getWriter();
+    this.child.status.then(() => this.exited = true);
+  }
+
+  /** Waits until every `[path, size]` exists with that size; fails if it exits. */
+  async waitForFiles(files: [string, number][]): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (const [path, size] of files) {
+      while (
+        (await Deno.stat(`${ROOT}${path}`).catch(() => undefined))?.size !==
+          size
+      ) {
+        if (this.exited || Date.now() > deadline) {
+          throw new Error(
+            `${path} never appeared with ${size} bytes:\n${this.stdout.text}\n${this.stderr.text}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   /** Types a line, as a user would. */
@@ -69,21 +90,6 @@ class Reconstructor {
     await this.child.status;
     await this.stdout.all();
     await this.stderr.all();
-  }
-}
-
-/** Waits until every `[path, size]` exists with that size (or fails after 60 s). */
-async function waitForFiles(files: [string, number][]): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (const [path, size] of files) {
-    while (true) {
-      const info = await Deno.stat(`${ROOT}${path}`).catch(() => undefined);
-      if (info?.size === size) break;
-      if (Date.now() > deadline) {
-        throw new Error(`${path} never appeared with ${size} bytes`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 }
 
@@ -159,7 +165,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
             threads,
             rebuilt,
           ]);
-          await waitForFiles(
+          await reconstructor.waitForFiles(
             files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
           );
           const run = await reconstructor.quit();
@@ -233,7 +239,10 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           "1",
           rebuilt,
         ]);
-        await waitForFiles([[`${rebuilt}/runs/a/good.txt`, good.length]]);
+        await reconstructor.waitForFiles([[
+          `${rebuilt}/runs/a/good.txt`,
+          good.length,
+        ]]);
         await reconstructor.stdout.waitFor("tampered.bin does not match");
         const run = await reconstructor.quit();
         deepStrictEqual(run.code, 0, run.stderr);
@@ -291,7 +300,13 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           rebuilt,
         ]);
         // `check` shows the file in progress once its first 40 chunks are on disk.
+        const deadline = Date.now() + 60_000;
         while (!first.stdout.text.includes("half.bin (40/64 chunks)")) {
+          if (first.exited || Date.now() > deadline) {
+            throw new Error(
+              `no progress seen:\n${first.stdout.text}\n${first.stderr.text}`,
+            );
+          }
           await first.type("check");
           await new Promise((r) => setTimeout(r, 300));
         }
@@ -314,7 +329,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           "1",
           rebuilt,
         ]);
-        await waitForFiles([[`${rebuilt}/half.bin`, bytes.length]]);
+        await second.waitForFiles([[`${rebuilt}/half.bin`, bytes.length]]);
         const run = await second.quit();
         deepStrictEqual(run.code, 0, run.stderr);
         deepStrictEqual(
@@ -373,7 +388,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           topic,
           rebuilt,
         ]);
-        await waitForFiles(
+        await reconstructor.waitForFiles(
           files.map((
             { codec, bytes },
           ) => [`${rebuilt}/${codec}.txt`, bytes.length]),
@@ -423,7 +438,10 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           topic,
           rebuilt,
         ]);
-        await waitForFiles([[`${rebuilt}/kcat.txt`, bytes.length]]);
+        await reconstructor.waitForFiles([[
+          `${rebuilt}/kcat.txt`,
+          bytes.length,
+        ]]);
         const run = await reconstructor.quit();
         deepStrictEqual(run.code, 0, run.stderr);
         deepStrictEqual(

@@ -69,7 +69,7 @@ export async function writeTestConfig(
   const path = `${dir}/test-${crypto.randomUUID().slice(0, 8)}.config`;
   await Deno.writeTextFile(
     `${ROOT}${path}`,
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n\n[producer]\nlinger.ms = 20\n${producerLines}\n\n[consumer]\ngroup.id = new\nauto.offset.reset = earliest\n`,
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n\n[producer]\nlinger.ms = 20\n${producerLines}\n\n[consumer]\ngroup.id = new\nauto.offset.reset = earliest\nsession.timeout.ms = 6000\nheartbeat.interval.ms = 1000\n`,
   );
   return path;
 }

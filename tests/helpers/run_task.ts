@@ -61,16 +61,37 @@ export async function runTask(
 export function spawnTask(
   name: string,
   args: string[] = [],
-  options: { stdin?: boolean; env?: Record<string, string> } = {},
+  options: { stdin?: boolean; env?: Record<string, string>; direct?: boolean } =
+    {},
 ): Deno.ChildProcess {
+  // `direct` runs the task's own `deno run ...` line without `deno task` in
+  // between, so that a SIGKILL reaches the script itself.
+  const command = options.direct
+    ? [...taskCommand(name).slice(1), ...args]
+    : ["task", "--quiet", name, ...args];
   return new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", name, ...args],
+    args: command,
     cwd: ROOT,
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
+}
+
+/**
+ * The words of a task's command line in deno.json (the tasks use no quotes).
+ *
+ * @example
+ * ```ts
+ * taskCommand("listen"); // ["deno", "run", "--allow-net=...", "scripts/listen.ts"]
+ * ```
+ */
+export function taskCommand(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const line: string | undefined = config.tasks?.[name];
+  if (!line) throw new Error(`no task ${name} in deno.json`);
+  return line.split(/\s+/);
 }
 
 /**
