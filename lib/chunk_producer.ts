@@ -49,7 +49,7 @@ export interface ChunkProducerOptions {
   workers: number;
   /** Messages that may wait in memory (`--queue_max_size`). */
   maxQueuedChunks: number;
-  /** Bytes that may wait in memory; default 64 MiB. */
+  /** Bytes that may wait in memory; default 16 MiB. */
   maxQueuedBytes?: number;
 }
 
@@ -67,7 +67,7 @@ export class ChunkProducer {
     this.#producers = producers;
     this.#queue = new BoundedQueue<OutgoingMessage>({
       maxItems: options.maxQueuedChunks,
-      maxBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
+      maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
       sizeOf: (message) => message.value.length,
     });
     this.#workers = producers.map((producer) =>

@@ -5,6 +5,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { taskArgs } from "../../lib/deno_tasks.ts";
 
 /** The project root (where deno.json is). */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -67,7 +68,7 @@ export function spawnTask(
   // `direct` runs the task's own `deno run ...` line without `deno task` in
   // between, so that a SIGKILL reaches the script itself.
   const command = options.direct
-    ? [...taskCommand(name).slice(1), ...args]
+    ? [...taskArgs(name, `${ROOT}deno.json`), ...args]
     : ["task", "--quiet", name, ...args];
   return new Deno.Command(Deno.execPath(), {
     args: command,
@@ -77,38 +78,4 @@ export function spawnTask(
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
-}
-
-/**
- * The words of a task's command line in deno.json (the tasks use no quotes).
- *
- * @example
- * ```ts
- * taskCommand("listen"); // ["deno", "run", "--allow-net=...", "scripts/listen.ts"]
- * ```
- */
-export function taskCommand(name: string): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const line: string | undefined = config.tasks?.[name];
-  if (!line) throw new Error(`no task ${name} in deno.json`);
-  return line.split(/\s+/);
-}
-
-/**
- * A fresh folder inside out/ (the tasks may only write there), removed by the
- * caller with `Deno.remove(dir, { recursive: true })`.
- *
- * @example
- * ```ts
- * const dir = await makeOutTempDir("streaming");
- * ```
- */
-export async function makeOutTempDir(prefix: string): Promise<string> {
-  await Deno.mkdir(`${ROOT}out/.tmp`, { recursive: true });
-  const path = await Deno.makeTempDir({
-    dir: `${ROOT}out/.tmp`,
-    prefix: `${prefix}-`,
-  });
-  // Tasks get paths relative to the project root, as a user would type them.
-  return path.slice(ROOT.length);
 }

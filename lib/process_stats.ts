@@ -1,0 +1,79 @@
+/**
+ * Running a child process and measuring its peak memory.
+ *
+ * GNU time (`/usr/bin/time`, Debian package `time`) reports the largest
+ * resident set size a process reached ("maximum resident set size"), exactly,
+ * when it ends. Deno itself may not read another process's `/proc` entries
+ * without `--allow-all`, so the benchmark wraps each measured process in it.
+ *
+ * @example
+ * ```ts
+ * import { spawnMeasured } from "../lib/process_stats.ts";
+ *
+ * const run = await spawnMeasured("sleep", ["1"]);
+ * const { peakRssBytes } = await run.finished;
+ * ```
+ *
+ * @module
+ */
+import { UserError } from "./cli.ts";
+
+/** Where GNU time lives on Debian and most Linux systems. */
+const GNU_TIME = "/usr/bin/time";
+
+/** A measured child process. */
+export interface MeasuredProcess {
+  child: Deno.ChildProcess;
+  /** Resolves when the process ends, with its peak memory and exit status. */
+  finished: Promise<
+    { peakRssBytes: number; status: Deno.CommandStatus; stderr: string }
+  >;
+}
+
+/**
+ * Starts `command` under GNU time with stdin piped, stdout discarded and
+ * stderr captured. GNU time's report goes to a temporary file in `reportDir`. Throws {@linkcode UserError} if GNU time is missing.
+ *
+ * @example
+ * ```ts
+ * const run = await spawnMeasured(Deno.execPath(), ["--version"]);
+ * ```
+ */
+export async function spawnMeasured(
+  command: string,
+  args: string[],
+  reportDir = "out",
+): Promise<MeasuredProcess> {
+  if (!await Deno.stat(GNU_TIME).then(() => true, () => false)) {
+    throw new UserError(
+      `${GNU_TIME} not found: install GNU time (Debian: apt-get install time)`,
+    );
+  }
+  const report = await Deno.makeTempFile({
+    dir: reportDir,
+    prefix: ".peak-rss-",
+  });
+  const child = new Deno.Command(GNU_TIME, {
+    args: ["-f", "%M", "-o", report, command, ...args],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const finished = (async () => {
+    const output = await child.output();
+    const kib = Number(
+      (await Deno.readTextFile(report)).trim().split("\n").at(-1),
+    );
+    await Deno.remove(report);
+    return {
+      peakRssBytes: kib * 1024,
+      status: {
+        success: output.success,
+        code: output.code,
+        signal: output.signal,
+      },
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  })();
+  return { child, finished };
+}
