@@ -79,3 +79,23 @@ export function spawnTask(
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
 }
+}
+
+/**
+ * A fresh folder inside out/ (the tasks may only write there), removed by the
+ * caller with `Deno.remove(dir, { recursive: true })`.
+ *
+ * @example
+ * ```ts
+ * const dir = await makeOutTempDir("streaming");
+ * ```
+ */
+export async function makeOutTempDir(prefix: string): Promise<string> {
+  await Deno.mkdir(`${ROOT}out/.tmp`, { recursive: true });
+  const path = await Deno.makeTempDir({
+    dir: `${ROOT}out/.tmp`,
+    prefix: `${prefix}-`,
+  });
+  // Tasks get paths relative to the project root, as a user would type them.
+  return path.slice(ROOT.length);
+}
