@@ -79,7 +79,6 @@ export function spawnTask(
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
 }
-}
 
 /**
  * A fresh folder inside out/ (the tasks may only write there), removed by the
