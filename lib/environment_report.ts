@@ -44,6 +44,26 @@ export interface ReportOptions {
 }
 
 /**
+ * Builds the report, saves it to `path` (creating out/ if it was removed), and
+ * prints the same text followed by where it was saved.
+ *
+ * @example
+ * ```ts
+ * await saveEnvironmentReport("out/about.txt", { title: "About", dateLabel: "Date and Time", scriptUrl: import.meta.url });
+ * ```
+ */
+export async function saveEnvironmentReport(
+  path: string,
+  options: ReportOptions,
+): Promise<void> {
+  const report = await buildEnvironmentReport(options);
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await Deno.writeTextFile(path, report + "\n");
+  console.log(report);
+  console.log(`Report saved to ${path}.`);
+}
+
+/**
  * Builds the report: a frame of two `=` lines above and below, one field per
  * line with a leading space.
  *

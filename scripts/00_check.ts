@@ -31,7 +31,7 @@
  * @module
  */
 import { runMain } from "../lib/cli.ts";
-import { buildEnvironmentReport } from "../lib/environment_report.ts";
+import { saveEnvironmentReport } from "../lib/environment_report.ts";
 import { parseFlags } from "../lib/flags.ts";
 
 /** Where the report is saved; commit it if your assignment asks for it. */
@@ -48,16 +48,11 @@ async function main(): Promise<void> {
       `Report on Deno, the OS and git/java/mvn; saved as ${REPORT_PATH}.`,
     flags: {},
   });
-  const report = await buildEnvironmentReport({
+  await saveEnvironmentReport(REPORT_PATH, {
     title: TITLE,
     dateLabel: "At",
     scriptUrl: import.meta.url,
   });
-  // The folder exists in a clone (it is kept in git), but may have been removed.
-  await Deno.mkdir("out", { recursive: true });
-  await Deno.writeTextFile(REPORT_PATH, report + "\n");
-  console.log(report);
-  console.log(`Report saved to ${REPORT_PATH}.`);
 }
 
 // Execution starts here, when the file is run rather than imported.

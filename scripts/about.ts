@@ -20,7 +20,7 @@
  * @module
  */
 import { runMain } from "../lib/cli.ts";
-import { buildEnvironmentReport } from "../lib/environment_report.ts";
+import { saveEnvironmentReport } from "../lib/environment_report.ts";
 import { parseFlags } from "../lib/flags.ts";
 
 /** Where the report is saved. */
@@ -37,15 +37,11 @@ async function main(): Promise<void> {
       `Debugging information about Deno and this machine; saved as ${REPORT_PATH}.`,
     flags: {},
   });
-  const report = await buildEnvironmentReport({
+  await saveEnvironmentReport(REPORT_PATH, {
     title: TITLE,
     dateLabel: "Date and Time",
     scriptUrl: import.meta.url,
   });
-  await Deno.mkdir("out", { recursive: true });
-  await Deno.writeTextFile(REPORT_PATH, report + "\n");
-  console.log(report);
-  console.log(`Report saved to ${REPORT_PATH}.`);
 }
 
 // Execution starts here, when the file is run rather than imported.
