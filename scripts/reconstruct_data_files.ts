@@ -34,6 +34,13 @@ import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
 import { FileAssembler } from "../lib/file_assembler.ts";
 import { parseFlags } from "../lib/flags.ts";
 import {
+  CONFIG_FLAG,
+  DEFAULT_THREADS,
+  threadsFlag,
+  TOPIC_FLAG,
+  UPDATE_SECONDS_FLAG,
+} from "../lib/kafka_flags.ts";
+import {
   connectAdmin,
   countPartitions,
   createKafka,
@@ -43,13 +50,6 @@ import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
 import { Logger, pythonTimestamp } from "../lib/log.ts";
 import { UnsafePathError } from "../lib/safe_paths.ts";
 import { listenForShutdown } from "../lib/shutdown.ts";
-
-/** Defaults of the 2021 tool. */
-const DEFAULT_CONFIG = "local";
-const DEFAULT_TOPIC = "lecroy_files";
-const DEFAULT_THREADS = 5;
-/** Seconds between the "." that shows the tool is alive; -1 turns it off. */
-const DEFAULT_UPDATE_SECONDS = 30;
 
 const log = new Logger({
   style: "bracket",
@@ -72,32 +72,14 @@ function readCommandLine() {
       "Rebuild files from the chunk messages on a Kafka topic into WORKINGDIR.",
     positionals: "WORKINGDIR",
     flags: {
-      config: {
-        type: "string",
-        default: DEFAULT_CONFIG,
-        description: "config name in config/ or a path",
-      },
-      topic_name: {
-        type: "string",
-        default: DEFAULT_TOPIC,
-        description: "topic to consume",
-      },
-      n_threads: {
-        type: "number",
-        default: DEFAULT_THREADS,
-        integer: true,
-        min: 1,
-        description: "consumers in the group",
-      },
-      update_seconds: {
-        type: "number",
-        default: DEFAULT_UPDATE_SECONDS,
-        description: 'seconds between "." lines; -1 for none',
-      },
+      config: CONFIG_FLAG,
+      topic_name: TOPIC_FLAG,
+      n_threads: threadsFlag("consumers in the group"),
+      update_seconds: UPDATE_SECONDS_FLAG,
       consumer_group_ID: {
         type: "string",
         description:
-          "consumer group; default a fresh one that reads the topic from the start",
+          "consumer group; default a fresh one that reads the whole topic",
       },
     },
   });
