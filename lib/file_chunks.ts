@@ -85,7 +85,8 @@ export function isPowerOfTwo(n: number): boolean {
 
 /**
  * First pass: hashes the file and each of its chunks.
- * `onBytes` is told how many bytes have been read so far.
+ * `onBytes` is told how many bytes have been read so far. A file that is gone
+ * or grows meanwhile throws {@linkcode FileChangedError}.
  *
  * @example
  * ```ts
@@ -97,7 +98,7 @@ export async function planChunks(
   chunkSize: number,
   onBytes: (bytesRead: number) => void = () => {},
 ): Promise<ChunkPlan> {
-  using file = await Deno.open(path, { read: true });
+  using file = await openOrChanged(path);
   const info = await file.stat();
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
@@ -143,15 +144,7 @@ export async function* readVerifiedChunks(
   plan: ChunkPlan,
   skip: ReadonlySet<number> = new Set(),
 ): AsyncGenerator<VerifiedChunk> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(plan.path, { read: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new FileChangedError(plan.path, "it was deleted");
-    }
-    throw error;
-  }
+  const file = await openOrChanged(plan.path);
   try {
     for (let index = 1; index <= plan.totalChunks; index++) {
       if (skip.has(index)) continue;
@@ -173,6 +166,18 @@ export async function* readVerifiedChunks(
     }
   } finally {
     file.close();
+  }
+}
+
+/** Opens a file for reading; a file that is gone is a {@linkcode FileChangedError}. */
+async function openOrChanged(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new FileChangedError(path, "it was deleted");
+    }
+    throw error;
   }
 }
 

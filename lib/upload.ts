@@ -7,6 +7,7 @@
  * `subdir_str`). {@linkcode uploadFile} hashes a file, then queues each
  * verified chunk on a {@linkcode ChunkProducer} and resolves once Kafka has
  * answered for every chunk, with how many were acknowledged.
+ * {@linkcode uploadWithProgress} does the same with a progress bar.
  *
  * @example
  * ```ts
@@ -24,7 +25,12 @@ import { basename, join, relative, sep } from "node:path";
 import { chunkKey, encodeChunk } from "./chunk.ts";
 import type { ChunkProducer } from "./chunk_producer.ts";
 import { UserError } from "./cli.ts";
-import { planChunks, readVerifiedChunks } from "./file_chunks.ts";
+import {
+  type ChunkPlan,
+  planChunks,
+  readVerifiedChunks,
+} from "./file_chunks.ts";
+import type { ProgressBoard } from "./progress.ts";
 
 /** One file to upload, and the folder it is rebuilt into. */
 export interface UploadTarget {
@@ -52,6 +58,12 @@ export interface UploadOptions {
   chunkSize: number;
   /** Chunk numbers already delivered in an earlier run. */
   skip?: ReadonlySet<number>;
+  /**
+   * Called after the first pass, when the file's hash is known: returns the
+   * chunk numbers an earlier run of this very version delivered (they are
+   * not sent again). Replaces `skip`.
+   */
+  alreadyDelivered?: (plan: ChunkPlan) => ReadonlySet<number>;
   /** Called after the first pass, before any chunk is queued. */
   planned?: (totalChunks: number, fileHash: Uint8Array, size: number) => void;
   /** Called as each chunk is queued (the originals' "uploading ..." line). */
@@ -139,6 +151,7 @@ export async function uploadFile(
   options: UploadOptions,
 ): Promise<UploadResult> {
   const plan = await planChunks(target.path, options.chunkSize);
+  const skip = options.alreadyDelivered?.(plan) ?? options.skip;
   options.planned?.(plan.totalChunks, plan.fileHash, plan.size);
   const filename = basename(target.path);
   const result: UploadResult = {
@@ -160,7 +173,7 @@ export async function uploadFile(
 
   let readError: unknown;
   try {
-    for await (const chunk of readVerifiedChunks(plan, options.skip)) {
+    for await (const chunk of readVerifiedChunks(plan, skip)) {
       if (options.signal?.aborted) break;
       const message = {
         filename,
@@ -197,6 +210,73 @@ export async function uploadFile(
   if (answered === queued) finish();
   await allAnswered;
   if (readError) throw readError;
-  result.notSent = plan.totalChunks - (options.skip?.size ?? 0) - queued;
+  result.notSent = plan.totalChunks - (skip?.size ?? 0) - queued;
   return result;
+}
+
+/** The originals' `uploading ... chunk i (out of n)` line comes every this many chunks. */
+export const LOG_EVERY_CHUNKS = 1000;
+
+/** Options for {@linkcode uploadWithProgress}. */
+export interface ProgressUploadOptions extends UploadOptions {
+  /** Shows the file's bar (or plain lines) and its `uploading ...` lines. */
+  board: ProgressBoard;
+  /** The name on the bar and in the lines; default `target.path`. */
+  label?: string;
+}
+
+/**
+ * {@linkcode uploadFile} with a progress bar for the file and the originals'
+ * `uploading <file> chunk <i> (out of <n>)` line every
+ * {@linkcode LOG_EVERY_CHUNKS} chunks and at the last. The caller's own
+ * callbacks are still called.
+ *
+ * @example
+ * ```ts
+ * const board = new ProgressBoard({ print: console.log });
+ * const result = await uploadWithProgress({ path: "a.bin", subdir: "" }, producer, {
+ *   chunkSize: 16384, board,
+ * });
+ * ```
+ */
+export async function uploadWithProgress(
+  target: UploadTarget,
+  producer: ChunkProducer,
+  options: ProgressUploadOptions,
+): Promise<UploadResult> {
+  const { board } = options;
+  const label = options.label ?? target.path;
+  let bar = board.add(label, 1);
+  // Chunks delivered in an earlier run count as done from the start.
+  let acknowledged = options.skip?.size ?? 0;
+  let bytes = 0;
+  const alreadyDelivered = options.alreadyDelivered;
+  try {
+    return await uploadFile(target, producer, {
+      ...options,
+      alreadyDelivered: alreadyDelivered && ((plan) => {
+        const delivered = alreadyDelivered(plan);
+        acknowledged = delivered.size;
+        return delivered;
+      }),
+      planned: (totalChunks, fileHash, size) => {
+        bar.done();
+        bar = board.add(label, totalChunks);
+        bar.update(acknowledged, 0);
+        options.planned?.(totalChunks, fileHash, size);
+      },
+      queued: (i, n) => {
+        if (i % LOG_EVERY_CHUNKS === 0 || i === n) {
+          board.log(`uploading ${label} chunk ${i} (out of ${n})`);
+        }
+        options.queued?.(i, n);
+      },
+      acknowledged: (i, size) => {
+        bar.update(++acknowledged, bytes += size);
+        options.acknowledged?.(i, size);
+      },
+    });
+  } finally {
+    bar.done();
+  }
 }

@@ -25,8 +25,15 @@
  */
 import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
 import { ChunkProducer } from "../lib/chunk_producer.ts";
-import { isPowerOfTwo } from "../lib/file_chunks.ts";
 import { parseFlags } from "../lib/flags.ts";
+import {
+  checkChunkSize,
+  CHUNK_SIZE_FLAG,
+  CONFIG_FLAG,
+  DEFAULT_THREADS,
+  threadsFlag,
+  TOPIC_FLAG,
+} from "../lib/kafka_flags.ts";
 import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
 import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
 import { Logger } from "../lib/log.ts";
@@ -34,19 +41,12 @@ import { ProgressBoard } from "../lib/progress.ts";
 import { listenForShutdown } from "../lib/shutdown.ts";
 import {
   collectUploadTargets,
-  uploadFile,
   type UploadTarget,
+  uploadWithProgress,
 } from "../lib/upload.ts";
 
-/** Defaults of the 2021 tool. */
-const DEFAULT_CONFIG = "local";
-const DEFAULT_TOPIC = "lecroy_files";
-const DEFAULT_THREADS = 5;
-const DEFAULT_CHUNK_SIZE = 16384;
 /** A new topic gets one partition per consumer of a default reconstructor. */
-const NEW_TOPIC_PARTITIONS = 5;
-/** The originals' progress line comes every this many chunks. */
-const LOG_EVERY_CHUNKS = 1000;
+const NEW_TOPIC_PARTITIONS = DEFAULT_THREADS;
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
@@ -58,78 +58,41 @@ function readCommandLine() {
       "Upload files (or folders) to a Kafka topic as SHA-512-checked chunks.",
     positionals: "FILEPATH...",
     flags: {
-      config: {
-        type: "string",
-        default: DEFAULT_CONFIG,
-        description: "config name in config/ or a path",
-      },
-      topic_name: {
-        type: "string",
-        default: DEFAULT_TOPIC,
-        description: "topic to produce to",
-      },
-      n_threads: {
-        type: "number",
-        default: DEFAULT_THREADS,
-        integer: true,
-        min: 1,
-        description: "parallel producers",
-      },
-      chunk_size: {
-        type: "number",
-        default: DEFAULT_CHUNK_SIZE,
-        integer: true,
-        min: 1,
-        description: "bytes per chunk, a power of two",
-      },
+      config: CONFIG_FLAG,
+      topic_name: TOPIC_FLAG,
+      n_threads: threadsFlag("parallel producers"),
+      chunk_size: CHUNK_SIZE_FLAG,
     },
   });
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
-  if (!isPowerOfTwo(flags.chunk_size)) {
-    throw new UsageError(
-      `--chunk_size must be a power of two, not ${flags.chunk_size}`,
-    );
-  }
+  checkChunkSize(flags.chunk_size);
   return { ...flags, paths: positionals };
 }
 
 /** Uploads one file with a progress bar; returns how many chunks were not delivered. */
-async function uploadWithProgress(
+async function uploadOne(
   target: UploadTarget,
   producer: ChunkProducer,
   chunkSize: number,
   board: ProgressBoard,
   signal: AbortSignal,
 ): Promise<number> {
-  let bar = board.add(target.path, 1);
   let acknowledged = 0;
-  let bytes = 0;
   let total = 1;
   // A file that changes or vanishes mid-upload fails alone; the others go on.
-  const result = await uploadFile(target, producer, {
+  const result = await uploadWithProgress(target, producer, {
     chunkSize,
     signal,
-    planned: (totalChunks) => {
-      total = totalChunks;
-      bar.done();
-      bar = board.add(target.path, totalChunks);
-    },
-    queued: (i, n) => {
-      if (i % LOG_EVERY_CHUNKS === 0 || i === n) {
-        board.log(
-          `uploading ${target.path} chunk ${i} (out of ${n})`,
-        );
-      }
-    },
-    acknowledged: (_i, size) => bar.update(++acknowledged, bytes += size),
+    board,
+    planned: (totalChunks) => total = totalChunks,
+    acknowledged: () => acknowledged++,
   }).catch((error) => {
     if (!(error instanceof UserError)) throw error;
     log.error(error.message);
     return { failed: total - acknowledged, notSent: 0, error: undefined };
   });
-  bar.done();
   if (result.error) log.error(`${target.path}: ${describeError(result.error)}`);
   return result.failed + result.notSent;
 }
@@ -164,7 +127,7 @@ async function uploadAll(
   let missing = 0;
   try {
     for (const target of targets) {
-      missing += await uploadWithProgress(
+      missing += await uploadOne(
         target,
         producer,
         options.chunk_size,

@@ -6,9 +6,9 @@
 import { deepStrictEqual, match, ok } from "node:assert/strict";
 import { CompressionTypes } from "kafkajs";
 import { chunkKey, encodeChunk, type FileChunk, sha512 } from "../lib/chunk.ts";
-import { OutputWatcher } from "./helpers/streaming.ts";
 import {
   produceRaw,
+  Reconstructor,
   sha512File,
   startTestBroker,
   type TestBroker,
@@ -16,82 +16,9 @@ import {
   writeRandomFile,
   writeTestConfig,
 } from "./helpers/kafka.ts";
-import {
-  makeOutTempDir,
-  ROOT,
-  runTask,
-  spawnTask,
-} from "./helpers/run_task.ts";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 
 const CHUNK = 1024;
-
-/** A reconstructor running in the background, driven through stdin. */
-class Reconstructor {
-  readonly child: Deno.ChildProcess;
-  readonly stdout: OutputWatcher;
-  readonly stderr: OutputWatcher;
-  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  exited = false;
-
-  constructor(args: string[]) {
-    this.child = spawnTask("reconstruct_data_files", [
-      "--update_seconds",
-      "-1",
-      ...args,
-    ], {
-      stdin: true,
-      direct: true,
-    });
-    this.stdout = new OutputWatcher(this.child.stdout);
-    this.stderr = new OutputWatcher(this.child.stderr);
-    this.#stdin = this.child.stdin.getWriter();
-    this.child.status.then(() => this.exited = true);
-  }
-
-  /** Waits until every `[path, size]` exists with that size; fails if it exits. */
-  async waitForFiles(files: [string, number][]): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (const [path, size] of files) {
-      while (
-        (await Deno.stat(`${ROOT}${path}`).catch(() => undefined))?.size !==
-          size
-      ) {
-        if (this.exited || Date.now() > deadline) {
-          throw new Error(
-            `${path} never appeared with ${size} bytes:\n${this.stdout.text}\n${this.stderr.text}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  }
-
-  /** Types a line, as a user would. */
-  async type(line: string): Promise<void> {
-    await this.#stdin.write(new TextEncoder().encode(line + "\n"));
-  }
-
-  /** Types `quit` and waits for the exit. */
-  async quit(): Promise<{ code: number; stdout: string; stderr: string }> {
-    await this.type("quit");
-    await this.#stdin.close();
-    const { code } = await this.child.status;
-    return {
-      code,
-      stdout: await this.stdout.all(),
-      stderr: await this.stderr.all(),
-    };
-  }
-
-  /** Kills it with SIGKILL, no goodbye. */
-  async kill(): Promise<void> {
-    this.child.kill("SIGKILL");
-    await this.#stdin.close().catch(() => {});
-    await this.child.status;
-    await this.stdout.all();
-    await this.stderr.all();
-  }
-}
 
 /** Hand-made chunks of `bytes`, as upload_data_file would make them. */
 function makeChunks(

@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
 import { createKafka } from "../../lib/kafka_client.ts";
 import { parseKafkaConfig } from "../../lib/kafka_config.ts";
+import { BackgroundTask } from "./background_task.ts";
 import { ROOT, runTask } from "./run_task.ts";
 
 /** The port of the tests' own broker, apart from a user's 9092. */
@@ -131,6 +132,36 @@ export async function produceRaw(
 }
 
 /**
+ * How many messages `topic` holds, over all its partitions.
+ *
+ * @example
+ * ```ts
+ * assertEquals(await countMessages(broker.bootstrap, topic), 14);
+ * ```
+ */
+export async function countMessages(
+  bootstrap: string,
+  topic: string,
+): Promise<number> {
+  const settings = parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
+    "test",
+    () => undefined,
+  );
+  const admin = createKafka(settings).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce(
+      (sum, p) => sum + Number(p.high) - Number(p.low),
+      0,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * Reads a file and returns its SHA-512 in hex, for comparing originals with
  * rebuilt files.
  *
@@ -173,4 +204,39 @@ export async function writeRandomFile(
     bytes[i] = x & 0xff;
   }
   await Deno.writeFile(path, bytes);
+}
+
+/**
+ * A reconstruct_data_files running in the background (no "." lines), driven
+ * through stdin.
+ *
+ * @example
+ * ```ts
+ * const reconstructor = new Reconstructor(["--config", config, "--topic_name", topic, rebuilt]);
+ * await reconstructor.waitForFiles([[`${rebuilt}/a.bin`, 5]]);
+ * await reconstructor.quit();
+ * ```
+ */
+export class Reconstructor extends BackgroundTask {
+  constructor(args: string[]) {
+    super("reconstruct_data_files", ["--update_seconds", "-1", ...args]);
+  }
+
+  /** Waits until every `[path, size]` exists with that size; fails if it exits. */
+  async waitForFiles(files: [string, number][]): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (const [path, size] of files) {
+      while (
+        (await Deno.stat(`${ROOT}${path}`).catch(() => undefined))?.size !==
+          size
+      ) {
+        if (this.exited || Date.now() > deadline) {
+          throw new Error(
+            `${path} never appeared with ${size} bytes:\n${this.stdout.text}\n${this.stderr.text}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
 }

@@ -1,0 +1,271 @@
+/**
+ * # Watch a folder and upload every file added to it
+ *
+ * ```sh
+ * deno task kafka start                          # a local broker, once
+ * deno task upload_data_files_added_to_directory data/incoming
+ * deno task upload_data_files_added_to_directory --new_files_only --settle_seconds 10 /mnt/scope
+ * ```
+ *
+ * Permissions: `--allow-read` (the watched folder is yours to choose, and the
+ * config), `--allow-write=out` (only the record of what was uploaded, in
+ * out/.upload_records; the watched folder is never written), `--allow-net`
+ * (the brokers in the config), `--allow-env` (`$VARIABLES` in the config).
+ *
+ * On an instrument PC files appear in a folder all day. This tool runs for
+ * weeks and sends each file to Kafka, chunk by chunk, as upload_data_file
+ * does. It waits for the operating system to report changes (no busy loop),
+ * takes a file only when it has stopped changing for `--settle_seconds`, and
+ * sends it again when it is modified later. A SQLite record of every chunk
+ * Kafka acknowledged lets it pick up after a crash or `kill -9`: finished
+ * files are not sent again, unfinished ones are completed. Between files it
+ * keeps no connection to Kafka open, so an idle watcher costs no CPU.
+ *
+ * While it runs, type `check` (or `c`) to see what it is doing and `quit` (or
+ * `q`) to stop; Ctrl-C and SIGTERM stop it too. Files being uploaded are
+ * finished first.
+ *
+ * Try: copy a big file into the folder and type `check` while it uploads;
+ * `kill -9` it mid-file and start it again; run `deno task
+ * reconstruct_data_files out/rebuilt` in a second terminal.
+ *
+ * @module
+ */
+import { runMain, UsageError, UserError } from "../lib/cli.ts";
+import { ChunkProducer } from "../lib/chunk_producer.ts";
+import { listenForCommands } from "../lib/console_commands.ts";
+import { parseFlags } from "../lib/flags.ts";
+import { FolderWatcher } from "../lib/folder_watcher.ts";
+import {
+  checkChunkSize,
+  CHUNK_SIZE_FLAG,
+  CONFIG_FLAG,
+  DEFAULT_THREADS,
+  threadsFlag,
+  TOPIC_FLAG,
+  UPDATE_SECONDS_FLAG,
+} from "../lib/kafka_flags.ts";
+import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
+import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
+import { Logger, type LogLevel, pythonTimestamp } from "../lib/log.ts";
+import { ProgressBoard } from "../lib/progress.ts";
+import { listenForShutdown } from "../lib/shutdown.ts";
+import { recordFileFor, UploadRecord } from "../lib/upload_record.ts";
+import { describeStatus, UploadScheduler } from "../lib/upload_scheduler.ts";
+
+const PROGRAM = "upload_data_files_added_to_directory";
+/** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
+const DEFAULT_QUEUE_MAX_SIZE = 3000;
+/** TODO: a file is taken once unchanged this long; raise it for slow writers. */
+const DEFAULT_SETTLE_SECONDS = 3;
+/** Seconds between two walks of the folder with --use_polling. */
+const POLL_SECONDS = 5;
+/** Seconds without uploads before the producers disconnect (idle costs nothing then). */
+const PRODUCER_IDLE_SECONDS = 30;
+/** Where the record of acknowledged chunks lives, one file per watched folder. */
+const RECORD_FOLDER = "out/.upload_records";
+
+const log = new Logger({
+  style: "bracket",
+  program: PROGRAM,
+  console: "stdout",
+});
+
+/** Reads the command line; the flags shared with upload_data_file are in lib/kafka_flags.ts. */
+function readCommandLine() {
+  const { flags, positionals } = parseFlags(Deno.args, {
+    program: PROGRAM,
+    summary:
+      "Watch a folder and upload every file added to it to a Kafka topic.",
+    positionals: "DIRECTORY",
+    flags: {
+      config: CONFIG_FLAG,
+      topic_name: TOPIC_FLAG,
+      n_threads: threadsFlag("parallel producers (and files at once)"),
+      chunk_size: CHUNK_SIZE_FLAG,
+      queue_max_size: {
+        type: "number",
+        default: DEFAULT_QUEUE_MAX_SIZE,
+        integer: true,
+        min: 1,
+        description: "chunks waiting in memory at most",
+      },
+      update_seconds: UPDATE_SECONDS_FLAG,
+      new_files_only: {
+        type: "boolean",
+        description: "leave the files already in DIRECTORY alone",
+      },
+      settle_seconds: {
+        type: "number",
+        default: DEFAULT_SETTLE_SECONDS,
+        min: 0,
+        description: "take a file once unchanged this long",
+      },
+      use_polling: {
+        type: "boolean",
+        description: "walk the folder every few seconds (network drives)",
+      },
+    },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError("name exactly one DIRECTORY");
+  }
+  checkChunkSize(flags.chunk_size);
+  return { ...flags, directory: positionals[0] };
+}
+
+/** Fails with one line unless `directory` is a folder. */
+async function checkDirectory(directory: string): Promise<void> {
+  const info = await Deno.stat(directory).catch(() => undefined);
+  if (!info) throw new UserError(`${directory} not found`);
+  if (!info.isDirectory) throw new UserError(`${directory} is not a folder`);
+}
+
+/**
+ * Checks that Kafka answers and creates the topic if it is missing; returns
+ * how to connect the producers, which happens only when there is work.
+ */
+async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
+  const settings = await loadKafkaConfig(options.config, (w) => log.warn(w));
+  const kafka = createKafka(settings);
+  const admin = await connectAdmin(kafka, settings);
+  // A new topic gets one partition per consumer of a default reconstructor.
+  if (await ensureTopic(admin, options.topic_name, DEFAULT_THREADS)) {
+    log.info(
+      `Created topic ${options.topic_name} with ${DEFAULT_THREADS} partitions`,
+    );
+  }
+  await admin.disconnect();
+  const connect = () =>
+    ChunkProducer.start(kafka, settings, {
+      topic: options.topic_name,
+      workers: options.n_threads,
+      maxQueuedChunks: options.queue_max_size,
+    });
+  return { connect, where: describeSettings(settings) };
+}
+
+/** The summary printed when the tool stops: the files uploaded, with times. */
+function printSummary(
+  record: UploadRecord,
+  startedAt: Date,
+  left: number,
+  reason: string,
+): void {
+  const time = (date: Date) => pythonTimestamp(date).slice(0, 19);
+  log.info(
+    `Stopped (${reason}). Between ${time(startedAt)} and ${
+      time(new Date())
+    } these files were uploaded:`,
+  );
+  const uploaded = record.finishedSince(startedAt);
+  for (const file of uploaded) {
+    log.info(
+      `  ${file.relativePath} (started ${time(file.startedAt)}, finished ${
+        time(file.finishedAt)
+      })`,
+    );
+  }
+  if (uploaded.length === 0) log.info("  (none)");
+  if (left > 0) {
+    log.info(`${left} waiting file(s) are left for the next start.`);
+  }
+}
+
+/** Watches and uploads until quit, Ctrl-C or SIGTERM. */
+async function watchAndUpload(
+  options: ReturnType<typeof readCommandLine>,
+): Promise<void> {
+  const startedAt = new Date();
+  await checkDirectory(options.directory);
+  const record = await UploadRecord.open(
+    await recordFileFor(options.directory, RECORD_FOLDER),
+  );
+  const { connect, where } = await prepareKafka(options);
+
+  // Log lines go above the progress bars on a terminal, plain otherwise.
+  const board = new ProgressBoard({ print: (line) => log.info(line) });
+  const say = (level: LogLevel, message: string) =>
+    board.log(level === "INFO" ? message : `${level}: ${message}`);
+  const scheduler = new UploadScheduler(record, {
+    connect,
+    idleSeconds: PRODUCER_IDLE_SECONDS,
+    root: options.directory,
+    chunkSize: options.chunk_size,
+    filesAtOnce: options.n_threads,
+    board,
+    say,
+  });
+
+  // Files already there are taken too, unless --new_files_only; a file an
+  // earlier run did not finish is always taken.
+  const watcher = await FolderWatcher.start(options.directory, {
+    settleSeconds: options.settle_seconds,
+    usePolling: options.use_polling,
+    pollSeconds: POLL_SECONDS,
+    takeExisting: (path) =>
+      !options.new_files_only || record.hasUnfinished(path),
+    settled: (file) => scheduler.add(file),
+    vanished: (path) =>
+      say(
+        "WARNING",
+        `${path} disappeared before it was complete; not uploaded`,
+      ),
+  });
+  say(
+    "INFO",
+    `Watching ${options.directory} for files to upload to topic ${options.topic_name} on ${where}. Type "check" or "quit".`,
+  );
+
+  const shutdown = listenForShutdown();
+  const commands = listenForCommands(
+    {
+      check: () =>
+        describeStatus(scheduler.status(), watcher.settling).forEach((line) =>
+          say("INFO", line)
+        ),
+      quit: () => shutdown.stop("quit"),
+    },
+    (line) =>
+      say("WARNING", `unknown command "${line}": type check (c) or quit (q)`),
+  );
+  const heartbeat = options.update_seconds > 0
+    ? setInterval(() => log.print("."), options.update_seconds * 1000)
+    : undefined;
+  await new Promise((resolve) =>
+    shutdown.signal.addEventListener("abort", resolve, { once: true })
+  );
+
+  // Stop taking files, finish those in progress, then say what was uploaded.
+  // A second Ctrl-C stops at once: the record lets the next start continue.
+  shutdown.dispose();
+  watcher.close();
+  commands.close();
+  clearInterval(heartbeat);
+  say(
+    "INFO",
+    `Stopping: finishing ${scheduler.status().inProgress} file(s) in progress...`,
+  );
+  const left = await scheduler.finish();
+  board.stop();
+  printSummary(record, startedAt, left, shutdown.reason ?? "quit");
+  record.close();
+}
+
+if (import.meta.main) {
+  await runMain(PROGRAM, () => watchAndUpload(readCommandLine()));
+}
+
+// A run that sees one file arrive, then `check` and `quit`, prints:
+//
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:00] Watching data/incoming for files to upload to topic lecroy_files on 127.0.0.1:9092 from config/local.config. Type "check" or "quit".
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:14] uploading day1/scope.bin chunk 1000 (out of 1221)
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:14] uploading day1/scope.bin chunk 1221 (out of 1221)
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:15] Uploaded day1/scope.bin (1221 chunks, 20000000 bytes)
+//   check
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:20] 0 waiting (0 still being written), 0 in progress, 1 done, 0 skipped (uploaded before), 0 with problems
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:20]   done: day1/scope.bin (1221/1221 chunks)
+//   quit
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:25] Stopping: finishing 0 file(s) in progress...
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:25] Stopped (quit). Between 2026-11-22 09:00:00 and 2026-11-22 09:00:25 these files were uploaded:
+//   [upload_data_files_added_to_directory at 2026-11-22 09:00:25]   day1/scope.bin (started 2026-11-22 09:00:13, finished 2026-11-22 09:00:15)
