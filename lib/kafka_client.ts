@@ -31,7 +31,14 @@ import {
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
 import { describeError, UserError } from "./cli.ts";
-import type { KafkaSettings, ProducerSettings } from "./kafka_config.ts";
+import {
+  type KafkaSettings,
+  loadKafkaConfig,
+  type ProducerSettings,
+} from "./kafka_config.ts";
+import { DEFAULT_THREADS } from "./kafka_flags.ts";
+import type { Logger } from "./log.ts";
+import { sleep } from "./shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
@@ -175,10 +182,32 @@ export async function ensureTopic(
 ): Promise<boolean> {
   const topics = await admin.listTopics();
   if (topics.includes(topic)) return false;
-  return await admin.createTopics({
+  // kafkajs' own `waitForLeaders` can throw from a timer on a broker that has
+  // just started ("does not host this topic-partition"), so wait here instead.
+  const created = await admin.createTopics({
     topics: [{ topic, numPartitions: partitions }],
-    waitForLeaders: true,
+    waitForLeaders: false,
   });
+  await waitForLeaders(admin, topic);
+  return created;
+}
+
+/** Waits (up to 30 s) until every partition of `topic` has a leader. */
+async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) {
+        return;
+      }
+    } catch {
+      // The broker does not know the new topic yet; ask again.
+    }
+    await sleep(200);
+  }
+  throw new UserError(`topic ${topic} got no partition leader within 30 s`);
 }
 
 /**
@@ -195,4 +224,39 @@ export async function countPartitions(
 ): Promise<number> {
   const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
   return metadata.topics[0]?.partitions.length ?? 0;
+}
+
+/** A checked connection to one topic: settings, client, partition count. */
+export interface TopicConnection {
+  settings: KafkaSettings;
+  kafka: Kafka;
+  partitions: number;
+}
+
+/**
+ * What every Kafka tool does first: reads the config, checks that Kafka
+ * answers, and creates the topic if it is missing, with one partition per
+ * consumer of a default reconstructor (`DEFAULT_THREADS`).
+ *
+ * @example
+ * ```ts
+ * const { kafka, settings } = await openTopic("local", "lecroy_files", log);
+ * ```
+ */
+export async function openTopic(
+  config: string,
+  topic: string,
+  log: Pick<Logger, "info" | "warn">,
+): Promise<TopicConnection> {
+  const settings = await loadKafkaConfig(config, (w) => log.warn(w));
+  const kafka = createKafka(settings);
+  const admin = await connectAdmin(kafka, settings);
+  try {
+    if (await ensureTopic(admin, topic, DEFAULT_THREADS)) {
+      log.info(`Created topic ${topic} with ${DEFAULT_THREADS} partitions`);
+    }
+    return { settings, kafka, partitions: await countPartitions(admin, topic) };
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -35,18 +35,12 @@ import { FileAssembler } from "../lib/file_assembler.ts";
 import { parseFlags } from "../lib/flags.ts";
 import {
   CONFIG_FLAG,
-  DEFAULT_THREADS,
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka_flags.ts";
-import {
-  connectAdmin,
-  countPartitions,
-  createKafka,
-  ensureTopic,
-} from "../lib/kafka_client.ts";
-import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
+import { openTopic } from "../lib/kafka_client.ts";
+import { describeSettings } from "../lib/kafka_config.ts";
 import { Logger, pythonTimestamp } from "../lib/log.ts";
 import { UnsafePathError } from "../lib/safe_paths.ts";
 import { listenForShutdown } from "../lib/shutdown.ts";
@@ -162,23 +156,22 @@ async function reconstruct(
   options: ReturnType<typeof readCommandLine>,
 ): Promise<void> {
   const startedAt = new Date();
-  const settings = await loadKafkaConfig(options.config, (w) => log.warn(w));
+  const { kafka, settings, partitions } = await openTopic(
+    options.config,
+    options.topic_name,
+    log,
+  );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
   const assembler = await FileAssembler.open(options.workingDir);
-  const kafka = createKafka(settings);
-  const admin = await connectAdmin(kafka, settings);
-  await ensureTopic(admin, options.topic_name, DEFAULT_THREADS);
   // A consumer without a partition would only idle (and kafkajs trips over
   // the empty assignment Kafka 4 sends it), so start no more than needed.
-  const partitions = await countPartitions(admin, options.topic_name);
   const consumers = Math.min(options.n_threads, partitions);
   if (consumers < options.n_threads) {
     log.warn(
       `topic ${options.topic_name} has ${partitions} partition(s); starting ${consumers} consumer(s), not ${options.n_threads}`,
     );
   }
-  await admin.disconnect();
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;

@@ -30,12 +30,11 @@ import {
   checkChunkSize,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
-  DEFAULT_THREADS,
   threadsFlag,
   TOPIC_FLAG,
 } from "../lib/kafka_flags.ts";
-import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
-import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
+import { openTopic } from "../lib/kafka_client.ts";
+import { describeSettings } from "../lib/kafka_config.ts";
 import { Logger } from "../lib/log.ts";
 import { ProgressBoard } from "../lib/progress.ts";
 import { listenForShutdown } from "../lib/shutdown.ts";
@@ -44,9 +43,6 @@ import {
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/upload.ts";
-
-/** A new topic gets one partition per consumer of a default reconstructor. */
-const NEW_TOPIC_PARTITIONS = DEFAULT_THREADS;
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
@@ -103,20 +99,16 @@ async function uploadAll(
   signal: AbortSignal,
 ): Promise<number> {
   const targets = await collectUploadTargets(options.paths);
-  const settings = await loadKafkaConfig(options.config, (w) => log.warn(w));
+  const { kafka, settings } = await openTopic(
+    options.config,
+    options.topic_name,
+    log,
+  );
   log.info(
     `Uploading ${targets.length} file(s) to topic ${options.topic_name} on ${
       describeSettings(settings)
     }`,
   );
-  const kafka = createKafka(settings);
-  const admin = await connectAdmin(kafka, settings);
-  if (await ensureTopic(admin, options.topic_name, NEW_TOPIC_PARTITIONS)) {
-    log.info(
-      `Created topic ${options.topic_name} with ${NEW_TOPIC_PARTITIONS} partitions`,
-    );
-  }
-  await admin.disconnect();
 
   const producer = await ChunkProducer.start(kafka, settings, {
     topic: options.topic_name,

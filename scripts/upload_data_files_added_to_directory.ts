@@ -40,13 +40,12 @@ import {
   checkChunkSize,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
-  DEFAULT_THREADS,
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka_flags.ts";
-import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka_client.ts";
-import { describeSettings, loadKafkaConfig } from "../lib/kafka_config.ts";
+import { openTopic } from "../lib/kafka_client.ts";
+import { describeSettings } from "../lib/kafka_config.ts";
 import { Logger, type LogLevel, pythonTimestamp } from "../lib/log.ts";
 import { ProgressBoard } from "../lib/progress.ts";
 import { listenForShutdown } from "../lib/shutdown.ts";
@@ -126,16 +125,11 @@ async function checkDirectory(directory: string): Promise<void> {
  * how to connect the producers, which happens only when there is work.
  */
 async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
-  const settings = await loadKafkaConfig(options.config, (w) => log.warn(w));
-  const kafka = createKafka(settings);
-  const admin = await connectAdmin(kafka, settings);
-  // A new topic gets one partition per consumer of a default reconstructor.
-  if (await ensureTopic(admin, options.topic_name, DEFAULT_THREADS)) {
-    log.info(
-      `Created topic ${options.topic_name} with ${DEFAULT_THREADS} partitions`,
-    );
-  }
-  await admin.disconnect();
+  const { kafka, settings } = await openTopic(
+    options.config,
+    options.topic_name,
+    log,
+  );
   const connect = () =>
     ChunkProducer.start(kafka, settings, {
       topic: options.topic_name,

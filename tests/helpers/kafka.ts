@@ -10,7 +10,7 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
-import { createKafka } from "../../lib/kafka_client.ts";
+import { createKafka, ensureTopic } from "../../lib/kafka_client.ts";
 import { parseKafkaConfig } from "../../lib/kafka_config.ts";
 import { BackgroundTask } from "./background_task.ts";
 import { ROOT, runTask } from "./run_task.ts";
@@ -110,10 +110,7 @@ export async function produceRaw(
   const kafka = createKafka(settings);
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({
-    topics: [{ topic, numPartitions: 1 }],
-    waitForLeaders: true,
-  });
+  await ensureTopic(admin, topic, 1);
   await admin.disconnect();
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
