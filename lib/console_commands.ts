@@ -71,3 +71,23 @@ export function listenForCommands(
     },
   };
 }
+
+/**
+ * Prints a "." every `seconds` to show that a long-running tool is alive
+ * (the originals' `--update_seconds`); 0 or less prints nothing. Returns a
+ * function that stops it.
+ *
+ * @example
+ * ```ts
+ * const stopHeartbeat = startHeartbeat(30, () => console.log("."));
+ * stopHeartbeat();
+ * ```
+ */
+export function startHeartbeat(
+  seconds: number,
+  printDot: () => void,
+): () => void {
+  if (seconds <= 0) return () => {};
+  const timer = setInterval(printDot, seconds * 1000);
+  return () => clearInterval(timer);
+}

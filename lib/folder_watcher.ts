@@ -33,6 +33,7 @@
  * @module
  */
 import { join, relative, resolve, sep } from "node:path";
+import { UserError } from "./cli.ts";
 
 /** A file that has settled: one version of it, ready to upload. */
 export interface SettledFile {
@@ -294,4 +295,18 @@ export class FolderWatcher {
   #relativePath(path: string): string {
     return relative(this.#root, path).split(sep).join("/");
   }
+}
+
+/**
+ * Throws a one-line {@linkcode UserError} unless `path` is a folder.
+ *
+ * @example
+ * ```ts
+ * await requireFolder("data/incoming");
+ * ```
+ */
+export async function requireFolder(path: string): Promise<void> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (!info) throw new UserError(`${path} not found`);
+  if (!info.isDirectory) throw new UserError(`${path} is not a folder`);
 }

@@ -260,3 +260,21 @@ export async function openTopic(
     await admin.disconnect();
   }
 }
+
+/**
+ * How many messages `topic` holds, over all partitions (0 while it does not
+ * exist).
+ *
+ * @example
+ * ```ts
+ * await countMessages(admin, "lecroy_files"); // 4096
+ * ```
+ */
+export async function countMessages(
+  admin: Admin,
+  topic: string,
+): Promise<number> {
+  if (!(await admin.listTopics()).includes(topic)) return 0;
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+}

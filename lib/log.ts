@@ -159,3 +159,39 @@ export function friendlyDateTime(date: Date): string {
     String(hours12).padStart(2, "0")
   }:${minutes} ${ampm}`;
 }
+
+/** A file's start and finish, for the summaries the long-running tools print. */
+export interface FileTimes {
+  path: string;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+/**
+ * Logs the closing summary of a long run: "Between <start> and <now> these
+ * files were <verb>:" and one line per file with its start and finish times.
+ *
+ * @example
+ * ```ts
+ * logFileTimes(log, "reconstructed", runStartedAt, [{ path: "a.bin", startedAt, finishedAt }]);
+ * ```
+ */
+export function logFileTimes(
+  log: Logger,
+  verb: string,
+  since: Date,
+  files: FileTimes[],
+): void {
+  const time = (date: Date) => pythonTimestamp(date).slice(0, 19);
+  log.info(
+    `Between ${time(since)} and ${time(new Date())} these files were ${verb}:`,
+  );
+  for (const file of files) {
+    log.info(
+      `  ${file.path} (started ${time(file.startedAt)}, finished ${
+        time(file.finishedAt)
+      })`,
+    );
+  }
+  if (files.length === 0) log.info("  (none)");
+}

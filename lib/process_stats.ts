@@ -77,3 +77,38 @@ export async function spawnMeasured(
   })();
   return { child, finished };
 }
+
+/**
+ * CPU seconds (user + system) a process has used so far. Read with `cat`
+ * from /proc, since Deno may not read another process's /proc entries itself
+ * without `--allow-all`; needs `--allow-run`.
+ *
+ * @example
+ * ```ts
+ * const before = await cpuSeconds(pid);
+ * ```
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+  }).output();
+  // After the command name (in parentheses): utime is the 12th field, stime the 13th.
+  const fields = new TextDecoder().decode(stdout).split(")").at(-1)!.trim()
+    .split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100
+}
+
+/**
+ * The pid of the (first) child of `parent`, e.g. the program GNU time runs.
+ *
+ * @example
+ * ```ts
+ * const pid = await childPid(measured.child.pid);
+ * ```
+ */
+export async function childPid(parent: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-o", "pid=", "--ppid", String(parent)],
+  }).output();
+  return Number(new TextDecoder().decode(stdout).trim().split("\n")[0]);
+}

@@ -94,3 +94,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Resolves once `signal` aborts (at once if it already has).
+ *
+ * @example
+ * ```ts
+ * await untilStopped(shutdown.signal); // until quit, Ctrl-C or SIGTERM
+ * ```
+ */
+export function untilStopped(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

@@ -22,8 +22,10 @@
  */
 import { createHash } from "node:crypto";
 import { runMain } from "../lib/cli.ts";
+import { writeRandomFile } from "../lib/random_file.ts";
 import { taskArgs } from "../lib/deno_tasks.ts";
 import { parseFlags } from "../lib/flags.ts";
+import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
 import { connectAdmin, createKafka } from "../lib/kafka_client.ts";
 import { loadKafkaConfig } from "../lib/kafka_config.ts";
 import { type MeasuredProcess, spawnMeasured } from "../lib/process_stats.ts";
@@ -37,24 +39,6 @@ interface SideResult {
   seconds: number;
   mbPerSecond: number;
   peakRssMb: number;
-}
-
-/** Writes `sizeMb` MiB of incompressible bytes, one MiB at a time. */
-async function makeTestFile(path: string, sizeMb: number): Promise<void> {
-  const existing = await Deno.stat(path).catch(() => undefined);
-  if (existing?.size === sizeMb * MIB) return;
-  using file = await Deno.open(path, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  const block = new Uint8Array(MIB);
-  for (let i = 0; i < sizeMb; i++) {
-    crypto.getRandomValues(block.subarray(0, 65536));
-    for (let at = 65536; at < MIB; at += 65536) block.copyWithin(at, 0, 65536);
-    block[0] = i & 0xff; // no two MiB alike
-    await file.write(block);
-  }
 }
 
 /** SHA-512 of a file, streamed. */
@@ -151,11 +135,7 @@ if (import.meta.main) {
       summary:
         "Measure upload and rebuild throughput and peak memory against a running broker.",
       flags: {
-        config: {
-          type: "string",
-          default: "local",
-          description: "config name in config/ or a path",
-        },
+        config: CONFIG_FLAG,
         sizes_mb: {
           type: "string",
           default: "256,1024",
@@ -172,7 +152,7 @@ if (import.meta.main) {
     const results = [];
     for (const sizeMb of flags.sizes_mb.split(",").map(Number)) {
       const source = `${BENCH_DIR}/data_${sizeMb}MiB.bin`;
-      await makeTestFile(source, sizeMb);
+      await writeRandomFile(source, sizeMb * MIB, { reuse: true });
       for (const chunkSize of flags.chunk_sizes.split(",").map(Number)) {
         const result = await transfer(source, sizeMb, chunkSize, flags.config);
         results.push({ sizeMb, chunkSize, ...result });

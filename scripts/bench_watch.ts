@@ -32,9 +32,20 @@
 import { runMain } from "../lib/cli.ts";
 import { taskArgs } from "../lib/deno_tasks.ts";
 import { parseFlags } from "../lib/flags.ts";
-import { connectAdmin, createKafka } from "../lib/kafka_client.ts";
+import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
+import {
+  connectAdmin,
+  countMessages,
+  createKafka,
+} from "../lib/kafka_client.ts";
 import { loadKafkaConfig } from "../lib/kafka_config.ts";
-import { type MeasuredProcess, spawnMeasured } from "../lib/process_stats.ts";
+import {
+  childPid,
+  cpuSeconds,
+  type MeasuredProcess,
+  spawnMeasured,
+} from "../lib/process_stats.ts";
+import { writeRandomFile } from "../lib/random_file.ts";
 import { recordFileFor } from "../lib/upload_record.ts";
 
 /** Where the watched folders go. */
@@ -47,50 +58,12 @@ const MIB = 1024 * 1024;
 
 type Admin = Awaited<ReturnType<typeof connectAdmin>>;
 
-/** Writes `bytes` random (incompressible) bytes to `path`, 1 MiB at a time. */
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  using file = await Deno.open(path, { write: true, create: true });
-  const block = new Uint8Array(Math.min(bytes, MIB));
-  for (let left = bytes; left > 0; left -= block.length) {
-    for (let at = 0; at < block.length; at += 65536) {
-      crypto.getRandomValues(block.subarray(at, at + 65536));
-    }
-    await file.write(block.subarray(0, Math.min(left, block.length)));
-  }
-}
-
-/** Messages on `topic`, over all partitions (0 while it does not exist). */
-async function countMessages(admin: Admin, topic: string): Promise<number> {
-  if (!(await admin.listTopics()).includes(topic)) return 0;
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
-}
-
 /** Waits until `topic` holds `count` messages; returns when (performance.now()). */
 async function waitForMessages(admin: Admin, topic: string, count: number) {
   while (await countMessages(admin, topic) < count) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return performance.now();
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const { stdout } = await new Deno.Command("cat", {
-    args: [`/proc/${pid}/stat`],
-  }).output();
-  // Fields after the command name (in parentheses): utime is the 12th, stime the 13th.
-  const fields = new TextDecoder().decode(stdout).split(")").at(-1)!.trim()
-    .split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100
-}
-
-/** The pid of the deno process GNU time started. */
-async function childPid(parent: number): Promise<number> {
-  const { stdout } = await new Deno.Command("ps", {
-    args: ["-o", "pid=", "--ppid", String(parent)],
-  }).output();
-  return Number(new TextDecoder().decode(stdout).trim().split("\n")[0]);
 }
 
 /** Starts the watcher on `folder`, measured, and waits until its topic exists. */
@@ -209,11 +182,7 @@ if (import.meta.main) {
       summary:
         "Measure the folder watcher's idle CPU, peak memory and throughput.",
       flags: {
-        config: {
-          type: "string",
-          default: "local",
-          description: "config name in config/ or a path",
-        },
+        config: CONFIG_FLAG,
         idle_seconds: {
           type: "number",
           default: 30,

@@ -29,7 +29,7 @@
  */
 import { decodeChunk, InvalidChunkError } from "../lib/chunk.ts";
 import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
-import { listenForCommands } from "../lib/console_commands.ts";
+import { listenForCommands, startHeartbeat } from "../lib/console_commands.ts";
 import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
 import { FileAssembler } from "../lib/file_assembler.ts";
 import { parseFlags } from "../lib/flags.ts";
@@ -41,9 +41,9 @@ import {
 } from "../lib/kafka_flags.ts";
 import { openTopic } from "../lib/kafka_client.ts";
 import { describeSettings } from "../lib/kafka_config.ts";
-import { Logger, pythonTimestamp } from "../lib/log.ts";
+import { logFileTimes, Logger } from "../lib/log.ts";
 import { UnsafePathError } from "../lib/safe_paths.ts";
-import { listenForShutdown } from "../lib/shutdown.ts";
+import { listenForShutdown, untilStopped } from "../lib/shutdown.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -135,20 +135,9 @@ function printCheck(assembler: FileAssembler): void {
 /** The summary printed when the tool stops. */
 function printSummary(startedAt: Date): void {
   log.info(
-    `Stopped. ${progress.messagesRead} messages read, ${progress.skipped} skipped; between ${
-      pythonTimestamp(startedAt).slice(0, 19)
-    } and ${
-      pythonTimestamp(new Date()).slice(0, 19)
-    } these files were reconstructed:`,
+    `Stopped. ${progress.messagesRead} messages read, ${progress.skipped} skipped.`,
   );
-  for (const file of progress.reconstructed) {
-    log.info(
-      `  ${file.path} (started ${
-        pythonTimestamp(file.startedAt).slice(0, 19)
-      }, finished ${pythonTimestamp(file.finishedAt).slice(0, 19)})`,
-    );
-  }
-  if (progress.reconstructed.length === 0) log.info("  (none)");
+  logFileTimes(log, "reconstructed", startedAt, progress.reconstructed);
 }
 
 /** Runs until quit, Ctrl-C or SIGTERM. */
@@ -197,14 +186,12 @@ async function reconstruct(
     },
     (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
   );
-  const heartbeat = options.update_seconds > 0
-    ? setInterval(() => log.print("."), options.update_seconds * 1000)
-    : undefined;
-
-  await new Promise((resolve) =>
-    shutdown.signal.addEventListener("abort", resolve, { once: true })
+  const stopHeartbeat = startHeartbeat(
+    options.update_seconds,
+    () => log.print("."),
   );
-  clearInterval(heartbeat);
+  await untilStopped(shutdown.signal);
+  stopHeartbeat();
   commands.close();
   await group.stop();
   assembler.close();

@@ -31,11 +31,11 @@
  *
  * @module
  */
-import { runMain, UsageError, UserError } from "../lib/cli.ts";
+import { runMain, UsageError } from "../lib/cli.ts";
 import { ChunkProducer } from "../lib/chunk_producer.ts";
-import { listenForCommands } from "../lib/console_commands.ts";
+import { listenForCommands, startHeartbeat } from "../lib/console_commands.ts";
 import { parseFlags } from "../lib/flags.ts";
-import { FolderWatcher } from "../lib/folder_watcher.ts";
+import { FolderWatcher, requireFolder } from "../lib/folder_watcher.ts";
 import {
   checkChunkSize,
   CHUNK_SIZE_FLAG,
@@ -46,9 +46,9 @@ import {
 } from "../lib/kafka_flags.ts";
 import { openTopic } from "../lib/kafka_client.ts";
 import { describeSettings } from "../lib/kafka_config.ts";
-import { Logger, type LogLevel, pythonTimestamp } from "../lib/log.ts";
+import { logFileTimes, Logger, type LogLevel } from "../lib/log.ts";
 import { ProgressBoard } from "../lib/progress.ts";
-import { listenForShutdown } from "../lib/shutdown.ts";
+import { listenForShutdown, untilStopped } from "../lib/shutdown.ts";
 import { recordFileFor, UploadRecord } from "../lib/upload_record.ts";
 import { describeStatus, UploadScheduler } from "../lib/upload_scheduler.ts";
 
@@ -113,13 +113,6 @@ function readCommandLine() {
   return { ...flags, directory: positionals[0] };
 }
 
-/** Fails with one line unless `directory` is a folder. */
-async function checkDirectory(directory: string): Promise<void> {
-  const info = await Deno.stat(directory).catch(() => undefined);
-  if (!info) throw new UserError(`${directory} not found`);
-  if (!info.isDirectory) throw new UserError(`${directory} is not a folder`);
-}
-
 /**
  * Checks that Kafka answers and creates the topic if it is missing; returns
  * how to connect the producers, which happens only when there is work.
@@ -146,21 +139,10 @@ function printSummary(
   left: number,
   reason: string,
 ): void {
-  const time = (date: Date) => pythonTimestamp(date).slice(0, 19);
-  log.info(
-    `Stopped (${reason}). Between ${time(startedAt)} and ${
-      time(new Date())
-    } these files were uploaded:`,
-  );
-  const uploaded = record.finishedSince(startedAt);
-  for (const file of uploaded) {
-    log.info(
-      `  ${file.relativePath} (started ${time(file.startedAt)}, finished ${
-        time(file.finishedAt)
-      })`,
-    );
-  }
-  if (uploaded.length === 0) log.info("  (none)");
+  log.info(`Stopped (${reason}).`);
+  const uploaded = record.finishedSince(startedAt)
+    .map((file) => ({ ...file, path: file.relativePath }));
+  logFileTimes(log, "uploaded", startedAt, uploaded);
   if (left > 0) {
     log.info(`${left} waiting file(s) are left for the next start.`);
   }
@@ -171,7 +153,7 @@ async function watchAndUpload(
   options: ReturnType<typeof readCommandLine>,
 ): Promise<void> {
   const startedAt = new Date();
-  await checkDirectory(options.directory);
+  await requireFolder(options.directory);
   const record = await UploadRecord.open(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
@@ -223,19 +205,18 @@ async function watchAndUpload(
     (line) =>
       say("WARNING", `unknown command "${line}": type check (c) or quit (q)`),
   );
-  const heartbeat = options.update_seconds > 0
-    ? setInterval(() => log.print("."), options.update_seconds * 1000)
-    : undefined;
-  await new Promise((resolve) =>
-    shutdown.signal.addEventListener("abort", resolve, { once: true })
+  const stopHeartbeat = startHeartbeat(
+    options.update_seconds,
+    () => log.print("."),
   );
+  await untilStopped(shutdown.signal);
 
   // Stop taking files, finish those in progress, then say what was uploaded.
   // A second Ctrl-C stops at once: the record lets the next start continue.
   shutdown.dispose();
   watcher.close();
   commands.close();
-  clearInterval(heartbeat);
+  stopHeartbeat();
   say(
     "INFO",
     `Stopping: finishing ${scheduler.status().inProgress} file(s) in progress...`,
@@ -253,8 +234,6 @@ if (import.meta.main) {
 // A run that sees one file arrive, then `check` and `quit`, prints:
 //
 //   [upload_data_files_added_to_directory at 2026-11-22 09:00:00] Watching data/incoming for files to upload to topic lecroy_files on 127.0.0.1:9092 from config/local.config. Type "check" or "quit".
-//   [upload_data_files_added_to_directory at 2026-11-22 09:00:14] uploading day1/scope.bin chunk 1000 (out of 1221)
-//   [upload_data_files_added_to_directory at 2026-11-22 09:00:14] uploading day1/scope.bin chunk 1221 (out of 1221)
 //   [upload_data_files_added_to_directory at 2026-11-22 09:00:15] Uploaded day1/scope.bin (1221 chunks, 20000000 bytes)
 //   check
 //   [upload_data_files_added_to_directory at 2026-11-22 09:00:20] 0 waiting (0 still being written), 0 in progress, 1 done, 0 skipped (uploaded before), 0 with problems

@@ -10,7 +10,11 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
-import { createKafka, ensureTopic } from "../../lib/kafka_client.ts";
+import {
+  countMessages as countMessagesOnTopic,
+  createKafka,
+  ensureTopic,
+} from "../../lib/kafka_client.ts";
 import { parseKafkaConfig } from "../../lib/kafka_config.ts";
 import { BackgroundTask } from "./background_task.ts";
 import { ROOT, runTask } from "./run_task.ts";
@@ -148,11 +152,7 @@ export async function countMessages(
   const admin = createKafka(settings).admin();
   await admin.connect();
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce(
-      (sum, p) => sum + Number(p.high) - Number(p.low),
-      0,
-    );
+    return await countMessagesOnTopic(admin, topic);
   } finally {
     await admin.disconnect();
   }
