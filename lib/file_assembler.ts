@@ -152,7 +152,13 @@ export class FileAssembler {
 
     let file = this.#pending.get(key);
     if (!file) {
-      if (this.#state.outcome(key)) return { kind: "duplicate", relativePath };
+      const outcome = this.#state.outcome(key);
+      // A version rebuilt before is skipped, unless its file was removed since:
+      // reading the topic again then rebuilds it.
+      if (outcome === "rejected" || (outcome && await exists(path))) {
+        return { kind: "duplicate", relativePath };
+      }
+      if (outcome) this.#state.forget(key);
       file = this.#startFile(key, relativePath, chunk);
     }
     checkFits(file, chunk);
@@ -268,6 +274,11 @@ function markReceived(file: PendingFile, index: number): void {
   if (isReceived(file, index)) return;
   file.received[(index - 1) >> 3] |= 1 << ((index - 1) & 7);
   file.count++;
+}
+
+/** Whether a file exists. */
+function exists(path: string): Promise<boolean> {
+  return Deno.stat(path).then(() => true, () => false);
 }
 
 /** SHA-512 of a file, read 1 MiB at a time. */

@@ -112,6 +112,11 @@ export class ReconstructState {
     this.#db.exec("COMMIT");
   }
 
+  /** Forgets a finished version, so that it can be rebuilt from scratch. */
+  forget(key: string): void {
+    this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
+  }
+
   /** Every unfinished file version, with the chunks already on disk. */
   pendingFiles(): PendingFile[] {
     const files = this.#db.prepare(

@@ -83,14 +83,9 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           assertIncludes(upload.stderr + upload.stdout, "Done!");
 
           const rebuilt = `${dir}/rebuilt${threads}`;
-          const reconstructor = new Reconstructor([
-            "--config",
-            config,
-            "--topic_name",
-            topic,
+          const reconstructor = Reconstructor.start(config, topic, rebuilt, [
             "--n_threads",
             threads,
-            rebuilt,
           ]);
           await reconstructor.waitForFiles(
             files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
@@ -157,14 +152,9 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         ]);
 
         const rebuilt = `${dir}/crafted`;
-        const reconstructor = new Reconstructor([
-          "--config",
-          config,
-          "--topic_name",
-          topic,
+        const reconstructor = Reconstructor.start(config, topic, rebuilt, [
           "--n_threads",
           "1",
-          rebuilt,
         ]);
         await reconstructor.waitForFiles([[
           `${rebuilt}/runs/a/good.txt`,
@@ -215,16 +205,11 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           chunks.slice(0, 40).map(encodeChunk),
         );
 
-        const first = new Reconstructor([
-          "--config",
-          config,
-          "--topic_name",
-          topic,
+        const first = Reconstructor.start(config, topic, rebuilt, [
           "--consumer_group_ID",
           group,
           "--n_threads",
           "1",
-          rebuilt,
         ]);
         // `check` shows the file in progress once its first 40 chunks are on disk.
         const deadline = Date.now() + 60_000;
@@ -245,16 +230,11 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           topic,
           chunks.slice(40).map(encodeChunk),
         );
-        const second = new Reconstructor([
-          "--config",
-          config,
-          "--topic_name",
-          topic,
+        const second = Reconstructor.start(config, topic, rebuilt, [
           "--consumer_group_ID",
           group,
           "--n_threads",
           "1",
-          rebuilt,
         ]);
         await second.waitForFiles([[`${rebuilt}/half.bin`, bytes.length]]);
         const run = await second.quit();
@@ -271,6 +251,37 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
       },
     );
 
+    await t.step(
+      "a rebuilt file that was deleted comes back when the topic is read again; the others are left alone",
+      async () => {
+        const topic = uniqueTopic("reread");
+        const keep = new TextEncoder().encode("keep me\n".repeat(300));
+        const lost = new TextEncoder().encode("lost me\n".repeat(300));
+        await produceRaw(broker.bootstrap, topic, [
+          ...makeChunks(keep, "keep.txt", 1024).map(encodeChunk),
+          ...makeChunks(lost, "lost.txt", 1024).map(encodeChunk),
+        ]);
+        const rebuilt = `${dir}/reread`;
+        const first = Reconstructor.start(config, topic, rebuilt);
+        await first.waitForFiles([
+          [`${rebuilt}/keep.txt`, keep.length],
+          [`${rebuilt}/lost.txt`, lost.length],
+        ]);
+        deepStrictEqual((await first.quit()).code, 0);
+
+        await Deno.remove(`${ROOT}${rebuilt}/lost.txt`);
+        const second = Reconstructor.start(config, topic, rebuilt);
+        await second.waitForFiles([[`${rebuilt}/lost.txt`, lost.length]]);
+        const run = await second.quit();
+        deepStrictEqual(run.code, 0, run.stderr);
+        deepStrictEqual(
+          await Deno.readFile(`${ROOT}${rebuilt}/lost.txt`),
+          lost,
+        );
+        assertIncludes(run.stdout, "File lost.txt successfully reconstructed");
+        ok(!run.stdout.includes("File keep.txt successfully"), run.stdout);
+      },
+    );
     await t.step(
       "lz4-, snappy- and gzip-compressed batches are read",
       async () => {
@@ -308,13 +319,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         );
 
         const rebuilt = `${dir}/compressed`;
-        const reconstructor = new Reconstructor([
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          rebuilt,
-        ]);
+        const reconstructor = Reconstructor.start(config, topic, rebuilt);
         await reconstructor.waitForFiles(
           files.map((
             { codec, bytes },
@@ -358,13 +363,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         }).output();
         deepStrictEqual(kcat.code, 0, new TextDecoder().decode(kcat.stderr));
         const rebuilt = `${dir}/kcat`;
-        const reconstructor = new Reconstructor([
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          rebuilt,
-        ]);
+        const reconstructor = Reconstructor.start(config, topic, rebuilt);
         await reconstructor.waitForFiles([[
           `${rebuilt}/kcat.txt`,
           bytes.length,

@@ -219,6 +219,23 @@ export class Reconstructor extends BackgroundTask {
     super("reconstruct_data_files", ["--update_seconds", "-1", ...args]);
   }
 
+  /** Starts one that reads `topic` with `config` into `workingDir`. */
+  static start(
+    config: string,
+    topic: string,
+    workingDir: string,
+    extra: string[] = [],
+  ): Reconstructor {
+    return new Reconstructor([
+      "--config",
+      config,
+      "--topic_name",
+      topic,
+      ...extra,
+      workingDir,
+    ]);
+  }
+
   /** Waits until every `[path, size]` exists with that size; fails if it exits. */
   async waitForFiles(files: [string, number][]): Promise<void> {
     const deadline = Date.now() + 60_000;
