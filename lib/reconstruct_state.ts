@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openStateDatabase } from "./state_db.ts";
 
 /** One version of one file being rebuilt. */
 export interface FileRecord {
@@ -48,11 +49,9 @@ export class ReconstructState {
   readonly #db: DatabaseSync;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path, { timeout: 5000 });
-    // WAL with NORMAL sync: a killed process loses nothing committed, and
-    // each small insert costs no fsync.
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-    this.#db.exec(`
+    this.#db = openStateDatabase(
+      path,
+      `
       CREATE TABLE IF NOT EXISTS files (
         key TEXT PRIMARY KEY,
         relative_path TEXT NOT NULL,
@@ -68,7 +67,8 @@ export class ReconstructState {
         chunk_i INTEGER NOT NULL,
         PRIMARY KEY (key, chunk_i)
       ) WITHOUT ROWID;
-    `);
+    `,
+    );
   }
 
   /** The outcome of a finished file version, or undefined while pending/unknown. */

@@ -35,7 +35,8 @@
  */
 import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openStateDatabase } from "./state_db.ts";
 import { sameBytes } from "./chunk.ts";
 
 /** One version of one file: where it is, how big, when last modified. */
@@ -93,11 +94,9 @@ export class UploadRecord {
   #unwritten: [number, number][] = [];
 
   private constructor(path: string) {
-    this.#db = new DatabaseSync(path, { timeout: 5000 });
-    // WAL with NORMAL sync: a killed process loses nothing committed, and a
-    // commit costs no fsync.
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-    this.#db.exec(`
+    this.#db = openStateDatabase(
+      path,
+      `
       CREATE TABLE IF NOT EXISTS versions (
         id INTEGER PRIMARY KEY,
         path TEXT NOT NULL,
@@ -117,7 +116,8 @@ export class UploadRecord {
         chunk_i INTEGER NOT NULL,
         PRIMARY KEY (version_id, chunk_i)
       ) WITHOUT ROWID;
-    `);
+    `,
+    );
   }
 
   /**

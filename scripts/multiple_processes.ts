@@ -16,9 +16,6 @@
  *   and each gets less than its parent: read and write on the database only.
  * - `--allow-sys=osRelease`: the banner shows your operating system's release.
  *
- * APIs: https://docs.deno.com/api/node/sqlite/ and
- * https://docs.deno.com/api/deno/~/Deno.Command
- *
  * Three real OS processes (P1, P2, P3) each insert two pets into one table,
  * each insert in its own transaction on a new connection. A transaction holds
  * SQLite's write lock until it commits; everybody else waits up to the busy
@@ -247,22 +244,15 @@ if (import.meta.main) {
 // ======================================================================
 // STARTING UP.............................
 //   Date and Time:    2025-11-22 at 12:10 AM
-//   Operating System: linux 6.8.0-45-generic
-//   Deno Version:     2.9.6
-//   Path to Deno:     /usr/bin/deno
+//   ... (operating system, Deno version, path to deno)
 // ======================================================================
-//
-// ... - INFO - 3 processes x 2 records, task duration 0 s, remedy: none.
-// ... - INFO - Called recreate_database().  (then drop_table, create_table)
 // ... - INFO - Called process_one().
 // ... - INFO -   Called insert_pet() with process=P1, name=Ace, breed=Dog.
-// ... (P2 inserts Cooper and Dingo, P3 Emma and Felix, P1 then Buddy) ...
 // ... - INFO - After 0.1 s, table 'pets' holds 6 of 6 expected rows.
 // ... - INFO - SUCCESS: All processes successfully completed!
 //
 // At 3 s the run takes about 12 s; two inserts give up after waiting 5 s:
 //
 // ... - ERROR - ERROR while P2 inserting pet Cooper: database is locked
-// ... - ERROR - ERROR while P3 inserting pet Emma: database is locked
 // ... - INFO - After 12.2 s, table 'pets' holds 4 of 6 expected rows.
 // ... - ERROR - Missing 2 rows: Cooper, Emma.
