@@ -58,10 +58,9 @@ export async function runMain(
     code = (await main()) ?? 0;
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
-    console.error(`${program}: error: ${error.message}`);
-    if (error instanceof UsageError) {
-      console.error(`Run it with --help to see its flags.`);
-    }
+    // One line, also for usage errors: the hint goes on the same line.
+    const hint = error instanceof UsageError ? " (see --help)" : "";
+    console.error(`${program}: error: ${error.message}${hint}`);
     code = error instanceof UsageError ? 2 : 1;
   }
   Deno.exit(code);

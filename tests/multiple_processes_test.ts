@@ -164,7 +164,10 @@ Deno.test("kebab-case flags work like snake_case ones", async () => {
 Deno.test("an unknown flag is a one-line error with exit code 2", async () => {
   const { code, stderr } = await runTask("multiple_processes", ["--bogus"]);
   strictEqual(code, 2);
-  match(stderr, /^multiple_processes: error: unknown flag --bogus$/m);
+  strictEqual(
+    stderr,
+    "multiple_processes: error: unknown flag --bogus (see --help)\n",
+  );
   ok(!/^\s+at /m.test(stderr), stderr);
 });
 
