@@ -67,10 +67,9 @@ export class ProgressBoard {
       this.#multi = new cliProgress.MultiBar({
         stream: process.stderr,
         format:
-          `{label} [{bar}] {value}/{total} ${this.#unit} | {speed} MB/s | {eta_formatted} left`,
+          `{label} [{bar}] {value}/{total} ${this.#unit} | {speed} MB/s | {left} left`,
         hideCursor: true,
         clearOnComplete: false,
-        etaBuffer: 50,
       }, cliProgress.Presets.shades_classic);
     } else {
       const everyMs = (options.plainEverySeconds ?? 5) * 1000;
@@ -87,13 +86,21 @@ export class ProgressBoard {
       bytes: 0,
       startedMs: Date.now(),
     };
-    task.bar = this.#multi?.create(total, 0, { label, speed: "0.0" });
+    task.bar = this.#multi?.create(total, 0, {
+      label,
+      speed: "0.0",
+      left: "?",
+    });
     this.#tasks.add(task);
     return {
       update: (done, bytes) => {
         task.done = done;
         task.bytes = bytes;
-        task.bar?.update(done, { label, speed: speedOf(task).toFixed(1) });
+        task.bar?.update(done, {
+          label,
+          speed: speedOf(task).toFixed(1),
+          left: `${secondsLeft(task)} s`,
+        });
       },
       done: () => {
         task.bar?.stop();
@@ -117,18 +124,21 @@ export class ProgressBoard {
 
   #printPlain(): void {
     for (const task of this.#tasks) {
-      const speed = speedOf(task);
-      const leftBytes = task.done > 0
-        ? (task.bytes / task.done) * (task.total - task.done)
-        : 0;
-      const eta = speed > 0 ? Math.round(leftBytes / 1e6 / speed) : "?";
       this.#print(
         `${task.label}: ${task.done}/${task.total} ${this.#unit}, ${
-          speed.toFixed(1)
-        } MB/s, about ${eta} s left`,
+          speedOf(task).toFixed(1)
+        } MB/s, about ${secondsLeft(task)} s left`,
       );
     }
   }
+}
+
+/** Seconds left at the speed so far, or "?" before there is a speed. */
+function secondsLeft(task: Task): number | "?" {
+  const speed = speedOf(task);
+  if (task.done === 0 || speed === 0) return "?";
+  const bytesLeft = (task.bytes / task.done) * (task.total - task.done);
+  return Math.round(bytesLeft / 1e6 / speed);
 }
 
 /** MB/s since the task started. */
