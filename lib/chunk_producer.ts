@@ -120,8 +120,11 @@ export class ChunkProducer {
     topic: string,
   ): Promise<void> {
     const { batchBytes, lingerMs, acks, compression } = settings.producer;
+    // A message that would make a batch too big starts the next one.
+    let carried: OutgoingMessage | undefined;
     while (true) {
-      const first = await this.#queue.take();
+      const first = carried ?? await this.#queue.take();
+      carried = undefined;
       if (first === undefined) return;
       const batch = [first];
       let bytes = first.value.length;
@@ -130,6 +133,10 @@ export class ChunkProducer {
         const next = this.#queue.tryTake() ??
           await this.#queue.take(Math.max(0, lingerUntil - Date.now()));
         if (next === undefined) break;
+        if (bytes + next.value.length > batchBytes) {
+          carried = next;
+          break;
+        }
         batch.push(next);
         bytes += next.value.length;
       }

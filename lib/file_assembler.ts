@@ -32,6 +32,7 @@ import {
   sha512,
   toHex,
 } from "./chunk.ts";
+import { describeError } from "./cli.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import {
   assertRealPathInside,
@@ -49,7 +50,7 @@ export type ChunkOutcome =
     startedAt: Date;
     finishedAt: Date;
   }
-  | { kind: "rejected"; relativePath: string; keptAt: string };
+  | { kind: "rejected"; relativePath: string; keptAt: string; reason: string };
 
 /** A file in progress: which chunks are on disk. */
 interface PendingFile {
@@ -222,28 +223,78 @@ export class FileAssembler {
     this.#pending.delete(file.key);
     const partial = this.#partialPath(file.key);
     const relativePath = file.relativePath;
-
-    if (!sameBytes(await hashFile(partial), file.fileHash)) {
-      const keptAt = join(
-        this.#root,
-        STATE_FOLDER,
-        "rejected",
-        `${relativePath.replaceAll("/", "_")}.${file.key.slice(0, 8)}`,
-      );
-      await Deno.rename(partial, keptAt);
-      this.#state.finish(file.key, "rejected");
-      return { kind: "rejected", relativePath, keptAt };
-    }
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await assertRealPathInside(this.#root, dirname(path));
-    await Deno.rename(partial, path);
-    this.#state.finish(file.key, "reconstructed");
-    return {
+    const done: ChunkOutcome = {
       kind: "reconstructed",
       relativePath,
       startedAt: file.startedAt,
       finishedAt: new Date(),
     };
+
+    // Killed between the rename and the record: the file is already in place.
+    if (!await exists(partial)) {
+      if (
+        await exists(path) && sameBytes(await hashFile(path), file.fileHash)
+      ) {
+        this.#state.finish(file.key, "reconstructed");
+        return done;
+      }
+      return await this.#reject(file, partial, "its partial file is gone");
+    }
+    if (!sameBytes(await hashFile(partial), file.fileHash)) {
+      return await this.#reject(file, partial, "it does not match its SHA-512");
+    }
+    try {
+      await assertRealPathInside(this.#root, dirname(path));
+      await Deno.mkdir(dirname(path), { recursive: true });
+      await assertRealPathInside(this.#root, dirname(path));
+      await Deno.rename(partial, path);
+    } catch (error) {
+      // E.g. a folder where the file should go, or a file where a folder should.
+      const why = `it cannot be moved into place (${describeError(error)})`;
+      return await this.#reject(file, partial, why);
+    }
+    this.#state.finish(file.key, "reconstructed");
+    return done;
+  }
+
+  /** Keeps a file that must not go into place in rejected/, for inspection. */
+  async #reject(
+    file: PendingFile,
+    partial: string,
+    reason: string,
+  ): Promise<ChunkOutcome> {
+    const keptAt = join(
+      this.#root,
+      STATE_FOLDER,
+      "rejected",
+      `${file.relativePath.replaceAll("/", "_")}.${file.key.slice(0, 8)}`,
+    );
+    await Deno.rename(partial, keptAt).catch(() => {});
+    this.#state.finish(file.key, "rejected");
+    return {
+      kind: "rejected",
+      relativePath: file.relativePath,
+      keptAt,
+      reason,
+    };
+  }
+
+  /**
+   * Finishes the files whose last chunk was written just before a crash
+   * (killed while hashing or moving them). Call once after {@linkcode open}.
+   */
+  finishInterrupted(): Promise<ChunkOutcome[]> {
+    const result = this.#queue.then(async () => {
+      const outcomes: ChunkOutcome[] = [];
+      for (const file of [...this.#pending.values()]) {
+        if (file.count < file.totalChunks) continue;
+        const path = join(this.#root, ...file.relativePath.split("/"));
+        outcomes.push(await this.#finish(file, path));
+      }
+      return outcomes;
+    });
+    this.#queue = result.catch(() => {});
+    return result;
   }
 }
 

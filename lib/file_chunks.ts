@@ -164,6 +164,16 @@ export async function* readVerifiedChunks(
       }
       yield { index, offset, data, hash };
     }
+    // Bytes appended (or a rewrite) after the first pass would be missed above.
+    const now = await file.stat();
+    if (
+      now.size !== plan.size || (now.mtime?.getTime() ?? 0) !== plan.mtimeMs
+    ) {
+      throw new FileChangedError(
+        plan.path,
+        "it was modified during the upload",
+      );
+    }
   } finally {
     file.close();
   }

@@ -154,6 +154,6 @@ export function lz4Codec(): {
     compress: (encoder) =>
       Promise.resolve(Buffer.from(compressFrame(encoder.buffer))),
     decompress: (buffer) =>
-      Promise.resolve(Buffer.from(lz4.decompress(buffer))),
+      Promise.resolve(Buffer.from(decompressFrame(buffer))),
   };
 }

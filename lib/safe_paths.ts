@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { extname, join, resolve, sep } from "node:path";
+import { dirname, extname, join, resolve, sep } from "node:path";
 
 /** The hidden folder inside the working folder that holds the reconstructor's state. */
 export const STATE_FOLDER = ".reconstruct_data_files";
@@ -87,8 +87,10 @@ export function targetPath(
   }
   const folders = subdir === "" ? [] : subdir.split("/");
   for (const folder of folders) checkSegment(folder, "subdir_str");
-  if (folders[0] === STATE_FOLDER) {
-    throw new UnsafePathError("subdir_str points into the state folder");
+  // Case-insensitive, for file systems that are (macOS, Windows).
+  const top = (folders[0] ?? filename).toLowerCase();
+  if (top === STATE_FOLDER) {
+    throw new UnsafePathError("the path points into the state folder");
   }
 
   const root = resolve(workingDir);
@@ -117,7 +119,14 @@ export async function assertRealPathInside(
   folder: string,
 ): Promise<void> {
   const root = await Deno.realPath(workingDir);
-  const real = await Deno.realPath(folder);
+  // The folder may not exist yet: check the deepest part of it that does.
+  let existing = folder;
+  while (!await Deno.stat(existing).then(() => true, () => false)) {
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  const real = await Deno.realPath(existing);
   if (real !== root && !real.startsWith(root + sep)) {
     throw new UnsafePathError(`${folder} leads outside the working folder`);
   }

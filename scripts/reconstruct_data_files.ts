@@ -31,7 +31,7 @@ import { decodeChunk, InvalidChunkError } from "../lib/chunk.ts";
 import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
 import { listenForCommands, startHeartbeat } from "../lib/console_commands.ts";
 import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
-import { FileAssembler } from "../lib/file_assembler.ts";
+import { type ChunkOutcome, FileAssembler } from "../lib/file_assembler.ts";
 import { parseFlags } from "../lib/flags.ts";
 import {
   CONFIG_FLAG,
@@ -83,6 +83,20 @@ function readCommandLine() {
   return { ...flags, workingDir: positionals[0] };
 }
 
+/** Logs a file that was completed, or kept aside. */
+function reportOutcome(outcome: ChunkOutcome): void {
+  if (outcome.kind === "reconstructed") {
+    log.info(
+      `File ${outcome.relativePath} successfully reconstructed locally from stream`,
+    );
+    progress.reconstructed.push({ path: outcome.relativePath, ...outcome });
+  } else if (outcome.kind === "rejected") {
+    log.error(
+      `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
+    );
+  }
+}
+
 /** Decodes, checks and writes one message; junk is logged and skipped. */
 async function handleMessage(
   assembler: FileAssembler,
@@ -92,17 +106,7 @@ async function handleMessage(
   progress.messagesRead++;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
-    const outcome = await assembler.accept(decodeChunk(value));
-    if (outcome.kind === "reconstructed") {
-      log.info(
-        `File ${outcome.relativePath} successfully reconstructed locally from stream`,
-      );
-      progress.reconstructed.push({ path: outcome.relativePath, ...outcome });
-    } else if (outcome.kind === "rejected") {
-      log.error(
-        `File ${outcome.relativePath} does not match its SHA-512; not moved into place, kept at ${outcome.keptAt}`,
-      );
-    }
+    reportOutcome(await assembler.accept(decodeChunk(value)));
   } catch (error) {
     if (error instanceof UnsafePathError) {
       progress.skipped++;
@@ -153,6 +157,8 @@ async function reconstruct(
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
   const assembler = await FileAssembler.open(options.workingDir);
+  // A run killed while finishing a file left it complete but not in place.
+  (await assembler.finishInterrupted()).forEach(reportOutcome);
   // A consumer without a partition would only idle (and kafkajs trips over
   // the empty assignment Kafka 4 sends it), so start no more than needed.
   const consumers = Math.min(options.n_threads, partitions);

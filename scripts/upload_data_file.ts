@@ -67,14 +67,21 @@ function readCommandLine() {
   return { ...flags, paths: positionals };
 }
 
-/** Uploads one file with a progress bar; returns how many chunks were not delivered. */
+/** What went wrong in a run: chunks not acknowledged, files that changed. */
+interface Shortfall {
+  missing: number;
+  changed: number;
+}
+
+/** Uploads one file with a progress bar and adds what went wrong to `shortfall`. */
 async function uploadOne(
   target: UploadTarget,
   producer: ChunkProducer,
   chunkSize: number,
   board: ProgressBoard,
   signal: AbortSignal,
-): Promise<number> {
+  shortfall: Shortfall,
+): Promise<void> {
   let acknowledged = 0;
   let total = 1;
   // A file that changes or vanishes mid-upload fails alone; the others go on.
@@ -87,17 +94,18 @@ async function uploadOne(
   }).catch((error) => {
     if (!(error instanceof UserError)) throw error;
     log.error(error.message);
+    shortfall.changed++;
     return { failed: total - acknowledged, notSent: 0, error: undefined };
   });
   if (result.error) log.error(`${target.path}: ${describeError(result.error)}`);
-  return result.failed + result.notSent;
+  shortfall.missing += result.failed + result.notSent;
 }
 
-/** Uploads every file; returns the number of chunks Kafka did not acknowledge. */
+/** Uploads every file; returns what did not go as planned. */
 async function uploadAll(
   options: ReturnType<typeof readCommandLine>,
   signal: AbortSignal,
-): Promise<number> {
+): Promise<Shortfall> {
   const targets = await collectUploadTargets(options.paths);
   const { kafka, settings } = await openTopic(
     options.config,
@@ -116,30 +124,34 @@ async function uploadAll(
     maxQueuedChunks: 3000,
   });
   const board = new ProgressBoard({ print: (line) => log.info(line) });
-  let missing = 0;
+  const shortfall: Shortfall = { missing: 0, changed: 0 };
   try {
     for (const target of targets) {
-      missing += await uploadOne(
+      await uploadOne(
         target,
         producer,
         options.chunk_size,
         board,
         signal,
+        shortfall,
       );
     }
   } finally {
     await producer.close();
     board.stop();
   }
-  return missing;
+  return shortfall;
 }
 
 if (import.meta.main) {
   await runMain("upload_data_file", async () => {
     const options = readCommandLine();
     const shutdown = listenForShutdown();
-    const missing = await uploadAll(options, shutdown.signal);
+    const { missing, changed } = await uploadAll(options, shutdown.signal);
     shutdown.dispose();
+    if (changed > 0) {
+      throw new UserError(`${changed} file(s) changed during the upload`);
+    }
     if (missing > 0) {
       const why = shutdown.reason ? ` (stopped by ${shutdown.reason})` : "";
       throw new UserError(

@@ -131,6 +131,7 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           { subdir: "C:", filename: "drive.txt" },
           { subdir: "", filename: "nul\0.txt" },
           { subdir: "ok/../..", filename: "up.txt" },
+          { subdir: "", filename: ".Reconstruct_Data_Files" },
         ].map(({ subdir, filename }) =>
           encodeChunk({
             ...makeChunks(good.subarray(0, 5), filename, 256)[0],
@@ -149,6 +150,11 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           ...shuffled.map(encodeChunk),
           ...chunks.slice(0, 3).map(encodeChunk),
           ...wrongFileHash.map(encodeChunk),
+          // A file named like a folder that a later file needs.
+          ...makeChunks(good.subarray(0, 9), "run1", 256).map(encodeChunk),
+          ...makeChunks(good.subarray(0, 7), "x.txt", 256, "run1").map(
+            encodeChunk,
+          ),
         ]);
 
         const rebuilt = `${dir}/crafted`;
@@ -160,7 +166,12 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           `${rebuilt}/runs/a/good.txt`,
           good.length,
         ]]);
-        await reconstructor.stdout.waitFor("tampered.bin does not match");
+        await reconstructor.stdout.waitFor(
+          "tampered.bin not moved into place: it does not match its SHA-512",
+        );
+        await reconstructor.stdout.waitFor(
+          "run1/x.txt not moved into place: it cannot be moved into place",
+        );
         const run = await reconstructor.quit();
         deepStrictEqual(run.code, 0, run.stderr);
         deepStrictEqual(
