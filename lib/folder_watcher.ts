@@ -154,14 +154,20 @@ export class FolderWatcher {
 
   /** Event mode: every event is a hint to look at that path. */
   async #listen(events: Deno.FsWatcher): Promise<void> {
-    for await (const event of events) {
-      if (event.kind === "access") continue;
-      for (const path of event.paths) {
-        await this.#look(
-          path,
-          event.kind === "create" || event.kind === "rename",
-        );
+    try {
+      for await (const event of events) {
+        if (event.kind === "access") continue;
+        for (const path of event.paths) {
+          await this.#look(
+            path,
+            event.kind === "create" || event.kind === "rename",
+          );
+        }
       }
+    } catch {
+      // The events stopped (e.g. the folder was unmounted): keep watching by
+      // walking the folder instead, as with --use_polling.
+      if (!this.#closed) this.#pollLater();
     }
   }
 

@@ -186,7 +186,6 @@ export async function uploadFile(
         filenameAppend: "",
         data: chunk.data,
       };
-      queued++;
       options.queued?.(chunk.index, plan.totalChunks);
       await producer.send({
         key: chunkKey(message),
@@ -202,6 +201,8 @@ export async function uploadFile(
           answer();
         },
       });
+      // Counted once queued: a send that throws is never answered.
+      queued++;
     }
   } catch (error) {
     readError = error;

@@ -253,16 +253,18 @@ export class UploadRecord {
     this.#inTransaction(() => {
       this.#db.prepare("UPDATE versions SET finished_at = ? WHERE id = ?")
         .run(new Date().toISOString(), versionId);
+      // Older unfinished versions of the same path are obsolete now; a newer
+      // one (recorded while this one was uploading) still has to go.
       this.#db.prepare(
         `DELETE FROM acknowledged_chunks WHERE version_id IN (
-           SELECT id FROM versions WHERE finished_at IS NULL
+           SELECT id FROM versions WHERE finished_at IS NULL AND id < ?
              AND path = (SELECT path FROM versions WHERE id = ?))
          OR version_id = ?`,
-      ).run(versionId, versionId);
+      ).run(versionId, versionId, versionId);
       this.#db.prepare(
-        `DELETE FROM versions WHERE finished_at IS NULL
+        `DELETE FROM versions WHERE finished_at IS NULL AND id < ?
            AND path = (SELECT path FROM versions WHERE id = ?)`,
-      ).run(versionId);
+      ).run(versionId, versionId);
     });
   }
 

@@ -315,8 +315,13 @@ export class UploadScheduler {
     const unreadable = error instanceof FileChangedError ||
       error instanceof Deno.errors.NotFound ||
       error instanceof Deno.errors.PermissionDenied;
-    if (!unreadable) throw error;
     this.#counts.problems++;
+    if (!unreadable) {
+      // Anything else still must not end a run that lasts for weeks: one line.
+      const why = `${describeError(error)}; not uploaded`;
+      this.#options.say("ERROR", `${file.relativePath}: ${why}`);
+      return;
+    }
     this.#record.forget(file);
     const why = !await fileExists(file.path)
       ? "it was deleted before its upload finished; not uploaded"
