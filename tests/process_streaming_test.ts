@@ -35,6 +35,14 @@ function listenHere(protocol: Protocol) {
   return openReceiver({ protocol, hostname: "127.0.0.1", port: 0 });
 }
 
+/** Runs a streamer task against a fresh TCP listener: its run and what arrived. */
+async function streamOverTcp(task: string, args: (port: number) => string[]) {
+  const receiver = await listenHere("tcp");
+  const arriving = collectMessages(receiver, { disconnects: 1 });
+  const run = await runTask(task, args(receiver.port));
+  return { run, messages: await arriving };
+}
+
 /** Flags that keep process_streaming_name quick and inside `dir`. */
 function nameFlags(dir: string, port: number, protocol: Protocol): string[] {
   return [
@@ -75,12 +83,13 @@ function messageMinutes(text: string): number {
 
 Deno.test("TCP delivers every row in order and out9.txt parses back to exactly the input rows", async () => {
   await inTempDir("tcp-all-rows", async (dir) => {
-    const receiver = await listenHere("tcp");
-    const arriving = collectMessages(receiver, { disconnects: 1 });
-    const run = await runTask("process_streaming_name", [
-      ...nameFlags(dir, receiver.port, "tcp"),
-    ]);
-    const messages = await arriving;
+    const { run, messages: arrived } = await streamOverTcp(
+      "process_streaming_name",
+      (port) => [
+        ...nameFlags(dir, port, "tcp"),
+      ],
+    );
+    const messages = arrived;
     strictEqual(run.code, 0, run.stderr);
 
     const input = parseCsv(await readProjectFile(BIRD_COUNTS));
@@ -126,14 +135,15 @@ Deno.test("a CSV with a BOM, CRLF line endings and no final newline streams ever
       `${ROOT}${input}`,
       '\uFEFFStation,Reading,Note\r\nA1,3.5,"dry, sunny"\r\nB2,4.0,\r\nC3,2.25,last row',
     );
-    const receiver = await listenHere("tcp");
-    const arriving = collectMessages(receiver, { disconnects: 1 });
-    const run = await runTask("process_streaming_name", [
-      ...nameFlags(dir, receiver.port, "tcp"),
-      "--input",
-      input,
-    ]);
-    const messages = await arriving;
+    const { run, messages: arrived } = await streamOverTcp(
+      "process_streaming_name",
+      (port) => [
+        ...nameFlags(dir, port, "tcp"),
+        "--input",
+        input,
+      ],
+    );
+    const messages = arrived;
     strictEqual(run.code, 0, run.stderr);
     deepStrictEqual(messages.map((message) => message.text), [
       'A1,3.5,"dry, sunny"',
@@ -159,17 +169,18 @@ Deno.test("the shipped temperature file has a BOM, CRLF endings, no final newlin
 });
 
 Deno.test("process_streaming_0 sends every reading oldest first, as [2023, 1, 3, 7:55, 12] messages", async () => {
-  const receiver = await listenHere("tcp");
-  const arriving = collectMessages(receiver, { disconnects: 1 });
-  const run = await runTask("process_streaming_0", [
-    "--delay",
-    "0",
-    "--protocol",
-    "tcp",
-    "--port",
-    String(receiver.port),
-  ]);
-  const messages = (await arriving).map((message) => message.text);
+  const { run, messages: arrived } = await streamOverTcp(
+    "process_streaming_0",
+    (port) => [
+      "--delay",
+      "0",
+      "--protocol",
+      "tcp",
+      "--port",
+      String(port),
+    ],
+  );
+  const messages = arrived.map((message) => message.text);
   strictEqual(run.code, 0, run.stderr);
 
   strictEqual(messages.length, 168);
@@ -196,20 +207,21 @@ Deno.test("process_streaming_0 sends every reading oldest first, as [2023, 1, 3,
 });
 
 Deno.test("process_streaming_0 --loop starts over at the oldest reading after the newest", async () => {
-  const receiver = await listenHere("tcp");
-  const arriving = collectMessages(receiver, { disconnects: 1 });
-  const run = await runTask("process_streaming_0", [
-    "--delay",
-    "0",
-    "--protocol",
-    "tcp",
-    "--port",
-    String(receiver.port),
-    "--loop",
-    "--limit",
-    "170",
-  ]);
-  const messages = (await arriving).map((message) => message.text);
+  const { run, messages: arrived } = await streamOverTcp(
+    "process_streaming_0",
+    (port) => [
+      "--delay",
+      "0",
+      "--protocol",
+      "tcp",
+      "--port",
+      String(port),
+      "--loop",
+      "--limit",
+      "170",
+    ],
+  );
+  const messages = arrived.map((message) => message.text);
   strictEqual(run.code, 0, run.stderr);
   strictEqual(messages.length, 170);
   deepStrictEqual(messages.slice(168), messages.slice(0, 2));
@@ -232,14 +244,15 @@ Deno.test("a row with the wrong number of fields is skipped, warned about with i
         "Ridge,Hawk,1",
       ].join("\r\n"),
     );
-    const receiver = await listenHere("tcp");
-    const arriving = collectMessages(receiver, { disconnects: 1 });
-    const run = await runTask("process_streaming_name", [
-      ...nameFlags(dir, receiver.port, "tcp"),
-      "--input",
-      input,
-    ]);
-    const messages = await arriving;
+    const { run, messages: arrived } = await streamOverTcp(
+      "process_streaming_name",
+      (port) => [
+        ...nameFlags(dir, port, "tcp"),
+        "--input",
+        input,
+      ],
+    );
+    const messages = arrived;
     strictEqual(run.code, 0, run.stderr);
 
     const warning = "WARNING - Skipped line 6: 2 fields, expected 3.";
