@@ -230,3 +230,25 @@ function helpText<F extends Record<string, FlagDef>>(
   lines.push("  --help", "      print this help and exit");
   return lines.join("\n");
 }
+
+/**
+ * A number flag in one line: its default, its `--help` text and its limits.
+ *
+ * @example
+ * ```ts
+ * const flags = { idle_seconds: numberFlag(30, "how long to watch", { min: 1 }) };
+ * ```
+ */
+export function numberFlag(
+  defaultValue: number,
+  description: string,
+  limits: { integer?: boolean; min?: number } = {},
+): {
+  type: "number";
+  default: number;
+  integer?: boolean;
+  min?: number;
+  description: string;
+} {
+  return { type: "number", default: defaultValue, description, ...limits };
+}

@@ -278,3 +278,19 @@ export async function countMessages(
   const offsets = await admin.fetchTopicOffsets(topic);
   return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
 }
+
+/**
+ * Waits until `topic` holds at least `count` messages (checking every 100 ms).
+ *
+ * @example
+ * ```ts
+ * await waitForMessages(admin, "lecroy_files", 4096);
+ * ```
+ */
+export async function waitForMessages(
+  admin: Admin,
+  topic: string,
+  count: number,
+): Promise<void> {
+  while (await countMessages(admin, topic) < count) await sleep(100);
+}

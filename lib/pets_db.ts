@@ -58,7 +58,15 @@ const GENERATED_BREEDS = ["Dog", "Rabbit", "Cat"] as const;
  * ```
  */
 export function openPetsDb(path: string, busyTimeoutMs: number): DatabaseSync {
-  return new DatabaseSync(path, { timeout: busyTimeoutMs });
+  try {
+    return new DatabaseSync(path, { timeout: busyTimeoutMs });
+  } catch (error) {
+    // Deno's own refusal reads like a bug report; say what the rule is.
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new Deno.errors.NotCapable("this task may only write in out/");
+    }
+    throw error;
+  }
 }
 
 /**

@@ -25,7 +25,7 @@
  * @module
  */
 import { type FlagDef, parseFlags } from "./flags.ts";
-import { REMEDIES, type Remedy } from "./remedies.ts";
+import { everyonesTurnMs, REMEDIES, type Remedy } from "./remedies.ts";
 
 /** The script's constants, used when a flag is not given. */
 export interface PetsDefaults {
@@ -173,4 +173,18 @@ export function workerArgs(settings: PetsSettings, n: number): string[] {
     `--db=${settings.dbPath}`,
     `--remedy=${settings.remedy}`,
   ];
+}
+
+/**
+ * The longest any insert of a run may have to wait: all inserts, one by one
+ * (what the `wait_longer` and `retry` remedies wait for at most).
+ *
+ * @example
+ * ```ts
+ * everyonesTurnFor(settings); // 23000 for 3 x 2 inserts of 3 s
+ * ```
+ */
+export function everyonesTurnFor(settings: PetsSettings): number {
+  const inserts = settings.processes * settings.recordsPerProcess;
+  return everyonesTurnMs(inserts, settings.taskDurationSeconds * 1000);
 }

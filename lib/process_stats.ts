@@ -17,6 +17,7 @@
  * @module
  */
 import { UserError } from "./cli.ts";
+import { taskArgs } from "./deno_tasks.ts";
 
 /** Where GNU time lives on Debian and most Linux systems. */
 const GNU_TIME = "/usr/bin/time";
@@ -111,4 +112,42 @@ export async function childPid(parent: number): Promise<number> {
     args: ["-o", "pid=", "--ppid", String(parent)],
   }).output();
   return Number(new TextDecoder().decode(stdout).trim().split("\n")[0]);
+}
+
+/**
+ * Starts a `deno task`'s script directly (no `deno task` in between, so the
+ * measured process is the script itself), with the task's permissions.
+ *
+ * @example
+ * ```ts
+ * const run = await spawnMeasuredTask("upload_data_file", ["a.bin"]);
+ * ```
+ */
+export function spawnMeasuredTask(
+  task: string,
+  args: string[],
+): Promise<MeasuredProcess> {
+  return spawnMeasured(Deno.execPath(), [...taskArgs(task), ...args]);
+}
+
+/**
+ * Waits for a measured run to end, typing `quit` on its stdin first when
+ * `quit` is set (else stdin is just closed). Throws with its stderr if it
+ * failed; returns its peak resident memory in MB.
+ *
+ * @example
+ * ```ts
+ * const peakMb = await finishMeasured(run, { quit: true });
+ * ```
+ */
+export async function finishMeasured(
+  run: MeasuredProcess,
+  options: { quit?: boolean } = {},
+): Promise<number> {
+  const stdin = run.child.stdin.getWriter();
+  if (options.quit) await stdin.write(new TextEncoder().encode("quit\n"));
+  await stdin.close();
+  const done = await run.finished;
+  if (!done.status.success) throw new Error(done.stderr);
+  return Math.round(done.peakRssBytes / 1e6);
 }

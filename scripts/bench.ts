@@ -23,12 +23,11 @@
 import { createHash } from "node:crypto";
 import { runMain } from "../lib/cli.ts";
 import { writeRandomFile } from "../lib/random_file.ts";
-import { taskArgs } from "../lib/deno_tasks.ts";
 import { parseFlags } from "../lib/flags.ts";
 import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
 import { connectAdmin, createKafka } from "../lib/kafka_client.ts";
 import { loadKafkaConfig } from "../lib/kafka_config.ts";
-import { type MeasuredProcess, spawnMeasured } from "../lib/process_stats.ts";
+import { finishMeasured, spawnMeasuredTask } from "../lib/process_stats.ts";
 
 /** Where generated files, rebuilt files and results go. */
 const BENCH_DIR = "out/bench";
@@ -49,21 +48,16 @@ async function sha512Hex(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-/** Runs a task's script directly (no `deno task` in between), measured. */
-function startMeasured(task: string, args: string[]): Promise<MeasuredProcess> {
-  return spawnMeasured(Deno.execPath(), [...taskArgs(task), ...args]);
-}
-
 /** Throughput of `bytes` bytes in `seconds`, and the peak memory. */
 function sideResult(
   bytes: number,
   seconds: number,
-  peakRssBytes: number,
+  peakRssMb: number,
 ): SideResult {
   return {
     seconds: Number(seconds.toFixed(1)),
     mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)),
-    peakRssMb: Math.round(peakRssBytes / 1e6),
+    peakRssMb,
   };
 }
 
@@ -79,7 +73,7 @@ async function transfer(
   const bytes = sizeMb * MIB;
 
   const upStarted = performance.now();
-  const up = await startMeasured("upload_data_file", [
+  const up = await spawnMeasuredTask("upload_data_file", [
     "--config",
     config,
     "--topic_name",
@@ -88,18 +82,16 @@ async function transfer(
     String(chunkSize),
     source,
   ]);
-  await up.child.stdin.close();
-  const upDone = await up.finished;
-  if (!upDone.status.success) throw new Error(upDone.stderr);
+  const upPeakMb = await finishMeasured(up);
   const upload = sideResult(
     bytes,
     (performance.now() - upStarted) / 1000,
-    upDone.peakRssBytes,
+    upPeakMb,
   );
 
   // The rebuild counts from start-up (joining the group) until the file is in place.
   const downStarted = performance.now();
-  const down = await startMeasured("reconstruct_data_files", [
+  const down = await spawnMeasuredTask("reconstruct_data_files", [
     "--config",
     config,
     "--topic_name",
@@ -113,14 +105,10 @@ async function transfer(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const rebuildSeconds = (performance.now() - downStarted) / 1000;
-  const writer = down.child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("quit\n"));
-  await writer.close();
-  const downDone = await down.finished;
   const reconstruct = sideResult(
     bytes,
     rebuildSeconds,
-    downDone.peakRssBytes,
+    await finishMeasured(down, { quit: true }),
   );
 
   const identical = await sha512Hex(rebuilt) === await sha512Hex(source);

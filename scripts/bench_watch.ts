@@ -30,20 +30,20 @@
  * @module
  */
 import { runMain } from "../lib/cli.ts";
-import { taskArgs } from "../lib/deno_tasks.ts";
-import { parseFlags } from "../lib/flags.ts";
+import { numberFlag, parseFlags } from "../lib/flags.ts";
 import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
 import {
   connectAdmin,
-  countMessages,
   createKafka,
+  waitForMessages,
 } from "../lib/kafka_client.ts";
 import { loadKafkaConfig } from "../lib/kafka_config.ts";
 import {
   childPid,
   cpuSeconds,
+  finishMeasured,
   type MeasuredProcess,
-  spawnMeasured,
+  spawnMeasuredTask,
 } from "../lib/process_stats.ts";
 import { writeRandomFile } from "../lib/random_file.ts";
 import { recordFileFor } from "../lib/upload_record.ts";
@@ -55,16 +55,10 @@ const RECORD_FOLDER = "out/.upload_records";
 /** The tools' default chunk size, to know how many messages to expect. */
 const CHUNK_SIZE = 16384;
 const MIB = 1024 * 1024;
+/** Limits of the count flags: whole numbers, at least 1. */
+const WHOLE = { integer: true, min: 1 };
 
 type Admin = Awaited<ReturnType<typeof connectAdmin>>;
-
-/** Waits until `topic` holds `count` messages; returns when (performance.now()). */
-async function waitForMessages(admin: Admin, topic: string, count: number) {
-  while (await countMessages(admin, topic) < count) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return performance.now();
-}
 
 /** Starts the watcher on `folder`, measured, and waits until its topic exists. */
 async function startWatcher(
@@ -75,25 +69,15 @@ async function startWatcher(
   extra: string[] = [],
 ): Promise<MeasuredProcess> {
   const args = ["--config", config, "--topic_name", topic, ...extra, folder];
-  const watcher = await spawnMeasured(Deno.execPath(), [
-    ...taskArgs("upload_data_files_added_to_directory"),
-    ...args,
-  ]);
+  const watcher = await spawnMeasuredTask(
+    "upload_data_files_added_to_directory",
+    args,
+  );
   while (!(await admin.listTopics()).includes(topic)) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await new Promise((resolve) => setTimeout(resolve, 2000)); // let it settle in
   return watcher;
-}
-
-/** Types `quit` and returns the watcher's peak memory in MB. */
-async function quitWatcher(watcher: MeasuredProcess): Promise<number> {
-  const writer = watcher.child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("quit\n"));
-  await writer.close();
-  const done = await watcher.finished;
-  if (!done.status.success) throw new Error(done.stderr);
-  return Math.round(done.peakRssBytes / 1e6);
 }
 
 /** Idle CPU of a watcher in an empty folder, in percent of one core. */
@@ -119,7 +103,7 @@ async function measureIdle(
   const before = await cpuSeconds(pid);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const used = await cpuSeconds(pid) - before;
-  const peakRssMb = await quitWatcher(watcher);
+  const peakRssMb = await finishMeasured(watcher, { quit: true });
   return { topic, folder, cpuPercent: (used / seconds) * 100, used, peakRssMb };
 }
 
@@ -144,19 +128,17 @@ async function measureTransfer(
     await writeRandomFile(`${folder}/file_${i}.bin`, bytes);
   }
   const written = performance.now();
-  const uploaded = await waitForMessages(admin, topic, messages);
+  await waitForMessages(admin, topic, messages);
+  const uploaded = performance.now();
   const watchSeconds = (uploaded - written) / 1000 - settleSeconds;
-  const watchRssMb = await quitWatcher(watcher);
+  const watchRssMb = await finishMeasured(watcher, { quit: true });
 
   const singleTopic = `${topic}_single`;
   const started = performance.now();
-  const single = await spawnMeasured(Deno.execPath(), [
-    ...taskArgs("upload_data_file"),
+  const single = await spawnMeasuredTask("upload_data_file", [
     ...["--config", config, "--topic_name", singleTopic, folder],
   ]);
-  await single.child.stdin.close();
-  const done = await single.finished;
-  if (!done.status.success) throw new Error(done.stderr);
+  const singleRssMb = await finishMeasured(single);
   const singleSeconds = (performance.now() - started) / 1000;
   const mb = (count * bytes) / 1e6;
   return {
@@ -170,7 +152,7 @@ async function measureTransfer(
     single: {
       seconds: singleSeconds,
       mbPerSecond: mb / singleSeconds,
-      peakRssMb: Math.round(done.peakRssBytes / 1e6),
+      peakRssMb: singleRssMb,
     },
   };
 }
@@ -183,39 +165,13 @@ if (import.meta.main) {
         "Measure the folder watcher's idle CPU, peak memory and throughput.",
       flags: {
         config: CONFIG_FLAG,
-        idle_seconds: {
-          type: "number",
-          default: 30,
+        idle_seconds: numberFlag(30, "how long to watch an idle folder", {
           min: 1,
-          description: "how long to watch an idle folder",
-        },
-        small_files: {
-          type: "number",
-          default: 1000,
-          integer: true,
-          min: 1,
-          description: "how many small files",
-        },
-        small_kb: {
-          type: "number",
-          default: 64,
-          integer: true,
-          min: 0,
-          description: "KiB per small file",
-        },
-        big_mb: {
-          type: "number",
-          default: 1024,
-          integer: true,
-          min: 1,
-          description: "MiB of the big file",
-        },
-        settle_seconds: {
-          type: "number",
-          default: 1,
-          min: 0,
-          description: "the watcher's --settle_seconds",
-        },
+        }),
+        small_files: numberFlag(1000, "how many small files", WHOLE),
+        small_kb: numberFlag(64, "KiB per small file", { integer: true }),
+        big_mb: numberFlag(1024, "MiB of the big file", WHOLE),
+        settle_seconds: numberFlag(1, "the watcher's --settle_seconds"),
       },
     });
     const settings = await loadKafkaConfig(flags.config);

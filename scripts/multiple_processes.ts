@@ -36,12 +36,13 @@ import { bannerDetails } from "../lib/environment_report.ts";
 import { Logger } from "../lib/log.ts";
 import * as petsDb from "../lib/pets_db.ts";
 import {
+  everyonesTurnFor,
   parsePetsSettings,
   type PetsSettings,
   workerArgs,
 } from "../lib/pets_settings.ts";
 import { runDenoScript } from "../lib/processes.ts";
-import { everyonesTurnMs, retryWhileBusy } from "../lib/remedies.ts";
+import { retryWhileBusy } from "../lib/remedies.ts";
 import { sleep } from "../lib/shutdown.ts";
 
 // TODO: Change this to 3 and run again: each insert then holds the lock 3 s.
@@ -87,10 +88,7 @@ function recreateDatabase(log: Logger, dbPath: string): void {
     log.info("Table 'pets' created successfully.");
     db.close();
   } catch (error) {
-    const why = error instanceof Deno.errors.NotCapable
-      ? "this task may only write in out/"
-      : describeError(error);
-    throw new UserError(`cannot prepare ${dbPath}: ${why}`);
+    throw new UserError(`cannot prepare ${dbPath}: ${describeError(error)}`);
   }
 }
 
@@ -136,7 +134,7 @@ async function insertPet(
     // Remedy "retry": when the lock is busy, wait a random while and try
     // again, until every other insert has surely had its turn.
     await retryWhileBusy(() => insertOnce(pet, s), {
-      deadline: Date.now() + everyonesTurn(s),
+      deadline: Date.now() + everyonesTurnFor(s),
       onRetry: (attempt, ms) =>
         log.warn(
           `${p} found the database locked inserting pet ${name}; ` +
@@ -157,7 +155,7 @@ async function insertOnce(pet: petsDb.Pet, s: PetsSettings): Promise<void> {
   if (short) await sleep(taskMs);
   // Remedy "wait_longer": a busy timeout long enough for everyone's turn.
   const busyTimeoutMs = s.remedy === "wait_longer"
-    ? Math.max(s.busyTimeoutMs, everyonesTurn(s))
+    ? Math.max(s.busyTimeoutMs, everyonesTurnFor(s))
     : s.busyTimeoutMs;
   const db = petsDb.openPetsDb(s.dbPath, busyTimeoutMs);
   try {
@@ -165,12 +163,6 @@ async function insertOnce(pet: petsDb.Pet, s: PetsSettings): Promise<void> {
   } finally {
     db.close();
   }
-}
-
-/** The longest any insert may have to wait: all inserts, one by one. */
-function everyonesTurn(s: PetsSettings): number {
-  const inserts = s.processes * s.recordsPerProcess;
-  return everyonesTurnMs(inserts, s.taskDurationSeconds * 1000);
 }
 
 /** The pets of every process. */
