@@ -336,16 +336,27 @@ async function openUdpReceiver(at: SocketAddress): Promise<MessageReceiver> {
     });
   });
   await bindUdp(socket, at.port, at.hostname);
-  const port = socket.address().port;
+  return receiverOf(at.hostname, socket.address().port, queue, () => {
+    socket.close();
+  });
+}
+
+/** What both protocols hand back; `close` runs its cleanup once. */
+function receiverOf(
+  hostname: string,
+  port: number,
+  queue: EventQueue,
+  closeSockets: () => void,
+): MessageReceiver {
   let closed = false;
   return {
-    address: `${at.hostname}:${port}`,
+    address: `${hostname}:${port}`,
     port,
     events: queue,
     close(): void {
       if (closed) return;
       closed = true;
-      socket.close();
+      closeSockets();
       queue.end();
     },
   };
@@ -378,24 +389,17 @@ function openTcpReceiver(at: SocketAddress): MessageReceiver {
   acceptAll();
 
   const port = (listener.addr as Deno.NetAddr).port;
-  return {
-    address: `${at.hostname}:${port}`,
-    port,
-    events: queue,
-    close(): void {
-      if (closed) return;
-      closed = true;
-      listener.close();
-      for (const conn of connections) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed by its sender.
-        }
+  return receiverOf(at.hostname, port, queue, () => {
+    closed = true;
+    listener.close();
+    for (const conn of connections) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed by its sender.
       }
-      queue.end();
-    },
-  };
+    }
+  });
 }
 
 /** Reads one TCP connection to its end, queueing one message per line. */
