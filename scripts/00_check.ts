@@ -24,15 +24,15 @@
  *
  * The Python original downloaded a diagnostics script from the internet and
  * ran it. This one works offline and runs nothing it did not bring along: the
- * report is built in `lib/environment_report.ts`, which `deno task about`
+ * report is built in `lib/course/environment_report.ts`, which `deno task about`
  * shares. Try running it inside VS Code's terminal and in a native one, and
  * compare the "Terminal Environment" line.
  *
  * @module
  */
-import { runMain } from "../lib/cli.ts";
-import { saveEnvironmentReport } from "../lib/environment_report.ts";
-import { parseFlags } from "../lib/flags.ts";
+import { runMain } from "../lib/common/cli.ts";
+import { saveEnvironmentReport } from "../lib/course/environment_report.ts";
+import { parseFlags } from "../lib/common/flags.ts";
 
 /** Where the report is saved; commit it if your assignment asks for it. */
 const REPORT_PATH = "out/00_report_core.txt";

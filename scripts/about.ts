@@ -15,13 +15,13 @@
  * The Python original, `about.py`, was the debugging page you attach when you
  * ask for help: paste `out/about.txt` into your question and whoever answers
  * knows which Deno, OS and tools you have. The report itself is built in
- * `lib/environment_report.ts`; this file only picks its title and its path.
+ * `lib/course/environment_report.ts`; this file only picks its title and its path.
  *
  * @module
  */
-import { runMain } from "../lib/cli.ts";
-import { saveEnvironmentReport } from "../lib/environment_report.ts";
-import { parseFlags } from "../lib/flags.ts";
+import { runMain } from "../lib/common/cli.ts";
+import { saveEnvironmentReport } from "../lib/course/environment_report.ts";
+import { parseFlags } from "../lib/common/flags.ts";
 
 /** Where the report is saved. */
 const REPORT_PATH = "out/about.txt";

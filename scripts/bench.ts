@@ -21,13 +21,16 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { runMain } from "../lib/cli.ts";
-import { writeRandomFile } from "../lib/random_file.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
-import { connectAdmin, createKafka } from "../lib/kafka_client.ts";
-import { loadKafkaConfig } from "../lib/kafka_config.ts";
-import { finishMeasured, spawnMeasuredTask } from "../lib/process_stats.ts";
+import { runMain } from "../lib/common/cli.ts";
+import { writeRandomFile } from "../lib/bench/random_file.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
+import { connectAdmin, createKafka } from "../lib/kafka/client.ts";
+import { loadKafkaConfig } from "../lib/kafka/config.ts";
+import {
+  finishMeasured,
+  spawnMeasuredTask,
+} from "../lib/bench/process_stats.ts";
 
 /** Where generated files, rebuilt files and results go. */
 const BENCH_DIR = "out/bench";

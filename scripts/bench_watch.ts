@@ -29,24 +29,24 @@
  *
  * @module
  */
-import { runMain } from "../lib/cli.ts";
-import { numberFlag, parseFlags } from "../lib/flags.ts";
-import { CONFIG_FLAG } from "../lib/kafka_flags.ts";
+import { runMain } from "../lib/common/cli.ts";
+import { numberFlag, parseFlags } from "../lib/common/flags.ts";
+import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import {
   connectAdmin,
   createKafka,
   waitForMessages,
-} from "../lib/kafka_client.ts";
-import { loadKafkaConfig } from "../lib/kafka_config.ts";
+} from "../lib/kafka/client.ts";
+import { loadKafkaConfig } from "../lib/kafka/config.ts";
 import {
   childPid,
   cpuSeconds,
   finishMeasured,
   type MeasuredProcess,
   spawnMeasuredTask,
-} from "../lib/process_stats.ts";
-import { writeRandomFile } from "../lib/random_file.ts";
-import { recordFileFor } from "../lib/upload_record.ts";
+} from "../lib/bench/process_stats.ts";
+import { writeRandomFile } from "../lib/bench/random_file.ts";
+import { recordFileFor } from "../lib/transfer/upload_record.ts";
 
 /** Where the watched folders go. */
 const BENCH_DIR = "out/bench_watch";

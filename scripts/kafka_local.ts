@@ -23,9 +23,9 @@
  *
  * @module
  */
-import { runMain, UsageError } from "../lib/cli.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { LocalBroker } from "../lib/kafka_broker.ts";
+import { runMain, UsageError } from "../lib/common/cli.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { LocalBroker } from "../lib/kafka/broker.ts";
 
 /** The port clients connect to; the controller takes the next one. */
 const DEFAULT_PORT = 9092;

@@ -24,20 +24,20 @@
  * compare what each streamer does. Save what arrives with
  * `--output out/received.txt`; stop by itself with `--count 10`.
  *
- * APIs used: node:dgram (UDP), Deno.listen (TCP), via lib/sockets.ts.
+ * APIs used: node:dgram (UDP), Deno.listen (TCP), via lib/course/sockets.ts.
  *
  * @module
  */
-import { runMain } from "../lib/cli.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { Logger } from "../lib/log.ts";
-import { listenForShutdown } from "../lib/shutdown.ts";
+import { runMain } from "../lib/common/cli.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { Logger } from "../lib/common/log.ts";
+import { listenForShutdown } from "../lib/common/shutdown.ts";
 import {
   openReceiver,
   type Protocol,
   type ReceiverEvent,
   socketFlags,
-} from "../lib/sockets.ts";
+} from "../lib/course/sockets.ts";
 
 // Only this machine's loopback address: the port is not open to the network.
 const HOST = "127.0.0.1";

@@ -31,19 +31,19 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { describeError, runMain, UserError } from "../lib/cli.ts";
-import { bannerDetails } from "../lib/environment_report.ts";
-import { Logger } from "../lib/log.ts";
-import * as petsDb from "../lib/pets_db.ts";
+import { describeError, runMain, UserError } from "../lib/common/cli.ts";
+import { bannerDetails } from "../lib/course/environment_report.ts";
+import { Logger } from "../lib/common/log.ts";
+import * as petsDb from "../lib/course/pets_db.ts";
 import {
   everyonesTurnFor,
   parsePetsSettings,
   type PetsSettings,
   workerArgs,
-} from "../lib/pets_settings.ts";
-import { runDenoScript } from "../lib/processes.ts";
-import { retryWhileBusy } from "../lib/remedies.ts";
-import { sleep } from "../lib/shutdown.ts";
+} from "../lib/course/pets_settings.ts";
+import { runDenoScript } from "../lib/common/processes.ts";
+import { retryWhileBusy } from "../lib/course/remedies.ts";
+import { sleep } from "../lib/common/shutdown.ts";
 
 // TODO: Change this to 3 and run again: each insert then holds the lock 3 s.
 const TASK_DURATION_SECONDS = 0;

@@ -30,16 +30,20 @@
  * flags.
  *
  * APIs used: node:dgram (UDP), Deno.connect (TCP), csv-parse (via
- * lib/csv_rows.ts), Deno.addSignalListener (via lib/shutdown.ts).
+ * lib/course/csv_rows.ts), Deno.addSignalListener (via lib/common/shutdown.ts).
  *
  * @module
  */
-import { runMain, UserError } from "../lib/cli.ts";
-import { type CsvRow, openCsvRows } from "../lib/csv_rows.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { Logger } from "../lib/log.ts";
-import { listenForShutdown, sleep } from "../lib/shutdown.ts";
-import { openSender, type Protocol, socketFlags } from "../lib/sockets.ts";
+import { runMain, UserError } from "../lib/common/cli.ts";
+import { type CsvRow, openCsvRows } from "../lib/course/csv_rows.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { Logger } from "../lib/common/log.ts";
+import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
+import {
+  openSender,
+  type Protocol,
+  socketFlags,
+} from "../lib/course/sockets.ts";
 
 // The original used "localhost", which some machines resolve to the IPv6
 // address ::1; the listener listens on 127.0.0.1, so say that directly.

@@ -28,12 +28,20 @@
  *
  * @module
  */
-import { runMain, UserError } from "../lib/cli.ts";
-import { CsvRowWriter, formatCsvRow, openCsvRows } from "../lib/csv_rows.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { Logger } from "../lib/log.ts";
-import { listenForShutdown, sleep } from "../lib/shutdown.ts";
-import { openSender, type Protocol, socketFlags } from "../lib/sockets.ts";
+import { runMain, UserError } from "../lib/common/cli.ts";
+import {
+  CsvRowWriter,
+  formatCsvRow,
+  openCsvRows,
+} from "../lib/course/csv_rows.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { Logger } from "../lib/common/log.ts";
+import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
+import {
+  openSender,
+  type Protocol,
+  socketFlags,
+} from "../lib/course/sockets.ts";
 
 // TODO: put your own CSV file in data/ and name it here.
 const INPUT_FILE_NAME = "data/bird_counts_2024.csv";

@@ -12,7 +12,7 @@
  * (`$VARIABLES` in the config, kafkajs' settings).
  *
  * `--n_threads` consumers in one consumer group read the chunk messages that
- * upload_data_file sent (see lib/chunk.ts). Each chunk is checked against its
+ * upload_data_file sent (see lib/transfer/chunk.ts). Each chunk is checked against its
  * SHA-512 and written at its offset; when a file has all its chunks, its
  * whole SHA-512 is checked and only then is it moved into WORKINGDIR. Chunks
  * may come in any order, twice, or mixed with junk: junk is logged and
@@ -27,23 +27,37 @@
  *
  * @module
  */
-import { decodeChunk, InvalidChunkError } from "../lib/chunk.ts";
-import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
-import { listenForCommands, startHeartbeat } from "../lib/console_commands.ts";
-import { ConsumerGroup, type MessagePosition } from "../lib/consumer_group.ts";
-import { type ChunkOutcome, FileAssembler } from "../lib/file_assembler.ts";
-import { parseFlags } from "../lib/flags.ts";
+import { decodeChunk, InvalidChunkError } from "../lib/transfer/chunk.ts";
+import {
+  describeError,
+  runMain,
+  UsageError,
+  UserError,
+} from "../lib/common/cli.ts";
+import {
+  listenForCommands,
+  startHeartbeat,
+} from "../lib/common/console_commands.ts";
+import {
+  ConsumerGroup,
+  type MessagePosition,
+} from "../lib/kafka/consumer_group.ts";
+import {
+  type ChunkOutcome,
+  FileAssembler,
+} from "../lib/transfer/file_assembler.ts";
+import { parseFlags } from "../lib/common/flags.ts";
 import {
   CONFIG_FLAG,
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
-} from "../lib/kafka_flags.ts";
-import { openTopic } from "../lib/kafka_client.ts";
-import { describeSettings } from "../lib/kafka_config.ts";
-import { logFileTimes, Logger } from "../lib/log.ts";
-import { UnsafePathError } from "../lib/safe_paths.ts";
-import { listenForShutdown, untilStopped } from "../lib/shutdown.ts";
+} from "../lib/kafka/kafka_flags.ts";
+import { openTopic } from "../lib/kafka/client.ts";
+import { describeSettings } from "../lib/kafka/config.ts";
+import { logFileTimes, Logger } from "../lib/common/log.ts";
+import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
+import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 
 const log = new Logger({
   style: "bracket",

@@ -15,7 +15,7 @@
  * `--chunk_size` bytes. Each chunk travels as one message that carries
  * everything needed to put it back: the file's name and folder, the chunk's
  * place, and SHA-512 hashes of the chunk and of the whole file (see
- * lib/chunk.ts). `--n_threads` producers send in parallel. The run says
+ * lib/transfer/chunk.ts). `--n_threads` producers send in parallel. The run says
  * `Done!` only when Kafka has acknowledged every chunk.
  *
  * Try: upload the same file with `--chunk_size 1024` and `--chunk_size 524288`
@@ -23,26 +23,31 @@
  *
  * @module
  */
-import { describeError, runMain, UsageError, UserError } from "../lib/cli.ts";
-import { ChunkProducer } from "../lib/chunk_producer.ts";
-import { parseFlags } from "../lib/flags.ts";
+import {
+  describeError,
+  runMain,
+  UsageError,
+  UserError,
+} from "../lib/common/cli.ts";
+import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
   threadsFlag,
   TOPIC_FLAG,
-} from "../lib/kafka_flags.ts";
-import { openTopic } from "../lib/kafka_client.ts";
-import { describeSettings } from "../lib/kafka_config.ts";
-import { Logger } from "../lib/log.ts";
-import { ProgressBoard } from "../lib/progress.ts";
-import { listenForShutdown } from "../lib/shutdown.ts";
+} from "../lib/kafka/kafka_flags.ts";
+import { openTopic } from "../lib/kafka/client.ts";
+import { describeSettings } from "../lib/kafka/config.ts";
+import { Logger } from "../lib/common/log.ts";
+import { ProgressBoard } from "../lib/common/progress.ts";
+import { listenForShutdown } from "../lib/common/shutdown.ts";
 import {
   collectUploadTargets,
   type UploadTarget,
   uploadWithProgress,
-} from "../lib/upload.ts";
+} from "../lib/transfer/upload.ts";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 

@@ -31,11 +31,17 @@
  *
  * @module
  */
-import { runMain, UsageError } from "../lib/cli.ts";
-import { ChunkProducer } from "../lib/chunk_producer.ts";
-import { listenForCommands, startHeartbeat } from "../lib/console_commands.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { FolderWatcher, requireFolder } from "../lib/folder_watcher.ts";
+import { runMain, UsageError } from "../lib/common/cli.ts";
+import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import {
+  listenForCommands,
+  startHeartbeat,
+} from "../lib/common/console_commands.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import {
+  FolderWatcher,
+  requireFolder,
+} from "../lib/transfer/folder_watcher.ts";
 import {
   checkChunkSize,
   CHUNK_SIZE_FLAG,
@@ -43,14 +49,17 @@ import {
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
-} from "../lib/kafka_flags.ts";
-import { openTopic } from "../lib/kafka_client.ts";
-import { describeSettings } from "../lib/kafka_config.ts";
-import { logFileTimes, Logger, type LogLevel } from "../lib/log.ts";
-import { ProgressBoard } from "../lib/progress.ts";
-import { listenForShutdown, untilStopped } from "../lib/shutdown.ts";
-import { recordFileFor, UploadRecord } from "../lib/upload_record.ts";
-import { describeStatus, UploadScheduler } from "../lib/upload_scheduler.ts";
+} from "../lib/kafka/kafka_flags.ts";
+import { openTopic } from "../lib/kafka/client.ts";
+import { describeSettings } from "../lib/kafka/config.ts";
+import { logFileTimes, Logger, type LogLevel } from "../lib/common/log.ts";
+import { ProgressBoard } from "../lib/common/progress.ts";
+import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
+import {
+  describeStatus,
+  UploadScheduler,
+} from "../lib/transfer/upload_scheduler.ts";
 
 const PROGRAM = "upload_data_files_added_to_directory";
 /** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
@@ -70,7 +79,7 @@ const log = new Logger({
   console: "stdout",
 });
 
-/** Reads the command line; the flags shared with upload_data_file are in lib/kafka_flags.ts. */
+/** Reads the command line; the flags shared with upload_data_file are in lib/kafka/kafka_flags.ts. */
 function readCommandLine() {
   const { flags, positionals } = parseFlags(Deno.args, {
     program: PROGRAM,

@@ -9,10 +9,10 @@ import {
   encodeChunk,
   type FileChunk,
   sha512,
-} from "../lib/chunk.ts";
-import { FileAssembler } from "../lib/file_assembler.ts";
-import { ReconstructState } from "../lib/reconstruct_state.ts";
-import { STATE_FOLDER } from "../lib/safe_paths.ts";
+} from "../lib/transfer/chunk.ts";
+import { FileAssembler } from "../lib/transfer/file_assembler.ts";
+import { ReconstructState } from "../lib/transfer/reconstruct_state.ts";
+import { STATE_FOLDER } from "../lib/transfer/safe_paths.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 
 /** Two chunks of `bytes` (1024 bytes each at most), as a sender would make them. */

@@ -7,8 +7,8 @@ import {
   configPath,
   describeSettings,
   parseKafkaConfig,
-} from "../lib/kafka_config.ts";
-import { UserError } from "../lib/cli.ts";
+} from "../lib/kafka/config.ts";
+import { UserError } from "../lib/common/cli.ts";
 
 const ENV: Record<string, string> = {
   KAFKA_API_KEY: "key-123",

@@ -5,7 +5,12 @@
  */
 import { deepStrictEqual, match, ok } from "node:assert/strict";
 import { CompressionTypes } from "kafkajs";
-import { chunkKey, encodeChunk, type FileChunk, sha512 } from "../lib/chunk.ts";
+import {
+  chunkKey,
+  encodeChunk,
+  type FileChunk,
+  sha512,
+} from "../lib/transfer/chunk.ts";
 import {
   produceRaw,
   Reconstructor,

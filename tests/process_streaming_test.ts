@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { openReceiver, type Protocol } from "../lib/sockets.ts";
+import { openReceiver, type Protocol } from "../lib/course/sockets.ts";
 import {
   makeOutTempDir,
   ROOT,

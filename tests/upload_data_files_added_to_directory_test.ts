@@ -4,7 +4,7 @@
  * reconstruct_data_files, once, complete, and after a kill -9 too.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { recordFileFor } from "../lib/upload_record.ts";
+import { recordFileFor } from "../lib/transfer/upload_record.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
   countMessages,

@@ -3,7 +3,7 @@
  * files that point at it, and a way to produce hand-made messages.
  *
  * The broker is the project's own (`deno task kafka start --port 19092`, data
- * in `.kafka/19092`), or the one in `KAFKA_BOOTSTRAP_SERVERS` when that is set.
+ * in `.kafka/19092`; `TEST_KAFKA_PORT` picks another port), or the one in `KAFKA_BOOTSTRAP_SERVERS` when that is set.
  * There is no mock: if no broker can be had, the tests fail.
  *
  * @module
@@ -14,13 +14,16 @@ import {
   countMessages as countMessagesOnTopic,
   createKafka,
   ensureTopic,
-} from "../../lib/kafka_client.ts";
-import { parseKafkaConfig } from "../../lib/kafka_config.ts";
+} from "../../lib/kafka/client.ts";
+import { parseKafkaConfig } from "../../lib/kafka/config.ts";
 import { BackgroundTask } from "./background_task.ts";
 import { ROOT, runTask } from "./run_task.ts";
 
-/** The port of the tests' own broker, apart from a user's 9092. */
-const TEST_BROKER_PORT = 19092;
+/**
+ * The port of the tests' own broker, apart from a user's 9092.
+ * `TEST_KAFKA_PORT` moves it, so two checkouts can run their tests at once.
+ */
+const TEST_BROKER_PORT = Number(Deno.env.get("TEST_KAFKA_PORT") ?? 19092);
 
 /** A broker the tests can use. */
 export interface TestBroker {

@@ -5,7 +5,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { taskArgs } from "../../lib/deno_tasks.ts";
+import { taskArgs } from "../../lib/common/deno_tasks.ts";
 
 /** The project root (where deno.json is). */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));

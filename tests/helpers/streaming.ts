@@ -9,7 +9,7 @@ import type {
   MessageReceiver,
   Protocol,
   ReceivedMessage,
-} from "../../lib/sockets.ts";
+} from "../../lib/course/sockets.ts";
 
 /** How long a helper waits before giving up, so a broken test fails, not hangs. */
 const GIVE_UP_MS = 30_000;

@@ -1,0 +1,153 @@
+/**
+ * Running a child process and measuring its peak memory.
+ *
+ * GNU time (`/usr/bin/time`, Debian package `time`) reports the largest
+ * resident set size a process reached ("maximum resident set size"), exactly,
+ * when it ends. Deno itself may not read another process's `/proc` entries
+ * without `--allow-all`, so the benchmark wraps each measured process in it.
+ *
+ * @example
+ * ```ts
+ * import { spawnMeasured } from "./process_stats.ts";
+ *
+ * const run = await spawnMeasured("sleep", ["1"]);
+ * const { peakRssBytes } = await run.finished;
+ * ```
+ *
+ * @module
+ */
+import { UserError } from "../common/cli.ts";
+import { taskArgs } from "../common/deno_tasks.ts";
+
+/** Where GNU time lives on Debian and most Linux systems. */
+const GNU_TIME = "/usr/bin/time";
+
+/** A measured child process. */
+export interface MeasuredProcess {
+  child: Deno.ChildProcess;
+  /** Resolves when the process ends, with its peak memory and exit status. */
+  finished: Promise<
+    { peakRssBytes: number; status: Deno.CommandStatus; stderr: string }
+  >;
+}
+
+/**
+ * Starts `command` under GNU time with stdin piped, stdout discarded and
+ * stderr captured. GNU time's report goes to a temporary file in `reportDir`. Throws {@linkcode UserError} if GNU time is missing.
+ *
+ * @example
+ * ```ts
+ * const run = await spawnMeasured(Deno.execPath(), ["--version"]);
+ * ```
+ */
+export async function spawnMeasured(
+  command: string,
+  args: string[],
+  reportDir = "out",
+): Promise<MeasuredProcess> {
+  if (!await Deno.stat(GNU_TIME).then(() => true, () => false)) {
+    throw new UserError(
+      `${GNU_TIME} not found: install GNU time (Debian: apt-get install time)`,
+    );
+  }
+  const report = await Deno.makeTempFile({
+    dir: reportDir,
+    prefix: ".peak-rss-",
+  });
+  const child = new Deno.Command(GNU_TIME, {
+    args: ["-f", "%M", "-o", report, command, ...args],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const finished = (async () => {
+    const output = await child.output();
+    const kib = Number(
+      (await Deno.readTextFile(report)).trim().split("\n").at(-1),
+    );
+    await Deno.remove(report);
+    return {
+      peakRssBytes: kib * 1024,
+      status: {
+        success: output.success,
+        code: output.code,
+        signal: output.signal,
+      },
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  })();
+  return { child, finished };
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far. Read with `cat`
+ * from /proc, since Deno may not read another process's /proc entries itself
+ * without `--allow-all`; needs `--allow-run`.
+ *
+ * @example
+ * ```ts
+ * const before = await cpuSeconds(pid);
+ * ```
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+  }).output();
+  // After the command name (in parentheses): utime is the 12th field, stime the 13th.
+  const fields = new TextDecoder().decode(stdout).split(")").at(-1)!.trim()
+    .split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100
+}
+
+/**
+ * The pid of the (first) child of `parent`, e.g. the program GNU time runs.
+ *
+ * @example
+ * ```ts
+ * const pid = await childPid(measured.child.pid);
+ * ```
+ */
+export async function childPid(parent: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-o", "pid=", "--ppid", String(parent)],
+  }).output();
+  return Number(new TextDecoder().decode(stdout).trim().split("\n")[0]);
+}
+
+/**
+ * Starts a `deno task`'s script directly (no `deno task` in between, so the
+ * measured process is the script itself), with the task's permissions.
+ *
+ * @example
+ * ```ts
+ * const run = await spawnMeasuredTask("upload_data_file", ["a.bin"]);
+ * ```
+ */
+export function spawnMeasuredTask(
+  task: string,
+  args: string[],
+): Promise<MeasuredProcess> {
+  return spawnMeasured(Deno.execPath(), [...taskArgs(task), ...args]);
+}
+
+/**
+ * Waits for a measured run to end, typing `quit` on its stdin first when
+ * `quit` is set (else stdin is just closed). Throws with its stderr if it
+ * failed; returns its peak resident memory in MB.
+ *
+ * @example
+ * ```ts
+ * const peakMb = await finishMeasured(run, { quit: true });
+ * ```
+ */
+export async function finishMeasured(
+  run: MeasuredProcess,
+  options: { quit?: boolean } = {},
+): Promise<number> {
+  const stdin = run.child.stdin.getWriter();
+  if (options.quit) await stdin.write(new TextEncoder().encode("quit\n"));
+  await stdin.close();
+  const done = await run.finished;
+  if (!done.status.success) throw new Error(done.stderr);
+  return Math.round(done.peakRssBytes / 1e6);
+}

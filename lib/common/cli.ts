@@ -1,0 +1,136 @@
+/**
+ * How every script ends: with a result, or with one clear line and an exit code.
+ *
+ * A user can cause some errors (a missing file, a bad flag, a broker that is
+ * down). Those should read like a sentence, not like a stack trace. Scripts throw
+ * {@linkcode UserError} or {@linkcode UsageError} for them and let
+ * {@linkcode runMain} print the message. Anything else is a bug, and bugs still
+ * show their stack trace so that they can be fixed.
+ *
+ * @example
+ * ```ts
+ * import { runMain, UserError } from "./cli.ts";
+ *
+ * if (import.meta.main) {
+ *   await runMain("my_script", async () => {
+ *     throw new UserError("input file data/missing.csv not found");
+ *   });
+ * }
+ * // prints "my_script: error: input file data/missing.csv not found", exit code 1
+ * ```
+ *
+ * @module
+ */
+
+/** An error the user can fix (missing file, unreachable server): exit code 1. */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UserError";
+  }
+}
+
+/** A wrong command line (unknown flag, bad value): exit code 2. */
+export class UsageError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The exit code a finished `main` asks for; `undefined` means success. */
+export type ExitCode = number | void;
+
+/**
+ * Runs `main`, turns user errors into one line on stderr, and exits.
+ *
+ * @example
+ * ```ts
+ * await runMain("listen", async () => 0);
+ * ```
+ */
+export async function runMain(
+  program: string,
+  main: () => Promise<ExitCode> | ExitCode,
+): Promise<never> {
+  let code = 0;
+  try {
+    code = (await main()) ?? 0;
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    // One line, also for usage errors: the hint goes on the same line.
+    const hint = error instanceof UsageError ? " (see --help)" : "";
+    console.error(`${program}: error: ${error.message}${hint}`);
+    code = error instanceof UsageError ? 2 : 1;
+  }
+  Deno.exit(code);
+}
+
+/**
+ * Describes an error from Deno or Node APIs in one line, without the stack.
+ *
+ * @example
+ * ```ts
+ * describeError(new Deno.errors.NotFound("No such file")); // "No such file"
+ * ```
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message.split("\n")[0];
+  return String(error);
+}
+
+/**
+ * Tells whether a file exists, so that a missing input can become a
+ * {@linkcode UserError} before any work starts.
+ *
+ * @example
+ * ```ts
+ * if (!await fileExists("data/x.csv")) throw new UserError("data/x.csv not found");
+ * ```
+ */
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Creates (or empties) a file for writing, or appends to it. A path the task
+ * may not write, or a folder that does not exist, becomes a
+ * {@linkcode UserError} that says so.
+ *
+ * @example
+ * ```ts
+ * const file = openOutputFile("out/out9.txt");
+ * file.writeSync(new TextEncoder().encode("Year,Month\n"));
+ * file.close();
+ * ```
+ */
+export function openOutputFile(
+  path: string,
+  options: { append?: boolean } = {},
+): Deno.FsFile {
+  const append = options.append ?? false;
+  try {
+    return Deno.openSync(path, {
+      write: true,
+      create: true,
+      append,
+      truncate: !append,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new UserError(
+        `this task may not write ${path}; use a path in out/`,
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`cannot create ${path}: its folder does not exist`);
+    }
+    throw error;
+  }
+}

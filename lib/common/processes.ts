@@ -1,0 +1,110 @@
+/**
+ * Real OS processes: start a Deno script as a child with the permissions it
+ * needs and nothing more, and relay what it prints, line by line.
+ *
+ * The children are separate `deno` processes (not Workers), started with the
+ * same executable as the parent ({@linkcode Deno.execPath}). Each child gets
+ * `--no-prompt`, so a missing permission is an error and never a question
+ * nobody is there to answer.
+ *
+ * @example
+ * ```ts
+ * import { runDenoScript } from "./processes.ts";
+ *
+ * const code = await runDenoScript({
+ *   script: "scripts/multiple_processes.ts",
+ *   args: ["--worker", "1"],
+ *   allowRead: ["out/shared.db"],
+ *   allowWrite: ["out/shared.db"],
+ *   onLine: (line) => console.log(line),
+ * });
+ * ```
+ *
+ * @module
+ */
+import { UserError } from "./cli.ts";
+
+/** What to start, with which permissions, and where its lines go. */
+export interface DenoScriptOptions {
+  /** Path (or `file:` URL) of the script to run. */
+  script: string;
+  /** Arguments after the script. */
+  args?: string[];
+  /** Paths for `--allow-read`; none if empty. */
+  allowRead?: string[];
+  /** Paths for `--allow-write`; none if empty. */
+  allowWrite?: string[];
+  /** Called with every line the child writes to stdout or stderr. */
+  onLine: (line: string) => void;
+}
+
+/**
+ * Starts the script as a child process, relays its output line by line, and
+ * resolves with its exit code once it has ended and every line is relayed.
+ * Without `--allow-run` it throws a {@linkcode UserError}.
+ *
+ * @example
+ * ```ts
+ * const code = await runDenoScript({ script: "scripts/about.ts", onLine: console.log });
+ * ```
+ */
+export async function runDenoScript(
+  options: DenoScriptOptions,
+): Promise<number> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      ...permissionFlags("--allow-read", options.allowRead),
+      ...permissionFlags("--allow-write", options.allowWrite),
+      options.script,
+      ...(options.args ?? []),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  let child: Deno.ChildProcess;
+  try {
+    child = command.spawn();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new UserError(
+      `starting ${options.script} as a new process needs --allow-run`,
+    );
+  }
+  const [status] = await Promise.all([
+    child.status,
+    relayLines(child.stdout, options.onLine),
+    relayLines(child.stderr, options.onLine),
+  ]);
+  return status.code;
+}
+
+/**
+ * Calls `onLine` for each line of `stream` (without its `\n` or `\r\n`),
+ * including a last line that has no newline.
+ *
+ * @example
+ * ```ts
+ * await relayLines(child.stderr, (line) => log.print(line));
+ * ```
+ */
+export async function relayLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let pending = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (pending + text).split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) onLine(line.replace(/\r$/, ""));
+  }
+  if (pending !== "") onLine(pending.replace(/\r$/, ""));
+}
+
+/** `--allow-x=a,b`, or nothing when there are no paths. */
+function permissionFlags(flag: string, paths: string[] = []): string[] {
+  return paths.length > 0 ? [`${flag}=${paths.join(",")}`] : [];
+}

@@ -1,0 +1,388 @@
+/**
+ * Kafka client settings from an INI config file, as the Python tools read them.
+ *
+ * A config file has up to three sections:
+ *
+ * ```ini
+ * [cluster]                      ; also accepted: [broker]
+ * bootstrap.servers = 127.0.0.1:9092
+ * [producer]
+ * compression.type = lz4
+ * [consumer]
+ * group.id = new                 ; "new" or "create_new": a fresh random id
+ * auto.offset.reset = earliest
+ * ```
+ *
+ * Values are taken literally (a `%`, `;` or `#` in a password is part of the
+ * password). A value that starts with `$` is read from that environment
+ * variable, so credentials never live in the file. The librdkafka-style keys are
+ * mapped onto kafkajs options; a key with no effect gets one warning.
+ *
+ * @example
+ * ```ts
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const config = await loadKafkaConfig("local", (w) => console.warn(w));
+ * config.client.brokers; // ["127.0.0.1:9092"]
+ * ```
+ *
+ * @module
+ */
+import parseIni from "ini-simple-parser";
+import type { KafkaConfig, SASLOptions } from "kafkajs";
+import { UserError } from "../common/cli.ts";
+
+/** Producer settings this project applies itself (kafkajs has no batch.size). */
+export interface ProducerSettings {
+  /** -1 = all in-sync replicas (the default), 1 = leader only, 0 = none. */
+  acks: -1 | 0 | 1;
+  compression: "none" | "gzip" | "lz4" | "snappy";
+  /** Bytes collected into one produce request. */
+  batchBytes: number;
+  /** How long a partly filled batch may wait for more chunks. */
+  lingerMs: number;
+  /** Retries of a retriable failure before a chunk counts as not delivered. */
+  retries: number;
+}
+
+/** Consumer settings, in kafkajs' names. */
+export interface ConsumerSettings {
+  /** `undefined` means: make a fresh random group id. */
+  groupId: string | undefined;
+  fromBeginning: boolean;
+  minBytes?: number;
+  maxBytes?: number;
+  maxBytesPerPartition?: number;
+  maxWaitTimeInMs?: number;
+  sessionTimeout?: number;
+  heartbeatInterval?: number;
+}
+
+/** Everything a config file says, ready for kafkajs. */
+export interface KafkaSettings {
+  /** Where the settings came from (a path), for messages. */
+  source: string;
+  client: KafkaConfig;
+  producer: ProducerSettings;
+  consumer: ConsumerSettings;
+}
+
+/** The config folder that `--config NAME` looks in. */
+const CONFIG_DIR = "config";
+
+/**
+ * Finds the file for `--config`: `config/NAME.config` for a bare name, else
+ * the path as given.
+ *
+ * @example
+ * ```ts
+ * configPath("local"); // "config/local.config"
+ * configPath("./my.config"); // "./my.config"
+ * ```
+ */
+export function configPath(nameOrPath: string): string {
+  const isBareName = !nameOrPath.includes("/") && !nameOrPath.includes("\\") &&
+    !nameOrPath.endsWith(".config");
+  return isBareName ? `${CONFIG_DIR}/${nameOrPath}.config` : nameOrPath;
+}
+
+/**
+ * Reads and maps a config file. `warn` receives one line per key that has no
+ * effect. Throws {@linkcode UserError} for a missing file or variable.
+ *
+ * @example
+ * ```ts
+ * const settings = await loadKafkaConfig("config/local.config");
+ * ```
+ */
+export async function loadKafkaConfig(
+  nameOrPath: string,
+  warn: (message: string) => void = () => {},
+): Promise<KafkaSettings> {
+  const path = configPath(nameOrPath);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`config file ${path} not found`);
+    }
+    throw error;
+  }
+  return parseKafkaConfig(text, path, (name) => Deno.env.get(name), warn);
+}
+
+/**
+ * Maps the text of a config file onto kafkajs settings. `getEnv` resolves
+ * `$NAME` values.
+ *
+ * @example
+ * ```ts
+ * const s = parseKafkaConfig("[cluster]\nbootstrap.servers = h:9092\n", "x", () => undefined);
+ * s.client.brokers; // ["h:9092"]
+ * ```
+ */
+export function parseKafkaConfig(
+  text: string,
+  source: string,
+  getEnv: (name: string) => string | undefined,
+  warn: (message: string) => void = () => {},
+): KafkaSettings {
+  const sections = readSections(text, source, getEnv);
+  const cluster = new SectionReader(
+    sections.cluster ?? sections.broker ?? {},
+    "cluster",
+    source,
+    warn,
+  );
+  const producer = new SectionReader(
+    sections.producer ?? {},
+    "producer",
+    source,
+    warn,
+  );
+  const consumer = new SectionReader(
+    sections.consumer ?? {},
+    "consumer",
+    source,
+    warn,
+  );
+  const settings: KafkaSettings = {
+    source,
+    client: mapCluster(cluster, source),
+    producer: mapProducer(producer),
+    consumer: mapConsumer(consumer),
+  };
+  for (const section of [cluster, producer, consumer]) section.warnUnused();
+  return settings;
+}
+
+/** Parses the INI text and resolves `$NAME` values. */
+function readSections(
+  text: string,
+  source: string,
+  getEnv: (name: string) => string | undefined,
+): Record<string, Record<string, string>> {
+  const parsed = parseIni(text) as Record<string, unknown>;
+  const sections: Record<string, Record<string, string>> = {};
+  for (const [name, body] of Object.entries(parsed)) {
+    if (typeof body !== "object" || body === null) {
+      throw new UserError(`${source}: "${name}" is outside any [section]`);
+    }
+    const values: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(body as Record<string, string>)) {
+      values[key] = resolveVariable(String(raw), key, source, getEnv);
+    }
+    sections[name.toLowerCase()] = values;
+  }
+  return sections;
+}
+
+/** `$NAME` -> the variable's value; an unset variable is an error that names it. */
+function resolveVariable(
+  value: string,
+  key: string,
+  source: string,
+  getEnv: (name: string) => string | undefined,
+): string {
+  if (!value.startsWith("$")) return value;
+  const name = value.slice(1).replace(/^\{(.*)\}$/, "$1");
+  const resolved = getEnv(name);
+  if (resolved === undefined) {
+    throw new UserError(
+      `${source}: ${key} needs the environment variable ${name}, which is not set`,
+    );
+  }
+  return resolved;
+}
+
+/** Hands out a section's values and remembers which keys were used. */
+class SectionReader {
+  #used = new Set<string>();
+  constructor(
+    readonly values: Record<string, string>,
+    readonly section: string,
+    readonly source: string,
+    readonly warn: (message: string) => void,
+  ) {}
+
+  /** The first of `keys` that is set (aliases allowed). */
+  text(...keys: string[]): string | undefined {
+    for (const key of keys) {
+      if (key in this.values) {
+        this.#used.add(key);
+        return this.values[key].trim();
+      }
+    }
+    return undefined;
+  }
+
+  /** A whole number, or an error naming the key. */
+  integer(...keys: string[]): number | undefined {
+    const value = this.text(...keys);
+    if (value === undefined) return undefined;
+    const number = Number(value);
+    if (!Number.isInteger(number)) {
+      throw new UserError(
+        `${this.source}: [${this.section}] ${
+          keys[0]
+        } must be a whole number, not "${value}"`,
+      );
+    }
+    return number;
+  }
+
+  /** Marks keys that are understood but need no mapping. */
+  accept(...keys: string[]): void {
+    for (const key of keys) this.#used.add(key);
+  }
+
+  /** One warning per key nothing read. */
+  warnUnused(): void {
+    for (const key of Object.keys(this.values)) {
+      if (!this.#used.has(key)) {
+        this.warn(
+          `${this.source}: [${this.section}] ${key} has no effect with kafkajs; ignored`,
+        );
+      }
+    }
+  }
+}
+
+/** `[cluster]`: where the brokers are and how to log in. */
+function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
+  const servers = cluster.text("bootstrap.servers", "metadata.broker.list");
+  if (!servers) {
+    throw new UserError(`${source}: [cluster] needs bootstrap.servers`);
+  }
+  const protocol = (cluster.text("security.protocol") ?? "PLAINTEXT")
+    .toUpperCase();
+  if (!["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].includes(protocol)) {
+    throw new UserError(
+      `${source}: security.protocol ${protocol} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL`,
+    );
+  }
+  const client: KafkaConfig = {
+    brokers: servers.split(",").map((s) => s.trim()).filter(Boolean),
+    clientId: cluster.text("client.id") ?? "streaming-kafka-files",
+    ssl: protocol.endsWith("SSL") ? mapSsl(cluster) : undefined,
+    sasl: protocol.startsWith("SASL") ? mapSasl(cluster, source) : undefined,
+  };
+  const connectionTimeout = cluster.integer(
+    "socket.connection.setup.timeout.ms",
+  );
+  if (connectionTimeout !== undefined) {
+    client.connectionTimeout = connectionTimeout;
+  }
+  const requestTimeout = cluster.integer("request.timeout.ms");
+  if (requestTimeout !== undefined) client.requestTimeout = requestTimeout;
+  return client;
+}
+
+/** TLS: on, with an optional CA, client certificate and key from files. */
+function mapSsl(cluster: SectionReader): KafkaConfig["ssl"] {
+  const files = {
+    ca: cluster.text("ssl.ca.location"),
+    cert: cluster.text("ssl.certificate.location"),
+    key: cluster.text("ssl.key.location"),
+  };
+  if (!files.ca && !files.cert && !files.key) return true;
+  const read = (path?: string) =>
+    path === undefined ? undefined : Deno.readTextFileSync(path);
+  return { ca: read(files.ca), cert: read(files.cert), key: read(files.key) };
+}
+
+/** SASL PLAIN and SCRAM-SHA-256/512, the mechanisms kafkajs speaks. */
+function mapSasl(cluster: SectionReader, source: string): SASLOptions {
+  const mechanism = (cluster.text("sasl.mechanism", "sasl.mechanisms") ??
+    "PLAIN").toUpperCase();
+  const username = cluster.text("sasl.username") ?? "";
+  const password = cluster.text("sasl.password") ?? "";
+  if (mechanism === "PLAIN") return { mechanism: "plain", username, password };
+  if (mechanism === "SCRAM-SHA-256") {
+    return { mechanism: "scram-sha-256", username, password };
+  }
+  if (mechanism === "SCRAM-SHA-512") {
+    return { mechanism: "scram-sha-512", username, password };
+  }
+  throw new UserError(
+    `${source}: sasl.mechanism ${mechanism} is not supported (use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`,
+  );
+}
+
+/** `[producer]`: acks, compression and the batching this project does itself. */
+function mapProducer(producer: SectionReader): ProducerSettings {
+  const acksText = (producer.text("acks", "request.required.acks") ?? "all")
+    .toLowerCase();
+  const acks = acksText === "all" || acksText === "-1"
+    ? -1
+    : acksText === "1"
+    ? 1
+    : acksText === "0"
+    ? 0
+    : undefined;
+  if (acks === undefined) {
+    throw new UserError(`acks must be all, -1, 1 or 0, not "${acksText}"`);
+  }
+  const compression = (producer.text("compression.type", "compression.codec") ??
+    "none").toLowerCase();
+  if (!["none", "gzip", "lz4", "snappy"].includes(compression)) {
+    throw new UserError(
+      `compression.type ${compression} is not supported here (use none, gzip, lz4 or snappy)`,
+    );
+  }
+  // librdkafka's key/value serializers have no meaning for raw bytes.
+  producer.accept("key.serializer", "value.serializer");
+  return {
+    acks,
+    compression: compression as ProducerSettings["compression"],
+    batchBytes: producer.integer("batch.size") ?? 1_000_000,
+    lingerMs: producer.integer("linger.ms", "queue.buffering.max.ms") ?? 50,
+    retries: producer.integer("retries", "message.send.max.retries") ?? 8,
+  };
+}
+
+/** `[consumer]`: the group, where to start, and fetch sizes. */
+function mapConsumer(consumer: SectionReader): ConsumerSettings {
+  const groupId = consumer.text("group.id");
+  const reset = (consumer.text("auto.offset.reset") ?? "earliest")
+    .toLowerCase();
+  // Offsets are always committed by hand, after a chunk is on disk.
+  consumer.accept(
+    "enable.auto.commit",
+    "key.deserializer",
+    "value.deserializer",
+  );
+  return {
+    groupId: groupId === "new" || groupId === "create_new"
+      ? undefined
+      : groupId,
+    fromBeginning: reset === "earliest" || reset === "smallest" ||
+      reset === "beginning",
+    minBytes: consumer.integer("fetch.min.bytes"),
+    maxBytes: consumer.integer("fetch.max.bytes"),
+    maxBytesPerPartition: consumer.integer("max.partition.fetch.bytes"),
+    maxWaitTimeInMs: consumer.integer("fetch.wait.max.ms", "fetch.max.wait.ms"),
+    sessionTimeout: consumer.integer("session.timeout.ms"),
+    heartbeatInterval: consumer.integer("heartbeat.interval.ms"),
+  };
+}
+
+/**
+ * A one-line description of the settings with no secret in it.
+ *
+ * @example
+ * ```ts
+ * describeSettings(settings); // "127.0.0.1:9092 (PLAINTEXT) from config/local.config"
+ * ```
+ */
+export function describeSettings(settings: KafkaSettings): string {
+  const brokers = Array.isArray(settings.client.brokers)
+    ? settings.client.brokers.join(",")
+    : "?";
+  const sasl = settings.client.sasl
+    ? ` SASL ${settings.client.sasl.mechanism.toUpperCase()}`
+    : "";
+  const tls = settings.client.ssl ? " TLS" : "";
+  return `${brokers}${tls}${sasl} from ${settings.source}`;
+}

@@ -1,0 +1,91 @@
+/**
+ * The command-line flags the Kafka tools share, with the 2021 tools' names
+ * and defaults, so that `--config`, `--topic_name`, `--n_threads`,
+ * `--chunk_size` and `--update_seconds` mean the same everywhere.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "../common/flags.ts";
+ * import { CONFIG_FLAG, TOPIC_FLAG, threadsFlag } from "./kafka_flags.ts";
+ *
+ * const { flags } = parseFlags(Deno.args, {
+ *   program: "upload_data_file",
+ *   summary: "...",
+ *   flags: { config: CONFIG_FLAG, topic_name: TOPIC_FLAG, n_threads: threadsFlag("parallel producers") },
+ * });
+ * flags.topic_name; // "lecroy_files" unless given
+ * ```
+ *
+ * @module
+ */
+import { UsageError } from "../common/cli.ts";
+import { isPowerOfTwo } from "../transfer/file_chunks.ts";
+import type { FlagDef } from "../common/flags.ts";
+
+/** `--config`: a name in config/ (`local` is the local broker) or a path. */
+export const CONFIG_FLAG = {
+  type: "string",
+  default: "local",
+  description: "config name in config/ (local = 127.0.0.1:9092) or a path",
+} as const satisfies FlagDef;
+
+/** `--topic_name`: the topic the chunks travel on. */
+export const TOPIC_FLAG = {
+  type: "string",
+  default: "lecroy_files",
+  description: "Kafka topic of the file chunks",
+} as const satisfies FlagDef;
+
+/** `--chunk_size`: bytes per chunk; check it with {@linkcode checkChunkSize}. */
+export const CHUNK_SIZE_FLAG = {
+  type: "number",
+  default: 16384,
+  integer: true,
+  min: 1,
+  description: "bytes per chunk, a power of two",
+} as const satisfies FlagDef;
+
+/** `--update_seconds`: how often a "." shows the tool is alive. */
+export const UPDATE_SECONDS_FLAG = {
+  type: "number",
+  default: 30,
+  description: 'seconds between "." lines that show it is alive; -1 for none',
+} as const satisfies FlagDef;
+
+/** The default `--n_threads`, also the partitions of a topic the tools create. */
+export const DEFAULT_THREADS = 5;
+
+/**
+ * `--n_threads`: parallel producers or consumers (`what` says which).
+ *
+ * @example
+ * ```ts
+ * threadsFlag("consumers in the group");
+ * ```
+ */
+export function threadsFlag(what: string) {
+  return {
+    type: "number",
+    default: DEFAULT_THREADS,
+    integer: true,
+    min: 1,
+    description: what,
+  } as const satisfies FlagDef;
+}
+
+/**
+ * Throws {@linkcode UsageError} unless `chunkSize` is a nonzero power of two.
+ *
+ * @example
+ * ```ts
+ * checkChunkSize(16384); // fine
+ * checkChunkSize(1000); // UsageError
+ * ```
+ */
+export function checkChunkSize(chunkSize: number): void {
+  if (!isPowerOfTwo(chunkSize)) {
+    throw new UsageError(
+      `--chunk_size must be a power of two, not ${chunkSize}`,
+    );
+  }
+}

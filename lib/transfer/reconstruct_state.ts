@@ -1,0 +1,153 @@
+/**
+ * The reconstructor's memory that survives a crash: which chunks of which file
+ * are already on disk.
+ *
+ * A SQLite file inside the working folder's state folder keeps one row per file
+ * version and one per chunk written. A chunk's row is added only after its bytes
+ * are in the partial file, and the Kafka offset is committed only after that.
+ * So a reconstructor killed at any moment and restarted with the same consumer
+ * group re-reads at most a few chunks it already has, and finishes every file.
+ *
+ * @example
+ * ```ts
+ * import { ReconstructState } from "./reconstruct_state.ts";
+ *
+ * const state = new ReconstructState("out/rebuilt/.reconstruct_data_files/state.db");
+ * state.addFile({ key: "k1", relativePath: "a.bin", totalChunks: 2, chunkSize: 16384, fileHash: hash });
+ * state.addChunk("k1", 1);
+ * state.close();
+ * ```
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { openStateDatabase } from "../common/state_db.ts";
+
+/** One version of one file being rebuilt. */
+export interface FileRecord {
+  /** Identifies the version: folder, name, append and whole-file hash. */
+  key: string;
+  /** Path under the working folder, POSIX style. */
+  relativePath: string;
+  totalChunks: number;
+  /** Bytes in every chunk but the last. */
+  chunkSize: number;
+  fileHash: Uint8Array;
+}
+
+/** A file not finished yet, with the chunks already on disk. */
+export interface PendingFile extends FileRecord {
+  chunksOnDisk: number[];
+  startedAt: string;
+}
+
+/** How a file version ended. */
+export type FileOutcome = "reconstructed" | "rejected";
+
+/** The durable record, one SQLite file. */
+export class ReconstructState {
+  readonly #db: DatabaseSync;
+
+  constructor(path: string) {
+    this.#db = openStateDatabase(
+      path,
+      `
+      CREATE TABLE IF NOT EXISTS files (
+        key TEXT PRIMARY KEY,
+        relative_path TEXT NOT NULL,
+        total_chunks INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        file_hash BLOB NOT NULL,
+        outcome TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+      );
+      CREATE TABLE IF NOT EXISTS chunks (
+        key TEXT NOT NULL,
+        chunk_i INTEGER NOT NULL,
+        PRIMARY KEY (key, chunk_i)
+      ) WITHOUT ROWID;
+    `,
+    );
+  }
+
+  /** The outcome of a finished file version, or undefined while pending/unknown. */
+  outcome(key: string): FileOutcome | undefined {
+    const row = this.#db.prepare("SELECT outcome FROM files WHERE key = ?")
+      .get(key) as { outcome: FileOutcome | null } | undefined;
+    return row?.outcome ?? undefined;
+  }
+
+  /** Remembers a new file version (once). */
+  addFile(file: FileRecord): void {
+    this.#db.prepare(
+      `INSERT OR IGNORE INTO files
+         (key, relative_path, total_chunks, chunk_size, file_hash, started_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(
+      file.key,
+      file.relativePath,
+      file.totalChunks,
+      file.chunkSize,
+      file.fileHash,
+      new Date().toISOString(),
+    );
+  }
+
+  /** Records that chunk `chunkIndex` is on disk. */
+  addChunk(key: string, chunkIndex: number): void {
+    this.#db.prepare(
+      "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
+    )
+      .run(key, chunkIndex);
+  }
+
+  /** Marks a version finished and forgets its chunk rows. */
+  finish(key: string, outcome: FileOutcome): void {
+    this.#db.exec("BEGIN");
+    this.#db.prepare(
+      "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
+    ).run(outcome, new Date().toISOString(), key);
+    this.#db.prepare("DELETE FROM chunks WHERE key = ?").run(key);
+    this.#db.exec("COMMIT");
+  }
+
+  /** Forgets a finished version, so that it can be rebuilt from scratch. */
+  forget(key: string): void {
+    this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
+  }
+
+  /** Every unfinished file version, with the chunks already on disk. */
+  pendingFiles(): PendingFile[] {
+    const files = this.#db.prepare(
+      `SELECT key, relative_path, total_chunks, chunk_size, file_hash, started_at
+         FROM files WHERE outcome IS NULL`,
+    ).all() as {
+      key: string;
+      relative_path: string;
+      total_chunks: number;
+      chunk_size: number;
+      file_hash: Uint8Array;
+      started_at: string;
+    }[];
+    const chunks = this.#db.prepare(
+      "SELECT chunk_i FROM chunks WHERE key = ? ORDER BY chunk_i",
+    );
+    return files.map((row) => ({
+      key: row.key,
+      relativePath: row.relative_path,
+      totalChunks: row.total_chunks,
+      chunkSize: row.chunk_size,
+      fileHash: new Uint8Array(row.file_hash),
+      startedAt: row.started_at,
+      chunksOnDisk: (chunks.all(row.key) as { chunk_i: number }[]).map((c) =>
+        c.chunk_i
+      ),
+    }));
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+}

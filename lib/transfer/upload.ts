@@ -1,0 +1,283 @@
+/**
+ * Uploading files to Kafka as chunk messages: which files, and how one file
+ * goes out.
+ *
+ * {@linkcode collectUploadTargets} turns the command line's paths into files
+ * (a folder means all its files, recursively, each remembering its folder as
+ * `subdir_str`). {@linkcode uploadFile} hashes a file, then queues each
+ * verified chunk on a {@linkcode ChunkProducer} and resolves once Kafka has
+ * answered for every chunk, with how many were acknowledged.
+ * {@linkcode uploadWithProgress} does the same with a progress bar.
+ *
+ * @example
+ * ```ts
+ * import { collectUploadTargets, uploadFile } from "./upload.ts";
+ *
+ * for (const target of await collectUploadTargets(["data/run1"])) {
+ *   const result = await uploadFile(target, producer, { chunkSize: 16384 });
+ *   console.log(target.path, result.acknowledged, "of", result.totalChunks);
+ * }
+ * ```
+ *
+ * @module
+ */
+import { basename, join, relative, sep } from "node:path";
+import { chunkKey, encodeChunk } from "./chunk.ts";
+import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+import { UserError } from "../common/cli.ts";
+import {
+  type ChunkPlan,
+  planChunks,
+  readVerifiedChunks,
+} from "./file_chunks.ts";
+import type { ProgressBoard } from "../common/progress.ts";
+
+/** One file to upload, and the folder it is rebuilt into. */
+export interface UploadTarget {
+  path: string;
+  /** POSIX path of its folder under the uploaded root; "" at the top. */
+  subdir: string;
+}
+
+/** How one file's upload ended. */
+export interface UploadResult {
+  totalChunks: number;
+  /** Chunks Kafka acknowledged in this run (skipped ones not included). */
+  acknowledged: number;
+  /** Chunks that were not delivered after the retries. */
+  failed: number;
+  /** Chunks never queued because the upload was stopped. */
+  notSent: number;
+  size: number;
+  /** The first delivery error, if any. */
+  error?: Error;
+}
+
+/** Options for {@linkcode uploadFile}. */
+export interface UploadOptions {
+  chunkSize: number;
+  /** Chunk numbers already delivered in an earlier run. */
+  skip?: ReadonlySet<number>;
+  /**
+   * Called after the first pass, when the file's hash is known: returns the
+   * chunk numbers an earlier run of this very version delivered (they are
+   * not sent again). Replaces `skip`.
+   */
+  alreadyDelivered?: (plan: ChunkPlan) => ReadonlySet<number>;
+  /** Called after the first pass, before any chunk is queued. */
+  planned?: (totalChunks: number, fileHash: Uint8Array, size: number) => void;
+  /** Called as each chunk is queued (the originals' "uploading ..." line). */
+  queued?: (chunkIndex: number, totalChunks: number) => void;
+  /** Called for each acknowledged chunk (1-based number, byte count). */
+  acknowledged?: (chunkIndex: number, bytes: number) => void;
+  /** Stops queueing more chunks (Ctrl-C); queued ones are still answered. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The files named on the command line; folders are walked recursively.
+ * Throws {@linkcode UserError} for a path that does not exist.
+ *
+ * @example
+ * ```ts
+ * await collectUploadTargets(["a.bin", "runs/"]);
+ * // [{ path: "a.bin", subdir: "" }, { path: "runs/day1/x.bin", subdir: "day1" }]
+ * ```
+ */
+export async function collectUploadTargets(
+  paths: string[],
+): Promise<UploadTarget[]> {
+  const targets: UploadTarget[] = [];
+  for (const path of paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new UserError(`${path} not found`);
+      }
+      throw error;
+    }
+    if (info.isFile) targets.push({ path, subdir: "" });
+    else if (info.isDirectory) targets.push(...await walkFolder(path, path));
+  }
+  return targets;
+}
+
+/** All files under `folder`, with their folder relative to `root`. */
+async function walkFolder(
+  root: string,
+  folder: string,
+): Promise<UploadTarget[]> {
+  const found: UploadTarget[] = [];
+  const entries = [];
+  for await (const entry of Deno.readDir(folder)) entries.push(entry);
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory) found.push(...await walkFolder(root, path));
+    else if (entry.isFile) found.push({ path, subdir: subdirOf(root, path) });
+  }
+  return found;
+}
+
+/**
+ * The POSIX folder of `path` relative to `root`, "" when directly inside.
+ *
+ * @example
+ * ```ts
+ * subdirOf("runs", "runs/day1/x.bin"); // "day1"
+ * ```
+ */
+export function subdirOf(root: string, path: string): string {
+  const folder = relative(root, join(path, ".."));
+  return folder === "" || folder === "." ? "" : folder.split(sep).join("/");
+}
+
+/**
+ * Uploads one file: hashes it, queues each verified chunk, and resolves when
+ * Kafka answered for all of them. A file that changes or vanishes meanwhile
+ * rejects with a {@linkcode FileChangedError} (after the chunks already queued
+ * are answered).
+ *
+ * @example
+ * ```ts
+ * const result = await uploadFile({ path: "a.bin", subdir: "" }, producer, { chunkSize: 16384 });
+ * ```
+ */
+export async function uploadFile(
+  target: UploadTarget,
+  producer: ChunkProducer,
+  options: UploadOptions,
+): Promise<UploadResult> {
+  const plan = await planChunks(target.path, options.chunkSize);
+  const skip = options.alreadyDelivered?.(plan) ?? options.skip;
+  options.planned?.(plan.totalChunks, plan.fileHash, plan.size);
+  const filename = basename(target.path);
+  const result: UploadResult = {
+    totalChunks: plan.totalChunks,
+    acknowledged: 0,
+    failed: 0,
+    notSent: 0,
+    size: plan.size,
+  };
+  let answered = 0;
+  let queued = 0;
+  let allQueued = false;
+  let finish = () => {};
+  const allAnswered = new Promise<void>((resolve) => finish = resolve);
+  const answer = () => {
+    answered++;
+    if (allQueued && answered === queued) finish();
+  };
+
+  let readError: unknown;
+  try {
+    for await (const chunk of readVerifiedChunks(plan, skip)) {
+      if (options.signal?.aborted) break;
+      const message = {
+        filename,
+        fileHash: plan.fileHash,
+        chunkHash: chunk.hash,
+        offset: chunk.offset,
+        chunkIndex: chunk.index,
+        totalChunks: plan.totalChunks,
+        subdir: target.subdir,
+        filenameAppend: "",
+        data: chunk.data,
+      };
+      options.queued?.(chunk.index, plan.totalChunks);
+      await producer.send({
+        key: chunkKey(message),
+        value: encodeChunk(message),
+        delivered: () => {
+          result.acknowledged++;
+          options.acknowledged?.(chunk.index, chunk.data.length);
+          answer();
+        },
+        failed: (error) => {
+          result.failed++;
+          result.error ??= error;
+          answer();
+        },
+      });
+      // Counted once queued: a send that throws is never answered.
+      queued++;
+    }
+  } catch (error) {
+    readError = error;
+  }
+  allQueued = true;
+  if (answered === queued) finish();
+  await allAnswered;
+  if (readError) throw readError;
+  result.notSent = plan.totalChunks - (skip?.size ?? 0) - queued;
+  return result;
+}
+
+/** The originals' `uploading ... chunk i (out of n)` line comes every this many chunks. */
+export const LOG_EVERY_CHUNKS = 1000;
+
+/** Options for {@linkcode uploadWithProgress}. */
+export interface ProgressUploadOptions extends UploadOptions {
+  /** Shows the file's bar (or plain lines) and its `uploading ...` lines. */
+  board: ProgressBoard;
+  /** The name on the bar and in the lines; default `target.path`. */
+  label?: string;
+}
+
+/**
+ * {@linkcode uploadFile} with a progress bar for the file and the originals'
+ * `uploading <file> chunk <i> (out of <n>)` line every
+ * {@linkcode LOG_EVERY_CHUNKS} chunks and at the last. The caller's own
+ * callbacks are still called.
+ *
+ * @example
+ * ```ts
+ * const board = new ProgressBoard({ print: console.log });
+ * const result = await uploadWithProgress({ path: "a.bin", subdir: "" }, producer, {
+ *   chunkSize: 16384, board,
+ * });
+ * ```
+ */
+export async function uploadWithProgress(
+  target: UploadTarget,
+  producer: ChunkProducer,
+  options: ProgressUploadOptions,
+): Promise<UploadResult> {
+  const { board } = options;
+  const label = options.label ?? target.path;
+  let bar = board.add(label, 1);
+  // Chunks delivered in an earlier run count as done from the start.
+  let acknowledged = options.skip?.size ?? 0;
+  let bytes = 0;
+  const alreadyDelivered = options.alreadyDelivered;
+  try {
+    return await uploadFile(target, producer, {
+      ...options,
+      alreadyDelivered: alreadyDelivered && ((plan) => {
+        const delivered = alreadyDelivered(plan);
+        acknowledged = delivered.size;
+        return delivered;
+      }),
+      planned: (totalChunks, fileHash, size) => {
+        bar.done();
+        bar = board.add(label, totalChunks);
+        bar.update(acknowledged, 0);
+        options.planned?.(totalChunks, fileHash, size);
+      },
+      queued: (i, n) => {
+        if (i % LOG_EVERY_CHUNKS === 0 || i === n) {
+          board.log(`uploading ${label} chunk ${i} (out of ${n})`);
+        }
+        options.queued?.(i, n);
+      },
+      acknowledged: (i, size) => {
+        bar.update(++acknowledged, bytes += size);
+        options.acknowledged?.(i, size);
+      },
+    });
+  } finally {
+    bar.done();
+  }
+}
