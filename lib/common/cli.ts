@@ -38,6 +38,22 @@ export class UsageError extends UserError {
   }
 }
 
+/**
+ * Thrown by `parseFlags` (lib/common/flags.ts) on `--help`: not an error but
+ * the end of the run. {@linkcode runMain} prints `text` and exits 0.
+ */
+export class HelpRequested extends Error {
+  /** The help text to print. */
+  readonly text: string;
+
+  /** Carries the help text of one script. */
+  constructor(text: string) {
+    super("--help");
+    this.name = "HelpRequested";
+    this.text = text;
+  }
+}
+
 /** The exit code a finished `main` asks for; `undefined` means success. */
 export type ExitCode = number | void;
 
@@ -57,6 +73,10 @@ export async function runMain(
   try {
     code = (await main()) ?? 0;
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.text);
+      Deno.exit(0);
+    }
     if (!(error instanceof UserError)) throw error;
     // One line, also for usage errors: the hint goes on the same line.
     const hint = error instanceof UsageError ? " (see --help)" : "";
