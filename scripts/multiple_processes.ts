@@ -96,27 +96,30 @@ function everyonesTurnMs(settings: pets.PetsSettings): number {
   return inserts * settings.taskDurationSeconds * 1000 + 5000;
 }
 
-/** Tells the parent, on stdout, what this process did with the lock now. */
+/** A worker process: its number (1 for P1), the settings, its log. */
+interface Worker {
+  number: number;
+  settings: pets.PetsSettings;
+  log: Logger;
+}
+
+/** Tells the parent, on stdout, what this worker did with the lock now. */
 function reportEvent(
-  processNumber: number,
+  worker: Worker,
   kind: timeline.LockEventKind,
   pet: pets.Pet,
-): void {
-  const event = { process: processNumber, kind, pet: pet.name, at: Date.now() };
+) {
+  const event = { process: worker.number, kind, pet: pet.name, at: Date.now() };
   console.log(timeline.formatLockEvent(event));
 }
 
 /** One try on a new connection: BEGIN, INSERT, the slow task, COMMIT. */
-async function insertOnce(
-  processNumber: number,
-  pet: pets.Pet,
-  settings: pets.PetsSettings,
-  log: Logger,
-): Promise<void> {
+async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
+  const { settings, log } = worker;
   const taskMs = settings.taskDurationSeconds * 1000;
   // Remedy "short_transactions": do the slow task first, holding no lock.
   const short = settings.remedy === "short_transactions";
-  if (short) reportEvent(processNumber, "work", pet);
+  if (short) reportEvent(worker, "work", pet);
   if (short) await sleep(taskMs);
   // Remedy "wait_longer": a busy timeout long enough for everyone's turn.
   const busyTimeoutMs = settings.remedy === "wait_longer"
@@ -125,19 +128,19 @@ async function insertOnce(
   const db = openDatabase(settings.dbPath, busyTimeoutMs);
   try {
     log.info(
-      `P${processNumber}: insertOnce() waits for the lock to insert ${pet.name}.`,
+      `P${worker.number}: insertOnce() waits for the lock: ${pet.name}.`,
     );
-    reportEvent(processNumber, "wait", pet);
+    reportEvent(worker, "wait", pet);
     db.exec("BEGIN");
     // The first write takes the lock; a busy lock makes this line wait.
     // Bound parameters (?): a name like O'Malley cannot break the SQL.
     db.prepare("INSERT INTO pets (name, breed) VALUES (?, ?)")
       .run(pet.name, pet.breed);
-    reportEvent(processNumber, "lock", pet);
+    reportEvent(worker, "lock", pet);
     if (!short) await sleep(taskMs); // the slow task, holding the lock
     db.exec("COMMIT"); // the row is saved, the lock released
-    reportEvent(processNumber, "commit", pet);
-    log.info(`P${processNumber}: insertOnce() committed ${pet.name}.`);
+    reportEvent(worker, "commit", pet);
+    log.info(`P${worker.number}: insertOnce() committed ${pet.name}.`);
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK"); // let go of the lock
     throw error;
@@ -147,42 +150,36 @@ async function insertOnce(
 }
 
 /** Inserts one pet; a SQLite error is logged and the next pet goes on. */
-async function insertPet(
-  processNumber: number,
-  pet: pets.Pet,
-  settings: pets.PetsSettings,
-  log: Logger,
-): Promise<void> {
-  log.info(
-    `P${processNumber}: Called insertPet() with ${pet.name}, ${pet.breed}.`,
-  );
+async function insertPet(worker: Worker, pet: pets.Pet): Promise<void> {
+  const { settings, log, number } = worker;
+  log.info(`P${number}: Called insertPet() with ${pet.name}, ${pet.breed}.`);
   // Remedy "retry": when the lock is busy, back off a random while and try
   // again, until every other insert has surely had its turn.
   const deadline = Date.now() + everyonesTurnMs(settings);
   for (let attempt = 1;; attempt++) {
     try {
-      return await insertOnce(processNumber, pet, settings, log);
+      return await insertOnce(worker, pet);
     } catch (error) {
       const busy = (error as { errcode?: number }).errcode === SQLITE_BUSY;
       // Doubling waits with jitter, so that colliding processes spread out.
       const backoffMs = Math.round(
         Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2),
       );
-      const retry = settings.remedy === "retry" &&
-        Date.now() + backoffMs < deadline;
-      if (busy && retry) {
-        reportEvent(processNumber, "retry", pet);
+      if (
+        busy && settings.remedy === "retry" && Date.now() + backoffMs < deadline
+      ) {
+        reportEvent(worker, "retry", pet);
         log.warn(
-          `P${processNumber}: insertPet() found the database locked ` +
+          `P${number}: insertPet() found the database locked ` +
             `inserting ${pet.name}; retry ${attempt} in ${backoffMs} ms.`,
         );
         await sleep(backoffMs);
         continue;
       }
       if ((error as { code?: string }).code !== "ERR_SQLITE_ERROR") throw error;
-      reportEvent(processNumber, "fail", pet);
+      reportEvent(worker, "fail", pet);
       log.error(
-        `P${processNumber}: insertPet() gave up on ${pet.name}: ` +
+        `P${number}: insertPet() gave up on ${pet.name}: ` +
           describeError(error),
       );
       return;
@@ -191,42 +188,29 @@ async function insertPet(
 }
 
 /** Process N (P1, P2, ...): inserts its pets one after another. */
-async function runProcess(
-  processNumber: number,
-  settings: pets.PetsSettings,
-): Promise<void> {
-  const log = new Logger();
-  log.info(`P${processNumber}: Called runProcess(${processNumber}).`);
-  const plan = pets.planPets(
-    PETS_BY_PROCESS,
-    settings.processes,
-    settings.recordsPerProcess,
-  );
-  for (const pet of plan[processNumber - 1]) {
-    await insertPet(processNumber, pet, settings, log);
-  }
+async function runProcess(number: number, settings: pets.PetsSettings) {
+  const worker = { number, settings, log: new Logger() };
+  worker.log.info(`P${number}: Called runProcess(${number}).`);
+  const plan = pets.planPets(PETS_BY_PROCESS, settings);
+  for (const pet of plan[number - 1]) await insertPet(worker, pet);
 }
 
 /** Starts process N: a new `deno` running this same file with --worker N. */
 function startProcess(
-  processNumber: number,
+  number: number,
   settings: pets.PetsSettings,
   log: Logger,
   events: timeline.LockEvent[],
 ): Promise<number> {
   return runDenoScript({
     script: fileURLToPath(import.meta.url),
-    args: pets.workerArgs(settings, processNumber),
+    args: pets.workerArgs(settings, number),
     // The worker may touch the database file and nothing else. (SQLite
     // itself creates its journal file next to it.)
     allowRead: [settings.dbPath],
     allowWrite: [settings.dbPath],
     // Event lines feed the timeline; every other line is logged whole.
-    onLine: (line) => {
-      const event = timeline.parseLockEvent(line);
-      if (event) events.push(event);
-      else log.print(line);
-    },
+    onLine: timeline.collectLockEvents(events, (line) => log.print(line)),
   });
 }
 
@@ -236,9 +220,7 @@ function reportRows(log: Logger, settings: pets.PetsSettings): boolean {
   const rows = db.prepare("SELECT name, breed FROM pets").all()
     .map((row) => ({ name: String(row.name), breed: String(row.breed) }));
   db.close();
-  const { processes, recordsPerProcess } = settings;
-  const expected = pets.planPets(PETS_BY_PROCESS, processes, recordsPerProcess)
-    .flat();
+  const expected = pets.planPets(PETS_BY_PROCESS, settings).flat();
   const missing = pets.findMissingPets(expected, rows);
   const found = `${expected.length - missing.length} of ${expected.length}`;
   log.info(`Table 'pets' holds ${found} expected rows.`);
@@ -278,13 +260,9 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
     processesOk &&= code === 0;
   }
   const allSaved = reportRows(log, settings);
-  log.print(timeline.textTimeline(events));
-  const svg = timeline.svgTimeline(events, title);
-  await Deno.writeTextFile(settings.timelinePath, svg).catch((error) => {
-    throw new UserError(
-      `cannot write ${settings.timelinePath}: ${describeError(error)}`,
-    );
-  });
+  log.print(
+    await timeline.saveLockTimeline(settings.timelinePath, events, title),
+  );
   log.info(`Lock timeline saved to ${settings.timelinePath}.`);
   log.close();
   return processesOk && (allSaved || settings.remedy === "none") ? 0 : 1;

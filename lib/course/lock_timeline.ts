@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { describeError, UserError } from "../common/cli.ts";
 
 /**
  * What a process did at one moment:
@@ -121,6 +122,49 @@ export function parseLockEvent(line: string): LockEvent | undefined {
   if (!line.startsWith(EVENT_PREFIX)) return undefined;
   const value = JSON.parse(line.slice(EVENT_PREFIX.length)) as LockEvent;
   return value;
+}
+
+/**
+ * A handler for each line a worker prints: event lines go into `events`, every
+ * other line to `otherLine`.
+ *
+ * @example
+ * ```ts
+ * const events: LockEvent[] = [];
+ * const onLine = collectLockEvents(events, (line) => console.error(line));
+ * onLine('LOCK_EVENT {"process":1,"kind":"wait","pet":"Ace","at":1}'); // collected
+ * ```
+ */
+export function collectLockEvents(
+  events: LockEvent[],
+  otherLine: (line: string) => void,
+): (line: string) => void {
+  return (line) => {
+    const event = parseLockEvent(line);
+    if (event) events.push(event);
+    else otherLine(line);
+  };
+}
+
+/**
+ * Saves the SVG picture to `path` and returns the text chart.
+ *
+ * @example
+ * ```ts
+ * console.log(await saveLockTimeline("out/lock_timeline.svg", events, "3 s, no remedy"));
+ * ```
+ */
+export async function saveLockTimeline(
+  path: string,
+  events: LockEvent[],
+  title: string,
+): Promise<string> {
+  try {
+    await Deno.writeTextFile(path, svgTimeline(events, title));
+  } catch (error) {
+    throw new UserError(`cannot write ${path}: ${describeError(error)}`);
+  }
+  return textTimeline(events);
 }
 
 /** A stretch of one lane in one state, in ms since the start. */

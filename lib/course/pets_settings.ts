@@ -208,14 +208,16 @@ export function workerArgs(
  *
  * @example
  * ```ts
- * planPets([[{ name: "Ace", breed: "Dog" }]], 2, 1);
+ * planPets([[{ name: "Ace", breed: "Dog" }]], { processes: 2, recordsPerProcess: 1 });
  * // [[{ name: "Ace", breed: "Dog" }], [{ name: "Pet2-1", breed: "Rabbit" }]]
  * ```
  */
 export function planPets(
   given: Pet[][],
-  processes: number,
-  recordsPerProcess: number,
+  { processes, recordsPerProcess }: Pick<
+    PetsSettings,
+    "processes" | "recordsPerProcess"
+  >,
 ): Pet[][] {
   return Array.from(
     { length: processes },
