@@ -87,6 +87,20 @@ export async function runMain(
 }
 
 /**
+ * A script's name from its `import.meta.url`: the file name without `.ts`,
+ * so that a copy of a script names itself in `--help`, errors and log files.
+ *
+ * @example
+ * ```ts
+ * scriptName("file:///course/scripts/process_streaming_ada.ts"); // "process_streaming_ada"
+ * ```
+ */
+export function scriptName(url: string): string {
+  const file = new URL(url).pathname.split("/").at(-1) ?? "script";
+  return decodeURIComponent(file).replace(/\.[cm]?[jt]s$/, "");
+}
+
+/**
  * Describes an error from Deno or Node APIs in one line, without the stack.
  *
  * @example

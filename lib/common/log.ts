@@ -24,6 +24,7 @@
  * @module
  */
 import { openOutputFile } from "./cli.ts";
+import { writeAllSync } from "./write_all.ts";
 
 /** Which of the originals' formats to write. */
 export type LogStyle = "python" | "bracket";
@@ -88,10 +89,10 @@ export class Logger {
   /** Writes text as it is (a line is added), to the console and the tee file. */
   print(text: string): void {
     const bytes = encoder.encode(text + "\n");
-    if (this.#console === "stderr") Deno.stderr.writeSync(bytes);
-    if (this.#console === "stdout") Deno.stdout.writeSync(bytes);
+    if (this.#console === "stderr") writeAllSync(Deno.stderr, bytes);
+    if (this.#console === "stdout") writeAllSync(Deno.stdout, bytes);
     // A sync write per line: a crash or Ctrl-C never loses a line already logged.
-    this.#file?.writeSync(bytes);
+    if (this.#file) writeAllSync(this.#file, bytes);
   }
 
   /** Closes the tee file. */
