@@ -39,7 +39,8 @@ import { Logger } from "../lib/common/log.ts";
 import { runDenoScript } from "../lib/common/processes.ts";
 import { sleep } from "../lib/common/shutdown.ts";
 import { bannerDetails } from "../lib/course/environment_report.ts";
-import * as timeline from "../lib/course/lock_timeline.ts";
+import * as lockEvents from "../lib/course/lock_events.ts";
+import { saveLockTimeline } from "../lib/course/lock_timeline.ts";
 import * as pets from "../lib/course/pets_settings.ts";
 
 // TODO: Change this to 3 and run again: each insert then holds the lock 3 s.
@@ -106,11 +107,11 @@ interface Worker {
 /** Tells the parent, on stdout, what this worker did with the lock now. */
 function reportEvent(
   worker: Worker,
-  kind: timeline.LockEventKind,
+  kind: lockEvents.LockEventKind,
   pet: pets.Pet,
 ) {
   const event = { process: worker.number, kind, pet: pet.name, at: Date.now() };
-  console.log(timeline.formatLockEvent(event));
+  console.log(lockEvents.formatLockEvent(event));
 }
 
 /** One try on a new connection: BEGIN, INSERT, the slow task, COMMIT. */
@@ -200,7 +201,7 @@ function startProcess(
   number: number,
   settings: pets.PetsSettings,
   log: Logger,
-  events: timeline.LockEvent[],
+  events: lockEvents.LockEvent[],
 ): Promise<number> {
   return runDenoScript({
     script: fileURLToPath(import.meta.url),
@@ -210,7 +211,7 @@ function startProcess(
     allowRead: [settings.dbPath],
     allowWrite: [settings.dbPath],
     // Event lines feed the timeline; every other line is logged whole.
-    onLine: timeline.collectLockEvents(events, (line) => log.print(line)),
+    onLine: lockEvents.collectLockEvents(events, (line) => log.print(line)),
   });
 }
 
@@ -248,7 +249,7 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
   log.info(`${title}.`);
   recreateDatabase(log, settings.dbPath);
   // Start every process first, then wait for each in the order they started.
-  const events: timeline.LockEvent[] = [];
+  const events: lockEvents.LockEvent[] = [];
   const exits = Array.from(
     { length: settings.processes },
     (_, i) => startProcess(i + 1, settings, log, events),
@@ -261,7 +262,7 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
   }
   const allSaved = reportRows(log, settings);
   log.print(
-    await timeline.saveLockTimeline(settings.timelinePath, events, title),
+    await saveLockTimeline(settings.timelinePath, events, title),
   );
   log.info(`Lock timeline saved to ${settings.timelinePath}.`);
   log.close();

@@ -270,6 +270,53 @@ Deno.test("a row with the wrong number of fields is skipped, warned about with i
   });
 });
 
+Deno.test("an unclosed quote skips that row with its line number and streams the rows after it", async () => {
+  await inTempDir("unclosed-quote", async (dir) => {
+    const input = `${dir}/unclosed.csv`;
+    await Deno.writeTextFile(
+      `${ROOT}${input}`,
+      [
+        "Site,Species,Count",
+        "Marsh,Heron,3",
+        'Pond,"Wood Duck,2',
+        "Orchard,Robin,5",
+        "Ridge,Hawk,1",
+      ].join("\n"),
+    );
+    const { run, messages } = await streamOverTcp(
+      "process_streaming_name",
+      (port) => [...nameFlags(dir, port, "tcp"), "--input", input],
+    );
+    strictEqual(run.code, 0, run.stderr);
+    const warning = "WARNING - Skipped line 3: a quote that is never closed.";
+    ok(run.stderr.includes(warning), run.stderr);
+    match(run.stderr, /Done: 3 rows streamed, 1 malformed rows skipped\./);
+    deepStrictEqual(messages.map((message) => message.text), [
+      "Marsh,Heron,3",
+      "Orchard,Robin,5",
+      "Ridge,Hawk,1",
+    ]);
+    deepStrictEqual(parseCsv(await readProjectFile(`${dir}/out9.txt`)), [
+      ["Site", "Species", "Count"],
+      ["Marsh", "Heron", "3"],
+      ["Orchard", "Robin", "5"],
+      ["Ridge", "Hawk", "1"],
+    ]);
+  });
+});
+
+for (const port of ["70000", "0", "-1"]) {
+  Deno.test(`process_streaming_0 --port ${port} is a one-line usage error with exit code 2`, async () => {
+    const run = await runTask("process_streaming_0", ["--port", port]);
+    strictEqual(run.code, 2, run.stderr);
+    const limit = port === "70000" ? "at most 65535" : "at least 1";
+    strictEqual(
+      run.stderr,
+      `process_streaming_0: error: --port must be ${limit}, not ${port} (see --help)\n`,
+    );
+  });
+}
+
 Deno.test("a missing input file ends with a one-line error and exit code 1", async () => {
   await inTempDir("missing", async (dir) => {
     const run = await runTask("process_streaming_name", [
