@@ -71,7 +71,7 @@ export interface FlagsSpec<F extends Record<string, FlagDef>> {
  * The parsed value of one flag, typed from its definition: a flag with
  * `choices` gives the union of its choices, so no cast is needed.
  */
-type FlagValue<D> = D extends { type: "boolean" } ? boolean
+export type FlagValue<D> = D extends { type: "boolean" } ? boolean
   : D extends { type: "number"; default: number } ? number
   : D extends { type: "number" } ? number | undefined
   : D extends { type: "string"; choices: readonly (infer C)[]; default: string }

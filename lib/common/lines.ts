@@ -65,6 +65,7 @@ export class LineSplitStream extends TransformStream<string, string> {
  *
  * @example
  * ```ts
+ * const child = new Deno.Command("git", { args: ["--version"], stdout: "piped" }).spawn();
  * for await (const line of readLines(child.stdout)) console.log(line);
  * ```
  */

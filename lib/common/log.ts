@@ -55,6 +55,7 @@ export class Logger {
   readonly #console: "stderr" | "stdout" | "none";
   #file: Deno.FsFile | undefined;
 
+  /** A logger that writes as `options` say (default: Python style, stderr). */
   constructor(options: LoggerOptions = {}) {
     this.#style = options.style ?? "python";
     this.#program = options.program ?? "";
@@ -163,8 +164,11 @@ export function friendlyDateTime(date: Date): string {
 
 /** A file's start and finish, for the summaries the long-running tools print. */
 export interface FileTimes {
+  /** The file, as the summary names it. */
   path: string;
+  /** When its work started. */
   startedAt: Date;
+  /** When its work finished. */
   finishedAt: Date;
 }
 
@@ -174,7 +178,10 @@ export interface FileTimes {
  *
  * @example
  * ```ts
- * logFileTimes(log, "reconstructed", runStartedAt, [{ path: "a.bin", startedAt, finishedAt }]);
+ * const log = new Logger({ style: "bracket", program: "reconstruct_data_files" });
+ * const runStartedAt = new Date();
+ * const file = { path: "a.bin", startedAt: new Date(), finishedAt: new Date() };
+ * logFileTimes(log, "reconstructed", runStartedAt, [file]);
  * ```
  */
 export function logFileTimes(

@@ -116,6 +116,7 @@ export class StreamQueue<T> implements AsyncIterable<T> {
    *
    * @example
    * ```ts
+   * const queue = new StreamQueue<string>();
    * const take = queue.taker();
    * const next = await take(5); // an item, or undefined after 5 ms
    * ```

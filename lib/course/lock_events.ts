@@ -124,17 +124,25 @@ export function collectLockEvents(
 
 /** A stretch of one lane in one state, in ms since the start. */
 export interface Segment {
+  /** What the process did during this stretch. */
   state: LaneState;
+  /** Start, in ms since the first event. */
   from: number;
+  /** End, in ms since the first event. */
   to: number;
 }
 
 /** One process's lane: its segments, its end markers, its counts. */
 export interface Lane {
+  /** The process number: 1 for P1. */
   process: number;
+  /** Its stretches of working, waiting and holding, in time order. */
   segments: Segment[];
+  /** Its commits, retries and failures, in ms since the first event. */
   marks: { kind: LockEventKind; at: number }[];
+  /** How many rows it committed. */
   committed: number;
+  /** How many rows it lost. */
   failed: number;
 }
 

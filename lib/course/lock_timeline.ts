@@ -53,6 +53,10 @@ const TEXT_COLUMNS = 60;
  *
  * @example
  * ```ts
+ * const events = [
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ * ];
  * console.log(await saveLockTimeline("out/lock_timeline.svg", events, "3 s, no remedy"));
  * ```
  */
@@ -74,6 +78,10 @@ export async function saveLockTimeline(
  *
  * @example
  * ```ts
+ * const events = [
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ * ];
  * console.log(textTimeline(events));
  * // P1 |###C####C   | 2 committed, 0 failed
  * // P2 |~~~~~~~~X   | 0 committed, 1 failed ...
@@ -124,6 +132,10 @@ export function textTimeline(events: LockEvent[]): string {
  *
  * @example
  * ```ts
+ * const events = [
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ * ];
  * await Deno.writeTextFile("out/lock_timeline.svg", svgTimeline(events, "3 s, no remedy"));
  * ```
  */

@@ -182,6 +182,10 @@ export function parsePetsSettings(
  *
  * @example
  * ```ts
+ * const settings = parsePetsSettings([], {
+ *   taskDurationSeconds: 0, busyTimeoutMs: 5000, processes: 3,
+ *   recordsPerProcess: 2, dbPath: "out/shared.db", timelinePath: "out/lock_timeline.svg",
+ * });
  * workerArgs(settings, 1);
  * // ["--worker=1", "--task_duration=0", "--busy_timeout=5000", "--processes=3",
  * //  "--records_per_process=2", "--db=out/shared.db", "--remedy=none"]

@@ -25,7 +25,7 @@ export type Protocol = "udp" | "tcp";
 export const PROTOCOLS: readonly Protocol[] = ["udp", "tcp"];
 
 /** The flag definitions {@linkcode socketFlags} returns. */
-export interface SocketFlagDefs {
+export type SocketFlagDefs = {
   /** `--host`: where the listener is. */
   host: { type: "string"; default: string; description: string };
   /** `--port`: the listener's port. */
@@ -44,7 +44,7 @@ export interface SocketFlagDefs {
     choices: readonly Protocol[];
     description: string;
   };
-}
+};
 
 /**
  * The `--host`, `--port` and `--protocol` flags every streaming script shares,
@@ -52,6 +52,8 @@ export interface SocketFlagDefs {
  *
  * @example
  * ```ts
+ * import { parseFlags } from "../common/flags.ts";
+ *
  * const { flags } = parseFlags(Deno.args, {
  *   program: "listen",
  *   summary: "Print what arrives.",

@@ -71,8 +71,11 @@ export interface MessageReceiver {
  *
  * @example
  * ```ts
+ * import { StreamQueue } from "../common/stream_queue.ts";
+ *
  * const queue = new StreamQueue<ReceiverEvent>();
- * const receiver = receiverOf("127.0.0.1", 9999, queue, () => socket.close());
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const receiver = receiverOf("127.0.0.1", 9999, queue, () => listener.close());
  * ```
  */
 export function receiverOf(
@@ -101,7 +104,11 @@ export function receiverOf(
  *
  * @example
  * ```ts
- * throw bindError(error, "tcp", "127.0.0.1", 9999);
+ * try {
+ *   Deno.listen({ hostname: "127.0.0.1", port: 9999 });
+ * } catch (error) {
+ *   throw bindError(error, "tcp", "127.0.0.1", 9999);
+ * }
  * ```
  */
 export function bindError(
