@@ -61,6 +61,16 @@ function nameFlags(dir: string, port: number, protocol: Protocol): string[] {
   ];
 }
 
+/** Writes `lines` as a CSV file in `dir` and streams it to a TCP listener. */
+async function streamCsvLines(dir: string, lines: string[], eol: string) {
+  const input = `${dir}/input.csv`;
+  await Deno.writeTextFile(`${ROOT}${input}`, lines.join(eol));
+  return await streamOverTcp(
+    "process_streaming_name",
+    (port) => [...nameFlags(dir, port, "tcp"), "--input", input],
+  );
+}
+
 /** Runs `body` with a fresh folder in out/.tmp, removed afterwards. */
 async function inTempDir(
   prefix: string,
@@ -229,30 +239,17 @@ Deno.test("process_streaming_0 --loop starts over at the oldest reading after th
 
 Deno.test("a row with the wrong number of fields is skipped, warned about with its line number, and counted", async () => {
   await inTempDir("malformed", async (dir) => {
-    const input = `${dir}/with_bad_row.csv`;
     // Line 3 holds a quoted field that runs on to line 4, so the bad row is
     // on line 6, not on the fifth record.
-    await Deno.writeTextFile(
-      `${ROOT}${input}`,
-      [
-        "Site,Species,Count",
-        "Marsh,Heron,3",
-        'Pond,"Wood Duck',
-        'pair",2',
-        "",
-        "Orchard,Robin",
-        "Ridge,Hawk,1",
-      ].join("\r\n"),
-    );
-    const { run, messages: arrived } = await streamOverTcp(
-      "process_streaming_name",
-      (port) => [
-        ...nameFlags(dir, port, "tcp"),
-        "--input",
-        input,
-      ],
-    );
-    const messages = arrived;
+    const { run, messages } = await streamCsvLines(dir, [
+      "Site,Species,Count",
+      "Marsh,Heron,3",
+      'Pond,"Wood Duck',
+      'pair",2',
+      "",
+      "Orchard,Robin",
+      "Ridge,Hawk,1",
+    ], "\r\n");
     strictEqual(run.code, 0, run.stderr);
 
     const warning = "WARNING - Skipped line 6: 2 fields, expected 3.";
@@ -272,21 +269,13 @@ Deno.test("a row with the wrong number of fields is skipped, warned about with i
 
 Deno.test("an unclosed quote skips that row with its line number and streams the rows after it", async () => {
   await inTempDir("unclosed-quote", async (dir) => {
-    const input = `${dir}/unclosed.csv`;
-    await Deno.writeTextFile(
-      `${ROOT}${input}`,
-      [
-        "Site,Species,Count",
-        "Marsh,Heron,3",
-        'Pond,"Wood Duck,2',
-        "Orchard,Robin,5",
-        "Ridge,Hawk,1",
-      ].join("\n"),
-    );
-    const { run, messages } = await streamOverTcp(
-      "process_streaming_name",
-      (port) => [...nameFlags(dir, port, "tcp"), "--input", input],
-    );
+    const { run, messages } = await streamCsvLines(dir, [
+      "Site,Species,Count",
+      "Marsh,Heron,3",
+      'Pond,"Wood Duck,2',
+      "Orchard,Robin,5",
+      "Ridge,Hawk,1",
+    ], "\n");
     strictEqual(run.code, 0, run.stderr);
     const warning = "WARNING - Skipped line 3: a quote that is never closed.";
     ok(run.stderr.includes(warning), run.stderr);
