@@ -23,8 +23,8 @@
  * (csv-stringify quotes fields with commas, so "Heron Marsh, north blind"
  * stays one field), sent to the listener as that same line, and logged as
  * `Sent and logged: ...` to the console and the log file. A row with the wrong
- * number of fields is not sent: it is logged as a warning with its line
- * number, and counted.
+ * number of fields, or with a quote that is never closed, is not sent: it is
+ * logged as a warning with its line number, counted, and the next line goes on.
  *
  * Things to try: run `deno task listen` in a second terminal to watch the rows
  * arrive. Switch PROTOCOL to "tcp" (or pass `--protocol tcp`) and run
