@@ -26,6 +26,7 @@ import {
   CompressionCodecs,
   CompressionTypes,
   Kafka,
+  type KafkaConfig,
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
@@ -96,6 +97,20 @@ function skipEmptyQueueChecks(): void {
 }
 
 /**
+ * A kafkajs client with this project's codecs and its fix for kafkajs'
+ * negative timers; every kafkajs client is made here.
+ *
+ * @example
+ * ```ts
+ * const kafka = kafkaClient({ brokers: ["127.0.0.1:9092"] });
+ * ```
+ */
+export function kafkaClient(config: KafkaConfig): Kafka {
+  registerCodecs();
+  return new Kafka(config);
+}
+
+/**
  * A kafkajs client for the given settings. kafkajs' own log is off: what
  * matters reaches the scripts as errors.
  *
@@ -105,8 +120,7 @@ function skipEmptyQueueChecks(): void {
  * ```
  */
 export function createKafka(settings: KafkaSettings): Kafka {
-  registerCodecs();
-  return new Kafka({
+  return kafkaClient({
     connectionTimeout: 3000,
     requestTimeout: 30_000,
     ...settings.client,
