@@ -9,11 +9,10 @@
  *
  * Permissions, and why (the task in deno.json grants exactly these):
  *
- * - `--allow-read=out --allow-write=out`: the database, the `--output` file and
- *   the lock timeline live in out/; nothing else on your disk can be touched.
- * - `--allow-run`: to start the worker processes. Each is this same file run by
- *   the same `deno` (Deno.execPath(), a path that differs between installs),
- *   and each gets less than its parent: read and write on the database only.
+ * - `--allow-read=out --allow-write=out`: the database, `--output` and the lock
+ *   timeline live in out/; nothing else on your disk can be touched.
+ * - `--allow-run`: to start the workers, this same file run by the same `deno`
+ *   (Deno.execPath()); each may only read and write the database.
  * - `--allow-sys=osRelease`: the banner shows your operating system's release.
  *
  * Three real OS processes (P1, P2, P3) each insert two pets into one table,
@@ -40,6 +39,7 @@ import { runDenoScript } from "../lib/common/processes.ts";
 import { sleep } from "../lib/common/shutdown.ts";
 import { bannerDetails } from "../lib/course/environment_report.ts";
 import * as lockEvents from "../lib/course/lock_events.ts";
+import type { LockEventKind } from "../lib/course/lock_events.ts";
 import { saveLockTimeline } from "../lib/course/lock_timeline.ts";
 import * as pets from "../lib/course/pets_settings.ts";
 
@@ -70,25 +70,20 @@ How well do multiple, concurrent processes share a database
 How can multiple processes share a resource
     without interfering with each other?`;
 
-/** Opens a new connection that waits up to `busyTimeoutMs` for the lock. */
-function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync {
-  try {
-    return new DatabaseSync(path, { timeout: busyTimeoutMs });
-  } catch (error) {
-    throw new UserError(
-      `cannot open ${path}: ${describeError(error)} ` +
-        "(this task may only use files in out/)",
-    );
-  }
-}
-
 /** Starts from an empty `pets` table. */
 function recreateDatabase(log: Logger, dbPath: string): void {
   log.info(`Called recreateDatabase(): DROP and CREATE TABLE pets.`);
-  const db = openDatabase(dbPath, BUSY_TIMEOUT_MS);
-  db.exec("DROP TABLE IF EXISTS pets");
-  db.exec("CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, breed TEXT)");
-  db.close();
+  try {
+    const db = new DatabaseSync(dbPath, { timeout: BUSY_TIMEOUT_MS });
+    db.exec("DROP TABLE IF EXISTS pets");
+    db.exec(
+      "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, breed TEXT)",
+    );
+    db.close();
+  } catch (error) {
+    const why = `${describeError(error)} (this task may only use out/)`;
+    throw new UserError(`cannot open ${dbPath}: ${why}`);
+  }
 }
 
 /** The longest any insert may wait: all inserts one by one, plus 5 s. */
@@ -105,18 +100,14 @@ interface Worker {
 }
 
 /** Tells the parent, on stdout, what this worker did with the lock now. */
-function reportEvent(
-  worker: Worker,
-  kind: lockEvents.LockEventKind,
-  pet: pets.Pet,
-) {
+function reportEvent(worker: Worker, kind: LockEventKind, pet: pets.Pet) {
   const event = { process: worker.number, kind, pet: pet.name, at: Date.now() };
   console.log(lockEvents.formatLockEvent(event));
 }
 
 /** One try on a new connection: BEGIN, INSERT, the slow task, COMMIT. */
 async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
-  const { settings, log } = worker;
+  const { settings, log, number } = worker;
   const taskMs = settings.taskDurationSeconds * 1000;
   // Remedy "short_transactions": do the slow task first, holding no lock.
   const short = settings.remedy === "short_transactions";
@@ -126,11 +117,10 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
   const busyTimeoutMs = settings.remedy === "wait_longer"
     ? Math.max(settings.busyTimeoutMs, everyonesTurnMs(settings))
     : settings.busyTimeoutMs;
-  const db = openDatabase(settings.dbPath, busyTimeoutMs);
+  // A new connection, which waits up to busyTimeoutMs for a busy lock.
+  const db = new DatabaseSync(settings.dbPath, { timeout: busyTimeoutMs });
   try {
-    log.info(
-      `P${worker.number}: insertOnce() waits for the lock: ${pet.name}.`,
-    );
+    log.info(`P${number}: insertOnce() waits for the lock: ${pet.name}.`);
     reportEvent(worker, "wait", pet);
     db.exec("BEGIN");
     // The first write takes the lock; a busy lock makes this line wait.
@@ -141,7 +131,7 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
     if (!short) await sleep(taskMs); // the slow task, holding the lock
     db.exec("COMMIT"); // the row is saved, the lock released
     reportEvent(worker, "commit", pet);
-    log.info(`P${worker.number}: insertOnce() committed ${pet.name}.`);
+    log.info(`P${number}: insertOnce() committed ${pet.name}.`);
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK"); // let go of the lock
     throw error;
@@ -217,7 +207,7 @@ function startProcess(
 
 /** Counts the rows really in the table and names the missing ones. */
 function reportRows(log: Logger, settings: pets.PetsSettings): boolean {
-  const db = openDatabase(settings.dbPath, BUSY_TIMEOUT_MS);
+  const db = new DatabaseSync(settings.dbPath, { timeout: BUSY_TIMEOUT_MS });
   const rows = db.prepare("SELECT name, breed FROM pets").all()
     .map((row) => ({ name: String(row.name), breed: String(row.breed) }));
   db.close();
@@ -261,9 +251,8 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
     processesOk &&= code === 0;
   }
   const allSaved = reportRows(log, settings);
-  log.print(
-    await saveLockTimeline(settings.timelinePath, events, title),
-  );
+  const chart = await saveLockTimeline(settings.timelinePath, events, title);
+  log.print(chart);
   log.info(`Lock timeline saved to ${settings.timelinePath}.`);
   log.close();
   return processesOk && (allSaved || settings.remedy === "none") ? 0 : 1;
