@@ -30,9 +30,7 @@
  *
  * @module
  */
-import { runMain } from "../lib/common/cli.ts";
-import { saveEnvironmentReport } from "../lib/course/environment_report.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { runReportScript } from "../lib/course/environment_report.ts";
 
 /** Where the report is saved; commit it if your assignment asks for it. */
 const REPORT_PATH = "out/00_report_core.txt";
@@ -40,24 +38,16 @@ const REPORT_PATH = "out/00_report_core.txt";
 /** The first line of the report, as in the original. */
 const TITLE = "Welcome to NW Diagnostics!";
 
-/** Builds the report, saves it, and prints the same text. */
-async function main(): Promise<void> {
-  parseFlags(Deno.args, {
+// Execution starts here, when the file is run rather than imported.
+if (import.meta.main) {
+  await runReportScript({
     program: "check",
-    summary:
-      `Report on Deno, the OS and git/java/mvn; saved as ${REPORT_PATH}.`,
-    flags: {},
-  });
-  await saveEnvironmentReport(REPORT_PATH, {
+    summary: "Report on Deno, the OS and git/java/mvn.",
+    path: REPORT_PATH,
     title: TITLE,
     dateLabel: "At",
     scriptUrl: import.meta.url,
   });
-}
-
-// Execution starts here, when the file is run rather than imported.
-if (import.meta.main) {
-  await runMain("check", main);
 }
 
 // A run prints (your values differ):

@@ -19,9 +19,7 @@
  *
  * @module
  */
-import { runMain } from "../lib/common/cli.ts";
-import { saveEnvironmentReport } from "../lib/course/environment_report.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { runReportScript } from "../lib/course/environment_report.ts";
 
 /** Where the report is saved. */
 const REPORT_PATH = "out/about.txt";
@@ -29,24 +27,16 @@ const REPORT_PATH = "out/about.txt";
 /** The first line of the report (the original's said Python and ABOUT.PY). */
 const TITLE = "Welcome to the Deno Debugging Information Utility ABOUT.TS";
 
-/** Builds the report, saves it, and prints it. */
-async function main(): Promise<void> {
-  parseFlags(Deno.args, {
+// Execution starts here, when the file is run rather than imported.
+if (import.meta.main) {
+  await runReportScript({
     program: "about",
-    summary:
-      `Debugging information about Deno and this machine; saved as ${REPORT_PATH}.`,
-    flags: {},
-  });
-  await saveEnvironmentReport(REPORT_PATH, {
+    summary: "Debugging information about Deno and this machine.",
+    path: REPORT_PATH,
     title: TITLE,
     dateLabel: "Date and Time",
     scriptUrl: import.meta.url,
   });
-}
-
-// Execution starts here, when the file is run rather than imported.
-if (import.meta.main) {
-  await runMain("about", main);
 }
 
 // A run prints the same fields as `deno task check` under its own title:

@@ -81,7 +81,7 @@ function describeEvent(event: ReceiverEvent): string {
 /** Listens until --count messages arrived or Ctrl-C is pressed. */
 async function main(): Promise<void> {
   const flags = readFlags();
-  const protocol = flags.protocol as Protocol;
+  const protocol = flags.protocol;
   // Start listening first: if the port is taken, that is the one error line.
   const receiver = await openReceiver({
     protocol,

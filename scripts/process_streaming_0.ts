@@ -116,7 +116,7 @@ async function readOldestFirst(
   const readings: { when: number; row: CsvRow }[] = [];
   for await (const row of csv.rows) {
     const when = minutesSince1970(row.fields);
-    if (!row.wellFormed || when === undefined) {
+    if (row.problem || when === undefined) {
       log.warn(
         `Skipped line ${row.line}: not a Year,Month,Day,Time,TempF row.`,
       );
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
 
   // For TCP this connects now, so a missing listener stops us before the loop.
   const sender = await openSender({
-    protocol: flags.protocol as Protocol,
+    protocol: flags.protocol,
     hostname: flags.host,
     port: flags.port,
   });

@@ -13,11 +13,18 @@
  * CSV, `--allow-write=out` for out9.txt and the log, and
  * `--allow-net=127.0.0.1,localhost` to reach a listener on this machine only.
  *
- * Each row is written to out9.txt as proper CSV (csv-stringify quotes fields
- * with commas, so "Heron Marsh, north blind" stays one field), sent to the
- * listener as that same line, and logged as `Sent and logged: ...` to the
- * console and out/streaming_log.txt. A row with the wrong number of fields is
- * not sent: it is logged as a warning with its line number, and counted.
+ * Everything you edit is at the top: the constants marked TODO and
+ * `transformRow`, the one place to change each row. Run `deno fmt` after
+ * editing. A copy names itself after its file: `--help`, its error lines and
+ * its log file (`out/process_streaming_yourname_log.txt`) all say
+ * `process_streaming_yourname`, with no further edit.
+ *
+ * Each row goes through `transformRow`, is written to out9.txt as proper CSV
+ * (csv-stringify quotes fields with commas, so "Heron Marsh, north blind"
+ * stays one field), sent to the listener as that same line, and logged as
+ * `Sent and logged: ...` to the console and the log file. A row with the wrong
+ * number of fields, or with a quote that is never closed, is not sent: it is
+ * logged as a warning with its line number, counted, and the next line goes on.
  *
  * Things to try: run `deno task listen` in a second terminal to watch the rows
  * arrive. Switch PROTOCOL to "tcp" (or pass `--protocol tcp`) and run
@@ -28,7 +35,7 @@
  *
  * @module
  */
-import { runMain, UserError } from "../lib/common/cli.ts";
+import { runMain, scriptName, UserError } from "../lib/common/cli.ts";
 import {
   CsvRowWriter,
   formatCsvRow,
@@ -45,21 +52,39 @@ import {
 
 // TODO: put your own CSV file in data/ and name it here.
 const INPUT_FILE_NAME = "data/bird_counts_2024.csv";
-const OUTPUT_FILE_NAME = "out/out9.txt";
-const LOG_FILE_NAME = "out/streaming_log.txt";
-const HOST = "127.0.0.1";
-const PORT = 9999;
+// TODO: the header row of out9.txt, one name per field transformRow returns
+// (null keeps the input file's header).
+const OUTPUT_HEADER: string[] | null = null;
 // TODO: try "tcp" as well (with `deno task listen --protocol tcp`).
 const PROTOCOL: Protocol = "udp";
 // TODO: pick your own pace; each wait is random between these two.
 const MIN_DELAY_SECONDS = 1;
 const MAX_DELAY_SECONDS = 3;
+const OUTPUT_FILE_NAME = "out/out9.txt";
+const HOST = "127.0.0.1";
+const PORT = 9999;
+
+/**
+ * TODO: change each row here before it is sent and saved; return undefined
+ * to leave a row out. For example, to keep only the date, species and count
+ * of the bird file (and set OUTPUT_HEADER to ["Date", "Species", "Count"]):
+ *
+ *     const [date, , , species, count] = fields;
+ *     return [date, species, count];
+ */
+function transformRow(fields: string[]): string[] | undefined {
+  return fields;
+}
+
+// Below this line nothing needs changing. This script's name comes from its
+// file name, so a copy calls itself by its own name.
+const PROGRAM = scriptName(import.meta.url);
 
 /** Reads the command line; every flag falls back to a constant above. */
 function readFlags() {
   const seconds = { type: "number", min: 0 } as const;
   return parseFlags(Deno.args, {
-    program: "process_streaming_name",
+    program: `stream scripts/${PROGRAM}.ts`,
     summary: "Stream a CSV file into out9.txt and to a listener, row by row.",
     flags: {
       input: {
@@ -72,7 +97,11 @@ function readFlags() {
         default: OUTPUT_FILE_NAME,
         description: "CSV copy of the rows",
       },
-      log: { type: "string", default: LOG_FILE_NAME, description: "log file" },
+      log: {
+        type: "string",
+        default: `out/${PROGRAM}_log.txt`,
+        description: "log file",
+      },
       min_delay: {
         ...seconds,
         default: MIN_DELAY_SECONDS,
@@ -94,6 +123,22 @@ function readFlags() {
   }).flags;
 }
 
+/** transformRow, checked: its rows must fit the header of out9.txt. */
+function transformChecked(
+  fields: string[],
+  line: number,
+  header: string[],
+): string[] | undefined {
+  const row = transformRow(fields);
+  if (row !== undefined && row.length !== header.length) {
+    throw new UserError(
+      `transformRow() returned ${row.length} fields for line ${line}, ` +
+        `but the header has ${header.length}: ${header.join(",")}`,
+    );
+  }
+  return row;
+}
+
 /** A random wait in milliseconds between the two limits, in seconds. */
 function randomDelayMs(minSeconds: number, maxSeconds: number): number {
   return (minSeconds + Math.random() * (maxSeconds - minSeconds)) * 1000;
@@ -109,7 +154,7 @@ async function main(): Promise<void> {
   // typo in a file name or a missing TCP listener leaves nothing behind.
   const csv = await openCsvRows(flags.input);
   const sender = await openSender({
-    protocol: flags.protocol as Protocol,
+    protocol: flags.protocol,
     hostname: flags.host,
     port: flags.port,
   });
@@ -122,7 +167,8 @@ async function main(): Promise<void> {
     `Streaming ${flags.input} to ${sender.address} over ${flags.protocol.toUpperCase()} and into ${flags.output}.`,
   );
   // The header goes to out9.txt only; the listener gets the data rows.
-  output.writeRow(csv.header);
+  const header = OUTPUT_HEADER ?? csv.header;
+  output.writeRow(header);
 
   let streamed = 0;
   let skipped = 0;
@@ -130,13 +176,13 @@ async function main(): Promise<void> {
   try {
     // Rows are read from the file one at a time, as the loop asks for them.
     for await (const row of csv.rows) {
-      if (!row.wellFormed) {
+      if (row.problem) {
         skipped++;
-        log.warn(
-          `Skipped line ${row.line}: ${row.fields.length} fields, expected ${csv.header.length}.`,
-        );
+        log.warn(`Skipped line ${row.line}: ${row.problem}.`);
         continue;
       }
+      const fields = transformChecked(row.fields, row.line, header);
+      if (fields === undefined) continue;
       // Wait between rows, not before the first. Ctrl-C ends the wait at once.
       if (streamed > 0) {
         await sleep(
@@ -146,9 +192,9 @@ async function main(): Promise<void> {
       }
       if (shutdown.signal.aborted) break;
       // Send first, then write: out9.txt lists exactly the rows that left.
-      const line = formatCsvRow(row.fields);
+      const line = formatCsvRow(fields);
       await sender.send(line);
-      output.writeRow(row.fields);
+      output.writeRow(fields);
       streamed++;
       log.info(`Sent and logged: ${line}`);
       if (streamed === flags.limit) break;
@@ -167,10 +213,10 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) {
-  await runMain("process_streaming_name", main);
+  await runMain(PROGRAM, main);
 }
 
-// A run prints (and writes to out/streaming_log.txt):
+// A run prints (and writes to out/process_streaming_name_log.txt):
 //
 // 2024-05-09 14:06:00,101 - INFO - Streaming data/bird_counts_2024.csv to 127.0.0.1:9999 over UDP and into out/out9.txt.
 // 2024-05-09 14:06:00,125 - INFO - Sent and logged: 2024-04-06,06:40,"Heron Marsh, north blind",Great Blue Heron,3,"two adults, one on nest"

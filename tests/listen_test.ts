@@ -194,3 +194,12 @@ Deno.test("a port that is already taken ends with a one-line error and exit code
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 });
+
+Deno.test("listen --port 65536 is a one-line usage error with exit code 2", async () => {
+  const { code, stderr } = await runTask("listen", ["--port", "65536"]);
+  strictEqual(code, 2);
+  strictEqual(
+    stderr,
+    "listen: error: --port must be at most 65535, not 65536 (see --help)\n",
+  );
+});

@@ -14,7 +14,7 @@ const SIX_PETS = [
   "Emma/Rabbit",
   "Felix/Cat",
 ];
-const LOCKED = /ERROR - ERROR while P\d+ inserting pet \S+: database is locked/;
+const LOCKED = /ERROR - P\d+: insertPet\(\) gave up on \S+: database is locked/;
 const SUCCESS = "SUCCESS: All processes successfully completed!";
 
 /** The rows of the `pets` table as "name/breed", sorted. */
@@ -26,6 +26,34 @@ function readPets(dbPath: string): string[] {
   } finally {
     db.close();
   }
+}
+
+/** One lane of the text timeline: process, committed and failed counts. */
+interface Lane {
+  process: number;
+  cells: string;
+  committed: number;
+  failed: number;
+}
+
+/** The lanes of the text lock timeline printed at the end of a run. */
+function textLanes(stderr: string): Lane[] {
+  const lanes = [...stderr.matchAll(
+    /^P(\d+) \|(.*)\| (\d+) committed, (\d+) failed$/gm,
+  )];
+  return lanes.map(([, process, cells, committed, failed]) => ({
+    process: Number(process),
+    cells,
+    committed: Number(committed),
+    failed: Number(failed),
+  }));
+}
+
+/** How many markers of one kind (`commit`, `fail`, ...) the SVG holds. */
+async function svgMarks(dir: string, kind: string): Promise<number> {
+  const svg = await Deno.readTextFile(`${ROOT}${dir}/lock_timeline.svg`);
+  ok(svg.startsWith("<svg") && svg.includes("holding the lock"), svg);
+  return svg.split(`class="${kind}"`).length - 1;
 }
 
 /** Runs `body` with a fresh folder in out/.tmp, removed afterwards. */
@@ -40,7 +68,13 @@ async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
 
 /** Runs the task on `dir`/shared.db with extra flags. */
 function runPets(dir: string, flags: string[]) {
-  return runTask("multiple_processes", ["--db", `${dir}/shared.db`, ...flags]);
+  return runTask("multiple_processes", [
+    "--db",
+    `${dir}/shared.db`,
+    "--timeline",
+    `${dir}/lock_timeline.svg`,
+    ...flags,
+  ]);
 }
 
 Deno.test("three processes at 0 s insert all six pets", async () => {
@@ -51,9 +85,27 @@ Deno.test("three processes at 0 s insert all six pets", async () => {
     ok(stderr.includes(SUCCESS), stderr);
     ok(stderr.includes("holds 6 of 6 expected rows"), stderr);
     ok(!stderr.includes("database is locked"), stderr);
-    for (const word of ["one", "two", "three"]) {
-      ok(stderr.includes(`- INFO - Called process_${word}().`), stderr);
+    for (const n of [1, 2, 3]) {
+      ok(stderr.includes(`- INFO - P${n}: Called runProcess(${n}).`), stderr);
     }
+  });
+});
+
+Deno.test("the lock timeline at 0 s shows every lane committing all its rows", async () => {
+  await inTempDir(async (dir) => {
+    const { code, stderr } = await runPets(dir, []);
+    strictEqual(code, 0, stderr);
+    deepStrictEqual(
+      textLanes(stderr).map((
+        lane,
+      ) => [lane.process, lane.committed, lane.failed]),
+      [[1, 2, 0], [2, 2, 0], [3, 2, 0]],
+    );
+    strictEqual(await svgMarks(dir, "commit"), 6);
+    strictEqual(await svgMarks(dir, "fail"), 0);
+    // One "waits" and one "committed" log line per insert.
+    strictEqual(stderr.match(/insertOnce\(\) waits for the lock/g)?.length, 6);
+    strictEqual(stderr.match(/insertOnce\(\) committed/g)?.length, 6);
   });
 });
 
@@ -64,7 +116,8 @@ Deno.test("--output saves every printed line, the workers' lines too", async () 
     strictEqual(code, 0, stderr);
     const saved = await Deno.readTextFile(`${ROOT}${output}`);
     strictEqual(saved, stderr);
-    match(saved, /Called insert_pet\(\) with process=P3, name=Felix/);
+    match(saved, /P3: Called insertPet\(\) with Felix, Cat\./);
+    match(saved, /^P3 \|.*\| 2 committed, 0 failed$/m);
   });
 });
 
@@ -94,6 +147,17 @@ Deno.test(
       );
       ok(stderr.includes(`holds ${saved.length} of 6 expected rows`), stderr);
       ok(!stderr.includes(SUCCESS), stderr);
+      // The timeline shows the same losses the table and the log show.
+      const lanes = textLanes(stderr);
+      const failed = lanes.reduce((sum, lane) => sum + lane.failed, 0);
+      const committed = lanes.reduce((sum, lane) => sum + lane.committed, 0);
+      strictEqual(failed, lost.length);
+      strictEqual(committed, saved.length);
+      strictEqual(stderr.match(new RegExp(LOCKED, "g"))?.length, lost.length);
+      ok(lanes.some((lane) => lane.cells.includes("~")), stderr);
+      strictEqual(await svgMarks(dir, "fail"), lost.length);
+      strictEqual(await svgMarks(dir, "commit"), saved.length);
+      ok(await svgMarks(dir, "waiting") > 0);
     });
   },
 );
@@ -115,6 +179,17 @@ for (const remedy of ["short_transactions", "wait_longer", "retry"]) {
         deepStrictEqual(readPets(`${dir}/shared.db`), SIX_PETS);
         ok(!LOCKED.test(stderr), stderr);
         ok(stderr.includes(SUCCESS), stderr);
+        for (const lane of textLanes(stderr)) {
+          deepStrictEqual([lane.committed, lane.failed], [2, 0], stderr);
+        }
+        strictEqual(textLanes(stderr).length, 3);
+        strictEqual(await svgMarks(dir, "commit"), 6);
+        strictEqual(await svgMarks(dir, "fail"), 0);
+        // Only short_transactions does the slow task without the lock.
+        strictEqual(
+          await svgMarks(dir, "working") > 0,
+          remedy === "short_transactions",
+        );
       });
     },
   );
@@ -177,7 +252,7 @@ Deno.test("a database outside out/ is refused in one line", async () => {
     "/tmp/shared.db",
   ]);
   strictEqual(code, 1);
-  match(stderr, /error: cannot prepare \/tmp\/shared\.db: .*out\//);
+  match(stderr, /error: cannot open \/tmp\/shared\.db: .*out\//);
   ok(!/^\s+at /m.test(stderr), stderr);
 });
 

@@ -61,6 +61,16 @@ function nameFlags(dir: string, port: number, protocol: Protocol): string[] {
   ];
 }
 
+/** Writes `lines` as a CSV file in `dir` and streams it to a TCP listener. */
+async function streamCsvLines(dir: string, lines: string[], eol: string) {
+  const input = `${dir}/input.csv`;
+  await Deno.writeTextFile(`${ROOT}${input}`, lines.join(eol));
+  return await streamOverTcp(
+    "process_streaming_name",
+    (port) => [...nameFlags(dir, port, "tcp"), "--input", input],
+  );
+}
+
 /** Runs `body` with a fresh folder in out/.tmp, removed afterwards. */
 async function inTempDir(
   prefix: string,
@@ -229,30 +239,17 @@ Deno.test("process_streaming_0 --loop starts over at the oldest reading after th
 
 Deno.test("a row with the wrong number of fields is skipped, warned about with its line number, and counted", async () => {
   await inTempDir("malformed", async (dir) => {
-    const input = `${dir}/with_bad_row.csv`;
     // Line 3 holds a quoted field that runs on to line 4, so the bad row is
     // on line 6, not on the fifth record.
-    await Deno.writeTextFile(
-      `${ROOT}${input}`,
-      [
-        "Site,Species,Count",
-        "Marsh,Heron,3",
-        'Pond,"Wood Duck',
-        'pair",2',
-        "",
-        "Orchard,Robin",
-        "Ridge,Hawk,1",
-      ].join("\r\n"),
-    );
-    const { run, messages: arrived } = await streamOverTcp(
-      "process_streaming_name",
-      (port) => [
-        ...nameFlags(dir, port, "tcp"),
-        "--input",
-        input,
-      ],
-    );
-    const messages = arrived;
+    const { run, messages } = await streamCsvLines(dir, [
+      "Site,Species,Count",
+      "Marsh,Heron,3",
+      'Pond,"Wood Duck',
+      'pair",2',
+      "",
+      "Orchard,Robin",
+      "Ridge,Hawk,1",
+    ], "\r\n");
     strictEqual(run.code, 0, run.stderr);
 
     const warning = "WARNING - Skipped line 6: 2 fields, expected 3.";
@@ -269,6 +266,45 @@ Deno.test("a row with the wrong number of fields is skipped, warned about with i
     ok(!messages.some((message) => message.text.includes("Robin")));
   });
 });
+
+Deno.test("an unclosed quote skips that row with its line number and streams the rows after it", async () => {
+  await inTempDir("unclosed-quote", async (dir) => {
+    const { run, messages } = await streamCsvLines(dir, [
+      "Site,Species,Count",
+      "Marsh,Heron,3",
+      'Pond,"Wood Duck,2',
+      "Orchard,Robin,5",
+      "Ridge,Hawk,1",
+    ], "\n");
+    strictEqual(run.code, 0, run.stderr);
+    const warning = "WARNING - Skipped line 3: a quote that is never closed.";
+    ok(run.stderr.includes(warning), run.stderr);
+    match(run.stderr, /Done: 3 rows streamed, 1 malformed rows skipped\./);
+    deepStrictEqual(messages.map((message) => message.text), [
+      "Marsh,Heron,3",
+      "Orchard,Robin,5",
+      "Ridge,Hawk,1",
+    ]);
+    deepStrictEqual(parseCsv(await readProjectFile(`${dir}/out9.txt`)), [
+      ["Site", "Species", "Count"],
+      ["Marsh", "Heron", "3"],
+      ["Orchard", "Robin", "5"],
+      ["Ridge", "Hawk", "1"],
+    ]);
+  });
+});
+
+for (const port of ["70000", "0", "-1"]) {
+  Deno.test(`process_streaming_0 --port ${port} is a one-line usage error with exit code 2`, async () => {
+    const run = await runTask("process_streaming_0", ["--port", port]);
+    strictEqual(run.code, 2, run.stderr);
+    const limit = port === "70000" ? "at most 65535" : "at least 1";
+    strictEqual(
+      run.stderr,
+      `process_streaming_0: error: --port must be ${limit}, not ${port} (see --help)\n`,
+    );
+  });
+}
 
 Deno.test("a missing input file ends with a one-line error and exit code 1", async () => {
   await inTempDir("missing", async (dir) => {

@@ -24,6 +24,7 @@ const GNU_TIME = "/usr/bin/time";
 
 /** A measured child process. */
 export interface MeasuredProcess {
+  /** The GNU time process, whose child is the measured program. */
   child: Deno.ChildProcess;
   /** Resolves when the process ends, with its peak memory and exit status. */
   finished: Promise<
@@ -86,7 +87,7 @@ export async function spawnMeasured(
  *
  * @example
  * ```ts
- * const before = await cpuSeconds(pid);
+ * const before = await cpuSeconds(Deno.pid);
  * ```
  */
 export async function cpuSeconds(pid: number): Promise<number> {
@@ -104,6 +105,7 @@ export async function cpuSeconds(pid: number): Promise<number> {
  *
  * @example
  * ```ts
+ * const measured = await spawnMeasuredTask("upload_data_file", ["a.bin"]);
  * const pid = await childPid(measured.child.pid);
  * ```
  */
@@ -137,6 +139,7 @@ export function spawnMeasuredTask(
  *
  * @example
  * ```ts
+ * const run = await spawnMeasuredTask("upload_data_files_added_to_directory", ["out/in"]);
  * const peakMb = await finishMeasured(run, { quit: true });
  * ```
  */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { writeAll } from "../common/write_all.ts";
 
 const MIB = 1024 * 1024;
 /** crypto.getRandomValues fills at most 64 KiB per call. */
@@ -45,10 +46,6 @@ export async function writeRandomFile(
     for (let at = 0; at < block.length; at += RANDOM_CALL_BYTES) {
       crypto.getRandomValues(block.subarray(at, at + RANDOM_CALL_BYTES));
     }
-    const part = block.subarray(0, Math.min(left, block.length));
-    let written = 0;
-    while (written < part.length) {
-      written += await file.write(part.subarray(written));
-    }
+    await writeAll(file, block.subarray(0, Math.min(left, block.length)));
   }
 }

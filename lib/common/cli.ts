@@ -24,6 +24,7 @@
 
 /** An error the user can fix (missing file, unreachable server): exit code 1. */
 export class UserError extends Error {
+  /** An error whose `message` is the one line the user sees. */
   constructor(message: string) {
     super(message);
     this.name = "UserError";
@@ -32,9 +33,26 @@ export class UserError extends Error {
 
 /** A wrong command line (unknown flag, bad value): exit code 2. */
 export class UsageError extends UserError {
+  /** An error whose `message` names the flag and what is wrong with it. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
+  }
+}
+
+/**
+ * Thrown by `parseFlags` (lib/common/flags.ts) on `--help`: not an error but
+ * the end of the run. {@linkcode runMain} prints `text` and exits 0.
+ */
+export class HelpRequested extends Error {
+  /** The help text to print. */
+  readonly text: string;
+
+  /** Carries the help text of one script. */
+  constructor(text: string) {
+    super("--help");
+    this.name = "HelpRequested";
+    this.text = text;
   }
 }
 
@@ -57,6 +75,10 @@ export async function runMain(
   try {
     code = (await main()) ?? 0;
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.text);
+      Deno.exit(0);
+    }
     if (!(error instanceof UserError)) throw error;
     // One line, also for usage errors: the hint goes on the same line.
     const hint = error instanceof UsageError ? " (see --help)" : "";
@@ -64,6 +86,20 @@ export async function runMain(
     code = error instanceof UsageError ? 2 : 1;
   }
   Deno.exit(code);
+}
+
+/**
+ * A script's name from its `import.meta.url`: the file name without `.ts`,
+ * so that a copy of a script names itself in `--help`, errors and log files.
+ *
+ * @example
+ * ```ts
+ * scriptName("file:///course/scripts/process_streaming_ada.ts"); // "process_streaming_ada"
+ * ```
+ */
+export function scriptName(url: string): string {
+  const file = new URL(url).pathname.split("/").at(-1) ?? "script";
+  return decodeURIComponent(file).replace(/\.[cm]?[jt]s$/, "");
 }
 
 /**

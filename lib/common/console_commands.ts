@@ -25,12 +25,15 @@ import { createInterface, type Interface } from "node:readline";
 
 /** What to do for each command. */
 export interface CommandHandlers {
+  /** Runs on `check` (or `c`). */
   check: () => void;
+  /** Runs on `quit` (or `q`). */
   quit: () => void;
 }
 
 /** Stops listening. */
 export interface CommandListener {
+  /** Stops reading the console. */
   close(): void;
 }
 

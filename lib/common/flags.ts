@@ -30,7 +30,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "./cli.ts";
+import { HelpRequested, UsageError } from "./cli.ts";
 
 /** One flag: its type, default, and the line `--help` shows for it. */
 export type FlagDef =
@@ -47,6 +47,10 @@ export type FlagDef =
     integer?: boolean;
     /** The smallest accepted value. */
     min?: number;
+    /** The largest accepted value. */
+    max?: number;
+    /** Left out of `--help` (e.g. a flag only a parent process passes). */
+    hidden?: boolean;
     description: string;
   }
   | { type: "boolean"; description: string };
@@ -63,10 +67,16 @@ export interface FlagsSpec<F extends Record<string, FlagDef>> {
   flags: F;
 }
 
-/** The parsed value of one flag, typed from its definition. */
-type FlagValue<D> = D extends { type: "boolean" } ? boolean
+/**
+ * The parsed value of one flag, typed from its definition: a flag with
+ * `choices` gives the union of its choices, so no cast is needed.
+ */
+export type FlagValue<D> = D extends { type: "boolean" } ? boolean
   : D extends { type: "number"; default: number } ? number
   : D extends { type: "number" } ? number | undefined
+  : D extends { type: "string"; choices: readonly (infer C)[]; default: string }
+    ? C
+  : D extends { type: "string"; choices: readonly (infer C)[] } ? C | undefined
   : D extends { type: "string"; default: string } ? string
   : string | undefined;
 
@@ -77,12 +87,16 @@ export type FlagValues<F extends Record<string, FlagDef>> = {
 
 /** The result of {@linkcode parseFlags}. */
 export interface ParsedArgs<F extends Record<string, FlagDef>> {
+  /** Every flag's value (its default when not given). */
   flags: FlagValues<F>;
+  /** The arguments that are not flags, in order. */
   positionals: string[];
 }
 
 /**
- * Parses `args` against `spec`. Prints help and exits 0 on `--help`.
+ * Parses `args` against `spec`. On `--help` it throws
+ * {@linkcode HelpRequested}, which `runMain` turns into the help text and
+ * exit code 0.
  *
  * @example
  * ```ts
@@ -100,8 +114,7 @@ export function parseFlags<F extends Record<string, FlagDef>>(
 ): ParsedArgs<F> {
   const normalized = attachValues(args.map(toSnakeCaseFlag), spec.flags);
   if (normalized.includes("--help") || normalized.includes("-h")) {
-    console.log(helpText(spec));
-    Deno.exit(0);
+    throw new HelpRequested(helpText(spec));
   }
 
   // parseArgs only knows strings and booleans; numbers are checked below.
@@ -190,6 +203,9 @@ function convertValue(
   if (def.min !== undefined && value < def.min) {
     throw new UsageError(`--${name} must be at least ${def.min}, not ${text}`);
   }
+  if (def.max !== undefined && value > def.max) {
+    throw new UsageError(`--${name} must be at most ${def.max}, not ${text}`);
+  }
   return value;
 }
 
@@ -217,6 +233,7 @@ function helpText<F extends Record<string, FlagDef>>(
     "Flags (snake_case or kebab-case):",
   ];
   for (const [name, def] of Object.entries(spec.flags)) {
+    if (def.type === "number" && def.hidden) continue;
     const value = def.type === "boolean" ? "" : ` ${name.toUpperCase()}`;
     let extra = "";
     if (def.type === "string" && def.choices) {
@@ -242,12 +259,13 @@ function helpText<F extends Record<string, FlagDef>>(
 export function numberFlag(
   defaultValue: number,
   description: string,
-  limits: { integer?: boolean; min?: number } = {},
+  limits: { integer?: boolean; min?: number; max?: number } = {},
 ): {
   type: "number";
   default: number;
   integer?: boolean;
   min?: number;
+  max?: number;
   description: string;
 } {
   return { type: "number", default: defaultValue, description, ...limits };

@@ -24,6 +24,7 @@
  * @module
  */
 import { openOutputFile } from "./cli.ts";
+import { writeAllSync } from "./write_all.ts";
 
 /** Which of the originals' formats to write. */
 export type LogStyle = "python" | "bracket";
@@ -54,6 +55,7 @@ export class Logger {
   readonly #console: "stderr" | "stdout" | "none";
   #file: Deno.FsFile | undefined;
 
+  /** A logger that writes as `options` say (default: Python style, stderr). */
   constructor(options: LoggerOptions = {}) {
     this.#style = options.style ?? "python";
     this.#program = options.program ?? "";
@@ -88,10 +90,10 @@ export class Logger {
   /** Writes text as it is (a line is added), to the console and the tee file. */
   print(text: string): void {
     const bytes = encoder.encode(text + "\n");
-    if (this.#console === "stderr") Deno.stderr.writeSync(bytes);
-    if (this.#console === "stdout") Deno.stdout.writeSync(bytes);
+    if (this.#console === "stderr") writeAllSync(Deno.stderr, bytes);
+    if (this.#console === "stdout") writeAllSync(Deno.stdout, bytes);
     // A sync write per line: a crash or Ctrl-C never loses a line already logged.
-    this.#file?.writeSync(bytes);
+    if (this.#file) writeAllSync(this.#file, bytes);
   }
 
   /** Closes the tee file. */
@@ -162,8 +164,11 @@ export function friendlyDateTime(date: Date): string {
 
 /** A file's start and finish, for the summaries the long-running tools print. */
 export interface FileTimes {
+  /** The file, as the summary names it. */
   path: string;
+  /** When its work started. */
   startedAt: Date;
+  /** When its work finished. */
   finishedAt: Date;
 }
 
@@ -173,7 +178,10 @@ export interface FileTimes {
  *
  * @example
  * ```ts
- * logFileTimes(log, "reconstructed", runStartedAt, [{ path: "a.bin", startedAt, finishedAt }]);
+ * const log = new Logger({ style: "bracket", program: "reconstruct_data_files" });
+ * const runStartedAt = new Date();
+ * const file = { path: "a.bin", startedAt: new Date(), finishedAt: new Date() };
+ * logFileTimes(log, "reconstructed", runStartedAt, [file]);
  * ```
  */
 export function logFileTimes(

@@ -23,6 +23,7 @@
  * @module
  */
 import { UserError } from "./cli.ts";
+import { readLines } from "./lines.ts";
 
 /** What to start, with which permissions, and where its lines go. */
 export interface DenoScriptOptions {
@@ -82,26 +83,12 @@ export async function runDenoScript(
   return status.code;
 }
 
-/**
- * Calls `onLine` for each line of `stream` (without its `\n` or `\r\n`),
- * including a last line that has no newline.
- *
- * @example
- * ```ts
- * await relayLines(child.stderr, (line) => log.print(line));
- * ```
- */
-export async function relayLines(
+/** Calls `onLine` for each line of `stream` (lib/common/lines.ts splits). */
+async function relayLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
 ): Promise<void> {
-  let pending = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    const lines = (pending + text).split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) onLine(line.replace(/\r$/, ""));
-  }
-  if (pending !== "") onLine(pending.replace(/\r$/, ""));
+  for await (const line of readLines(stream)) onLine(line);
 }
 
 /** `--allow-x=a,b`, or nothing when there are no paths. */

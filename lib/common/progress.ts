@@ -59,6 +59,7 @@ export class ProgressBoard {
   readonly #unit: string;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
+  /** A board that prints through `options.print`. */
   constructor(options: ProgressBoardOptions) {
     this.#print = options.print;
     this.#unit = options.unit ?? "chunks";

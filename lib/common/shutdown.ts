@@ -100,6 +100,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  *
  * @example
  * ```ts
+ * const shutdown = listenForShutdown();
  * await untilStopped(shutdown.signal); // until quit, Ctrl-C or SIGTERM
  * ```
  */

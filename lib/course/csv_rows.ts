@@ -7,9 +7,13 @@
  * files contain: a UTF-8 byte order mark (BOM) before the header, Windows line
  * endings (CRLF), no newline after the last row, quoted fields with commas or
  * line breaks in them, and blank lines. Every row carries the line number
- * where it starts, and a row whose number of fields differs from the header's
- * is marked instead of stopping the whole file, so a script can warn, skip it
- * and go on.
+ * where it starts. A row whose number of fields differs from the header's,
+ * or whose quote is never closed, is marked with its problem instead of
+ * stopping the whole file, so a script can warn, skip it and go on with the
+ * next line.
+ *
+ * Lines come from lib/common/lines.ts; each record (a line, or several when a
+ * quoted field holds line breaks) is parsed by csv-parse.
  *
  * Writing turns one row into one CSV record with `csv-stringify` and writes it
  * at once, so the file on disk is valid CSV after every row, even when the
@@ -23,8 +27,8 @@
  * const out = new CsvRowWriter("out/copy.csv");
  * out.writeRow(csv.header);
  * for await (const row of csv.rows) {
- *   if (!row.wellFormed) {
- *     console.warn(`line ${row.line}: ${row.fields.length} fields`);
+ *   if (row.problem) {
+ *     console.warn(`line ${row.line}: ${row.problem}`);
  *     continue;
  *   }
  *   out.writeRow(row.fields);
@@ -34,18 +38,23 @@
  *
  * @module
  */
-import { parse } from "csv-parse/stream";
+import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import { describeError, openOutputFile, UserError } from "../common/cli.ts";
+import { openOutputFile, UserError } from "../common/cli.ts";
+import { readLines } from "../common/lines.ts";
+import { writeAllSync } from "../common/write_all.ts";
 
 /** One data row of a CSV file. */
 export interface CsvRow {
   /** The line of the file where the row starts (the header is line 1). */
   line: number;
-  /** The row's fields, unquoted. */
+  /** The row's fields, unquoted (empty when the quoting is broken). */
   fields: string[];
-  /** False when the row has a different number of fields than the header. */
-  wellFormed: boolean;
+  /**
+   * Why the row cannot be used, e.g. `2 fields, expected 3` or
+   * `a quote that is never closed`; undefined for a good row.
+   */
+  problem?: string;
 }
 
 /** An open CSV file: its header, read at once, and its rows, read on demand. */
@@ -59,17 +68,17 @@ export interface CsvRows {
   rows: AsyncIterable<CsvRow>;
 }
 
-/** What csv-parse hands over for each record when `info` is on. */
-interface ParsedRecord {
-  record: string[];
-  info: { empty_lines: number };
-}
+/**
+ * A quoted field may hold line breaks, but a record that grows past this
+ * size is taken for a quote that is never closed (memory stays bounded).
+ */
+const MAX_RECORD_CHARS = 1024 * 1024;
 
 /**
  * Opens a CSV file for streaming and reads its header.
  *
- * A missing file, a file this program may not read, an empty file, or broken
- * quoting throws {@linkcode UserError} with one line that names the file.
+ * A missing file, a file this program may not read, an empty file, or a
+ * broken header throws {@linkcode UserError} with one line that names the file.
  *
  * @example
  * ```ts
@@ -79,9 +88,16 @@ interface ParsedRecord {
  * ```
  */
 export async function openCsvRows(path: string): Promise<CsvRows> {
-  const records = readRecords(path, await openForReading(path));
+  const file = await openForReading(path);
+  const records = readRecords(readLines(file.readable, { keepEnds: true }));
   const first = await records.next();
   if (first.done) throw new UserError(`input file ${path} is empty`);
+  if (first.value.problem) {
+    await records.return(undefined);
+    throw new UserError(
+      `${path} is not valid CSV: its header has ${first.value.problem}`,
+    );
+  }
   const header = first.value.fields;
   return { header, rows: dataRows(records, header.length) };
 }
@@ -106,61 +122,111 @@ async function openForReading(path: string): Promise<Deno.FsFile> {
   }
 }
 
-/** Yields every record of the file with the line where it starts. */
+/**
+ * Groups lines (with their endings) into records and parses each one. A
+ * record with broken quoting becomes a row with a problem, and reading goes
+ * on at the line after the one where that record started.
+ */
 async function* readRecords(
-  path: string,
-  file: Deno.FsFile,
-): AsyncGenerator<{ line: number; fields: string[] }> {
-  const parser = parse({
-    // Drop the byte order mark that spreadsheet programs put before "Year".
-    bom: true,
-    // Accept Windows (CRLF), Unix (LF) and old Mac (CR) line endings, even
-    // mixed in one file, instead of guessing from the first line break.
-    record_delimiter: ["\r\n", "\n", "\r"],
-    // Hand over rows with too many or too few fields; the caller decides.
-    relax_column_count: true,
-    // A stray quote inside an unquoted field is kept as a character.
-    relax_quotes: true,
-    skip_empty_lines: true,
-    info: true,
-  });
-  // csv-parse reports where a record ends, and miscounts CRLF inside quotes,
-  // so the start line is counted here: one line per record, plus the line
-  // breaks inside its quoted fields, plus the blank lines it skipped.
-  let nextLine = 1;
-  let blankLinesSoFar = 0;
+  lines: AsyncIterable<string>,
+): AsyncGenerator<CsvRow> {
+  let lineNumber = 0;
+  // Lines of the record being read; `replay` holds lines to read again.
+  let record: string[] = [];
+  let start = 0;
+  const replay: string[] = [];
+  const source = lines[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    if (replay.length > 0) return replay.shift();
+    const next = await source.next();
+    return next.done ? undefined : next.value;
+  };
   try {
-    for await (const parsed of file.readable.pipeThrough(parser)) {
-      const { record, info } = parsed as ParsedRecord;
-      const line = nextLine + (info.empty_lines - blankLinesSoFar);
-      blankLinesSoFar = info.empty_lines;
-      nextLine = line + 1 + countLineBreaks(record);
-      yield { line, fields: record };
+    while (true) {
+      const line = await nextLine();
+      if (line === undefined && record.length === 0) return;
+      if (line !== undefined) {
+        lineNumber++;
+        if (record.length === 0) start = lineNumber;
+        // Blank lines between records are skipped (they still count).
+        if (record.length === 0 && line.trim() === "") continue;
+        record.push(line);
+      }
+      const text = record.join("");
+      const open = endsInsideQuotes(text);
+      const more = line !== undefined && text.length < MAX_RECORD_CHARS;
+      if (open && more) continue;
+      const fields = open ? undefined : parseRecord(text);
+      if (fields) {
+        yield { line: start, fields };
+      } else {
+        const problem = open
+          ? "a quote that is never closed"
+          : "broken quoting (text after a closing quote)";
+        yield { line: start, fields: [], problem };
+        // Read the lines after the broken record's first one again.
+        replay.unshift(...record.slice(1));
+        lineNumber = start;
+      }
+      record = [];
     }
+  } finally {
+    // Leaving the loop early closes the file.
+    await source.return?.();
+  }
+}
+
+/** The fields of one record, or undefined when csv-parse rejects its quotes. */
+function parseRecord(text: string): string[] | undefined {
+  try {
+    const records = parse(text, {
+      // A stray quote inside an unquoted field is kept as a character.
+      relax_quotes: true,
+      relax_column_count: true,
+      // Accept CRLF, LF and CR, even mixed in one file.
+      record_delimiter: ["\r\n", "\n", "\r"],
+    }) as string[][];
+    return records.length === 1 ? records[0] : undefined;
   } catch (error) {
-    if (error instanceof Error && "code" in error) {
-      // csv-parse's messages already name the line, e.g. "Quote Not Closed".
-      throw new UserError(`${path} is not valid CSV: ${describeError(error)}`);
-    }
+    if (error instanceof Error && "code" in error) return undefined;
     throw error;
   }
 }
 
-/** Turns records after the header into rows checked against its width. */
-async function* dataRows(
-  records: AsyncGenerator<{ line: number; fields: string[] }>,
-  headerWidth: number,
-): AsyncGenerator<CsvRow> {
-  for await (const { line, fields } of records) {
-    yield { line, fields, wellFormed: fields.length === headerWidth };
+/**
+ * Tells whether `text` ends inside a quoted field: then the record goes on
+ * at the next line. A quote opens a field only at its start (elsewhere it is
+ * a plain character) and `""` inside quotes is an escaped quote.
+ */
+function endsInsideQuotes(text: string): boolean {
+  let quoted = false;
+  let fieldStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (quoted) {
+      if (char !== '"') continue;
+      if (text[i + 1] === '"') i++;
+      else quoted = false;
+    } else if (char === '"' && fieldStart) {
+      quoted = true;
+    }
+    fieldStart = !quoted && (char === "," || char === "\n" || char === "\r");
   }
+  return quoted;
 }
 
-/** Counts the line breaks (CRLF, LF or CR) inside a record's fields. */
-function countLineBreaks(fields: string[]): number {
-  let count = 0;
-  for (const field of fields) count += field.match(/\r\n|\r|\n/g)?.length ?? 0;
-  return count;
+/** Turns records after the header into rows checked against its width. */
+async function* dataRows(
+  records: AsyncGenerator<CsvRow>,
+  headerWidth: number,
+): AsyncGenerator<CsvRow> {
+  for await (const row of records) {
+    if (row.problem || row.fields.length === headerWidth) yield row;
+    else {
+      const problem = `${row.fields.length} fields, expected ${headerWidth}`;
+      yield { ...row, problem };
+    }
+  }
 }
 
 /**
@@ -201,12 +267,7 @@ export class CsvRowWriter {
 
   /** Writes one row, with a line ending, straight to the file. */
   writeRow(fields: readonly string[]): void {
-    const bytes = this.#encoder.encode(formatCsvRow(fields) + "\n");
-    // writeSync may write less than asked; loop until the whole row is out.
-    let written = 0;
-    while (written < bytes.length) {
-      written += this.#file.writeSync(bytes.subarray(written));
-    }
+    writeAllSync(this.#file, this.#encoder.encode(formatCsvRow(fields) + "\n"));
   }
 
   /** Closes the file. Rows already written are on disk either way. */

@@ -23,6 +23,8 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runMain } from "../common/cli.ts";
+import { parseFlags } from "../common/flags.ts";
 import { friendlyDateTime } from "../common/log.ts";
 
 /** The line of 70 `=` that frames the report, as in the original. */
@@ -41,6 +43,39 @@ export interface ReportOptions {
   scriptUrl: string;
   /** The time to report; now by default. */
   now?: Date;
+}
+
+/** What a report script says about itself; the rest is shared. */
+export interface ReportScript extends ReportOptions {
+  /** The task name, for `--help` and error lines (`check`, `about`). */
+  program: string;
+  /** What the report is for, one sentence for `--help`. */
+  summary: string;
+  /** Where the report is saved, e.g. `out/about.txt`. */
+  path: string;
+}
+
+/**
+ * The whole of `deno task check` and `deno task about`: reads the (empty)
+ * command line, builds the report, saves it and prints it, and exits.
+ *
+ * @example
+ * ```ts
+ * await runReportScript({
+ *   program: "about", summary: "Debugging information.", path: "out/about.txt",
+ *   title: "About", dateLabel: "Date and Time", scriptUrl: import.meta.url,
+ * });
+ * ```
+ */
+export async function runReportScript(script: ReportScript): Promise<never> {
+  return await runMain(script.program, async () => {
+    parseFlags(Deno.args, {
+      program: script.program,
+      summary: `${script.summary} Saved as ${script.path}.`,
+      flags: {},
+    });
+    await saveEnvironmentReport(script.path, script);
+  });
 }
 
 /**

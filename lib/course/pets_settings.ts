@@ -1,6 +1,7 @@
 /**
- * The settings of the multiple_processes lesson: its flags, and how the parent
- * process hands them on to each worker process.
+ * The settings of the multiple_processes lesson: its flags, how the parent
+ * hands them on to each worker process, and which pets each process inserts.
+ * The SQL and the remedies are the lesson, and stay in the script.
  *
  * The script keeps its defaults as constants at its top (where students change
  * them); this module turns the command line into {@linkcode PetsSettings} and
@@ -17,6 +18,7 @@
  *   processes: 3,
  *   recordsPerProcess: 2,
  *   dbPath: "out/shared.db",
+ *   timelinePath: "out/lock_timeline.svg",
  * });
  * settings.taskDurationSeconds; // 3
  * workerArgs(settings, 2); // ["--worker=2", "--task_duration=3", ...]
@@ -25,7 +27,25 @@
  * @module
  */
 import { type FlagDef, parseFlags } from "../common/flags.ts";
-import { everyonesTurnMs, REMEDIES, type Remedy } from "./remedies.ts";
+
+/** The remedies `--remedy` accepts; `none` is the original's behaviour. */
+export const REMEDIES = [
+  "none",
+  "short_transactions",
+  "wait_longer",
+  "retry",
+] as const;
+
+/** One of {@linkcode REMEDIES}. */
+export type Remedy = (typeof REMEDIES)[number];
+
+/** One pet, as a process inserts it. */
+export interface Pet {
+  /** Unique within a run, so that a missing row can be named. */
+  name: string;
+  /** Dog, Rabbit, Cat, ... */
+  breed: string;
+}
 
 /** The script's constants, used when a flag is not given. */
 export interface PetsDefaults {
@@ -39,6 +59,8 @@ export interface PetsDefaults {
   recordsPerProcess: number;
   /** The SQLite file (`--db`). */
   dbPath: string;
+  /** The lock timeline picture (`--timeline`). */
+  timelinePath: string;
 }
 
 /** One run's settings, from the defaults and the flags. */
@@ -54,8 +76,12 @@ export interface PetsSettings extends PetsDefaults {
 const SUMMARY =
   "Several processes insert pets into one SQLite database at the same time.";
 
+/** Breeds for generated pets, in turn. */
+const GENERATED_BREEDS = ["Dog", "Rabbit", "Cat"] as const;
+
 /** The flags, with the defaults given by the script. */
 function flagSpec(defaults: PetsDefaults) {
+  const count = { type: "number", integer: true, min: 1 } as const;
   return {
     task_duration: {
       type: "number",
@@ -71,17 +97,13 @@ function flagSpec(defaults: PetsDefaults) {
       description: "milliseconds a connection waits for the lock",
     },
     processes: {
-      type: "number",
+      ...count,
       default: defaults.processes,
-      integer: true,
-      min: 1,
       description: "how many worker processes to start",
     },
     records_per_process: {
-      type: "number",
+      ...count,
       default: defaults.recordsPerProcess,
-      integer: true,
-      min: 1,
       description: "how many pets each process inserts",
     },
     db: {
@@ -93,6 +115,11 @@ function flagSpec(defaults: PetsDefaults) {
       type: "string",
       description: "also write everything printed to this file (inside out/)",
     },
+    timeline: {
+      type: "string",
+      default: defaults.timelinePath,
+      description: "the lock timeline picture (SVG, inside out/)",
+    },
     remedy: {
       type: "string",
       default: "none",
@@ -103,69 +130,73 @@ function flagSpec(defaults: PetsDefaults) {
 }
 
 /**
- * Reads the flags (snake_case or kebab-case). `--help` prints them and exits;
- * a bad flag throws a UsageError (exit code 2).
+ * Reads the flags (snake_case or kebab-case). `--help` ends the run through
+ * `runMain`; a bad flag throws a UsageError (exit code 2).
  *
  * @example
  * ```ts
- * const s = parsePetsSettings(Deno.args, DEFAULTS);
- * if (s.worker === undefined) console.log("I am the parent");
+ * const settings = parsePetsSettings(Deno.args, {
+ *   taskDurationSeconds: 0, busyTimeoutMs: 5000, processes: 3,
+ *   recordsPerProcess: 2, dbPath: "out/shared.db", timelinePath: "out/lock_timeline.svg",
+ * });
+ * if (settings.worker === undefined) console.log("I am the parent");
  * ```
  */
 export function parsePetsSettings(
   args: string[],
   defaults: PetsDefaults,
 ): PetsSettings {
-  const program = "multiple_processes";
-  const flags = flagSpec(defaults);
-  let worker: number | undefined;
-  let values;
-  const isWorker = args.some((arg) =>
-    arg === "--worker" || arg.startsWith("--worker=")
-  );
-  if (isWorker) {
-    const workerFlag: FlagDef = {
+  const flags = {
+    ...flagSpec(defaults),
+    // Only parents pass --worker to their children; --help does not show it.
+    worker: {
       type: "number",
       integer: true,
       min: 1,
+      hidden: true,
       description: "run as worker process N",
-    };
-    const parsed = parseFlags(args, {
-      program,
-      summary: SUMMARY,
-      flags: { ...flags, worker: workerFlag },
-    });
-    values = parsed.flags;
-    worker = Number(parsed.flags.worker);
-  } else {
-    values = parseFlags(args, { program, summary: SUMMARY, flags }).flags;
-  }
+    },
+  } satisfies Record<string, FlagDef>;
+  const parsed = parseFlags(args, {
+    program: "multiple_processes",
+    summary: SUMMARY,
+    flags,
+  });
+  const values = parsed.flags;
   return {
     taskDurationSeconds: values.task_duration,
     busyTimeoutMs: values.busy_timeout,
     processes: values.processes,
     recordsPerProcess: values.records_per_process,
     dbPath: values.db,
+    timelinePath: values.timeline,
     output: values.output,
-    remedy: values.remedy as Remedy,
-    worker,
+    remedy: values.remedy,
+    worker: values.worker,
   };
 }
 
 /**
- * The arguments that start worker `n` with the same settings. The output file
- * is left out: the parent copies the workers' lines into it.
+ * The arguments that start worker `processNumber` with the same settings.
+ * The output file is left out: the parent copies the workers' lines into it.
  *
  * @example
  * ```ts
+ * const settings = parsePetsSettings([], {
+ *   taskDurationSeconds: 0, busyTimeoutMs: 5000, processes: 3,
+ *   recordsPerProcess: 2, dbPath: "out/shared.db", timelinePath: "out/lock_timeline.svg",
+ * });
  * workerArgs(settings, 1);
  * // ["--worker=1", "--task_duration=0", "--busy_timeout=5000", "--processes=3",
  * //  "--records_per_process=2", "--db=out/shared.db", "--remedy=none"]
  * ```
  */
-export function workerArgs(settings: PetsSettings, n: number): string[] {
+export function workerArgs(
+  settings: PetsSettings,
+  processNumber: number,
+): string[] {
   return [
-    `--worker=${n}`,
+    `--worker=${processNumber}`,
     `--task_duration=${settings.taskDurationSeconds}`,
     `--busy_timeout=${settings.busyTimeoutMs}`,
     `--processes=${settings.processes}`,
@@ -176,15 +207,42 @@ export function workerArgs(settings: PetsSettings, n: number): string[] {
 }
 
 /**
- * The longest any insert of a run may have to wait: all inserts, one by one
- * (what the `wait_longer` and `retry` remedies wait for at most).
+ * The pets each process inserts: the given lists where they reach, generated
+ * pets (`Pet4-1`, `Pet4-2`, ...) for further processes and records.
  *
  * @example
  * ```ts
- * everyonesTurnFor(settings); // 23000 for 3 x 2 inserts of 3 s
+ * planPets([[{ name: "Ace", breed: "Dog" }]], { processes: 2, recordsPerProcess: 1 });
+ * // [[{ name: "Ace", breed: "Dog" }], [{ name: "Pet2-1", breed: "Rabbit" }]]
  * ```
  */
-export function everyonesTurnFor(settings: PetsSettings): number {
-  const inserts = settings.processes * settings.recordsPerProcess;
-  return everyonesTurnMs(inserts, settings.taskDurationSeconds * 1000);
+export function planPets(
+  given: Pet[][],
+  { processes, recordsPerProcess }: Pick<
+    PetsSettings,
+    "processes" | "recordsPerProcess"
+  >,
+): Pet[][] {
+  return Array.from(
+    { length: processes },
+    (_, p) =>
+      Array.from({ length: recordsPerProcess }, (_, r) =>
+        given[p]?.[r] ?? {
+          name: `Pet${p + 1}-${r + 1}`,
+          breed: GENERATED_BREEDS[(p + r) % GENERATED_BREEDS.length],
+        }),
+  );
+}
+
+/**
+ * The pets that are expected but not in `rows` (matched by name and breed).
+ *
+ * @example
+ * ```ts
+ * findMissingPets([{ name: "Ace", breed: "Dog" }], []); // [{ name: "Ace", breed: "Dog" }]
+ * ```
+ */
+export function findMissingPets(expected: Pet[], rows: Pet[]): Pet[] {
+  const present = new Set(rows.map((row) => `${row.name}\n${row.breed}`));
+  return expected.filter((pet) => !present.has(`${pet.name}\n${pet.breed}`));
 }

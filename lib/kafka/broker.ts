@@ -25,7 +25,8 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import process from "node:process";
-import { Kafka, logLevel } from "kafkajs";
+import { logLevel } from "kafkajs";
+import { kafkaClient } from "./client.ts";
 import { UserError } from "../common/cli.ts";
 import { sleep } from "../common/shutdown.ts";
 
@@ -352,7 +353,7 @@ function isAlive(pid: number): boolean {
 export async function answersMetadata(
   bootstrapServer: string,
 ): Promise<boolean> {
-  const admin = new Kafka({
+  const admin = kafkaClient({
     brokers: [bootstrapServer],
     clientId: "kafka_local-probe",
     connectionTimeout: 1000,

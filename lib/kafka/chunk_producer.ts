@@ -3,7 +3,7 @@
  * delivery.
  *
  * `--n_threads` producers (each with its own connection) take messages from
- * one {@linkcode BoundedQueue}. A producer collects messages into a batch of up
+ * one {@linkcode StreamQueue}. A producer collects messages into a batch of up
  * to `batch.size` bytes, waiting at most `linger.ms` for more (kafkajs has no
  * such settings, so this module does what librdkafka did), sends it, and waits
  * for the acknowledgement from all in-sync replicas. kafkajs retries retriable
@@ -28,7 +28,7 @@
  */
 import { Buffer } from "node:buffer";
 import { type Kafka, Partitioners, type Producer } from "kafkajs";
-import { BoundedQueue } from "../common/bounded_queue.ts";
+import { StreamQueue } from "../common/stream_queue.ts";
 import { compressionType, withReachableBroker } from "./client.ts";
 import type { KafkaSettings } from "./config.ts";
 
@@ -55,7 +55,7 @@ export interface ChunkProducerOptions {
 
 /** Sends queued messages with several producers in parallel. */
 export class ChunkProducer {
-  readonly #queue: BoundedQueue<OutgoingMessage>;
+  readonly #queue: StreamQueue<OutgoingMessage>;
   readonly #producers: Producer[];
   readonly #workers: Promise<void>[];
 
@@ -65,7 +65,7 @@ export class ChunkProducer {
     options: ChunkProducerOptions,
   ) {
     this.#producers = producers;
-    this.#queue = new BoundedQueue<OutgoingMessage>({
+    this.#queue = new StreamQueue<OutgoingMessage>({
       maxItems: options.maxQueuedChunks,
       maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
       sizeOf: (message) => message.value.length,
@@ -120,18 +120,21 @@ export class ChunkProducer {
     topic: string,
   ): Promise<void> {
     const { batchBytes, lingerMs, acks, compression } = settings.producer;
+    // This producer's own taker: a take that outlasts linger.ms keeps its
+    // place, and its message starts the next batch.
+    const take = this.#queue.taker();
     // A message that would make a batch too big starts the next one.
     let carried: OutgoingMessage | undefined;
     while (true) {
-      const first = carried ?? await this.#queue.take();
+      const first = carried ?? await take();
       carried = undefined;
       if (first === undefined) return;
       const batch = [first];
       let bytes = first.value.length;
       const lingerUntil = Date.now() + lingerMs;
       while (bytes < batchBytes) {
-        const next = this.#queue.tryTake() ??
-          await this.#queue.take(Math.max(0, lingerUntil - Date.now()));
+        // Messages already queued arrive before even a 0 ms timer fires.
+        const next = await take(Math.max(0, lingerUntil - Date.now()));
         if (next === undefined) break;
         if (bytes + next.value.length > batchBytes) {
           carried = next;

@@ -21,15 +21,16 @@
  *
  * @module
  */
-import process from "node:process";
 import {
   type Admin,
   CompressionCodecs,
   CompressionTypes,
   Kafka,
+  type KafkaConfig,
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
+import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { describeError, UserError } from "../common/cli.ts";
 import {
   type KafkaSettings,
@@ -71,25 +72,42 @@ function registerCodecs(): void {
   codecsRegistered = true;
   CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
   CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
-  silenceNegativeTimeoutWarning();
+  skipEmptyQueueChecks();
 }
 
 /**
- * kafkajs sets a timer with a negative delay on each connection (an open
- * kafkajs issue); Node prints a harmless warning for it that would only confuse
- * a reader of the output. Every other warning still prints.
+ * kafkajs' request queue sets a timer with a negative delay when nothing is
+ * pending and nothing is throttled (an open kafkajs issue), and Node's timers
+ * print a TimeoutNegativeWarning for it. Fixed where it happens: that timer
+ * would only look at an empty queue, so it is not set. Every warning still
+ * prints; nothing global is patched.
  */
-function silenceNegativeTimeoutWarning(): void {
-  const emitWarning = process.emitWarning.bind(process);
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const name = typeof rest[0] === "string"
-      ? rest[0]
-      : (rest[0] as { type?: string } | undefined)?.type ??
-        (warning as Error).name;
-    if (name === "TimeoutNegativeWarning") return;
-    // deno-lint-ignore no-explicit-any
-    (emitWarning as any)(warning, ...rest);
-  }) as typeof process.emitWarning;
+function skipEmptyQueueChecks(): void {
+  const queue = RequestQueue.prototype as {
+    scheduleCheckPendingRequests(): void;
+  };
+  const schedule = queue.scheduleCheckPendingRequests;
+  queue.scheduleCheckPendingRequests = function (
+    this: { pending: unknown[]; throttledUntil: number },
+  ) {
+    const idle = this.pending.length === 0 &&
+      this.throttledUntil <= Date.now();
+    if (!idle) schedule.call(this);
+  };
+}
+
+/**
+ * A kafkajs client with this project's codecs and its fix for kafkajs'
+ * negative timers; every kafkajs client is made here.
+ *
+ * @example
+ * ```ts
+ * const kafka = kafkaClient({ brokers: ["127.0.0.1:9092"] });
+ * ```
+ */
+export function kafkaClient(config: KafkaConfig): Kafka {
+  registerCodecs();
+  return new Kafka(config);
 }
 
 /**
@@ -102,8 +120,7 @@ function silenceNegativeTimeoutWarning(): void {
  * ```
  */
 export function createKafka(settings: KafkaSettings): Kafka {
-  registerCodecs();
-  return new Kafka({
+  return kafkaClient({
     connectionTimeout: 3000,
     requestTimeout: 30_000,
     ...settings.client,

@@ -19,7 +19,6 @@
  * @module
  */
 import { UsageError } from "../common/cli.ts";
-import { isPowerOfTwo } from "../transfer/file_chunks.ts";
 import type { FlagDef } from "../common/flags.ts";
 
 /** `--config`: a name in config/ (`local` is the local broker) or a path. */
@@ -83,7 +82,10 @@ export function threadsFlag(what: string) {
  * ```
  */
 export function checkChunkSize(chunkSize: number): void {
-  if (!isPowerOfTwo(chunkSize)) {
+  // A nonzero power of two: one bit set (the chunk sizes the tools accept).
+  const isPowerOfTwo = Number.isSafeInteger(chunkSize) && chunkSize > 0 &&
+    Number.isInteger(Math.log2(chunkSize));
+  if (!isPowerOfTwo) {
     throw new UsageError(
       `--chunk_size must be a power of two, not ${chunkSize}`,
     );

@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { writeAll } from "../common/write_all.ts";
 import { createHash } from "node:crypto";
 import { dirname, join, relative, sep } from "node:path";
 import {
@@ -210,10 +211,7 @@ export class FileAssembler {
       this.#open.set(key, handle);
     }
     await handle.seek(offset, Deno.SeekMode.Start);
-    let written = 0;
-    while (written < data.length) {
-      written += await handle.write(data.subarray(written));
-    }
+    await writeAll(handle, data);
   }
 
   /** Verifies the whole file's hash, then moves it into place or aside. */

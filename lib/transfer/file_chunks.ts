@@ -71,19 +71,6 @@ export function countChunks(size: number, chunkSize: number): number {
 }
 
 /**
- * Whether `n` is a nonzero power of two (the chunk sizes the tools accept).
- *
- * @example
- * ```ts
- * isPowerOfTwo(16384); // true
- * isPowerOfTwo(1000); // false
- * ```
- */
-export function isPowerOfTwo(n: number): boolean {
-  return Number.isSafeInteger(n) && n > 0 && Number.isInteger(Math.log2(n));
-}
-
-/**
  * First pass: hashes the file and each of its chunks.
  * `onBytes` is told how many bytes have been read so far. A file that is gone
  * or grows meanwhile throws {@linkcode FileChangedError}.
