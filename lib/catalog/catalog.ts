@@ -31,11 +31,13 @@ import {
   type SqlValue,
 } from "./catalog_db.ts";
 import {
+  type CatalogFilters,
   type CatalogTables,
   catalogTables,
   createTableStatements,
   deleteWaveformSql,
   dropTableStatements,
+  selectCatalogSql,
   selectHashesSql,
   upsertFileSql,
   upsertWaveformSql,
@@ -120,6 +122,51 @@ export class Catalog {
       }
     });
     return new Catalog(db, tables);
+  }
+
+  /**
+   * Connects to an existing catalog to read it: nothing is created, and a
+   * missing SQLite file is a {@linkcode UserError}.
+   *
+   * @example
+   * ```ts
+   * const catalog = await Catalog.openForReading("out/catalog.db");
+   * ```
+   */
+  static async openForReading(
+    target: string,
+    table = "files",
+  ): Promise<Catalog> {
+    let tables: CatalogTables;
+    try {
+      tables = catalogTables(table);
+    } catch (error) {
+      throw new UserError((error as Error).message);
+    }
+    return new Catalog(await openCatalogDb(target, { readOnly: true }), tables);
+  }
+
+  /**
+   * Every catalogued file with its waveform fields (NULL for other files),
+   * ordered by path, filtered by `filters`.
+   *
+   * @example
+   * ```ts
+   * const rows = await catalog.find({ instrumentLike: "%wr64%" });
+   * rows[0].trigger_time; // "2022-11-09T09:23:52.112417"
+   * ```
+   */
+  async find(filters: CatalogFilters = {}): Promise<Record<string, unknown>[]> {
+    const { sql, params } = selectCatalogSql(this.#tables, filters);
+    try {
+      return await this.#db.query(sql, params);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "42P01" || /no such table/.test(String(error))) {
+        throw new UserError(`${this.label} has no catalog table yet`);
+      }
+      throw error;
+    }
   }
 
   /** Where the catalog is, e.g. `out/catalog.db:files` (no password). */
