@@ -36,13 +36,19 @@ export async function onBothDatabases(
   body: (catalog: TestCatalog, pg?: TestPostgres) => Promise<void>,
 ): Promise<void> {
   let n = 0;
-  await t.step(`${name} (SQLite)`, () =>
-    body({ kind: "SQLite", db: `${dir}/catalog${++n}.db`, secret: "" }));
+  await t.step(
+    `${name} (SQLite)`,
+    () => body({ kind: "SQLite", db: `${dir}/catalog${++n}.db`, secret: "" }),
+  );
   const pg = await startTestPostgres();
   try {
     await t.step(`${name} (PostgreSQL)`, async () =>
       body(
-        { kind: "PostgreSQL", db: await pg.freshDatabase(), secret: pg.password },
+        {
+          kind: "PostgreSQL",
+          db: await pg.freshDatabase(),
+          secret: pg.password,
+        },
         pg,
       ));
   } finally {

@@ -32,7 +32,14 @@ export interface TestPostgres {
 /** Runs a PostgreSQL binary, as `nobody` under root; throws with its output on failure. */
 async function runPg(program: string, args: string[]): Promise<void> {
   const command = Deno.uid() === 0
-    ? ["runuser", "-u", UNPRIVILEGED_USER, "--", `${PG_BIN}/${program}`, ...args]
+    ? [
+      "runuser",
+      "-u",
+      UNPRIVILEGED_USER,
+      "--",
+      `${PG_BIN}/${program}`,
+      ...args,
+    ]
     : [`${PG_BIN}/${program}`, ...args];
   const output = await new Deno.Command(command[0], {
     args: command.slice(1),
