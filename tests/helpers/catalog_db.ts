@@ -35,10 +35,10 @@ export async function onBothDatabases(
   dir: string,
   body: (catalog: TestCatalog, pg?: TestPostgres) => Promise<void>,
 ): Promise<void> {
-  let n = 0;
+  const file = `${dir}/${name.replace(/\W+/g, "_")}.db`;
   await t.step(
     `${name} (SQLite)`,
-    () => body({ kind: "SQLite", db: `${dir}/catalog${++n}.db`, secret: "" }),
+    () => body({ kind: "SQLite", db: file, secret: "" }),
   );
   const pg = await startTestPostgres();
   try {
@@ -89,7 +89,7 @@ export async function queryRows(
   }
   const sqlite = new DatabaseSync(`${ROOT}${db}`, { readOnly: true });
   try {
-    return sqlite.prepare(sql).all() as Record<string, unknown>[];
+    return sqlite.prepare(sql).all().map((row) => ({ ...row }));
   } finally {
     sqlite.close();
   }
