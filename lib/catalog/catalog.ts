@@ -49,6 +49,9 @@ import {
   parseWavedesc,
 } from "./lecroy.ts";
 
+export type { CatalogFilters } from "./catalog_sql.ts";
+export type { FieldValue, LecroyWaveform } from "./lecroy.ts";
+
 /** The default catalog: an SQLite file in out/. */
 export const DEFAULT_CATALOG = "out/catalog.db";
 
@@ -152,6 +155,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * const catalog = await Catalog.openForReading("out/catalog.db");
    * const rows = await catalog.find({ instrumentLike: "%wr64%" });
    * rows[0].trigger_time; // "2022-11-09T09:23:52.112417"
    * ```
@@ -181,6 +185,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * const catalog = await Catalog.open("out/catalog.db");
    * await catalog.add("out/rebuilt/pulse.trc", "", { source: "kafka", topic: "lecroy_files", nChunks: 1, chunkSize: 16384 });
    * ```
    */
@@ -245,6 +250,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * const catalog = await Catalog.open("out/catalog.db");
    * const known = await catalog.hashesBySource("kafka");
    * known.get("/data/rebuilt/a.bin"); // "9f86d0..."
    * ```
@@ -262,6 +268,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * const catalog = await Catalog.open("out/catalog.db");
    * await catalog.close();
    * ```
    */

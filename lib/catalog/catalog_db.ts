@@ -29,6 +29,8 @@ import { describeError, UserError } from "../common/cli.ts";
 import { openStateDatabase } from "../common/state_db.ts";
 import type { Dialect } from "./catalog_sql.ts";
 
+export type { Dialect } from "./catalog_sql.ts";
+
 /** A value bound to a `?` placeholder. */
 export type SqlValue = string | number | null;
 

@@ -233,6 +233,7 @@ export interface LecroyWaveform {
 
 /** A file that is no LeCroy waveform, or whose WAVEDESC is cut off. */
 export class LecroyFormatError extends Error {
+  /** An error that says what is wrong with the file. */
   constructor(message: string) {
     super(message);
     this.name = "LecroyFormatError";

@@ -25,6 +25,8 @@
 import { basename, join } from "node:path";
 import { type LecroyWaveform, readSegments, type Segment } from "./lecroy.ts";
 
+export type { FieldValue, LecroyWaveform } from "./lecroy.ts";
+
 /** The most points one plot draws, over all its segments. */
 export const MAX_PLOT_POINTS = 3000;
 
@@ -74,6 +76,11 @@ export class ThumbnailGallery {
    *
    * @example
    * ```ts
+   * import { parseWavedesc } from "./lecroy.ts";
+   *
+   * const path = "../shared/data/lecroy/pulse.trc";
+   * const waveform = parseWavedesc(await Deno.readFile(path));
+   * const gallery = await ThumbnailGallery.open("out/thumbnails");
    * const svg = await gallery.add(path, waveform); // "out/thumbnails/pulse.trc.svg"
    * ```
    */
@@ -108,6 +115,7 @@ export class ThumbnailGallery {
    *
    * @example
    * ```ts
+   * const gallery = await ThumbnailGallery.open("out/thumbnails");
    * await gallery.writeIndex(); // "out/thumbnails/index.html"
    * ```
    */

@@ -95,7 +95,7 @@ export class TransferCatalog {
    *
    * @example
    * ```ts
-   * const catalog = await TransferCatalog.open(options.catalog, (line) => log.warn(line));
+   * const catalog = await TransferCatalog.open("out/catalog.db", (line) => console.warn(line));
    * ```
    */
   static async open(
@@ -116,6 +116,7 @@ export class TransferCatalog {
    *
    * @example
    * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
    * await catalog.fileSent("runs/day1/a.trc", "day1", { topic: "lecroy_files", nChunks: 3, chunkSize: 16384 });
    * ```
    */
@@ -133,6 +134,7 @@ export class TransferCatalog {
    *
    * @example
    * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
    * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", "lecroy_files");
    * ```
    */
@@ -166,6 +168,7 @@ export class TransferCatalog {
    *
    * @example
    * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
    * await catalog.repairRebuilt("out/rebuilt", "lecroy_files"); // 0
    * ```
    */
@@ -222,6 +225,7 @@ export class TransferCatalog {
    *
    * @example
    * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
    * await catalog.close();
    * ```
    */
