@@ -34,14 +34,19 @@
  *
  * @module
  */
-import { runMain, UsageError, UserError } from "../lib/common/cli.ts";
+import {
+  describeError,
+  runMain,
+  UsageError,
+  UserError,
+} from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import { collectUploadTargets } from "../lib/transfer/upload.ts";
 import { Catalog, DEFAULT_CATALOG } from "../lib/catalog/catalog.ts";
 import { ThumbnailGallery } from "../lib/catalog/thumbnails.ts";
 
 const PROGRAM = "metadata_uploader";
-/** TODO: a lab usually points this at its shared PostgreSQL catalog. */
+/** TODO: one table per experiment? Waveforms then go to <table>_lecroy_waveforms. */
 const DEFAULT_TABLE = "files";
 
 /** Reads the command line. */
@@ -81,10 +86,23 @@ async function catalogPaths(
   catalog: Catalog,
   paths: string[],
   gallery: ThumbnailGallery | undefined,
-): Promise<{ files: number; waveforms: number }> {
-  const counts = { files: 0, waveforms: 0 };
+): Promise<{ files: number; waveforms: number; unreadable: number }> {
+  const counts = { files: 0, waveforms: 0, unreadable: 0 };
   for (const target of await collectUploadTargets(paths)) {
-    const entry = await catalog.add(target.path, target.subdir);
+    // A file deleted or locked meanwhile is reported; the others go on.
+    const entry = await catalog.add(target.path, target.subdir).catch(
+      (error) => {
+        if (
+          !(error instanceof Deno.errors.NotFound ||
+            error instanceof Deno.errors.PermissionDenied)
+        ) throw error;
+        console.warn(
+          `${PROGRAM}: warning: ${target.path}: ${describeError(error)}`,
+        );
+        counts.unreadable++;
+      },
+    );
+    if (!entry) continue;
     counts.files++;
     // A bad .trc still has its file row: warn and go on with the others.
     if (entry.warning) {
@@ -114,7 +132,7 @@ if (import.meta.main) {
       : await ThumbnailGallery.open(options.thumbnails);
     try {
       // Insert (or update) one row per file.
-      const { files, waveforms } = await catalogPaths(
+      const { files, waveforms, unreadable } = await catalogPaths(
         catalog,
         options.paths,
         gallery,
@@ -123,6 +141,9 @@ if (import.meta.main) {
       console.log(
         `Cataloged ${files} files (${waveforms} LeCroy waveforms) into ${catalog.label}`,
       );
+      if (unreadable > 0) {
+        throw new UserError(`${unreadable} file(s) could not be read`);
+      }
     } finally {
       await catalog.close();
     }

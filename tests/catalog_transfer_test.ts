@@ -47,17 +47,17 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
       dir,
       async ({ db, secret }, pg) => {
         const topic = uniqueTopic(`catalog${pg ? "pg" : "sqlite"}`);
-        const upload = await runTask("upload_data_file", [
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          "--chunk_size",
-          String(CHUNK),
+        /** upload_data_file of `paths` to this step's topic. */
+        const uploadFiles = (...paths: string[]) =>
+          runTask("upload_data_file", [
+            ...["--config", config, "--topic_name", topic],
+            ...["--chunk_size", String(CHUNK), ...paths],
+          ]);
+        const upload = await uploadFiles(
           "--catalog",
           db,
           ...SAMPLE_SIZES.map(([name]) => `${SAMPLES}/${name}`),
-        ]);
+        );
         deepStrictEqual(upload.code, 0, upload.stderr);
         ok(
           !upload.stdout.includes(secret || "\0") &&
@@ -93,18 +93,21 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
         );
         deepStrictEqual((await first.quit()).code, 0);
         deepStrictEqual(await rowsOf(db, "kafka"), []);
-
-        // Restarted with --catalog (same group: nothing is read again), the
-        // rows appear; a third start adds none.
-        for (let run = 0; run < 2; run++) {
-          const again = Reconstructor.start(config, topic, rebuilt, [
+        const startCataloguing = async () => {
+          const reconstructor = Reconstructor.start(config, topic, rebuilt, [
             "--consumer_group_ID",
             group,
             "--catalog",
             db,
           ]);
-          await again.stdout.waitFor("Reading topic");
-          const stopped = await again.quit();
+          await reconstructor.stdout.waitFor("Reading topic");
+          return reconstructor;
+        };
+
+        // Restarted with --catalog (same group: nothing is read again), the
+        // rows appear; a third start adds none.
+        for (let run = 0; run < 2; run++) {
+          const stopped = await (await startCataloguing()).quit();
           deepStrictEqual(stopped.code, 0, stopped.stderr);
           const rows = await rowsOf(db, "kafka");
           deepStrictEqual(rows.length, SAMPLE_SIZES.length);
@@ -127,28 +130,14 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
         }
 
         // A file that arrives while the reconstructor runs gets its row at once.
-        const live = Reconstructor.start(config, topic, rebuilt, [
-          "--consumer_group_ID",
-          group,
-          "--catalog",
-          db,
-        ]);
-        await live.stdout.waitFor("Reading topic");
+        const live = await startCataloguing();
         const folder = `${dir}/more-${topic}/day2`;
         await Deno.mkdir(`${ROOT}${folder}`, { recursive: true });
         await Deno.copyFile(
           `${ROOT}${SAMPLES}/pulse.trc`,
           `${ROOT}${folder}/late.trc`,
         );
-        const more = await runTask("upload_data_file", [
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          "--chunk_size",
-          String(CHUNK),
-          `${dir}/more-${topic}`,
-        ]);
+        const more = await uploadFiles(`${dir}/more-${topic}`);
         deepStrictEqual(more.code, 0, more.stderr);
         await live.waitForFiles([[`${rebuilt}/day2/late.trc`, 1361]]);
         deepStrictEqual((await live.quit()).code, 0);

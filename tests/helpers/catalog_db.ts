@@ -8,7 +8,7 @@
 import { DatabaseSync } from "node:sqlite";
 import postgres from "postgres";
 import { ROOT } from "./run_task.ts";
-import { startTestPostgres, type TestPostgres } from "./postgres.ts";
+import { sharedTestPostgres, type TestPostgres } from "./postgres.ts";
 
 /** One database a test runs against. */
 export interface TestCatalog {
@@ -22,7 +22,7 @@ export interface TestCatalog {
 
 /**
  * Runs `body` as two steps of `t`: on a new SQLite file in `dir`, and on a
- * new database of a PostgreSQL server started (and stopped) here.
+ * new database of the test process's PostgreSQL server.
  *
  * @example
  * ```ts
@@ -40,20 +40,13 @@ export async function onBothDatabases(
     `${name} (SQLite)`,
     () => body({ kind: "SQLite", db: file, secret: "" }),
   );
-  const pg = await startTestPostgres();
-  try {
-    await t.step(`${name} (PostgreSQL)`, async () =>
-      body(
-        {
-          kind: "PostgreSQL",
-          db: await pg.freshDatabase(),
-          secret: pg.password,
-        },
-        pg,
-      ));
-  } finally {
-    await pg.stop();
-  }
+  // One server for the whole test process; a fresh database for each step.
+  const pg = await sharedTestPostgres();
+  await t.step(`${name} (PostgreSQL)`, async () =>
+    body(
+      { kind: "PostgreSQL", db: await pg.freshDatabase(), secret: pg.password },
+      pg,
+    ));
 }
 
 /**

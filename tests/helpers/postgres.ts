@@ -27,26 +27,26 @@ export interface TestPostgres {
   freshDatabase(): Promise<string>;
   /** Stops the server and deletes its folder. */
   stop(): Promise<void>;
+  /** The same, synchronously (for the end of the test process). */
+  stopSync(): void;
 }
 
-/** Runs a PostgreSQL binary, as `nobody` under root; throws with its output on failure. */
-async function runPg(program: string, args: string[]): Promise<void> {
+/** A PostgreSQL binary as a command, run as `nobody` under root. */
+function pgCommand(program: string, args: string[]): Deno.Command {
   const command = Deno.uid() === 0
-    ? [
-      "runuser",
-      "-u",
-      UNPRIVILEGED_USER,
-      "--",
-      `${PG_BIN}/${program}`,
-      ...args,
-    ]
-    : [`${PG_BIN}/${program}`, ...args];
-  const output = await new Deno.Command(command[0], {
-    args: command.slice(1),
+    ? ["runuser", "-u", UNPRIVILEGED_USER, "--", `${PG_BIN}/${program}`]
+    : [`${PG_BIN}/${program}`];
+  return new Deno.Command(command[0], {
+    args: [...command.slice(1), ...args],
     stdout: "piped",
     stderr: "piped",
     env: { LC_ALL: "C" },
-  }).output();
+  });
+}
+
+/** Runs a PostgreSQL binary; throws with its output on failure. */
+async function runPg(program: string, args: string[]): Promise<void> {
+  const output = await pgCommand(program, args).output();
   if (!output.success) {
     const text = new TextDecoder().decode(output.stdout) +
       new TextDecoder().decode(output.stderr);
@@ -106,25 +106,53 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off`,
     "start",
   ]);
-  const admin = postgres(
-    `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    { max: 1, onnotice: () => {} },
-  );
   let databases = 0;
   return {
     password,
     port,
     async freshDatabase() {
       const name = `test_${++databases}`;
-      await admin.unsafe(`CREATE DATABASE ${name}`);
+      // A connection per call: none is left open between tests.
+      const admin = postgres(
+        `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+        { max: 1, onnotice: () => {} },
+      );
+      try {
+        await admin.unsafe(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
       return `postgres://postgres:${password}@127.0.0.1:${port}/${name}`;
     },
     async stop() {
-      await admin.end({ timeout: 5 });
       await runPg("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
       await Deno.remove(folder, { recursive: true });
     },
+    stopSync() {
+      pgCommand("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"])
+        .outputSync();
+      Deno.removeSync(folder, { recursive: true });
+    },
   };
+}
+
+let shared: Promise<TestPostgres> | undefined;
+
+/**
+ * One server for all the tests of a test process, started on first use and
+ * stopped when the process ends (each test takes its own fresh database).
+ *
+ * @example
+ * ```ts
+ * const url = await (await sharedTestPostgres()).freshDatabase();
+ * ```
+ */
+export function sharedTestPostgres(): Promise<TestPostgres> {
+  shared ??= startTestPostgres().then((pg) => {
+    globalThis.addEventListener("unload", () => pg.stopSync());
+    return pg;
+  });
+  return shared;
 }
 
 /** The uid and gid of a user, from /etc/passwd. */
