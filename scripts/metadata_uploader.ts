@@ -122,14 +122,14 @@ if (import.meta.main) {
     if (options.thumbnails === "") {
       throw new UserError("--thumbnails needs a folder");
     }
+    const gallery = options.thumbnails === undefined
+      ? undefined
+      : await ThumbnailGallery.open(options.thumbnails);
     // Connect, and make the tables (dropped first with --recreate).
     const catalog = await Catalog.open(options.db, {
       table: options.table,
       recreate: options.recreate,
     });
-    const gallery = options.thumbnails === undefined
-      ? undefined
-      : await ThumbnailGallery.open(options.thumbnails);
     try {
       // Insert (or update) one row per file.
       const { files, waveforms, unreadable } = await catalogPaths(

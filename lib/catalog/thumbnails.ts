@@ -23,6 +23,7 @@
  * @module
  */
 import { basename, join } from "node:path";
+import { describeError, UserError } from "../common/cli.ts";
 import { type LecroyWaveform, readSegments, type Segment } from "./lecroy.ts";
 
 export type { FieldValue, LecroyWaveform } from "./lecroy.ts";
@@ -65,7 +66,16 @@ export class ThumbnailGallery {
    * ```
    */
   static async open(folder: string): Promise<ThumbnailGallery> {
-    await Deno.mkdir(folder, { recursive: true });
+    try {
+      await Deno.mkdir(folder, { recursive: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        throw new UserError(
+          `this task may not write ${folder}; use a folder in out/`,
+        );
+      }
+      throw new UserError(`cannot create ${folder}: ${describeError(error)}`);
+    }
     return new ThumbnailGallery(folder);
   }
 
