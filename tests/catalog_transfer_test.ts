@@ -16,6 +16,7 @@ import {
 } from "./helpers/kafka.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { SAMPLES } from "./helpers/trc_files.ts";
+import { withCatalogValue } from "../lib/catalog/transfer_catalog.ts";
 
 const CHUNK = 16384;
 const expected = JSON.parse(
@@ -200,4 +201,23 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
   } finally {
     await broker.stop();
   }
+});
+
+Deno.test("a bare --catalog means out/catalog.db and never swallows the path after it", () => {
+  deepStrictEqual(withCatalogValue(["--catalog", "out/rebuilt"]), [
+    "--catalog=out/catalog.db",
+    "out/rebuilt",
+  ]);
+  deepStrictEqual(
+    withCatalogValue(["--catalog", "out/lab.sqlite", "a.trc", "--catalog"]),
+    ["--catalog=out/lab.sqlite", "a.trc", "--catalog=out/catalog.db"],
+  );
+  deepStrictEqual(
+    withCatalogValue(["--catalog", "postgresql://lab@db/catalog", "runs/"]),
+    ["--catalog=postgresql://lab@db/catalog", "runs/"],
+  );
+  deepStrictEqual(withCatalogValue(["--catalog=x.db", "y"]), [
+    "--catalog=x.db",
+    "y",
+  ]);
 });
