@@ -217,8 +217,10 @@ function prefixFor(magnitude: number): [number, string] {
 
 /** A value with an SI prefix, e.g. `1 ns`. */
 function formatSi(value: number, unit: string): string {
-  const [scale, prefix] = prefixFor(Math.abs(value) || 1);
-  return `${Number((value / scale).toPrecision(4))} ${prefix}${unit}`;
+  // Rounded first, so that 9.9999997e-10 s reads "1 ns", not "1000 ps".
+  const rounded = Number(value.toPrecision(4));
+  const [scale, prefix] = prefixFor(Math.abs(rounded) || 1);
+  return `${Number((rounded / scale).toPrecision(4))} ${prefix}${unit}`;
 }
 
 /** About six round tick values between `lo` and `hi` (1-2-5 steps). */
