@@ -11,6 +11,9 @@
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
  * (`$VARIABLES` in the config, kafkajs' settings).
  *
+ * With `--catalog[=DB]` each rebuilt file also gets its row in the lab
+ * catalog (see metadata_uploader), with source 'kafka'.
+ *
  * `--n_threads` consumers in one consumer group read the chunk messages that
  * upload_data_file sent (see lib/transfer/chunk.ts). Each chunk is checked against its
  * SHA-512 and written at its offset; when a file has all its chunks, its
@@ -58,6 +61,11 @@ import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+import {
+  CATALOG_FLAG,
+  TransferCatalog,
+  withCatalogValue,
+} from "../lib/catalog/transfer_catalog.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -74,7 +82,7 @@ const progress = {
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
     program: "reconstruct_data_files",
     summary:
       "Rebuild files from the chunk messages on a Kafka topic into WORKINGDIR.",
@@ -89,6 +97,7 @@ function readCommandLine() {
         description:
           "consumer group; default a fresh one that reads the whole topic",
       },
+      catalog: CATALOG_FLAG,
     },
   });
   if (positionals.length !== 1) {
@@ -116,11 +125,14 @@ async function handleMessage(
   assembler: FileAssembler,
   value: Uint8Array | null,
   where: MessagePosition,
+  rebuilt?: (relativePath: string) => Promise<void>,
 ): Promise<void> {
   progress.messagesRead++;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
-    reportOutcome(await assembler.accept(decodeChunk(value)));
+    const outcome = await assembler.accept(decodeChunk(value));
+    reportOutcome(outcome);
+    if (outcome.kind === "reconstructed") await rebuilt?.(outcome.relativePath);
   } catch (error) {
     if (error instanceof UnsafePathError) {
       progress.skipped++;
@@ -173,6 +185,15 @@ async function reconstruct(
   const assembler = await FileAssembler.open(options.workingDir);
   // A run killed while finishing a file left it complete but not in place.
   (await assembler.finishInterrupted()).forEach(reportOutcome);
+  // Rows a crash kept out of the catalog are written now.
+  const catalog = await TransferCatalog.open(
+    options.catalog,
+    (line) => log.warn(line),
+  );
+  await catalog?.repairRebuilt(options.workingDir, options.topic_name);
+  const rebuilt = catalog &&
+    ((path: string) =>
+      catalog.fileRebuilt(options.workingDir, path, options.topic_name));
   // A consumer without a partition would only idle (and kafkajs trips over
   // the empty assignment Kafka 4 sends it), so start no more than needed.
   const consumers = Math.min(options.n_threads, partitions);
@@ -188,7 +209,7 @@ async function reconstruct(
     topic: options.topic_name,
     groupId,
     consumers,
-    handle: (value, where) => handleMessage(assembler, value, where),
+    handle: (value, where) => handleMessage(assembler, value, where, rebuilt),
     fatal: (error) => {
       fatal ??= error;
       shutdown.stop("error");
@@ -215,6 +236,7 @@ async function reconstruct(
   commands.close();
   await group.stop();
   assembler.close();
+  await catalog?.close();
   shutdown.dispose();
   printSummary(startedAt);
   if (fatal) {

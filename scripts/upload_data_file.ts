@@ -9,7 +9,9 @@
  *
  * Permissions: `--allow-read` (the files to upload and the config),
  * `--allow-net` (the brokers named in the config, which may be anywhere),
- * `--allow-env` (`$VARIABLES` in the config, and kafkajs' own settings).
+ * `--allow-env` (`$VARIABLES` in the config, and kafkajs' own settings),
+ * `--allow-write=out` (only for `--catalog[=DB]`, which records each file
+ * sent in the lab catalog, see metadata_uploader).
  *
  * A file is too big for one Kafka message, so it is cut into chunks of
  * `--chunk_size` bytes. Each chunk travels as one message that carries
@@ -48,12 +50,17 @@ import {
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/transfer/upload.ts";
+import {
+  CATALOG_FLAG,
+  TransferCatalog,
+  withCatalogValue,
+} from "../lib/catalog/transfer_catalog.ts";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
     program: "upload_data_file",
     summary:
       "Upload files (or folders) to a Kafka topic as SHA-512-checked chunks.",
@@ -63,6 +70,7 @@ function readCommandLine() {
       topic_name: TOPIC_FLAG,
       n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
+      catalog: CATALOG_FLAG,
     },
   });
   if (positionals.length === 0) {
@@ -78,7 +86,7 @@ interface Shortfall {
   changed: number;
 }
 
-/** Uploads one file with a progress bar and adds what went wrong to `shortfall`. */
+/** Uploads one file with a progress bar, adds what went wrong to `shortfall`, returns its chunks if all went. */
 async function uploadOne(
   target: UploadTarget,
   producer: ChunkProducer,
@@ -86,9 +94,10 @@ async function uploadOne(
   board: ProgressBoard,
   signal: AbortSignal,
   shortfall: Shortfall,
-): Promise<void> {
+): Promise<number | undefined> {
   let acknowledged = 0;
   let total = 1;
+  const changedBefore = shortfall.changed;
   // A file that changes or vanishes mid-upload fails alone; the others go on.
   const result = await uploadWithProgress(target, producer, {
     chunkSize,
@@ -104,6 +113,9 @@ async function uploadOne(
   });
   if (result.error) log.error(`${target.path}: ${describeError(result.error)}`);
   shortfall.missing += result.failed + result.notSent;
+  // Its number of chunks when all of them were acknowledged.
+  const complete = result.failed + result.notSent === 0 && !result.error;
+  return complete && shortfall.changed === changedBefore ? total : undefined;
 }
 
 /** Uploads every file; returns what did not go as planned. */
@@ -112,6 +124,10 @@ async function uploadAll(
   signal: AbortSignal,
 ): Promise<Shortfall> {
   const targets = await collectUploadTargets(options.paths);
+  const catalog = await TransferCatalog.open(
+    options.catalog,
+    (line) => log.warn(line),
+  );
   const { kafka, settings } = await openTopic(
     options.config,
     options.topic_name,
@@ -132,7 +148,7 @@ async function uploadAll(
   const shortfall: Shortfall = { missing: 0, changed: 0 };
   try {
     for (const target of targets) {
-      await uploadOne(
+      const chunks = await uploadOne(
         target,
         producer,
         options.chunk_size,
@@ -140,9 +156,17 @@ async function uploadAll(
         signal,
         shortfall,
       );
+      if (chunks !== undefined) {
+        await catalog?.fileSent(target.path, target.subdir, {
+          topic: options.topic_name,
+          nChunks: chunks,
+          chunkSize: options.chunk_size,
+        });
+      }
     }
   } finally {
     await producer.close();
+    await catalog?.close();
     board.stop();
   }
   return shortfall;

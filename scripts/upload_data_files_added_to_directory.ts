@@ -9,7 +9,8 @@
  *
  * Permissions: `--allow-read` (the watched folder is yours to choose, and the
  * config), `--allow-write=out` (only the record of what was uploaded, in
- * out/.upload_records; the watched folder is never written), `--allow-net`
+ * out/.upload_records, and the `--catalog[=DB]` of the files sent, see
+ * metadata_uploader; the watched folder is never written), `--allow-net`
  * (the brokers in the config), `--allow-env` (`$VARIABLES` in the config).
  *
  * On an instrument PC files appear in a folder all day. This tool runs for
@@ -56,6 +57,12 @@ import { logFileTimes, Logger, type LogLevel } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
+import { subdirOf } from "../lib/transfer/upload.ts";
+import {
+  CATALOG_FLAG,
+  TransferCatalog,
+  withCatalogValue,
+} from "../lib/catalog/transfer_catalog.ts";
 import {
   describeStatus,
   UploadScheduler,
@@ -81,7 +88,7 @@ const log = new Logger({
 
 /** Reads the command line; the flags shared with upload_data_file are in lib/kafka/kafka_flags.ts. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
     program: PROGRAM,
     summary:
       "Watch a folder and upload every file added to it to a Kafka topic.",
@@ -91,6 +98,7 @@ function readCommandLine() {
       topic_name: TOPIC_FLAG,
       n_threads: threadsFlag("parallel producers (and files at once)"),
       chunk_size: CHUNK_SIZE_FLAG,
+      catalog: CATALOG_FLAG,
       queue_max_size: {
         type: "number",
         default: DEFAULT_QUEUE_MAX_SIZE,
@@ -172,6 +180,10 @@ async function watchAndUpload(
   const board = new ProgressBoard({ print: (line) => log.info(line) });
   const say = (level: LogLevel, message: string) =>
     board.log(level === "INFO" ? message : `${level}: ${message}`);
+  const catalog = await TransferCatalog.open(
+    options.catalog,
+    (line) => say("WARNING", line),
+  );
   const scheduler = new UploadScheduler(record, {
     connect,
     idleSeconds: PRODUCER_IDLE_SECONDS,
@@ -180,6 +192,13 @@ async function watchAndUpload(
     filesAtOnce: options.n_threads,
     board,
     say,
+    uploaded: catalog &&
+      ((file, totalChunks) =>
+        catalog.fileSent(file.path, subdirOf(options.directory, file.path), {
+          topic: options.topic_name,
+          nChunks: totalChunks,
+          chunkSize: options.chunk_size,
+        })),
   });
 
   // Files already there are taken too, unless --new_files_only; a file an
@@ -232,6 +251,7 @@ async function watchAndUpload(
   );
   const left = await scheduler.finish();
   board.stop();
+  await catalog?.close();
   printSummary(record, startedAt, left, shutdown.reason ?? "quit");
   record.close();
 }

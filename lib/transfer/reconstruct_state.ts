@@ -146,6 +146,29 @@ export class ReconstructState {
     }));
   }
 
+  /** The versions moved into place (of one path, if given), oldest first. */
+  reconstructedFiles(relativePath?: string): FileRecord[] {
+    const rows = this.#db.prepare(
+      `SELECT key, relative_path, total_chunks, chunk_size, file_hash
+         FROM files WHERE outcome = 'reconstructed'
+          AND (? IS NULL OR relative_path = ?)
+        ORDER BY finished_at`,
+    ).all(relativePath ?? null, relativePath ?? null) as {
+      key: string;
+      relative_path: string;
+      total_chunks: number;
+      chunk_size: number;
+      file_hash: Uint8Array;
+    }[];
+    return rows.map((row) => ({
+      key: row.key,
+      relativePath: row.relative_path,
+      totalChunks: row.total_chunks,
+      chunkSize: row.chunk_size,
+      fileHash: new Uint8Array(row.file_hash),
+    }));
+  }
+
   /** Closes the database. */
   close(): void {
     this.#db.close();

@@ -92,6 +92,8 @@ export interface UploadSchedulerOptions {
   say: (level: LogLevel, message: string) => void;
   /** Seconds before a file with unacknowledged chunks is tried again; default 30. */
   retrySeconds?: number;
+  /** Told of each file once Kafka has acknowledged all its chunks. */
+  uploaded?: (file: SettledFile, totalChunks: number) => Promise<void>;
 }
 
 /** How many finished or waiting files `status()` lists. */
@@ -281,6 +283,7 @@ export class UploadScheduler {
         status.state = "failed";
       } else {
         this.#record.finish(version!.id);
+        await this.#options.uploaded?.(file, result.totalChunks);
         this.#counts.done++;
         status.state = "done";
         this.#options.say(

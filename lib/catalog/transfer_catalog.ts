@@ -1,0 +1,246 @@
+/**
+ * `--catalog [DB]` for the transfer tools: every file sent to Kafka, and
+ * every file rebuilt from it, gets its catalog row.
+ *
+ * The uploaders record a file (source 'file', topic, chunks) once Kafka has
+ * acknowledged all of it. The reconstructor records a file (source 'kafka')
+ * once its SHA-512 is verified and it is in place. A reconstructor killed
+ * between the move and the row leaves the row missing; on the next start
+ * {@linkcode TransferCatalog.repairRebuilt} compares the files its own record
+ * says it moved into place with the catalog and writes the missing rows. The
+ * upsert on the path means a row is never there twice.
+ *
+ * @example
+ * ```ts
+ * import { CATALOG_FLAG, TransferCatalog, withCatalogValue } from "./transfer_catalog.ts";
+ *
+ * const args = withCatalogValue(["--catalog", "data/a.bin"]); // ["--catalog=out/catalog.db", "data/a.bin"]
+ * const catalog = await TransferCatalog.open("out/catalog.db", console.warn);
+ * await catalog?.fileSent("data/a.bin", "", { topic: "lecroy_files", nChunks: 1, chunkSize: 16384 });
+ * await catalog?.close();
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { describeError } from "../common/cli.ts";
+import { toHex } from "../transfer/chunk.ts";
+import { ReconstructState } from "../transfer/reconstruct_state.ts";
+import { STATE_FOLDER } from "../transfer/safe_paths.ts";
+import { Catalog, DEFAULT_CATALOG } from "./catalog.ts";
+
+/**
+ * The flag definition (for `parseFlags`), after {@linkcode withCatalogValue}
+ * has given a bare `--catalog` its default value.
+ */
+export const CATALOG_FLAG = {
+  type: "string",
+  description:
+    `--catalog[=DB]: record each file in the catalog (${DEFAULT_CATALOG}, or a postgres:// URL)`,
+} as const;
+
+/** A value that names a catalog, not a file or folder to transfer. */
+const LOOKS_LIKE_DB = /^postgres(ql)?:\/\/|\.(db|sqlite3?)$/i;
+
+/**
+ * `args` with `--catalog` given its value: `--catalog=DB` and `--catalog DB`
+ * (when DB ends in `.db`/`.sqlite` or is a `postgres://` URL) name the
+ * catalog; a bare `--catalog` means {@linkcode DEFAULT_CATALOG}, so that it
+ * never swallows the path after it.
+ *
+ * @example
+ * ```ts
+ * withCatalogValue(["--catalog", "out/rebuilt"]); // ["--catalog=out/catalog.db", "out/rebuilt"]
+ * withCatalogValue(["--catalog", "out/lab.db", "x"]); // ["--catalog=out/lab.db", "x"]
+ * ```
+ */
+export function withCatalogValue(args: string[]): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== "--catalog") {
+      result.push(args[i]);
+    } else if (i + 1 < args.length && LOOKS_LIKE_DB.test(args[i + 1])) {
+      result.push(`--catalog=${args[++i]}`);
+    } else {
+      result.push(`--catalog=${DEFAULT_CATALOG}`);
+    }
+  }
+  return result;
+}
+
+/** How a file travelled: its topic and chunks. */
+export interface Transfer {
+  /** The Kafka topic. */
+  topic: string;
+  /** The number of chunks. */
+  nChunks: number;
+  /** Bytes per chunk (all but the last). */
+  chunkSize: number;
+}
+
+/** The catalog as the transfer tools use it. */
+export class TransferCatalog {
+  readonly #catalog: Catalog;
+  readonly #warn: (message: string) => void;
+
+  private constructor(catalog: Catalog, warn: (message: string) => void) {
+    this.#catalog = catalog;
+    this.#warn = warn;
+  }
+
+  /**
+   * Opens the catalog named by `--catalog`, or returns undefined without the
+   * flag. `warn` prints one line (a `.trc` that is no LeCroy file, a row
+   * that could not be written).
+   *
+   * @example
+   * ```ts
+   * const catalog = await TransferCatalog.open("out/catalog.db", (line) => console.warn(line));
+   * ```
+   */
+  static async open(
+    target: string | undefined,
+    warn: (message: string) => void,
+  ): Promise<TransferCatalog | undefined> {
+    if (target === undefined) return undefined;
+    return new TransferCatalog(await Catalog.open(target), warn);
+  }
+
+  /** Where the catalog is (no password). */
+  get label(): string {
+    return this.#catalog.label;
+  }
+
+  /**
+   * Records a file every chunk of which Kafka acknowledged (source 'file').
+   *
+   * @example
+   * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
+   * await catalog.fileSent("runs/day1/a.trc", "day1", { topic: "lecroy_files", nChunks: 3, chunkSize: 16384 });
+   * ```
+   */
+  async fileSent(
+    path: string,
+    subdir: string,
+    transfer: Transfer,
+  ): Promise<void> {
+    await this.#add(path, subdir, { source: "file", ...transfer });
+  }
+
+  /**
+   * Records a file moved into place under `workingDir` (source 'kafka'),
+   * with the chunks the reconstructor's record has for it.
+   *
+   * @example
+   * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
+   * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", "lecroy_files");
+   * ```
+   */
+  async fileRebuilt(
+    workingDir: string,
+    relativePath: string,
+    topic: string,
+  ): Promise<void> {
+    const state = openState(workingDir);
+    try {
+      const record = state.reconstructedFiles(relativePath).at(-1);
+      if (!record) return;
+      await this.#add(
+        join(workingDir, ...relativePath.split("/")),
+        subdirOf(relativePath),
+        {
+          source: "kafka",
+          topic,
+          nChunks: record.totalChunks,
+          chunkSize: record.chunkSize,
+        },
+      );
+    } finally {
+      state.close();
+    }
+  }
+
+  /**
+   * Writes the rows missing for files that the reconstructor moved into place
+   * under `workingDir` (killed before it could write them); returns how many.
+   *
+   * @example
+   * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
+   * await catalog.repairRebuilt("out/rebuilt", "lecroy_files"); // 0
+   * ```
+   */
+  async repairRebuilt(workingDir: string, topic: string): Promise<number> {
+    const root = await Deno.realPath(workingDir);
+    const known = await this.#catalog.hashesBySource("kafka");
+    const state = openState(root);
+    let repaired = 0;
+    try {
+      // The newest version of each path is the one on disk.
+      const latest = new Map(
+        state.reconstructedFiles().map((r) => [r.relativePath, r]),
+      );
+      for (const [relativePath, record] of latest) {
+        const path = join(root, ...relativePath.split("/"));
+        if (known.get(path) === toHex(record.fileHash)) continue;
+        if (!await Deno.stat(path).then((i) => i.isFile, () => false)) {
+          continue;
+        }
+        await this.#add(path, subdirOf(relativePath), {
+          source: "kafka",
+          topic,
+          nChunks: record.totalChunks,
+          chunkSize: record.chunkSize,
+        });
+        repaired++;
+      }
+    } finally {
+      state.close();
+    }
+    return repaired;
+  }
+
+  /** Stores one file's rows; a failure is a warning, not the end of the run. */
+  async #add(
+    path: string,
+    subdir: string,
+    origin: Parameters<Catalog["add"]>[2],
+  ): Promise<void> {
+    try {
+      const entry = await this.#catalog.add(path, subdir, origin);
+      if (entry.warning) this.#warn(`${path}: ${entry.warning}`);
+    } catch (error) {
+      this.#warn(
+        `${path} not recorded in the catalog ${this.label}: ${
+          describeError(error)
+        }`,
+      );
+    }
+  }
+
+  /**
+   * Closes the connection.
+   *
+   * @example
+   * ```ts
+   * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
+   * await catalog.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.#catalog.close();
+  }
+}
+
+/** The reconstructor's own record inside its working folder. */
+function openState(workingDir: string): ReconstructState {
+  return new ReconstructState(join(workingDir, STATE_FOLDER, "state.db"));
+}
+
+/** The folder part of a POSIX relative path, '' at the top. */
+function subdirOf(relativePath: string): string {
+  const slash = relativePath.lastIndexOf("/");
+  return slash < 0 ? "" : relativePath.slice(0, slash);
+}

@@ -1,0 +1,156 @@
+/**
+ * # Catalog files in an SQL database (the CasJobs metadata uploader, ported)
+ *
+ * ```sh
+ * deno task metadata_uploader ../shared/data/lecroy
+ * deno task metadata_uploader --thumbnails out/thumbnails ../shared/data/lecroy
+ * deno task metadata_uploader --db postgres://lab@db.lab:5432/catalog --recreate runs/
+ * ```
+ *
+ * Permissions: `--allow-read` (the files to catalog are yours to name),
+ * `--allow-write=out` (the SQLite catalog and the thumbnails live in out/),
+ * `--allow-net` (only used for a `postgres://` catalog, whose server may be
+ * anywhere), `--allow-env` (`$PGPASSWORD` and the other `PG*` settings the
+ * PostgreSQL client reads).
+ *
+ * The 2021 original did three things with a file path: connect to a shared
+ * database (CasJobs MyDB), create a table, insert one row describing the
+ * file. This port does the same, grown up: every PATH is a file or a folder
+ * (its files, recursively); each file gets one row in table `files` (name,
+ * folder, size, SHA-512, times), and each LeCroy oscilloscope waveform
+ * (`.trc`) one more row in `lecroy_waveforms` with every field of its
+ * WAVEDESC header (instrument, trigger time, timebase, ...). Running it again
+ * updates the rows instead of adding new ones: the upsert is keyed on the
+ * file's path. `--recreate` drops and recreates the tables, which the
+ * original's author wanted. Every SQL statement is in
+ * lib/catalog/catalog_sql.ts, with bound parameters only.
+ *
+ * The database is an SQLite file by default (`out/catalog.db`); a lab that
+ * shares one catalog between machines gives a PostgreSQL URL instead.
+ *
+ * Try: catalog the samples, then `deno task catalog list`; touch a file and
+ * run again (same number of rows, new hash); `--thumbnails out/thumbnails`
+ * and open out/thumbnails/index.html.
+ *
+ * @module
+ */
+import {
+  describeError,
+  runMain,
+  UsageError,
+  UserError,
+} from "../lib/common/cli.ts";
+import { parseFlags } from "../lib/common/flags.ts";
+import { collectUploadTargets } from "../lib/transfer/upload.ts";
+import { Catalog, DEFAULT_CATALOG } from "../lib/catalog/catalog.ts";
+import { ThumbnailGallery } from "../lib/catalog/thumbnails.ts";
+
+const PROGRAM = "metadata_uploader";
+/** TODO: one table per experiment? Waveforms then go to <table>_lecroy_waveforms. */
+const DEFAULT_TABLE = "files";
+
+/** Reads the command line. */
+function readCommandLine() {
+  const { flags, positionals } = parseFlags(Deno.args, {
+    program: PROGRAM,
+    summary:
+      "Catalog files (and LeCroy .trc waveform headers) in an SQL database.",
+    positionals: "PATH...",
+    flags: {
+      db: {
+        type: "string",
+        default: DEFAULT_CATALOG,
+        description: "SQLite file, or postgres://user@host:port/database",
+      },
+      table: {
+        type: "string",
+        default: DEFAULT_TABLE,
+        description: "files table (waveforms go to lecroy_waveforms beside it)",
+      },
+      recreate: {
+        type: "boolean",
+        description: "drop and recreate the tables first",
+      },
+      thumbnails: {
+        type: "string",
+        description: "folder for one SVG per waveform and an index.html",
+      },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError("name at least one PATH");
+  return { ...flags, paths: positionals };
+}
+
+/** Catalogs every file under the given paths; returns the counts. */
+async function catalogPaths(
+  catalog: Catalog,
+  paths: string[],
+  gallery: ThumbnailGallery | undefined,
+): Promise<{ files: number; waveforms: number; unreadable: number }> {
+  const counts = { files: 0, waveforms: 0, unreadable: 0 };
+  for (const target of await collectUploadTargets(paths)) {
+    // A file deleted or locked meanwhile is reported; the others go on.
+    const entry = await catalog.add(target.path, target.subdir).catch(
+      (error) => {
+        if (
+          !(error instanceof Deno.errors.NotFound ||
+            error instanceof Deno.errors.PermissionDenied)
+        ) throw error;
+        console.warn(
+          `${PROGRAM}: warning: ${target.path}: ${describeError(error)}`,
+        );
+        counts.unreadable++;
+      },
+    );
+    if (!entry) continue;
+    counts.files++;
+    // A bad .trc still has its file row: warn and go on with the others.
+    if (entry.warning) {
+      console.warn(`${PROGRAM}: warning: ${target.path}: ${entry.warning}`);
+    }
+    if (entry.waveform) {
+      counts.waveforms++;
+      await gallery?.add(entry.path, entry.waveform);
+    }
+  }
+  return counts;
+}
+
+if (import.meta.main) {
+  await runMain(PROGRAM, async () => {
+    const options = readCommandLine();
+    if (options.thumbnails === "") {
+      throw new UserError("--thumbnails needs a folder");
+    }
+    const gallery = options.thumbnails === undefined
+      ? undefined
+      : await ThumbnailGallery.open(options.thumbnails);
+    // Connect, and make the tables (dropped first with --recreate).
+    const catalog = await Catalog.open(options.db, {
+      table: options.table,
+      recreate: options.recreate,
+    });
+    try {
+      // Insert (or update) one row per file.
+      const { files, waveforms, unreadable } = await catalogPaths(
+        catalog,
+        options.paths,
+        gallery,
+      );
+      await gallery?.writeIndex();
+      console.log(
+        `Cataloged ${files} files (${waveforms} LeCroy waveforms) into ${catalog.label}`,
+      );
+      if (unreadable > 0) {
+        throw new UserError(`${unreadable} file(s) could not be read`);
+      }
+    } finally {
+      await catalog.close();
+    }
+  });
+}
+
+// A run on the sample captures prints:
+//
+//   metadata_uploader: warning: ../shared/data/lecroy/header.trc: data cut off: 357 of 804357 bytes
+//   Cataloged 6 files (4 LeCroy waveforms) into out/catalog.db:files

@@ -1,0 +1,223 @@
+/**
+ * `--catalog` on the transfer tools, through a real Kafka broker, on SQLite
+ * and on a throwaway PostgreSQL: the uploaders record what they sent (source
+ * 'file'), the reconstructor what it rebuilt (source 'kafka', with the
+ * waveform row of a .trc), and a row missing after a crash between the move
+ * and the row appears at the next start, once.
+ */
+import { deepStrictEqual, ok } from "node:assert/strict";
+import { BackgroundTask } from "./helpers/background_task.ts";
+import { onBothDatabases, queryRows } from "./helpers/catalog_db.ts";
+import {
+  Reconstructor,
+  startTestBroker,
+  uniqueTopic,
+  writeTestConfig,
+} from "./helpers/kafka.ts";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import { SAMPLES } from "./helpers/trc_files.ts";
+import { withCatalogValue } from "../lib/catalog/transfer_catalog.ts";
+
+const CHUNK = 16384;
+const expected = JSON.parse(
+  await Deno.readTextFile(`${ROOT}${SAMPLES}/expected.json`),
+) as Record<string, { size: number; sha512: string; instrument_name: string }>;
+/** The samples as [name, size] pairs, for waitForFiles. */
+const SAMPLE_SIZES = Object.entries(expected).map((
+  [name, { size }],
+) => [name, size] as [string, number]);
+
+/** The rows of one source, by name. */
+async function rowsOf(db: string, source: string) {
+  return await queryRows(
+    db,
+    `SELECT f.name, f.subdir, f.size_bytes, f.sha512, f.source, f.topic, f.n_chunks, f.chunk_size, w.instrument_name
+       FROM files f LEFT JOIN lecroy_waveforms w ON w.file_id = f.id
+      WHERE f.source = '${source}' ORDER BY f.name`,
+  );
+}
+
+Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost in a crash is repaired once", async (t) => {
+  const broker = await startTestBroker();
+  const dir = await makeOutTempDir("catalog-kafka");
+  const config = await writeTestConfig(dir, broker.bootstrap);
+  try {
+    await onBothDatabases(
+      t,
+      "upload and rebuild",
+      dir,
+      async ({ db, secret }, pg) => {
+        const topic = uniqueTopic(`catalog${pg ? "pg" : "sqlite"}`);
+        /** upload_data_file of `paths` to this step's topic. */
+        const uploadFiles = (...paths: string[]) =>
+          runTask("upload_data_file", [
+            ...["--config", config, "--topic_name", topic],
+            ...["--chunk_size", String(CHUNK), ...paths],
+          ]);
+        const upload = await uploadFiles(
+          "--catalog",
+          db,
+          ...SAMPLE_SIZES.map(([name]) => `${SAMPLES}/${name}`),
+        );
+        deepStrictEqual(upload.code, 0, upload.stderr);
+        ok(
+          !upload.stdout.includes(secret || "\0") &&
+            !upload.stderr.includes(secret || "\0"),
+        );
+        const sent = await rowsOf(db, "file");
+        deepStrictEqual(sent.map((r) => r.name), Object.keys(expected));
+        for (const row of sent) {
+          const { size, sha512, instrument_name } = expected[String(row.name)];
+          deepStrictEqual(row, {
+            name: row.name,
+            subdir: "",
+            size_bytes: size,
+            sha512,
+            source: "file",
+            topic,
+            n_chunks: Math.ceil(size / CHUNK),
+            chunk_size: CHUNK,
+            instrument_name,
+          });
+        }
+
+        // A reconstructor without --catalog leaves the files in place and no
+        // rows: exactly what a crash between the move and the row leaves.
+        const rebuilt = `${dir}/rebuilt-${topic}`;
+        const group = `group-${topic}`;
+        const first = Reconstructor.start(config, topic, rebuilt, [
+          "--consumer_group_ID",
+          group,
+        ]);
+        await first.waitForFiles(
+          SAMPLE_SIZES.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+        );
+        deepStrictEqual((await first.quit()).code, 0);
+        deepStrictEqual(await rowsOf(db, "kafka"), []);
+        const startCataloguing = async () => {
+          const reconstructor = Reconstructor.start(config, topic, rebuilt, [
+            "--consumer_group_ID",
+            group,
+            "--catalog",
+            db,
+          ]);
+          await reconstructor.stdout.waitFor("Reading topic");
+          return reconstructor;
+        };
+
+        // Restarted with --catalog (same group: nothing is read again), the
+        // rows appear; a third start adds none.
+        for (let run = 0; run < 2; run++) {
+          const stopped = await (await startCataloguing()).quit();
+          deepStrictEqual(stopped.code, 0, stopped.stderr);
+          const rows = await rowsOf(db, "kafka");
+          deepStrictEqual(rows.length, SAMPLE_SIZES.length);
+          for (const row of rows) {
+            const { size, sha512, instrument_name } =
+              expected[String(row.name)];
+            deepStrictEqual(row, {
+              name: row.name,
+              subdir: "",
+              size_bytes: size,
+              sha512,
+              source: "kafka",
+              topic,
+              n_chunks: Math.ceil(size / CHUNK),
+              // A file of one chunk tells the reconstructor only its size.
+              chunk_size: size <= CHUNK ? size : CHUNK,
+              instrument_name,
+            });
+          }
+        }
+
+        // A file that arrives while the reconstructor runs gets its row at once.
+        const live = await startCataloguing();
+        const folder = `${dir}/more-${topic}/day2`;
+        await Deno.mkdir(`${ROOT}${folder}`, { recursive: true });
+        await Deno.copyFile(
+          `${ROOT}${SAMPLES}/pulse.trc`,
+          `${ROOT}${folder}/late.trc`,
+        );
+        const more = await uploadFiles(`${dir}/more-${topic}`);
+        deepStrictEqual(more.code, 0, more.stderr);
+        await live.waitForFiles([[`${rebuilt}/day2/late.trc`, 1361]]);
+        deepStrictEqual((await live.quit()).code, 0);
+        const late = (await rowsOf(db, "kafka")).filter((r) =>
+          r.name === "late.trc"
+        );
+        deepStrictEqual(
+          late.map((r) => [r.subdir, r.instrument_name, r.n_chunks]),
+          [["day2", "LECROYWR64Xi-A", 1]],
+        );
+      },
+    );
+
+    await onBothDatabases(t, "folder watcher", dir, async ({ db }, pg) => {
+      const topic = uniqueTopic(`watchcat${pg ? "pg" : "sqlite"}`);
+      const folder = `${dir}/watched-${topic}`;
+      await Deno.mkdir(`${ROOT}${folder}/scope`, { recursive: true });
+      const watcher = new BackgroundTask(
+        "upload_data_files_added_to_directory",
+        [
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--chunk_size",
+          "1024",
+          "--settle_seconds",
+          "1",
+          "--update_seconds",
+          "-1",
+          "--catalog",
+          db,
+          folder,
+        ],
+      );
+      await watcher.stdout.waitFor("Watching");
+      await Deno.copyFile(
+        `${ROOT}${SAMPLES}/pulse_sequence.trc`,
+        `${ROOT}${folder}/scope/seq.trc`,
+      );
+      await watcher.stdout.waitFor("Uploaded scope/seq.trc");
+      deepStrictEqual((await watcher.quit()).code, 0);
+      const rows = await rowsOf(db, "file");
+      deepStrictEqual(
+        rows.map((
+          r,
+        ) => [
+          r.name,
+          r.subdir,
+          r.n_chunks,
+          r.chunk_size,
+          r.topic,
+          r.instrument_name,
+        ]),
+        [
+          ["seq.trc", "scope", 21, 1024, topic, "LECROYWR64Xi-A"],
+        ],
+      );
+    });
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test("a bare --catalog means out/catalog.db and never swallows the path after it", () => {
+  deepStrictEqual(withCatalogValue(["--catalog", "out/rebuilt"]), [
+    "--catalog=out/catalog.db",
+    "out/rebuilt",
+  ]);
+  deepStrictEqual(
+    withCatalogValue(["--catalog", "out/lab.sqlite", "a.trc", "--catalog"]),
+    ["--catalog=out/lab.sqlite", "a.trc", "--catalog=out/catalog.db"],
+  );
+  deepStrictEqual(
+    withCatalogValue(["--catalog", "postgresql://lab@db/catalog", "runs/"]),
+    ["--catalog=postgresql://lab@db/catalog", "runs/"],
+  );
+  deepStrictEqual(withCatalogValue(["--catalog=x.db", "y"]), [
+    "--catalog=x.db",
+    "y",
+  ]);
+});
