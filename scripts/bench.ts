@@ -18,7 +18,8 @@
  * rebuilds it (checking the SHA-512), and with `--peers` it runs, interleaved
  * with these, ProducerPerformance and ConsumerPerformance (the broker's own
  * Kafka version) and kcat with records of the chunk size, the same number of
- * bytes, acks=all, on topics made exactly like the project's. Every figure is
+ * bytes, acks=all and the config's batch.size, linger.ms and compression, on
+ * topics made exactly like the project's. Every figure is
  * taken `--rounds` times; the order of the tools flips each round so that none
  * always goes first. MB/s count from process start (JVM start-up included) to
  * the last byte; for the rebuild, to the file moved into place.
@@ -151,7 +152,7 @@ async function report(
       title: "Upload and rebuild through one local Kafka broker, MB/s",
       subtitle:
         `${last.sizeMb} MiB, ${rounds} run(s) each, ${machine}${kafka}, ${
-          new Date().toISOString().slice(0, 16)
+          new Date().toISOString().slice(0, 16).replace("T", " ")
         } UTC`,
     }),
   );
@@ -248,6 +249,7 @@ if (import.meta.main) {
             sourceSha512,
             sizeMb,
             chunkSize,
+            producer: settings.producer,
           };
           runs.push(...await benchChunkSize(admin, plan, tools, flags.rounds));
         }

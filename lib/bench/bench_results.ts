@@ -101,7 +101,9 @@ function mean(values: number[]): number {
  *
  * @example
  * ```ts
- * const rows = summarize(runs);
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
  * ```
  */
 export function summarize(runs: BenchRun[]): SummaryRow[] {
@@ -143,7 +145,10 @@ export function summarize(runs: BenchRun[]): SummaryRow[] {
  *
  * @example
  * ```ts
- * javaRatios(rows); // [{ direction: "produce", recordSize: 16384, wallClock: 0.4, ... }]
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
+ * javaRatios(rows); // [] (no Java run); else [{ direction, recordSize, wallClock, ... }]
  * ```
  */
 export function javaRatios(rows: SummaryRow[]): Ratio[] {
@@ -197,6 +202,9 @@ function alignColumns(cells: string[][]): string {
  *
  * @example
  * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
  * console.log(formatTable(rows, javaRatios(rows)));
  * ```
  */

@@ -64,6 +64,21 @@ export interface ProduceRun {
   records: number;
   /** Bytes per record (the project's chunk size). */
   recordSize: number;
+  /** The producer's `batch.size` (the project's config's); else the tool's default. */
+  batchBytes?: number;
+  /** The producer's `linger.ms` (the project's config's); else the tool's default. */
+  lingerMs?: number;
+  /** The producer's `compression.type` (the project's config's); else none. */
+  compression?: string;
+}
+
+/** `batch.size`, `linger.ms` and `compression.type` as `key=value` pairs, when set. */
+function batchingProps(run: ProduceRun): string[] {
+  return [
+    ...(run.batchBytes === undefined ? [] : [`batch.size=${run.batchBytes}`]),
+    ...(run.lingerMs === undefined ? [] : [`linger.ms=${run.lingerMs}`]),
+    ...(run.compression ? [`compression.type=${run.compression}`] : []),
+  ];
 }
 
 /** What one consume run reads. */
@@ -116,10 +131,12 @@ export async function javaTools(
 
 /**
  * `java` arguments for ProducerPerformance: acks=all, no throttling, the
- * producer's other settings at their defaults.
+ * run's batching, the producer's other settings at their defaults.
  *
  * @example
  * ```ts
+ * const tools: JavaTools = { classpath: "/opt/kafka/libs/*", version: "4.1.2" };
+ * const run = { bootstrap: "127.0.0.1:9092", topic: "t", records: 10, recordSize: 16384 };
  * new Deno.Command("java", { args: producerPerformanceArgs(tools, run) });
  * ```
  */
@@ -139,6 +156,7 @@ export function producerPerformanceArgs(
     "--producer-props",
     `bootstrap.servers=${run.bootstrap}`,
     "acks=all",
+    ...batchingProps(run),
   ];
 }
 
@@ -148,6 +166,8 @@ export function producerPerformanceArgs(
  *
  * @example
  * ```ts
+ * const tools: JavaTools = { classpath: "/opt/kafka/libs/*", version: "4.1.2" };
+ * const run = { bootstrap: "127.0.0.1:9092", topic: "t", records: 10 };
  * new Deno.Command("java", { args: consumerPerformanceArgs(tools, run) });
  * ```
  */
@@ -284,10 +304,11 @@ export async function writeKcatInput(
 
 /**
  * kcat arguments that produce every line of `input` as one record, acks=all,
- * librdkafka's other settings at their defaults.
+ * the run's batching, librdkafka's other settings at their defaults.
  *
  * @example
  * ```ts
+ * const run = { bootstrap: "127.0.0.1:9092", topic: "t", records: 10, recordSize: 16384 };
  * new Deno.Command("kcat", { args: kcatProduceArgs(run, "out/bench/kcat.txt") });
  * ```
  */
@@ -296,6 +317,7 @@ export function kcatProduceArgs(run: ProduceRun, input: string): string[] {
     "-P",
     ...["-b", run.bootstrap, "-t", run.topic],
     ...["-X", "acks=all"],
+    ...batchingProps(run).flatMap((prop) => ["-X", prop]),
     ...["-l", input],
   ];
 }
@@ -306,6 +328,7 @@ export function kcatProduceArgs(run: ProduceRun, input: string): string[] {
  *
  * @example
  * ```ts
+ * const run = { bootstrap: "127.0.0.1:9092", topic: "t", records: 10 };
  * new Deno.Command("kcat", { args: kcatConsumeArgs(run) });
  * ```
  */

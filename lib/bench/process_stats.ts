@@ -116,7 +116,7 @@ export async function spawnMeasured(
  *
  * @example
  * ```ts
- * const before = await cpuSeconds(pid);
+ * const before = await cpuSeconds(Deno.pid);
  * ```
  */
 export async function cpuSeconds(pid: number): Promise<number> {
@@ -134,7 +134,8 @@ export async function cpuSeconds(pid: number): Promise<number> {
  *
  * @example
  * ```ts
- * const pid = await childPid(measured.child.pid);
+ * const measured = await spawnMeasured("sleep", ["1"]);
+ * const pid = await childPid(measured.child.pid); // sleep's pid, not GNU time's
  * ```
  */
 export async function childPid(parent: number): Promise<number> {
@@ -189,6 +190,7 @@ export async function finishMeasuredReport(
  *
  * @example
  * ```ts
+ * const run = await spawnMeasured("cat", []);
  * const peakMb = await finishMeasured(run, { quit: true });
  * ```
  */

@@ -222,7 +222,11 @@ function legend(rows: SummaryRow[]): string[] {
  *
  * @example
  * ```ts
- * await Deno.writeTextFile("out/bench/throughput.svg", throughputSvg(rows, ratios, text));
+ * import { javaRatios, summarize } from "./bench_results.ts";
+ *
+ * const rows = summarize([]);
+ * const svg = throughputSvg(rows, javaRatios(rows), { title: "MB/s", subtitle: "64 MiB" });
+ * await Deno.writeTextFile("out/bench/throughput.svg", svg);
  * ```
  */
 export function throughputSvg(
@@ -258,3 +262,5 @@ export function throughputSvg(
   ];
   return parts.join("\n") + "\n";
 }
+
+export type { Ratio, SummaryRow } from "./bench_results.ts";

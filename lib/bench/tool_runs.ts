@@ -58,6 +58,8 @@ export interface RunPlan {
   sizeMb: number;
   /** The project's chunk size = the peers' record size, bytes. */
   chunkSize: number;
+  /** The config's producer batching, which the peers' producers get too. */
+  producer?: { batchBytes: number; lingerMs: number; compression: string };
   /** Where rebuilt files go for the moment; default `out/bench`. */
   workDir?: string;
 }
@@ -116,13 +118,17 @@ function record(
   };
 }
 
-/** Runs one peer program to its end under GNU time, keeping its stdout. */
+/**
+ * Runs one peer program to its end under GNU time, keeping its stdout for the
+ * Java tools' summaries (kcat -C prints every payload: discarded).
+ */
 async function timedPeer(
   command: string,
   args: string[],
+  captureStdout = false,
 ): Promise<{ seconds: number; report: ProcessReport }> {
   const started = performance.now();
-  const run = await spawnMeasured(command, args, { captureStdout: true });
+  const run = await spawnMeasured(command, args, { captureStdout });
   const report = await finishMeasuredReport(run);
   return { seconds: (performance.now() - started) / 1000, report };
 }
@@ -137,7 +143,15 @@ function recordCount(plan: RunPlan): number {
  *
  * @example
  * ```ts
- * const run = await produceWith(plan, "java", "bench_java_1", 1);
+ * const plan: RunPlan = {
+ *   config: "local",
+ *   bootstrap: "127.0.0.1:9092",
+ *   source: "out/bench/data_64MiB.bin",
+ *   sourceSha512: await sha512Hex("out/bench/data_64MiB.bin"),
+ *   sizeMb: 64,
+ *   chunkSize: 16384,
+ * };
+ * const run = await produceWith(plan, "project", "bench_project_1", 1);
  * ```
  */
 export async function produceWith(
@@ -151,10 +165,13 @@ export async function produceWith(
     topic,
     records: recordCount(plan),
     recordSize: plan.chunkSize,
+    batchBytes: plan.producer?.batchBytes,
+    lingerMs: plan.producer?.lingerMs,
+    compression: plan.producer?.compression,
   };
   if (tool === "java") {
     const args = peers.producerPerformanceArgs(plan.java!, run);
-    const { seconds, report } = await timedPeer("java", args);
+    const { seconds, report } = await timedPeer("java", args, true);
     const own = peers.parseProducerPerformance(report.stdout);
     return {
       ...record(plan, tool, "produce", round, seconds, report),
@@ -184,6 +201,14 @@ export async function produceWith(
  *
  * @example
  * ```ts
+ * const plan: RunPlan = {
+ *   config: "local",
+ *   bootstrap: "127.0.0.1:9092",
+ *   source: "out/bench/data_64MiB.bin",
+ *   sourceSha512: await sha512Hex("out/bench/data_64MiB.bin"),
+ *   sizeMb: 64,
+ *   chunkSize: 16384,
+ * };
  * const run = await consumeWith(plan, "project", "bench_project_1", 1);
  * ```
  */
@@ -196,7 +221,7 @@ export async function consumeWith(
   const run = { bootstrap: plan.bootstrap, topic, records: recordCount(plan) };
   if (tool === "java") {
     const args = peers.consumerPerformanceArgs(plan.java!, run);
-    const { seconds, report } = await timedPeer("java", args);
+    const { seconds, report } = await timedPeer("java", args, true);
     const own = peers.parseConsumerPerformance(report.stdout);
     return {
       ...record(plan, tool, "consume", round, seconds, report),
@@ -226,3 +251,6 @@ export async function consumeWith(
     identical,
   };
 }
+
+export type { BenchRun, Tool } from "./bench_results.ts";
+export type { JavaTools } from "./peer_tools.ts";
