@@ -129,6 +129,7 @@ async function findPeers(withPeers: boolean) {
 
 /** Writes results.json and throughput.svg; returns the table(s) to print. */
 async function report(
+  dir: string,
   runs: BenchRun[],
   sizes: number[],
   rounds: number,
@@ -147,7 +148,7 @@ async function report(
   const last = summaries.at(-1)!;
   const kafka = javaVersion ? `, Kafka tools ${javaVersion}` : "";
   await Deno.writeTextFile(
-    `${BENCH_DIR}/throughput.svg`,
+    `${dir}/throughput.svg`,
     throughputSvg(last.rows, last.ratios, {
       title: "Upload and rebuild through one local Kafka broker, MB/s",
       subtitle:
@@ -157,7 +158,7 @@ async function report(
     }),
   );
   await Deno.writeTextFile(
-    `${BENCH_DIR}/results.json`,
+    `${dir}/results.json`,
     JSON.stringify(
       {
         date: new Date().toISOString(),
@@ -172,7 +173,7 @@ async function report(
     ) + "\n",
   );
   tables.push(
-    `\nWrote ${BENCH_DIR}/results.json and ${BENCH_DIR}/throughput.svg (${last.sizeMb} MiB).`,
+    `\nWrote ${dir}/results.json and ${dir}/throughput.svg (${last.sizeMb} MiB).`,
   );
   return tables.join("\n");
 }
@@ -200,6 +201,11 @@ if (import.meta.main) {
           type: "string",
           default: "16384,524288",
           description: "chunk (record) sizes in bytes, comma-separated",
+        },
+        out_dir: {
+          type: "string",
+          default: BENCH_DIR,
+          description: "where test files and results go (inside out/)",
         },
         rounds: {
           type: "number",
@@ -231,11 +237,12 @@ if (import.meta.main) {
       : "";
     const { tools, java, kcat } = await findPeers(flags.peers ?? false);
     const admin = await connectAdmin(createKafka(settings), settings);
-    await Deno.mkdir(BENCH_DIR, { recursive: true });
+    const dir = flags.out_dir;
+    await Deno.mkdir(dir, { recursive: true });
     const runs: BenchRun[] = [];
     try {
       for (const sizeMb of sizes) {
-        const source = `${BENCH_DIR}/data_${sizeMb}MiB.bin`;
+        const source = `${dir}/data_${sizeMb}MiB.bin`;
         await writeRandomFile(source, sizeMb * MIB, { reuse: true });
         const sourceSha512 = await sha512Hex(source);
         for (const chunkSize of chunkSizes) {
@@ -250,6 +257,7 @@ if (import.meta.main) {
             sizeMb,
             chunkSize,
             producer: settings.producer,
+            workDir: dir,
           };
           runs.push(...await benchChunkSize(admin, plan, tools, flags.rounds));
         }
@@ -257,7 +265,7 @@ if (import.meta.main) {
     } finally {
       await admin.disconnect();
     }
-    console.log(await report(runs, sizes, flags.rounds, java?.version));
+    console.log(await report(dir, runs, sizes, flags.rounds, java?.version));
     return runs.every((run) => run.identical !== false) ? 0 : 1;
   });
 }

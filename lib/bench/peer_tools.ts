@@ -129,6 +129,15 @@ export async function javaTools(
   return { classpath, version };
 }
 
+/** `java` arguments that run one of Kafka's tools with the tools' JVM options. */
+function javaArgs(tools: JavaTools, tool: string, args: string[]): string[] {
+  return [
+    ...JVM_OPTIONS,
+    ...["-cp", tools.classpath, `org.apache.kafka.tools.${tool}`],
+    ...args,
+  ];
+}
+
 /**
  * `java` arguments for ProducerPerformance: acks=all, no throttling, the
  * run's batching, the producer's other settings at their defaults.
@@ -144,11 +153,7 @@ export function producerPerformanceArgs(
   tools: JavaTools,
   run: ProduceRun,
 ): string[] {
-  return [
-    ...JVM_OPTIONS,
-    "-cp",
-    tools.classpath,
-    "org.apache.kafka.tools.ProducerPerformance",
+  return javaArgs(tools, "ProducerPerformance", [
     ...["--topic", run.topic],
     ...["--num-records", String(run.records)],
     ...["--record-size", String(run.recordSize)],
@@ -157,7 +162,7 @@ export function producerPerformanceArgs(
     `bootstrap.servers=${run.bootstrap}`,
     "acks=all",
     ...batchingProps(run),
-  ];
+  ]);
 }
 
 /**
@@ -175,16 +180,12 @@ export function consumerPerformanceArgs(
   tools: JavaTools,
   run: ConsumeRun,
 ): string[] {
-  return [
-    ...JVM_OPTIONS,
-    "-cp",
-    tools.classpath,
-    "org.apache.kafka.tools.ConsumerPerformance",
+  return javaArgs(tools, "ConsumerPerformance", [
     ...["--bootstrap-server", run.bootstrap],
     ...["--topic", run.topic],
     ...["--messages", String(run.records)],
     ...["--group", `bench-${run.topic}`],
-  ];
+  ]);
 }
 
 /**

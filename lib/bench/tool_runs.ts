@@ -133,6 +133,23 @@ async function timedPeer(
   return { seconds: (performance.now() - started) / 1000, report };
 }
 
+/** Runs one of the Java tools; keeps its own figure beside the wall clock's. */
+async function javaRun(
+  plan: RunPlan,
+  direction: Direction,
+  round: number,
+  args: string[],
+): Promise<BenchRun> {
+  const { seconds, report } = await timedPeer("java", args, true);
+  const own = direction === "produce"
+    ? peers.parseProducerPerformance(report.stdout)
+    : peers.parseConsumerPerformance(report.stdout);
+  return {
+    ...record(plan, "java", direction, round, seconds, report),
+    reportedMbPerSecond: Number(own.toFixed(1)),
+  };
+}
+
 /** The number of records the file makes. */
 function recordCount(plan: RunPlan): number {
   return Math.ceil(plan.sizeMb * MIB / plan.chunkSize);
@@ -171,12 +188,7 @@ export async function produceWith(
   };
   if (tool === "java") {
     const args = peers.producerPerformanceArgs(plan.java!, run);
-    const { seconds, report } = await timedPeer("java", args, true);
-    const own = peers.parseProducerPerformance(report.stdout);
-    return {
-      ...record(plan, tool, "produce", round, seconds, report),
-      reportedMbPerSecond: Number(own.toFixed(1)),
-    };
+    return await javaRun(plan, "produce", round, args);
   }
   if (tool === "kcat") {
     const input = `${plan.source}.kcat_${plan.chunkSize}.txt`;
@@ -221,12 +233,7 @@ export async function consumeWith(
   const run = { bootstrap: plan.bootstrap, topic, records: recordCount(plan) };
   if (tool === "java") {
     const args = peers.consumerPerformanceArgs(plan.java!, run);
-    const { seconds, report } = await timedPeer("java", args, true);
-    const own = peers.parseConsumerPerformance(report.stdout);
-    return {
-      ...record(plan, tool, "consume", round, seconds, report),
-      reportedMbPerSecond: Number(own.toFixed(1)),
-    };
+    return await javaRun(plan, "consume", round, args);
   }
   if (tool === "kcat") {
     const args = peers.kcatConsumeArgs(run);
