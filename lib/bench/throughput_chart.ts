@@ -263,4 +263,4 @@ export function throughputSvg(
   return parts.join("\n") + "\n";
 }
 
-export type { Ratio, SummaryRow } from "./bench_results.ts";
+export type { Direction, Ratio, SummaryRow, Tool } from "./bench_results.ts";

@@ -259,5 +259,5 @@ export async function consumeWith(
   };
 }
 
-export type { BenchRun, Tool } from "./bench_results.ts";
+export type { BenchRun, Direction, Tool } from "./bench_results.ts";
 export type { JavaTools } from "./peer_tools.ts";
