@@ -1,122 +1,181 @@
 /**
- * # Benchmark: upload and rebuild big files through Kafka
+ * # Benchmark: upload and rebuild big files through Kafka, beside Kafka's own clients
  *
  * ```sh
  * deno task kafka start
- * deno task bench                                  # 256 MiB and 1 GiB, chunks of 16 KiB and 512 KiB
- * deno task bench --sizes_mb 64 --chunk_sizes 16384
+ * deno task bench                         # 256 MiB and 1 GiB, chunks of 16 KiB and 512 KiB
+ * deno task bench --peers                 # 256 MiB, with Kafka's Java perf tools and kcat
+ * deno task bench --peers --sizes_mb 64 --chunk_sizes 16384 --rounds 3
  * ```
  *
- * Permissions: `--allow-run` (it starts upload_data_file and
- * reconstruct_data_files as separate processes, so each is measured alone),
- * `--allow-read` and `--allow-write=out` (test files and results go to
- * out/bench), `--allow-net` and `--allow-env` (to delete its topics after).
+ * Permissions: `--allow-run` (every measured program runs as its own process
+ * under GNU time: upload_data_file, reconstruct_data_files, java, kcat),
+ * `--allow-read`, `--allow-write=out,.kafka` (test files and results go to
+ * out/bench; the Java tools' classpath is cached in .kafka like the broker's),
+ * `--allow-net` and `--allow-env` (topics are created and deleted here).
  *
- * For every file size and chunk size it generates a file, uploads it, rebuilds
- * it, checks that the SHA-512 matches, and prints the throughput (MB/s) and the
- * peak resident memory of each side. Memory that stays flat from 256 MiB to
- * 1 GiB shows that neither side holds the file in memory. Results are also
- * saved to out/bench/results.json. Timings are numbers to read, not to assert.
+ * For every file size and chunk size it uploads a file of random bytes and
+ * rebuilds it (checking the SHA-512), and with `--peers` it runs, interleaved
+ * with these, ProducerPerformance and ConsumerPerformance (the broker's own
+ * Kafka version) and kcat with records of the chunk size, the same number of
+ * bytes, acks=all and the config's batch.size, linger.ms and compression, on
+ * topics made exactly like the project's. Every figure is
+ * taken `--rounds` times; the order of the tools flips each round so that none
+ * always goes first. MB/s count from process start (JVM start-up included) to
+ * the last byte; for the rebuild, to the file moved into place.
+ *
+ * It prints one table (MB/s per run, peak RSS, CPU %) with the project/Java
+ * ratios, and writes out/bench/results.json and out/bench/throughput.svg.
+ * Timings are numbers to read, not to assert: on a busy machine they scatter.
+ *
+ * Try: `--chunk_sizes 65536`, or `--rounds 4` to see how much runs scatter.
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { runMain } from "../lib/common/cli.ts";
-import { writeRandomFile } from "../lib/bench/random_file.ts";
+import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
-import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
-import { connectAdmin, createKafka } from "../lib/kafka/client.ts";
-import { loadKafkaConfig } from "../lib/kafka/config.ts";
+import { writeRandomFile } from "../lib/bench/random_file.ts";
 import {
-  finishMeasured,
-  spawnMeasuredTask,
-} from "../lib/bench/process_stats.ts";
+  type BenchRun,
+  formatTable,
+  javaRatios,
+  summarize,
+  type Tool,
+} from "../lib/bench/bench_results.ts";
+import * as peers from "../lib/bench/peer_tools.ts";
+import {
+  consumeWith,
+  produceWith,
+  type RunPlan,
+  sha512Hex,
+} from "../lib/bench/tool_runs.ts";
+import { throughputSvg } from "../lib/bench/throughput_chart.ts";
+import { CONFIG_FLAG, DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
+import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka/client.ts";
+import { loadKafkaConfig } from "../lib/kafka/config.ts";
 
 /** Where generated files, rebuilt files and results go. */
 const BENCH_DIR = "out/bench";
 const MIB = 1024 * 1024;
+const SIZES_MB = "256,1024";
+/** With --peers every figure is taken several times: a smaller default file. */
+const PEERS_SIZES_MB = "256";
+const ROUNDS = 2;
 
-/** One measured side of one transfer. */
-interface SideResult {
-  seconds: number;
-  mbPerSecond: number;
-  peakRssMb: number;
+type Admin = Awaited<ReturnType<typeof connectAdmin>>;
+
+/** One line per run while the benchmark goes on. */
+function progressLine(run: BenchRun): string {
+  const sha = run.identical === undefined
+    ? ""
+    : run.identical
+    ? ", SHA-512 identical"
+    : ", SHA-512 DIFFERENT";
+  return `  round ${run.round}: ${run.tool} ${run.direction} ${run.recordSize} B: ${run.mbPerSecond} MB/s, ` +
+    `peak RSS ${run.peakRssMb} MB, CPU ${run.cpuPercent}%${sha}`;
 }
 
-/** SHA-512 of a file, streamed. */
-async function sha512Hex(path: string): Promise<string> {
-  const hash = createHash("sha512");
-  using file = await Deno.open(path);
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
+/**
+ * Every round: each tool produces to a fresh topic of its own, then each
+ * reads its topic back. Topics are made alike (the partitions the project's
+ * tools give a topic they create) and deleted after the round.
+ */
+async function benchChunkSize(
+  admin: Admin,
+  plan: RunPlan,
+  tools: Tool[],
+  rounds: number,
+): Promise<BenchRun[]> {
+  const runs: BenchRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 === 1 ? tools : [...tools].reverse();
+    const stamp = Date.now();
+    const topics = new Map(order.map((tool) => {
+      const name = `bench_${tool}_${plan.chunkSize}_${plan.sizeMb}_${round}`;
+      return [tool, `${name}_${stamp}`];
+    }));
+    for (const topic of topics.values()) {
+      await ensureTopic(admin, topic, DEFAULT_THREADS);
+    }
+    for (const step of [produceWith, consumeWith]) {
+      for (const tool of order) {
+        const run = await step(plan, tool, topics.get(tool)!, round);
+        console.log(progressLine(run));
+        runs.push(run);
+      }
+    }
+    // The benchmark topics hold hundreds of MB each; give the space back.
+    await admin.deleteTopics({ topics: [...topics.values()] });
+  }
+  return runs;
 }
 
-/** Throughput of `bytes` bytes in `seconds`, and the peak memory. */
-function sideResult(
-  bytes: number,
-  seconds: number,
-  peakRssMb: number,
-): SideResult {
+/** The tools to run: the project, and with --peers the Java tools and kcat if installed. */
+async function findPeers(withPeers: boolean) {
+  if (!withPeers) return { tools: ["project"] as Tool[] };
+  const java = await peers.javaTools(console.log);
+  const kcat = await peers.findKcat();
+  if (!kcat) {
+    console.log(
+      "kcat is not installed (apt-get install kcat): measuring without it.",
+    );
+  }
   return {
-    seconds: Number(seconds.toFixed(1)),
-    mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)),
-    peakRssMb,
+    java,
+    kcat,
+    tools: (kcat ? ["project", "java", "kcat"] : ["project", "java"]) as Tool[],
   };
 }
 
-/** Uploads and rebuilds one file; returns both sides' numbers. */
-async function transfer(
-  source: string,
-  sizeMb: number,
-  chunkSize: number,
-  config: string,
+/** Writes results.json and throughput.svg; returns the table(s) to print. */
+async function report(
+  dir: string,
+  runs: BenchRun[],
+  sizes: number[],
+  rounds: number,
+  javaVersion?: string,
 ) {
-  const topic = `bench_${chunkSize}_${sizeMb}_${Date.now()}`;
-  const rebuiltDir = `${BENCH_DIR}/rebuilt_${topic}`;
-  const bytes = sizeMb * MIB;
-
-  const upStarted = performance.now();
-  const up = await spawnMeasuredTask("upload_data_file", [
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    "--chunk_size",
-    String(chunkSize),
-    source,
-  ]);
-  const upPeakMb = await finishMeasured(up);
-  const upload = sideResult(
-    bytes,
-    (performance.now() - upStarted) / 1000,
-    upPeakMb,
+  const tables = [];
+  const machine = `${navigator.hardwareConcurrency} cores, ${Deno.build.os}`;
+  const summaries = sizes.map((sizeMb) => {
+    const rows = summarize(runs.filter((run) => run.sizeMb === sizeMb));
+    const ratios = javaRatios(rows);
+    tables.push(
+      `\n${sizeMb} MiB, ${rounds} run(s) each:\n${formatTable(rows, ratios)}`,
+    );
+    return { sizeMb, rows, ratios };
+  });
+  const last = summaries.at(-1)!;
+  const kafka = javaVersion ? `, Kafka tools ${javaVersion}` : "";
+  await Deno.writeTextFile(
+    `${dir}/throughput.svg`,
+    throughputSvg(last.rows, last.ratios, {
+      title: "Upload and rebuild through one local Kafka broker, MB/s",
+      subtitle:
+        `${last.sizeMb} MiB, ${rounds} run(s) each, ${machine}${kafka}, ${
+          new Date().toISOString().slice(0, 16).replace("T", " ")
+        } UTC`,
+    }),
   );
-
-  // The rebuild counts from start-up (joining the group) until the file is in place.
-  const downStarted = performance.now();
-  const down = await spawnMeasuredTask("reconstruct_data_files", [
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    "--update_seconds",
-    "-1",
-    rebuiltDir,
-  ]);
-  const rebuilt = `${rebuiltDir}/${source.split("/").at(-1)}`;
-  while ((await Deno.stat(rebuilt).catch(() => undefined))?.size !== bytes) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const rebuildSeconds = (performance.now() - downStarted) / 1000;
-  const reconstruct = sideResult(
-    bytes,
-    rebuildSeconds,
-    await finishMeasured(down, { quit: true }),
+  await Deno.writeTextFile(
+    `${dir}/results.json`,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine,
+        kafkaTools: javaVersion,
+        rounds,
+        runs,
+        summaries,
+      },
+      null,
+      2,
+    ) + "\n",
   );
-
-  const identical = await sha512Hex(rebuilt) === await sha512Hex(source);
-  await Deno.remove(rebuiltDir, { recursive: true });
-  return { topic, upload, reconstruct, identical };
+  tables.push(
+    `\nWrote ${dir}/results.json and ${dir}/throughput.svg (${last.sizeMb} MiB).`,
+  );
+  return tables.join("\n");
 }
 
 if (import.meta.main) {
@@ -124,50 +183,89 @@ if (import.meta.main) {
     const { flags } = parseFlags(Deno.args, {
       program: "bench",
       summary:
-        "Measure upload and rebuild throughput and peak memory against a running broker.",
+        "Measure upload and rebuild throughput, peak memory and CPU against a running broker, " +
+        "with --peers beside Kafka's Java perf tools and kcat.",
       flags: {
         config: CONFIG_FLAG,
+        peers: {
+          type: "boolean",
+          description:
+            "also run ProducerPerformance, ConsumerPerformance and kcat",
+        },
         sizes_mb: {
           type: "string",
-          default: "256,1024",
-          description: "file sizes in MiB, comma-separated",
+          description:
+            `file sizes in MiB, comma-separated (default ${SIZES_MB}; ${PEERS_SIZES_MB} with --peers)`,
         },
         chunk_sizes: {
           type: "string",
           default: "16384,524288",
-          description: "chunk sizes in bytes, comma-separated",
+          description: "chunk (record) sizes in bytes, comma-separated",
+        },
+        out_dir: {
+          type: "string",
+          default: BENCH_DIR,
+          description: "where test files and results go (inside out/)",
+        },
+        rounds: {
+          type: "number",
+          default: ROUNDS,
+          description: "runs of every figure",
         },
       },
     });
-    await Deno.mkdir(BENCH_DIR, { recursive: true });
-    const results = [];
-    for (const sizeMb of flags.sizes_mb.split(",").map(Number)) {
-      const source = `${BENCH_DIR}/data_${sizeMb}MiB.bin`;
-      await writeRandomFile(source, sizeMb * MIB, { reuse: true });
-      for (const chunkSize of flags.chunk_sizes.split(",").map(Number)) {
-        const result = await transfer(source, sizeMb, chunkSize, flags.config);
-        results.push({ sizeMb, chunkSize, ...result });
-        console.log(
-          `${sizeMb} MiB, chunks of ${chunkSize} B: upload ${result.upload.mbPerSecond} MB/s (peak RSS ${result.upload.peakRssMb} MB), ` +
-            `rebuild ${result.reconstruct.mbPerSecond} MB/s (peak RSS ${result.reconstruct.peakRssMb} MB), SHA-512 ${
-              result.identical ? "identical" : "DIFFERENT"
-            }`,
-        );
-      }
+    const sizes = (flags.sizes_mb ?? (flags.peers ? PEERS_SIZES_MB : SIZES_MB))
+      .split(",").map(Number);
+    const chunkSizes = flags.chunk_sizes.split(",").map(Number);
+    if (
+      [...sizes, ...chunkSizes, flags.rounds].some((n) =>
+        !Number.isInteger(n) || n < 1
+      )
+    ) {
+      throw new UsageError(
+        "--sizes_mb, --chunk_sizes and --rounds take positive whole numbers",
+      );
     }
-    await Deno.writeTextFile(
-      `${BENCH_DIR}/results.json`,
-      JSON.stringify(results, null, 2) + "\n",
-    );
-    // The benchmark topics hold gigabytes; give the space back.
     const settings = await loadKafkaConfig(flags.config);
+    if (flags.peers && (settings.client.ssl || settings.client.sasl)) {
+      throw new UsageError(
+        "--peers runs the Java tools and kcat over PLAINTEXT only: use a config without SSL/SASL",
+      );
+    }
+    const bootstrap = Array.isArray(settings.client.brokers)
+      ? settings.client.brokers.join(",")
+      : "";
+    const { tools, java, kcat } = await findPeers(flags.peers ?? false);
     const admin = await connectAdmin(createKafka(settings), settings);
-    await admin.deleteTopics({ topics: results.map((r) => r.topic) });
-    await admin.disconnect();
-    return results.every((r) => r.identical) ? 0 : 1;
+    const dir = flags.out_dir;
+    await Deno.mkdir(dir, { recursive: true });
+    const runs: BenchRun[] = [];
+    try {
+      for (const sizeMb of sizes) {
+        const source = `${dir}/data_${sizeMb}MiB.bin`;
+        await writeRandomFile(source, sizeMb * MIB, { reuse: true });
+        const sourceSha512 = await sha512Hex(source);
+        for (const chunkSize of chunkSizes) {
+          console.log(`${sizeMb} MiB in records of ${chunkSize} B:`);
+          const plan: RunPlan = {
+            config: flags.config,
+            bootstrap,
+            java,
+            kcat,
+            source,
+            sourceSha512,
+            sizeMb,
+            chunkSize,
+            producer: settings.producer,
+            workDir: dir,
+          };
+          runs.push(...await benchChunkSize(admin, plan, tools, flags.rounds));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    console.log(await report(dir, runs, sizes, flags.rounds, java?.version));
+    return runs.every((run) => run.identical !== false) ? 0 : 1;
   });
 }
-
-// A run prints one line per transfer, for example:
-//
-//   256 MiB, chunks of 16384 B: upload 40.1 MB/s (peak RSS 150 MB), rebuild 35.2 MB/s (peak RSS 140 MB), SHA-512 identical

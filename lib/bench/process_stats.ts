@@ -1,9 +1,9 @@
 /**
- * Running a child process and measuring its peak memory.
+ * Running a child process and measuring its peak memory and CPU time.
  *
  * GNU time (`/usr/bin/time`, Debian package `time`) reports the largest
  * resident set size a process reached ("maximum resident set size"), exactly,
- * when it ends. Deno itself may not read another process's `/proc` entries
+ * when it ends, and the CPU time of all its threads. Deno itself may not read another process's `/proc` entries
  * without `--allow-all`, so the benchmark wraps each measured process in it.
  *
  * @example
@@ -22,19 +22,43 @@ import { taskArgs } from "../common/deno_tasks.ts";
 /** Where GNU time lives on Debian and most Linux systems. */
 const GNU_TIME = "/usr/bin/time";
 
+/** What GNU time reports about a finished process, with its output. */
+export interface ProcessReport {
+  /** The largest resident set size the process reached, in bytes. */
+  peakRssBytes: number;
+  /** CPU time it used, user plus system, in seconds (all its threads). */
+  cpuSeconds: number;
+  /** Its wall-clock time from start to end, in seconds. */
+  wallSeconds: number;
+  /** How it ended. */
+  status: Deno.CommandStatus;
+  /** Its standard output when `captureStdout` was set, else "". */
+  stdout: string;
+  /** Its standard error. */
+  stderr: string;
+}
+
 /** A measured child process. */
 export interface MeasuredProcess {
-  /** The GNU time process, whose child is the measured program. */
+  /** The GNU time process (the measured program is its child). */
   child: Deno.ChildProcess;
-  /** Resolves when the process ends, with its peak memory and exit status. */
-  finished: Promise<
-    { peakRssBytes: number; status: Deno.CommandStatus; stderr: string }
-  >;
+  /** Resolves when the process ends, with what GNU time measured. */
+  finished: Promise<ProcessReport>;
+}
+
+/** How {@linkcode spawnMeasured} runs the program. */
+export interface MeasureOptions {
+  /** Where GNU time's report file goes for the moment; default `out`. */
+  reportDir?: string;
+  /** Keep the program's standard output (else it is discarded). */
+  captureStdout?: boolean;
 }
 
 /**
- * Starts `command` under GNU time with stdin piped, stdout discarded and
- * stderr captured. GNU time's report goes to a temporary file in `reportDir`. Throws {@linkcode UserError} if GNU time is missing.
+ * Starts `command` under GNU time with stdin piped, stdout discarded (or
+ * captured with `captureStdout`) and stderr captured. GNU time's report goes
+ * to a temporary file in `reportDir`. Throws {@linkcode UserError} if GNU time
+ * is missing.
  *
  * @example
  * ```ts
@@ -44,7 +68,7 @@ export interface MeasuredProcess {
 export async function spawnMeasured(
   command: string,
   args: string[],
-  reportDir = "out",
+  options: MeasureOptions = {},
 ): Promise<MeasuredProcess> {
   if (!await Deno.stat(GNU_TIME).then(() => true, () => false)) {
     throw new UserError(
@@ -52,29 +76,34 @@ export async function spawnMeasured(
     );
   }
   const report = await Deno.makeTempFile({
-    dir: reportDir,
+    dir: options.reportDir ?? "out",
     prefix: ".peak-rss-",
   });
   const child = new Deno.Command(GNU_TIME, {
-    args: ["-f", "%M", "-o", report, command, ...args],
+    // Peak RSS in KiB, user and system CPU seconds, wall-clock seconds.
+    args: ["-f", "%M %U %S %e", "-o", report, command, ...args],
     stdin: "piped",
-    stdout: "null",
+    stdout: options.captureStdout ? "piped" : "null",
     stderr: "piped",
   }).spawn();
   const finished = (async () => {
     const output = await child.output();
-    const kib = Number(
-      (await Deno.readTextFile(report)).trim().split("\n").at(-1),
-    );
+    // GNU time puts "Command exited with non-zero status N" before its line.
+    const [kib, user, system, wall] = (await Deno.readTextFile(report))
+      .trim().split("\n").at(-1)!.split(" ").map(Number);
     await Deno.remove(report);
+    const decoder = new TextDecoder();
     return {
       peakRssBytes: kib * 1024,
+      cpuSeconds: user + system,
+      wallSeconds: wall,
       status: {
         success: output.success,
         code: output.code,
         signal: output.signal,
       },
-      stderr: new TextDecoder().decode(output.stderr),
+      stdout: options.captureStdout ? decoder.decode(output.stdout) : "",
+      stderr: decoder.decode(output.stderr),
     };
   })();
   return { child, finished };
@@ -105,8 +134,8 @@ export async function cpuSeconds(pid: number): Promise<number> {
  *
  * @example
  * ```ts
- * const measured = await spawnMeasuredTask("upload_data_file", ["a.bin"]);
- * const pid = await childPid(measured.child.pid);
+ * const measured = await spawnMeasured("sleep", ["1"]);
+ * const pid = await childPid(measured.child.pid); // sleep's pid, not GNU time's
  * ```
  */
 export async function childPid(parent: number): Promise<number> {
@@ -135,11 +164,33 @@ export function spawnMeasuredTask(
 /**
  * Waits for a measured run to end, typing `quit` on its stdin first when
  * `quit` is set (else stdin is just closed). Throws with its stderr if it
- * failed; returns its peak resident memory in MB.
+ * failed; returns what GNU time measured.
  *
  * @example
  * ```ts
- * const run = await spawnMeasuredTask("upload_data_files_added_to_directory", ["out/in"]);
+ * const run = await spawnMeasured("sleep", ["1"]);
+ * const { cpuSeconds, wallSeconds } = await finishMeasuredReport(run);
+ * ```
+ */
+export async function finishMeasuredReport(
+  run: MeasuredProcess,
+  options: { quit?: boolean } = {},
+): Promise<ProcessReport> {
+  const stdin = run.child.stdin.getWriter();
+  if (options.quit) await stdin.write(new TextEncoder().encode("quit\n"));
+  await stdin.close();
+  const done = await run.finished;
+  if (!done.status.success) throw new Error(done.stderr);
+  return done;
+}
+
+/**
+ * Waits for a measured run to end, as {@linkcode finishMeasuredReport} does;
+ * returns its peak resident memory in MB.
+ *
+ * @example
+ * ```ts
+ * const run = await spawnMeasured("cat", []);
  * const peakMb = await finishMeasured(run, { quit: true });
  * ```
  */
@@ -147,10 +198,6 @@ export async function finishMeasured(
   run: MeasuredProcess,
   options: { quit?: boolean } = {},
 ): Promise<number> {
-  const stdin = run.child.stdin.getWriter();
-  if (options.quit) await stdin.write(new TextEncoder().encode("quit\n"));
-  await stdin.close();
-  const done = await run.finished;
-  if (!done.status.success) throw new Error(done.stderr);
+  const done = await finishMeasuredReport(run, options);
   return Math.round(done.peakRssBytes / 1e6);
 }

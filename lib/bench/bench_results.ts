@@ -1,0 +1,245 @@
+/**
+ * The benchmark's figures: one record per measured run, summed up per tool,
+ * direction and record size, with the project/Java ratios, and printed as one
+ * plain-text table.
+ *
+ * @example
+ * ```ts
+ * import { formatTable, javaRatios, summarize } from "./bench_results.ts";
+ *
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 256, round: 1, mbPerSecond: 40, seconds: 6.7, peakRssMb: 150, cpuPercent: 95 },
+ *   { tool: "java", direction: "produce", recordSize: 16384, sizeMb: 256, round: 1, mbPerSecond: 100, seconds: 2.7, peakRssMb: 220, cpuPercent: 120 },
+ * ]);
+ * console.log(formatTable(rows, javaRatios(rows)));
+ * ```
+ *
+ * @module
+ */
+
+/** Who was measured. */
+export type Tool = "project" | "java" | "kcat";
+/** Producing (the project: upload) or consuming (the project: rebuild). */
+export type Direction = "produce" | "consume";
+
+/** The tools in the order tables and charts show them. */
+export const TOOLS: readonly Tool[] = ["project", "java", "kcat"];
+
+/** How tables and charts name each tool and direction. */
+export const TOOL_NAMES: Record<Tool, Record<Direction, string>> = {
+  project: { produce: "upload_data_file", consume: "reconstruct_data_files" },
+  java: { produce: "ProducerPerformance", consume: "ConsumerPerformance" },
+  kcat: { produce: "kcat -P", consume: "kcat -C" },
+};
+
+/** One measured run of one tool. */
+export interface BenchRun {
+  /** Who ran. */
+  tool: Tool;
+  /** Which way the bytes went. */
+  direction: Direction;
+  /** Bytes per record (the project's chunk size). */
+  recordSize: number;
+  /** The size of the file (or of all records together), MiB. */
+  sizeMb: number;
+  /** 1 for the first round of this figure, 2 for the second, ... */
+  round: number;
+  /** Bytes moved / wall-clock seconds from process start, in MB (10^6 B) per second. */
+  mbPerSecond: number;
+  /** Wall-clock seconds from process start to the end of the work. */
+  seconds: number;
+  /** Peak resident memory of the process, MB. */
+  peakRssMb: number;
+  /** CPU time / wall time of the process, in percent of one core. */
+  cpuPercent: number;
+  /** The Java tools' own figure (their clock starts once the JVM is up). */
+  reportedMbPerSecond?: number;
+  /** For the project's rebuild: the file came back with the same SHA-512. */
+  identical?: boolean;
+}
+
+/** The runs of one tool, direction and record size. */
+export interface SummaryRow {
+  /** Who ran. */
+  tool: Tool;
+  /** Which way the bytes went. */
+  direction: Direction;
+  /** Bytes per record. */
+  recordSize: number;
+  /** MB/s of each run, in run order. */
+  mbPerSecond: number[];
+  /** The Java tools' own figures, in run order (empty for the others). */
+  reportedMbPerSecond: number[];
+  /** Mean of `mbPerSecond`. */
+  meanMbPerSecond: number;
+  /** The largest peak RSS of the runs, MB. */
+  peakRssMb: number;
+  /** Mean CPU percent of the runs. */
+  cpuPercent: number;
+}
+
+/** The project's mean over Java's mean for one direction and record size. */
+export interface Ratio {
+  /** Which way the bytes went. */
+  direction: Direction;
+  /** Bytes per record. */
+  recordSize: number;
+  /** project MB/s / Java MB/s, both by wall clock from process start. */
+  wallClock: number;
+  /** project MB/s / Java's own reported MB/s (which leaves out the JVM's start). */
+  javaOwnClock?: number;
+}
+
+/** Arithmetic mean (0 for none). */
+function mean(values: number[]): number {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+}
+
+/**
+ * Groups runs by direction, record size and tool, in that display order
+ * (runs of several file sizes: summarize each size's runs on their own).
+ *
+ * @example
+ * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
+ * ```
+ */
+export function summarize(runs: BenchRun[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const sizes = [...new Set(runs.map((run) => run.recordSize))].sort((a, b) =>
+    a - b
+  );
+  for (const direction of ["produce", "consume"] as const) {
+    for (const recordSize of sizes) {
+      for (const tool of TOOLS) {
+        const mine = runs.filter((run) =>
+          run.tool === tool && run.direction === direction &&
+          run.recordSize === recordSize
+        );
+        if (mine.length === 0) continue;
+        const mbPerSecond = mine.map((run) => run.mbPerSecond);
+        rows.push({
+          tool,
+          direction,
+          recordSize,
+          mbPerSecond,
+          reportedMbPerSecond: mine.flatMap((run) =>
+            run.reportedMbPerSecond === undefined
+              ? []
+              : [run.reportedMbPerSecond]
+          ),
+          meanMbPerSecond: mean(mbPerSecond),
+          peakRssMb: Math.max(...mine.map((run) => run.peakRssMb)),
+          cpuPercent: mean(mine.map((run) => run.cpuPercent)),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * project/Java throughput ratios, where both ran.
+ *
+ * @example
+ * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
+ * javaRatios(rows); // [] (no Java run); else [{ direction, recordSize, wallClock, ... }]
+ * ```
+ */
+export function javaRatios(rows: SummaryRow[]): Ratio[] {
+  const ratios: Ratio[] = [];
+  for (const project of rows.filter((row) => row.tool === "project")) {
+    const java = rows.find((row) =>
+      row.tool === "java" && row.direction === project.direction &&
+      row.recordSize === project.recordSize
+    );
+    if (!java) continue;
+    const own = mean(java.reportedMbPerSecond);
+    ratios.push({
+      direction: project.direction,
+      recordSize: project.recordSize,
+      wallClock: project.meanMbPerSecond / java.meanMbPerSecond,
+      javaOwnClock: own ? project.meanMbPerSecond / own : undefined,
+    });
+  }
+  return ratios;
+}
+
+/**
+ * A record size the way people say it: `16 KiB`, `512 KiB`, `1 MiB`.
+ *
+ * @example
+ * ```ts
+ * sizeLabel(524288); // "512 KiB"
+ * ```
+ */
+export function sizeLabel(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}
+
+/** Pads every column of `cells` to its widest cell (numbers to the right). */
+function alignColumns(cells: string[][]): string {
+  const widths = cells[0].map((_, column) =>
+    Math.max(...cells.map((row) => row[column].length))
+  );
+  return cells.map((row) =>
+    row.map((cell, column) =>
+      column >= 3 ? cell.padStart(widths[column]) : cell.padEnd(widths[column])
+    ).join("  ").trimEnd()
+  ).join("\n");
+}
+
+/**
+ * The table the benchmark prints: one line per tool, direction and record
+ * size, then the project/Java ratios.
+ *
+ * @example
+ * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 40, seconds: 1.7, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
+ * console.log(formatTable(rows, javaRatios(rows)));
+ * ```
+ */
+export function formatTable(rows: SummaryRow[], ratios: Ratio[]): string {
+  const cells = [[
+    "tool",
+    "direction",
+    "record",
+    "MB/s per run",
+    "mean",
+    "peak RSS MB",
+    "CPU %",
+  ]];
+  for (const row of rows) {
+    cells.push([
+      TOOL_NAMES[row.tool][row.direction],
+      row.direction === "produce" ? "produce" : "consume",
+      sizeLabel(row.recordSize),
+      row.mbPerSecond.map((value) => value.toFixed(1)).join(", "),
+      row.meanMbPerSecond.toFixed(1),
+      String(row.peakRssMb),
+      row.cpuPercent.toFixed(0),
+    ]);
+  }
+  const lines = [alignColumns(cells), ""];
+  for (const ratio of ratios) {
+    const what = ratio.direction === "produce" ? "upload" : "rebuild";
+    const own = ratio.javaOwnClock === undefined
+      ? ""
+      : ` (${ratio.javaOwnClock.toFixed(2)} against Java's own timer)`;
+    lines.push(
+      `${what} ${sizeLabel(ratio.recordSize)}: project/Java ${
+        ratio.wallClock.toFixed(2)
+      }${own}`,
+    );
+  }
+  return lines.join("\n").trimEnd();
+}

@@ -1,0 +1,164 @@
+/**
+ * `deno task bench --peers` against a real broker with Kafka's Java perf
+ * tools and kcat, on a tiny file: every tool runs, the rebuilt file is
+ * identical, the results and the chart are written, the topics are gone
+ * afterwards. Plus the pieces the figures come from: the Java tools' summary
+ * lines, kcat's input file, the table and the chart. No timing is asserted.
+ */
+import { deepStrictEqual, match, ok } from "node:assert/strict";
+import {
+  parseConsumerPerformance,
+  parseProducerPerformance,
+  writeKcatInput,
+} from "../lib/bench/peer_tools.ts";
+import {
+  type BenchRun,
+  formatTable,
+  javaRatios,
+  summarize,
+} from "../lib/bench/bench_results.ts";
+import { throughputSvg } from "../lib/bench/throughput_chart.ts";
+import { connectAdmin, createKafka } from "../lib/kafka/client.ts";
+import { loadKafkaConfig } from "../lib/kafka/config.ts";
+import { startTestBroker, writeTestConfig } from "./helpers/kafka.ts";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+
+/** A run record with the given figure. */
+function run(
+  tool: BenchRun["tool"],
+  direction: BenchRun["direction"],
+  recordSize: number,
+  mbPerSecond: number,
+): BenchRun {
+  return {
+    tool,
+    direction,
+    recordSize,
+    sizeMb: 64,
+    round: 1,
+    mbPerSecond,
+    seconds: 1,
+    peakRssMb: 100,
+    cpuPercent: 50,
+  };
+}
+
+Deno.test("the Java tools' summaries are read in MB (10^6 bytes) per second", () => {
+  const producer =
+    "8192 records sent, 3267.7 records/sec (51.06 MB/sec), 166.05 ms avg latency, 982.00 ms max latency, 170 ms 50th";
+  deepStrictEqual(
+    parseProducerPerformance(`progress line\n${producer}\n`).toFixed(2),
+    (51.06 * 1.048576).toFixed(2),
+  );
+  const consumer =
+    "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n" +
+    "2026-12-02 00:59:35:945, 2026-12-02 00:59:41:947, 256.0000, 42.6524, 16384, 2729.7567, 1421, 4581, 55.8830, 3576.5117\n";
+  deepStrictEqual(
+    parseConsumerPerformance(consumer).toFixed(2),
+    (42.6524 * 1.048576).toFixed(2),
+  );
+});
+
+Deno.test("kcat's input has one line per record, of the record size, with no newline inside", async () => {
+  const dir = await makeOutTempDir("bench-kcat");
+  const source = `${ROOT}${dir}/source.bin`;
+  const bytes = new Uint8Array(3 * 1000 + 123).map((_, i) =>
+    i % 7 === 0 ? 0x0a : i % 256
+  );
+  await Deno.writeFile(source, bytes);
+  await writeKcatInput(source, `${ROOT}${dir}/kcat.txt`, 1000);
+  const written = await Deno.readFile(`${ROOT}${dir}/kcat.txt`);
+  const newlines = [...written.keys()].filter((i) => written[i] === 0x0a);
+  deepStrictEqual(newlines, [1000, 2001, 3002, 3126]);
+  const payload = written.filter((_, i) => !newlines.includes(i));
+  deepStrictEqual(payload, bytes.map((byte) => byte === 0x0a ? 0x0b : byte));
+  await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+});
+
+Deno.test("the table gives each run's figure and the project/Java ratios; the chart has a bar per tool and size", () => {
+  const runs = [16384, 524288].flatMap((size) => [
+    run("project", "produce", size, 40),
+    run("java", "produce", size, 100),
+    run("kcat", "produce", size, 200),
+    run("project", "consume", size, 60),
+    run("java", "consume", size, 300),
+  ]);
+  const rows = summarize(runs);
+  const ratios = javaRatios(rows);
+  const table = formatTable(rows, ratios);
+  match(table, /upload_data_file\s+produce\s+16 KiB\s+40\.0/);
+  match(table, /kcat -P\s+produce\s+512 KiB\s+200\.0/);
+  match(table, /upload 16 KiB: project\/Java 0\.40/);
+  match(table, /rebuild 512 KiB: project\/Java 0\.20/);
+  const svg = throughputSvg(rows, ratios, { title: "t", subtitle: "s" });
+  deepStrictEqual(svg.match(/<\/title><\/rect>/g)?.length, 10); // one bar per row
+  for (const name of ["upload_data_file", "ConsumerPerformance", "kcat -P"]) {
+    ok(svg.includes(`<title>${name}, 16 KiB:`), name);
+  }
+  match(svg, /this project/);
+  match(svg, /project\/Java 0\.40/);
+});
+
+Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and cleans up", async () => {
+  const broker = await startTestBroker();
+  try {
+    const dir = await makeOutTempDir("bench-peers");
+    const config = await writeTestConfig(dir, broker.bootstrap);
+    const settings = await loadKafkaConfig(`${ROOT}${config}`);
+    const admin = await connectAdmin(createKafka(settings), settings);
+    const topicsBefore = await admin.listTopics();
+    const result = await runTask("bench", [
+      ...["--peers", "--config", config, "--out_dir", dir],
+      ...["--sizes_mb", "1", "--chunk_sizes", "16384,524288", "--rounds", "2"],
+    ]);
+    deepStrictEqual(result.code, 0, result.stderr);
+    match(result.stdout, /project\/Java/);
+    const results = JSON.parse(
+      await Deno.readTextFile(`${ROOT}${dir}/results.json`),
+    );
+    const runs: BenchRun[] = results.runs;
+    // 3 tools x 2 directions x 2 record sizes x 2 rounds.
+    deepStrictEqual(runs.length, 24);
+    for (const tool of ["project", "java", "kcat"]) {
+      deepStrictEqual(runs.filter((r) => r.tool === tool).length, 8, tool);
+    }
+    ok(runs.every((r) => r.mbPerSecond > 0 && r.peakRssMb > 0));
+    deepStrictEqual(
+      runs.filter((r) => r.tool === "project" && r.direction === "consume")
+        .map((r) => r.identical),
+      [true, true, true, true],
+    );
+    ok(
+      runs.filter((r) => r.tool === "java").every((r) =>
+        r.reportedMbPerSecond! > 0
+      ),
+    );
+    match(await Deno.readTextFile(`${ROOT}${dir}/throughput.svg`), /^<svg /);
+    // The benchmark's topics are deleted once measured.
+    const left = (await admin.listTopics()).filter((t) =>
+      t.startsWith("bench_") && !topicsBefore.includes(t)
+    );
+    await admin.disconnect();
+    deepStrictEqual(left, []);
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one line", async () => {
+  const dir = await makeOutTempDir("bench-usage");
+  const rounds = await runTask("bench", ["--rounds", "0"]);
+  deepStrictEqual(rounds.code, 2);
+  match(rounds.stderr, /positive whole numbers/);
+  const sasl = `${dir}/sasl.config`;
+  await Deno.writeTextFile(
+    `${ROOT}${sasl}`,
+    "[cluster]\nbootstrap.servers = 127.0.0.1:1\nsecurity.protocol = SASL_SSL\nsasl.mechanism = PLAIN\nsasl.username = u\nsasl.password = p\n",
+  );
+  const peers = await runTask("bench", ["--peers", "--config", sasl]);
+  deepStrictEqual(peers.code, 2);
+  match(peers.stderr, /PLAINTEXT only/);
+  deepStrictEqual(peers.stderr.trim().split("\n").length, 1);
+  await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+});
