@@ -26,13 +26,17 @@ import { UserError } from "../common/cli.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
+  /** The file, as given on the command line. */
   path: string;
+  /** Its size in bytes when hashed. */
   size: number;
   /** Modification time when hashed, in ms since the epoch. */
   mtimeMs: number;
+  /** Bytes in every chunk but the last. */
   chunkSize: number;
   /** An empty file still has one (empty) chunk, so that it is rebuilt too. */
   totalChunks: number;
+  /** SHA-512 of the whole file. */
   fileHash: Uint8Array;
   /** All chunk hashes back to back, 64 bytes each (compact for big files). */
   chunkHashes: Uint8Array;
@@ -42,13 +46,17 @@ export interface ChunkPlan {
 export interface VerifiedChunk {
   /** 1-based, as in the message format. */
   index: number;
+  /** Where the chunk starts in the file, in bytes. */
   offset: number;
+  /** The chunk's bytes. */
   data: Uint8Array;
+  /** SHA-512 of `data`. */
   hash: Uint8Array;
 }
 
 /** The file changed (or vanished) between hashing and sending. */
 export class FileChangedError extends UserError {
+  /** `path` changed; `detail` says how (size, time, gone). */
   constructor(path: string, detail: string) {
     super(`${path} changed while it was being uploaded (${detail})`);
     this.name = "FileChangedError";
@@ -124,7 +132,10 @@ export async function planChunks(
  *
  * @example
  * ```ts
- * for await (const chunk of readVerifiedChunks(plan, new Set([1]))) { }
+ * declare const plan: ChunkPlan; // from planChunks()
+ * for await (const chunk of readVerifiedChunks(plan, new Set([1]))) {
+ *   console.log(chunk.index, chunk.data.byteLength);
+ * }
  * ```
  */
 export async function* readVerifiedChunks(

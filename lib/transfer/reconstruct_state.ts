@@ -12,6 +12,7 @@
  * ```ts
  * import { ReconstructState } from "./reconstruct_state.ts";
  *
+ * const hash = new Uint8Array(64); // the whole file's SHA-512, from a message
  * const state = new ReconstructState("out/rebuilt/.reconstruct_data_files/state.db");
  * state.addFile({ key: "k1", relativePath: "a.bin", totalChunks: 2, chunkSize: 16384, fileHash: hash });
  * state.addChunk("k1", 1);
@@ -29,15 +30,19 @@ export interface FileRecord {
   key: string;
   /** Path under the working folder, POSIX style. */
   relativePath: string;
+  /** How many chunks the file has. */
   totalChunks: number;
   /** Bytes in every chunk but the last. */
   chunkSize: number;
+  /** SHA-512 of the whole file, from the messages. */
   fileHash: Uint8Array;
 }
 
 /** A file not finished yet, with the chunks already on disk. */
 export interface PendingFile extends FileRecord {
+  /** 1-based numbers of the chunks already written. */
   chunksOnDisk: number[];
+  /** When its first chunk arrived (ISO 8601). */
   startedAt: string;
 }
 
@@ -48,6 +53,7 @@ export type FileOutcome = "reconstructed" | "rejected";
 export class ReconstructState {
   readonly #db: DatabaseSync;
 
+  /** Opens (or creates) the record at `path`. */
   constructor(path: string) {
     this.#db = openStateDatabase(
       path,

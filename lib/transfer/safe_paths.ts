@@ -24,6 +24,7 @@ export const STATE_FOLDER = ".reconstruct_data_files";
 
 /** A name from a message that would leave the working folder. */
 export class UnsafePathError extends Error {
+  /** `message` names the file and what is wrong with its name. */
   constructor(message: string) {
     super(message);
     this.name = "UnsafePathError";

@@ -21,6 +21,7 @@
  * import { UploadRecord } from "./upload_record.ts";
  *
  * const record = await UploadRecord.open("out/.upload_records/instrument.db");
+ * const fileHash = new Uint8Array(64); // the SHA-512 of the file
  * const file = { relativePath: "day1/a.bin", size: 20000, mtimeMs: 1732233600000 };
  * if (!record.isUploaded(file)) {
  *   const version = record.begin(file, { fileHash, chunkSize: 16384, totalChunks: 2 });
@@ -43,6 +44,7 @@ import { sameBytes } from "./chunk.ts";
 export interface FileVersion {
   /** POSIX path under the watched folder, e.g. `day1/a.bin`. */
   relativePath: string;
+  /** Size in bytes. */
   size: number;
   /** Modification time in ms since the epoch. */
   mtimeMs: number;
@@ -50,21 +52,29 @@ export interface FileVersion {
 
 /** What the first pass over a version found. */
 export interface VersionPlan {
+  /** SHA-512 of the whole version. */
   fileHash: Uint8Array;
+  /** Bytes in every chunk but the last. */
   chunkSize: number;
+  /** How many chunks it has. */
   totalChunks: number;
 }
 
 /** A version being uploaded, and the chunks Kafka acknowledged before. */
 export interface StartedVersion {
+  /** Its row in the record. */
   id: number;
+  /** 1-based numbers of the chunks Kafka acknowledged. */
   acknowledged: Set<number>;
 }
 
 /** A version that was uploaded completely. */
 export interface UploadedVersion {
+  /** POSIX path under the watched folder. */
   relativePath: string;
+  /** When its upload started. */
   startedAt: Date;
+  /** When Kafka acknowledged its last chunk. */
   finishedAt: Date;
 }
 
@@ -138,6 +148,7 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
    * record.isUploaded({ relativePath: "a.bin", size: 5, mtimeMs: 0 }); // false
    * ```
    */
@@ -155,6 +166,7 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
    * record.noteWaiting({ relativePath: "a.bin", size: 5, mtimeMs: 0 });
    * ```
    */
@@ -171,6 +183,7 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
    * record.hasUnfinished("day1/a.bin"); // true after a kill mid-upload
    * ```
    */
@@ -188,6 +201,9 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
+   * declare const file: FileVersion;
+   * declare const fileHash: Uint8Array;
    * const { id, acknowledged } = record.begin(file, { fileHash, chunkSize: 16384, totalChunks: 2 });
    * ```
    */
@@ -231,6 +247,8 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
+   * declare const version: StartedVersion;
    * record.acknowledge(version.id, 1);
    * ```
    */
@@ -245,6 +263,8 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
+   * declare const version: StartedVersion;
    * record.finish(version.id);
    * ```
    */
@@ -274,6 +294,7 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
    * record.forget({ relativePath: "a.bin", size: 5, mtimeMs: 0 });
    * ```
    */
@@ -297,6 +318,8 @@ export class UploadRecord {
    *
    * @example
    * ```ts
+   * declare const record: UploadRecord;
+   * declare const startedAt: Date;
    * for (const f of record.finishedSince(startedAt)) console.log(f.relativePath);
    * ```
    */

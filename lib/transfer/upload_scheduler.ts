@@ -22,9 +22,17 @@
  * @example
  * ```ts
  * import { UploadScheduler } from "./upload_scheduler.ts";
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * import type { ProgressBoard } from "../common/progress.ts";
+ * import type { SettledFile } from "./folder_watcher.ts";
+ * import type { UploadRecord } from "./upload_record.ts";
  *
+ * declare const record: UploadRecord; // UploadRecord.open(...)
+ * declare const connectProducers: () => Promise<ChunkProducer>;
+ * declare const board: ProgressBoard;
+ * declare const settledFile: SettledFile;
  * const scheduler = new UploadScheduler(record, {
- *   connect: () => ChunkProducer.start(kafka, settings, { topic, workers: 5, maxQueuedChunks: 3000 }),
+ *   connect: connectProducers,
  *   root: "data/incoming", chunkSize: 16384, filesAtOnce: 5, board,
  *   say: (level, message) => console.log(level, message),
  * });
@@ -55,15 +63,21 @@ export type FileState =
 
 /** One file as `check` shows it. */
 export interface FileStatus {
+  /** POSIX path under the watched folder. */
   relativePath: string;
+  /** Where it stands. */
   state: FileState;
+  /** Chunks Kafka has acknowledged so far. */
   chunksAcknowledged: number;
+  /** Chunks in the file. */
   totalChunks: number;
 }
 
 /** Counts and the files worth showing. */
 export interface SchedulerStatus {
+  /** Settled files waiting for their turn. */
   waiting: number;
+  /** Files being uploaded now. */
   inProgress: number;
   /** Uploaded completely in this run. */
   done: number;
@@ -83,6 +97,7 @@ export interface UploadSchedulerOptions {
   idleSeconds?: number;
   /** The watched folder (a file's `subdir_str` is its folder under it). */
   root: string;
+  /** Bytes per chunk. */
   chunkSize: number;
   /** Files uploaded at the same time. */
   filesAtOnce: number;
@@ -114,6 +129,7 @@ export class UploadScheduler {
   #producer: Promise<ChunkProducer> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
+  /** Uploads into `record`'s memory, as `options` say. */
   constructor(record: UploadRecord, options: UploadSchedulerOptions) {
     this.#record = record;
     this.#options = options;
@@ -125,6 +141,7 @@ export class UploadScheduler {
    *
    * @example
    * ```ts
+   * declare const scheduler: UploadScheduler;
    * scheduler.add({ path: "/data/a.bin", relativePath: "a.bin", size: 5, mtimeMs: 0 });
    * ```
    */
@@ -151,6 +168,7 @@ export class UploadScheduler {
    *
    * @example
    * ```ts
+   * declare const scheduler: UploadScheduler;
    * const { waiting, inProgress, done } = scheduler.status();
    * ```
    */
@@ -172,6 +190,7 @@ export class UploadScheduler {
    *
    * @example
    * ```ts
+   * declare const scheduler: UploadScheduler;
    * const left = await scheduler.finish();
    * ```
    */
@@ -375,6 +394,9 @@ export class UploadScheduler {
  *
  * @example
  * ```ts
+ * import type { FolderWatcher } from "./folder_watcher.ts";
+ * declare const scheduler: UploadScheduler;
+ * declare const watcher: FolderWatcher;
  * describeStatus(scheduler.status(), watcher.settling);
  * // ["2 waiting (1 still being written), 1 in progress, 5 done, 0 skipped (uploaded before), 0 with problems",
  * //  "  in progress: day1/big.bin (120/4096 chunks)", ...]
