@@ -35,6 +35,7 @@ import {
   type KafkaSettings,
   loadKafkaConfig,
   type ProducerSettings,
+  type TopicSettings,
 } from "./config.ts";
 import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
@@ -65,8 +66,16 @@ export function compressionType(
 
 let codecsRegistered = false;
 
-/** Registers the lz4 and snappy codecs once. */
-function registerCodecs(): void {
+/**
+ * Registers the lz4 and snappy codecs once (and quiets kafkajs' harmless
+ * negative-timeout warning); `createKafka` does it, other clients call it.
+ *
+ * @example
+ * ```ts
+ * registerCodecs();
+ * ```
+ */
+export function registerCodecs(): void {
   if (codecsRegistered) return;
   codecsRegistered = true;
   CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
@@ -166,8 +175,48 @@ export async function connectAdmin(
   return admin;
 }
 
+/** How a new topic is replicated. */
+export interface TopicReplication {
+  /** Copies of each partition. */
+  replicationFactor: number;
+  /** Copies that must have a message before acks=all acknowledges it. */
+  minInSyncReplicas: number;
+}
+
 /**
- * Creates `topic` with `partitions` partitions if it does not exist yet.
+ * The replication of a new topic: `min(3, brokers)` copies, and 2 of them in
+ * sync for an acknowledgement when there are 3 or more; `wanted` (the
+ * config's `[topic]` keys) overrides either, checked against the cluster.
+ *
+ * @example
+ * ```ts
+ * await chooseReplication(admin, {}); // { replicationFactor: 3, minInSyncReplicas: 2 } on 3 brokers
+ * ```
+ */
+export async function chooseReplication(
+  admin: Admin,
+  wanted: TopicSettings = {},
+): Promise<TopicReplication> {
+  const brokers = (await admin.describeCluster()).brokers.length;
+  const replicationFactor = wanted.replicationFactor ?? Math.min(3, brokers);
+  const minInSyncReplicas = wanted.minInSyncReplicas ??
+    (replicationFactor >= 3 ? 2 : 1);
+  if (replicationFactor < 1 || replicationFactor > brokers) {
+    throw new UserError(
+      `replication.factor ${replicationFactor} needs as many brokers; the cluster has ${brokers}`,
+    );
+  }
+  if (minInSyncReplicas < 1 || minInSyncReplicas > replicationFactor) {
+    throw new UserError(
+      `min.insync.replicas must be 1 to the replication.factor (${replicationFactor}), not ${minInSyncReplicas}`,
+    );
+  }
+  return { replicationFactor, minInSyncReplicas };
+}
+
+/**
+ * Creates `topic` with `partitions` partitions if it does not exist yet,
+ * replicated as `replication` says (default: {@linkcode chooseReplication}).
  * Returns true when it was created.
  *
  * @example
@@ -179,13 +228,24 @@ export async function ensureTopic(
   admin: Admin,
   topic: string,
   partitions: number,
+  replication?: TopicReplication,
 ): Promise<boolean> {
   const topics = await admin.listTopics();
   if (topics.includes(topic)) return false;
+  const { replicationFactor, minInSyncReplicas } = replication ??
+    await chooseReplication(admin);
   // kafkajs' own `waitForLeaders` can throw from a timer on a broker that has
   // just started ("does not host this topic-partition"), so wait here instead.
   const created = await admin.createTopics({
-    topics: [{ topic, numPartitions: partitions }],
+    topics: [{
+      topic,
+      numPartitions: partitions,
+      replicationFactor,
+      configEntries: [{
+        name: "min.insync.replicas",
+        value: String(minInSyncReplicas),
+      }],
+    }],
     waitForLeaders: false,
   });
   await waitForLeaders(admin, topic);
@@ -252,8 +312,11 @@ export async function openTopic(
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   try {
-    if (await ensureTopic(admin, topic, DEFAULT_THREADS)) {
-      log.info(`Created topic ${topic} with ${DEFAULT_THREADS} partitions`);
+    const replication = await chooseReplication(admin, settings.topic);
+    if (await ensureTopic(admin, topic, DEFAULT_THREADS, replication)) {
+      log.info(
+        `Created topic ${topic} with ${DEFAULT_THREADS} partitions, ${replication.replicationFactor} replica(s), min.insync.replicas ${replication.minInSyncReplicas}`,
+      );
     }
     return { settings, kafka, partitions: await countPartitions(admin, topic) };
   } finally {
