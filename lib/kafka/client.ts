@@ -30,7 +30,7 @@ import {
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
-import { describeError, UserError } from "../common/cli.ts";
+import { UserError } from "../common/cli.ts";
 import {
   type KafkaSettings,
   loadKafkaConfig,
@@ -41,6 +41,7 @@ import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
+import { explainConnectionError } from "./connection_errors.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
 const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
@@ -124,7 +125,8 @@ export function createKafka(settings: KafkaSettings): Kafka {
 }
 
 /**
- * Turns a connection failure into a one-line {@linkcode UserError}.
+ * Turns a connection or login failure into a one-line {@linkcode UserError}
+ * (see connection_errors.ts).
  *
  * @example
  * ```ts
@@ -138,23 +140,7 @@ export async function withReachableBroker<T>(
   try {
     return await action();
   } catch (error) {
-    const name = (error as Error)?.name ?? "";
-    if (
-      name === "KafkaJSConnectionError" ||
-      name === "KafkaJSNumberOfRetriesExceeded" ||
-      name === "KafkaJSNonRetriableError" ||
-      name === "KafkaJSBrokerNotFound" ||
-      name === "KafkaJSSASLAuthenticationError"
-    ) {
-      const brokers = Array.isArray(settings.client.brokers)
-        ? settings.client.brokers.join(",")
-        : "the brokers";
-      throw new UserError(
-        `cannot reach Kafka at ${brokers} (${describeError(error)}); ` +
-          `is it running? Try: deno task kafka start`,
-      );
-    }
-    throw error;
+    throw explainConnectionError(error, settings) ?? error;
   }
 }
 
