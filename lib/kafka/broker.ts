@@ -264,6 +264,14 @@ export class LocalCluster {
     if (waiting.size > 0) {
       throw await this.#startFailure([...waiting][0], pids, "did not answer");
     }
+    // A consumer that joins a group at once would otherwise be told that the
+    // group coordinator is not available, or still loading.
+    while (!await coordinatorAnswers(this.bootstrapServers, probe)) {
+      if (Date.now() > deadline) {
+        throw await this.#startFailure(0, pids, "has no group coordinator");
+      }
+      await sleep(500);
+    }
   }
 
   /**
@@ -460,6 +468,9 @@ export class LocalCluster {
       "rootLogger.appenderRef.file.ref = FILE",
       "logger.kafka.name = org.apache.kafka",
       "logger.kafka.level = WARN",
+      // One line per failed login, so a retry storm would show.
+      "logger.auth.name = org.apache.kafka.common.network.Selector",
+      "logger.auth.level = INFO",
     ].join("\n");
     await Deno.writeTextFile(`${dir}/log4j2.properties`, log4j + "\n");
   }
@@ -695,6 +706,33 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Whether the cluster's group coordinator answers (a group lookup works). */
+async function coordinatorAnswers(
+  bootstrapServers: string,
+  login: Pick<KafkaConfig, "ssl" | "sasl">,
+): Promise<boolean> {
+  const admin = new Kafka({
+    ...login,
+    brokers: bootstrapServers.split(","),
+    clientId: "kafka_local-probe",
+    connectionTimeout: 1000,
+    requestTimeout: 2000,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    // kafkajs looks for the coordinator among the brokers metadata named.
+    await admin.fetchTopicMetadata({ topics: [] });
+    await admin.describeGroups(["kafka_local-probe"]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
   }
 }
 
