@@ -29,7 +29,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import process from "node:process";
-import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "kafkajs";
 import { UserError } from "../common/cli.ts";
 import { sleep } from "../common/shutdown.ts";
 import { registerCodecs } from "./client.ts";
@@ -56,6 +56,14 @@ const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 /** More nodes than this is no longer a local drill. */
 const MAX_NODES = 9;
+
+/** How a probe logs in to a secure broker: its CA, and a SCRAM user. */
+export interface ProbeLogin {
+  /** TLS with this CA (PEM text). */
+  ssl?: { ca: string };
+  /** SCRAM-SHA-512 with this user. */
+  sasl?: { mechanism: "scram-sha-512"; username: string; password: string };
+}
 
 /** Which cluster to run, and how. */
 export interface LocalClusterOptions {
@@ -373,7 +381,7 @@ export class LocalCluster {
   }
 
   /** What a probe needs to log in: nothing, or the brokers' own SCRAM user. */
-  async #probeConfig(): Promise<Partial<KafkaConfig>> {
+  async #probeConfig(): Promise<ProbeLogin> {
     if (!this.secure) return {};
     const secrets = await loadOrCreateSecrets(this.dir);
     return {
@@ -712,7 +720,7 @@ function isAlive(pid: number): boolean {
 /** Whether the cluster's group coordinator answers (a group lookup works). */
 async function coordinatorAnswers(
   bootstrapServers: string,
-  login: Pick<KafkaConfig, "ssl" | "sasl">,
+  login: ProbeLogin,
 ): Promise<boolean> {
   const admin = new Kafka({
     ...login,
@@ -747,7 +755,7 @@ async function coordinatorAnswers(
  */
 export async function answersMetadata(
   bootstrapServer: string,
-  login: Pick<KafkaConfig, "ssl" | "sasl"> = {},
+  login: ProbeLogin = {},
 ): Promise<boolean> {
   registerCodecs();
   const admin = new Kafka({

@@ -140,7 +140,9 @@ export async function withReachableBroker<T>(
   try {
     return await action();
   } catch (error) {
-    throw explainConnectionError(error, settings) ?? error;
+    const why = explainConnectionError(error, settings);
+    if (why) throw new UserError(why);
+    throw error;
   }
 }
 
@@ -176,7 +178,12 @@ export interface TopicReplication {
  *
  * @example
  * ```ts
- * await chooseReplication(admin, {}); // { replicationFactor: 3, minInSyncReplicas: 2 } on 3 brokers
+ * import { chooseReplication, connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local3");
+ * const admin = await connectAdmin(createKafka(settings), settings);
+ * await chooseReplication(admin, settings.topic); // { replicationFactor: 3, minInSyncReplicas: 2 }
  * ```
  */
 export async function chooseReplication(

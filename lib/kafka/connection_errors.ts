@@ -15,14 +15,25 @@
  *
  * const settings = parseKafkaConfig("[cluster]\nbootstrap.servers = h:9092\n", "x", () => undefined);
  * const error = Object.assign(new Error("Closed connection"), { name: "KafkaJSConnectionClosedError" });
- * explainConnectionError(error, settings)?.message;
+ * explainConnectionError(error, settings);
  * // "h:9092 closed the connection: ..."
  * ```
  *
  * @module
  */
-import { describeError, UserError } from "../common/cli.ts";
-import type { KafkaSettings } from "./config.ts";
+import { describeError } from "../common/cli.ts";
+
+/** What a message needs from the settings (a `KafkaSettings` has it all). */
+export interface ConnectionSettings {
+  /** Where the settings came from (a config path), to name in the message. */
+  source: string;
+  /** The client options: the brokers, whether TLS is on, the SASL login. */
+  client: {
+    brokers?: unknown;
+    ssl?: unknown;
+    sasl?: { mechanism: string; username?: string };
+  };
+}
 
 /** Error names that mean "could not get through to a broker". */
 const UNREACHABLE = new Set([
@@ -55,22 +66,28 @@ function errorChain(error: unknown): Error[] {
 }
 
 /**
- * A one-line {@linkcode UserError} for a failure to connect or log in, or
- * `undefined` when `error` is something else (a bug, which keeps its stack).
+ * One line that says why connecting or logging in failed, or `undefined` when
+ * `error` is something else (a bug, which should keep its stack).
  *
  * @example
  * ```ts
+ * import { UserError } from "../common/cli.ts";
+ * import { explainConnectionError } from "./connection_errors.ts";
+ *
+ * const settings = { source: "local", client: { brokers: ["127.0.0.1:9092"] } };
  * try {
- *   await admin.connect();
+ *   throw Object.assign(new Error("connect ECONNREFUSED"), { name: "KafkaJSConnectionError" });
  * } catch (error) {
- *   throw explainConnectionError(error, settings) ?? error;
+ *   const why = explainConnectionError(error, settings);
+ *   if (why) throw new UserError(why);
+ *   throw error;
  * }
  * ```
  */
 export function explainConnectionError(
   error: unknown,
-  settings: KafkaSettings,
-): UserError | undefined {
+  settings: ConnectionSettings,
+): string | undefined {
   const chain = errorChain(error);
   if (chain.length === 0) return undefined;
   const brokers = Array.isArray(settings.client.brokers)
@@ -84,38 +101,25 @@ export function explainConnectionError(
   const reason = describeError(deepest);
 
   if (names.includes("KafkaJSSASLAuthenticationError")) {
-    const user = sasl && "username" in sasl ? sasl.username : "?";
-    return new UserError(
-      `authentication failed for user ${user} at ${brokers} (${
-        sasl?.mechanism.toUpperCase() ?? "SASL"
-      }): check sasl.username and sasl.password in ${source}`,
-    );
+    const user = sasl?.username ?? "?";
+    const mechanism = sasl?.mechanism.toUpperCase() ?? "SASL";
+    return `authentication failed for user ${user} at ${brokers} (${mechanism}): check sasl.username and sasl.password in ${source}`;
   }
   const protocolError = chain.find((e) => e.name === "KafkaJSProtocolError") as
     | (Error & { type?: string })
     | undefined;
   if (protocolError && SASL_REFUSED.has(protocolError.type ?? "")) {
-    return new UserError(
-      `${brokers} refused the SASL login (${protocolError.type}): that listener may not use SASL; check security.protocol in ${source}`,
-    );
+    return `${brokers} refused the SASL login (${protocolError.type}): that listener may not use SASL; check security.protocol in ${source}`;
   }
   if (!names.some((name) => UNREACHABLE.has(name))) return undefined;
   if (tls && UNTRUSTED_CERTIFICATE.test(reason)) {
-    return new UserError(
-      `TLS: the certificate of ${brokers} is not trusted (${reason}); check ssl.ca.location in ${source}`,
-    );
+    return `TLS: the certificate of ${brokers} is not trusted (${reason}); check ssl.ca.location in ${source}`;
   }
   if (tls && /TLS|SSL|secure/i.test(reason)) {
-    return new UserError(
-      `TLS: no secure connection to ${brokers} (${reason}); is it a TLS listener? Check security.protocol in ${source}`,
-    );
+    return `TLS: no secure connection to ${brokers} (${reason}); is it a TLS listener? Check security.protocol in ${source}`;
   }
   if (!tls && names.includes("KafkaJSConnectionClosedError")) {
-    return new UserError(
-      `${brokers} closed the connection (${reason}); it may expect TLS or SASL: check security.protocol in ${source}`,
-    );
+    return `${brokers} closed the connection (${reason}); it may expect TLS or SASL: check security.protocol in ${source}`;
   }
-  return new UserError(
-    `cannot reach Kafka at ${brokers} (${reason}); is it running? Try: deno task kafka start`,
-  );
+  return `cannot reach Kafka at ${brokers} (${reason}); is it running? Try: deno task kafka start`;
 }

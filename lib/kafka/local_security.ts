@@ -178,6 +178,7 @@ export async function createCertificateAuthority(
  *
  * @example
  * ```ts
+ * const secrets = await loadOrCreateSecrets(".kafka/19492");
  * const { keystore, caFile } = await ensureTlsFiles(".kafka/19492", secrets);
  * ```
  */
