@@ -12,9 +12,9 @@
  * ```
  *
  * Permissions: `--allow-run` (the broker is a Java program, Maven fetches its
- * jars, keytool makes the certificates, and stopping a broker means sending it
- * a signal), `--allow-read` (the pom, `$KAFKA_HOME/libs`, `/proc` to confirm a
- * pid is our broker), `--allow-write=.kafka` (the brokers' data and logs),
+ * jars, keytool makes the certificates, `ps` confirms that a pid is our
+ * broker, and stopping one means sending it a signal), `--allow-read` (the
+ * pom, `$KAFKA_HOME/libs`), `--allow-write=.kafka` (the brokers' data and logs),
  * `--allow-net` (ask each broker whether it answers), `--allow-env` (kafkajs'
  * variables, and `KAFKA_USERNAME` / `KAFKA_PASSWORD` for `--secure`).
  *

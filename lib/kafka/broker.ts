@@ -212,6 +212,11 @@ export class LocalCluster {
     only?: number,
   ): Promise<void> {
     const wanted = this.#selectNodes(only);
+    if (only !== undefined && !this.#record) {
+      throw new UserError(
+        `there is no cluster on port ${this.port} yet: start all its nodes first`,
+      );
+    }
     const toStart: number[] = [];
     for (const node of wanted) {
       const pid = await this.#brokerPid(node);
