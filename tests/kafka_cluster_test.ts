@@ -43,9 +43,20 @@ async function writeFiles(
   return files;
 }
 
-/** Starts upload_data_file in the background. */
-function startUpload(config: string, topic: string, source: string) {
-  return new BackgroundTask("upload_data_file", [
+/** Files to send, and a reconstructor already reading their (new) topic. */
+async function prepareTransfer(config: string, dir: string, name: string) {
+  const topic = uniqueTopic(name);
+  const files = await writeFiles(dir, name, name.length * 100);
+  const rebuilt = `${dir}/${name}-rebuilt`;
+  // The reconstructor creates the topic: 3 replicas, 2 must be in sync.
+  const reconstructor = Reconstructor.start(config, topic, rebuilt);
+  await reconstructor.stdout.waitFor("Reading topic");
+  return { topic, files, source: `${dir}/${name}`, rebuilt, reconstructor };
+}
+
+/** upload_data_file's arguments for `source` in small chunks. */
+function uploadArgs(config: string, topic: string, source: string): string[] {
+  return [
     "--config",
     config,
     "--topic_name",
@@ -53,7 +64,27 @@ function startUpload(config: string, topic: string, source: string) {
     "--chunk_size",
     String(CHUNK),
     source,
-  ]);
+  ];
+}
+
+/** Starts upload_data_file in the background; returns once a quarter is on the topic. */
+async function startUpload(
+  config: string,
+  topic: string,
+  source: string,
+  cluster: TestCluster,
+): Promise<BackgroundTask> {
+  const upload = new BackgroundTask(
+    "upload_data_file",
+    uploadArgs(config, topic, source),
+  );
+  await waitForMessages(
+    cluster.bootstrap,
+    topic,
+    (FILES * CHUNKS_PER_FILE) / 4,
+    upload,
+  );
+  return upload;
 }
 
 /** Waits for a background upload to end; returns its exit code and output. */
@@ -137,12 +168,8 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
     await t.step(
       "a node killed with SIGKILL mid-upload and mid-reconstruction: Done, every file identical, the node rejoins",
       async () => {
-        const topic = uniqueTopic("nodekill");
-        const files = await writeFiles(dir, "kill", 1);
-        const rebuilt = `${dir}/kill-rebuilt`;
-        // The reconstructor creates the topic: 3 replicas, 2 must be in sync.
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.stdout.waitFor("Reading topic");
+        const { topic, files, source, rebuilt, reconstructor } =
+          await prepareTransfer(config, dir, "kill");
         const { partitions, minInSync } = await describeTopic(
           cluster.bootstrap,
           topic,
@@ -154,13 +181,7 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
           "3 replica(s), min.insync.replicas 2",
         );
 
-        const upload = startUpload(config, topic, `${dir}/kill`);
-        await waitForMessages(
-          cluster.bootstrap,
-          topic,
-          (FILES * CHUNKS_PER_FILE) / 4,
-          upload,
-        );
+        const upload = await startUpload(config, topic, source, cluster);
         // Kill the group coordinator's node (the leader of the one
         // __consumer_offsets partition): the reconstructor loses its
         // coordinator and some partition leaders, the upload some leaders.
@@ -184,7 +205,7 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
         ok(!reconstructor.exited, "the reconstructor went on");
         const run = await reconstructor.quit();
         deepStrictEqual(run.code, 0, run.stdout + run.stderr);
-        await assertSameFiles(`${dir}/kill`, rebuilt, files);
+        await assertSameFiles(source, rebuilt, files);
 
         const restarted = await cluster.kafka([
           "start",
@@ -199,18 +220,9 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
     await t.step(
       "the whole cluster stopped for a few seconds mid-upload: the upload ends Done or names the missing chunks, a rerun completes, nothing is corrupt",
       async () => {
-        const topic = uniqueTopic("restart");
-        const files = await writeFiles(dir, "restart", 100);
-        const rebuilt = `${dir}/restart-rebuilt`;
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.stdout.waitFor("Reading topic");
-        const upload = startUpload(config, topic, `${dir}/restart`);
-        await waitForMessages(
-          cluster.bootstrap,
-          topic,
-          (FILES * CHUNKS_PER_FILE) / 4,
-          upload,
-        );
+        const { topic, files, source, rebuilt, reconstructor } =
+          await prepareTransfer(config, dir, "restart");
+        const upload = await startUpload(config, topic, source, cluster);
         deepStrictEqual((await cluster.kafka(["stop"])).code, 0);
         await new Promise((r) => setTimeout(r, 3000));
         const started = await cluster.kafka(["start"]);
@@ -224,15 +236,10 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
             /upload_data_file: error: \d+ chunk\(s\) were not acknowledged by Kafka/,
           );
           ok(!first.output.includes("    at "), "no stack trace");
-          const rerun = await runTask("upload_data_file", [
-            "--config",
-            config,
-            "--topic_name",
-            topic,
-            "--chunk_size",
-            String(CHUNK),
-            `${dir}/restart`,
-          ]);
+          const rerun = await runTask(
+            "upload_data_file",
+            uploadArgs(config, topic, source),
+          );
           deepStrictEqual(rerun.code, 0, rerun.stderr);
         } else {
           assertIncludes(first.output, "Done!");
@@ -242,7 +249,7 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
         );
         const run = await reconstructor.quit();
         deepStrictEqual(run.code, 0, run.stdout + run.stderr);
-        await assertSameFiles(`${dir}/restart`, rebuilt, files);
+        await assertSameFiles(source, rebuilt, files);
       },
     );
 

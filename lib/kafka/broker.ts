@@ -29,7 +29,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import process from "node:process";
-import { Kafka, logLevel } from "kafkajs";
+import { type Admin, Kafka, logLevel } from "kafkajs";
 import { UserError } from "../common/cli.ts";
 import { sleep } from "../common/shutdown.ts";
 import { registerCodecs } from "./client.ts";
@@ -722,14 +722,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Whether the cluster's group coordinator answers (a group lookup works). */
-async function coordinatorAnswers(
-  bootstrapServers: string,
+/** Runs `ask` with a short-lived admin of no patience; false if anything fails. */
+async function probe(
+  brokers: string[],
   login: ProbeLogin,
+  ask: (admin: Admin) => Promise<unknown>,
 ): Promise<boolean> {
+  registerCodecs();
   const admin = new Kafka({
     ...login,
-    brokers: bootstrapServers.split(","),
+    brokers,
     clientId: "kafka_local-probe",
     connectionTimeout: 1000,
     requestTimeout: 2000,
@@ -738,15 +740,25 @@ async function coordinatorAnswers(
   }).admin();
   try {
     await admin.connect();
-    // kafkajs looks for the coordinator among the brokers metadata named.
-    await admin.fetchTopicMetadata({ topics: [] });
-    await admin.describeGroups(["kafka_local-probe"]);
+    await ask(admin);
     return true;
   } catch {
     return false;
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/** Whether the cluster's group coordinator answers (a group lookup works). */
+function coordinatorAnswers(
+  bootstrapServers: string,
+  login: ProbeLogin,
+): Promise<boolean> {
+  return probe(bootstrapServers.split(","), login, async (admin) => {
+    // kafkajs looks for the coordinator among the brokers metadata named.
+    await admin.fetchTopicMetadata({ topics: [] });
+    await admin.describeGroups(["kafka_local-probe"]);
+  });
 }
 
 /**
@@ -758,27 +770,13 @@ async function coordinatorAnswers(
  * if (!await answersMetadata("127.0.0.1:9092")) console.log("no broker");
  * ```
  */
-export async function answersMetadata(
+export function answersMetadata(
   bootstrapServer: string,
   login: ProbeLogin = {},
 ): Promise<boolean> {
-  registerCodecs();
-  const admin = new Kafka({
-    ...login,
-    brokers: [bootstrapServer],
-    clientId: "kafka_local-probe",
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  try {
-    await admin.connect();
-    await admin.fetchTopicMetadata({ topics: [] });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  return probe(
+    [bootstrapServer],
+    login,
+    (admin) => admin.fetchTopicMetadata({ topics: [] }),
+  );
 }
