@@ -199,14 +199,6 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
         const result = await finished(upload);
         deepStrictEqual(result.code, 0, result.output);
         assertIncludes(result.output, "Done!");
-        await reconstructor.waitForFiles(
-          files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
-        );
-        ok(!reconstructor.exited, "the reconstructor went on");
-        const run = await reconstructor.quit();
-        deepStrictEqual(run.code, 0, run.stdout + run.stderr);
-        await assertSameFiles(source, rebuilt, files);
-
         const restarted = await cluster.kafka([
           "start",
           "--node",
@@ -214,6 +206,13 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
         ]);
         deepStrictEqual(restarted.code, 0, restarted.stderr);
         await waitForFullIsr(cluster.bootstrap, topic);
+        await reconstructor.waitForFiles(
+          files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+        );
+        ok(!reconstructor.exited, "the reconstructor went on");
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stdout + run.stderr);
+        await assertSameFiles(source, rebuilt, files);
       },
     );
 
