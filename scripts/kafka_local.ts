@@ -1,70 +1,117 @@
 /**
- * # A local Apache Kafka broker: start, stop, status
+ * # A local Apache Kafka: one broker or a cluster, start, stop, status
  *
  * ```sh
- * deno task kafka start     # fetch the jars once, format storage once, start
- * deno task kafka status    # is it running, and where?
- * deno task kafka stop      # graceful shutdown
+ * deno task kafka start               # fetch the jars once, format storage once, start
+ * deno task kafka status              # one line per node: address, pid, up or down
+ * deno task kafka stop                # graceful shutdown of every node
+ * deno task kafka start --nodes 3     # a 3-node cluster on 9092, 9094, 9096
+ * deno task kafka stop --node 1       # drill: lose one node of the cluster ...
+ * deno task kafka start --node 1      # ... and bring it back
+ * deno task kafka start --secure      # SASL_SSL with SCRAM-SHA-512, self-signed CA
  * ```
  *
  * Permissions: `--allow-run` (the broker is a Java program, Maven fetches its
- * jars, and stopping it means sending it a signal), `--allow-read` (the pom, `$KAFKA_HOME/libs`),
- * `--allow-write=.kafka` (the broker's data and logs), `--allow-net` (ask the
- * broker whether it answers), `--allow-env` (kafkajs reads a few variables).
+ * jars, keytool makes the certificates, `ps` confirms that a pid is our
+ * broker, and stopping one means sending it a signal), `--allow-read` (the
+ * pom, `$KAFKA_HOME/libs`), `--allow-write=.kafka` (the brokers' data and logs),
+ * `--allow-net` (ask each broker whether it answers), `--allow-env` (kafkajs'
+ * variables, and `KAFKA_USERNAME` / `KAFKA_PASSWORD` for `--secure`).
  *
  * The upload and reconstruct scripts need a broker to talk to. This script
- * runs a real one, single node, in KRaft mode on 127.0.0.1:9092, from the
- * jars listed in `config/kafka_local/pom.xml`. With Docker you could instead
- * run `docker run -d -p 9092:9092 apache/kafka:4.1.2`; with the Apache tarball
- * set `KAFKA_HOME` and its `libs/` are used.
+ * runs real ones in KRaft mode on 127.0.0.1, from the jars listed in
+ * `config/kafka_local/pom.xml`. With `--nodes N` each node is broker and
+ * controller; node i serves clients on `--port` + 2i and its controller on
+ * `--port` + 2i + 1. A cluster folder remembers how it was made, so `stop`
+ * and `status` need only `--port`.
  *
- * Try: `deno task kafka start --port 19092` runs a second, separate broker
- * (its data in `.kafka/19092`), which is what the tests do.
+ * Try: start 3 nodes, upload a big file with `--config local3`, and
+ * `stop --node 2` in the middle: the upload still ends with `Done!`.
  *
  * @module
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
-import { LocalBroker } from "../lib/kafka/broker.ts";
+import { LocalCluster } from "../lib/kafka/broker.ts";
 
-/** The port clients connect to; the controller takes the next one. */
+/** Node 0's client port; its controller takes the next one. */
 const DEFAULT_PORT = 9092;
 /** The three things this script can do. */
 const ACTIONS = ["start", "stop", "status"];
 
-/** Carries out one action and returns the exit code. */
-async function runAction(action: string, broker: LocalBroker): Promise<number> {
-  if (action === "start") {
-    await broker.start((line) => console.log(line));
+/** Prints one line per node; true when every node is up. */
+async function printStatus(cluster: LocalCluster): Promise<boolean> {
+  const nodes = await cluster.status();
+  for (const node of nodes) {
+    const pid = node.pid === undefined ? "-" : String(node.pid);
     console.log(
-      `Kafka is running on ${broker.bootstrapServer} (data and logs in ${broker.stateDir}).`,
+      `node ${node.node}  ${node.address}  pid ${pid}  ${
+        node.running ? "up" : "down"
+      }  (${node.stateDir})`,
     );
+  }
+  return nodes.every((node) => node.running);
+}
+
+/** How to use a secure cluster: its client config and the two variables. */
+async function printSecureHints(cluster: LocalCluster): Promise<void> {
+  console.log(
+    `Client config: ${cluster.clientConfigPath} (SASL_SSL, SCRAM-SHA-512, the CA in it).`,
+  );
+  const generated = await Deno.stat(cluster.credentialsPath).then(
+    () => true,
+    () => false,
+  );
+  console.log(
+    generated
+      ? `It reads $KAFKA_USERNAME and $KAFKA_PASSWORD; set them from the generated user with: set -a; . ${cluster.credentialsPath}; set +a`
+      : "It reads $KAFKA_USERNAME and $KAFKA_PASSWORD: export the same values you gave at the first start.",
+  );
+}
+
+/** Carries out one action and returns the exit code. */
+async function runAction(
+  action: string,
+  cluster: LocalCluster,
+  node: number | undefined,
+): Promise<number> {
+  if (action === "start") {
+    await cluster.start((line) => console.log(line), node);
+    console.log(
+      node === undefined
+        ? `Kafka is running on ${cluster.bootstrapServers} (data and logs in ${cluster.dir}).`
+        : `Kafka node ${node} is running on ${
+          cluster.address(node)
+        } (data and logs in ${cluster.nodeDir(node)}).`,
+    );
+    if (cluster.secure) await printSecureHints(cluster);
     return 0;
   }
   if (action === "stop") {
-    const stopped = await broker.stop();
-    console.log(
-      stopped
-        ? `Kafka on ${broker.bootstrapServer} stopped.`
-        : `Kafka on ${broker.bootstrapServer} was not running.`,
-    );
+    for (const result of await cluster.stop(node)) {
+      const where = `Kafka node ${result.node} on ${
+        cluster.address(result.node)
+      }`;
+      console.log(
+        result.outcome === "stopped"
+          ? `${where} stopped.`
+          : result.outcome === "stale"
+          ? `${where} was not running (its pid file named pid ${result.pid}, another process, left alone).`
+          : `${where} was not running.`,
+      );
+    }
     return 0;
   }
-  // `status` exits 3 when the broker is down, so shell scripts can test it.
-  const status = await broker.status();
-  console.log(
-    status.running
-      ? `Kafka is running on ${status.bootstrapServer} (pid ${status.pid}, data in ${status.stateDir}).`
-      : `Kafka is not running on ${status.bootstrapServer}.`,
-  );
-  return status.running ? 0 : 3;
+  // `status` exits 3 when a node is down, so shell scripts can test it.
+  return await printStatus(cluster) ? 0 : 3;
 }
 
 if (import.meta.main) {
-  await runMain("kafka", () => {
+  await runMain("kafka", async () => {
     const { flags, positionals } = parseFlags(Deno.args, {
       program: "kafka",
-      summary: "Start, stop or check a local single-node Apache Kafka broker.",
+      summary:
+        "Start, stop or check a local Apache Kafka: one node, or a cluster of --nodes.",
       positionals: "start|stop|status",
       flags: {
         port: {
@@ -73,7 +120,25 @@ if (import.meta.main) {
           integer: true,
           min: 1,
           description:
-            "client port on 127.0.0.1 (the controller uses port + 1)",
+            "node 0's client port on 127.0.0.1 (its controller uses port + 1)",
+        },
+        nodes: {
+          type: "number",
+          integer: true,
+          min: 1,
+          description:
+            "nodes in the cluster (first start; default 1, later: as made)",
+        },
+        node: {
+          type: "number",
+          integer: true,
+          min: 0,
+          description: "start or stop only this node (0-based) of the cluster",
+        },
+        secure: {
+          type: "boolean",
+          description:
+            "SASL_SSL with SCRAM-SHA-512 and a self-signed CA (first start)",
         },
       },
     });
@@ -81,13 +146,21 @@ if (import.meta.main) {
     if (positionals.length !== 1 || !ACTIONS.includes(action)) {
       throw new UsageError(`say what to do: ${ACTIONS.join(", ")}`);
     }
-    return runAction(action, new LocalBroker({ port: flags.port }));
+    const cluster = await LocalCluster.open({
+      port: flags.port,
+      nodes: flags.nodes,
+      secure: flags.secure,
+    });
+    return runAction(action, cluster, flags.node);
   });
 }
 
-// A first start prints:
+// A first `start --nodes 3` prints:
 //
-//   Fetching the Kafka jars from Maven Central (first run only) ...
-//   Formatting storage in .kafka/9092/data ...
-//   Starting Kafka on 127.0.0.1:9092 ...
-//   Kafka is running on 127.0.0.1:9092 (data and logs in .kafka/9092).
+//   Formatting storage in .kafka/9092/node0/data ...
+//   Formatting storage in .kafka/9092/node1/data ...
+//   Formatting storage in .kafka/9092/node2/data ...
+//   Starting Kafka node 0 on 127.0.0.1:9092 ...
+//   Starting Kafka node 1 on 127.0.0.1:9094 ...
+//   Starting Kafka node 2 on 127.0.0.1:9096 ...
+//   Kafka is running on 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 (data and logs in .kafka/9092).

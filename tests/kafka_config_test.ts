@@ -130,3 +130,66 @@ Deno.test("--config takes a name in config/ or a path", () => {
   strictEqual(configPath("out/my.config"), "out/my.config");
   strictEqual(configPath("my.config"), "my.config");
 });
+
+Deno.test("a config file with a syntax error is a one-line error naming the file", () => {
+  throws(
+    () =>
+      parseKafkaConfig(
+        "[cluster\nbootstrap.servers = a:1\n",
+        "out/broken.config",
+        getEnv,
+      ),
+    (error: Error) =>
+      error instanceof UserError &&
+      error.message.startsWith(
+        "out/broken.config is not a valid config file:",
+      ) &&
+      !error.message.includes("\n"),
+  );
+});
+
+Deno.test("[topic] sets the replication of new topics; unset, the cluster decides", () => {
+  const settings = parseKafkaConfig(
+    "[cluster]\nbootstrap.servers = a:1\n[topic]\nreplication.factor = 2\nmin.insync.replicas = 1\n",
+    "x",
+    getEnv,
+  );
+  deepStrictEqual(settings.topic, {
+    replicationFactor: 2,
+    minInSyncReplicas: 1,
+  });
+  deepStrictEqual(
+    parseKafkaConfig("[cluster]\nbootstrap.servers = a:1\n", "x", getEnv).topic,
+    { replicationFactor: undefined, minInSyncReplicas: undefined },
+  );
+});
+
+Deno.test("the 3-node config lists the three local client ports", async () => {
+  const settings = parseKafkaConfig(
+    await Deno.readTextFile("config/local3.config"),
+    "local3",
+    getEnv,
+  );
+  deepStrictEqual(settings.client.brokers, [
+    "127.0.0.1:9092",
+    "127.0.0.1:9094",
+    "127.0.0.1:9096",
+  ]);
+  strictEqual(settings.producer.acks, -1);
+});
+
+Deno.test("a CA file that cannot be read is a one-line error naming the key", () => {
+  throws(
+    () =>
+      parseKafkaConfig(
+        "[cluster]\nbootstrap.servers = a:1\nsecurity.protocol = SSL\nssl.ca.location = out/no-such-ca.pem\n",
+        "x",
+        getEnv,
+      ),
+    (error: Error) =>
+      error instanceof UserError &&
+      error.message.includes(
+        "ssl.ca.location out/no-such-ca.pem cannot be read",
+      ),
+  );
+});

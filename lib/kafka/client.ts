@@ -31,16 +31,18 @@ import {
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
-import { describeError, UserError } from "../common/cli.ts";
+import { UserError } from "../common/cli.ts";
 import {
   type KafkaSettings,
   loadKafkaConfig,
   type ProducerSettings,
+  type TopicSettings,
 } from "./config.ts";
 import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
+import { explainConnectionError } from "./connection_errors.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
 const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
@@ -66,7 +68,7 @@ export function compressionType(
 
 let codecsRegistered = false;
 
-/** Registers the lz4 and snappy codecs once. */
+/** Registers the lz4 and snappy codecs and the queue fix, once. */
 function registerCodecs(): void {
   if (codecsRegistered) return;
   codecsRegistered = true;
@@ -132,7 +134,8 @@ export function createKafka(settings: KafkaSettings): Kafka {
 }
 
 /**
- * Turns a connection failure into a one-line {@linkcode UserError}.
+ * Turns a connection or login failure into a one-line {@linkcode UserError}
+ * (see connection_errors.ts).
  *
  * @example
  * ```ts
@@ -146,22 +149,8 @@ export async function withReachableBroker<T>(
   try {
     return await action();
   } catch (error) {
-    const name = (error as Error)?.name ?? "";
-    if (
-      name === "KafkaJSConnectionError" ||
-      name === "KafkaJSNumberOfRetriesExceeded" ||
-      name === "KafkaJSNonRetriableError" ||
-      name === "KafkaJSBrokerNotFound" ||
-      name === "KafkaJSSASLAuthenticationError"
-    ) {
-      const brokers = Array.isArray(settings.client.brokers)
-        ? settings.client.brokers.join(",")
-        : "the brokers";
-      throw new UserError(
-        `cannot reach Kafka at ${brokers} (${describeError(error)}); ` +
-          `is it running? Try: deno task kafka start`,
-      );
-    }
+    const why = explainConnectionError(error, settings);
+    if (why) throw new UserError(why);
     throw error;
   }
 }
@@ -183,8 +172,53 @@ export async function connectAdmin(
   return admin;
 }
 
+/** How a new topic is replicated. */
+export interface TopicReplication {
+  /** Copies of each partition. */
+  replicationFactor: number;
+  /** Copies that must have a message before acks=all acknowledges it. */
+  minInSyncReplicas: number;
+}
+
 /**
- * Creates `topic` with `partitions` partitions if it does not exist yet.
+ * The replication of a new topic: `min(3, brokers)` copies, and 2 of them in
+ * sync for an acknowledgement when there are 3 or more; `wanted` (the
+ * config's `[topic]` keys) overrides either, checked against the cluster.
+ *
+ * @example
+ * ```ts
+ * import { chooseReplication, connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local3");
+ * const admin = await connectAdmin(createKafka(settings), settings);
+ * await chooseReplication(admin, settings.topic); // { replicationFactor: 3, minInSyncReplicas: 2 }
+ * ```
+ */
+export async function chooseReplication(
+  admin: Admin,
+  wanted: TopicSettings = {},
+): Promise<TopicReplication> {
+  const brokers = (await admin.describeCluster()).brokers.length;
+  const replicationFactor = wanted.replicationFactor ?? Math.min(3, brokers);
+  const minInSyncReplicas = wanted.minInSyncReplicas ??
+    (replicationFactor >= 3 ? 2 : 1);
+  if (replicationFactor < 1 || replicationFactor > brokers) {
+    throw new UserError(
+      `replication.factor ${replicationFactor} needs as many brokers; the cluster has ${brokers}`,
+    );
+  }
+  if (minInSyncReplicas < 1 || minInSyncReplicas > replicationFactor) {
+    throw new UserError(
+      `min.insync.replicas must be 1 to the replication.factor (${replicationFactor}), not ${minInSyncReplicas}`,
+    );
+  }
+  return { replicationFactor, minInSyncReplicas };
+}
+
+/**
+ * Creates `topic` with `partitions` partitions if it does not exist yet,
+ * replicated as `replication` says (default: {@linkcode chooseReplication}).
  * Returns true when it was created.
  *
  * @example
@@ -196,13 +230,24 @@ export async function ensureTopic(
   admin: Admin,
   topic: string,
   partitions: number,
+  replication?: TopicReplication,
 ): Promise<boolean> {
   const topics = await admin.listTopics();
   if (topics.includes(topic)) return false;
+  const { replicationFactor, minInSyncReplicas } = replication ??
+    await chooseReplication(admin);
   // kafkajs' own `waitForLeaders` can throw from a timer on a broker that has
   // just started ("does not host this topic-partition"), so wait here instead.
   const created = await admin.createTopics({
-    topics: [{ topic, numPartitions: partitions }],
+    topics: [{
+      topic,
+      numPartitions: partitions,
+      replicationFactor,
+      configEntries: [{
+        name: "min.insync.replicas",
+        value: String(minInSyncReplicas),
+      }],
+    }],
     waitForLeaders: false,
   });
   await waitForLeaders(admin, topic);
@@ -269,8 +314,11 @@ export async function openTopic(
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   try {
-    if (await ensureTopic(admin, topic, DEFAULT_THREADS)) {
-      log.info(`Created topic ${topic} with ${DEFAULT_THREADS} partitions`);
+    const replication = await chooseReplication(admin, settings.topic);
+    if (await ensureTopic(admin, topic, DEFAULT_THREADS, replication)) {
+      log.info(
+        `Created topic ${topic} with ${DEFAULT_THREADS} partitions, ${replication.replicationFactor} replica(s), min.insync.replicas ${replication.minInSyncReplicas}`,
+      );
     }
     return { settings, kafka, partitions: await countPartitions(admin, topic) };
   } finally {

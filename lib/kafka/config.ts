@@ -11,6 +11,9 @@
  * [consumer]
  * group.id = new                 ; "new" or "create_new": a fresh random id
  * auto.offset.reset = earliest
+ * [topic]                        ; for topics the tools create
+ * replication.factor = 3         ; default min(3, brokers)
+ * min.insync.replicas = 2        ; default 2 when the factor is 3 or more
  * ```
  *
  * Values are taken literally (a `%`, `;` or `#` in a password is part of the
@@ -30,7 +33,7 @@
  */
 import parseIni from "ini-simple-parser";
 import type { KafkaConfig, SASLOptions } from "kafkajs";
-import { UserError } from "../common/cli.ts";
+import { describeError, UserError } from "../common/cli.ts";
 
 /** Producer settings this project applies itself (kafkajs has no batch.size). */
 export interface ProducerSettings {
@@ -58,13 +61,26 @@ export interface ConsumerSettings {
   heartbeatInterval?: number;
 }
 
+/** How a topic the tools create is replicated; unset = chosen from the cluster. */
+export interface TopicSettings {
+  /** Copies of each partition; default min(3, brokers in the cluster). */
+  replicationFactor?: number;
+  /** Copies that must have a message before it is acknowledged (with acks=all). */
+  minInSyncReplicas?: number;
+}
+
 /** Everything a config file says, ready for kafkajs. */
 export interface KafkaSettings {
   /** Where the settings came from (a path), for messages. */
   source: string;
+  /** Brokers, TLS and SASL, in kafkajs' names. */
   client: KafkaConfig;
+  /** What the producers do. */
   producer: ProducerSettings;
+  /** What the consumers do. */
   consumer: ConsumerSettings;
+  /** How new topics are replicated (`[topic]`). */
+  topic: TopicSettings;
 }
 
 /** The config folder that `--config NAME` looks in. */
@@ -147,13 +163,17 @@ export function parseKafkaConfig(
     source,
     warn,
   );
+  const topic = new SectionReader(sections.topic ?? {}, "topic", source, warn);
   const settings: KafkaSettings = {
     source,
     client: mapCluster(cluster, source),
     producer: mapProducer(producer),
     consumer: mapConsumer(consumer),
+    topic: mapTopic(topic),
   };
-  for (const section of [cluster, producer, consumer]) section.warnUnused();
+  for (const section of [cluster, producer, consumer, topic]) {
+    section.warnUnused();
+  }
   return settings;
 }
 
@@ -163,7 +183,15 @@ function readSections(
   source: string,
   getEnv: (name: string) => string | undefined,
 ): Record<string, Record<string, string>> {
-  const parsed = parseIni(text) as Record<string, unknown>;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseIni(text) as Record<string, unknown>;
+  } catch (error) {
+    // e.g. "Unexpected unclosed section": a typo in the file, not a bug.
+    throw new UserError(
+      `${source} is not a valid config file: ${describeError(error)}`,
+    );
+  }
   const sections: Record<string, Record<string, string>> = {};
   for (const [name, body] of Object.entries(parsed)) {
     if (typeof body !== "object" || body === null) {
@@ -265,7 +293,7 @@ function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
   const client: KafkaConfig = {
     brokers: servers.split(",").map((s) => s.trim()).filter(Boolean),
     clientId: cluster.text("client.id") ?? "streaming-kafka-files",
-    ssl: protocol.endsWith("SSL") ? mapSsl(cluster) : undefined,
+    ssl: protocol.endsWith("SSL") ? mapSsl(cluster, source) : undefined,
     sasl: protocol.startsWith("SASL") ? mapSasl(cluster, source) : undefined,
   };
   const connectionTimeout = cluster.integer(
@@ -279,17 +307,31 @@ function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
   return client;
 }
 
-/** TLS: on, with an optional CA, client certificate and key from files. */
-function mapSsl(cluster: SectionReader): KafkaConfig["ssl"] {
-  const files = {
-    ca: cluster.text("ssl.ca.location"),
-    cert: cluster.text("ssl.certificate.location"),
-    key: cluster.text("ssl.key.location"),
-  };
-  if (!files.ca && !files.cert && !files.key) return true;
-  const read = (path?: string) =>
-    path === undefined ? undefined : Deno.readTextFileSync(path);
-  return { ca: read(files.ca), cert: read(files.cert), key: read(files.key) };
+/** TLS: on, with an optional CA, client certificate and key from PEM files. */
+function mapSsl(cluster: SectionReader, source: string): KafkaConfig["ssl"] {
+  const ssl: { ca?: string; cert?: string; key?: string } = {};
+  for (
+    const [key, field] of [
+      ["ssl.ca.location", "ca"],
+      ["ssl.certificate.location", "cert"],
+      ["ssl.key.location", "key"],
+    ] as const
+  ) {
+    const path = cluster.text(key);
+    if (path) ssl[field] = readPemFile(path, key, source);
+  }
+  return Object.keys(ssl).length === 0 ? true : ssl;
+}
+
+/** A PEM file named by the config; a missing or unreadable one is one line. */
+function readPemFile(path: string, key: string, source: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new UserError(
+      `${source}: ${key} ${path} cannot be read (${describeError(error)})`,
+    );
+  }
 }
 
 /** SASL PLAIN and SCRAM-SHA-256/512, the mechanisms kafkajs speaks. */
@@ -365,6 +407,14 @@ function mapConsumer(consumer: SectionReader): ConsumerSettings {
     maxWaitTimeInMs: consumer.integer("fetch.wait.max.ms", "fetch.max.wait.ms"),
     sessionTimeout: consumer.integer("session.timeout.ms"),
     heartbeatInterval: consumer.integer("heartbeat.interval.ms"),
+  };
+}
+
+/** `[topic]`: replication of the topics the tools create. */
+function mapTopic(topic: SectionReader): TopicSettings {
+  return {
+    replicationFactor: topic.integer("replication.factor"),
+    minInSyncReplicas: topic.integer("min.insync.replicas"),
   };
 }
 

@@ -32,8 +32,8 @@ export class BackgroundTask {
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   exited = false;
 
-  constructor(task: string, args: string[]) {
-    this.child = spawnTask(task, args, { stdin: true, direct: true });
+  constructor(task: string, args: string[], env?: Record<string, string>) {
+    this.child = spawnTask(task, args, { stdin: true, direct: true, env });
     this.stdout = new OutputWatcher(this.child.stdout);
     this.stderr = new OutputWatcher(this.child.stderr);
     this.#stdin = this.child.stdin.getWriter();

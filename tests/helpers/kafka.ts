@@ -218,8 +218,8 @@ export async function writeRandomFile(
  * ```
  */
 export class Reconstructor extends BackgroundTask {
-  constructor(args: string[]) {
-    super("reconstruct_data_files", ["--update_seconds", "-1", ...args]);
+  constructor(args: string[], env?: Record<string, string>) {
+    super("reconstruct_data_files", ["--update_seconds", "-1", ...args], env);
   }
 
   /** Starts one that reads `topic` with `config` into `workingDir`. */

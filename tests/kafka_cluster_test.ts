@@ -1,0 +1,310 @@
+/**
+ * A real 3-node local cluster (`deno task kafka start --nodes 3`): replicated
+ * topics, a node killed with SIGKILL in the middle of an upload and a
+ * reconstruction, the whole cluster stopped and started again, and a stale
+ * pid file that must not get an unrelated process killed.
+ */
+import { deepStrictEqual, match, ok } from "node:assert/strict";
+import { BackgroundTask } from "./helpers/background_task.ts";
+import {
+  countMessages,
+  Reconstructor,
+  sha512File,
+  uniqueTopic,
+  writeRandomFile,
+  writeTestConfig,
+} from "./helpers/kafka.ts";
+import {
+  CLUSTER_PORT,
+  describeTopic,
+  TestCluster,
+} from "./helpers/kafka_cluster.ts";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+
+/** Several files, small chunks: an upload that lasts a few seconds. */
+const FILES = 6;
+const FILE_SIZE = 1_000_000;
+const CHUNK = 2048;
+const CHUNKS_PER_FILE = Math.ceil(FILE_SIZE / CHUNK);
+
+/** Writes the test files into `dir/name` and returns [relative name, size]. */
+async function writeFiles(
+  dir: string,
+  name: string,
+  seed: number,
+): Promise<[string, number][]> {
+  await Deno.mkdir(`${ROOT}${dir}/${name}`, { recursive: true });
+  const files: [string, number][] = [];
+  for (let i = 0; i < FILES; i++) {
+    const file = `file${i}.bin`;
+    await writeRandomFile(`${ROOT}${dir}/${name}/${file}`, FILE_SIZE, seed + i);
+    files.push([file, FILE_SIZE]);
+  }
+  return files;
+}
+
+/** Files to send, and a reconstructor already reading their (new) topic. */
+async function prepareTransfer(config: string, dir: string, name: string) {
+  const topic = uniqueTopic(name);
+  const files = await writeFiles(dir, name, name.length * 100);
+  const rebuilt = `${dir}/${name}-rebuilt`;
+  // The reconstructor creates the topic: 3 replicas, 2 must be in sync.
+  const reconstructor = Reconstructor.start(config, topic, rebuilt);
+  await reconstructor.stdout.waitFor("Reading topic");
+  return { topic, files, source: `${dir}/${name}`, rebuilt, reconstructor };
+}
+
+/** upload_data_file's arguments for `source` in small chunks. */
+function uploadArgs(config: string, topic: string, source: string): string[] {
+  return [
+    "--config",
+    config,
+    "--topic_name",
+    topic,
+    "--chunk_size",
+    String(CHUNK),
+    source,
+  ];
+}
+
+/** Starts upload_data_file in the background; returns once a quarter is on the topic. */
+async function startUpload(
+  config: string,
+  topic: string,
+  source: string,
+  cluster: TestCluster,
+): Promise<BackgroundTask> {
+  const upload = new BackgroundTask(
+    "upload_data_file",
+    uploadArgs(config, topic, source),
+  );
+  await waitForMessages(
+    cluster.bootstrap,
+    topic,
+    (FILES * CHUNKS_PER_FILE) / 4,
+    upload,
+  );
+  return upload;
+}
+
+/** Waits for a background upload to end; returns its exit code and output. */
+async function finished(task: BackgroundTask) {
+  const { code } = await task.child.status;
+  return {
+    code,
+    output: (await task.stdout.all()) + (await task.stderr.all()),
+  };
+}
+
+/** Waits until `topic` holds at least `count` messages. */
+async function waitForMessages(
+  bootstrap: string,
+  topic: string,
+  count: number,
+  upload: BackgroundTask,
+): Promise<void> {
+  // A topic that was just created may not have its leaders yet: ask again.
+  while (await countMessages(bootstrap, topic).catch(() => 0) < count) {
+    if (upload.exited) throw new Error("the upload ended before the kill");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Every rebuilt file has the original's SHA-512. */
+async function assertSameFiles(
+  source: string,
+  rebuilt: string,
+  files: [string, number][],
+): Promise<void> {
+  for (const [name] of files) {
+    deepStrictEqual(
+      await sha512File(`${ROOT}${rebuilt}/${name}`),
+      await sha512File(`${ROOT}${source}/${name}`),
+      name,
+    );
+  }
+}
+
+/** Waits (up to 60 s) until every partition of `topic` is in sync on all replicas. */
+async function waitForFullIsr(bootstrap: string, topic: string) {
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    const { partitions } = await describeTopic(bootstrap, topic);
+    if (partitions.every((p) => p.isr.length === p.replicas.length)) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `replicas never caught up: ${JSON.stringify(partitions)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+Deno.test("a 3-node cluster keeps every file when a node is killed or the whole cluster restarts", async (t) => {
+  const { cluster } = await TestCluster.fresh(CLUSTER_PORT, 3);
+  const dir = await makeOutTempDir("cluster");
+  const config = await writeTestConfig(dir, cluster.bootstrap);
+  try {
+    await t.step(
+      "status prints one line per node, each up with its pid",
+      async () => {
+        const status = await cluster.kafka(["status"]);
+        deepStrictEqual(status.code, 0, status.stderr);
+        const lines = status.stdout.trim().split("\n");
+        deepStrictEqual(lines.length, 3, status.stdout);
+        for (let node = 0; node < 3; node++) {
+          match(
+            lines[node],
+            new RegExp(
+              `^node ${node}  127\\.0\\.0\\.1:${
+                CLUSTER_PORT + 2 * node
+              }  pid ${await cluster.pid(node)}  up `,
+            ),
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "a node killed with SIGKILL mid-upload and mid-reconstruction: Done, every file identical, the node rejoins",
+      async () => {
+        const { topic, files, source, rebuilt, reconstructor } =
+          await prepareTransfer(config, dir, "kill");
+        const { partitions, minInSync } = await describeTopic(
+          cluster.bootstrap,
+          topic,
+        );
+        ok(partitions.every((p) => p.replicas.length === 3));
+        deepStrictEqual(minInSync, 2);
+        assertIncludes(
+          reconstructor.stdout.text,
+          "3 replica(s), min.insync.replicas 2",
+        );
+
+        const upload = await startUpload(config, topic, source, cluster);
+        // Kill the group coordinator's node (the leader of the one
+        // __consumer_offsets partition): the reconstructor loses its
+        // coordinator and some partition leaders, the upload some leaders.
+        const offsets = await describeTopic(
+          cluster.bootstrap,
+          "__consumer_offsets",
+        );
+        const victim = offsets.partitions[0].leader - 1;
+        ok(
+          partitions.some((p) => p.leader === victim + 1),
+          "it leads a partition",
+        );
+        Deno.kill(await cluster.pid(victim), "SIGKILL");
+
+        const result = await finished(upload);
+        deepStrictEqual(result.code, 0, result.output);
+        assertIncludes(result.output, "Done!");
+        const restarted = await cluster.kafka([
+          "start",
+          "--node",
+          String(victim),
+        ]);
+        deepStrictEqual(restarted.code, 0, restarted.stderr);
+        await waitForFullIsr(cluster.bootstrap, topic);
+        await reconstructor.waitForFiles(
+          files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+        );
+        ok(!reconstructor.exited, "the reconstructor went on");
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stdout + run.stderr);
+        await assertSameFiles(source, rebuilt, files);
+      },
+    );
+
+    await t.step(
+      "the whole cluster stopped for a few seconds mid-upload: the upload ends Done or names the missing chunks, a rerun completes, nothing is corrupt",
+      async () => {
+        const { topic, files, source, rebuilt, reconstructor } =
+          await prepareTransfer(config, dir, "restart");
+        const upload = await startUpload(config, topic, source, cluster);
+        deepStrictEqual((await cluster.kafka(["stop"])).code, 0);
+        await new Promise((r) => setTimeout(r, 3000));
+        const started = await cluster.kafka(["start"]);
+        deepStrictEqual(started.code, 0, started.stderr);
+
+        const first = await finished(upload);
+        if (first.code !== 0) {
+          deepStrictEqual(first.code, 1, first.output);
+          match(
+            first.output,
+            /upload_data_file: error: \d+ chunk\(s\) were not acknowledged by Kafka/,
+          );
+          ok(!first.output.includes("    at "), "no stack trace");
+          const rerun = await runTask(
+            "upload_data_file",
+            uploadArgs(config, topic, source),
+          );
+          deepStrictEqual(rerun.code, 0, rerun.stderr);
+        } else {
+          assertIncludes(first.output, "Done!");
+        }
+        await reconstructor.waitForFiles(
+          files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+        );
+        const run = await reconstructor.quit();
+        deepStrictEqual(run.code, 0, run.stdout + run.stderr);
+        await assertSameFiles(source, rebuilt, files);
+      },
+    );
+
+    await t.step(
+      "SASL against a cluster without SASL is a one-line error",
+      async () => {
+        const saslConfig = `${dir}/sasl.config`;
+        await Deno.writeTextFile(
+          `${ROOT}${saslConfig}`,
+          `[cluster]\nbootstrap.servers = ${cluster.bootstrap}\nsecurity.protocol = SASL_PLAINTEXT\nsasl.mechanism = SCRAM-SHA-512\nsasl.username = someone\nsasl.password = something\n`,
+        );
+        const run = await runTask("upload_data_file", [
+          "--config",
+          saslConfig,
+          "deno.json",
+        ]);
+        deepStrictEqual(run.code, 1, run.stderr);
+        match(
+          run.stderr,
+          /^upload_data_file: error: .* refused the SASL login \(ILLEGAL_SASL_STATE\).*security\.protocol.*\n$/,
+        );
+      },
+    );
+  } finally {
+    await cluster.stop();
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});
+
+Deno.test("kafka stop leaves alone a process that a stale pid file names", async () => {
+  // A port of the range where no broker runs: only a pid file is there.
+  const port = String(CLUSTER_PORT + 6);
+  const dir = `${ROOT}.kafka/${port}`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  try {
+    await Deno.writeTextFile(`${dir}/broker.pid`, String(sleeper.pid));
+    const run = await runTask("kafka", ["stop", "--port", port]);
+    deepStrictEqual(run.code, 0, run.stderr);
+    assertIncludes(
+      run.stdout,
+      `was not running (its pid file named pid ${sleeper.pid}, another process, left alone)`,
+    );
+    const status = await Promise.race([
+      sleeper.status.then(() => "ended"),
+      new Promise((r) => setTimeout(() => r("alive"), 500)),
+    ]);
+    deepStrictEqual(status, "alive");
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function assertIncludes(text: string, part: string): void {
+  ok(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
+}
