@@ -48,6 +48,10 @@ import {
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/transfer/upload.ts";
+import {
+  INCLUDE_ALL_FLAG,
+  UNWANTED_FILES_TEXT,
+} from "../lib/transfer/upload_filter.ts";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
@@ -63,6 +67,7 @@ function readCommandLine() {
       topic_name: TOPIC_FLAG,
       n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
+      include_all: INCLUDE_ALL_FLAG,
     },
   });
   if (positionals.length === 0) {
@@ -76,6 +81,8 @@ function readCommandLine() {
 interface Shortfall {
   missing: number;
   changed: number;
+  /** Files there were to send. */
+  files: number;
 }
 
 /** Uploads one file with a progress bar and adds what went wrong to `shortfall`. */
@@ -111,7 +118,19 @@ async function uploadAll(
   options: ReturnType<typeof readCommandLine>,
   signal: AbortSignal,
 ): Promise<Shortfall> {
-  const targets = await collectUploadTargets(options.paths);
+  const targets = await collectUploadTargets(
+    options.paths,
+    options.include_all,
+  );
+  if (targets.length === 0) {
+    // An empty folder is no error, but "Uploading 0 file(s)" hid it.
+    log.warn(
+      `Nothing to send: no files in ${
+        options.paths.join(", ")
+      } (left out by default: ${UNWANTED_FILES_TEXT}; --include_all sends them)`,
+    );
+    return { missing: 0, changed: 0, files: 0 };
+  }
   const { kafka, settings } = await openTopic(
     options.config,
     options.topic_name,
@@ -129,7 +148,11 @@ async function uploadAll(
     maxQueuedChunks: 3000,
   });
   const board = new ProgressBoard({ print: (line) => log.info(line) });
-  const shortfall: Shortfall = { missing: 0, changed: 0 };
+  const shortfall: Shortfall = {
+    missing: 0,
+    changed: 0,
+    files: targets.length,
+  };
   try {
     for (const target of targets) {
       await uploadOne(
@@ -152,7 +175,10 @@ if (import.meta.main) {
   await runMain("upload_data_file", async () => {
     const options = readCommandLine();
     const shutdown = listenForShutdown();
-    const { missing, changed } = await uploadAll(options, shutdown.signal);
+    const { missing, changed, files } = await uploadAll(
+      options,
+      shutdown.signal,
+    );
     shutdown.dispose();
     if (changed > 0) {
       throw new UserError(`${changed} file(s) changed during the upload`);
@@ -163,7 +189,7 @@ if (import.meta.main) {
         `${missing} chunk(s) were not acknowledged by Kafka${why}`,
       );
     }
-    log.info("Done!");
+    if (files > 0) log.info("Done!");
   });
 }
 

@@ -60,6 +60,7 @@ import {
   describeStatus,
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
+import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
 
 const PROGRAM = "upload_data_files_added_to_directory";
 /** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
@@ -113,6 +114,7 @@ function readCommandLine() {
         type: "boolean",
         description: "walk the folder every few seconds (network drives)",
       },
+      include_all: INCLUDE_ALL_FLAG,
     },
   });
   if (positionals.length !== 1) {
@@ -188,6 +190,7 @@ async function watchAndUpload(
     settleSeconds: options.settle_seconds,
     usePolling: options.use_polling,
     pollSeconds: POLL_SECONDS,
+    includeAll: options.include_all,
     takeExisting: (path) =>
       !options.new_files_only || record.hasUnfinished(path),
     settled: (file) => scheduler.add(file),

@@ -171,7 +171,7 @@ export class FileAssembler {
     this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path);
+    return await this.#finish(file, path, chunk.mtime);
   }
 
   #startFile(key: string, relativePath: string, chunk: FileChunk): PendingFile {
@@ -216,8 +216,15 @@ export class FileAssembler {
     }
   }
 
-  /** Verifies the whole file's hash, then moves it into place or aside. */
-  async #finish(file: PendingFile, path: string): Promise<ChunkOutcome> {
+  /**
+   * Verifies the whole file's hash, then moves it into place (with the
+   * sender's modification time, when the message carried one) or aside.
+   */
+  async #finish(
+    file: PendingFile,
+    path: string,
+    mtime?: number,
+  ): Promise<ChunkOutcome> {
     this.#open.get(file.key)?.close();
     this.#open.delete(file.key);
     this.#pending.delete(file.key);
@@ -247,6 +254,14 @@ export class FileAssembler {
       await assertRealPathInside(this.#root, dirname(path));
       await Deno.mkdir(dirname(path), { recursive: true });
       await assertRealPathInside(this.#root, dirname(path));
+      if (mtime !== undefined) {
+        // Set before the rename, so the file appears with its time at once.
+        await Deno.utime(
+          partial,
+          new Date(),
+          new Date(Math.round(mtime * 1000)),
+        );
+      }
       await Deno.rename(partial, path);
     } catch (error) {
       // E.g. a folder where the file should go, or a file where a folder should.

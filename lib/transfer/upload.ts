@@ -31,6 +31,7 @@ import {
   readVerifiedChunks,
 } from "./file_chunks.ts";
 import type { ProgressBoard } from "../common/progress.ts";
+import { isUnwanted } from "./upload_filter.ts";
 
 /** One file to upload, and the folder it is rebuilt into. */
 export interface UploadTarget {
@@ -75,8 +76,10 @@ export interface UploadOptions {
 }
 
 /**
- * The files named on the command line; folders are walked recursively.
- * Throws {@linkcode UserError} for a path that does not exist.
+ * The files named on the command line; folders are walked recursively,
+ * leaving out what {@linkcode isUnwanted} names unless `includeAll` (a file
+ * named on the command line is always taken). Throws
+ * {@linkcode UserError} for a path that does not exist.
  *
  * @example
  * ```ts
@@ -86,6 +89,7 @@ export interface UploadOptions {
  */
 export async function collectUploadTargets(
   paths: string[],
+  includeAll = false,
 ): Promise<UploadTarget[]> {
   const targets: UploadTarget[] = [];
   for (const path of paths) {
@@ -99,15 +103,21 @@ export async function collectUploadTargets(
       throw error;
     }
     if (info.isFile) targets.push({ path, subdir: "" });
-    else if (info.isDirectory) targets.push(...await walkFolder(path, path));
+    else if (info.isDirectory) {
+      targets.push(...await walkFolder(path, path, includeAll));
+    }
   }
   return targets;
 }
 
-/** All files under `folder`, with their folder relative to `root`. */
+/**
+ * All files under `folder`, with their folder relative to `root`; unless
+ * `includeAll`, without the files {@linkcode isUnwanted} names.
+ */
 async function walkFolder(
   root: string,
   folder: string,
+  includeAll: boolean,
 ): Promise<UploadTarget[]> {
   const found: UploadTarget[] = [];
   const entries = [];
@@ -115,8 +125,13 @@ async function walkFolder(
   entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const entry of entries) {
     const path = join(folder, entry.name);
-    if (entry.isDirectory) found.push(...await walkFolder(root, path));
-    else if (entry.isFile) found.push({ path, subdir: subdirOf(root, path) });
+    const relativePath = relative(root, path).split(sep).join("/");
+    if (!includeAll && isUnwanted(relativePath)) continue;
+    if (entry.isDirectory) {
+      found.push(...await walkFolder(root, path, includeAll));
+    } else if (entry.isFile) {
+      found.push({ path, subdir: subdirOf(root, path) });
+    }
   }
   return found;
 }
@@ -185,6 +200,7 @@ export async function uploadFile(
         subdir: target.subdir,
         filenameAppend: "",
         data: chunk.data,
+        mtime: plan.mtimeMs / 1000,
       };
       options.queued?.(chunk.index, plan.totalChunks);
       await producer.send({
