@@ -297,7 +297,8 @@ function optionalMtime(value: unknown): number | undefined {
 }
 
 /** C0 and C1 control characters and DEL: never part of a file name here. */
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**
  * Whether a received name holds control characters (which could rewrite a
@@ -309,7 +310,7 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  * ```
  */
 export function hasControlCharacters(name: string): boolean {
-  return CONTROL_CHARACTERS.test(name);
+  return name.search(CONTROL_CHARACTERS) >= 0;
 }
 
 /**
@@ -323,7 +324,7 @@ export function hasControlCharacters(name: string): boolean {
  */
 export function escapeControl(text: string): string {
   return text.replace(
-    /[\u0000-\u001f\u007f-\u009f]/g,
+    CONTROL_CHARACTERS,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
 }
