@@ -41,13 +41,16 @@ import {
 import {
   ConsumerGroup,
   type MessagePosition,
+  REBALANCE_TIMEOUT_MS,
 } from "../lib/kafka/consumer_group.ts";
 import {
   type ChunkOutcome,
+  DEFAULT_MAX_FILE_SIZE,
   FileAssembler,
 } from "../lib/transfer/file_assembler.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
+  checkTopicName,
   CONFIG_FLAG,
   threadsFlag,
   TOPIC_FLAG,
@@ -58,6 +61,9 @@ import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+
+/** A join slower than this gets a line saying why it waits. */
+const JOIN_NOTICE_MS = 3000;
 
 const log = new Logger({
   style: "bracket",
@@ -89,12 +95,45 @@ function readCommandLine() {
         description:
           "consumer group; default a fresh one that reads the whole topic",
       },
+      max_file_size: {
+        type: "number",
+        default: DEFAULT_MAX_FILE_SIZE,
+        integer: true,
+        min: 1,
+        description:
+          "refuse files announced larger than this many bytes (never more than the free space)",
+      },
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one WORKINGDIR");
   }
+  checkTopicName(flags.topic_name);
   return { ...flags, workingDir: positionals[0] };
+}
+
+/**
+ * One warning when Kafka goes away (the consumers reconnect on their own,
+ * with growing waits), one line when they are back.
+ */
+function outageReporter() {
+  let away = false;
+  return {
+    outage: (error: Error) => {
+      if (away) return;
+      away = true;
+      log.warn(
+        `lost Kafka (${
+          describeError(error)
+        }); reconnecting until it is back (quit stops)`,
+      );
+    },
+    joined: () => {
+      if (!away) return;
+      away = false;
+      log.info("Kafka is back; going on");
+    },
+  };
 }
 
 /** Logs a file that was completed, or kept aside. */
@@ -170,7 +209,14 @@ async function reconstruct(
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
-  const assembler = await FileAssembler.open(options.workingDir);
+  const assembler = await FileAssembler.open(options.workingDir, {
+    maxFileSize: options.max_file_size,
+  });
+  if (assembler.strayPartialsRemoved > 0) {
+    log.info(
+      `Removed ${assembler.strayPartialsRemoved} partial file(s) an earlier run left behind`,
+    );
+  }
   // A run killed while finishing a file left it complete but not in place.
   (await assembler.finishInterrupted()).forEach(reportOutcome);
   // A consumer without a partition would only idle (and kafkajs trips over
@@ -184,6 +230,15 @@ async function reconstruct(
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;
+  const joinNotice = setTimeout(
+    () =>
+      log.info(
+        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
+          REBALANCE_TIMEOUT_MS / 1000
+        } s)`,
+      ),
+    JOIN_NOTICE_MS,
+  );
   const group = await ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
@@ -193,7 +248,8 @@ async function reconstruct(
       fatal ??= error;
       shutdown.stop("error");
     },
-  });
+    ...outageReporter(),
+  }).finally(() => clearTimeout(joinNotice));
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)

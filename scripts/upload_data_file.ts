@@ -29,15 +29,18 @@ import {
   UsageError,
   UserError,
 } from "../lib/common/cli.ts";
-import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
+  checkTopicName,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
+  RETRY_SECONDS_FLAG,
   threadsFlag,
   TOPIC_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
+import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
 import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
@@ -68,12 +71,14 @@ function readCommandLine() {
       n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
       include_all: INCLUDE_ALL_FLAG,
+      retry_seconds: RETRY_SECONDS_FLAG,
     },
   });
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
   checkChunkSize(flags.chunk_size);
+  checkTopicName(flags.topic_name);
   return { ...flags, paths: positionals };
 }
 
@@ -142,10 +147,13 @@ async function uploadAll(
     }`,
   );
 
+  await checkChunkFits(kafka, settings, options.topic_name, options.chunk_size);
   const producer = await ChunkProducer.start(kafka, settings, {
     topic: options.topic_name,
     workers: options.n_threads,
     maxQueuedChunks: 3000,
+    retrySeconds: options.retry_seconds,
+    ...retryReporter(log),
   });
   const board = new ProgressBoard({ print: (line) => log.info(line) });
   const shortfall: Shortfall = {

@@ -32,7 +32,8 @@
  * @module
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
-import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
+import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
 import {
   listenForCommands,
   startHeartbeat,
@@ -44,8 +45,10 @@ import {
 } from "../lib/transfer/folder_watcher.ts";
 import {
   checkChunkSize,
+  checkTopicName,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
+  RETRY_SECONDS_FLAG,
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
@@ -115,12 +118,14 @@ function readCommandLine() {
         description: "walk the folder every few seconds (network drives)",
       },
       include_all: INCLUDE_ALL_FLAG,
+      retry_seconds: RETRY_SECONDS_FLAG,
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one DIRECTORY");
   }
   checkChunkSize(flags.chunk_size);
+  checkTopicName(flags.topic_name);
   return { ...flags, directory: positionals[0] };
 }
 
@@ -134,11 +139,14 @@ async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
     options.topic_name,
     log,
   );
+  await checkChunkFits(kafka, settings, options.topic_name, options.chunk_size);
   const connect = () =>
     ChunkProducer.start(kafka, settings, {
       topic: options.topic_name,
       workers: options.n_threads,
       maxQueuedChunks: options.queue_max_size,
+      retrySeconds: options.retry_seconds,
+      ...retryReporter(log),
     });
   return { connect, where: describeSettings(settings) };
 }
