@@ -41,7 +41,7 @@ import {
   TOPIC_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
 import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
-import { openTopic } from "../lib/kafka/client.ts";
+import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
@@ -147,7 +147,11 @@ async function uploadAll(
     }`,
   );
 
-  await checkChunkFits(kafka, settings, options.topic_name, options.chunk_size);
+  await checkChunkFits(
+    () => connectAdmin(kafka, settings),
+    options.topic_name,
+    options.chunk_size,
+  );
   const producer = await ChunkProducer.start(kafka, settings, {
     topic: options.topic_name,
     workers: options.n_threads,

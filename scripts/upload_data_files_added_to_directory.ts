@@ -53,7 +53,7 @@ import {
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
-import { openTopic } from "../lib/kafka/client.ts";
+import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger, type LogLevel } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
@@ -139,7 +139,11 @@ async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
     options.topic_name,
     log,
   );
-  await checkChunkFits(kafka, settings, options.topic_name, options.chunk_size);
+  await checkChunkFits(
+    () => connectAdmin(kafka, settings),
+    options.topic_name,
+    options.chunk_size,
+  );
   const connect = () =>
     ChunkProducer.start(kafka, settings, {
       topic: options.topic_name,

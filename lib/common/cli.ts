@@ -24,6 +24,7 @@
 
 /** An error the user can fix (missing file, unreachable server): exit code 1. */
 export class UserError extends Error {
+  /** Makes one with the line to print. */
   constructor(message: string) {
     super(message);
     this.name = "UserError";
@@ -32,6 +33,7 @@ export class UserError extends Error {
 
 /** A wrong command line (unknown flag, bad value): exit code 2. */
 export class UsageError extends UserError {
+  /** Makes one with the line to print. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -13,6 +13,9 @@
  * @example
  * ```ts
  * import { ChunkProducer } from "./chunk_producer.ts";
+ * import type { Kafka } from "kafkajs";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const kafka: Kafka, settings: KafkaSettings, bytes: Uint8Array;
  *
  * const producer = await ChunkProducer.start(kafka, settings, {
  *   topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
@@ -35,7 +38,9 @@ import type { KafkaSettings } from "./config.ts";
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
+  /** The message key. */
   key: string;
+  /** The message value. */
   value: Uint8Array;
   /** Called once Kafka acknowledged the message. */
   delivered: () => void;
@@ -45,6 +50,7 @@ export interface OutgoingMessage {
 
 /** Where and how hard to produce. */
 export interface ChunkProducerOptions {
+  /** The topic to produce to. */
   topic: string;
   /** Parallel producers (`--n_threads`). */
   workers: number;
@@ -70,10 +76,11 @@ export interface ChunkProducerOptions {
  *
  * @example
  * ```ts
- * const producer = await ChunkProducer.start(kafka, settings, {
- *   topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
- *   retrySeconds: 60, ...retryReporter(log),
- * });
+ * import { Logger } from "../common/log.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "upload_data_file" });
+ * const options = { topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
+ *   retrySeconds: 60, ...retryReporter(log) };
  * ```
  */
 export function retryReporter(

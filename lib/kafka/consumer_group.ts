@@ -10,6 +10,9 @@
  * @example
  * ```ts
  * import { ConsumerGroup } from "./consumer_group.ts";
+ * import type { Kafka } from "kafkajs";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const kafka: Kafka, settings: KafkaSettings;
  *
  * const group = await ConsumerGroup.start(kafka, settings, {
  *   topic: "lecroy_files", groupId: "rebuild-1", consumers: 5,
@@ -28,15 +31,21 @@ import type { KafkaSettings } from "./config.ts";
 
 /** Where a message came from, for log lines about it. */
 export interface MessagePosition {
+  /** The topic. */
   topic: string;
+  /** The partition. */
   partition: number;
+  /** The message's offset. */
   offset: string;
 }
 
 /** What the group consumes and what it does with each message. */
 export interface ConsumerGroupOptions {
+  /** The topic to read. */
   topic: string;
+  /** The consumer group's id. */
   groupId: string;
+  /** Consumers in the group (`--n_threads`). */
   consumers: number;
   /** Handles one message; the offset is committed after it resolves. */
   handle: (value: Uint8Array | null, where: MessagePosition) => Promise<void>;

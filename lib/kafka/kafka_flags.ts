@@ -63,7 +63,13 @@ export const DEFAULT_THREADS = 5;
  * threadsFlag("consumers in the group");
  * ```
  */
-export function threadsFlag(what: string) {
+export function threadsFlag(what: string): {
+  readonly type: "number";
+  readonly default: number;
+  readonly integer: true;
+  readonly min: 1;
+  readonly description: string;
+} {
   return {
     type: "number",
     default: DEFAULT_THREADS,

@@ -10,16 +10,18 @@
  * @example
  * ```ts
  * import { checkChunkFits } from "./topic_limits.ts";
+ * import { connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
  *
- * await checkChunkFits(kafka, settings, "lecroy_files", 16384);
+ * const settings = await loadKafkaConfig("local");
+ * const kafka = createKafka(settings);
+ * await checkChunkFits(() => connectAdmin(kafka, settings), "lecroy_files", 16384);
  * ```
  *
  * @module
  */
-import { ConfigResourceTypes, type Kafka } from "kafkajs";
+import { ConfigResourceTypes } from "kafkajs";
 import { UserError } from "../common/cli.ts";
-import { connectAdmin } from "./client.ts";
-import type { KafkaSettings } from "./config.ts";
 
 /**
  * Bytes a chunk message carries besides the chunk: two SHA-512s, the msgpack
@@ -28,55 +30,84 @@ import type { KafkaSettings } from "./config.ts";
  */
 export const CHUNK_MESSAGE_OVERHEAD = 1024;
 
+/** One topic config value, as the broker describes it. */
+export interface ConfigEntry {
+  /** The key, e.g. `max.message.bytes`. */
+  configName: string;
+  /** Its value, as text. */
+  configValue: string;
+}
+
+/** The admin calls this module needs; a connected kafkajs `Admin` has them. */
+export interface ConfigReader {
+  /** kafkajs' `Admin.describeConfigs`. */
+  describeConfigs(request: {
+    includeSynonyms: boolean;
+    resources: { type: number; name: string; configNames: string[] }[];
+  }): Promise<{ resources: { configEntries: ConfigEntry[] }[] }>;
+  /** Closes the connection. */
+  disconnect(): Promise<void>;
+}
+
 /**
- * The topic's `max.message.bytes` as the broker reports it.
+ * The topic's `max.message.bytes` as the broker reports it (1048588, Kafka's
+ * default, if it says nothing).
  *
  * @example
  * ```ts
- * await maxMessageBytes(kafka, settings, "lecroy_files"); // 1048588
+ * import { connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local");
+ * const admin = await connectAdmin(createKafka(settings), settings);
+ * await maxMessageBytes(admin, "lecroy_files"); // 1048588
  * ```
  */
 export async function maxMessageBytes(
-  kafka: Kafka,
-  settings: KafkaSettings,
+  admin: ConfigReader,
   topic: string,
 ): Promise<number> {
-  const admin = await connectAdmin(kafka, settings);
-  try {
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{
-        type: ConfigResourceTypes.TOPIC,
-        name: topic,
-        configNames: ["max.message.bytes"],
-      }],
-    });
-    const value = resources[0]?.configEntries.find((entry) =>
-      entry.configName === "max.message.bytes"
-    )?.configValue;
-    return Number(value ?? 1048588);
-  } finally {
-    await admin.disconnect();
-  }
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{
+      type: ConfigResourceTypes.TOPIC,
+      name: topic,
+      configNames: ["max.message.bytes"],
+    }],
+  });
+  const value = resources[0]?.configEntries.find((entry) =>
+    entry.configName === "max.message.bytes"
+  )?.configValue;
+  return Number(value ?? 1048588);
 }
 
 /**
  * Throws a one-line {@linkcode UserError} when chunks of `chunkSize` bytes
- * would make messages larger than `topic` accepts.
+ * would make messages larger than `topic` accepts. `connect` opens the admin
+ * connection it asks with (closed again here).
  *
  * @example
  * ```ts
- * await checkChunkFits(kafka, settings, "lecroy_files", 2 * 1024 * 1024);
- * // UserError: --chunk_size 2097152 does not fit topic lecroy_files ...
+ * import { connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local");
+ * const kafka = createKafka(settings);
+ * await checkChunkFits(() => connectAdmin(kafka, settings), "lecroy_files", 16384);
  * ```
  */
 export async function checkChunkFits(
-  kafka: Kafka,
-  settings: KafkaSettings,
+  connect: () => Promise<ConfigReader>,
   topic: string,
   chunkSize: number,
 ): Promise<void> {
-  const limit = await maxMessageBytes(kafka, settings, topic);
+  const admin = await connect();
+  let limit: number;
+  try {
+    limit = await maxMessageBytes(admin, topic);
+  } finally {
+    await admin.disconnect();
+  }
   if (chunkSize + CHUNK_MESSAGE_OVERHEAD <= limit) return;
   let fits = 1;
   while (fits * 2 + CHUNK_MESSAGE_OVERHEAD <= limit) fits *= 2;

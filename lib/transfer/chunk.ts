@@ -71,6 +71,7 @@ export interface FileChunk {
 
 /** A message that is not a valid chunk; the reason says why. */
 export class InvalidChunkError extends Error {
+  /** Makes one with the reason. */
   constructor(message: string) {
     super(message);
     this.name = "InvalidChunkError";

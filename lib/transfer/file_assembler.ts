@@ -14,6 +14,8 @@
  * @example
  * ```ts
  * import { FileAssembler } from "./file_assembler.ts";
+ * import type { FileChunk } from "./chunk.ts";
+ * declare const chunk: FileChunk; // from decodeChunk()
  *
  * const assembler = await FileAssembler.open("out/rebuilt");
  * const outcome = await assembler.accept(chunk); // chunk from decodeChunk()
@@ -33,6 +35,8 @@ import {
   toHex,
 } from "./chunk.ts";
 import { describeError, UserError } from "../common/cli.ts";
+
+export type { FileChunk };
 import { statfsSync } from "node:fs";
 import { ReconstructState } from "./reconstruct_state.ts";
 import {
@@ -71,8 +75,11 @@ interface PendingFile {
 
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
+  /** Path under WORKINGDIR. */
   relativePath: string;
+  /** Chunks written so far. */
   chunksOnDisk: number;
+  /** Chunks in the file. */
   totalChunks: number;
 }
 

@@ -43,6 +43,7 @@ export interface SettledFile {
   path: string;
   /** POSIX path under the watched folder, e.g. `day1/a.bin`. */
   relativePath: string;
+  /** Bytes. */
   size: number;
   /** Modification time in ms since the epoch. */
   mtimeMs: number;

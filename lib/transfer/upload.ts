@@ -12,6 +12,8 @@
  * @example
  * ```ts
  * import { collectUploadTargets, uploadFile } from "./upload.ts";
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  *
  * for (const target of await collectUploadTargets(["data/run1"])) {
  *   const result = await uploadFile(target, producer, { chunkSize: 16384 });
@@ -35,6 +37,7 @@ import { isUnwanted } from "./upload_filter.ts";
 
 /** One file to upload, and the folder it is rebuilt into. */
 export interface UploadTarget {
+  /** The file's path. */
   path: string;
   /** POSIX path of its folder under the uploaded root; "" at the top. */
   subdir: string;
@@ -42,6 +45,7 @@ export interface UploadTarget {
 
 /** How one file's upload ended. */
 export interface UploadResult {
+  /** Chunks in the file. */
   totalChunks: number;
   /** Chunks Kafka acknowledged in this run (skipped ones not included). */
   acknowledged: number;
@@ -49,6 +53,7 @@ export interface UploadResult {
   failed: number;
   /** Chunks never queued because the upload was stopped. */
   notSent: number;
+  /** Bytes in the file. */
   size: number;
   /** The first delivery error, if any. */
   error?: Error;
@@ -56,6 +61,7 @@ export interface UploadResult {
 
 /** Options for {@linkcode uploadFile}. */
 export interface UploadOptions {
+  /** Bytes per chunk. */
   chunkSize: number;
   /** Chunk numbers already delivered in an earlier run. */
   skip?: ReadonlySet<number>;
@@ -157,6 +163,8 @@ export function subdirOf(root: string, path: string): string {
  *
  * @example
  * ```ts
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  * const result = await uploadFile({ path: "a.bin", subdir: "" }, producer, { chunkSize: 16384 });
  * ```
  */
@@ -250,6 +258,9 @@ export interface ProgressUploadOptions extends UploadOptions {
  *
  * @example
  * ```ts
+ * import { ProgressBoard } from "../common/progress.ts";
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  * const board = new ProgressBoard({ print: console.log });
  * const result = await uploadWithProgress({ path: "a.bin", subdir: "" }, producer, {
  *   chunkSize: 16384, board,
