@@ -292,17 +292,19 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
     );
 
     await t.step("refused permissions are one line each", async () => {
-      const secret = `${dir}/secret.bin`;
-      await Deno.writeTextFile(`${ROOT}${secret}`, "secret\n");
-      await Deno.chmod(`${ROOT}${secret}`, 0o000);
-      assertOneLine(
-        await runWithoutOverride("upload_data_file", [
+      const asUser = (task: string, path: string) =>
+        runWithoutOverride(task, [
           "--config",
           config,
           "--topic_name",
           uniqueTopic("perm"),
-          secret,
-        ]),
+          path,
+        ]);
+      const secret = `${dir}/secret.bin`;
+      await Deno.writeTextFile(`${ROOT}${secret}`, "secret\n");
+      await Deno.chmod(`${ROOT}${secret}`, 0o000);
+      assertOneLine(
+        await asUser("upload_data_file", secret),
         1,
         /^upload_data_file: error: Permission denied .*secret\.bin/,
       );
@@ -310,13 +312,7 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
       await Deno.mkdir(`${ROOT}${locked}`, { mode: 0o555 });
       await Deno.chmod(`${ROOT}${locked}`, 0o555);
       assertOneLine(
-        await runWithoutOverride("reconstruct_data_files", [
-          "--config",
-          config,
-          "--topic_name",
-          uniqueTopic("perm"),
-          locked,
-        ]),
+        await asUser("reconstruct_data_files", locked),
         1,
         /^reconstruct_data_files: error: Permission denied .*locked/,
       );
@@ -328,13 +324,7 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
       await Deno.writeFile(db, new Uint8Array());
       await Deno.chmod(db, 0o000);
       assertOneLine(
-        await runWithoutOverride("reconstruct_data_files", [
-          "--config",
-          config,
-          "--topic_name",
-          uniqueTopic("perm"),
-          stateless,
-        ]),
+        await asUser("reconstruct_data_files", stateless),
         1,
         /^reconstruct_data_files: error: cannot use the state database .*state\.db/,
       );

@@ -14,6 +14,7 @@ import {
 } from "../lib/kafka/lz4_codec.ts";
 import { resolveClasspath } from "../lib/kafka/broker.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
+import { commandOutput } from "./helpers/kafka_readers.ts";
 
 const KAFKA_LZ4_JAVA = `${ROOT}tests/helpers/java/KafkaLz4.java`;
 
@@ -43,27 +44,11 @@ const CASES = (["random", "text", "zeros"] as const).flatMap((kind) =>
   SIZES.map((size) => ({ name: `${kind}-${size}`, data: sample(kind, size) }))
 );
 
-/** Runs a command; fails the test with its stderr if it fails. */
-async function run(command: string, args: string[]): Promise<void> {
-  const result = await new Deno.Command(command, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(
-      `${command} ${args.slice(0, 3).join(" ")} failed: ${
-        new TextDecoder().decode(result.stderr)
-      }`,
-    );
-  }
-}
-
 Deno.test("lz4 frames written here are read back identical by the reference lz4 tool", async () => {
   const dir = `${ROOT}${await makeOutTempDir("lz4cli")}`;
   for (const { name, data } of CASES) {
     await Deno.writeFile(`${dir}/${name}.lz4`, compressFrame(data));
-    await run("lz4", [
+    await commandOutput("lz4", [
       "-d",
       "-f",
       "-q",
@@ -82,7 +67,13 @@ Deno.test("lz4 frames written here are read back identical by Kafka's Java frame
     args.push(`${dir}/${name}.lz4`, `${dir}/${name}`);
   }
   const classpath = await resolveClasspath();
-  await run("java", ["-cp", classpath, KAFKA_LZ4_JAVA, "decode", ...args]);
+  await commandOutput("java", [
+    "-cp",
+    classpath,
+    KAFKA_LZ4_JAVA,
+    "decode",
+    ...args,
+  ]);
   for (const { name, data } of CASES) {
     deepStrictEqual(await Deno.readFile(`${dir}/${name}`), data, name);
   }
@@ -98,8 +89,14 @@ Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decod
     javaChecksumArgs.push(`${dir}/${name}`, `${dir}/${name}.javasum.lz4`);
   }
   const classpath = await resolveClasspath();
-  await run("java", ["-cp", classpath, KAFKA_LZ4_JAVA, "encode", ...javaArgs]);
-  await run("java", [
+  await commandOutput("java", [
+    "-cp",
+    classpath,
+    KAFKA_LZ4_JAVA,
+    "encode",
+    ...javaArgs,
+  ]);
+  await commandOutput("java", [
     "-cp",
     classpath,
     KAFKA_LZ4_JAVA,
@@ -120,7 +117,13 @@ Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decod
       // 65535 bytes ("dstMaxSize_tooSmall"); its other block sizes cover it.
       if (data.length === 65535 && options.includes("-B4")) continue;
       const frame = `${dir}/${name}.${variant}.lz4`;
-      await run("lz4", ["-f", "-q", ...options, `${dir}/${name}`, frame]);
+      await commandOutput("lz4", [
+        "-f",
+        "-q",
+        ...options,
+        `${dir}/${name}`,
+        frame,
+      ]);
       deepStrictEqual(
         decompressFrame(await Deno.readFile(frame)),
         data,
@@ -192,12 +195,19 @@ Deno.test("damaged lz4 frames are refused with a reason, never read past their b
   // Block checksums (the lz4 tool's -BX) are checked too.
   const dir = `${ROOT}${await makeOutTempDir("lz4bad")}`;
   await Deno.writeFile(`${dir}/in`, data);
-  await run("lz4", ["-f", "-q", "-B4", "-BX", `${dir}/in`, `${dir}/in.lz4`]);
+  await commandOutput("lz4", [
+    "-f",
+    "-q",
+    "-B4",
+    "-BX",
+    `${dir}/in`,
+    `${dir}/in.lz4`,
+  ]);
   const withSums = await Deno.readFile(`${dir}/in.lz4`);
   withSums[7 + 4 + 10] ^= 0x01;
   throws(() => decompressFrame(withSums), /block checksum|content checksum/);
   // Linked blocks (lz4 -BD), which Kafka refuses, fail cleanly here too.
-  await run("lz4", [
+  await commandOutput("lz4", [
     "-f",
     "-q",
     "-B4",

@@ -17,8 +17,18 @@ export interface RawMessage {
   value: Uint8Array;
 }
 
-/** Runs a command and returns its stdout; fails with its stderr. */
-async function output(command: string, args: string[]): Promise<Uint8Array> {
+/**
+ * Runs a command and returns its stdout; throws with its stderr if it fails.
+ *
+ * @example
+ * ```ts
+ * await commandOutput("lz4", ["-d", "-f", "a.lz4", "a"]);
+ * ```
+ */
+export async function commandOutput(
+  command: string,
+  args: string[],
+): Promise<Uint8Array> {
   const result = await new Deno.Command(command, {
     args,
     stdout: "piped",
@@ -45,7 +55,7 @@ export async function readWithKcat(
   topic: string,
 ): Promise<RawMessage[]> {
   // "<key length> <value length>\n<key><value>" per message: binary-safe.
-  const bytes = await output("kcat", [
+  const bytes = await commandOutput("kcat", [
     "-C",
     "-b",
     bootstrap,
@@ -90,7 +100,7 @@ export async function readWithJavaConsumer(
 ): Promise<RawMessage[]> {
   const out = await Deno.makeTempFile();
   try {
-    await output("java", [
+    await commandOutput("java", [
       "-cp",
       await resolveClasspath(),
       `${ROOT}tests/helpers/java/ConsumeAll.java`,
