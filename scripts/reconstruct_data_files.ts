@@ -41,6 +41,7 @@ import {
 import {
   ConsumerGroup,
   type MessagePosition,
+  outageReporter,
   REBALANCE_TIMEOUT_MS,
 } from "../lib/kafka/consumer_group.ts";
 import {
@@ -110,30 +111,6 @@ function readCommandLine() {
   }
   checkTopicName(flags.topic_name);
   return { ...flags, workingDir: positionals[0] };
-}
-
-/**
- * One warning when Kafka goes away (the consumers reconnect on their own,
- * with growing waits), one line when they are back.
- */
-function outageReporter() {
-  let away = false;
-  return {
-    outage: (error: Error) => {
-      if (away) return;
-      away = true;
-      log.warn(
-        `lost Kafka (${
-          describeError(error)
-        }); reconnecting until it is back (quit stops)`,
-      );
-    },
-    joined: () => {
-      if (!away) return;
-      away = false;
-      log.info("Kafka is back; going on");
-    },
-  };
 }
 
 /** Logs a file that was completed, or kept aside. */
@@ -248,7 +225,7 @@ async function reconstruct(
       fatal ??= error;
       shutdown.stop("error");
     },
-    ...outageReporter(),
+    ...outageReporter(log),
   }).finally(() => clearTimeout(joinNotice));
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${

@@ -64,7 +64,7 @@ export interface ChunkProducerOptions {
    * config's `retries`). Errors that a retry cannot cure fail at once.
    */
   retrySeconds?: number;
-  /** Called on the first failed send of an outage, with when it gives up. */
+  /** Called once per outage, when a batch failed twice, with when it gives up. */
   retrying?: (error: Error, giveUpAt: Date) => void;
   /** Called when a send succeeds again after {@linkcode retrying}. */
   recovered?: () => void;
@@ -147,6 +147,8 @@ export class ChunkProducer {
   readonly #options: ChunkProducerOptions;
   /** When the current outage started; undefined while sends succeed. */
   #outageSince?: number;
+  /** Whether the user was told about the current outage. */
+  #warned = false;
 
   private constructor(
     producers: Producer[],
@@ -215,18 +217,22 @@ export class ChunkProducer {
   ): Promise<Error | undefined> {
     const retryMs = (this.#options.retrySeconds ?? 0) * 1000;
     let wait = 500;
-    while (true) {
+    for (let attempt = 1;; attempt++) {
       try {
         await producer.send(record);
-        if (this.#outageSince !== undefined) {
-          this.#outageSince = undefined;
+        this.#outageSince = undefined;
+        if (this.#warned) {
+          this.#warned = false;
           this.#options.recovered?.();
         }
         return undefined;
       } catch (error) {
         if (!isRetriable(error)) return error as Error;
-        if (this.#outageSince === undefined) {
-          this.#outageSince = Date.now();
+        this.#outageSince ??= Date.now();
+        // A connection found dead once and fine on the next try is no
+        // outage worth a line; a second failure is.
+        if (attempt >= 2 && !this.#warned) {
+          this.#warned = true;
           this.#options.retrying?.(
             error as Error,
             new Date(this.#outageSince + retryMs),

@@ -27,6 +27,7 @@
  */
 import type { Consumer, Kafka } from "kafkajs";
 import { withReachableBroker } from "./client.ts";
+import { describeError } from "../common/cli.ts";
 import type { KafkaSettings } from "./config.ts";
 
 /** Where a message came from, for log lines about it. */
@@ -69,6 +70,41 @@ export interface ConsumerGroupOptions {
 export const REBALANCE_TIMEOUT_MS = 20_000;
 /** A member silent this long is dropped (kafkajs' default is 30 s). */
 const SESSION_TIMEOUT_MS = 10_000;
+
+/**
+ * The `outage` and `joined` callbacks that tell a user about a lost broker in
+ * two lines: one warning when it goes away (however many consumers notice),
+ * one line when they are back.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "reconstruct_data_files" });
+ * const callbacks = outageReporter(log);
+ * ```
+ */
+export function outageReporter(
+  log: { warn(message: string): void; info(message: string): void },
+): Pick<ConsumerGroupOptions, "outage" | "joined"> {
+  let away = false;
+  return {
+    outage: (error) => {
+      if (away) return;
+      away = true;
+      log.warn(
+        `lost Kafka (${
+          describeError(error)
+        }); reconnecting until it is back (quit stops)`,
+      );
+    },
+    joined: () => {
+      if (!away) return;
+      away = false;
+      log.info("Kafka is back; going on");
+    },
+  };
+}
 
 /**
  * Errors after which a consumer may reconnect: Kafka (or the way to it) was
