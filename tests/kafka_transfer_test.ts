@@ -5,12 +5,7 @@
  */
 import { deepStrictEqual, match, ok } from "node:assert/strict";
 import { CompressionTypes } from "kafkajs";
-import {
-  chunkKey,
-  encodeChunk,
-  type FileChunk,
-  sha512,
-} from "../lib/transfer/chunk.ts";
+import { encodeChunk, type FileChunk, sha512 } from "../lib/transfer/chunk.ts";
 import {
   produceRaw,
   Reconstructor,
@@ -22,6 +17,7 @@ import {
   writeTestConfig,
 } from "./helpers/kafka.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import { produceWithKcat } from "./helpers/kafka_readers.ts";
 
 const CHUNK = 1024;
 
@@ -358,27 +354,12 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
       async () => {
         const topic = uniqueTopic("kcat");
         const bytes = new TextEncoder().encode("from kcat\n".repeat(500));
-        const messageFiles: string[] = [];
-        for (const chunk of makeChunks(bytes, "kcat.txt", 1024)) {
-          const path = `${ROOT}${dir}/${chunkKey(chunk)}.msg`;
-          await Deno.writeFile(path, encodeChunk(chunk));
-          messageFiles.push(path);
-        }
-        // kcat -P with file arguments sends each file as one message.
-        const kcat = await new Deno.Command("kcat", {
-          args: [
-            "-P",
-            "-b",
-            broker.bootstrap,
-            "-t",
-            topic,
-            "-z",
-            "lz4",
-            ...messageFiles,
-          ],
-          stderr: "piped",
-        }).output();
-        deepStrictEqual(kcat.code, 0, new TextDecoder().decode(kcat.stderr));
+        await produceWithKcat(
+          broker.bootstrap,
+          topic,
+          makeChunks(bytes, "kcat.txt", 1024).map(encodeChunk),
+          "lz4",
+        );
         const rebuilt = `${dir}/kcat`;
         const reconstructor = Reconstructor.start(config, topic, rebuilt);
         await reconstructor.waitForFiles([[

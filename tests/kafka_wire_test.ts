@@ -25,6 +25,7 @@ import {
   writeTestConfig,
 } from "./helpers/kafka.ts";
 import {
+  produceWithKcat,
   type RawMessage,
   readWithJavaConsumer,
   readWithKcat,
@@ -172,6 +173,36 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
         }
       });
     }
+
+    await t.step("zstd batches from kcat are read and rebuilt", async () => {
+      const topic = uniqueTopic("zstd");
+      const text = new TextEncoder().encode(
+        "zstd compresses this\n".repeat(4000),
+      );
+      const chunks: Uint8Array[] = [];
+      for (let offset = 0, i = 1; offset < text.length; offset += CHUNK, i++) {
+        const data = text.subarray(offset, offset + CHUNK);
+        chunks.push(encodeChunk({
+          filename: "zstd.txt",
+          fileHash: sha512(text),
+          chunkHash: sha512(data),
+          offset,
+          chunkIndex: i,
+          totalChunks: Math.ceil(text.length / CHUNK),
+          subdir: "",
+          filenameAppend: "",
+          data,
+        }));
+      }
+      await produceWithKcat(broker.bootstrap, topic, chunks, "zstd");
+      const config = await writeTestConfig(dir, broker.bootstrap);
+      const rebuilt = `${dir}/zstd`;
+      const reconstructor = Reconstructor.start(config, topic, rebuilt);
+      await reconstructor.waitForFiles([[`${rebuilt}/zstd.txt`, text.length]]);
+      const run = await reconstructor.quit();
+      strictEqual(run.code, 0, run.stderr);
+      deepStrictEqual(await Deno.readFile(`${ROOT}${rebuilt}/zstd.txt`), text);
+    });
 
     await t.step("--include_all sends editor and log files too", async () => {
       const topic = uniqueTopic("include_all");

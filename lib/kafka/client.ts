@@ -40,6 +40,7 @@ import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
+import { zstdCodec } from "./zstd_codec.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
 const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
@@ -65,12 +66,13 @@ export function compressionType(
 
 let codecsRegistered = false;
 
-/** Registers the lz4 and snappy codecs once. */
+/** Registers the lz4, snappy and (reading only) zstd codecs once. */
 function registerCodecs(): void {
   if (codecsRegistered) return;
   codecsRegistered = true;
   CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
   CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec;
   silenceNegativeTimeoutWarning();
 }
 

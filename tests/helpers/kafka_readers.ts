@@ -156,3 +156,41 @@ export function rebuildFiles(messages: RawMessage[]): Map<string, Uint8Array> {
   }
   return files;
 }
+
+/**
+ * Produces each value as one message with kcat (librdkafka), compressed with
+ * `codec` (none, gzip, snappy, lz4, zstd): an independent producer.
+ *
+ * @example
+ * ```ts
+ * await produceWithKcat(broker.bootstrap, topic, [encodeChunk(chunk)], "zstd");
+ * ```
+ */
+export async function produceWithKcat(
+  bootstrap: string,
+  topic: string,
+  values: Uint8Array[],
+  codec: string,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files: string[] = [];
+    for (const [i, value] of values.entries()) {
+      files.push(`${dir}/${i}.msg`);
+      await Deno.writeFile(files[i], value);
+    }
+    // kcat -P with file arguments sends each file as one message.
+    await commandOutput("kcat", [
+      "-P",
+      "-b",
+      bootstrap,
+      "-t",
+      topic,
+      "-z",
+      codec,
+      ...files,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
