@@ -271,11 +271,11 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
             "--topic_name",
             uniqueTopic("big_chunks"),
             "--chunk_size",
-            String(2 * 1024 * 1024),
+            String(16 * 1024 * 1024),
             `${dir}/small.txt`,
           ]),
           1,
-          /--chunk_size 2097152 does not fit topic .*; use --chunk_size 524288 or less/,
+          /--chunk_size 16777216 does not fit topic .*max\.message\.bytes.*; use --chunk_size \d+ or less/,
         );
         assertOneLine(
           await runTask("reconstruct_data_files", [

@@ -126,13 +126,15 @@ export function isConnectionLoss(error: unknown): boolean {
       name === "KafkaJSBrokerNotFound" ||
       name === "KafkaJSGroupCoordinatorNotFound" ||
       name === "KafkaJSMetadataNotLoaded" ||
+      name === "KafkaJSNoBrokerAvailableError" ||
       (name === "KafkaJSProtocolError" &&
         (cause as { retriable?: boolean }).retriable === true)
     ) return true;
     const next = cause as { cause?: unknown; originalError?: unknown };
     cause = next.originalError ?? next.cause;
   }
-  return false;
+  return /ECONNREFUSED|ECONNRESET|Connection error|No broker available|group coordinator/i
+    .test(String((error as Error)?.message ?? error));
 }
 
 /** Commit at least this often inside a large batch. */
