@@ -9,6 +9,7 @@ import { encodeChunk, type FileChunk, sha512 } from "../lib/transfer/chunk.ts";
 import { taskArgs } from "../lib/common/deno_tasks.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
+  makeChunks,
   produceRaw,
   Reconstructor,
   sha512File,
@@ -49,22 +50,14 @@ function assertOneLine(
   ok(!run.stderr.includes("    at "), "no stack trace");
 }
 
-/** A one-chunk file message. */
+/** A one-chunk file message, with some fields changed. */
 function oneChunk(
   filename: string,
   data: Uint8Array,
   fields: Partial<FileChunk> = {},
 ): Uint8Array {
   return encodeChunk({
-    filename,
-    fileHash: sha512(data),
-    chunkHash: sha512(data),
-    offset: 0,
-    chunkIndex: 1,
-    totalChunks: 1,
-    subdir: "",
-    filenameAppend: "",
-    data,
+    ...makeChunks(data, filename, Math.max(1, data.length))[0],
     ...fields,
   });
 }

@@ -5,8 +5,9 @@
  */
 import { deepStrictEqual, match, ok } from "node:assert/strict";
 import { CompressionTypes } from "kafkajs";
-import { encodeChunk, type FileChunk, sha512 } from "../lib/transfer/chunk.ts";
+import { encodeChunk, sha512 } from "../lib/transfer/chunk.ts";
 import {
+  makeChunks,
   produceRaw,
   Reconstructor,
   sha512File,
@@ -20,30 +21,6 @@ import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { produceWithKcat } from "./helpers/kafka_readers.ts";
 
 const CHUNK = 1024;
-
-/** Hand-made chunks of `bytes`, as upload_data_file would make them. */
-function makeChunks(
-  bytes: Uint8Array,
-  filename: string,
-  chunkSize: number,
-  subdir = "",
-): FileChunk[] {
-  const total = Math.max(1, Math.ceil(bytes.length / chunkSize));
-  return Array.from({ length: total }, (_, i) => {
-    const data = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
-    return {
-      filename,
-      fileHash: sha512(bytes),
-      chunkHash: sha512(data),
-      offset: i * chunkSize,
-      chunkIndex: i + 1,
-      totalChunks: total,
-      subdir,
-      filenameAppend: "",
-      data,
-    };
-  });
-}
 
 Deno.test("files travel through a real Kafka broker and come back intact", async (t) => {
   const broker: TestBroker = await startTestBroker();

@@ -16,6 +16,7 @@ import {
   sha512,
 } from "../lib/transfer/chunk.ts";
 import {
+  makeChunks,
   produceRaw,
   Reconstructor,
   startTestBroker,
@@ -179,22 +180,12 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
       const text = new TextEncoder().encode(
         "zstd compresses this\n".repeat(4000),
       );
-      const chunks: Uint8Array[] = [];
-      for (let offset = 0, i = 1; offset < text.length; offset += CHUNK, i++) {
-        const data = text.subarray(offset, offset + CHUNK);
-        chunks.push(encodeChunk({
-          filename: "zstd.txt",
-          fileHash: sha512(text),
-          chunkHash: sha512(data),
-          offset,
-          chunkIndex: i,
-          totalChunks: Math.ceil(text.length / CHUNK),
-          subdir: "",
-          filenameAppend: "",
-          data,
-        }));
-      }
-      await produceWithKcat(broker.bootstrap, topic, chunks, "zstd");
+      await produceWithKcat(
+        broker.bootstrap,
+        topic,
+        makeChunks(text, "zstd.txt", CHUNK).map(encodeChunk),
+        "zstd",
+      );
       const config = await writeTestConfig(dir, broker.bootstrap);
       const rebuilt = `${dir}/zstd`;
       const reconstructor = Reconstructor.start(config, topic, rebuilt);
@@ -226,15 +217,7 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
         const topic = uniqueTopic("fields");
         const bytes = new TextEncoder().encode("nine or ten\n".repeat(100));
         const chunk = (filename: string, mtime?: number): FileChunk => ({
-          filename,
-          fileHash: sha512(bytes),
-          chunkHash: sha512(bytes),
-          offset: 0,
-          chunkIndex: 1,
-          totalChunks: 1,
-          subdir: "",
-          filenameAppend: "",
-          data: bytes,
+          ...makeChunks(bytes, filename, bytes.length)[0],
           mtime,
         });
         const nine = encodeNineFields(chunk("nine.txt"));
