@@ -137,6 +137,35 @@ export function isConnectionLoss(error: unknown): boolean {
     .test(String((error as Error)?.message ?? error));
 }
 
+/** An error thrown by the caller's `handle`, so it is never mistaken for kafkajs'. */
+class HandlerError extends Error {
+  /** Wraps what `handle` threw; the message stays its message. */
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = "HandlerError";
+  }
+}
+
+/**
+ * Whether a crash is kafkajs tripping over its own state: a fetch that was
+ * under way when the consumer rejoined the group reads the new assignment's
+ * offsets with the old one's partitions and throws "Cannot read properties of
+ * undefined (reading '4')" (4 being a partition), which kafkajs treats as
+ * fatal. It happens when Kafka drops the members of a run killed with
+ * `kill -9` and rebalances: a restarted run sat silent for the old members'
+ * rebalance timeout, then died of it. A `handle` error is never one of these.
+ */
+function isKafkajsRace(error: unknown): boolean {
+  let cause: unknown = error;
+  for (let depth = 0; cause && depth < 6; depth++) {
+    if (cause instanceof HandlerError) return false;
+    if (cause instanceof TypeError) return true;
+    const next = cause as { cause?: unknown; originalError?: unknown };
+    cause = next.originalError ?? next.cause;
+  }
+  return false;
+}
+
 /** Commit at least this often inside a large batch. */
 const COMMIT_EVERY_MESSAGES = 200;
 
@@ -210,6 +239,10 @@ export class ConsumerGroup {
         // Some losses (no coordinator found) kafkajs does not retry: a fresh
         // consumer takes this one's place once Kafka answers again.
         this.#options.outage(error);
+        this.#replaceLater(consumer, RESTART_FIRST_WAIT_MS);
+      } else if (isKafkajsRace(error)) {
+        // See isKafkajsRace: the consumer's own state is broken, the group
+        // is fine. A fresh consumer rejoins and reads on from the commits.
         this.#replaceLater(consumer, RESTART_FIRST_WAIT_MS);
       } else this.#options.fatal(error);
     });
@@ -288,11 +321,15 @@ function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
       let sinceCommit = 0;
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) break;
-        await options.handle(message.value, {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-        });
+        try {
+          await options.handle(message.value, {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+          });
+        } catch (error) {
+          throw new HandlerError(error);
+        }
         try {
           resolveOffset(message.offset);
         } catch (error) {
