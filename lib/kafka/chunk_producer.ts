@@ -149,6 +149,8 @@ export class ChunkProducer {
   #outageSince?: number;
   /** Whether the user was told about the current outage. */
   #warned = false;
+  /** Producers whose last send failed: the outage lasts while any is. */
+  readonly #failing = new Set<Producer>();
 
   private constructor(
     producers: Producer[],
@@ -220,14 +222,19 @@ export class ChunkProducer {
     for (let attempt = 1;; attempt++) {
       try {
         await producer.send(record);
-        this.#outageSince = undefined;
-        if (this.#warned) {
-          this.#warned = false;
-          this.#options.recovered?.();
+        this.#failing.delete(producer);
+        // The outage is over once no producer is failing any more.
+        if (this.#failing.size === 0) {
+          this.#outageSince = undefined;
+          if (this.#warned) {
+            this.#warned = false;
+            this.#options.recovered?.();
+          }
         }
         return undefined;
       } catch (error) {
         if (!isRetriable(error)) return error as Error;
+        this.#failing.add(producer);
         this.#outageSince ??= Date.now();
         // A connection found dead once and fine on the next try is no
         // outage worth a line; a second failure is.
@@ -238,7 +245,12 @@ export class ChunkProducer {
             new Date(this.#outageSince + retryMs),
           );
         }
-        if (Date.now() - this.#outageSince >= retryMs) return error as Error;
+        if (Date.now() - this.#outageSince >= retryMs) {
+          // Given up: this batch fails; the next one starts a fresh count
+          // (and fails at once while the outage lasts).
+          this.#failing.delete(producer);
+          return error as Error;
+        }
         await new Promise((resolve) => setTimeout(resolve, wait));
         wait = Math.min(wait * 2, MAX_RETRY_WAIT_MS);
       }
