@@ -44,13 +44,17 @@ import {
 import {
   ConsumerGroup,
   type MessagePosition,
+  outageReporter,
+  REBALANCE_TIMEOUT_MS,
 } from "../lib/kafka/consumer_group.ts";
 import {
   type ChunkOutcome,
+  DEFAULT_MAX_FILE_SIZE,
   FileAssembler,
 } from "../lib/transfer/file_assembler.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
+  checkTopicName,
   CONFIG_FLAG,
   threadsFlag,
   TOPIC_FLAG,
@@ -66,6 +70,9 @@ import {
   TransferCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+
+/** A join slower than this gets a line saying why it waits. */
+const JOIN_NOTICE_MS = 3000;
 
 const log = new Logger({
   style: "bracket",
@@ -98,11 +105,20 @@ function readCommandLine() {
           "consumer group; default a fresh one that reads the whole topic",
       },
       catalog: CATALOG_FLAG,
+      max_file_size: {
+        type: "number",
+        default: DEFAULT_MAX_FILE_SIZE,
+        integer: true,
+        min: 1,
+        description:
+          "refuse files announced larger than this many bytes (never more than the free space)",
+      },
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one WORKINGDIR");
   }
+  checkTopicName(flags.topic_name);
   return { ...flags, workingDir: positionals[0] };
 }
 
@@ -182,7 +198,14 @@ async function reconstruct(
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
-  const assembler = await FileAssembler.open(options.workingDir);
+  const assembler = await FileAssembler.open(options.workingDir, {
+    maxFileSize: options.max_file_size,
+  });
+  if (assembler.strayPartialsRemoved > 0) {
+    log.info(
+      `Removed ${assembler.strayPartialsRemoved} partial file(s) an earlier run left behind`,
+    );
+  }
   // A run killed while finishing a file left it complete but not in place.
   (await assembler.finishInterrupted()).forEach(reportOutcome);
   // Rows a crash kept out of the catalog are written now.
@@ -205,6 +228,15 @@ async function reconstruct(
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;
+  const joinNotice = setTimeout(
+    () =>
+      log.info(
+        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
+          REBALANCE_TIMEOUT_MS / 1000
+        } s)`,
+      ),
+    JOIN_NOTICE_MS,
+  );
   const group = await ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
@@ -214,7 +246,8 @@ async function reconstruct(
       fatal ??= error;
       shutdown.stop("error");
     },
-  });
+    ...outageReporter(log),
+  }).finally(() => clearTimeout(joinNotice));
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)

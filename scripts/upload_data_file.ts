@@ -31,16 +31,19 @@ import {
   UsageError,
   UserError,
 } from "../lib/common/cli.ts";
-import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
+  checkTopicName,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
+  RETRY_SECONDS_FLAG,
   threadsFlag,
   TOPIC_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
-import { openTopic } from "../lib/kafka/client.ts";
+import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
+import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
@@ -55,6 +58,10 @@ import {
   TransferCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import {
+  INCLUDE_ALL_FLAG,
+  UNWANTED_FILES_TEXT,
+} from "../lib/transfer/upload_filter.ts";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
@@ -71,12 +78,15 @@ function readCommandLine() {
       n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
       catalog: CATALOG_FLAG,
+      include_all: INCLUDE_ALL_FLAG,
+      retry_seconds: RETRY_SECONDS_FLAG,
     },
   });
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
   checkChunkSize(flags.chunk_size);
+  checkTopicName(flags.topic_name);
   return { ...flags, paths: positionals };
 }
 
@@ -84,6 +94,8 @@ function readCommandLine() {
 interface Shortfall {
   missing: number;
   changed: number;
+  /** Files there were to send. */
+  files: number;
 }
 
 /** Uploads one file with a progress bar, adds what went wrong to `shortfall`, returns its chunks if all went. */
@@ -123,7 +135,19 @@ async function uploadAll(
   options: ReturnType<typeof readCommandLine>,
   signal: AbortSignal,
 ): Promise<Shortfall> {
-  const targets = await collectUploadTargets(options.paths);
+  const targets = await collectUploadTargets(
+    options.paths,
+    options.include_all,
+  );
+  if (targets.length === 0) {
+    // An empty folder is no error, but "Uploading 0 file(s)" hid it.
+    log.warn(
+      `Nothing to send: no files in ${
+        options.paths.join(", ")
+      } (left out by default: ${UNWANTED_FILES_TEXT}; --include_all sends them)`,
+    );
+    return { missing: 0, changed: 0, files: 0 };
+  }
   const catalog = await TransferCatalog.open(
     options.catalog,
     (line) => log.warn(line),
@@ -139,13 +163,24 @@ async function uploadAll(
     }`,
   );
 
+  await checkChunkFits(
+    () => connectAdmin(kafka, settings),
+    options.topic_name,
+    options.chunk_size,
+  );
   const producer = await ChunkProducer.start(kafka, settings, {
     topic: options.topic_name,
     workers: options.n_threads,
     maxQueuedChunks: 3000,
+    retrySeconds: options.retry_seconds,
+    ...retryReporter(log),
   });
   const board = new ProgressBoard({ print: (line) => log.info(line) });
-  const shortfall: Shortfall = { missing: 0, changed: 0 };
+  const shortfall: Shortfall = {
+    missing: 0,
+    changed: 0,
+    files: targets.length,
+  };
   try {
     for (const target of targets) {
       const chunks = await uploadOne(
@@ -176,7 +211,10 @@ if (import.meta.main) {
   await runMain("upload_data_file", async () => {
     const options = readCommandLine();
     const shutdown = listenForShutdown();
-    const { missing, changed } = await uploadAll(options, shutdown.signal);
+    const { missing, changed, files } = await uploadAll(
+      options,
+      shutdown.signal,
+    );
     shutdown.dispose();
     if (changed > 0) {
       throw new UserError(`${changed} file(s) changed during the upload`);
@@ -187,7 +225,7 @@ if (import.meta.main) {
         `${missing} chunk(s) were not acknowledged by Kafka${why}`,
       );
     }
-    log.info("Done!");
+    if (files > 0) log.info("Done!");
   });
 }
 

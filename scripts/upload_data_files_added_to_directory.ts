@@ -33,7 +33,8 @@
  * @module
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
-import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
+import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
 import {
   listenForCommands,
   startHeartbeat,
@@ -45,13 +46,15 @@ import {
 } from "../lib/transfer/folder_watcher.ts";
 import {
   checkChunkSize,
+  checkTopicName,
   CHUNK_SIZE_FLAG,
   CONFIG_FLAG,
+  RETRY_SECONDS_FLAG,
   threadsFlag,
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
-import { openTopic } from "../lib/kafka/client.ts";
+import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger, type LogLevel } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
@@ -67,6 +70,7 @@ import {
   describeStatus,
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
+import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
 
 const PROGRAM = "upload_data_files_added_to_directory";
 /** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
@@ -121,12 +125,15 @@ function readCommandLine() {
         type: "boolean",
         description: "walk the folder every few seconds (network drives)",
       },
+      include_all: INCLUDE_ALL_FLAG,
+      retry_seconds: RETRY_SECONDS_FLAG,
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one DIRECTORY");
   }
   checkChunkSize(flags.chunk_size);
+  checkTopicName(flags.topic_name);
   return { ...flags, directory: positionals[0] };
 }
 
@@ -140,11 +147,18 @@ async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
     options.topic_name,
     log,
   );
+  await checkChunkFits(
+    () => connectAdmin(kafka, settings),
+    options.topic_name,
+    options.chunk_size,
+  );
   const connect = () =>
     ChunkProducer.start(kafka, settings, {
       topic: options.topic_name,
       workers: options.n_threads,
       maxQueuedChunks: options.queue_max_size,
+      retrySeconds: options.retry_seconds,
+      ...retryReporter(log),
     });
   return { connect, where: describeSettings(settings) };
 }
@@ -207,6 +221,7 @@ async function watchAndUpload(
     settleSeconds: options.settle_seconds,
     usePolling: options.use_polling,
     pollSeconds: POLL_SECONDS,
+    includeAll: options.include_all,
     takeExisting: (path) =>
       !options.new_files_only || record.hasUnfinished(path),
     settled: (file) => scheduler.add(file),

@@ -79,10 +79,12 @@ export async function runMain(
       console.log(error.text);
       Deno.exit(0);
     }
-    if (!(error instanceof UserError)) throw error;
+    if (!(error instanceof UserError) && !isUserCausedOsError(error)) {
+      throw error;
+    }
     // One line, also for usage errors: the hint goes on the same line.
     const hint = error instanceof UsageError ? " (see --help)" : "";
-    console.error(`${program}: error: ${error.message}${hint}`);
+    console.error(`${program}: error: ${describeError(error)}${hint}`);
     code = error instanceof UsageError ? 2 : 1;
   }
   Deno.exit(code);
@@ -100,6 +102,24 @@ export async function runMain(
 export function scriptName(url: string): string {
   const file = new URL(url).pathname.split("/").at(-1) ?? "script";
   return decodeURIComponent(file).replace(/\.[cm]?[jt]s$/, "");
+}
+
+/**
+ * Whether an error is the file system refusing what the user asked for (a
+ * file without permission, a file where a folder should be, a full disk):
+ * the user can fix those, so {@linkcode runMain} prints one line (Deno's
+ * message names the path), not a stack trace.
+ *
+ * @example
+ * ```ts
+ * isUserCausedOsError(new Deno.errors.PermissionDenied("open 'a.bin'")); // true
+ * ```
+ */
+export function isUserCausedOsError(error: unknown): boolean {
+  return error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotADirectory ||
+    error instanceof Deno.errors.IsADirectory ||
+    (error instanceof Error && /\(os error (28|122)\)/.test(error.message));
 }
 
 /**

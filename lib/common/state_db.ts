@@ -18,6 +18,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { describeError, UserError } from "./cli.ts";
 
 /**
  * Opens (creating if needed) the database at `path` in WAL mode and runs
@@ -30,8 +31,16 @@ import { DatabaseSync } from "node:sqlite";
  * ```
  */
 export function openStateDatabase(path: string, schema: string): DatabaseSync {
-  const db = new DatabaseSync(path, { timeout: 5000 });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-  db.exec(schema);
-  return db;
+  try {
+    const db = new DatabaseSync(path, { timeout: 5000 });
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    db.exec(schema);
+    return db;
+  } catch (error) {
+    // SQLite says only "unable to open database file" (or "readonly"): name
+    // the file, so the user knows which permission to fix.
+    throw new UserError(
+      `cannot use the state database ${path}: ${describeError(error)}`,
+    );
+  }
 }

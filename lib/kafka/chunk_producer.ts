@@ -13,6 +13,9 @@
  * @example
  * ```ts
  * import { ChunkProducer } from "./chunk_producer.ts";
+ * import type { Kafka } from "kafkajs";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const kafka: Kafka, settings: KafkaSettings, bytes: Uint8Array;
  *
  * const producer = await ChunkProducer.start(kafka, settings, {
  *   topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
@@ -29,12 +32,15 @@
 import { Buffer } from "node:buffer";
 import { type Kafka, Partitioners, type Producer } from "kafkajs";
 import { StreamQueue } from "../common/stream_queue.ts";
+import { describeError } from "../common/cli.ts";
 import { compressionType, withReachableBroker } from "./client.ts";
 import type { KafkaSettings } from "./config.ts";
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
+  /** The message key. */
   key: string;
+  /** The message value. */
   value: Uint8Array;
   /** Called once Kafka acknowledged the message. */
   delivered: () => void;
@@ -44,6 +50,7 @@ export interface OutgoingMessage {
 
 /** Where and how hard to produce. */
 export interface ChunkProducerOptions {
+  /** The topic to produce to. */
   topic: string;
   /** Parallel producers (`--n_threads`). */
   workers: number;
@@ -51,6 +58,85 @@ export interface ChunkProducerOptions {
   maxQueuedChunks: number;
   /** Bytes that may wait in memory; default 16 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * How long a batch Kafka did not acknowledge (broker away, leader moving)
+   * is sent again before its messages fail; default 0 (no retries beyond the
+   * config's `retries`). Errors that a retry cannot cure fail at once.
+   */
+  retrySeconds?: number;
+  /** Called once per outage, when a batch failed twice, with when it gives up. */
+  retrying?: (error: Error, giveUpAt: Date) => void;
+  /** Called when a send succeeds again after {@linkcode retrying}. */
+  recovered?: () => void;
+}
+
+/**
+ * The `retrying` and `recovered` callbacks that tell a user about an outage
+ * in two lines: one warning when it starts, one line when it is over.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "upload_data_file" });
+ * const options = { topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
+ *   retrySeconds: 60, ...retryReporter(log) };
+ * ```
+ */
+export function retryReporter(
+  log: { warn(message: string): void; info(message: string): void },
+): Pick<ChunkProducerOptions, "retrying" | "recovered"> {
+  return {
+    retrying: (error, giveUpAt) =>
+      log.warn(
+        `Kafka did not acknowledge chunks (${
+          describeError(error)
+        }); retrying until ${
+          giveUpAt.toTimeString().slice(0, 8)
+        } (--retry_seconds)`,
+      ),
+    recovered: () => log.info("Kafka acknowledges chunks again; going on"),
+  };
+}
+
+/** Waits between two tries of a batch grow from 0.5 s to at most this. */
+const MAX_RETRY_WAIT_MS = 5000;
+
+/**
+ * Whether resending may cure an error: a lost connection, a timeout, a
+ * leader or coordinator that moved. A message too large, a bad topic or
+ * missing rights are final.
+ *
+ * @example
+ * ```ts
+ * isRetriable(new Error("Connection error: connect ECONNREFUSED")); // true
+ * ```
+ */
+export function isRetriable(error: unknown): boolean {
+  let cause: unknown = error;
+  for (let depth = 0; cause && depth < 5; depth++) {
+    const { name, retriable, type } = cause as {
+      name?: string;
+      retriable?: boolean;
+      type?: string;
+    };
+    if (
+      type === "MESSAGE_TOO_LARGE" || type === "INVALID_TOPIC_EXCEPTION" ||
+      type === "TOPIC_AUTHORIZATION_FAILED" || type === "RECORD_LIST_TOO_LARGE"
+    ) return false;
+    if (
+      name === "KafkaJSConnectionError" ||
+      name === "KafkaJSConnectionClosedError" ||
+      name === "KafkaJSRequestTimeoutError" ||
+      name === "KafkaJSBrokerNotFound" ||
+      name === "KafkaJSMetadataNotLoaded" || retriable === true
+    ) return true;
+    const next = cause as { cause?: unknown; originalError?: unknown };
+    cause = next.originalError ?? next.cause;
+  }
+  return /ECONNREFUSED|ECONNRESET|EPIPE|Connection error|timed? ?out/i.test(
+    String((error as Error)?.message ?? error),
+  );
 }
 
 /** Sends queued messages with several producers in parallel. */
@@ -58,6 +144,13 @@ export class ChunkProducer {
   readonly #queue: StreamQueue<OutgoingMessage>;
   readonly #producers: Producer[];
   readonly #workers: Promise<void>[];
+  readonly #options: ChunkProducerOptions;
+  /** When the current outage started; undefined while sends succeed. */
+  #outageSince?: number;
+  /** Whether the user was told about the current outage. */
+  #warned = false;
+  /** Producers whose last send failed: the outage lasts while any is. */
+  readonly #failing = new Set<Producer>();
 
   private constructor(
     producers: Producer[],
@@ -70,6 +163,7 @@ export class ChunkProducer {
       maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
       sizeOf: (message) => message.value.length,
     });
+    this.#options = options;
     this.#workers = producers.map((producer) =>
       this.#work(producer, settings, options.topic)
     );
@@ -113,6 +207,56 @@ export class ChunkProducer {
     await Promise.all(this.#producers.map((p) => p.disconnect()));
   }
 
+  /**
+   * Sends one batch; while the error is retriable and the outage is younger
+   * than `retrySeconds`, waits and sends it again. Returns the final error,
+   * or undefined once Kafka acknowledged the batch. (A batch sent twice can
+   * arrive twice; the reconstructor ignores duplicate chunks.)
+   */
+  async #sendWithRetries(
+    producer: Producer,
+    record: Parameters<Producer["send"]>[0],
+  ): Promise<Error | undefined> {
+    const retryMs = (this.#options.retrySeconds ?? 0) * 1000;
+    let wait = 500;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await producer.send(record);
+        this.#failing.delete(producer);
+        // The outage is over once no producer is failing any more.
+        if (this.#failing.size === 0) {
+          this.#outageSince = undefined;
+          if (this.#warned) {
+            this.#warned = false;
+            this.#options.recovered?.();
+          }
+        }
+        return undefined;
+      } catch (error) {
+        if (!isRetriable(error)) return error as Error;
+        this.#failing.add(producer);
+        this.#outageSince ??= Date.now();
+        // A connection found dead once and fine on the next try is no
+        // outage worth a line; a second failure is.
+        if (attempt >= 2 && !this.#warned) {
+          this.#warned = true;
+          this.#options.retrying?.(
+            error as Error,
+            new Date(this.#outageSince + retryMs),
+          );
+        }
+        if (Date.now() - this.#outageSince >= retryMs) {
+          // Given up: this batch fails; the next one starts a fresh count
+          // (and fails at once while the outage lasts).
+          this.#failing.delete(producer);
+          return error as Error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        wait = Math.min(wait * 2, MAX_RETRY_WAIT_MS);
+      }
+    }
+  }
+
   /** One producer's loop: take a batch, send it, report, repeat. */
   async #work(
     producer: Producer,
@@ -143,23 +287,23 @@ export class ChunkProducer {
         batch.push(next);
         bytes += next.value.length;
       }
-      try {
-        await producer.send({
-          topic,
-          acks,
-          compression: compressionType(compression),
-          messages: batch.map((m) => ({
-            key: m.key,
-            value: Buffer.from(
-              m.value.buffer,
-              m.value.byteOffset,
-              m.value.length,
-            ),
-          })),
-        });
+      const error = await this.#sendWithRetries(producer, {
+        topic,
+        acks,
+        compression: compressionType(compression),
+        messages: batch.map((m) => ({
+          key: m.key,
+          value: Buffer.from(
+            m.value.buffer,
+            m.value.byteOffset,
+            m.value.length,
+          ),
+        })),
+      });
+      if (error) {
+        for (const message of batch) message.failed(error);
+      } else {
         for (const message of batch) message.delivered();
-      } catch (error) {
-        for (const message of batch) message.failed(error as Error);
       }
     }
   }

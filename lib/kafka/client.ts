@@ -43,6 +43,7 @@ import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
 import { explainConnectionError } from "./connection_errors.ts";
+import { zstdCodec } from "./zstd_codec.ts";
 
 /** kafkajs' names for the compression settings of the config file. */
 const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
@@ -68,12 +69,13 @@ export function compressionType(
 
 let codecsRegistered = false;
 
-/** Registers the lz4 and snappy codecs and the queue fix, once. */
+/** Registers the lz4, snappy and (reading only) zstd codecs and the queue fix, once. */
 function registerCodecs(): void {
   if (codecsRegistered) return;
   codecsRegistered = true;
   CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
   CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec;
   skipEmptyQueueChecks();
 }
 

@@ -10,6 +10,9 @@
  * @example
  * ```ts
  * import { ConsumerGroup } from "./consumer_group.ts";
+ * import type { Kafka } from "kafkajs";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const kafka: Kafka, settings: KafkaSettings;
  *
  * const group = await ConsumerGroup.start(kafka, settings, {
  *   topic: "lecroy_files", groupId: "rebuild-1", consumers: 5,
@@ -24,24 +27,143 @@
  */
 import type { Consumer, Kafka } from "kafkajs";
 import { withReachableBroker } from "./client.ts";
+import { describeError } from "../common/cli.ts";
 import type { KafkaSettings } from "./config.ts";
 
 /** Where a message came from, for log lines about it. */
 export interface MessagePosition {
+  /** The topic. */
   topic: string;
+  /** The partition. */
   partition: number;
+  /** The message's offset. */
   offset: string;
 }
 
 /** What the group consumes and what it does with each message. */
 export interface ConsumerGroupOptions {
+  /** The topic to read. */
   topic: string;
+  /** The consumer group's id. */
   groupId: string;
+  /** Consumers in the group (`--n_threads`). */
   consumers: number;
   /** Handles one message; the offset is committed after it resolves. */
   handle: (value: Uint8Array | null, where: MessagePosition) => Promise<void>;
   /** Called when a consumer fails for good (e.g. `handle` threw). */
   fatal: (error: Error) => void;
+  /**
+   * Called when a consumer lost Kafka (broker stopped, restarted, network
+   * gone) and reconnects on its own, with growing waits; without it, such a
+   * loss is {@linkcode ConsumerGroupOptions.fatal}.
+   */
+  outage?: (error: Error) => void;
+  /** Called each time a consumer has joined the group (also after an outage). */
+  joined?: () => void;
+}
+
+/**
+ * How long Kafka waits for the group's members when it rebalances. The
+ * members of a run killed with `kill -9` never answer, so a restarted run
+ * waits this long for Kafka to drop them (kafkajs' default is 60 s).
+ */
+export const REBALANCE_TIMEOUT_MS = 20_000;
+/** A member silent this long is dropped (kafkajs' default is 30 s). */
+const SESSION_TIMEOUT_MS = 10_000;
+
+/**
+ * The `outage` and `joined` callbacks that tell a user about a lost broker in
+ * two lines: one warning when it goes away (however many consumers notice),
+ * one line when they are back.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "reconstruct_data_files" });
+ * const callbacks = outageReporter(log);
+ * ```
+ */
+export function outageReporter(
+  log: { warn(message: string): void; info(message: string): void },
+): Pick<ConsumerGroupOptions, "outage" | "joined"> {
+  let away = false;
+  return {
+    outage: (error) => {
+      if (away) return;
+      away = true;
+      log.warn(
+        `lost Kafka (${
+          describeError(error)
+        }); reconnecting until it is back (quit stops)`,
+      );
+    },
+    joined: () => {
+      if (!away) return;
+      away = false;
+      log.info("Kafka is back; going on");
+    },
+  };
+}
+
+/**
+ * Errors after which a consumer may reconnect: Kafka (or the way to it) was
+ * away. Anything else, such as a failing `handle`, is fatal.
+ *
+ * @example
+ * ```ts
+ * isConnectionLoss(new Error("boom")); // false
+ * ```
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  let cause: unknown = error;
+  for (let depth = 0; cause && depth < 6; depth++) {
+    const { name } = cause as { name?: string };
+    if (
+      name === "KafkaJSConnectionError" ||
+      name === "KafkaJSConnectionClosedError" ||
+      name === "KafkaJSRequestTimeoutError" ||
+      name === "KafkaJSBrokerNotFound" ||
+      name === "KafkaJSGroupCoordinatorNotFound" ||
+      name === "KafkaJSMetadataNotLoaded" ||
+      name === "KafkaJSNoBrokerAvailableError" ||
+      (name === "KafkaJSProtocolError" &&
+        (cause as { retriable?: boolean }).retriable === true)
+    ) return true;
+    const next = cause as { cause?: unknown; originalError?: unknown };
+    cause = next.originalError ?? next.cause;
+  }
+  return /ECONNREFUSED|ECONNRESET|Connection error|No broker available|group coordinator/i
+    .test(String((error as Error)?.message ?? error));
+}
+
+/** An error thrown by the caller's `handle`, so it is never mistaken for kafkajs'. */
+class HandlerError extends Error {
+  /** Wraps what `handle` threw; the message stays its message. */
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = "HandlerError";
+  }
+}
+
+/**
+ * Whether a crash is kafkajs tripping over its own state: a fetch that was
+ * under way when the consumer rejoined the group reads the new assignment's
+ * offsets with the old one's partitions and throws "Cannot read properties of
+ * undefined (reading '4')" (4 being a partition), which kafkajs treats as
+ * fatal. It happens when Kafka drops the members of a run killed with
+ * `kill -9` and rebalances: a restarted run sat silent for the old members'
+ * rebalance timeout, then died of it. A `handle` error is never one of these.
+ */
+function isKafkajsRace(error: unknown): boolean {
+  let cause: unknown = error;
+  for (let depth = 0; cause && depth < 6; depth++) {
+    if (cause instanceof HandlerError) return false;
+    if (cause instanceof TypeError) return true;
+    const next = cause as { cause?: unknown; originalError?: unknown };
+    cause = next.originalError ?? next.cause;
+  }
+  return false;
 }
 
 /** Commit at least this often inside a large batch. */
@@ -50,9 +172,24 @@ const COMMIT_EVERY_MESSAGES = 200;
 /** A running group of consumers. */
 export class ConsumerGroup {
   readonly #consumers: Consumer[];
+  readonly #create: () => Consumer;
+  readonly #options: ConsumerGroupOptions;
+  readonly #fromBeginning?: boolean;
+  #stopped = false;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
-  private constructor(consumers: Consumer[]) {
-    this.#consumers = consumers;
+  private constructor(
+    create: () => Consumer,
+    options: ConsumerGroupOptions,
+    fromBeginning?: boolean,
+  ) {
+    this.#create = create;
+    this.#options = options;
+    this.#fromBeginning = fromBeginning;
+    this.#consumers = Array.from(
+      { length: Math.max(1, options.consumers) },
+      () => this.#watch(create()),
+    );
   }
 
   /** Connects, subscribes and starts every consumer. */
@@ -62,38 +199,95 @@ export class ConsumerGroup {
     options: ConsumerGroupOptions,
   ): Promise<ConsumerGroup> {
     const { groupId: _ignored, fromBeginning, ...fetch } = settings.consumer;
-    const consumers = Array.from(
-      { length: Math.max(1, options.consumers) },
-      () =>
-        kafka.consumer({
-          // A short fetch wait lets `quit` take effect within a second.
-          maxWaitTimeInMs: 1000,
-          ...withoutUndefined(fetch),
-          groupId: options.groupId,
-          retry: { retries: 8, restartOnFailure: () => Promise.resolve(false) },
-        }),
-    );
+    const create = () =>
+      kafka.consumer({
+        // A short fetch wait lets `quit` take effect within a second.
+        maxWaitTimeInMs: 1000,
+        sessionTimeout: SESSION_TIMEOUT_MS,
+        rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+        ...withoutUndefined(fetch),
+        groupId: options.groupId,
+        retry: {
+          retries: 8,
+          restartOnFailure: (error) =>
+            Promise.resolve(
+              options.outage !== undefined && isConnectionLoss(error),
+            ),
+        },
+      });
+    const group = new ConsumerGroup(create, options, fromBeginning);
     await withReachableBroker(settings, async () => {
-      for (const consumer of consumers) {
+      for (const consumer of group.#consumers) {
         await consumer.connect();
         await consumer.subscribe({ topic: options.topic, fromBeginning });
       }
     });
-    for (const consumer of consumers) {
-      consumer.on(consumer.events.CRASH, (event) => {
-        options.fatal(event.payload.error);
-      });
-    }
     // Joining one by one would rebalance the group once per consumer.
-    await Promise.all(consumers.map((consumer) => run(consumer, options)));
-    return new ConsumerGroup(consumers);
+    await Promise.all(
+      group.#consumers.map((consumer) => run(consumer, options)),
+    );
+    return group;
+  }
+
+  /** Reports a consumer's crashes and joins; replaces it after an outage. */
+  #watch(consumer: Consumer): Consumer {
+    consumer.on(consumer.events.CRASH, (event) => {
+      const error = event.payload.error;
+      // kafkajs restarts the consumer itself when `restartOnFailure` said so.
+      if (event.payload.restart) this.#options.outage?.(error);
+      else if (this.#options.outage && isConnectionLoss(error)) {
+        // Some losses (no coordinator found) kafkajs does not retry: a fresh
+        // consumer takes this one's place once Kafka answers again.
+        this.#options.outage(error);
+        this.#replaceLater(consumer, RESTART_FIRST_WAIT_MS);
+      } else if (isKafkajsRace(error)) {
+        // See isKafkajsRace: the consumer's own state is broken, the group
+        // is fine. A fresh consumer rejoins and reads on from the commits.
+        this.#replaceLater(consumer, RESTART_FIRST_WAIT_MS);
+      } else this.#options.fatal(error);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => this.#options.joined?.());
+    return consumer;
+  }
+
+  /** Replaces a crashed consumer after `wait` ms, trying again, slower, until it works. */
+  #replaceLater(old: Consumer, wait: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(async () => {
+      this.#timers.delete(timer);
+      if (this.#stopped) return;
+      const slot = this.#consumers.indexOf(old);
+      if (slot < 0) return;
+      await old.disconnect().catch(() => {});
+      const fresh = this.#watch(this.#create());
+      this.#consumers[slot] = fresh;
+      try {
+        await fresh.connect();
+        await fresh.subscribe({
+          topic: this.#options.topic,
+          fromBeginning: this.#fromBeginning,
+        });
+        await run(fresh, this.#options);
+      } catch {
+        this.#replaceLater(fresh, Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+      }
+    }, wait);
+    this.#timers.add(timer);
   }
 
   /** Stops every consumer after its current message, committing what was done. */
   async stop(): Promise<void> {
-    await Promise.all(this.#consumers.map((c) => c.disconnect()));
+    this.#stopped = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    await Promise.all(
+      this.#consumers.map((c) => c.disconnect().catch(() => {})),
+    );
   }
 }
+
+/** Waits before a crashed consumer is replaced: 1 s, doubling up to 30 s. */
+const RESTART_FIRST_WAIT_MS = 1000;
+const RESTART_MAX_WAIT_MS = 30_000;
 
 /** Starts one consumer's loop: handle each message, then commit its offset. */
 function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
@@ -101,24 +295,53 @@ function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async (
-      { batch, resolveOffset, heartbeat, isRunning, isStale },
+      {
+        batch,
+        resolveOffset,
+        heartbeat,
+        isRunning,
+        isStale,
+        commitOffsetsIfNecessary,
+      },
     ) => {
+      // Committed directly (not through consumer.commitOffsets, which retries
+      // for a minute while a rebalance is under way): a commit refused by a
+      // rebalance ends the batch at once, and kafkajs rejoins the group.
       const commit = (offset: string) =>
-        consumer.commitOffsets([{
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: (BigInt(offset) + 1n).toString(),
-        }]);
+        commitOffsetsIfNecessary({
+          topics: [{
+            topic: batch.topic,
+            partitions: [{
+              partition: batch.partition,
+              offset: (BigInt(offset) + 1n).toString(),
+            }],
+          }],
+        });
       let done: string | undefined;
       let sinceCommit = 0;
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) break;
-        await options.handle(message.value, {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-        });
-        resolveOffset(message.offset);
+        try {
+          await options.handle(message.value, {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+          });
+        } catch (error) {
+          throw new HandlerError(error);
+        }
+        try {
+          resolveOffset(message.offset);
+        } catch (error) {
+          // A rebalance that took this partition away mid-batch makes
+          // kafkajs' offset bookkeeping throw a TypeError ("Cannot read
+          // properties of undefined (reading '4')", 4 being the partition),
+          // which killed restarted runs. The batch just ends: the partition's
+          // new owner reads on from the last commit (at least once), and the
+          // handler ignores what it already has.
+          if (error instanceof TypeError) return;
+          throw error;
+        }
         done = message.offset;
         if (++sinceCommit >= COMMIT_EVERY_MESSAGES) {
           await commit(done);

@@ -62,7 +62,13 @@ export const DEFAULT_THREADS = 5;
  * threadsFlag("consumers in the group");
  * ```
  */
-export function threadsFlag(what: string) {
+export function threadsFlag(what: string): {
+  readonly type: "number";
+  readonly default: number;
+  readonly integer: true;
+  readonly min: 1;
+  readonly description: string;
+} {
   return {
     type: "number",
     default: DEFAULT_THREADS,
@@ -73,7 +79,9 @@ export function threadsFlag(what: string) {
 }
 
 /**
- * Throws {@linkcode UsageError} unless `chunkSize` is a nonzero power of two.
+ * Throws {@linkcode UsageError} unless `chunkSize` is a nonzero power of two
+ * of at most {@linkcode MAX_CHUNK_SIZE}; `checkChunkFits` (topic_limits.ts) then
+ * checks it against the topic itself.
  *
  * @example
  * ```ts
@@ -90,4 +98,46 @@ export function checkChunkSize(chunkSize: number): void {
       `--chunk_size must be a power of two, not ${chunkSize}`,
     );
   }
+  if (chunkSize > MAX_CHUNK_SIZE) {
+    throw new UsageError(
+      `--chunk_size ${chunkSize} is more than any broker takes in one message; use ${MAX_CHUNK_SIZE} or less (Kafka's default limit fits 524288)`,
+    );
+  }
 }
+
+/**
+ * Chunks larger than this are refused before anything is sent: a broker's
+ * messages are 1 MiB by default, and no broker takes 2 GiB.
+ */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Throws {@linkcode UsageError} unless `name` is a topic name Kafka accepts:
+ * 1 to 249 letters, digits, `.`, `_` or `-`, and not `.` or `..`.
+ *
+ * @example
+ * ```ts
+ * checkTopicName("lecroy_files"); // fine
+ * checkTopicName(""); // UsageError
+ * ```
+ */
+export function checkTopicName(name: string): void {
+  if (
+    !/^[A-Za-z0-9._-]{1,249}$/.test(name) || name === "." || name === ".."
+  ) {
+    throw new UsageError(
+      `--topic_name ${
+        JSON.stringify(name)
+      } is not a Kafka topic name (1-249 letters, digits, ".", "_" or "-")`,
+    );
+  }
+}
+
+/** `--retry_seconds`: how long the uploaders keep trying while Kafka is away. */
+export const RETRY_SECONDS_FLAG = {
+  type: "number",
+  default: 60,
+  min: 0,
+  description:
+    "seconds to keep retrying chunks Kafka did not acknowledge (broker away) before giving up",
+} as const satisfies FlagDef;

@@ -1,23 +1,29 @@
 /**
  * One Kafka message per chunk of a file: the OpenMSIStream-compatible format.
  *
- * The message value is a msgpack array of nine fields:
+ * The message value is a msgpack array (not a map) of ten fields; strings are
+ * msgpack str, bytes msgpack bin:
  *
- * | # | field               | type    |
- * |---|---------------------|---------|
- * | 0 | filename            | str     |
- * | 1 | file_hash (SHA-512) | bin 64  |
- * | 2 | chunk_hash (SHA-512)| bin 64  |
- * | 3 | chunk_offset_write  | int     |
- * | 4 | chunk_i (1-based)   | int     |
- * | 5 | n_total_chunks      | int     |
- * | 6 | subdir_str          | str     |
- * | 7 | filename_append     | str     |
- * | 8 | data                | bin     |
+ * | # | field                | type               | meaning                                   |
+ * |---|----------------------|--------------------|-------------------------------------------|
+ * | 0 | filename             | str                | base name, no folder separators           |
+ * | 1 | file_hash            | bin 64             | SHA-512 of the whole file                 |
+ * | 2 | chunk_hash           | bin 64             | SHA-512 of this chunk's data              |
+ * | 3 | chunk_offset_write   | int                | byte offset of the chunk in the file      |
+ * | 4 | chunk_i              | int                | chunk number, 1-based                     |
+ * | 5 | n_total_chunks       | int                | chunks in the file                        |
+ * | 6 | subdir_str           | str                | POSIX folder under the uploaded root, ""  |
+ * | 7 | filename_append      | str                | inserted before the suffix; "" normally   |
+ * | 8 | data                 | bin                | the chunk's bytes                         |
+ * | 9 | file_mtime           | float64, optional  | modification time, seconds; 0.0 = unknown |
  *
- * Readers also accept a tenth field (the file's mtime) that newer producers
- * send. {@linkcode decodeChunk} checks every field, including the chunk's hash,
- * so a consumer can skip a bad message instead of writing it.
+ * {@linkcode encodeChunk} always sends the tenth field (current OpenMSIStream
+ * does the same); {@linkcode decodeChunk} also reads the 9-field messages of
+ * older senders (no modification time then). The key is
+ * `<subdir with / as _>_<filename>_chunk_<i>_of_<n>`, so a file at the top has
+ * a key starting with `_`, as OpenMSIStream forms it. {@linkcode decodeChunk}
+ * checks every field, including the chunk's hash, so a consumer can skip a bad
+ * message instead of writing it.
  *
  * @example
  * ```ts
@@ -38,23 +44,34 @@ import { createHash } from "node:crypto";
 
 /** One chunk of one file, as carried by one message. */
 export interface FileChunk {
+  /** Base name of the file. */
   filename: string;
+  /** SHA-512 of the whole file. */
   fileHash: Uint8Array;
+  /** SHA-512 of `data`. */
   chunkHash: Uint8Array;
   /** Byte offset of `data` in the file. */
   offset: number;
   /** 1-based. */
   chunkIndex: number;
+  /** Chunks in the file. */
   totalChunks: number;
   /** POSIX path of the file's folder under the uploaded root; "" at the top. */
   subdir: string;
   /** Inserted before the suffix when the file is rebuilt; "" normally. */
   filenameAppend: string;
+  /** The chunk's bytes. */
   data: Uint8Array;
+  /**
+   * The file's modification time in seconds since the epoch (field 9);
+   * undefined when the sender did not say (9 fields, or 0.0).
+   */
+  mtime?: number;
 }
 
 /** A message that is not a valid chunk; the reason says why. */
 export class InvalidChunkError extends Error {
+  /** Makes one with the reason. */
   constructor(message: string) {
     super(message);
     this.name = "InvalidChunkError";
@@ -103,31 +120,71 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 /**
- * The message key: `<subdir with / as _>_<filename>_chunk_<i>_of_<n>`.
- * Consumers never rely on it; it only spreads chunks over partitions.
+ * The message key, as OpenMSIStream forms it:
+ * `<subdir with / as _>_<filename>_chunk_<i>_of_<n>`; a top-level file's
+ * subdir is empty, so its key starts with `_`. Consumers never rely on it; it
+ * spreads chunks over partitions the same way as OpenMSIStream does.
  *
  * @example
  * ```ts
  * chunkKey({ subdir: "run1/a", filename: "x.bin", chunkIndex: 2, totalChunks: 9 });
  * // "run1_a_x.bin_chunk_2_of_9"
+ * chunkKey({ subdir: "", filename: "x.bin", chunkIndex: 1, totalChunks: 1 });
+ * // "_x.bin_chunk_1_of_1"
  * ```
  */
 export function chunkKey(
   chunk: Pick<FileChunk, "subdir" | "filename" | "chunkIndex" | "totalChunks">,
 ): string {
-  const prefix = chunk.subdir ? `${chunk.subdir.replaceAll("/", "_")}_` : "";
+  const prefix = `${chunk.subdir.replaceAll("/", "_")}_`;
   return `${prefix}${chunk.filename}_chunk_${chunk.chunkIndex}_of_${chunk.totalChunks}`;
 }
 
+/** msgpack headers: fixarray of 9 and of 10, float64. */
+const FIXARRAY_9 = 0x99;
+const FIXARRAY_10 = 0x9a;
+const FLOAT64 = 0xcb;
+
 /**
- * Encodes a chunk as the 9-field msgpack array.
+ * Encodes a chunk as the 10-field msgpack array; the modification time is
+ * always a float64 (0.0 when unknown), as OpenMSIStream sends it, even when
+ * it is a whole number of seconds.
  *
  * @example
  * ```ts
- * const bytes = encodeChunk(chunk);
+ * const data = new TextEncoder().encode("hello");
+ * const bytes = encodeChunk({
+ *   filename: "a.txt", fileHash: sha512(data), chunkHash: sha512(data),
+ *   offset: 0, chunkIndex: 1, totalChunks: 1, subdir: "", filenameAppend: "",
+ *   data, mtime: 1700000000.25,
+ * });
  * ```
  */
 export function encodeChunk(chunk: FileChunk): Uint8Array {
+  const nine = encodeNineFields(chunk);
+  if (nine[0] !== FIXARRAY_9) throw new Error("unexpected msgpack header");
+  const ten = new Uint8Array(nine.length + 9);
+  ten.set(nine);
+  ten[0] = FIXARRAY_10;
+  ten[nine.length] = FLOAT64;
+  new DataView(ten.buffer).setFloat64(nine.length + 1, chunk.mtime ?? 0, false);
+  return ten;
+}
+
+/**
+ * Encodes a chunk as the 9-field array of older senders (no modification
+ * time), for readers that accept exactly nine fields.
+ *
+ * @example
+ * ```ts
+ * const data = new TextEncoder().encode("hello");
+ * decodeChunk(encodeNineFields({
+ *   filename: "a.txt", fileHash: sha512(data), chunkHash: sha512(data),
+ *   offset: 0, chunkIndex: 1, totalChunks: 1, subdir: "", filenameAppend: "", data,
+ * })).mtime; // undefined
+ * ```
+ */
+export function encodeNineFields(chunk: FileChunk): Uint8Array {
   return encode([
     chunk.filename,
     chunk.fileHash,
@@ -176,17 +233,19 @@ export function decodeChunk(value: Uint8Array | null): FileChunk {
     subdir,
     filenameAppend,
     data,
+    mtime,
   ] = fields;
   const chunk: FileChunk = {
-    filename: requireString(filename, "filename"),
+    filename: requireName(filename, "filename"),
     fileHash: requireHash(fileHash, "file_hash"),
     chunkHash: requireHash(chunkHash, "chunk_hash"),
     offset: requireCount(offset, "chunk_offset_write", 0),
     chunkIndex: requireCount(chunkIndex, "chunk_i", 1),
     totalChunks: requireCount(totalChunks, "n_total_chunks", 1),
-    subdir: requireString(subdir, "subdir_str"),
-    filenameAppend: requireString(filenameAppend, "filename_append"),
+    subdir: requireName(subdir, "subdir_str"),
+    filenameAppend: requireName(filenameAppend, "filename_append"),
     data: requireBytes(data, "data"),
+    mtime: optionalMtime(mtime),
   };
   checkPosition(chunk);
   if (!sameBytes(sha512(chunk.data), chunk.chunkHash)) {
@@ -227,6 +286,59 @@ function checkPosition(chunk: FileChunk): void {
       `last chunk's offset ${offset} and size ${data.length} do not fit ${totalChunks} chunks`,
     );
   }
+}
+
+/** Field 9: seconds since the epoch; missing, nil or 0.0 mean unknown. */
+function optionalMtime(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === 0) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new InvalidChunkError("file_mtime is not a time in seconds");
+  }
+  return value;
+}
+
+/** C0 and C1 control characters and DEL: never part of a file name here. */
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Whether a received name holds control characters (which could rewrite a
+ * terminal line or forge a log line).
+ *
+ * @example
+ * ```ts
+ * hasControlCharacters("a\x1b[31m.bin"); // true
+ * ```
+ */
+export function hasControlCharacters(name: string): boolean {
+  return name.search(CONTROL_CHARACTERS) >= 0;
+}
+
+/**
+ * A received text made safe to print: control characters become `\xNN`
+ * escapes, so a name cannot forge a log line or colour a terminal.
+ *
+ * @example
+ * ```ts
+ * escapeControl("evil\nERROR: fake"); // "evil\\x0aERROR: fake"
+ * ```
+ */
+export function escapeControl(text: string): string {
+  return text.replace(
+    CONTROL_CHARACTERS,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/** A name field: a string without control characters. */
+function requireName(value: unknown, field: string): string {
+  const name = requireString(value, field);
+  if (hasControlCharacters(name)) {
+    throw new InvalidChunkError(
+      `${field} "${escapeControl(name)}" holds control characters`,
+    );
+  }
+  return name;
 }
 
 function requireString(value: unknown, field: string): string {

@@ -14,6 +14,8 @@
  * @example
  * ```ts
  * import { FileAssembler } from "./file_assembler.ts";
+ * import type { FileChunk } from "./chunk.ts";
+ * declare const chunk: FileChunk; // from decodeChunk()
  *
  * const assembler = await FileAssembler.open("out/rebuilt");
  * const outcome = await assembler.accept(chunk); // chunk from decodeChunk()
@@ -33,7 +35,10 @@ import {
   sha512,
   toHex,
 } from "./chunk.ts";
-import { describeError } from "../common/cli.ts";
+import { describeError, UserError } from "../common/cli.ts";
+
+export type { FileChunk };
+import { statfsSync } from "node:fs";
 import { ReconstructState } from "./reconstruct_state.ts";
 import {
   assertRealPathInside,
@@ -60,21 +65,45 @@ interface PendingFile {
   totalChunks: number;
   chunkSize: number;
   fileHash: Uint8Array;
-  /** One bit per chunk: compact even for a file of a million chunks. */
-  received: Uint8Array;
+  /**
+   * One bit per chunk, in pages made only when a chunk of theirs arrives: a
+   * message declaring 2^50 chunks costs one page, not 2^47 bytes.
+   */
+  received: Map<number, Uint8Array>;
   count: number;
   startedAt: Date;
 }
 
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
+  /** Path under WORKINGDIR. */
   relativePath: string;
+  /** Chunks written so far. */
   chunksOnDisk: number;
+  /** Chunks in the file. */
   totalChunks: number;
 }
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
 const MAX_OPEN_FILES = 32;
+
+/** The largest file a message may announce, unless told otherwise: 64 GiB. */
+export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
+
+/**
+ * Files kept in `rejected/` for inspection; the oldest beyond this are
+ * deleted, so hostile or broken senders cannot fill the disk with them.
+ */
+export const REJECTED_KEPT = 100;
+
+/** Limits for {@linkcode FileAssembler.open}. */
+export interface AssemblerOptions {
+  /**
+   * A file announced larger than this (bytes) is refused; so is one larger
+   * than the free space. Default {@linkcode DEFAULT_MAX_FILE_SIZE}.
+   */
+  maxFileSize?: number;
+}
 
 /** Rebuilds files inside one working folder. */
 export class FileAssembler {
@@ -85,13 +114,34 @@ export class FileAssembler {
   /** Chunks are handled one at a time, so two never race on one file. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(root: string, state: ReconstructState) {
+  readonly #maxFileSize: number;
+  /** Partial files of an earlier run that no record needed, removed at open. */
+  strayPartialsRemoved = 0;
+
+  private constructor(
+    root: string,
+    state: ReconstructState,
+    maxFileSize: number,
+  ) {
     this.#root = root;
     this.#state = state;
+    this.#maxFileSize = maxFileSize;
   }
 
-  /** Opens (creating if needed) the working folder and its saved state. */
-  static async open(workingDir: string): Promise<FileAssembler> {
+  /**
+   * Opens (creating if needed) the working folder and its saved state, and
+   * removes partial files that no unfinished file needs (left by a run that
+   * died, e.g. on a full disk). A WORKINGDIR that is a file is a one-line
+   * `UserError`.
+   */
+  static async open(
+    workingDir: string,
+    options: AssemblerOptions = {},
+  ): Promise<FileAssembler> {
+    const info = await Deno.stat(workingDir).catch(() => undefined);
+    if (info && !info.isDirectory) {
+      throw new UserError(`WORKINGDIR ${workingDir} is a file, not a folder`);
+    }
     await Deno.mkdir(join(workingDir, STATE_FOLDER, "partial"), {
       recursive: true,
     });
@@ -100,18 +150,35 @@ export class FileAssembler {
     });
     const root = await Deno.realPath(workingDir);
     const state = new ReconstructState(join(root, STATE_FOLDER, "state.db"));
-    const assembler = new FileAssembler(root, state);
+    const assembler = new FileAssembler(
+      root,
+      state,
+      options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
+    );
     for (const saved of state.pendingFiles()) {
       const file: PendingFile = {
         ...saved,
-        received: new Uint8Array(Math.ceil(saved.totalChunks / 8)),
+        received: new Map(),
         count: 0,
         startedAt: new Date(saved.startedAt),
       };
       for (const i of saved.chunksOnDisk) markReceived(file, i);
       assembler.#pending.set(file.key, file);
     }
+    await assembler.#removeStrayPartials();
     return assembler;
+  }
+
+  /** Removes partial files that belong to no unfinished file. */
+  async #removeStrayPartials(): Promise<void> {
+    const folder = join(this.#root, STATE_FOLDER, "partial");
+    for await (const entry of Deno.readDir(folder)) {
+      const key = entry.name.replace(/\.part$/, "");
+      if (this.#pending.get(key)?.count) continue;
+      // Unfinished but with no chunk recorded: its bytes count for nothing.
+      await Deno.remove(join(folder, entry.name));
+      this.strayPartialsRemoved++;
+    }
   }
 
   /** Files started but not finished. */
@@ -161,6 +228,7 @@ export class FileAssembler {
         return { kind: "duplicate", relativePath };
       }
       if (outcome) this.#state.forget(key);
+      this.#checkDeclaredSize(chunk, relativePath);
       file = this.#startFile(key, relativePath, chunk);
     }
     checkFits(file, chunk);
@@ -172,7 +240,24 @@ export class FileAssembler {
     this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path);
+    return await this.#finish(file, path, chunk.mtime);
+  }
+
+  /**
+   * Refuses a new file whose chunk announces more bytes than allowed or than
+   * the disk has free: nothing is written or allocated for it.
+   */
+  #checkDeclaredSize(chunk: FileChunk, relativePath: string): void {
+    const size = smallestDeclaredSize(chunk);
+    const free = freeBytes(this.#root);
+    if (size > this.#maxFileSize || size > free) {
+      const limit = size > this.#maxFileSize
+        ? `the limit of ${this.#maxFileSize} bytes (--max_file_size)`
+        : `the ${free} bytes free on disk`;
+      throw new InvalidChunkError(
+        `${relativePath} announces at least ${size} bytes, more than ${limit}`,
+      );
+    }
   }
 
   #startFile(key: string, relativePath: string, chunk: FileChunk): PendingFile {
@@ -182,7 +267,7 @@ export class FileAssembler {
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
       fileHash: chunk.fileHash,
-      received: new Uint8Array(Math.ceil(chunk.totalChunks / 8)),
+      received: new Map(),
       count: 0,
       startedAt: new Date(),
     };
@@ -214,8 +299,15 @@ export class FileAssembler {
     await writeAll(handle, data);
   }
 
-  /** Verifies the whole file's hash, then moves it into place or aside. */
-  async #finish(file: PendingFile, path: string): Promise<ChunkOutcome> {
+  /**
+   * Verifies the whole file's hash, then moves it into place (with the
+   * sender's modification time, when the message carried one) or aside.
+   */
+  async #finish(
+    file: PendingFile,
+    path: string,
+    mtime?: number,
+  ): Promise<ChunkOutcome> {
     this.#open.get(file.key)?.close();
     this.#open.delete(file.key);
     this.#pending.delete(file.key);
@@ -245,6 +337,14 @@ export class FileAssembler {
       await assertRealPathInside(this.#root, dirname(path));
       await Deno.mkdir(dirname(path), { recursive: true });
       await assertRealPathInside(this.#root, dirname(path));
+      if (mtime !== undefined) {
+        // Set before the rename, so the file appears with its time at once.
+        await Deno.utime(
+          partial,
+          new Date(),
+          new Date(Math.round(mtime * 1000)),
+        );
+      }
       await Deno.rename(partial, path);
     } catch (error) {
       // E.g. a folder where the file should go, or a file where a folder should.
@@ -268,6 +368,7 @@ export class FileAssembler {
       `${file.relativePath.replaceAll("/", "_")}.${file.key.slice(0, 8)}`,
     );
     await Deno.rename(partial, keptAt).catch(() => {});
+    await pruneOldest(dirname(keptAt), REJECTED_KEPT);
     this.#state.finish(file.key, "rejected");
     return {
       kind: "rejected",
@@ -315,14 +416,62 @@ function checkFits(file: PendingFile, chunk: FileChunk): void {
   }
 }
 
+/** Chunks per page of the received bitmap (8 KiB of bits). */
+const PAGE_CHUNKS = 65536;
+
 function isReceived(file: PendingFile, index: number): boolean {
-  return (file.received[(index - 1) >> 3] & (1 << ((index - 1) & 7))) !== 0;
+  const page = file.received.get(Math.floor((index - 1) / PAGE_CHUNKS));
+  const bit = (index - 1) % PAGE_CHUNKS;
+  return page !== undefined && (page[bit >> 3] & (1 << (bit & 7))) !== 0;
 }
 
 function markReceived(file: PendingFile, index: number): void {
   if (isReceived(file, index)) return;
-  file.received[(index - 1) >> 3] |= 1 << ((index - 1) & 7);
+  const pageNumber = Math.floor((index - 1) / PAGE_CHUNKS);
+  let page = file.received.get(pageNumber);
+  if (!page) {
+    page = new Uint8Array(PAGE_CHUNKS / 8);
+    file.received.set(pageNumber, page);
+  }
+  const bit = (index - 1) % PAGE_CHUNKS;
+  page[bit >> 3] |= 1 << (bit & 7);
   file.count++;
+}
+
+/**
+ * The fewest bytes the file of `chunk` can have: exact for its last chunk,
+ * else all chunks before the last full, plus one byte.
+ */
+function smallestDeclaredSize(chunk: FileChunk): number {
+  if (chunk.chunkIndex === chunk.totalChunks) {
+    return chunk.offset + chunk.data.length;
+  }
+  return (chunk.totalChunks - 1) * chunk.data.length + 1;
+}
+
+/** Bytes free for an unprivileged user on the disk of `path`. */
+function freeBytes(path: string): number {
+  try {
+    const stats = statfsSync(path);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return Number.POSITIVE_INFINITY; // Unknown: the size limit still holds.
+  }
+}
+
+/** Deletes the oldest files of `folder` beyond the newest `keep`. */
+async function pruneOldest(folder: string, keep: number): Promise<void> {
+  const files: { path: string; mtime: number }[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (!entry.isFile) continue;
+    const path = join(folder, entry.name);
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info) files.push({ path, mtime: info.mtime?.getTime() ?? 0 });
+  }
+  files.sort((a, b) => b.mtime - a.mtime);
+  for (const old of files.slice(keep)) {
+    await Deno.remove(old.path).catch(() => {});
+  }
 }
 
 /** Whether a file exists. */

@@ -14,7 +14,8 @@
  *   trusting events);
  * - reports each settled version of a file once: a file changed later
  *   settles again and is reported again;
- * - skips hidden files and folders (names starting with `.`) and `*.log`;
+ * - skips the files {@linkcode isUnwanted} names (hidden ones, editor swap
+ *   and backup files, `*.log`) unless `includeAll` is set;
  * - reports a file deleted before it settled, and never fails because of it.
  *
  * @example
@@ -34,6 +35,7 @@
  */
 import { join, relative, resolve, sep } from "node:path";
 import { UserError } from "../common/cli.ts";
+import { isUnwanted } from "./upload_filter.ts";
 
 /** A file that has settled: one version of it, ready to upload. */
 export interface SettledFile {
@@ -41,6 +43,7 @@ export interface SettledFile {
   path: string;
   /** POSIX path under the watched folder, e.g. `day1/a.bin`. */
   relativePath: string;
+  /** Bytes. */
   size: number;
   /** Modification time in ms since the epoch. */
   mtimeMs: number;
@@ -63,6 +66,8 @@ export interface FolderWatcherOptions {
   settled: (file: SettledFile) => void;
   /** Called when a file disappears before it settled. */
   vanished?: (relativePath: string) => void;
+  /** Takes every file, also those {@linkcode isUnwanted} names. */
+  includeAll?: boolean;
 }
 
 /** A file seen changing, not settled yet. */
@@ -76,23 +81,6 @@ interface Candidate {
 /** Size and mtime in one comparable string. */
 function signatureOf(info: Deno.FileInfo): string {
   return `${info.size}:${info.mtime?.getTime() ?? 0}`;
-}
-
-/**
- * Whether a path under the watched folder is skipped: a hidden file or
- * folder anywhere in it, or a `*.log` file.
- *
- * @example
- * ```ts
- * isIgnored("day1/.cache/x.bin"); // true
- * isIgnored("day1/run.LOG"); // true
- * isIgnored("day1/run.bin"); // false
- * ```
- */
-export function isIgnored(relativePath: string): boolean {
-  const parts = relativePath.split("/");
-  return parts.some((part) => part.startsWith(".")) ||
-    relativePath.toLowerCase().endsWith(".log");
 }
 
 /** Watches one folder tree; see the module documentation. */
@@ -144,6 +132,11 @@ export class FolderWatcher {
     return this.#candidates.size;
   }
 
+  /** Whether a path is left out (see {@linkcode isUnwanted}). */
+  #skips(relativePath: string): boolean {
+    return !this.#options.includeAll && isUnwanted(relativePath);
+  }
+
   /** Stops watching; nothing is reported afterwards. */
   close(): void {
     this.#closed = true;
@@ -193,7 +186,7 @@ export class FolderWatcher {
    */
   async #look(path: string, isNewFolder: boolean): Promise<void> {
     const relativePath = this.#relativePath(path);
-    if (relativePath === "" || isIgnored(relativePath)) return;
+    if (relativePath === "" || this.#skips(relativePath)) return;
     // A file already settling is checked by the timer; events add nothing.
     if (this.#candidates.has(relativePath)) return;
     const info = await Deno.stat(path).catch(() => undefined);
@@ -226,7 +219,7 @@ export class FolderWatcher {
     for (const entry of entries) {
       const path = join(folder, entry.name);
       const relativePath = this.#relativePath(path);
-      if (isIgnored(relativePath)) continue;
+      if (this.#skips(relativePath)) continue;
       // Symbolic links to folders are not followed: they could loop.
       if (entry.isDirectory) {
         await this.#walk(path, take, seen);

@@ -12,6 +12,8 @@
  * @example
  * ```ts
  * import { collectUploadTargets, uploadFile } from "./upload.ts";
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  *
  * for (const target of await collectUploadTargets(["data/run1"])) {
  *   const result = await uploadFile(target, producer, { chunkSize: 16384 });
@@ -31,9 +33,11 @@ import {
   readVerifiedChunks,
 } from "./file_chunks.ts";
 import type { ProgressBoard } from "../common/progress.ts";
+import { isUnwanted } from "./upload_filter.ts";
 
 /** One file to upload, and the folder it is rebuilt into. */
 export interface UploadTarget {
+  /** The file's path. */
   path: string;
   /** POSIX path of its folder under the uploaded root; "" at the top. */
   subdir: string;
@@ -41,6 +45,7 @@ export interface UploadTarget {
 
 /** How one file's upload ended. */
 export interface UploadResult {
+  /** Chunks in the file. */
   totalChunks: number;
   /** Chunks Kafka acknowledged in this run (skipped ones not included). */
   acknowledged: number;
@@ -48,6 +53,7 @@ export interface UploadResult {
   failed: number;
   /** Chunks never queued because the upload was stopped. */
   notSent: number;
+  /** Bytes in the file. */
   size: number;
   /** The first delivery error, if any. */
   error?: Error;
@@ -55,6 +61,7 @@ export interface UploadResult {
 
 /** Options for {@linkcode uploadFile}. */
 export interface UploadOptions {
+  /** Bytes per chunk. */
   chunkSize: number;
   /** Chunk numbers already delivered in an earlier run. */
   skip?: ReadonlySet<number>;
@@ -75,8 +82,10 @@ export interface UploadOptions {
 }
 
 /**
- * The files named on the command line; folders are walked recursively.
- * Throws {@linkcode UserError} for a path that does not exist.
+ * The files named on the command line; folders are walked recursively,
+ * leaving out what {@linkcode isUnwanted} names unless `includeAll` (a file
+ * named on the command line is always taken). Throws
+ * {@linkcode UserError} for a path that does not exist.
  *
  * @example
  * ```ts
@@ -86,6 +95,7 @@ export interface UploadOptions {
  */
 export async function collectUploadTargets(
   paths: string[],
+  includeAll = false,
 ): Promise<UploadTarget[]> {
   const targets: UploadTarget[] = [];
   for (const path of paths) {
@@ -99,15 +109,21 @@ export async function collectUploadTargets(
       throw error;
     }
     if (info.isFile) targets.push({ path, subdir: "" });
-    else if (info.isDirectory) targets.push(...await walkFolder(path, path));
+    else if (info.isDirectory) {
+      targets.push(...await walkFolder(path, path, includeAll));
+    }
   }
   return targets;
 }
 
-/** All files under `folder`, with their folder relative to `root`. */
+/**
+ * All files under `folder`, with their folder relative to `root`; unless
+ * `includeAll`, without the files {@linkcode isUnwanted} names.
+ */
 async function walkFolder(
   root: string,
   folder: string,
+  includeAll: boolean,
 ): Promise<UploadTarget[]> {
   const found: UploadTarget[] = [];
   const entries = [];
@@ -115,8 +131,13 @@ async function walkFolder(
   entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const entry of entries) {
     const path = join(folder, entry.name);
-    if (entry.isDirectory) found.push(...await walkFolder(root, path));
-    else if (entry.isFile) found.push({ path, subdir: subdirOf(root, path) });
+    const relativePath = relative(root, path).split(sep).join("/");
+    if (!includeAll && isUnwanted(relativePath)) continue;
+    if (entry.isDirectory) {
+      found.push(...await walkFolder(root, path, includeAll));
+    } else if (entry.isFile) {
+      found.push({ path, subdir: subdirOf(root, path) });
+    }
   }
   return found;
 }
@@ -142,6 +163,8 @@ export function subdirOf(root: string, path: string): string {
  *
  * @example
  * ```ts
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  * const result = await uploadFile({ path: "a.bin", subdir: "" }, producer, { chunkSize: 16384 });
  * ```
  */
@@ -185,6 +208,7 @@ export async function uploadFile(
         subdir: target.subdir,
         filenameAppend: "",
         data: chunk.data,
+        mtime: plan.mtimeMs / 1000,
       };
       options.queued?.(chunk.index, plan.totalChunks);
       await producer.send({
@@ -234,6 +258,9 @@ export interface ProgressUploadOptions extends UploadOptions {
  *
  * @example
  * ```ts
+ * import { ProgressBoard } from "../common/progress.ts";
+ * import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+ * declare const producer: ChunkProducer;
  * const board = new ProgressBoard({ print: console.log });
  * const result = await uploadWithProgress({ path: "a.bin", subdir: "" }, producer, {
  *   chunkSize: 16384, board,

@@ -17,6 +17,7 @@ import {
 } from "../../lib/kafka/client.ts";
 import { parseKafkaConfig } from "../../lib/kafka/config.ts";
 import { BackgroundTask } from "./background_task.ts";
+import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
 
 /**
@@ -256,4 +257,35 @@ export class Reconstructor extends BackgroundTask {
       }
     }
   }
+}
+
+/**
+ * Hand-made chunks of `bytes`, as upload_data_file would make them.
+ *
+ * @example
+ * ```ts
+ * await produceRaw(broker.bootstrap, topic, makeChunks(bytes, "a.txt", 1024).map(encodeChunk));
+ * ```
+ */
+export function makeChunks(
+  bytes: Uint8Array,
+  filename: string,
+  chunkSize: number,
+  subdir = "",
+): FileChunk[] {
+  const total = Math.max(1, Math.ceil(bytes.length / chunkSize));
+  return Array.from({ length: total }, (_, i) => {
+    const data = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
+    return {
+      filename,
+      fileHash: sha512(bytes),
+      chunkHash: sha512(data),
+      offset: i * chunkSize,
+      chunkIndex: i + 1,
+      totalChunks: total,
+      subdir,
+      filenameAppend: "",
+      data,
+    };
+  });
 }
