@@ -292,8 +292,11 @@ export async function countPartitions(
 
 /** A checked connection to one topic: settings, client, partition count. */
 export interface TopicConnection {
+  /** The settings it was made with. */
   settings: KafkaSettings;
+  /** The client, connected to the cluster the settings name. */
   kafka: Kafka;
+  /** How many partitions the topic has. */
   partitions: number;
 }
 

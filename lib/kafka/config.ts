@@ -39,6 +39,7 @@ import { describeError, UserError } from "../common/cli.ts";
 export interface ProducerSettings {
   /** -1 = all in-sync replicas (the default), 1 = leader only, 0 = none. */
   acks: -1 | 0 | 1;
+  /** The codec of produced batches (`compression.type`). */
   compression: "none" | "gzip" | "lz4" | "snappy";
   /** Bytes collected into one produce request. */
   batchBytes: number;
@@ -52,12 +53,19 @@ export interface ProducerSettings {
 export interface ConsumerSettings {
   /** `undefined` means: make a fresh random group id. */
   groupId: string | undefined;
+  /** Read a new group's topic from its start (`auto.offset.reset = earliest`). */
   fromBeginning: boolean;
+  /** `fetch.min.bytes`: bytes a fetch waits for. */
   minBytes?: number;
+  /** `fetch.max.bytes`: the most bytes one fetch returns. */
   maxBytes?: number;
+  /** `max.partition.fetch.bytes`: the most bytes per partition per fetch. */
   maxBytesPerPartition?: number;
+  /** `fetch.wait.max.ms`: how long a fetch waits for `minBytes`. */
   maxWaitTimeInMs?: number;
+  /** `session.timeout.ms`: silence after which a member is dropped. */
   sessionTimeout?: number;
+  /** `heartbeat.interval.ms`: how often a member says it is alive. */
   heartbeatInterval?: number;
 }
 
