@@ -32,7 +32,7 @@ import process from "node:process";
 import { type Admin, logLevel } from "kafkajs";
 import { UserError } from "../common/cli.ts";
 import { sleep } from "../common/shutdown.ts";
-import { kafkaClient } from "./client.ts";
+import { KafkaClient } from "./client.ts";
 import {
   BROKER_USER,
   chooseUserCredentials,
@@ -728,7 +728,7 @@ async function probe(
   login: ProbeLogin,
   ask: (admin: Admin) => Promise<unknown>,
 ): Promise<boolean> {
-  const admin = kafkaClient({
+  const client = new KafkaClient({
     ...login,
     brokers,
     clientId: "kafka_local-probe",
@@ -736,7 +736,8 @@ async function probe(
     requestTimeout: 2000,
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
-  }).admin();
+  });
+  const admin = KafkaClient.kafkajs(client).admin();
   try {
     await admin.connect();
     await ask(admin);

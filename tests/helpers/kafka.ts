@@ -11,11 +11,17 @@
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
 import {
+  connectAdmin,
   countMessages as countMessagesOnTopic,
   createKafka,
   ensureTopic,
+  type KafkaAdmin,
+  KafkaClient,
 } from "../../lib/kafka/client.ts";
-import { parseKafkaConfig } from "../../lib/kafka/config.ts";
+import {
+  type KafkaSettings,
+  parseKafkaConfig,
+} from "../../lib/kafka/config.ts";
 import { BackgroundTask } from "./background_task.ts";
 import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
@@ -95,6 +101,30 @@ export function uniqueTopic(prefix: string): string {
   return `test_${prefix}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/** Settings for a plaintext cluster at `bootstrap`, as a minimal config says. */
+function plaintextSettings(bootstrap: string): KafkaSettings {
+  return parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
+    "test",
+    () => undefined,
+  );
+}
+
+/**
+ * A connected admin for the plaintext cluster at `bootstrap`; the caller
+ * disconnects it.
+ *
+ * @example
+ * ```ts
+ * const admin = await connectTestAdmin(broker.bootstrap);
+ * try { await admin.listTopics(); } finally { await admin.disconnect(); }
+ * ```
+ */
+export function connectTestAdmin(bootstrap: string): Promise<KafkaAdmin> {
+  const settings = plaintextSettings(bootstrap);
+  return connectAdmin(createKafka(settings), settings);
+}
+
 /**
  * Produces hand-made message values to `topic`, in the given order, with a
  * chosen compression.
@@ -110,17 +140,13 @@ export async function produceRaw(
   values: Uint8Array[],
   compression: CompressionTypes = CompressionTypes.None,
 ): Promise<void> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
+  const settings = plaintextSettings(bootstrap);
   const kafka = createKafka(settings);
-  const admin = kafka.admin();
-  await admin.connect();
+  const admin = await connectAdmin(kafka, settings);
   await ensureTopic(admin, topic, 1);
   await admin.disconnect();
-  const producer = kafka.producer({
+  // Hand-made batches need the client library itself (its compression types).
+  const producer = KafkaClient.kafkajs(kafka).producer({
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
@@ -148,13 +174,7 @@ export async function countMessages(
   bootstrap: string,
   topic: string,
 ): Promise<number> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
-  const admin = createKafka(settings).admin();
-  await admin.connect();
+  const admin = await connectTestAdmin(bootstrap);
   try {
     return await countMessagesOnTopic(admin, topic);
   } finally {
