@@ -12,6 +12,7 @@ import {
   sha512File,
   startTestBroker,
   type TestBroker,
+  topicArgs,
   uniqueTopic,
   writeRandomFile,
   writeTestConfig,
@@ -37,12 +38,7 @@ async function startWatcher(
   extra: string[] = [],
 ): Promise<BackgroundTask> {
   const watcher = new BackgroundTask(TASK, [
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    "--chunk_size",
-    String(CHUNK),
+    ...topicArgs(config, topic, CHUNK),
     "--settle_seconds",
     "1",
     "--update_seconds",
@@ -86,16 +82,7 @@ async function assertRebuilt(
       (await Deno.stat(`${ROOT}${source}/${name}`)).size,
     ]);
   }
-  const reconstructor = new Reconstructor([
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    rebuilt,
-  ]);
-  await reconstructor.waitForFiles(sizes);
-  const run = await reconstructor.quit();
-  deepStrictEqual(run.code, 0, run.stderr);
+  await Reconstructor.rebuild(config, topic, rebuilt, sizes);
   for (const name of names) {
     deepStrictEqual(
       await sha512File(`${ROOT}${rebuilt}/${name}`),
@@ -144,6 +131,11 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     watched.push(await recordFileFor(`${ROOT}${folder}`, RECORD_FOLDER));
     return folder;
   };
+  /** Fails unless `topic` holds the chunks of files of `sizes` bytes, once each. */
+  const assertChunksSent = async (topic: string, ...sizes: number[]) => {
+    const expected = sizes.reduce((n, size) => n + chunksOf(size), 0);
+    deepStrictEqual(await countMessages(broker.bootstrap, topic), expected);
+  };
   try {
     await t.step(
       "files already there and files added later, also in new subfolders, are rebuilt byte-identical; hidden and .log files are not sent",
@@ -184,8 +176,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         }
         ok(!/hidden|notes\.log|x\.bin/.test(stdout), stdout);
 
-        const expected = files.reduce((n, [, size]) => n + chunksOf(size), 0);
-        deepStrictEqual(await countMessages(broker.bootstrap, topic), expected);
+        await assertChunksSent(topic, ...files.map(([, size]) => size));
         await assertRebuilt(
           config,
           topic,
@@ -222,10 +213,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         const stdout = await quitCleanly(watcher);
 
         deepStrictEqual(occurrences(stdout, "Uploaded slow.bin ("), 1, stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(bytes.length),
-        );
+        await assertChunksSent(topic, bytes.length);
         await assertRebuilt(config, topic, folder, `${dir}/rebuilt-slow`, [
           "slow.bin",
         ]);
@@ -245,10 +233,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         await watcher.stdout.waitFor("Uploaded after.bin (");
         const stdout = await quitCleanly(watcher);
         ok(!stdout.includes("before.bin"), stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(3000),
-        );
+        await assertChunksSent(topic, 3000);
       },
     );
 
@@ -343,10 +328,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         const stdout = await quitCleanly(watcher);
         ok(stdout.includes("Stopping: finishing 1 file(s) in progress"));
         ok(stdout.includes("  late.bin (started "), stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(size),
-        );
+        await assertChunksSent(topic, size);
       },
     );
 
@@ -362,10 +344,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         await writeRandomFile(`${ROOT}${folder}/p/polled.bin`, 2500);
         await watcher.stdout.waitFor("Uploaded p/polled.bin (");
         await quitCleanly(watcher);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(2500),
-        );
+        await assertChunksSent(topic, 2500);
       },
     );
   } finally {

@@ -31,6 +31,7 @@ import { closeSync, openSync } from "node:fs";
 import process from "node:process";
 import { type Admin, logLevel } from "kafkajs";
 import { UserError } from "../common/cli.ts";
+import { runInstalled } from "../common/processes.ts";
 import { sleep } from "../common/shutdown.ts";
 import { KafkaClient } from "./client.ts";
 import {
@@ -682,19 +683,12 @@ export async function resolveClasspath(
 
 /** Throws a one-line install hint when a command is missing. */
 async function requireCommand(name: string, versionFlag: string) {
-  try {
-    await new Deno.Command(name, {
-      args: [versionFlag],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new UserError(
-      `${name} not found: install Java 17 and Maven (Debian: apt-get install openjdk-17-jre-headless maven), ` +
-        `or run Kafka in Docker instead: docker run -d -p 9092:9092 apache/kafka:4.1.2`,
-    );
-  }
+  await runInstalled(
+    name,
+    { args: [versionFlag], stdout: "null", stderr: "null" },
+    "install Java 17 and Maven (Debian: apt-get install openjdk-17-jre-headless maven), " +
+      "or run Kafka in Docker instead: docker run -d -p 9092:9092 apache/kafka:4.1.2",
+  );
 }
 
 /** Runs a Kafka Java tool and returns its stdout. */

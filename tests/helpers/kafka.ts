@@ -22,7 +22,8 @@ import {
   type KafkaSettings,
   parseKafkaConfig,
 } from "../../lib/kafka/config.ts";
-import { BackgroundTask } from "./background_task.ts";
+import { deepStrictEqual } from "node:assert/strict";
+import { BackgroundTask, type FinishedTask } from "./background_task.ts";
 import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
 
@@ -228,6 +229,26 @@ export async function writeRandomFile(
 }
 
 /**
+ * The flags that point a transfer tool at `config` and `topic`, with chunks
+ * of `chunkSize` bytes when one is given.
+ *
+ * @example
+ * ```ts
+ * await runTask("upload_data_file", [...topicArgs(config, topic, 1024), source]);
+ * ```
+ */
+export function topicArgs(
+  config: string,
+  topic: string,
+  chunkSize?: number,
+): string[] {
+  const chunks = chunkSize === undefined
+    ? []
+    : ["--chunk_size", String(chunkSize)];
+  return ["--config", config, "--topic_name", topic, ...chunks];
+}
+
+/**
  * A reconstruct_data_files running in the background (no "." lines), driven
  * through stdin.
  *
@@ -251,13 +272,35 @@ export class Reconstructor extends BackgroundTask {
     extra: string[] = [],
   ): Reconstructor {
     return new Reconstructor([
-      "--config",
-      config,
-      "--topic_name",
-      topic,
+      ...topicArgs(config, topic),
       ...extra,
       workingDir,
     ]);
+  }
+
+  /**
+   * Rebuilds `topic` into `workingDir` until every `[path, size]` is there,
+   * quits, and fails unless the run ended with exit code 0.
+   */
+  static async rebuild(
+    config: string,
+    topic: string,
+    workingDir: string,
+    files: [string, number][],
+    extra: string[] = [],
+  ): Promise<FinishedTask> {
+    return Reconstructor.start(config, topic, workingDir, extra).finish(files);
+  }
+
+  /**
+   * Waits until every `[path, size]` is there, quits, and fails unless the
+   * run ended with exit code 0.
+   */
+  async finish(files: [string, number][]): Promise<FinishedTask> {
+    await this.waitForFiles(files);
+    const run = await this.quit();
+    deepStrictEqual(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    return run;
   }
 
   /** Waits until every `[path, size]` exists with that size; fails if it exits. */
