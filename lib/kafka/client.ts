@@ -97,7 +97,10 @@ export class KafkaClient {
     this.#kafka = new Kafka(config);
   }
 
-  /** The kafkajs client inside, for lib/kafka's producer, consumer and probe code. */
+  /**
+   * The kafkajs client inside: for lib/kafka's producer, consumer and probe
+   * code (and tests that craft their own batches); nothing else looks inside.
+   */
   static kafkajs(client: KafkaClient): Kafka {
     return client.#kafka;
   }
