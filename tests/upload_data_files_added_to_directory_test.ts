@@ -124,12 +124,12 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
   const dir = await makeOutTempDir("watch");
   const config = await writeTestConfig(dir, broker.bootstrap);
   const watched: string[] = [];
-  /** A fresh folder to watch, whose record is removed at the end. */
-  const newFolder = async (name: string) => {
+  /** A fresh topic, and a fresh folder to watch whose record is removed at the end. */
+  const newTopicAndFolder = async (name: string) => {
     const folder = `${dir}/${name}`;
     await Deno.mkdir(`${ROOT}${folder}`, { recursive: true });
     watched.push(await recordFileFor(`${ROOT}${folder}`, RECORD_FOLDER));
-    return folder;
+    return { topic: uniqueTopic(name), folder };
   };
   /** Fails unless `topic` holds the chunks of files of `sizes` bytes, once each. */
   const assertChunksSent = async (topic: string, ...sizes: number[]) => {
@@ -140,8 +140,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "files already there and files added later, also in new subfolders, are rebuilt byte-identical; hidden and .log files are not sent",
       async () => {
-        const topic = uniqueTopic("watch");
-        const folder = await newFolder("source");
+        const { topic, folder } = await newTopicAndFolder("source");
         const existing: [string, number][] = [
           ["old.bin", 3000],
           ["sub/old2.bin", CHUNK + 1],
@@ -190,8 +189,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "a file written in pieces over several seconds is uploaded once, complete; one deleted before it settles is only a warning",
       async () => {
-        const topic = uniqueTopic("slow");
-        const folder = await newFolder("slow");
+        const { topic, folder } = await newTopicAndFolder("slow");
         const watcher = await startWatcher(config, topic, folder, [
           "--settle_seconds",
           "2",
@@ -223,8 +221,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "with --new_files_only the files already there stay, new ones go",
       async () => {
-        const topic = uniqueTopic("newonly");
-        const folder = await newFolder("newonly");
+        const { topic, folder } = await newTopicAndFolder("newonly");
         await writeRandomFile(`${ROOT}${folder}/before.bin`, 4000);
         const watcher = await startWatcher(config, topic, folder, [
           "--new_files_only",
@@ -240,8 +237,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "a modified file is uploaded again and the reconstructor ends with the new content",
       async () => {
-        const topic = uniqueTopic("modified");
-        const folder = await newFolder("modified");
+        const { topic, folder } = await newTopicAndFolder("modified");
         const rebuilt = `${dir}/rebuilt-modified`;
         const watcher = await startWatcher(config, topic, folder);
         const reconstructor = new Reconstructor([
@@ -270,8 +266,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "killed with SIGKILL mid-upload and restarted: every file is rebuilt, finished ones are not sent again",
       async () => {
-        const topic = uniqueTopic("killed");
-        const folder = await newFolder("killed");
+        const { topic, folder } = await newTopicAndFolder("killed");
         await writeRandomFile(`${ROOT}${folder}/a.bin`, 2000);
         await writeRandomFile(`${ROOT}${folder}/b.bin`, 3000);
         const first = await startWatcher(config, topic, folder, [
@@ -316,8 +311,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "quit while a file is being uploaded finishes that file and exits 0",
       async () => {
-        const topic = uniqueTopic("quit");
-        const folder = await newFolder("quit");
+        const { topic, folder } = await newTopicAndFolder("quit");
         const watcher = await startWatcher(config, topic, folder, [
           "--n_threads",
           "1",
@@ -335,8 +329,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "with --use_polling files added to a new subfolder are uploaded",
       async () => {
-        const topic = uniqueTopic("polling");
-        const folder = await newFolder("polling");
+        const { topic, folder } = await newTopicAndFolder("polling");
         const watcher = await startWatcher(config, topic, folder, [
           "--use_polling",
         ]);

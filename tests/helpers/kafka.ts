@@ -282,7 +282,7 @@ export class Reconstructor extends BackgroundTask {
    * Rebuilds `topic` into `workingDir` until every `[path, size]` is there,
    * quits, and fails unless the run ended with exit code 0.
    */
-  static async rebuild(
+  static rebuild(
     config: string,
     topic: string,
     workingDir: string,
