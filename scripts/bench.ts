@@ -51,7 +51,12 @@ import {
 } from "../lib/bench/tool_runs.ts";
 import { throughputSvg } from "../lib/bench/throughput_chart.ts";
 import { CONFIG_FLAG, DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
-import { connectAdmin, createKafka, ensureTopic } from "../lib/kafka/client.ts";
+import {
+  connectAdmin,
+  createKafka,
+  ensureTopic,
+  type KafkaAdmin,
+} from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
 
 /** Where generated files, rebuilt files and results go. */
@@ -61,8 +66,6 @@ const SIZES_MB = "256,1024";
 /** With --peers every figure is taken several times: a smaller default file. */
 const PEERS_SIZES_MB = "256";
 const ROUNDS = 2;
-
-type Admin = Awaited<ReturnType<typeof connectAdmin>>;
 
 /** One line per run while the benchmark goes on. */
 function progressLine(run: BenchRun): string {
@@ -81,7 +84,7 @@ function progressLine(run: BenchRun): string {
  * tools give a topic they create) and deleted after the round.
  */
 async function benchChunkSize(
-  admin: Admin,
+  admin: KafkaAdmin,
   plan: RunPlan,
   tools: Tool[],
   rounds: number,

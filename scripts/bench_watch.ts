@@ -35,6 +35,7 @@ import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import {
   connectAdmin,
   createKafka,
+  type KafkaAdmin,
   waitForMessages,
 } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
@@ -58,11 +59,9 @@ const MIB = 1024 * 1024;
 /** Limits of the count flags: whole numbers, at least 1. */
 const WHOLE = { integer: true, min: 1 };
 
-type Admin = Awaited<ReturnType<typeof connectAdmin>>;
-
 /** Starts the watcher on `folder`, measured, and waits until its topic exists. */
 async function startWatcher(
-  admin: Admin,
+  admin: KafkaAdmin,
   config: string,
   topic: string,
   folder: string,
@@ -82,7 +81,7 @@ async function startWatcher(
 
 /** Idle CPU of a watcher in an empty folder, in percent of one core. */
 async function measureIdle(
-  admin: Admin,
+  admin: KafkaAdmin,
   config: string,
   seconds: number,
   oldFiles: number,
@@ -109,7 +108,7 @@ async function measureIdle(
 
 /** Drops `count` files of `bytes` each into a watched folder; then uploads the same with upload_data_file. */
 async function measureTransfer(
-  admin: Admin,
+  admin: KafkaAdmin,
   config: string,
   name: string,
   count: number,

@@ -61,15 +61,16 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           assertIncludes(upload.stderr + upload.stdout, "Done!");
 
           const rebuilt = `${dir}/rebuilt${threads}`;
-          const reconstructor = Reconstructor.start(config, topic, rebuilt, [
-            "--n_threads",
-            threads,
-          ]);
-          await reconstructor.waitForFiles(
+          const run = await Reconstructor.rebuild(
+            config,
+            topic,
+            rebuilt,
             files.map(([name, size]) => [`${rebuilt}/${name}`, size]),
+            [
+              "--n_threads",
+              threads,
+            ],
           );
-          const run = await reconstructor.quit();
-          deepStrictEqual(run.code, 0, run.stderr);
           for (const [name] of files) {
             deepStrictEqual(
               await sha512File(`${ROOT}${rebuilt}/${name}`),
@@ -220,15 +221,15 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           topic,
           chunks.slice(40).map(encodeChunk),
         );
-        const second = Reconstructor.start(config, topic, rebuilt, [
+        const run = await Reconstructor.rebuild(config, topic, rebuilt, [[
+          `${rebuilt}/half.bin`,
+          bytes.length,
+        ]], [
           "--consumer_group_ID",
           group,
           "--n_threads",
           "1",
         ]);
-        await second.waitForFiles([[`${rebuilt}/half.bin`, bytes.length]]);
-        const run = await second.quit();
-        deepStrictEqual(run.code, 0, run.stderr);
         deepStrictEqual(
           await Deno.readFile(`${ROOT}${rebuilt}/half.bin`),
           bytes,
@@ -260,10 +261,10 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         deepStrictEqual((await first.quit()).code, 0);
 
         await Deno.remove(`${ROOT}${rebuilt}/lost.txt`);
-        const second = Reconstructor.start(config, topic, rebuilt);
-        await second.waitForFiles([[`${rebuilt}/lost.txt`, lost.length]]);
-        const run = await second.quit();
-        deepStrictEqual(run.code, 0, run.stderr);
+        const run = await Reconstructor.rebuild(config, topic, rebuilt, [[
+          `${rebuilt}/lost.txt`,
+          lost.length,
+        ]]);
         deepStrictEqual(
           await Deno.readFile(`${ROOT}${rebuilt}/lost.txt`),
           lost,
@@ -309,14 +310,14 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         );
 
         const rebuilt = `${dir}/compressed`;
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.waitForFiles(
+        await Reconstructor.rebuild(
+          config,
+          topic,
+          rebuilt,
           files.map((
             { codec, bytes },
           ) => [`${rebuilt}/${codec}.txt`, bytes.length]),
         );
-        const run = await reconstructor.quit();
-        deepStrictEqual(run.code, 0, run.stderr);
         for (const { codec, bytes } of files) {
           deepStrictEqual(
             await Deno.readFile(`${ROOT}${rebuilt}/${codec}.txt`),
@@ -338,13 +339,10 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
           "lz4",
         );
         const rebuilt = `${dir}/kcat`;
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.waitForFiles([[
+        await Reconstructor.rebuild(config, topic, rebuilt, [[
           `${rebuilt}/kcat.txt`,
           bytes.length,
         ]]);
-        const run = await reconstructor.quit();
-        deepStrictEqual(run.code, 0, run.stderr);
         deepStrictEqual(
           await Deno.readFile(`${ROOT}${rebuilt}/kcat.txt`),
           bytes,

@@ -21,6 +21,7 @@ import {
   Reconstructor,
   startTestBroker,
   type TestBroker,
+  topicArgs,
   uniqueTopic,
   writeRandomFile,
   writeTestConfig,
@@ -125,12 +126,7 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
           `compression.type = ${codec}\nbatch.size = 200000`,
         );
         const upload = await runTask("upload_data_file", [
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          "--chunk_size",
-          String(CHUNK),
+          ...topicArgs(config, topic, CHUNK),
           source,
         ]);
         strictEqual(upload.code, 0, upload.stdout + upload.stderr);
@@ -148,14 +144,14 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
         );
 
         const rebuilt = `${dir}/rebuilt_${codec}`;
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.waitForFiles(
+        await Reconstructor.rebuild(
+          config,
+          topic,
+          rebuilt,
           Object.entries(FILES).map((
             [path, { size }],
           ) => [`${rebuilt}/${path}`, size]),
         );
-        const run = await reconstructor.quit();
-        strictEqual(run.code, 0, run.stderr);
         for (const [path, { mtimeMs }] of Object.entries(FILES)) {
           deepStrictEqual(
             sha512(await Deno.readFile(`${ROOT}${rebuilt}/${path}`)),
@@ -188,10 +184,10 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
       );
       const config = await writeTestConfig(dir, broker.bootstrap);
       const rebuilt = `${dir}/zstd`;
-      const reconstructor = Reconstructor.start(config, topic, rebuilt);
-      await reconstructor.waitForFiles([[`${rebuilt}/zstd.txt`, text.length]]);
-      const run = await reconstructor.quit();
-      strictEqual(run.code, 0, run.stderr);
+      await Reconstructor.rebuild(config, topic, rebuilt, [[
+        `${rebuilt}/zstd.txt`,
+        text.length,
+      ]]);
       deepStrictEqual(await Deno.readFile(`${ROOT}${rebuilt}/zstd.txt`), text);
     });
 
@@ -199,10 +195,7 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
       const topic = uniqueTopic("include_all");
       const config = await writeTestConfig(dir, broker.bootstrap);
       const upload = await runTask("upload_data_file", [
-        "--config",
-        config,
-        "--topic_name",
-        topic,
+        ...topicArgs(config, topic),
         "--include_all",
         source,
       ]);
@@ -229,13 +222,10 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
         const config = await writeTestConfig(dir, broker.bootstrap);
         const rebuilt = `${dir}/fields`;
         const before = Date.now();
-        const reconstructor = Reconstructor.start(config, topic, rebuilt);
-        await reconstructor.waitForFiles([
+        await Reconstructor.rebuild(config, topic, rebuilt, [
           [`${rebuilt}/nine.txt`, bytes.length],
           [`${rebuilt}/ten.txt`, bytes.length],
         ]);
-        const run = await reconstructor.quit();
-        strictEqual(run.code, 0, run.stderr);
         const tenInfo = await Deno.stat(`${ROOT}${rebuilt}/ten.txt`);
         strictEqual(tenInfo.mtime?.getTime(), 1_234_567_890_500);
         // No time sent: the file keeps the time it was written here.

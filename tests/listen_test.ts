@@ -9,6 +9,7 @@ import {
   ROOT,
   runTask,
   spawnTask,
+  type TaskResult,
 } from "./helpers/run_task.ts";
 import { freePort, OutputWatcher } from "./helpers/streaming.ts";
 
@@ -56,6 +57,17 @@ function receivedLines(stdout: string): [string, string][] {
     .map((found) => [found[1], found[2]]);
 }
 
+/** Runs process_streaming_0 quickly: the first three readings to `port`. */
+function streamThreeReadings(
+  port: string,
+  protocol: "udp" | "tcp",
+): Promise<TaskResult> {
+  return runTask("process_streaming_0", [
+    ...["--protocol", protocol, "--port", port],
+    ...["--delay", "0.05", "--limit", "3"],
+  ]);
+}
+
 Deno.test("a UDP round trip: listen --count 3 prints process_streaming_0's three messages, saves them, and exits 0", async () => {
   const dir = await makeOutTempDir("listen-udp");
   try {
@@ -72,14 +84,7 @@ Deno.test("a UDP round trip: listen --count 3 prints process_streaming_0's three
       listener.stdout.text,
       new RegExp(`Listening for UDP messages on 127\\.0\\.0\\.1:${port}\\.`),
     );
-    const streamer = await runTask("process_streaming_0", [
-      "--port",
-      port,
-      "--delay",
-      "0.05",
-      "--limit",
-      "3",
-    ]);
+    const streamer = await streamThreeReadings(port, "udp");
     strictEqual(streamer.code, 0, streamer.stderr);
     const { code, stdout } = await listener.finished();
 
@@ -104,19 +109,9 @@ Deno.test("a TCP listener takes two senders at once and keeps each sender's mess
     "--count",
     "6",
   ]);
-  const streamerArgs = [
-    "--protocol",
-    "tcp",
-    "--port",
-    port,
-    "--delay",
-    "0.05",
-    "--limit",
-    "3",
-  ];
   const streamers = await Promise.all([
-    runTask("process_streaming_0", streamerArgs),
-    runTask("process_streaming_0", streamerArgs),
+    streamThreeReadings(port, "tcp"),
+    streamThreeReadings(port, "tcp"),
   ]);
   for (const streamer of streamers) strictEqual(streamer.code, 0);
   const { code, stdout } = await listener.finished();

@@ -61,6 +61,21 @@ function nameFlags(dir: string, port: number, protocol: Protocol): string[] {
   ];
 }
 
+/**
+ * Streams the shipped readings with process_streaming_0 to a TCP listener at
+ * full speed; returns the run and the texts that arrived.
+ */
+async function streamReadings(extra: string[] = []) {
+  const { run, messages } = await streamOverTcp(
+    "process_streaming_0",
+    (port) => [
+      ...["--delay", "0", "--protocol", "tcp", "--port", String(port)],
+      ...extra,
+    ],
+  );
+  return { run, messages: messages.map((message) => message.text) };
+}
+
 /** Writes `lines` as a CSV file in `dir` and streams it to a TCP listener. */
 async function streamCsvLines(dir: string, lines: string[], eol: string) {
   const input = `${dir}/input.csv`;
@@ -69,6 +84,19 @@ async function streamCsvLines(dir: string, lines: string[], eol: string) {
     "process_streaming_name",
     (port) => [...nameFlags(dir, port, "tcp"), "--input", input],
   );
+}
+
+/**
+ * Fails unless the run ended with exit code 0 after warning `warning` and
+ * counting 3 rows streamed and 1 skipped.
+ */
+function assertOneRowSkipped(
+  run: { code: number; stderr: string },
+  warning: string,
+): void {
+  strictEqual(run.code, 0, run.stderr);
+  ok(run.stderr.includes(warning), run.stderr);
+  match(run.stderr, /Done: 3 rows streamed, 1 malformed rows skipped\./);
 }
 
 /** Runs `body` with a fresh folder in out/.tmp, removed afterwards. */
@@ -179,18 +207,7 @@ Deno.test("the shipped temperature file has a BOM, CRLF endings, no final newlin
 });
 
 Deno.test("process_streaming_0 sends every reading oldest first, as [2023, 1, 3, 7:55, 12] messages", async () => {
-  const { run, messages: arrived } = await streamOverTcp(
-    "process_streaming_0",
-    (port) => [
-      "--delay",
-      "0",
-      "--protocol",
-      "tcp",
-      "--port",
-      String(port),
-    ],
-  );
-  const messages = arrived.map((message) => message.text);
+  const { run, messages } = await streamReadings();
   strictEqual(run.code, 0, run.stderr);
 
   strictEqual(messages.length, 168);
@@ -217,21 +234,7 @@ Deno.test("process_streaming_0 sends every reading oldest first, as [2023, 1, 3,
 });
 
 Deno.test("process_streaming_0 --loop starts over at the oldest reading after the newest", async () => {
-  const { run, messages: arrived } = await streamOverTcp(
-    "process_streaming_0",
-    (port) => [
-      "--delay",
-      "0",
-      "--protocol",
-      "tcp",
-      "--port",
-      String(port),
-      "--loop",
-      "--limit",
-      "170",
-    ],
-  );
-  const messages = arrived.map((message) => message.text);
+  const { run, messages } = await streamReadings(["--loop", "--limit", "170"]);
   strictEqual(run.code, 0, run.stderr);
   strictEqual(messages.length, 170);
   deepStrictEqual(messages.slice(168), messages.slice(0, 2));
@@ -250,12 +253,9 @@ Deno.test("a row with the wrong number of fields is skipped, warned about with i
       "Orchard,Robin",
       "Ridge,Hawk,1",
     ], "\r\n");
-    strictEqual(run.code, 0, run.stderr);
-
     const warning = "WARNING - Skipped line 6: 2 fields, expected 3.";
-    ok(run.stderr.includes(warning), run.stderr);
+    assertOneRowSkipped(run, warning);
     ok((await readProjectFile(`${dir}/streaming_log.txt`)).includes(warning));
-    match(run.stderr, /Done: 3 rows streamed, 1 malformed rows skipped\./);
     deepStrictEqual(parseCsv(await readProjectFile(`${dir}/out9.txt`)), [
       ["Site", "Species", "Count"],
       ["Marsh", "Heron", "3"],
@@ -276,10 +276,10 @@ Deno.test("an unclosed quote skips that row with its line number and streams the
       "Orchard,Robin,5",
       "Ridge,Hawk,1",
     ], "\n");
-    strictEqual(run.code, 0, run.stderr);
-    const warning = "WARNING - Skipped line 3: a quote that is never closed.";
-    ok(run.stderr.includes(warning), run.stderr);
-    match(run.stderr, /Done: 3 rows streamed, 1 malformed rows skipped\./);
+    assertOneRowSkipped(
+      run,
+      "WARNING - Skipped line 3: a quote that is never closed.",
+    );
     deepStrictEqual(messages.map((message) => message.text), [
       "Marsh,Heron,3",
       "Orchard,Robin,5",

@@ -12,6 +12,7 @@ import {
   sha512File,
   startTestBroker,
   type TestBroker,
+  topicArgs,
   uniqueTopic,
   writeRandomFile,
   writeTestConfig,
@@ -37,12 +38,7 @@ async function startWatcher(
   extra: string[] = [],
 ): Promise<BackgroundTask> {
   const watcher = new BackgroundTask(TASK, [
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    "--chunk_size",
-    String(CHUNK),
+    ...topicArgs(config, topic, CHUNK),
     "--settle_seconds",
     "1",
     "--update_seconds",
@@ -86,16 +82,7 @@ async function assertRebuilt(
       (await Deno.stat(`${ROOT}${source}/${name}`)).size,
     ]);
   }
-  const reconstructor = new Reconstructor([
-    "--config",
-    config,
-    "--topic_name",
-    topic,
-    rebuilt,
-  ]);
-  await reconstructor.waitForFiles(sizes);
-  const run = await reconstructor.quit();
-  deepStrictEqual(run.code, 0, run.stderr);
+  await Reconstructor.rebuild(config, topic, rebuilt, sizes);
   for (const name of names) {
     deepStrictEqual(
       await sha512File(`${ROOT}${rebuilt}/${name}`),
@@ -137,19 +124,23 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
   const dir = await makeOutTempDir("watch");
   const config = await writeTestConfig(dir, broker.bootstrap);
   const watched: string[] = [];
-  /** A fresh folder to watch, whose record is removed at the end. */
-  const newFolder = async (name: string) => {
+  /** A fresh topic, and a fresh folder to watch whose record is removed at the end. */
+  const newTopicAndFolder = async (name: string) => {
     const folder = `${dir}/${name}`;
     await Deno.mkdir(`${ROOT}${folder}`, { recursive: true });
     watched.push(await recordFileFor(`${ROOT}${folder}`, RECORD_FOLDER));
-    return folder;
+    return { topic: uniqueTopic(name), folder };
+  };
+  /** Fails unless `topic` holds the chunks of files of `sizes` bytes, once each. */
+  const assertChunksSent = async (topic: string, ...sizes: number[]) => {
+    const expected = sizes.reduce((n, size) => n + chunksOf(size), 0);
+    deepStrictEqual(await countMessages(broker.bootstrap, topic), expected);
   };
   try {
     await t.step(
       "files already there and files added later, also in new subfolders, are rebuilt byte-identical; hidden and .log files are not sent",
       async () => {
-        const topic = uniqueTopic("watch");
-        const folder = await newFolder("source");
+        const { topic, folder } = await newTopicAndFolder("source");
         const existing: [string, number][] = [
           ["old.bin", 3000],
           ["sub/old2.bin", CHUNK + 1],
@@ -184,8 +175,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         }
         ok(!/hidden|notes\.log|x\.bin/.test(stdout), stdout);
 
-        const expected = files.reduce((n, [, size]) => n + chunksOf(size), 0);
-        deepStrictEqual(await countMessages(broker.bootstrap, topic), expected);
+        await assertChunksSent(topic, ...files.map(([, size]) => size));
         await assertRebuilt(
           config,
           topic,
@@ -199,8 +189,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "a file written in pieces over several seconds is uploaded once, complete; one deleted before it settles is only a warning",
       async () => {
-        const topic = uniqueTopic("slow");
-        const folder = await newFolder("slow");
+        const { topic, folder } = await newTopicAndFolder("slow");
         const watcher = await startWatcher(config, topic, folder, [
           "--settle_seconds",
           "2",
@@ -222,10 +211,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         const stdout = await quitCleanly(watcher);
 
         deepStrictEqual(occurrences(stdout, "Uploaded slow.bin ("), 1, stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(bytes.length),
-        );
+        await assertChunksSent(topic, bytes.length);
         await assertRebuilt(config, topic, folder, `${dir}/rebuilt-slow`, [
           "slow.bin",
         ]);
@@ -235,8 +221,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "with --new_files_only the files already there stay, new ones go",
       async () => {
-        const topic = uniqueTopic("newonly");
-        const folder = await newFolder("newonly");
+        const { topic, folder } = await newTopicAndFolder("newonly");
         await writeRandomFile(`${ROOT}${folder}/before.bin`, 4000);
         const watcher = await startWatcher(config, topic, folder, [
           "--new_files_only",
@@ -245,18 +230,14 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         await watcher.stdout.waitFor("Uploaded after.bin (");
         const stdout = await quitCleanly(watcher);
         ok(!stdout.includes("before.bin"), stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(3000),
-        );
+        await assertChunksSent(topic, 3000);
       },
     );
 
     await t.step(
       "a modified file is uploaded again and the reconstructor ends with the new content",
       async () => {
-        const topic = uniqueTopic("modified");
-        const folder = await newFolder("modified");
+        const { topic, folder } = await newTopicAndFolder("modified");
         const rebuilt = `${dir}/rebuilt-modified`;
         const watcher = await startWatcher(config, topic, folder);
         const reconstructor = new Reconstructor([
@@ -285,8 +266,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "killed with SIGKILL mid-upload and restarted: every file is rebuilt, finished ones are not sent again",
       async () => {
-        const topic = uniqueTopic("killed");
-        const folder = await newFolder("killed");
+        const { topic, folder } = await newTopicAndFolder("killed");
         await writeRandomFile(`${ROOT}${folder}/a.bin`, 2000);
         await writeRandomFile(`${ROOT}${folder}/b.bin`, 3000);
         const first = await startWatcher(config, topic, folder, [
@@ -331,8 +311,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
     await t.step(
       "quit while a file is being uploaded finishes that file and exits 0",
       async () => {
-        const topic = uniqueTopic("quit");
-        const folder = await newFolder("quit");
+        const { topic, folder } = await newTopicAndFolder("quit");
         const watcher = await startWatcher(config, topic, folder, [
           "--n_threads",
           "1",
@@ -343,18 +322,14 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         const stdout = await quitCleanly(watcher);
         ok(stdout.includes("Stopping: finishing 1 file(s) in progress"));
         ok(stdout.includes("  late.bin (started "), stdout);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(size),
-        );
+        await assertChunksSent(topic, size);
       },
     );
 
     await t.step(
       "with --use_polling files added to a new subfolder are uploaded",
       async () => {
-        const topic = uniqueTopic("polling");
-        const folder = await newFolder("polling");
+        const { topic, folder } = await newTopicAndFolder("polling");
         const watcher = await startWatcher(config, topic, folder, [
           "--use_polling",
         ]);
@@ -362,10 +337,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         await writeRandomFile(`${ROOT}${folder}/p/polled.bin`, 2500);
         await watcher.stdout.waitFor("Uploaded p/polled.bin (");
         await quitCleanly(watcher);
-        deepStrictEqual(
-          await countMessages(broker.bootstrap, topic),
-          chunksOf(2500),
-        );
+        await assertChunksSent(topic, 2500);
       },
     );
   } finally {

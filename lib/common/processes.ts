@@ -1,6 +1,7 @@
 /**
  * Real OS processes: start a Deno script as a child with the permissions it
- * needs and nothing more, and relay what it prints, line by line.
+ * needs and nothing more, and relay what it prints, line by line; run an
+ * installed program, with a one-line install hint when it is missing.
  *
  * The children are separate `deno` processes (not Workers), started with the
  * same executable as the parent ({@linkcode Deno.execPath}). Each child gets
@@ -94,4 +95,33 @@ async function relayLines(
 /** `--allow-x=a,b`, or nothing when there are no paths. */
 function permissionFlags(flag: string, paths: string[] = []): string[] {
   return paths.length > 0 ? [`${flag}=${paths.join(",")}`] : [];
+}
+
+/**
+ * Runs an installed program to its end and returns its output. A program that
+ * is not installed is a one-line {@linkcode UserError}
+ * (`NAME not found: INSTALL_HINT`); any other failure to start is thrown as is.
+ *
+ * @example
+ * ```ts
+ * import { runInstalled } from "./processes.ts";
+ *
+ * const { stdout } = await runInstalled(
+ *   "git",
+ *   { args: ["--version"], stdout: "piped" },
+ *   "install git (Debian: apt-get install git)",
+ * );
+ * ```
+ */
+export async function runInstalled(
+  name: string,
+  options: Deno.CommandOptions,
+  installHint: string,
+): Promise<Deno.CommandOutput> {
+  try {
+    return await new Deno.Command(name, options).output();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new UserError(`${name} not found: ${installHint}`);
+  }
 }

@@ -31,8 +31,9 @@ import { closeSync, openSync } from "node:fs";
 import process from "node:process";
 import { type Admin, logLevel } from "kafkajs";
 import { UserError } from "../common/cli.ts";
+import { runInstalled } from "../common/processes.ts";
 import { sleep } from "../common/shutdown.ts";
-import { kafkaClient } from "./client.ts";
+import { KafkaClient } from "./client.ts";
 import {
   BROKER_USER,
   chooseUserCredentials,
@@ -682,19 +683,12 @@ export async function resolveClasspath(
 
 /** Throws a one-line install hint when a command is missing. */
 async function requireCommand(name: string, versionFlag: string) {
-  try {
-    await new Deno.Command(name, {
-      args: [versionFlag],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new UserError(
-      `${name} not found: install Java 17 and Maven (Debian: apt-get install openjdk-17-jre-headless maven), ` +
-        `or run Kafka in Docker instead: docker run -d -p 9092:9092 apache/kafka:4.1.2`,
-    );
-  }
+  await runInstalled(
+    name,
+    { args: [versionFlag], stdout: "null", stderr: "null" },
+    "install Java 17 and Maven (Debian: apt-get install openjdk-17-jre-headless maven), " +
+      "or run Kafka in Docker instead: docker run -d -p 9092:9092 apache/kafka:4.1.2",
+  );
 }
 
 /** Runs a Kafka Java tool and returns its stdout. */
@@ -728,7 +722,7 @@ async function probe(
   login: ProbeLogin,
   ask: (admin: Admin) => Promise<unknown>,
 ): Promise<boolean> {
-  const admin = kafkaClient({
+  const client = new KafkaClient({
     ...login,
     brokers,
     clientId: "kafka_local-probe",
@@ -736,7 +730,8 @@ async function probe(
     requestTimeout: 2000,
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
-  }).admin();
+  });
+  const admin = KafkaClient.kafkajs(client).admin();
   try {
     await admin.connect();
     await ask(admin);

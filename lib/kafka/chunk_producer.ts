@@ -13,9 +13,9 @@
  * @example
  * ```ts
  * import { ChunkProducer } from "./chunk_producer.ts";
- * import type { Kafka } from "kafkajs";
+ * import type { KafkaClient } from "./client.ts";
  * import type { KafkaSettings } from "./config.ts";
- * declare const kafka: Kafka, settings: KafkaSettings, bytes: Uint8Array;
+ * declare const kafka: KafkaClient, settings: KafkaSettings, bytes: Uint8Array;
  *
  * const producer = await ChunkProducer.start(kafka, settings, {
  *   topic: "lecroy_files", workers: 5, maxQueuedChunks: 3000,
@@ -30,11 +30,19 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import { CompressionTypes, Partitioners, type Producer } from "kafkajs";
 import { StreamQueue } from "../common/stream_queue.ts";
 import { describeError } from "../common/cli.ts";
-import { compressionType, withReachableBroker } from "./client.ts";
-import type { KafkaSettings } from "./config.ts";
+import { KafkaClient, withReachableBroker } from "./client.ts";
+import type { KafkaSettings, ProducerSettings } from "./config.ts";
+
+/** kafkajs' names for the compression settings of the config file. */
+const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  lz4: CompressionTypes.LZ4,
+  snappy: CompressionTypes.Snappy,
+};
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
@@ -171,14 +179,14 @@ export class ChunkProducer {
 
   /** Connects `options.workers` producers and starts them. */
   static async start(
-    kafka: Kafka,
+    kafka: KafkaClient,
     settings: KafkaSettings,
     options: ChunkProducerOptions,
   ): Promise<ChunkProducer> {
     const producers = Array.from(
       { length: Math.max(1, options.workers) },
       () =>
-        kafka.producer({
+        KafkaClient.kafkajs(kafka).producer({
           createPartitioner: Partitioners.DefaultPartitioner,
           retry: { retries: settings.producer.retries },
         }),
@@ -290,7 +298,7 @@ export class ChunkProducer {
       const error = await this.#sendWithRetries(producer, {
         topic,
         acks,
-        compression: compressionType(compression),
+        compression: COMPRESSION[compression],
         messages: batch.map((m) => ({
           key: m.key,
           value: Buffer.from(

@@ -1,20 +1,22 @@
 /**
  * The one place that knows the Kafka client library (kafkajs).
  *
- * Scripts ask this module for a connected producer, a consumer or an admin, and
- * get one-line {@linkcode UserError}s when the broker cannot be reached. It also
- * teaches kafkajs to read lz4- and snappy-compressed batches (kafkajs only
- * knows gzip itself), because other producers, OpenMSIStream among them, use
- * lz4 by default. Keeping kafkajs behind this module keeps a later switch to
- * another client cheap.
+ * Scripts ask this module for a client, an admin connection and topic
+ * operations, and get one-line {@linkcode UserError}s when the broker cannot be
+ * reached. What it hands out has this project's own types: a
+ * {@linkcode KafkaClient} (opaque outside lib/kafka) and a
+ * {@linkcode KafkaAdmin} (the admin calls the tools use), so a later switch to
+ * another client library stays inside lib/kafka. It also teaches kafkajs to
+ * read lz4- and snappy-compressed batches (kafkajs only knows gzip itself),
+ * because other producers, OpenMSIStream among them, use lz4 by default.
  *
  * @example
  * ```ts
- * import { createKafka, connectAdmin, ensureTopic } from "./client.ts";
+ * import { connectAdmin, createKafka, ensureTopic } from "./client.ts";
  * import { loadKafkaConfig } from "./config.ts";
  *
- * const kafka = createKafka(await loadKafkaConfig("local"));
- * const admin = await connectAdmin(kafka);
+ * const settings = await loadKafkaConfig("local");
+ * const admin = await connectAdmin(createKafka(settings), settings);
  * await ensureTopic(admin, "lecroy_files", 5);
  * await admin.disconnect();
  * ```
@@ -35,7 +37,6 @@ import { UserError } from "../common/cli.ts";
 import {
   type KafkaSettings,
   loadKafkaConfig,
-  type ProducerSettings,
   type TopicSettings,
 } from "./config.ts";
 import { DEFAULT_THREADS } from "./kafka_flags.ts";
@@ -43,29 +44,8 @@ import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
 import { explainConnectionError } from "./connection_errors.ts";
+import type { ConfigReader } from "./topic_limits.ts";
 import { zstdCodec } from "./zstd_codec.ts";
-
-/** kafkajs' names for the compression settings of the config file. */
-const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  lz4: CompressionTypes.LZ4,
-  snappy: CompressionTypes.Snappy,
-};
-
-/**
- * The kafkajs compression type for a config value.
- *
- * @example
- * ```ts
- * compressionType("lz4"); // CompressionTypes.LZ4
- * ```
- */
-export function compressionType(
-  name: ProducerSettings["compression"],
-): CompressionTypes {
-  return COMPRESSION[name];
-}
 
 let codecsRegistered = false;
 
@@ -101,30 +81,45 @@ function skipEmptyQueueChecks(): void {
 }
 
 /**
- * A kafkajs client with this project's codecs and its fix for kafkajs'
- * negative timers; every kafkajs client is made here.
- *
- * @example
- * ```ts
- * const kafka = kafkaClient({ brokers: ["127.0.0.1:9092"] });
- * ```
+ * A client for one cluster: what producers, consumers and admin connections
+ * are made from. Outside lib/kafka it is only passed along (to
+ * {@linkcode connectAdmin}, `ChunkProducer.start`, `ConsumerGroup.start`);
+ * only lib/kafka looks inside. Made by {@linkcode createKafka}; every kafkajs
+ * client of the project is made here, with the project's codecs and its fix
+ * for kafkajs' negative timers.
  */
-export function kafkaClient(config: KafkaConfig): Kafka {
-  registerCodecs();
-  return new Kafka(config);
+export class KafkaClient {
+  readonly #kafka: Kafka;
+
+  /** A client with kafkajs options; lib/kafka only (the rest uses {@linkcode createKafka}). */
+  constructor(config: KafkaConfig) {
+    registerCodecs();
+    this.#kafka = new Kafka(config);
+  }
+
+  /**
+   * The kafkajs client inside: for lib/kafka's producer, consumer and probe
+   * code (and tests that craft their own batches); nothing else looks inside.
+   */
+  static kafkajs(client: KafkaClient): Kafka {
+    return client.#kafka;
+  }
 }
 
 /**
- * A kafkajs client for the given settings. kafkajs' own log is off: what
- * matters reaches the scripts as errors.
+ * A client for the given settings. kafkajs' own log is off: what matters
+ * reaches the scripts as errors.
  *
  * @example
  * ```ts
- * const kafka = createKafka(settings);
+ * import { createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const kafka = createKafka(await loadKafkaConfig("local"));
  * ```
  */
-export function createKafka(settings: KafkaSettings): Kafka {
-  return kafkaClient({
+export function createKafka(settings: KafkaSettings): KafkaClient {
+  return new KafkaClient({
     connectionTimeout: 3000,
     requestTimeout: 30_000,
     ...settings.client,
@@ -141,6 +136,11 @@ export function createKafka(settings: KafkaSettings): Kafka {
  *
  * @example
  * ```ts
+ * import { withReachableBroker } from "./client.ts";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const settings: KafkaSettings;
+ * declare const producer: { connect(): Promise<void> };
+ *
  * await withReachableBroker(settings, () => producer.connect());
  * ```
  */
@@ -157,19 +157,101 @@ export async function withReachableBroker<T>(
   }
 }
 
+/** A topic to create: its name, partitions, replicas and topic configs. */
+export interface NewTopic {
+  /** The topic's name. */
+  topic: string;
+  /** How many partitions. */
+  numPartitions?: number;
+  /** Copies of each partition. */
+  replicationFactor?: number;
+  /** Topic configs, e.g. `min.insync.replicas`. */
+  configEntries?: { name: string; value: string }[];
+}
+
+/** One partition in a metadata answer. */
+export interface PartitionMetadata {
+  /** The partition's number. */
+  partitionId: number;
+  /** The broker id of its leader (-1: none yet). */
+  leader: number;
+  /** The broker ids that hold a copy. */
+  replicas: number[];
+  /** The broker ids whose copy is in sync. */
+  isr: number[];
+}
+
+/** A topic in a metadata answer. */
+export interface TopicMetadata {
+  /** The topic's name. */
+  name: string;
+  /** Its partitions. */
+  partitions: PartitionMetadata[];
+}
+
+/** The offsets of one partition: messages are `low` up to `high` (exclusive). */
+export interface PartitionOffsets {
+  /** The partition's number. */
+  partition: number;
+  /** The next offset to be written, as text. */
+  high: string;
+  /** The oldest offset still kept, as text. */
+  low: string;
+}
+
+/** A broker of the cluster. */
+export interface BrokerAddress {
+  /** Its broker id. */
+  nodeId: number;
+  /** Its host name. */
+  host: string;
+  /** Its port. */
+  port: number;
+}
+
+/**
+ * The admin calls the tools and tests use, on a connection from
+ * {@linkcode connectAdmin} (a kafkajs `Admin` has them all).
+ */
+export interface KafkaAdmin extends ConfigReader {
+  /** The names of every topic. */
+  listTopics(): Promise<string[]>;
+  /** Creates topics; true when any was created. */
+  createTopics(request: {
+    topics: NewTopic[];
+    waitForLeaders?: boolean;
+  }): Promise<boolean>;
+  /** Deletes topics and their messages. */
+  deleteTopics(request: { topics: string[] }): Promise<void>;
+  /** Partitions, leaders and replicas of `topics`. */
+  fetchTopicMetadata(
+    request: { topics: string[] },
+  ): Promise<{ topics: TopicMetadata[] }>;
+  /** The low and high offsets of each partition of `topic`. */
+  fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /** The brokers of the cluster. */
+  describeCluster(): Promise<{ brokers: BrokerAddress[] }>;
+}
+
 /**
  * A connected admin client.
  *
  * @example
  * ```ts
- * const admin = await connectAdmin(kafka, settings);
+ * import { connectAdmin, createKafka } from "./client.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local");
+ * const admin = await connectAdmin(createKafka(settings), settings);
+ * await admin.listTopics();
+ * await admin.disconnect();
  * ```
  */
 export async function connectAdmin(
-  kafka: Kafka,
+  kafka: KafkaClient,
   settings: KafkaSettings,
-): Promise<Admin> {
-  const admin = kafka.admin();
+): Promise<KafkaAdmin> {
+  const admin: Admin = KafkaClient.kafkajs(kafka).admin();
   await withReachableBroker(settings, () => admin.connect());
   return admin;
 }
@@ -198,7 +280,7 @@ export interface TopicReplication {
  * ```
  */
 export async function chooseReplication(
-  admin: Admin,
+  admin: KafkaAdmin,
   wanted: TopicSettings = {},
 ): Promise<TopicReplication> {
   const brokers = (await admin.describeCluster()).brokers.length;
@@ -225,11 +307,14 @@ export async function chooseReplication(
  *
  * @example
  * ```ts
+ * import { ensureTopic, type KafkaAdmin } from "./client.ts";
+ * declare const admin: KafkaAdmin;
+ *
  * await ensureTopic(admin, "lecroy_files", 5);
  * ```
  */
 export async function ensureTopic(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
   partitions: number,
   replication?: TopicReplication,
@@ -257,7 +342,7 @@ export async function ensureTopic(
 }
 
 /** Waits (up to 30 s) until every partition of `topic` has a leader. */
-async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
+async function waitForLeaders(admin: KafkaAdmin, topic: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     try {
@@ -279,11 +364,14 @@ async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import { countPartitions, type KafkaAdmin } from "./client.ts";
+ * declare const admin: KafkaAdmin;
+ *
  * await countPartitions(admin, "lecroy_files"); // 5
  * ```
  */
 export async function countPartitions(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
 ): Promise<number> {
   const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
@@ -294,8 +382,8 @@ export async function countPartitions(
 export interface TopicConnection {
   /** The settings it was made with. */
   settings: KafkaSettings;
-  /** The client, connected to the cluster the settings name. */
-  kafka: Kafka;
+  /** A client for the cluster the settings name. */
+  kafka: KafkaClient;
   /** How many partitions the topic has. */
   partitions: number;
 }
@@ -307,7 +395,11 @@ export interface TopicConnection {
  *
  * @example
  * ```ts
- * const { kafka, settings } = await openTopic("local", "lecroy_files", log);
+ * import { openTopic } from "./client.ts";
+ *
+ * const { kafka, settings, partitions } = await openTopic(
+ *   "local", "lecroy_files", console,
+ * );
  * ```
  */
 export async function openTopic(
@@ -337,11 +429,14 @@ export async function openTopic(
  *
  * @example
  * ```ts
+ * import { countMessages, type KafkaAdmin } from "./client.ts";
+ * declare const admin: KafkaAdmin;
+ *
  * await countMessages(admin, "lecroy_files"); // 4096
  * ```
  */
 export async function countMessages(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
 ): Promise<number> {
   if (!(await admin.listTopics()).includes(topic)) return 0;
@@ -354,11 +449,14 @@ export async function countMessages(
  *
  * @example
  * ```ts
+ * import { type KafkaAdmin, waitForMessages } from "./client.ts";
+ * declare const admin: KafkaAdmin;
+ *
  * await waitForMessages(admin, "lecroy_files", 4096);
  * ```
  */
 export async function waitForMessages(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
   count: number,
 ): Promise<void> {

@@ -19,7 +19,8 @@
  * Values are taken literally (a `%`, `;` or `#` in a password is part of the
  * password). A value that starts with `$` is read from that environment
  * variable, so credentials never live in the file. The librdkafka-style keys are
- * mapped onto kafkajs options; a key with no effect gets one warning.
+ * mapped onto this project's own settings types (client.ts hands them to the
+ * client library); a key with no effect gets one warning.
  *
  * @example
  * ```ts
@@ -32,7 +33,6 @@
  * @module
  */
 import parseIni from "ini-simple-parser";
-import type { KafkaConfig, SASLOptions } from "kafkajs";
 import { describeError, UserError } from "../common/cli.ts";
 
 /** Producer settings this project applies itself (kafkajs has no batch.size). */
@@ -77,12 +77,57 @@ export interface TopicSettings {
   minInSyncReplicas?: number;
 }
 
-/** Everything a config file says, ready for kafkajs. */
+/** TLS on, optionally with a CA, a client certificate and its key (PEM text). */
+export interface TlsFiles {
+  /** The CA that signed the brokers' certificates (`ssl.ca.location`). */
+  ca?: string;
+  /** This client's certificate (`ssl.certificate.location`). */
+  cert?: string;
+  /** This client's private key (`ssl.key.location`). */
+  key?: string;
+}
+
+/** The SASL mechanisms the client speaks, in lower case. */
+export type SaslMechanism = "plain" | "scram-sha-256" | "scram-sha-512";
+
+/** A SASL login with one mechanism. */
+export interface SaslLogin<Mechanism extends SaslMechanism = SaslMechanism> {
+  /** The mechanism. */
+  mechanism: Mechanism;
+  /** `sasl.username`. */
+  username: string;
+  /** `sasl.password` (never printed). */
+  password: string;
+}
+
+/** A SASL login, whichever its mechanism. */
+export type AnySaslLogin =
+  | SaslLogin<"plain">
+  | SaslLogin<"scram-sha-256">
+  | SaslLogin<"scram-sha-512">;
+
+/** Where the brokers are and how to log in (`[cluster]`). */
+export interface ClientSettings {
+  /** `host:port` of each bootstrap server. */
+  brokers: string[];
+  /** `client.id`, as the brokers log it. */
+  clientId: string;
+  /** TLS: `true` for the system's CAs, or the files named in the config; unset = no TLS. */
+  ssl?: true | TlsFiles;
+  /** The SASL login; unset = none. */
+  sasl?: AnySaslLogin;
+  /** `socket.connection.setup.timeout.ms`. */
+  connectionTimeout?: number;
+  /** `request.timeout.ms`. */
+  requestTimeout?: number;
+}
+
+/** Everything a config file says, in this project's own types. */
 export interface KafkaSettings {
   /** Where the settings came from (a path), for messages. */
   source: string;
-  /** Brokers, TLS and SASL, in kafkajs' names. */
-  client: KafkaConfig;
+  /** Brokers, TLS and SASL. */
+  client: ClientSettings;
   /** What the producers do. */
   producer: ProducerSettings;
   /** What the consumers do. */
@@ -137,7 +182,7 @@ export async function loadKafkaConfig(
 }
 
 /**
- * Maps the text of a config file onto kafkajs settings. `getEnv` resolves
+ * Maps the text of a config file onto the project's settings. `getEnv` resolves
  * `$NAME` values.
  *
  * @example
@@ -286,7 +331,7 @@ class SectionReader {
 }
 
 /** `[cluster]`: where the brokers are and how to log in. */
-function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
+function mapCluster(cluster: SectionReader, source: string): ClientSettings {
   const servers = cluster.text("bootstrap.servers", "metadata.broker.list");
   if (!servers) {
     throw new UserError(`${source}: [cluster] needs bootstrap.servers`);
@@ -298,7 +343,7 @@ function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
       `${source}: security.protocol ${protocol} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL`,
     );
   }
-  const client: KafkaConfig = {
+  const client: ClientSettings = {
     brokers: servers.split(",").map((s) => s.trim()).filter(Boolean),
     clientId: cluster.text("client.id") ?? "streaming-kafka-files",
     ssl: protocol.endsWith("SSL") ? mapSsl(cluster, source) : undefined,
@@ -316,8 +361,8 @@ function mapCluster(cluster: SectionReader, source: string): KafkaConfig {
 }
 
 /** TLS: on, with an optional CA, client certificate and key from PEM files. */
-function mapSsl(cluster: SectionReader, source: string): KafkaConfig["ssl"] {
-  const ssl: { ca?: string; cert?: string; key?: string } = {};
+function mapSsl(cluster: SectionReader, source: string): true | TlsFiles {
+  const ssl: TlsFiles = {};
   for (
     const [key, field] of [
       ["ssl.ca.location", "ca"],
@@ -343,7 +388,7 @@ function readPemFile(path: string, key: string, source: string): string {
 }
 
 /** SASL PLAIN and SCRAM-SHA-256/512, the mechanisms kafkajs speaks. */
-function mapSasl(cluster: SectionReader, source: string): SASLOptions {
+function mapSasl(cluster: SectionReader, source: string): AnySaslLogin {
   const mechanism = (cluster.text("sasl.mechanism", "sasl.mechanisms") ??
     "PLAIN").toUpperCase();
   const username = cluster.text("sasl.username") ?? "";
@@ -431,13 +476,14 @@ function mapTopic(topic: SectionReader): TopicSettings {
  *
  * @example
  * ```ts
- * describeSettings(settings); // "127.0.0.1:9092 (PLAINTEXT) from config/local.config"
+ * import { describeSettings, loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = await loadKafkaConfig("local");
+ * describeSettings(settings); // "127.0.0.1:9092 from config/local.config"
  * ```
  */
 export function describeSettings(settings: KafkaSettings): string {
-  const brokers = Array.isArray(settings.client.brokers)
-    ? settings.client.brokers.join(",")
-    : "?";
+  const brokers = settings.client.brokers.join(",");
   const sasl = settings.client.sasl
     ? ` SASL ${settings.client.sasl.mechanism.toUpperCase()}`
     : "";

@@ -10,9 +10,9 @@
  * @example
  * ```ts
  * import { ConsumerGroup } from "./consumer_group.ts";
- * import type { Kafka } from "kafkajs";
+ * import type { KafkaClient } from "./client.ts";
  * import type { KafkaSettings } from "./config.ts";
- * declare const kafka: Kafka, settings: KafkaSettings;
+ * declare const kafka: KafkaClient, settings: KafkaSettings;
  *
  * const group = await ConsumerGroup.start(kafka, settings, {
  *   topic: "lecroy_files", groupId: "rebuild-1", consumers: 5,
@@ -25,8 +25,8 @@
  *
  * @module
  */
-import type { Consumer, Kafka } from "kafkajs";
-import { withReachableBroker } from "./client.ts";
+import type { Consumer } from "kafkajs";
+import { KafkaClient, withReachableBroker } from "./client.ts";
 import { describeError } from "../common/cli.ts";
 import type { KafkaSettings } from "./config.ts";
 
@@ -194,13 +194,13 @@ export class ConsumerGroup {
 
   /** Connects, subscribes and starts every consumer. */
   static async start(
-    kafka: Kafka,
+    kafka: KafkaClient,
     settings: KafkaSettings,
     options: ConsumerGroupOptions,
   ): Promise<ConsumerGroup> {
     const { groupId: _ignored, fromBeginning, ...fetch } = settings.consumer;
     const create = () =>
-      kafka.consumer({
+      KafkaClient.kafkajs(kafka).consumer({
         // A short fetch wait lets `quit` take effect within a second.
         maxWaitTimeInMs: 1000,
         sessionTimeout: SESSION_TIMEOUT_MS,

@@ -22,6 +22,7 @@
  * @module
  */
 import { UserError } from "../common/cli.ts";
+import { runInstalled } from "../common/processes.ts";
 
 /** The SCRAM user the brokers use to talk to each other. */
 export const BROKER_USER = "kafka-local-broker";
@@ -107,20 +108,16 @@ export async function loadOrCreateSecrets(dir: string): Promise<LocalSecrets> {
 
 /** Runs keytool with the keystore password in `$KEYSTORE_PASSWORD`. */
 async function keytool(args: string[], password: string): Promise<void> {
-  let result: Deno.CommandOutput;
-  try {
-    result = await new Deno.Command("keytool", {
+  const result = await runInstalled(
+    "keytool",
+    {
       args,
       env: { KEYSTORE_PASSWORD: password },
       stdout: "piped",
       stderr: "piped",
-    }).output();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new UserError(
-      "keytool not found: it comes with Java 17 (Debian: apt-get install openjdk-17-jre-headless)",
-    );
-  }
+    },
+    "it comes with Java 17 (Debian: apt-get install openjdk-17-jre-headless)",
+  );
   if (!result.success) {
     const text = new TextDecoder().decode(result.stdout) +
       new TextDecoder().decode(result.stderr);

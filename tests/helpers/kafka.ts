@@ -11,12 +11,19 @@
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
 import {
+  connectAdmin,
   countMessages as countMessagesOnTopic,
   createKafka,
   ensureTopic,
+  type KafkaAdmin,
+  KafkaClient,
 } from "../../lib/kafka/client.ts";
-import { parseKafkaConfig } from "../../lib/kafka/config.ts";
-import { BackgroundTask } from "./background_task.ts";
+import {
+  type KafkaSettings,
+  parseKafkaConfig,
+} from "../../lib/kafka/config.ts";
+import { deepStrictEqual } from "node:assert/strict";
+import { BackgroundTask, type FinishedTask } from "./background_task.ts";
 import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
 
@@ -95,6 +102,30 @@ export function uniqueTopic(prefix: string): string {
   return `test_${prefix}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/** Settings for a plaintext cluster at `bootstrap`, as a minimal config says. */
+function plaintextSettings(bootstrap: string): KafkaSettings {
+  return parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
+    "test",
+    () => undefined,
+  );
+}
+
+/**
+ * A connected admin for the plaintext cluster at `bootstrap`; the caller
+ * disconnects it.
+ *
+ * @example
+ * ```ts
+ * const admin = await connectTestAdmin(broker.bootstrap);
+ * try { await admin.listTopics(); } finally { await admin.disconnect(); }
+ * ```
+ */
+export function connectTestAdmin(bootstrap: string): Promise<KafkaAdmin> {
+  const settings = plaintextSettings(bootstrap);
+  return connectAdmin(createKafka(settings), settings);
+}
+
 /**
  * Produces hand-made message values to `topic`, in the given order, with a
  * chosen compression.
@@ -110,17 +141,13 @@ export async function produceRaw(
   values: Uint8Array[],
   compression: CompressionTypes = CompressionTypes.None,
 ): Promise<void> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
+  const settings = plaintextSettings(bootstrap);
   const kafka = createKafka(settings);
-  const admin = kafka.admin();
-  await admin.connect();
+  const admin = await connectAdmin(kafka, settings);
   await ensureTopic(admin, topic, 1);
   await admin.disconnect();
-  const producer = kafka.producer({
+  // Hand-made batches need the client library itself (its compression types).
+  const producer = KafkaClient.kafkajs(kafka).producer({
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
@@ -148,13 +175,7 @@ export async function countMessages(
   bootstrap: string,
   topic: string,
 ): Promise<number> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
-  const admin = createKafka(settings).admin();
-  await admin.connect();
+  const admin = await connectTestAdmin(bootstrap);
   try {
     return await countMessagesOnTopic(admin, topic);
   } finally {
@@ -208,6 +229,26 @@ export async function writeRandomFile(
 }
 
 /**
+ * The flags that point a transfer tool at `config` and `topic`, with chunks
+ * of `chunkSize` bytes when one is given.
+ *
+ * @example
+ * ```ts
+ * await runTask("upload_data_file", [...topicArgs(config, topic, 1024), source]);
+ * ```
+ */
+export function topicArgs(
+  config: string,
+  topic: string,
+  chunkSize?: number,
+): string[] {
+  const chunks = chunkSize === undefined
+    ? []
+    : ["--chunk_size", String(chunkSize)];
+  return ["--config", config, "--topic_name", topic, ...chunks];
+}
+
+/**
  * A reconstruct_data_files running in the background (no "." lines), driven
  * through stdin.
  *
@@ -231,13 +272,35 @@ export class Reconstructor extends BackgroundTask {
     extra: string[] = [],
   ): Reconstructor {
     return new Reconstructor([
-      "--config",
-      config,
-      "--topic_name",
-      topic,
+      ...topicArgs(config, topic),
       ...extra,
       workingDir,
     ]);
+  }
+
+  /**
+   * Rebuilds `topic` into `workingDir` until every `[path, size]` is there,
+   * quits, and fails unless the run ended with exit code 0.
+   */
+  static rebuild(
+    config: string,
+    topic: string,
+    workingDir: string,
+    files: [string, number][],
+    extra: string[] = [],
+  ): Promise<FinishedTask> {
+    return Reconstructor.start(config, topic, workingDir, extra).finish(files);
+  }
+
+  /**
+   * Waits until every `[path, size]` is there, quits, and fails unless the
+   * run ended with exit code 0.
+   */
+  async finish(files: [string, number][]): Promise<FinishedTask> {
+    await this.waitForFiles(files);
+    const run = await this.quit();
+    deepStrictEqual(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    return run;
   }
 
   /** Waits until every `[path, size]` exists with that size; fails if it exits. */

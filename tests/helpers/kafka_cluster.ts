@@ -9,8 +9,7 @@
  *
  * @module
  */
-import { createKafka } from "../../lib/kafka/client.ts";
-import { parseKafkaConfig } from "../../lib/kafka/config.ts";
+import { connectTestAdmin } from "./kafka.ts";
 import { ROOT, runTask, type TaskResult } from "./run_task.ts";
 
 /** Node 0's client port of the tests' 3-node cluster. */
@@ -114,14 +113,7 @@ export async function describeTopic(
   bootstrap: string,
   topic: string,
 ): Promise<{ partitions: PartitionState[]; minInSync: number }> {
-  const admin = createKafka(
-    parseKafkaConfig(
-      `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-      "test",
-      () => undefined,
-    ),
-  ).admin();
-  await admin.connect();
+  const admin = await connectTestAdmin(bootstrap);
   try {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const configs = await admin.describeConfigs({
