@@ -8,7 +8,8 @@
  * such settings, so this module does what librdkafka did), sends it, and waits
  * for the acknowledgement from all in-sync replicas. kafkajs retries retriable
  * errors; if a batch still fails, every message in it is reported as failed,
- * never silently dropped.
+ * never silently dropped. A send counts only for the partitions Kafka answered
+ * for (see {@linkcode ChunkProducer.start}: kafkajs can skip some).
  *
  * @example
  * ```ts
@@ -30,7 +31,13 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { CompressionTypes, Partitioners, type Producer } from "kafkajs";
+import {
+  CompressionTypes,
+  type ICustomPartitioner,
+  Partitioners,
+  type Producer,
+  type RecordMetadata,
+} from "kafkajs";
 import { StreamQueue } from "../common/stream_queue.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
@@ -147,6 +154,36 @@ export function isRetriable(error: unknown): boolean {
   );
 }
 
+/**
+ * Messages of a send that kafkajs resolved without sending them (see
+ * {@linkcode ChunkProducer.start}); retriable: they are sent again.
+ */
+class UnsentMessagesError extends Error {
+  /** Read by {@linkcode isRetriable}. */
+  readonly retriable = true;
+  /** `count` messages got no answer from Kafka. */
+  constructor(count: number) {
+    super(
+      `${count} message(s) got no answer from Kafka (a partition leader moved)`,
+    );
+    this.name = "UnsentMessagesError";
+  }
+}
+
+/** kafkajs' default partitioner, also noting in `chosen` each message's partition. */
+function notingPartitioner(
+  chosen: WeakMap<object, number>,
+): ICustomPartitioner {
+  return () => {
+    const partitioner = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const partition = partitioner(args);
+      chosen.set(args.message, partition);
+      return partition;
+    };
+  };
+}
+
 /** Sends queued messages with several producers in parallel. */
 export class ChunkProducer {
   readonly #queue: StreamQueue<OutgoingMessage>;
@@ -159,13 +196,17 @@ export class ChunkProducer {
   #warned = false;
   /** Producers whose last send failed: the outage lasts while any is. */
   readonly #failing = new Set<Producer>();
+  /** The partition kafkajs' partitioner chose for each message sent. */
+  readonly #partitions: WeakMap<object, number>;
 
   private constructor(
     producers: Producer[],
     settings: KafkaSettings,
     options: ChunkProducerOptions,
+    partitions: WeakMap<object, number>,
   ) {
     this.#producers = producers;
+    this.#partitions = partitions;
     this.#queue = new StreamQueue<OutgoingMessage>({
       maxItems: options.maxQueuedChunks,
       maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
@@ -177,17 +218,28 @@ export class ChunkProducer {
     );
   }
 
-  /** Connects `options.workers` producers and starts them. */
+  /**
+   * Connects `options.workers` producers and starts them.
+   *
+   * Their partitioner notes where each message goes: kafkajs 2.2.4 can
+   * resolve a send without having sent all of it. When a request to one
+   * leader fails, its retry skips every broker that already answered that
+   * send, so the messages of a partition whose leadership moved to such a
+   * broker (a killed or restarted node) are never sent, and the send
+   * succeeds (tulios/kafkajs#1303). A send is therefore acknowledged only for
+   * the partitions in Kafka's answer; the rest is sent again.
+   */
   static async start(
     kafka: KafkaClient,
     settings: KafkaSettings,
     options: ChunkProducerOptions,
   ): Promise<ChunkProducer> {
+    const partitions = new WeakMap<object, number>();
     const producers = Array.from(
       { length: Math.max(1, options.workers) },
       () =>
         KafkaClient.kafkajs(kafka).producer({
-          createPartitioner: Partitioners.DefaultPartitioner,
+          createPartitioner: notingPartitioner(partitions),
           retry: { retries: settings.producer.retries },
         }),
     );
@@ -195,7 +247,7 @@ export class ChunkProducer {
       settings,
       () => Promise.all(producers.map((p) => p.connect())),
     );
-    return new ChunkProducer(producers, settings, options);
+    return new ChunkProducer(producers, settings, options, partitions);
   }
 
   /** Messages waiting in memory now. */
@@ -219,7 +271,8 @@ export class ChunkProducer {
    * Sends one batch; while the error is retriable and the outage is younger
    * than `retrySeconds`, waits and sends it again. Returns the final error,
    * or undefined once Kafka acknowledged the batch. (A batch sent twice can
-   * arrive twice; the reconstructor ignores duplicate chunks.)
+   * arrive twice; the reconstructor ignores duplicate chunks.) Messages that
+   * kafkajs left unsent are sent again, alone.
    */
   async #sendWithRetries(
     producer: Producer,
@@ -229,7 +282,11 @@ export class ChunkProducer {
     let wait = 500;
     for (let attempt = 1;; attempt++) {
       try {
-        await producer.send(record);
+        const unsent = this.#unanswered(record, await producer.send(record));
+        if (unsent.length > 0) {
+          record = { ...record, messages: unsent };
+          throw new UnsentMessagesError(unsent.length);
+        }
         this.#failing.delete(producer);
         // The outage is over once no producer is failing any more.
         if (this.#failing.size === 0) {
@@ -263,6 +320,21 @@ export class ChunkProducer {
         wait = Math.min(wait * 2, MAX_RETRY_WAIT_MS);
       }
     }
+  }
+
+  /**
+   * The messages of `record` in partitions that Kafka's answer leaves out
+   * (none with acks=0: Kafka answers nothing then).
+   */
+  #unanswered(
+    record: Parameters<Producer["send"]>[0],
+    answer: RecordMetadata[],
+  ): Parameters<Producer["send"]>[0]["messages"] {
+    if (record.acks === 0) return [];
+    const answered = new Set(answer.map((a) => a.partition));
+    return record.messages.filter((message) =>
+      !answered.has(this.#partitions.get(message) ?? -1)
+    );
   }
 
   /** One producer's loop: take a batch, send it, report, repeat. */
