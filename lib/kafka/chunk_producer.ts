@@ -30,7 +30,13 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import {
+  type ICustomPartitioner,
+  type Kafka,
+  type PartitionerArgs,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
 import { StreamQueue } from "../common/stream_queue.ts";
 import { describeError } from "../common/cli.ts";
 import { compressionType, withReachableBroker } from "./client.ts";
@@ -68,6 +74,32 @@ export interface ChunkProducerOptions {
   retrying?: (error: Error, giveUpAt: Date) => void;
   /** Called when a send succeeds again after {@linkcode retrying}. */
   recovered?: () => void;
+  /**
+   * The part of a key that picks the partition (e.g. the file part of a
+   * chunk key, so every chunk of one file lands on one partition while files
+   * still spread over all); default the whole key. Keys are sent unchanged.
+   */
+  partitionKey?: (key: string) => string;
+}
+
+/**
+ * Kafka's default choice of partition (murmur2 of the key, as the Java
+ * client does), made on `partitionKey(key)` instead of the whole key.
+ */
+function partitionerOn(
+  partitionKey: (key: string) => string,
+): ICustomPartitioner {
+  return () => {
+    const byHash = Partitioners.DefaultPartitioner();
+    return (args: PartitionerArgs): number => {
+      const key = args.message.key;
+      if (key === null || key === undefined) return byHash(args);
+      return byHash({
+        ...args,
+        message: { ...args.message, key: partitionKey(key.toString()) },
+      });
+    };
+  };
 }
 
 /**
@@ -179,7 +211,9 @@ export class ChunkProducer {
       { length: Math.max(1, options.workers) },
       () =>
         kafka.producer({
-          createPartitioner: Partitioners.DefaultPartitioner,
+          createPartitioner: options.partitionKey
+            ? partitionerOn(options.partitionKey)
+            : Partitioners.DefaultPartitioner,
           retry: { retries: settings.producer.retries },
         }),
     );

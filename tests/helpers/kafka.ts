@@ -96,8 +96,41 @@ export function uniqueTopic(prefix: string): string {
 }
 
 /**
+ * Creates `topic` with `partitions` partitions (if missing).
+ *
+ * @example
+ * ```ts
+ * await createTopic(broker.bootstrap, topic, 6);
+ * ```
+ */
+export async function createTopic(
+  bootstrap: string,
+  topic: string,
+  partitions: number,
+): Promise<void> {
+  const admin = testKafka(bootstrap).admin();
+  await admin.connect();
+  try {
+    await ensureTopic(admin, topic, partitions);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A kafkajs client for the tests' broker. */
+function testKafka(bootstrap: string) {
+  return createKafka(parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
+    "test",
+    () => undefined,
+  ));
+}
+
+/**
  * Produces hand-made message values to `topic`, in the given order, with a
- * chosen compression.
+ * chosen compression. With `spread`, the topic gets that many partitions and
+ * message i goes to partition i % spread, as an uploader that picks a
+ * partition per chunk (OpenMSIStream) does.
  *
  * @example
  * ```ts
@@ -109,17 +142,10 @@ export async function produceRaw(
   topic: string,
   values: Uint8Array[],
   compression: CompressionTypes = CompressionTypes.None,
+  spread?: number,
 ): Promise<void> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
-  const kafka = createKafka(settings);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopic(admin, topic, 1);
-  await admin.disconnect();
+  await createTopic(bootstrap, topic, spread ?? 1);
+  const kafka = testKafka(bootstrap);
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
   });
@@ -131,6 +157,7 @@ export async function produceRaw(
     messages: values.map((value, i) => ({
       key: `crafted_${i}`,
       value: Buffer.from(value),
+      ...(spread ? { partition: i % spread } : {}),
     })),
   });
   await producer.disconnect();
@@ -148,12 +175,7 @@ export async function countMessages(
   bootstrap: string,
   topic: string,
 ): Promise<number> {
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
-  const admin = createKafka(settings).admin();
+  const admin = testKafka(bootstrap).admin();
   await admin.connect();
   try {
     return await countMessagesOnTopic(admin, topic);
