@@ -9,7 +9,8 @@
  * Permissions: `--allow-read` and `--allow-write` (WORKINGDIR is yours to
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
- * (`$VARIABLES` in the config, kafkajs' settings).
+ * (`$VARIABLES` in the config, kafkajs' settings), `--allow-sys=hostname`
+ * (catalog rows name the host that rebuilt each file).
  *
  * With `--catalog[=DB]` each rebuilt file also gets its row in the lab
  * catalog (see metadata_uploader), with source 'kafka'.
@@ -252,10 +253,17 @@ async function reconstruct(
     options.catalog,
     (line) => log.warn(line),
   );
-  await catalog?.repairRebuilt(options.workingDir, options.topic_name);
+  // Which member of a group rebuilt a file: this host (and this run's pid).
+  const host = Deno.hostname();
+  await catalog?.repairRebuilt(options.workingDir, options.topic_name, host);
   const rebuilt = catalog &&
     ((path: string) =>
-      catalog.fileRebuilt(options.workingDir, path, options.topic_name));
+      catalog.fileRebuilt(
+        options.workingDir,
+        path,
+        options.topic_name,
+        `${host} (pid ${Deno.pid})`,
+      ));
   const member = new GroupMember(assembler, partitions);
   // A consumer without a partition would only idle (and kafkajs trips over
   // the empty assignment Kafka 4 sends it), so start no more than needed.

@@ -149,6 +149,21 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
           late.map((r) => [r.subdir, r.instrument_name, r.n_chunks]),
           [["day2", "LECROYWR64Xi-A", 1]],
         );
+        // Each rebuilt row names the member that rebuilt it: this host, and
+        // the pid of the run that did (a repaired row: the host only).
+        const members = await queryRows(
+          db,
+          `SELECT name, source, rebuilt_by FROM files ORDER BY source, name`,
+        );
+        const host = Deno.hostname();
+        for (const row of members) {
+          const by = row.source === "file"
+            ? null
+            : row.name === "late.trc"
+            ? `${host} (pid ${live.child.pid})`
+            : host;
+          deepStrictEqual(row.rebuilt_by, by, `${row.source} ${row.name}`);
+        }
       },
     );
 
