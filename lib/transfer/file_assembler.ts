@@ -252,12 +252,13 @@ export class FileAssembler {
   /**
    * Drops an unfinished file: its partial file and its record go, so that
    * whoever reads its chunks next rebuilds it whole (a reconstructor that
-   * lost the file's partition to another member of its group).
+   * lost the file's partition to another member of its group). `unless`
+   * is asked in turn with the chunks, just before: true keeps the file.
    */
-  abandon(key: string): Promise<string | undefined> {
+  abandon(key: string, unless?: () => boolean): Promise<string | undefined> {
     const result = this.#queue.then(async () => {
       const file = this.#pending.get(key);
-      if (!file) return undefined;
+      if (!file || unless?.()) return undefined;
       this.#open.get(key)?.close();
       this.#open.delete(key);
       this.#pending.delete(key);

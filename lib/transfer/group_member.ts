@@ -131,9 +131,10 @@ export class GroupMember {
 
   /** Drops partial files that no partition owned here has brought back. */
   async #dropOrphans(): Promise<void> {
-    const open = new Set(this.#files.open.map((f) => f.key));
+    const isOpen = (key: string) => this.#files.isOpen(key);
     for (const key of this.#assembler.pendingKeys()) {
-      if (!open.has(key)) await this.#assembler.abandon(key);
+      // Asked again in turn with the chunks: one may have just opened it.
+      if (!isOpen(key)) await this.#assembler.abandon(key, () => isOpen(key));
     }
   }
 

@@ -96,6 +96,11 @@ export class PartitionFiles {
     }));
   }
 
+  /** Whether file `key` is open here (on a partition owned now). */
+  isOpen(key: string): boolean {
+    return this.#open.has(key);
+  }
+
   /**
    * Takes a new assignment: `owned` is every partition owned now,
    * `committed` the metadata committed on the partitions that are read
