@@ -260,6 +260,10 @@ if (import.meta.main) {
         "--sizes_mb, --chunk_sizes and --rounds take positive whole numbers",
       );
     }
+    const members = flags.members?.split(",").map(Number);
+    if (members?.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new UsageError("--members takes positive whole numbers");
+    }
     const settings = await loadKafkaConfig(flags.config);
     if (flags.peers && (settings.client.ssl || settings.client.sasl)) {
       throw new UsageError(
@@ -269,11 +273,7 @@ if (import.meta.main) {
     const bootstrap = Array.isArray(settings.client.brokers)
       ? settings.client.brokers.join(",")
       : "";
-    if (flags.members !== undefined) {
-      const members = flags.members.split(",").map(Number);
-      if (members.some((n) => !Number.isInteger(n) || n < 1)) {
-        throw new UsageError("--members takes positive whole numbers");
-      }
+    if (members) {
       await benchMembers(flags, {
         bootstrap,
         members,
