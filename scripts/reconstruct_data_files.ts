@@ -23,11 +23,20 @@
  * skipped. Stopped or killed, it continues where it was when restarted with
  * the same `--consumer_group_ID`.
  *
+ * Several reconstructors with one `--consumer_group_ID` (on one machine or
+ * many, each with its own WORKINGDIR) share the topic file by file: the
+ * uploaders put all chunks of a file on one partition, and a partition's
+ * offset is committed only up to the first chunk of its oldest unfinished
+ * file. A member that dies leaves its unfinished files to the next owner of
+ * their partitions, which reads them again from their first chunk.
+ *
  * While it runs, type `check` (or `c`) for progress and `quit` (or `q`) to
  * stop; Ctrl-C stops it too.
  *
  * Try: start it, upload a file in another terminal, type `check`; kill it
- * with `kill -9` in the middle of a big file and start it again.
+ * with `kill -9` in the middle of a big file and start it again; start a
+ * second one with the same `--consumer_group_ID` and another WORKINGDIR and
+ * watch `check` show the partitions move.
  *
  * @module
  */
@@ -65,7 +74,11 @@ import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
-import { GroupMember } from "../lib/transfer/group_member.ts";
+import {
+  GroupMember,
+  shareLine,
+  spreadWarning,
+} from "../lib/transfer/group_member.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
@@ -185,12 +198,7 @@ async function groupLine(
   group: ConsumerGroup,
   assembler: FileAssembler,
 ): Promise<string> {
-  const { owned, lag } = await group.status();
-  return `owns partition(s) ${
-    owned.join(",") || "none"
-  }; ${assembler.inProgress().length} file(s) in progress; group lag ${
-    lag ?? "unknown"
-  } message(s)`;
+  return shareLine(await group.status(), assembler.inProgress().length);
 }
 
 /** What `check` prints. */
@@ -211,11 +219,7 @@ async function printCheck(
 
 /** Names, once each, files no member of a shared group can complete. */
 function warnSpreadFiles(member: GroupMember, topic: string): void {
-  for (const file of member.spreadFiles()) {
-    log.warn(
-      `file ${file.relativePath} cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`,
-    );
-  }
+  for (const file of member.spreadFiles()) log.warn(spreadWarning(file, topic));
 }
 
 /** The summary printed when the tool stops. */

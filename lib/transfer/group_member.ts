@@ -14,6 +14,7 @@
  * import { FileAssembler } from "./file_assembler.ts";
  * import { GroupMember } from "./group_member.ts";
  * import type { FileChunk } from "./chunk.ts";
+export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  * declare const chunk: FileChunk;
  *
  * const assembler = await FileAssembler.open("out/rebuilt");
@@ -25,6 +26,7 @@
  * @module
  */
 import type { FileChunk } from "./chunk.ts";
+export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
 import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
 export type { ChunkOutcome };
 import {
@@ -155,4 +157,36 @@ export class GroupMember {
   close(): void {
     clearTimeout(this.#orphanTimer);
   }
+}
+
+/**
+ * One line about a member's share of its group, for `check` and the
+ * periodic status.
+ *
+ * @example
+ * ```ts
+ * shareLine({ owned: [0, 3], lag: 120 }, 2);
+ * // "owns partition(s) 0,3; 2 file(s) in progress; group lag 120 message(s)"
+ * ```
+ */
+export function shareLine(
+  status: { owned: number[]; lag: number | undefined },
+  filesInProgress: number,
+): string {
+  const owned = status.owned.join(",") || "none";
+  const lag = status.lag ?? "unknown";
+  return `owns partition(s) ${owned}; ${filesInProgress} file(s) in progress; group lag ${lag} message(s)`;
+}
+
+/**
+ * The warning for a file whose chunks are spread over partitions: what it
+ * is and the remedy.
+ *
+ * @example
+ * ```ts
+ * spreadWarning({ key: "k", relativePath: "a.trc" }, "lecroy_files");
+ * ```
+ */
+export function spreadWarning(file: TrackedFile, topic: string): string {
+  return `file ${file.relativePath} cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
 }
