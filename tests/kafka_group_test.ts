@@ -6,6 +6,7 @@
  * partitions, and files spread over partitions get a clear warning.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { encodeChunk } from "../lib/transfer/chunk.ts";
 import {
   createTopic,
@@ -119,6 +120,21 @@ async function rebuiltIn(workingDir: string): Promise<string[]> {
   return names.sort();
 }
 
+/** The files a reconstructor's record says it had started and not finished. */
+function unfinishedIn(workingDir: string): string[] {
+  const db = new DatabaseSync(
+    `${ROOT}${workingDir}/.reconstruct_data_files/state.db`,
+    { readOnly: true },
+  );
+  try {
+    return (db.prepare(
+      "SELECT relative_path FROM files WHERE outcome IS NULL",
+    ).all() as { relative_path: string }[]).map((row) => row.relative_path);
+  } finally {
+    db.close();
+  }
+}
+
 /** Waits until every file of the run is in at least one of `dirs`. */
 async function waitForAll(run: GroupRun, dirs: string[]): Promise<void> {
   const deadline = Date.now() + 90_000;
@@ -200,6 +216,8 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
         }
         await members[0].kill();
         const finishedByKilled = await rebuiltIn(dirs[0]);
+        const unfinished = unfinishedIn(dirs[0]);
+        ok(unfinished.length > 0, "the killed member had no file half done");
         await uploading;
         const survivors = dirs.slice(1);
         await waitForAll(run, survivors.concat(dirs[0]));
@@ -217,6 +235,10 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
           if (!a.includes(name) && !b.includes(name)) {
             ok(finishedByKilled.includes(name), `${name} lost`);
           }
+        }
+        // What it had half done, the others finished.
+        for (const name of unfinished) {
+          ok(a.includes(name) || b.includes(name), `${name} not finished`);
         }
       },
     );
