@@ -7,6 +7,12 @@
  * lost chunks). A crash can therefore repeat a few messages, never skip one:
  * handlers must accept duplicates, which the file assembler does.
  *
+ * `commitPoint` may hold a partition's commit further back than the last
+ * message handled (the reconstructor holds it at the first chunk of its
+ * oldest unfinished file) and store metadata beside it; `assigned` hears of
+ * every new assignment, with the metadata committed on the partitions, before
+ * a consumer reads on; `status` gives the partitions owned and the group's lag.
+ *
  * @example
  * ```ts
  * import { ConsumerGroup } from "./consumer_group.ts";
