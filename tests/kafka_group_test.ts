@@ -96,6 +96,18 @@ async function ownedPartitions(task: Reconstructor): Promise<number[]> {
   );
 }
 
+/** Types `check` until its share line matches `pattern`. */
+async function shareSettles(task: Reconstructor, pattern: RegExp) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const before = task.stdout.text.length;
+    await ownedPartitions(task);
+    if (pattern.test(task.stdout.text.slice(before))) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`check never showed ${pattern}:\n${task.stdout.text}`);
+}
+
 /** Waits until the members together own every partition, each at least one. */
 async function waitUntilShared(
   members: Reconstructor[],
@@ -183,6 +195,11 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
         await waitUntilShared(members);
         await upload(run);
         await waitForAll(run, dirs);
+        // Once every file is in place, the group has committed past all.
+        await shareSettles(
+          members[0],
+          /0 file\(s\) in progress; group lag 0 message/,
+        );
         const outputs = await Promise.all(members.map((m) => m.quit()));
         for (const out of outputs) deepStrictEqual(out.code, 0, out.stderr);
         const found = await Promise.all(dirs.map(rebuiltIn));
