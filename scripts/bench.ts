@@ -6,6 +6,7 @@
  * deno task bench                         # 256 MiB and 1 GiB, chunks of 16 KiB and 512 KiB
  * deno task bench --peers                 # 256 MiB, with Kafka's Java perf tools and kcat
  * deno task bench --peers --sizes_mb 64 --chunk_sizes 16384 --rounds 3
+ * deno task bench --members 1,2,3         # rebuild by a consumer group of 1, 2, 3
  * ```
  *
  * Permissions: `--allow-run` (every measured program runs as its own process
@@ -27,6 +28,11 @@
  * It prints one table (MB/s per run, peak RSS, CPU %) with the project/Java
  * ratios, and writes out/bench/results.json and out/bench/throughput.svg.
  * Timings are numbers to read, not to assert: on a busy machine they scatter.
+ *
+ * With `--members 1,2,3` it measures instead how fast a consumer group of
+ * 1, 2, 3 reconstructors (each with its own folder, as on several machines)
+ * rebuilds 12 files totalling the first `--sizes_mb` (chunks of the first
+ * `--chunk_sizes`), with each member's CPU and the local broker's.
  *
  * Try: `--chunk_sizes 65536`, or `--rounds 4` to see how much runs scatter.
  *
@@ -50,6 +56,7 @@ import {
   sha512Hex,
 } from "../lib/bench/tool_runs.ts";
 import { throughputSvg } from "../lib/bench/throughput_chart.ts";
+import { groupBench, type GroupBenchOptions } from "../lib/bench/group_runs.ts";
 import { CONFIG_FLAG, DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 import {
   connectAdmin,
@@ -181,6 +188,28 @@ async function report(
   return tables.join("\n");
 }
 
+/** `--members`: rebuild throughput of consumer groups of several sizes. */
+async function benchMembers(
+  flags: { config: string; out_dir: string; rounds: number },
+  what: Pick<
+    GroupBenchOptions,
+    "bootstrap" | "members" | "totalMb" | "chunkSize"
+  >,
+): Promise<void> {
+  await Deno.mkdir(flags.out_dir, { recursive: true });
+  console.log(
+    `${what.totalMb} MiB in 12 files, chunks of ${what.chunkSize} B, rebuilt by groups of ${
+      what.members.join(", ")
+    } (${navigator.hardwareConcurrency} cores):`,
+  );
+  await groupBench({
+    ...what,
+    config: flags.config,
+    rounds: flags.rounds,
+    workDir: flags.out_dir,
+  }, console.log);
+}
+
 if (import.meta.main) {
   await runMain("bench", async () => {
     const { flags } = parseFlags(Deno.args, {
@@ -215,6 +244,11 @@ if (import.meta.main) {
           default: ROUNDS,
           description: "runs of every figure",
         },
+        members: {
+          type: "string",
+          description:
+            "measure rebuilding by consumer groups of these sizes instead, e.g. 1,2,3",
+        },
       },
     });
     const sizes = (flags.sizes_mb ?? (flags.peers ? PEERS_SIZES_MB : SIZES_MB))
@@ -229,6 +263,10 @@ if (import.meta.main) {
         "--sizes_mb, --chunk_sizes and --rounds take positive whole numbers",
       );
     }
+    const members = flags.members?.split(",").map(Number);
+    if (members?.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new UsageError("--members takes positive whole numbers");
+    }
     const settings = await loadKafkaConfig(flags.config);
     if (flags.peers && (settings.client.ssl || settings.client.sasl)) {
       throw new UsageError(
@@ -238,6 +276,15 @@ if (import.meta.main) {
     const bootstrap = Array.isArray(settings.client.brokers)
       ? settings.client.brokers.join(",")
       : "";
+    if (members) {
+      await benchMembers(flags, {
+        bootstrap,
+        members,
+        totalMb: sizes[0],
+        chunkSize: chunkSizes[0],
+      });
+      return 0;
+    }
     const { tools, java, kcat } = await findPeers(flags.peers ?? false);
     const admin = await connectAdmin(createKafka(settings), settings);
     const dir = flags.out_dir;

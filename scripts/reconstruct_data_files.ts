@@ -9,7 +9,8 @@
  * Permissions: `--allow-read` and `--allow-write` (WORKINGDIR is yours to
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
- * (`$VARIABLES` in the config, kafkajs' settings).
+ * (`$VARIABLES` in the config, kafkajs' settings), `--allow-sys=hostname`
+ * (catalog rows name the host that rebuilt each file).
  *
  * With `--catalog[=DB]` each rebuilt file also gets its row in the lab
  * catalog (see metadata_uploader), with source 'kafka'.
@@ -22,11 +23,20 @@
  * skipped. Stopped or killed, it continues where it was when restarted with
  * the same `--consumer_group_ID`.
  *
+ * Several reconstructors with one `--consumer_group_ID` (on one machine or
+ * many, each with its own WORKINGDIR) share the topic file by file: the
+ * uploaders put all chunks of a file on one partition, and a partition's
+ * offset is committed only up to the first chunk of its oldest unfinished
+ * file. A member that dies leaves its unfinished files to the next owner of
+ * their partitions, which reads them again from their first chunk.
+ *
  * While it runs, type `check` (or `c`) for progress and `quit` (or `q`) to
  * stop; Ctrl-C stops it too.
  *
  * Try: start it, upload a file in another terminal, type `check`; kill it
- * with `kill -9` in the middle of a big file and start it again.
+ * with `kill -9` in the middle of a big file and start it again; start a
+ * second one with the same `--consumer_group_ID` and another WORKINGDIR and
+ * watch `check` show the partitions move.
  *
  * @module
  */
@@ -64,6 +74,11 @@ import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { logFileTimes, Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
+import {
+  GroupMember,
+  shareLine,
+  spreadWarning,
+} from "../lib/transfer/group_member.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
@@ -73,6 +88,8 @@ import {
 
 /** A join slower than this gets a line saying why it waits. */
 const JOIN_NOTICE_MS = 3000;
+/** How often to look for files spread over other members' partitions. */
+const SPREAD_CHECK_MS = 2000;
 
 const log = new Logger({
   style: "bracket",
@@ -136,19 +153,28 @@ function reportOutcome(outcome: ChunkOutcome): void {
   }
 }
 
-/** Decodes, checks and writes one message; junk is logged and skipped. */
+/**
+ * Decodes, checks and writes one message; junk is logged and skipped.
+ * Resolves to true when a file ended, so its commit goes out at once.
+ */
 async function handleMessage(
-  assembler: FileAssembler,
+  member: GroupMember,
   value: Uint8Array | null,
   where: MessagePosition,
   rebuilt?: (relativePath: string) => Promise<void>,
-): Promise<void> {
+): Promise<boolean> {
   progress.messagesRead++;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
-    const outcome = await assembler.accept(decodeChunk(value));
-    reportOutcome(outcome);
-    if (outcome.kind === "reconstructed") await rebuilt?.(outcome.relativePath);
+    const { outcome, commitNow } = await member.accept(
+      decodeChunk(value),
+      where,
+    );
+    if (outcome) reportOutcome(outcome);
+    if (outcome?.kind === "reconstructed") {
+      await rebuilt?.(outcome.relativePath);
+    }
+    return commitNow;
   } catch (error) {
     if (error instanceof UnsafePathError) {
       progress.skipped++;
@@ -164,18 +190,36 @@ async function handleMessage(
       throw error;
     }
   }
+  return false;
+}
+
+/** This member's share of the group: partitions, files in progress, lag. */
+async function groupLine(
+  group: ConsumerGroup,
+  assembler: FileAssembler,
+): Promise<string> {
+  return shareLine(await group.status(), assembler.inProgress().length);
 }
 
 /** What `check` prints. */
-function printCheck(assembler: FileAssembler): void {
+async function printCheck(
+  group: ConsumerGroup,
+  assembler: FileAssembler,
+): Promise<void> {
   log.info(
     `${progress.messagesRead} messages read, ${progress.reconstructed.length} files completely reconstructed so far`,
   );
+  log.info(await groupLine(group, assembler));
   for (const file of assembler.inProgress()) {
     log.info(
       `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
     );
   }
+}
+
+/** Names, once each, files no member of a shared group can complete. */
+function warnSpreadFiles(member: GroupMember, topic: string): void {
+  for (const file of member.spreadFiles()) log.warn(spreadWarning(file, topic));
 }
 
 /** The summary printed when the tool stops. */
@@ -213,10 +257,18 @@ async function reconstruct(
     options.catalog,
     (line) => log.warn(line),
   );
-  await catalog?.repairRebuilt(options.workingDir, options.topic_name);
+  // Which member of a group rebuilt a file: this host (and this run's pid).
+  const host = Deno.hostname();
+  await catalog?.repairRebuilt(options.workingDir, options.topic_name, host);
   const rebuilt = catalog &&
     ((path: string) =>
-      catalog.fileRebuilt(options.workingDir, path, options.topic_name));
+      catalog.fileRebuilt(
+        options.workingDir,
+        path,
+        options.topic_name,
+        `${host} (pid ${Deno.pid})`,
+      ));
+  const member = new GroupMember(assembler, partitions);
   // A consumer without a partition would only idle (and kafkajs trips over
   // the empty assignment Kafka 4 sends it), so start no more than needed.
   const consumers = Math.min(options.n_threads, partitions);
@@ -241,7 +293,16 @@ async function reconstruct(
     topic: options.topic_name,
     groupId,
     consumers,
-    handle: (value, where) => handleMessage(assembler, value, where, rebuilt),
+    handle: (value, where) => handleMessage(member, value, where, rebuilt),
+    commitPoint: (partition, next) => member.commitPoint(partition, next),
+    assigned: async (owned, committed) => {
+      const change = await member.assigned(owned, committed);
+      for (const file of change.lost) {
+        log.info(
+          `Left ${file.relativePath} to the new owner of its partition (partial copy removed)`,
+        );
+      }
+    },
     fatal: (error) => {
       fatal ??= error;
       shutdown.stop("error");
@@ -255,17 +316,24 @@ async function reconstruct(
   );
   const commands = listenForCommands(
     {
-      check: () => printCheck(assembler),
+      check: () => void printCheck(group, assembler),
       quit: () => shutdown.stop("quit"),
     },
     (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
   );
   const stopHeartbeat = startHeartbeat(
     options.update_seconds,
-    () => log.print("."),
+    () =>
+      void groupLine(group, assembler).then((line) => log.info(`. ${line}`)),
+  );
+  const spreadCheck = setInterval(
+    () => warnSpreadFiles(member, options.topic_name),
+    SPREAD_CHECK_MS,
   );
   await untilStopped(shutdown.signal);
   stopHeartbeat();
+  clearInterval(spreadCheck);
+  member.close();
   commands.close();
   await group.stop();
   assembler.close();

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { filePartOfKey } from "../lib/transfer/chunk.ts";
 import {
   describeError,
   runMain,
@@ -173,6 +174,8 @@ async function uploadAll(
     workers: options.n_threads,
     maxQueuedChunks: 3000,
     retrySeconds: options.retry_seconds,
+    // One file's chunks on one partition: a group's members share files.
+    partitionKey: filePartOfKey,
     ...retryReporter(log),
   });
   const board = new ProgressBoard({ print: (line) => log.info(line) });

@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { filePartOfKey } from "../lib/transfer/chunk.ts";
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
 import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
@@ -158,6 +159,8 @@ async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
       workers: options.n_threads,
       maxQueuedChunks: options.queue_max_size,
       retrySeconds: options.retry_seconds,
+      // One file's chunks on one partition: a group's members share files.
+      partitionKey: filePartOfKey,
       ...retryReporter(log),
     });
   return { connect, where: describeSettings(settings) };

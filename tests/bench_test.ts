@@ -146,11 +146,38 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
   }
 });
 
+Deno.test("bench --members rebuilds with groups of 1 and 2 members, files identical, with members' and broker's CPU", async () => {
+  const broker = await startTestBroker();
+  try {
+    const dir = await makeOutTempDir("bench-members");
+    const config = await writeTestConfig(dir, broker.bootstrap);
+    const result = await runTask("bench", [
+      ...["--members", "1,2", "--config", config, "--out_dir", dir],
+      ...["--sizes_mb", "2", "--chunk_sizes", "16384", "--rounds", "1"],
+    ]);
+    deepStrictEqual(result.code, 0, result.stderr);
+    match(
+      result.stdout,
+      /1 member\(s\): [\d.]+ MB\/s .*files 12, member CPU \d+%, broker CPU \d+%, SHA-512 identical/,
+    );
+    match(
+      result.stdout,
+      /2 member\(s\): [\d.]+ MB\/s .*files \d+\+\d+, member CPU \d+% \d+%, broker CPU \d+%, SHA-512 identical/,
+    );
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  } finally {
+    await broker.stop();
+  }
+});
+
 Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one line", async () => {
   const dir = await makeOutTempDir("bench-usage");
   const rounds = await runTask("bench", ["--rounds", "0"]);
   deepStrictEqual(rounds.code, 2);
   match(rounds.stderr, /positive whole numbers/);
+  const members = await runTask("bench", ["--members", "1,0"]);
+  deepStrictEqual(members.code, 2);
+  match(members.stderr, /--members takes positive whole numbers/);
   const sasl = `${dir}/sasl.config`;
   await Deno.writeTextFile(
     `${ROOT}${sasl}`,

@@ -17,6 +17,8 @@ import {
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { SAMPLES } from "./helpers/trc_files.ts";
 import { withCatalogValue } from "../lib/catalog/transfer_catalog.ts";
+import { Catalog } from "../lib/catalog/catalog.ts";
+import { DatabaseSync } from "node:sqlite";
 
 const CHUNK = 16384;
 const expected = JSON.parse(
@@ -149,6 +151,21 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
           late.map((r) => [r.subdir, r.instrument_name, r.n_chunks]),
           [["day2", "LECROYWR64Xi-A", 1]],
         );
+        // Each rebuilt row names the member that rebuilt it: this host, and
+        // the pid of the run that did (a repaired row: the host only).
+        const members = await queryRows(
+          db,
+          `SELECT name, source, rebuilt_by FROM files ORDER BY source, name`,
+        );
+        const host = Deno.hostname();
+        for (const row of members) {
+          const by = row.source === "file"
+            ? null
+            : row.name === "late.trc"
+            ? `${host} (pid ${live.child.pid})`
+            : host;
+          deepStrictEqual(row.rebuilt_by, by, `${row.source} ${row.name}`);
+        }
       },
     );
 
@@ -220,4 +237,43 @@ Deno.test("a bare --catalog means out/catalog.db and never swallows the path aft
     "--catalog=x.db",
     "y",
   ]);
+});
+
+Deno.test("a catalog made before rebuilt_by existed gets the column, and rebuilt rows name their member", async (t) => {
+  const dir = await makeOutTempDir("catalog-migrate");
+  const file = `${ROOT}${dir}/x.bin`;
+  await Deno.writeTextFile(file, "hello");
+  const columns = (id: string) =>
+    `CREATE TABLE files (id ${id}, name TEXT NOT NULL, subdir TEXT NOT NULL,
+      path TEXT NOT NULL UNIQUE, size_bytes BIGINT NOT NULL, sha512 TEXT NOT NULL,
+      modified_at TEXT NOT NULL, cataloged_at TEXT NOT NULL, source TEXT NOT NULL,
+      topic TEXT, n_chunks INTEGER, chunk_size INTEGER)`;
+  await onBothDatabases(t, "older catalog", dir, async ({ db }, pg) => {
+    if (pg) {
+      await queryRows(
+        db,
+        columns("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+      );
+    } else {
+      const sqlite = new DatabaseSync(`${ROOT}${db}`);
+      sqlite.exec(columns("INTEGER PRIMARY KEY AUTOINCREMENT"));
+      sqlite.close();
+    }
+    for (let open = 0; open < 2; open++) {
+      const catalog = await Catalog.open(db);
+      await catalog.add(file, "", {
+        source: "kafka",
+        topic: "lecroy_files",
+        nChunks: 1,
+        chunkSize: 5,
+        rebuiltBy: `labpc${open} (pid 7)`,
+      });
+      await catalog.close();
+    }
+    deepStrictEqual(
+      await queryRows(db, "SELECT name, source, rebuilt_by FROM files"),
+      [{ name: "x.bin", source: "kafka", rebuilt_by: "labpc1 (pid 7)" }],
+    );
+  });
+  await Deno.remove(`${ROOT}${dir}`, { recursive: true });
 });

@@ -31,12 +31,14 @@ import {
   type SqlValue,
 } from "./catalog_db.ts";
 import {
+  addRebuiltBySql,
   type CatalogFilters,
   type CatalogTables,
   catalogTables,
   createTableStatements,
   deleteWaveformSql,
   dropTableStatements,
+  fileColumnsSql,
   selectCatalogSql,
   selectHashesSql,
   upsertFileSql,
@@ -65,6 +67,8 @@ export interface FileOrigin {
   nChunks?: number;
   /** Bytes per chunk (all but the last). */
   chunkSize?: number;
+  /** For source 'kafka': the member that rebuilt it (host, and pid when known). */
+  rebuiltBy?: string;
 }
 
 /** What {@linkcode Catalog.add} stored for one file. */
@@ -122,6 +126,12 @@ export class Catalog {
       }
       for (const sql of createTableStatements(db.dialect, tables)) {
         await q.query(sql);
+      }
+      const columns = await q.query<{ name: string }>(
+        fileColumnsSql(db.dialect, tables),
+      );
+      if (!columns.some((c) => c.name === "rebuilt_by")) {
+        await q.query(addRebuiltBySql(tables));
       }
     });
     return new Catalog(db, tables);
@@ -216,6 +226,7 @@ export class Catalog {
       origin.topic ?? null,
       origin.nChunks ?? null,
       origin.chunkSize ?? null,
+      origin.rebuiltBy ?? null,
     ];
     entry.id = await this.#db.transaction(async (q) => {
       const [{ id }] = await q.query<{ id: number }>(

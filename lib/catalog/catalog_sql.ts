@@ -76,6 +76,7 @@ export const UPSERT_FILE_COLUMNS = [
   "topic",
   "n_chunks",
   "chunk_size",
+  "rebuilt_by",
 ] as const;
 
 /** The waveform columns after `file_id`: every WAVEDESC field, then USERTEXT. */
@@ -126,7 +127,8 @@ export function createTableStatements(
       source TEXT NOT NULL,
       topic TEXT,
       n_chunks INTEGER,
-      chunk_size INTEGER
+      chunk_size INTEGER,
+      rebuilt_by TEXT
     )`,
     `CREATE INDEX IF NOT EXISTS ${tables.files}_modified_at
        ON ${tables.files} (modified_at)`,
@@ -137,6 +139,39 @@ export function createTableStatements(
       usertext TEXT
     )`,
   ];
+}
+
+/**
+ * The column names of the files table (one row each, column `name`), to see
+ * whether a catalog made by an older version lacks a column.
+ *
+ * @example
+ * ```ts
+ * fileColumnsSql("sqlite", catalogTables("files")); // "SELECT name FROM pragma_table_info('files')"
+ * ```
+ */
+export function fileColumnsSql(
+  dialect: Dialect,
+  tables: CatalogTables,
+): string {
+  // The table name is checked by catalogTables: safe to inline.
+  return dialect === "sqlite"
+    ? `SELECT name FROM pragma_table_info('${tables.files}')`
+    : `SELECT column_name AS name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = '${tables.files}'`;
+}
+
+/**
+ * Adds the `rebuilt_by` column (which member of a consumer group rebuilt a
+ * file, for source 'kafka') to a files table made before it existed.
+ *
+ * @example
+ * ```ts
+ * addRebuiltBySql(catalogTables("files")); // "ALTER TABLE files ADD COLUMN rebuilt_by TEXT"
+ * ```
+ */
+export function addRebuiltBySql(tables: CatalogTables): string {
+  return `ALTER TABLE ${tables.files} ADD COLUMN rebuilt_by TEXT`;
 }
 
 /**

@@ -135,13 +135,14 @@ export class TransferCatalog {
    * @example
    * ```ts
    * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
-   * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", "lecroy_files");
+   * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", "lecroy_files", "labpc1 (pid 4242)");
    * ```
    */
   async fileRebuilt(
     workingDir: string,
     relativePath: string,
     topic: string,
+    rebuiltBy?: string,
   ): Promise<void> {
     const state = openState(workingDir);
     try {
@@ -155,6 +156,7 @@ export class TransferCatalog {
           topic,
           nChunks: record.totalChunks,
           chunkSize: record.chunkSize,
+          rebuiltBy,
         },
       );
     } finally {
@@ -169,10 +171,14 @@ export class TransferCatalog {
    * @example
    * ```ts
    * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
-   * await catalog.repairRebuilt("out/rebuilt", "lecroy_files"); // 0
+   * await catalog.repairRebuilt("out/rebuilt", "lecroy_files", "labpc1"); // 0
    * ```
    */
-  async repairRebuilt(workingDir: string, topic: string): Promise<number> {
+  async repairRebuilt(
+    workingDir: string,
+    topic: string,
+    rebuiltBy?: string,
+  ): Promise<number> {
     const root = await Deno.realPath(workingDir);
     const known = await this.#catalog.hashesBySource("kafka");
     const state = openState(root);
@@ -193,6 +199,7 @@ export class TransferCatalog {
           topic,
           nChunks: record.totalChunks,
           chunkSize: record.chunkSize,
+          rebuiltBy,
         });
         repaired++;
       }

@@ -34,6 +34,7 @@ import { Buffer } from "node:buffer";
 import {
   CompressionTypes,
   type ICustomPartitioner,
+  type PartitionerArgs,
   Partitioners,
   type Producer,
   type RecordMetadata,
@@ -83,6 +84,32 @@ export interface ChunkProducerOptions {
   retrying?: (error: Error, giveUpAt: Date) => void;
   /** Called when a send succeeds again after {@linkcode retrying}. */
   recovered?: () => void;
+  /**
+   * The part of a key that picks the partition (e.g. the file part of a
+   * chunk key, so every chunk of one file lands on one partition while files
+   * still spread over all); default the whole key. Keys are sent unchanged.
+   */
+  partitionKey?: (key: string) => string;
+}
+
+/**
+ * Kafka's default choice of partition (murmur2 of the key, as the Java
+ * client does), made on `partitionKey(key)` instead of the whole key.
+ */
+function partitionerOn(
+  partitionKey: (key: string) => string,
+): ICustomPartitioner {
+  return () => {
+    const byHash = Partitioners.DefaultPartitioner();
+    return (args: PartitionerArgs): number => {
+      const key = args.message.key;
+      if (key === null || key === undefined) return byHash(args);
+      return byHash({
+        ...args,
+        message: { ...args.message, key: partitionKey(key.toString()) },
+      });
+    };
+  };
 }
 
 /**
@@ -170,12 +197,13 @@ class UnsentMessagesError extends Error {
   }
 }
 
-/** kafkajs' default partitioner, also noting in `chosen` each message's partition. */
+/** The `choose` partitioner, also noting in `chosen` each message's partition. */
 function notingPartitioner(
   chosen: WeakMap<object, number>,
+  choose: ICustomPartitioner,
 ): ICustomPartitioner {
   return () => {
-    const partitioner = Partitioners.DefaultPartitioner();
+    const partitioner = choose();
     return (args) => {
       const partition = partitioner(args);
       chosen.set(args.message, partition);
@@ -239,7 +267,12 @@ export class ChunkProducer {
       { length: Math.max(1, options.workers) },
       () =>
         KafkaClient.kafkajs(kafka).producer({
-          createPartitioner: notingPartitioner(partitions),
+          createPartitioner: notingPartitioner(
+            partitions,
+            options.partitionKey
+              ? partitionerOn(options.partitionKey)
+              : Partitioners.DefaultPartitioner,
+          ),
           retry: { retries: settings.producer.retries },
         }),
     );

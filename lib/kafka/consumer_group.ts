@@ -7,6 +7,12 @@
  * lost chunks). A crash can therefore repeat a few messages, never skip one:
  * handlers must accept duplicates, which the file assembler does.
  *
+ * `commitPoint` may hold a partition's commit further back than the last
+ * message handled (the reconstructor holds it at the first chunk of its
+ * oldest unfinished file) and store metadata beside it; `assigned` hears of
+ * every new assignment, with the metadata committed on the partitions, before
+ * a consumer reads on; `status` gives the partitions owned and the group's lag.
+ *
  * @example
  * ```ts
  * import { ConsumerGroup } from "./consumer_group.ts";
@@ -25,7 +31,7 @@
  *
  * @module
  */
-import type { Consumer } from "kafkajs";
+import type { Admin, Consumer } from "kafkajs";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import { describeError } from "../common/cli.ts";
 import type { KafkaSettings } from "./config.ts";
@@ -48,8 +54,30 @@ export interface ConsumerGroupOptions {
   groupId: string;
   /** Consumers in the group (`--n_threads`). */
   consumers: number;
-  /** Handles one message; the offset is committed after it resolves. */
-  handle: (value: Uint8Array | null, where: MessagePosition) => Promise<void>;
+  /**
+   * Handles one message; the offset is committed after it resolves (at
+   * the latest at the end of the batch; at once when it resolves to true).
+   */
+  handle: (
+    value: Uint8Array | null,
+    where: MessagePosition,
+  ) => Promise<boolean | void>;
+  /**
+   * Where to commit on `partition` once every message before `next` is
+   * handled, with metadata to store beside the offset; default `next`
+   * itself. A reconstructor holds the commit at the first chunk of its
+   * oldest unfinished file, so that file's next owner reads it whole.
+   */
+  commitPoint?: (partition: number, next: string) => CommitPoint;
+  /**
+   * Called after a consumer joined (or rejoined) the group, before it reads
+   * anything, with the partitions this run's consumers own now and the
+   * metadata committed for the joining consumer's partitions.
+   */
+  assigned?: (
+    owned: number[],
+    committed: Map<number, string | null>,
+  ) => Promise<void> | void;
   /** Called when a consumer fails for good (e.g. `handle` threw). */
   fatal: (error: Error) => void;
   /**
@@ -60,6 +88,22 @@ export interface ConsumerGroupOptions {
   outage?: (error: Error) => void;
   /** Called each time a consumer has joined the group (also after an outage). */
   joined?: () => void;
+}
+
+/** An offset to commit and the metadata stored with it. */
+export interface CommitPoint {
+  /** The next offset to read from this partition. */
+  offset: string;
+  /** Kept by Kafka beside the offset (at most a few KiB); null for none. */
+  metadata: string | null;
+}
+
+/** What {@linkcode ConsumerGroup.status} reports. */
+export interface GroupStatus {
+  /** Partitions this run's consumers own. */
+  owned: number[];
+  /** Messages on the topic the group has not committed past; undefined when Kafka did not answer. */
+  lag: number | undefined;
 }
 
 /**
@@ -175,15 +219,24 @@ export class ConsumerGroup {
   readonly #create: () => Consumer;
   readonly #options: ConsumerGroupOptions;
   readonly #fromBeginning?: boolean;
+  /** Each consumer's partitions, from its last join. */
+  readonly #assignments = new Map<Consumer, number[]>();
+  /** Each consumer's join work ({@linkcode ConsumerGroupOptions.assigned}), awaited before it reads. */
+  readonly #ready = new Map<Consumer, Promise<void>>();
+  /** Makes the admin client that asks for the group's commits and the topic's ends. */
+  readonly #makeAdmin: () => Promise<Admin>;
+  #adminClient?: Promise<Admin>;
   #stopped = false;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
   private constructor(
     create: () => Consumer,
     options: ConsumerGroupOptions,
+    admin: () => Promise<Admin>,
     fromBeginning?: boolean,
   ) {
     this.#create = create;
+    this.#makeAdmin = admin;
     this.#options = options;
     this.#fromBeginning = fromBeginning;
     this.#consumers = Array.from(
@@ -215,7 +268,17 @@ export class ConsumerGroup {
             ),
         },
       });
-    const group = new ConsumerGroup(create, options, fromBeginning);
+    const group = new ConsumerGroup(
+      create,
+      options,
+      // kafkajs' own admin: the group's commits need fetchOffsets.
+      async () => {
+        const admin = KafkaClient.kafkajs(kafka).admin();
+        await withReachableBroker(settings, () => admin.connect());
+        return admin;
+      },
+      fromBeginning,
+    );
     await withReachableBroker(settings, async () => {
       for (const consumer of group.#consumers) {
         await consumer.connect();
@@ -224,7 +287,7 @@ export class ConsumerGroup {
     });
     // Joining one by one would rebalance the group once per consumer.
     await Promise.all(
-      group.#consumers.map((consumer) => run(consumer, options)),
+      group.#consumers.map((consumer) => group.#run(consumer)),
     );
     return group;
   }
@@ -246,8 +309,82 @@ export class ConsumerGroup {
         this.#replaceLater(consumer, RESTART_FIRST_WAIT_MS);
       } else this.#options.fatal(error);
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => this.#options.joined?.());
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#options.joined?.();
+      const partitions = event.payload.memberAssignment[this.#options.topic] ??
+        [];
+      this.#assignments.set(consumer, [...partitions]);
+      // kafkajs emits this before its first fetch of the new generation;
+      // the batches wait for the work below (see #run).
+      this.#ready.set(consumer, this.#joined(partitions));
+    });
     return consumer;
+  }
+
+  /** Hands the new ownership and the committed metadata to `assigned`. */
+  async #joined(partitions: number[]): Promise<void> {
+    const assigned = this.#options.assigned;
+    if (!assigned) return;
+    const committed = new Map<number, string | null>();
+    try {
+      const admin = await this.#admin();
+      const [offsets] = await admin.fetchOffsets({
+        groupId: this.#options.groupId,
+        topics: [this.#options.topic],
+      });
+      for (const p of offsets?.partitions ?? []) {
+        if (partitions.includes(p.partition)) {
+          committed.set(p.partition, p.metadata);
+        }
+      }
+    } catch {
+      // Without the metadata a file finished by the partition's last owner
+      // may be rebuilt once more (at least once); nothing is lost.
+    }
+    await assigned(this.owned(), committed);
+  }
+
+  /** The partitions this run's consumers own (as of their last joins). */
+  owned(): number[] {
+    const all = new Set([...this.#assignments.values()].flat());
+    return [...all].sort((a, b) => a - b);
+  }
+
+  /**
+   * The partitions owned and the group's lag: messages on the topic past
+   * the group's commits (every member's partitions, not only this run's).
+   */
+  async status(): Promise<GroupStatus> {
+    const owned = this.owned();
+    try {
+      const admin = await this.#admin();
+      const ends = await admin.fetchTopicOffsets(this.#options.topic);
+      const [commits] = await admin.fetchOffsets({
+        groupId: this.#options.groupId,
+        topics: [this.#options.topic],
+      });
+      const committed = new Map(
+        (commits?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+      );
+      let lag = 0n;
+      for (const end of ends) {
+        const from = committed.get(end.partition) ?? -1n;
+        const start = from < BigInt(end.low) ? BigInt(end.low) : from;
+        lag += BigInt(end.high) - start;
+      }
+      return { owned, lag: Number(lag) };
+    } catch {
+      return { owned, lag: undefined };
+    }
+  }
+
+  /** Starts one consumer's loop, reading only after its join work is done. */
+  #run(consumer: Consumer): Promise<void> {
+    return run(
+      consumer,
+      this.#options,
+      () => this.#ready.get(consumer) ?? Promise.resolve(),
+    );
   }
 
   /** Replaces a crashed consumer after `wait` ms, trying again, slower, until it works. */
@@ -258,6 +395,8 @@ export class ConsumerGroup {
       if (this.#stopped) return;
       const slot = this.#consumers.indexOf(old);
       if (slot < 0) return;
+      this.#assignments.delete(old);
+      this.#ready.delete(old);
       await old.disconnect().catch(() => {});
       const fresh = this.#watch(this.#create());
       this.#consumers[slot] = fresh;
@@ -267,7 +406,7 @@ export class ConsumerGroup {
           topic: this.#options.topic,
           fromBeginning: this.#fromBeginning,
         });
-        await run(fresh, this.#options);
+        await this.#run(fresh);
       } catch {
         this.#replaceLater(fresh, Math.min(wait * 2, RESTART_MAX_WAIT_MS));
       }
@@ -282,6 +421,16 @@ export class ConsumerGroup {
     await Promise.all(
       this.#consumers.map((c) => c.disconnect().catch(() => {})),
     );
+    const admin = await this.#adminClient?.catch(() => undefined);
+    await admin?.disconnect().catch(() => {});
+  }
+
+  /** The one admin client, connected on first use. */
+  #admin(): Promise<Admin> {
+    this.#adminClient ??= this.#makeAdmin();
+    // A failed connection is tried again next time.
+    this.#adminClient.catch(() => this.#adminClient = undefined);
+    return this.#adminClient;
   }
 }
 
@@ -290,7 +439,11 @@ const RESTART_FIRST_WAIT_MS = 1000;
 const RESTART_MAX_WAIT_MS = 30_000;
 
 /** Starts one consumer's loop: handle each message, then commit its offset. */
-function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
+function run(
+  consumer: Consumer,
+  options: ConsumerGroupOptions,
+  ready: () => Promise<void>,
+): Promise<void> {
   return consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -304,25 +457,28 @@ function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
         commitOffsetsIfNecessary,
       },
     ) => {
+      await ready();
       // Committed directly (not through consumer.commitOffsets, which retries
       // for a minute while a rebalance is under way): a commit refused by a
       // rebalance ends the batch at once, and kafkajs rejoins the group.
-      const commit = (offset: string) =>
-        commitOffsetsIfNecessary({
+      const commit = (offset: string) => {
+        const next = (BigInt(offset) + 1n).toString();
+        const point = options.commitPoint?.(batch.partition, next) ??
+          { offset: next, metadata: null };
+        return commitOffsetsIfNecessary({
           topics: [{
             topic: batch.topic,
-            partitions: [{
-              partition: batch.partition,
-              offset: (BigInt(offset) + 1n).toString(),
-            }],
+            partitions: [{ partition: batch.partition, ...point }],
           }],
         });
+      };
       let done: string | undefined;
       let sinceCommit = 0;
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) break;
+        let commitNow: boolean | void;
         try {
-          await options.handle(message.value, {
+          commitNow = await options.handle(message.value, {
             topic: batch.topic,
             partition: batch.partition,
             offset: message.offset,
@@ -343,7 +499,7 @@ function run(consumer: Consumer, options: ConsumerGroupOptions): Promise<void> {
           throw error;
         }
         done = message.offset;
-        if (++sinceCommit >= COMMIT_EVERY_MESSAGES) {
+        if (++sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
           await commit(done);
           sinceCommit = 0;
         }

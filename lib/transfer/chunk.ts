@@ -140,6 +140,20 @@ export function chunkKey(
   return `${prefix}${chunk.filename}_chunk_${chunk.chunkIndex}_of_${chunk.totalChunks}`;
 }
 
+/**
+ * The file part of a chunk key (everything before `_chunk_<i>_of_<n>`): the
+ * same for every chunk of one file, so the uploaders pick the partition from
+ * it and all chunks of a file land on one partition.
+ *
+ * @example
+ * ```ts
+ * filePartOfKey("run1_a_x.bin_chunk_2_of_9"); // "run1_a_x.bin"
+ * ```
+ */
+export function filePartOfKey(key: string): string {
+  return key.replace(/_chunk_\d+_of_\d+$/, "");
+}
+
 /** msgpack headers: fixarray of 9 and of 10, float64. */
 const FIXARRAY_9 = 0x99;
 const FIXARRAY_10 = 0x9a;

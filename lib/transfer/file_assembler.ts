@@ -74,8 +74,20 @@ interface PendingFile {
   startedAt: Date;
 }
 
+/** Which file version a chunk belongs to. */
+export interface FileIdentity {
+  /** The version's key: the same for every chunk of it, in every WORKINGDIR. */
+  key: string;
+  /** Path under WORKINGDIR, POSIX style. */
+  relativePath: string;
+  /** Where the rebuilt file goes. */
+  path: string;
+}
+
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
+  /** The version's key (see {@linkcode FileIdentity}). */
+  key: string;
   /** Path under WORKINGDIR. */
   relativePath: string;
   /** Chunks written so far. */
@@ -184,6 +196,7 @@ export class FileAssembler {
   /** Files started but not finished. */
   inProgress(): FileProgress[] {
     return [...this.#pending.values()].map((file) => ({
+      key: file.key,
       relativePath: file.relativePath,
       chunksOnDisk: file.count,
       totalChunks: file.totalChunks,
@@ -207,7 +220,12 @@ export class FileAssembler {
     this.#state.close();
   }
 
-  async #accept(chunk: FileChunk): Promise<ChunkOutcome> {
+  /**
+   * The file version a chunk belongs to: its key (the same in every working
+   * folder: path under WORKINGDIR and whole-file hash) and its path. Throws
+   * `UnsafePathError` for a path outside WORKINGDIR.
+   */
+  identify(chunk: FileChunk): FileIdentity {
     const path = targetPath(
       this.#root,
       chunk.subdir,
@@ -218,6 +236,42 @@ export class FileAssembler {
     const key = toHex(sha512(new TextEncoder().encode(
       [relativePath, toHex(chunk.fileHash)].join("\0"),
     ))).slice(0, 40);
+    return { key, relativePath, path };
+  }
+
+  /** Whether the file version `key` is started here and not finished. */
+  isPending(key: string): boolean {
+    return this.#pending.has(key);
+  }
+
+  /** Keys of the file versions started here and not finished. */
+  pendingKeys(): string[] {
+    return [...this.#pending.keys()];
+  }
+
+  /**
+   * Drops an unfinished file: its partial file and its record go, so that
+   * whoever reads its chunks next rebuilds it whole (a reconstructor that
+   * lost the file's partition to another member of its group). `unless`
+   * is asked in turn with the chunks, just before: true keeps the file.
+   */
+  abandon(key: string, unless?: () => boolean): Promise<string | undefined> {
+    const result = this.#queue.then(async () => {
+      const file = this.#pending.get(key);
+      if (!file || unless?.()) return undefined;
+      this.#open.get(key)?.close();
+      this.#open.delete(key);
+      this.#pending.delete(key);
+      await Deno.remove(this.#partialPath(key)).catch(() => {});
+      this.#state.drop(key);
+      return file.relativePath;
+    });
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #accept(chunk: FileChunk): Promise<ChunkOutcome> {
+    const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
     if (!file) {

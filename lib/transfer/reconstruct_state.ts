@@ -123,6 +123,14 @@ export class ReconstructState {
     this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
   }
 
+  /** Forgets an unfinished version and its chunks (its partial file is gone). */
+  drop(key: string): void {
+    this.#db.exec("BEGIN");
+    this.#db.prepare("DELETE FROM chunks WHERE key = ?").run(key);
+    this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
+    this.#db.exec("COMMIT");
+  }
+
   /** Every unfinished file version, with the chunks already on disk. */
   pendingFiles(): PendingFile[] {
     const files = this.#db.prepare(

@@ -127,8 +127,31 @@ export function connectTestAdmin(bootstrap: string): Promise<KafkaAdmin> {
 }
 
 /**
+ * Creates `topic` with `partitions` partitions (if missing).
+ *
+ * @example
+ * ```ts
+ * await createTopic(broker.bootstrap, topic, 6);
+ * ```
+ */
+export async function createTopic(
+  bootstrap: string,
+  topic: string,
+  partitions: number,
+): Promise<void> {
+  const admin = await connectTestAdmin(bootstrap);
+  try {
+    await ensureTopic(admin, topic, partitions);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * Produces hand-made message values to `topic`, in the given order, with a
- * chosen compression.
+ * chosen compression. With `spread`, the topic gets that many partitions and
+ * message i goes to partition i % spread, as an uploader that picks a
+ * partition per chunk (OpenMSIStream) does.
  *
  * @example
  * ```ts
@@ -140,12 +163,10 @@ export async function produceRaw(
   topic: string,
   values: Uint8Array[],
   compression: CompressionTypes = CompressionTypes.None,
+  spread?: number,
 ): Promise<void> {
-  const settings = plaintextSettings(bootstrap);
-  const kafka = createKafka(settings);
-  const admin = await connectAdmin(kafka, settings);
-  await ensureTopic(admin, topic, 1);
-  await admin.disconnect();
+  await createTopic(bootstrap, topic, spread ?? 1);
+  const kafka = createKafka(plaintextSettings(bootstrap));
   // Hand-made batches need the client library itself (its compression types).
   const producer = KafkaClient.kafkajs(kafka).producer({
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -158,6 +179,7 @@ export async function produceRaw(
     messages: values.map((value, i) => ({
       key: `crafted_${i}`,
       value: Buffer.from(value),
+      ...(spread ? { partition: i % spread } : {}),
     })),
   });
   await producer.disconnect();

@@ -1,0 +1,192 @@
+/**
+ * One reconstructor as a member of a consumer group: the file assembler plus
+ * the bookkeeping that lets several members share a topic file by file.
+ *
+ * Every chunk goes through {@linkcode GroupMember.accept}, which writes it
+ * (see file_assembler.ts) and notes per partition which files are open (see
+ * partition_files.ts), so commits never pass an unfinished file. When the
+ * group hands this member a new set of partitions,
+ * {@linkcode GroupMember.assigned} drops the partial copies of files whose
+ * partitions went to another member: their new owner rebuilds them whole.
+ *
+ * @example
+ * ```ts
+ * import { FileAssembler } from "./file_assembler.ts";
+ * import { GroupMember } from "./group_member.ts";
+ * import type { FileChunk } from "./chunk.ts";
+export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
+ * declare const chunk: FileChunk;
+ *
+ * const assembler = await FileAssembler.open("out/rebuilt");
+ * const member = new GroupMember(assembler, 5);
+ * await member.assigned([0, 1, 2, 3, 4], new Map());
+ * const { outcome, commitNow } = await member.accept(chunk, { partition: 0, offset: "0" });
+ * ```
+ *
+ * @module
+ */
+import type { FileChunk } from "./chunk.ts";
+export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
+import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
+export type { ChunkOutcome };
+import {
+  type AssignmentChange,
+  type PartitionCommit,
+  PartitionFiles,
+  type TrackedFile,
+} from "./partition_files.ts";
+
+/** Where a chunk was read. */
+export interface ChunkPlace {
+  /** The partition. */
+  partition: number;
+  /** The message's offset. */
+  offset: string;
+}
+
+/** What {@linkcode GroupMember.accept} did with a chunk. */
+export interface AcceptResult {
+  /** What the assembler did; undefined when the previous owner had finished the file. */
+  outcome: ChunkOutcome | undefined;
+  /** A file ended: commit now, so no other member rebuilds it again. */
+  commitNow: boolean;
+}
+
+/**
+ * A partial file no open file needs is dropped this long after a join (a
+ * file of an earlier run whose partition another member owns now); a file
+ * on a partition still owned is met again well before.
+ */
+export const ORPHAN_GRACE_MS = 30_000;
+
+/** A file silent this long with chunks missing counts as spread over partitions. */
+export const SPREAD_STALL_MS = 8000;
+
+/** An assembler shared with the other members of a group. */
+export class GroupMember {
+  readonly #assembler: FileAssembler;
+  readonly #partitionCount: number;
+  readonly #files = new PartitionFiles();
+  #orphanTimer?: ReturnType<typeof setTimeout>;
+
+  /** Wraps `assembler` for a topic of `partitionCount` partitions. */
+  constructor(assembler: FileAssembler, partitionCount: number) {
+    this.#assembler = assembler;
+    this.#partitionCount = partitionCount;
+  }
+
+  /** Partitions owned now. */
+  get owned(): number[] {
+    return this.#files.owned;
+  }
+
+  /** Whether other members own some of the topic's partitions. */
+  get sharesTopic(): boolean {
+    return this.#files.owned.length < this.#partitionCount;
+  }
+
+  /**
+   * Writes one chunk unless the file is finished already (here, or by the
+   * partition's previous owner), and notes the file as open or finished on
+   * its partition. Throws what the assembler throws for a chunk to skip.
+   */
+  async accept(chunk: FileChunk, place: ChunkPlace): Promise<AcceptResult> {
+    const file = this.#assembler.identify(chunk);
+    const { partition, offset } = place;
+    if (this.#files.finishedBefore(partition, offset, file.key)) {
+      return { outcome: undefined, commitNow: false };
+    }
+    const outcome = await this.#assembler.accept(chunk);
+    const ended = outcome.kind === "reconstructed" ||
+      outcome.kind === "rejected";
+    if (ended || !this.#assembler.isPending(file.key)) {
+      this.#files.finished(partition, offset, file.key);
+    } else {
+      this.#files.unfinished(partition, offset, file, chunk.chunkIndex);
+    }
+    return { outcome, commitNow: ended };
+  }
+
+  /** Where to commit on `partition` once everything before `next` is handled. */
+  commitPoint(partition: number, next: string): PartitionCommit {
+    return this.#files.commitPoint(partition, next);
+  }
+
+  /**
+   * Takes a new assignment: drops the partial files of files open only on
+   * partitions owned elsewhere now, and, a little later, those of an earlier
+   * run that no owned partition brought back. Returns what changed.
+   */
+  async assigned(
+    owned: number[],
+    committed: Map<number, string | null>,
+  ): Promise<AssignmentChange> {
+    const change = this.#files.assign(owned, committed);
+    for (const file of change.lost) await this.#assembler.abandon(file.key);
+    clearTimeout(this.#orphanTimer);
+    this.#orphanTimer = setTimeout(
+      () => this.#dropOrphans(),
+      ORPHAN_GRACE_MS,
+    );
+    return change;
+  }
+
+  /** Drops partial files that no partition owned here has brought back. */
+  async #dropOrphans(): Promise<void> {
+    const isOpen = (key: string) => this.#files.isOpen(key);
+    for (const key of this.#assembler.pendingKeys()) {
+      // Asked again in turn with the chunks: one may have just opened it.
+      if (!isOpen(key)) await this.#assembler.abandon(key, () => isOpen(key));
+    }
+  }
+
+  /**
+   * Files that cannot complete here because their chunks are spread over
+   * partitions other members own; each named once. Empty while this member
+   * owns every partition (it then rebuilds such files itself).
+   */
+  spreadFiles(): TrackedFile[] {
+    if (!this.sharesTopic) return [];
+    const onDisk = new Map(
+      this.#assembler.inProgress().map((f) => [f.key, f.chunksOnDisk]),
+    );
+    return this.#files.spreadFiles(SPREAD_STALL_MS, (key) => onDisk.get(key));
+  }
+
+  /** Stops the timers. */
+  close(): void {
+    clearTimeout(this.#orphanTimer);
+  }
+}
+
+/**
+ * One line about a member's share of its group, for `check` and the
+ * periodic status.
+ *
+ * @example
+ * ```ts
+ * shareLine({ owned: [0, 3], lag: 120 }, 2);
+ * // "owns partition(s) 0,3; 2 file(s) in progress; group lag 120 message(s)"
+ * ```
+ */
+export function shareLine(
+  status: { owned: number[]; lag: number | undefined },
+  filesInProgress: number,
+): string {
+  const owned = status.owned.join(",") || "none";
+  const lag = status.lag ?? "unknown";
+  return `owns partition(s) ${owned}; ${filesInProgress} file(s) in progress; group lag ${lag} message(s)`;
+}
+
+/**
+ * The warning for a file whose chunks are spread over partitions: what it
+ * is and the remedy.
+ *
+ * @example
+ * ```ts
+ * spreadWarning({ key: "k", relativePath: "a.trc" }, "lecroy_files");
+ * ```
+ */
+export function spreadWarning(file: TrackedFile, topic: string): string {
+  return `file ${file.relativePath} cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
+}

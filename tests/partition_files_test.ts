@@ -1,0 +1,61 @@
+/**
+ * The commit rules of a reconstructor in a consumer group: never past an
+ * unfinished file, finished files handed to the next owner in the metadata,
+ * files of a lost partition given up.
+ */
+import { deepStrictEqual, ok } from "node:assert/strict";
+import { PartitionFiles } from "../lib/transfer/partition_files.ts";
+
+const A = { key: "a".repeat(40), relativePath: "a.bin" };
+const B = { key: "b".repeat(40), relativePath: "b.bin" };
+
+Deno.test("commits stop at the oldest unfinished file and carry the younger finished ones to the next owner", () => {
+  const owner = new PartitionFiles();
+  owner.assign([0, 1], new Map());
+  owner.unfinished(0, "10", A, 1);
+  owner.unfinished(0, "12", B, 1);
+  owner.finished(0, "15", B.key);
+  const held = owner.commitPoint(0, "16");
+  deepStrictEqual(held.offset, "10");
+  ok(held.metadata?.includes(B.key.slice(0, 16)), String(held.metadata));
+  ok(!held.metadata?.includes(A.key.slice(0, 16)));
+  // Partition 1 holds no file: its commit goes to the end.
+  deepStrictEqual(owner.commitPoint(1, "7"), { offset: "7", metadata: null });
+
+  // The next owner reads from offset 10: A is rebuilt, B skipped.
+  const next = new PartitionFiles();
+  next.assign([0], new Map([[0, held.metadata]]));
+  ok(!next.finishedBefore(0, "10", A.key));
+  next.unfinished(0, "10", A, 1);
+  ok(next.finishedBefore(0, "12", B.key));
+  ok(next.finishedBefore(0, "15", B.key));
+  deepStrictEqual(next.commitPoint(0, "16").offset, "10");
+  next.finished(0, "17", A.key);
+  deepStrictEqual(next.commitPoint(0, "18"), { offset: "18", metadata: null });
+});
+
+Deno.test("a lost partition gives up its open files; one still open elsewhere is kept", () => {
+  const files = new PartitionFiles();
+  files.assign([0, 1], new Map());
+  files.unfinished(0, "3", A, 1);
+  files.unfinished(0, "4", B, 1);
+  files.unfinished(1, "9", B, 2);
+  const change = files.assign([1, 2], new Map());
+  deepStrictEqual(change.lost, [A]);
+  deepStrictEqual(change.lostPartitions, [0]);
+  deepStrictEqual(change.gainedPartitions, [2]);
+  ok(files.isOpen(B.key));
+  deepStrictEqual(files.commitPoint(1, "20").offset, "9");
+});
+
+Deno.test("a file seen on two partitions, or stalled with chunks missing, is named once as spread", () => {
+  const files = new PartitionFiles();
+  files.assign([0, 1], new Map());
+  files.unfinished(0, "0", A, 1);
+  files.unfinished(1, "0", A, 2);
+  files.unfinished(0, "1", B, 5);
+  deepStrictEqual(files.spreadFiles(60_000, () => 1), [A]);
+  deepStrictEqual(files.spreadFiles(60_000, () => 1), []);
+  // B: chunk 5 seen, 1 on disk, silent for longer than 0 ms.
+  deepStrictEqual(files.spreadFiles(0, () => 1), [B]);
+});
