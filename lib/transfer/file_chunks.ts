@@ -71,7 +71,7 @@ const HASH_BYTES = 64;
  * Bytes read from the file at once (rounded down to whole chunks): large
  * reads keep the per-chunk cost of small chunks low.
  */
-export const READ_BYTES = 4 * 1024 * 1024;
+export const READ_BYTES = 1024 * 1024;
 
 /**
  * How many chunks a file of `size` bytes has.

@@ -211,12 +211,15 @@ export async function uploadFile(
         mtime: plan.mtimeMs / 1000,
       };
       options.queued?.(chunk.index, plan.totalChunks);
+      // Only numbers in the callbacks: the chunk's bytes are a view of a
+      // whole read block, which must not live on until Kafka answers.
+      const { index, data: { length } } = chunk;
       await producer.send({
         key: chunkKey(message),
         value: encodeChunk(message),
         delivered: () => {
           result.acknowledged++;
-          options.acknowledged?.(chunk.index, chunk.data.length);
+          options.acknowledged?.(index, length);
           answer();
         },
         failed: (error) => {
