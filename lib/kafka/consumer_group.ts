@@ -256,6 +256,7 @@ export class ConsumerGroup {
       KafkaClient.kafkajs(kafka).consumer({
         // A short fetch wait lets `quit` take effect within a second.
         maxWaitTimeInMs: 1000,
+        maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
         sessionTimeout: SESSION_TIMEOUT_MS,
         rebalanceTimeout: REBALANCE_TIMEOUT_MS,
         ...withoutUndefined(fetch),
@@ -433,6 +434,15 @@ export class ConsumerGroup {
     return this.#adminClient;
   }
 }
+
+/**
+ * Bytes fetched per partition at once unless the config's
+ * `max.partition.fetch.bytes` says otherwise. kafkajs' 1 MiB is two chunks of
+ * 512 KiB: since each file has its own partition and kafkajs fetches again
+ * only after a batch is handled, the rebuild waited on the broker after every
+ * second chunk (measured: 37 MB/s, 119 MB/s with 8 MiB).
+ */
+const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 
 /** Waits before a crashed consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;

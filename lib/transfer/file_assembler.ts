@@ -2,9 +2,12 @@
  * Putting files back together from their chunks, in any order, safely.
  *
  * Each chunk is written at its offset into a partial file kept in the working
- * folder's hidden state folder. When the last missing chunk arrives, the whole
- * partial file is hashed (as a stream, never all in memory) and compared with
- * the SHA-512 the sender computed. Only a match is moved into place, with one
+ * folder's hidden state folder, whose handle stays open while its chunks
+ * arrive. While the chunks arrive in order, the whole file's SHA-512 is
+ * computed as they are written; when the last missing chunk arrives, that
+ * hash (or, for chunks that came out of order or before a restart, the hash
+ * of the partial file read back as a stream, never all in memory) is
+ * compared with the SHA-512 the sender computed. Only a match is moved into place, with one
  * atomic rename, so a reader never sees half a file. A mismatch is kept aside
  * in `rejected/` for inspection. Duplicated chunks change nothing.
  *
@@ -26,7 +29,7 @@
  * @module
  */
 import { writeAll } from "../common/write_all.ts";
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { dirname, join, relative, sep } from "node:path";
 import {
   type FileChunk,
@@ -72,7 +75,17 @@ interface PendingFile {
   received: Map<number, Uint8Array>;
   count: number;
   startedAt: Date;
+  /**
+   * The whole file's hash so far, while every chunk came in order (1, 2, ...);
+   * undefined once one did not, or for a file carried over from a restart.
+   */
+  running?: Hash;
+  /** The chunk `running` needs next. */
+  nextInOrder: number;
 }
+
+/** Identities computed already, by the fields that make them (see `identify`). */
+const IDENTITIES_KEPT = 1024;
 
 /** Which file version a chunk belongs to. */
 export interface FileIdentity {
@@ -94,6 +107,13 @@ export interface FileProgress {
   chunksOnDisk: number;
   /** Chunks in the file. */
   totalChunks: number;
+}
+
+/** A partial file's open handle, and where its next write would land. */
+interface OpenPartial {
+  handle: Deno.FsFile;
+  /** The handle's position, -1 when unknown (a write failed midway). */
+  position: number;
 }
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
@@ -122,7 +142,8 @@ export class FileAssembler {
   readonly #root: string;
   readonly #state: ReconstructState;
   readonly #pending = new Map<string, PendingFile>();
-  readonly #open = new Map<string, Deno.FsFile>();
+  readonly #open = new Map<string, OpenPartial>();
+  readonly #identities = new Map<string, FileIdentity>();
   /** Chunks are handled one at a time, so two never race on one file. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -173,6 +194,7 @@ export class FileAssembler {
         received: new Map(),
         count: 0,
         startedAt: new Date(saved.startedAt),
+        nextInOrder: 0,
       };
       for (const i of saved.chunksOnDisk) markReceived(file, i);
       assembler.#pending.set(file.key, file);
@@ -215,7 +237,7 @@ export class FileAssembler {
 
   /** Closes open files and the state database. */
   close(): void {
-    for (const file of this.#open.values()) file.close();
+    for (const open of this.#open.values()) open.handle.close();
     this.#open.clear();
     this.#state.close();
   }
@@ -226,6 +248,15 @@ export class FileAssembler {
    * `UnsafePathError` for a path outside WORKINGDIR.
    */
   identify(chunk: FileChunk): FileIdentity {
+    // Computed once per file: the chunks of one file repeat these fields.
+    const cacheKey = [
+      chunk.subdir,
+      chunk.filename,
+      chunk.filenameAppend,
+      String.fromCharCode(...chunk.fileHash),
+    ].join("\0");
+    const known = this.#identities.get(cacheKey);
+    if (known) return known;
     const path = targetPath(
       this.#root,
       chunk.subdir,
@@ -236,7 +267,15 @@ export class FileAssembler {
     const key = toHex(sha512(new TextEncoder().encode(
       [relativePath, toHex(chunk.fileHash)].join("\0"),
     ))).slice(0, 40);
-    return { key, relativePath, path };
+    if (this.#identities.size >= IDENTITIES_KEPT) this.#identities.clear();
+    const identity = { key, relativePath, path };
+    this.#identities.set(cacheKey, identity);
+    return identity;
+  }
+
+  /** Commits the record of the chunks written so far (before a Kafka commit). */
+  flush(): void {
+    this.#state.flush();
   }
 
   /** Whether the file version `key` is started here and not finished. */
@@ -259,7 +298,7 @@ export class FileAssembler {
     const result = this.#queue.then(async () => {
       const file = this.#pending.get(key);
       if (!file || unless?.()) return undefined;
-      this.#open.get(key)?.close();
+      this.#open.get(key)?.handle.close();
       this.#open.delete(key);
       this.#pending.delete(key);
       await Deno.remove(this.#partialPath(key)).catch(() => {});
@@ -293,6 +332,12 @@ export class FileAssembler {
     await this.#writeAt(key, chunk.offset, chunk.data);
     this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
+    if (file.running && chunk.chunkIndex === file.nextInOrder) {
+      file.running.update(chunk.data);
+      file.nextInOrder++;
+    } else {
+      file.running = undefined; // Out of order: read back at the end.
+    }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
     return await this.#finish(file, path, chunk.mtime);
   }
@@ -324,6 +369,8 @@ export class FileAssembler {
       received: new Map(),
       count: 0,
       startedAt: new Date(),
+      running: createHash("sha512"),
+      nextInOrder: 1,
     };
     this.#state.addFile(file);
     this.#pending.set(key, file);
@@ -334,23 +381,27 @@ export class FileAssembler {
     return join(this.#root, STATE_FOLDER, "partial", `${key}.part`);
   }
 
-  /** Writes bytes at an offset of a partial file. */
+  /** Writes bytes at an offset of a partial file (seeking only when needed). */
   async #writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
-    let handle = this.#open.get(key);
-    if (!handle) {
+    let open = this.#open.get(key);
+    if (!open) {
       if (this.#open.size >= MAX_OPEN_FILES) {
         const [oldestKey, oldest] = this.#open.entries().next().value!;
-        oldest.close();
+        oldest.handle.close();
         this.#open.delete(oldestKey);
       }
-      handle = await Deno.open(this.#partialPath(key), {
+      const handle = await Deno.open(this.#partialPath(key), {
         write: true,
         create: true,
       });
-      this.#open.set(key, handle);
+      open = { handle, position: 0 };
+      this.#open.set(key, open);
     }
-    await handle.seek(offset, Deno.SeekMode.Start);
-    await writeAll(handle, data);
+    const seek = open.position !== offset;
+    open.position = -1; // Unknown until the seek and the write succeed.
+    if (seek) await open.handle.seek(offset, Deno.SeekMode.Start);
+    await writeAll(open.handle, data);
+    open.position = offset + data.length;
   }
 
   /**
@@ -362,7 +413,7 @@ export class FileAssembler {
     path: string,
     mtime?: number,
   ): Promise<ChunkOutcome> {
-    this.#open.get(file.key)?.close();
+    this.#open.get(file.key)?.handle.close();
     this.#open.delete(file.key);
     this.#pending.delete(file.key);
     const partial = this.#partialPath(file.key);
@@ -384,7 +435,12 @@ export class FileAssembler {
       }
       return await this.#reject(file, partial, "its partial file is gone");
     }
-    if (!sameBytes(await hashFile(partial), file.fileHash)) {
+    // Every chunk came in order: the running hash covers the whole file.
+    const hash = file.running && file.nextInOrder > file.totalChunks
+      ? new Uint8Array(file.running.digest())
+      : await hashFile(partial);
+    file.running = undefined;
+    if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
     try {

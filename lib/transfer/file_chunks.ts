@@ -2,18 +2,21 @@
  * Splitting a file into fixed-size chunks, with a SHA-512 for each chunk and
  * for the whole file, without ever holding the whole file in memory.
  *
- * Uploading takes two passes over the file. {@linkcode planChunks} reads it
- * once to hash it. {@linkcode readVerifiedChunks} reads each chunk again just
- * before it is sent and checks it against the first pass: if the file changed
- * in between, the upload stops with {@linkcode FileChangedError} instead of
- * sending a mix of old and new bytes.
+ * Uploading takes two passes over the file, and hashes each byte twice (once
+ * for the whole file, once for its chunk), as the message format demands.
+ * {@linkcode planChunks} reads it once to hash it. {@linkcode readPlannedChunks}
+ * reads it again to send it, without hashing: if the file's size or
+ * modification time changed in between, or a read comes up short, the upload
+ * stops with {@linkcode FileChangedError} instead of sending a mix of old and
+ * new bytes. (The reconstructor checks every chunk's hash and the file's, so
+ * a change that keeps both is still never rebuilt.)
  *
  * @example
  * ```ts
- * import { planChunks, readVerifiedChunks } from "./file_chunks.ts";
+ * import { planChunks, readPlannedChunks } from "./file_chunks.ts";
  *
  * const plan = await planChunks("data/big.bin", 16384);
- * for await (const chunk of readVerifiedChunks(plan)) {
+ * for await (const chunk of readPlannedChunks(plan)) {
  *   console.log(chunk.index, chunk.offset, chunk.data.length);
  * }
  * ```
@@ -21,7 +24,6 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { sameBytes } from "./chunk.ts";
 import { UserError } from "../common/cli.ts";
 
 /** What the first pass learned about a file. */
@@ -42,15 +44,15 @@ export interface ChunkPlan {
   chunkHashes: Uint8Array;
 }
 
-/** One chunk read back and checked. */
-export interface VerifiedChunk {
+/** One chunk read for sending, with its hash from the plan. */
+export interface PlannedChunk {
   /** 1-based, as in the message format. */
   index: number;
   /** Where the chunk starts in the file, in bytes. */
   offset: number;
   /** The chunk's bytes. */
   data: Uint8Array;
-  /** SHA-512 of `data`. */
+  /** SHA-512 of `data`, as the first pass found it. */
   hash: Uint8Array;
 }
 
@@ -66,6 +68,12 @@ export class FileChangedError extends UserError {
 const HASH_BYTES = 64;
 
 /**
+ * Bytes read from the file at once (rounded down to whole chunks): large
+ * reads keep the per-chunk cost of small chunks low.
+ */
+export const READ_BYTES = 1024 * 1024;
+
+/**
  * How many chunks a file of `size` bytes has.
  *
  * @example
@@ -79,9 +87,10 @@ export function countChunks(size: number, chunkSize: number): number {
 }
 
 /**
- * First pass: hashes the file and each of its chunks.
- * `onBytes` is told how many bytes have been read so far. A file that is gone
- * or grows meanwhile throws {@linkcode FileChangedError}.
+ * First pass: hashes the file and each of its chunks, reading it in blocks of
+ * {@linkcode READ_BYTES} split into chunks in memory. `onBytes` is told how
+ * many bytes have been read so far. A file that is gone, or whose size or
+ * modification time changes meanwhile, throws {@linkcode FileChangedError}.
  *
  * @example
  * ```ts
@@ -95,30 +104,43 @@ export async function planChunks(
 ): Promise<ChunkPlan> {
   using file = await openOrChanged(path);
   const info = await file.stat();
+  const mtimeMs = info.mtime?.getTime() ?? 0;
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
   const fileHash = createHash("sha512");
-  const buffer = new Uint8Array(chunkSize);
+  // One buffer for the whole pass: every byte is hashed before the next read.
+  const block = new Uint8Array(blockBytes(chunkSize));
   let size = 0;
-  for (let index = 0; index < totalChunks; index++) {
-    const length = await readFull(file, buffer);
-    const data = buffer.subarray(0, length);
+  let index = 0;
+  while (index < totalChunks) {
+    const length = await readFull(file, block);
+    const data = block.subarray(0, length);
     fileHash.update(data);
-    chunkHashes.set(
-      createHash("sha512").update(data).digest(),
-      index * HASH_BYTES,
-    );
+    for (let start = 0; start < length || index === 0; start += chunkSize) {
+      const piece = data.subarray(start, Math.min(start + chunkSize, length));
+      chunkHashes.set(
+        createHash("sha512").update(piece).digest(),
+        index * HASH_BYTES,
+      );
+      index++;
+      if (index >= totalChunks) break;
+    }
     size += length;
     onBytes(size);
-    if (length < chunkSize) break;
+    if (length < block.length) break;
   }
-  if (size !== info.size || await readFull(file, buffer) !== 0) {
-    throw new FileChangedError(path, "its size changed while hashing");
+  const after = await file.stat();
+  if (
+    size !== info.size || index !== totalChunks ||
+    await readFull(file, block.subarray(0, 1)) !== 0 ||
+    !sameVersion(after, info.size, mtimeMs)
+  ) {
+    throw new FileChangedError(path, "it changed while hashing");
   }
   return {
     path,
     size,
-    mtimeMs: info.mtime?.getTime() ?? 0,
+    mtimeMs,
     chunkSize,
     totalChunks,
     fileHash: new Uint8Array(fileHash.digest()),
@@ -127,46 +149,69 @@ export async function planChunks(
 }
 
 /**
- * Second pass: yields each chunk (in order, skipping those in `skip`) after
- * checking its bytes against the plan. Throws {@linkcode FileChangedError}.
+ * Second pass: yields each chunk (in order, skipping those in `skip`) with
+ * its hash from the plan, without hashing it again: the file must still have
+ * the plan's size and modification time when it is opened and after its last
+ * chunk, and every read must be full, or {@linkcode FileChangedError} is
+ * thrown. (A change that keeps both is caught by the reconstructor, which
+ * checks every chunk's and the whole file's hash.) The file is read in blocks
+ * split into chunks in memory, seeking only past skipped chunks.
  *
  * @example
  * ```ts
  * declare const plan: ChunkPlan; // from planChunks()
- * for await (const chunk of readVerifiedChunks(plan, new Set([1]))) {
+ * for await (const chunk of readPlannedChunks(plan, new Set([1]))) {
  *   console.log(chunk.index, chunk.data.byteLength);
  * }
  * ```
  */
-export async function* readVerifiedChunks(
+export async function* readPlannedChunks(
   plan: ChunkPlan,
   skip: ReadonlySet<number> = new Set(),
-): AsyncGenerator<VerifiedChunk> {
+): AsyncGenerator<PlannedChunk> {
   const file = await openOrChanged(plan.path);
   try {
-    for (let index = 1; index <= plan.totalChunks; index++) {
-      if (skip.has(index)) continue;
-      const offset = (index - 1) * plan.chunkSize;
-      const expectedLength = Math.min(plan.chunkSize, plan.size - offset);
-      await file.seek(offset, Deno.SeekMode.Start);
-      // A fresh buffer per chunk: it travels on to the producer's queue.
-      const data = new Uint8Array(expectedLength);
-      const length = await readFull(file, data);
-      const hash = new Uint8Array(createHash("sha512").update(data).digest());
-      const expected = plan.chunkHashes.subarray(
-        (index - 1) * HASH_BYTES,
-        index * HASH_BYTES,
-      );
-      if (length !== expectedLength || !sameBytes(hash, expected)) {
-        throw new FileChangedError(plan.path, `chunk ${index} differs`);
+    if (!sameVersion(await file.stat(), plan.size, plan.mtimeMs)) {
+      throw new FileChangedError(plan.path, "it was modified before sending");
+    }
+    const perBlock = blockBytes(plan.chunkSize) / plan.chunkSize;
+    let position = 0;
+    for (let first = 1; first <= plan.totalChunks; first += perBlock) {
+      const last = Math.min(first + perBlock - 1, plan.totalChunks);
+      let from = first;
+      while (from <= last && skip.has(from)) from++;
+      let to = last;
+      while (to >= from && skip.has(to)) to--;
+      if (from > to) continue;
+      const offset = (from - 1) * plan.chunkSize;
+      const end = Math.min(to * plan.chunkSize, plan.size);
+      if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
+      // A fresh block per read: its chunks travel on to the producer's queue.
+      const block = new Uint8Array(end - offset);
+      const length = await readFull(file, block);
+      position = offset + length;
+      if (length !== block.length) {
+        throw new FileChangedError(plan.path, `chunk ${from} is shorter`);
       }
-      yield { index, offset, data, hash };
+      for (let index = from; index <= to; index++) {
+        if (skip.has(index)) continue;
+        const start = (index - 1) * plan.chunkSize;
+        yield {
+          index,
+          offset: start,
+          data: block.subarray(
+            start - offset,
+            Math.min(start + plan.chunkSize, plan.size) - offset,
+          ),
+          hash: plan.chunkHashes.subarray(
+            (index - 1) * HASH_BYTES,
+            index * HASH_BYTES,
+          ),
+        };
+      }
     }
     // Bytes appended (or a rewrite) after the first pass would be missed above.
-    const now = await file.stat();
-    if (
-      now.size !== plan.size || (now.mtime?.getTime() ?? 0) !== plan.mtimeMs
-    ) {
+    if (!sameVersion(await file.stat(), plan.size, plan.mtimeMs)) {
       throw new FileChangedError(
         plan.path,
         "it was modified during the upload",
@@ -175,6 +220,20 @@ export async function* readVerifiedChunks(
   } finally {
     file.close();
   }
+}
+
+/** Bytes read at once: whole chunks, about {@linkcode READ_BYTES} or one chunk. */
+function blockBytes(chunkSize: number): number {
+  return Math.max(1, Math.floor(READ_BYTES / chunkSize)) * chunkSize;
+}
+
+/** Whether `info` still shows the given size and modification time. */
+function sameVersion(
+  info: Deno.FileInfo,
+  size: number,
+  mtimeMs: number,
+): boolean {
+  return info.size === size && (info.mtime?.getTime() ?? 0) === mtimeMs;
 }
 
 /** Opens a file for reading; a file that is gone is a {@linkcode FileChangedError}. */

@@ -109,6 +109,8 @@ export class GroupMember {
 
   /** Where to commit on `partition` once everything before `next` is handled. */
   commitPoint(partition: number, next: string): PartitionCommit {
+    // A commit never passes chunks whose record is not yet durable.
+    this.#assembler.flush();
     return this.#files.commitPoint(partition, next);
   }
 

@@ -5,6 +5,11 @@
  * A SQLite file inside the working folder's state folder keeps one row per file
  * version and one per chunk written. A chunk's row is added only after its bytes
  * are in the partial file, and the Kafka offset is committed only after that.
+ * Chunk rows are written in batched transactions (prepared statements, one
+ * commit per {@linkcode CHUNK_BATCH} chunks): {@linkcode ReconstructState.flush}
+ * commits the open batch, and must be called before a Kafka commit; every
+ * other change commits it first too. A crash loses at most the unflushed
+ * rows, whose chunks are read again from the last Kafka commit.
  * So a reconstructor killed at any moment and restarted with the same consumer
  * group re-reads at most a few chunks it already has, and finishes every file.
  *
@@ -21,8 +26,11 @@
  *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openStateDatabase } from "../common/state_db.ts";
+
+/** Chunk rows written in one transaction, at most. */
+export const CHUNK_BATCH = 512;
 
 /** One version of one file being rebuilt. */
 export interface FileRecord {
@@ -52,6 +60,9 @@ export type FileOutcome = "reconstructed" | "rejected";
 /** The durable record, one SQLite file. */
 export class ReconstructState {
   readonly #db: DatabaseSync;
+  readonly #addChunk: StatementSync;
+  /** Chunk rows in the open transaction; 0 when none is open. */
+  #batched = 0;
 
   /** Opens (or creates) the record at `path`. */
   constructor(path: string) {
@@ -75,6 +86,9 @@ export class ReconstructState {
       ) WITHOUT ROWID;
     `,
     );
+    this.#addChunk = this.#db.prepare(
+      "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
+    );
   }
 
   /** The outcome of a finished file version, or undefined while pending/unknown. */
@@ -86,6 +100,7 @@ export class ReconstructState {
 
   /** Remembers a new file version (once). */
   addFile(file: FileRecord): void {
+    this.flush();
     this.#db.prepare(
       `INSERT OR IGNORE INTO files
          (key, relative_path, total_chunks, chunk_size, file_hash, started_at)
@@ -100,16 +115,26 @@ export class ReconstructState {
     );
   }
 
-  /** Records that chunk `chunkIndex` is on disk. */
+  /**
+   * Records that chunk `chunkIndex` is on disk, in the open batch: durable
+   * after the next {@linkcode flush} (or any other change).
+   */
   addChunk(key: string, chunkIndex: number): void {
-    this.#db.prepare(
-      "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
-    )
-      .run(key, chunkIndex);
+    if (this.#batched === 0) this.#db.exec("BEGIN");
+    this.#addChunk.run(key, chunkIndex);
+    if (++this.#batched >= CHUNK_BATCH) this.flush();
+  }
+
+  /** Commits the chunk rows added so far (call before committing Kafka offsets). */
+  flush(): void {
+    if (this.#batched === 0) return;
+    this.#db.exec("COMMIT");
+    this.#batched = 0;
   }
 
   /** Marks a version finished and forgets its chunk rows. */
   finish(key: string, outcome: FileOutcome): void {
+    this.flush();
     this.#db.exec("BEGIN");
     this.#db.prepare(
       "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
@@ -120,11 +145,13 @@ export class ReconstructState {
 
   /** Forgets a finished version, so that it can be rebuilt from scratch. */
   forget(key: string): void {
+    this.flush();
     this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
   }
 
   /** Forgets an unfinished version and its chunks (its partial file is gone). */
   drop(key: string): void {
+    this.flush();
     this.#db.exec("BEGIN");
     this.#db.prepare("DELETE FROM chunks WHERE key = ?").run(key);
     this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
@@ -133,6 +160,7 @@ export class ReconstructState {
 
   /** Every unfinished file version, with the chunks already on disk. */
   pendingFiles(): PendingFile[] {
+    this.flush();
     const files = this.#db.prepare(
       `SELECT key, relative_path, total_chunks, chunk_size, file_hash, started_at
          FROM files WHERE outcome IS NULL`,
@@ -183,8 +211,9 @@ export class ReconstructState {
     }));
   }
 
-  /** Closes the database. */
+  /** Commits the open batch and closes the database. */
   close(): void {
+    this.flush();
     this.#db.close();
   }
 }

@@ -5,7 +5,7 @@
  * {@linkcode collectUploadTargets} turns the command line's paths into files
  * (a folder means all its files, recursively, each remembering its folder as
  * `subdir_str`). {@linkcode uploadFile} hashes a file, then queues each
- * verified chunk on a {@linkcode ChunkProducer} and resolves once Kafka has
+ * chunk (read again, unchanged in size and time) on a {@linkcode ChunkProducer} and resolves once Kafka has
  * answered for every chunk, with how many were acknowledged.
  * {@linkcode uploadWithProgress} does the same with a progress bar.
  *
@@ -30,7 +30,7 @@ import { UserError } from "../common/cli.ts";
 import {
   type ChunkPlan,
   planChunks,
-  readVerifiedChunks,
+  readPlannedChunks,
 } from "./file_chunks.ts";
 import type { ProgressBoard } from "../common/progress.ts";
 import { isUnwanted } from "./upload_filter.ts";
@@ -156,7 +156,7 @@ export function subdirOf(root: string, path: string): string {
 }
 
 /**
- * Uploads one file: hashes it, queues each verified chunk, and resolves when
+ * Uploads one file: hashes it, queues each chunk, and resolves when
  * Kafka answered for all of them. A file that changes or vanishes meanwhile
  * rejects with a {@linkcode FileChangedError} (after the chunks already queued
  * are answered).
@@ -196,7 +196,7 @@ export async function uploadFile(
 
   let readError: unknown;
   try {
-    for await (const chunk of readVerifiedChunks(plan, skip)) {
+    for await (const chunk of readPlannedChunks(plan, skip)) {
       if (options.signal?.aborted) break;
       const message = {
         filename,
@@ -211,12 +211,15 @@ export async function uploadFile(
         mtime: plan.mtimeMs / 1000,
       };
       options.queued?.(chunk.index, plan.totalChunks);
+      // Only numbers in the callbacks: the chunk's bytes are a view of a
+      // whole read block, which must not live on until Kafka answers.
+      const { index, data: { length } } = chunk;
       await producer.send({
         key: chunkKey(message),
         value: encodeChunk(message),
         delivered: () => {
           result.acknowledged++;
-          options.acknowledged?.(chunk.index, chunk.data.length);
+          options.acknowledged?.(index, length);
           answer();
         },
         failed: (error) => {
