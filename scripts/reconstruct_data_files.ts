@@ -53,10 +53,10 @@ import {
 } from "../lib/common/console_commands.ts";
 import {
   ConsumerGroup,
-  type MessagePosition,
-  outageReporter,
   REBALANCE_TIMEOUT_MS,
 } from "../lib/kafka/consumer_group.ts";
+import { outageReporter } from "../lib/kafka/consumer_crashes.ts";
+import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
 import {
   type ChunkOutcome,
   DEFAULT_MAX_FILE_SIZE,

@@ -12,7 +12,7 @@ import {
   Lz4FormatError,
   xxh32,
 } from "../lib/kafka/lz4_codec.ts";
-import { resolveClasspath } from "../lib/kafka/broker.ts";
+import { resolveClasspath } from "../lib/kafka/maven_classpath.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 import { commandOutput } from "./helpers/kafka_readers.ts";
 

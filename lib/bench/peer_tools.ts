@@ -25,7 +25,7 @@
  * @module
  */
 import { UserError } from "../common/cli.ts";
-import { resolveClasspath } from "../kafka/broker.ts";
+import { resolveClasspath } from "../kafka/maven_classpath.ts";
 
 /** Bytes in the MB that Kafka's Java tools print (they mean MiB). */
 const JAVA_MB = 1024 * 1024;

@@ -33,42 +33,18 @@
  */
 import type { Admin, Consumer } from "kafkajs";
 import { KafkaClient, withReachableBroker } from "./client.ts";
-import { describeError } from "../common/cli.ts";
 import type { KafkaSettings } from "./config.ts";
-
-/** Where a message came from, for log lines about it. */
-export interface MessagePosition {
-  /** The topic. */
-  topic: string;
-  /** The partition. */
-  partition: number;
-  /** The message's offset. */
-  offset: string;
-}
+import { isConnectionLoss, isKafkajsRace } from "./consumer_crashes.ts";
+import { type MessageHandlers, runConsumer } from "./consumer_loop.ts";
 
 /** What the group consumes and what it does with each message. */
-export interface ConsumerGroupOptions {
+export interface ConsumerGroupOptions extends MessageHandlers {
   /** The topic to read. */
   topic: string;
   /** The consumer group's id. */
   groupId: string;
   /** Consumers in the group (`--n_threads`). */
   consumers: number;
-  /**
-   * Handles one message; the offset is committed after it resolves (at
-   * the latest at the end of the batch; at once when it resolves to true).
-   */
-  handle: (
-    value: Uint8Array | null,
-    where: MessagePosition,
-  ) => Promise<boolean | void>;
-  /**
-   * Where to commit on `partition` once every message before `next` is
-   * handled, with metadata to store beside the offset; default `next`
-   * itself. A reconstructor holds the commit at the first chunk of its
-   * oldest unfinished file, so that file's next owner reads it whole.
-   */
-  commitPoint?: (partition: number, next: string) => CommitPoint;
   /**
    * Called after a consumer joined (or rejoined) the group, before it reads
    * anything, with the partitions this run's consumers own now and the
@@ -90,14 +66,6 @@ export interface ConsumerGroupOptions {
   joined?: () => void;
 }
 
-/** An offset to commit and the metadata stored with it. */
-export interface CommitPoint {
-  /** The next offset to read from this partition. */
-  offset: string;
-  /** Kept by Kafka beside the offset (at most a few KiB); null for none. */
-  metadata: string | null;
-}
-
 /** What {@linkcode ConsumerGroup.status} reports. */
 export interface GroupStatus {
   /** Partitions this run's consumers own. */
@@ -114,104 +82,6 @@ export interface GroupStatus {
 export const REBALANCE_TIMEOUT_MS = 20_000;
 /** A member silent this long is dropped (kafkajs' default is 30 s). */
 const SESSION_TIMEOUT_MS = 10_000;
-
-/**
- * The `outage` and `joined` callbacks that tell a user about a lost broker in
- * two lines: one warning when it goes away (however many consumers notice),
- * one line when they are back.
- *
- * @example
- * ```ts
- * import { Logger } from "../common/log.ts";
- *
- * const log = new Logger({ style: "bracket", program: "reconstruct_data_files" });
- * const callbacks = outageReporter(log);
- * ```
- */
-export function outageReporter(
-  log: { warn(message: string): void; info(message: string): void },
-): Pick<ConsumerGroupOptions, "outage" | "joined"> {
-  let away = false;
-  return {
-    outage: (error) => {
-      if (away) return;
-      away = true;
-      log.warn(
-        `lost Kafka (${
-          describeError(error)
-        }); reconnecting until it is back (quit stops)`,
-      );
-    },
-    joined: () => {
-      if (!away) return;
-      away = false;
-      log.info("Kafka is back; going on");
-    },
-  };
-}
-
-/**
- * Errors after which a consumer may reconnect: Kafka (or the way to it) was
- * away. Anything else, such as a failing `handle`, is fatal.
- *
- * @example
- * ```ts
- * isConnectionLoss(new Error("boom")); // false
- * ```
- */
-export function isConnectionLoss(error: unknown): boolean {
-  let cause: unknown = error;
-  for (let depth = 0; cause && depth < 6; depth++) {
-    const { name } = cause as { name?: string };
-    if (
-      name === "KafkaJSConnectionError" ||
-      name === "KafkaJSConnectionClosedError" ||
-      name === "KafkaJSRequestTimeoutError" ||
-      name === "KafkaJSBrokerNotFound" ||
-      name === "KafkaJSGroupCoordinatorNotFound" ||
-      name === "KafkaJSMetadataNotLoaded" ||
-      name === "KafkaJSNoBrokerAvailableError" ||
-      (name === "KafkaJSProtocolError" &&
-        (cause as { retriable?: boolean }).retriable === true)
-    ) return true;
-    const next = cause as { cause?: unknown; originalError?: unknown };
-    cause = next.originalError ?? next.cause;
-  }
-  return /ECONNREFUSED|ECONNRESET|Connection error|No broker available|group coordinator/i
-    .test(String((error as Error)?.message ?? error));
-}
-
-/** An error thrown by the caller's `handle`, so it is never mistaken for kafkajs'. */
-class HandlerError extends Error {
-  /** Wraps what `handle` threw; the message stays its message. */
-  constructor(cause: unknown) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-    this.name = "HandlerError";
-  }
-}
-
-/**
- * Whether a crash is kafkajs tripping over its own state: a fetch that was
- * under way when the consumer rejoined the group reads the new assignment's
- * offsets with the old one's partitions and throws "Cannot read properties of
- * undefined (reading '4')" (4 being a partition), which kafkajs treats as
- * fatal. It happens when Kafka drops the members of a run killed with
- * `kill -9` and rebalances: a restarted run sat silent for the old members'
- * rebalance timeout, then died of it. A `handle` error is never one of these.
- */
-function isKafkajsRace(error: unknown): boolean {
-  let cause: unknown = error;
-  for (let depth = 0; cause && depth < 6; depth++) {
-    if (cause instanceof HandlerError) return false;
-    if (cause instanceof TypeError) return true;
-    const next = cause as { cause?: unknown; originalError?: unknown };
-    cause = next.originalError ?? next.cause;
-  }
-  return false;
-}
-
-/** Commit at least this often inside a large batch. */
-const COMMIT_EVERY_MESSAGES = 200;
 
 /** A running group of consumers. */
 export class ConsumerGroup {
@@ -381,7 +251,7 @@ export class ConsumerGroup {
 
   /** Starts one consumer's loop, reading only after its join work is done. */
   #run(consumer: Consumer): Promise<void> {
-    return run(
+    return runConsumer(
       consumer,
       this.#options,
       () => this.#ready.get(consumer) ?? Promise.resolve(),
@@ -447,78 +317,6 @@ const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 /** Waits before a crashed consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
 const RESTART_MAX_WAIT_MS = 30_000;
-
-/** Starts one consumer's loop: handle each message, then commit its offset. */
-function run(
-  consumer: Consumer,
-  options: ConsumerGroupOptions,
-  ready: () => Promise<void>,
-): Promise<void> {
-  return consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async (
-      {
-        batch,
-        resolveOffset,
-        heartbeat,
-        isRunning,
-        isStale,
-        commitOffsetsIfNecessary,
-      },
-    ) => {
-      await ready();
-      // Committed directly (not through consumer.commitOffsets, which retries
-      // for a minute while a rebalance is under way): a commit refused by a
-      // rebalance ends the batch at once, and kafkajs rejoins the group.
-      const commit = (offset: string) => {
-        const next = (BigInt(offset) + 1n).toString();
-        const point = options.commitPoint?.(batch.partition, next) ??
-          { offset: next, metadata: null };
-        return commitOffsetsIfNecessary({
-          topics: [{
-            topic: batch.topic,
-            partitions: [{ partition: batch.partition, ...point }],
-          }],
-        });
-      };
-      let done: string | undefined;
-      let sinceCommit = 0;
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        let commitNow: boolean | void;
-        try {
-          commitNow = await options.handle(message.value, {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-          });
-        } catch (error) {
-          throw new HandlerError(error);
-        }
-        try {
-          resolveOffset(message.offset);
-        } catch (error) {
-          // A rebalance that took this partition away mid-batch makes
-          // kafkajs' offset bookkeeping throw a TypeError ("Cannot read
-          // properties of undefined (reading '4')", 4 being the partition),
-          // which killed restarted runs. The batch just ends: the partition's
-          // new owner reads on from the last commit (at least once), and the
-          // handler ignores what it already has.
-          if (error instanceof TypeError) return;
-          throw error;
-        }
-        done = message.offset;
-        if (++sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
-          await commit(done);
-          sinceCommit = 0;
-        }
-        await heartbeat();
-      }
-      if (done !== undefined && sinceCommit > 0) await commit(done);
-    },
-  });
-}
 
 /** Drops unset keys, so kafkajs keeps its own defaults for them. */
 function withoutUndefined<T extends object>(values: T): Partial<T> {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { resolveClasspath } from "../../lib/kafka/broker.ts";
+import { resolveClasspath } from "../../lib/kafka/maven_classpath.ts";
 import { decodeChunk } from "../../lib/transfer/chunk.ts";
 import { ROOT } from "./run_task.ts";
 

@@ -1,0 +1,106 @@
+/**
+ * Where a rebuilt file ends up: moved into place with one atomic rename (a
+ * reader never sees half a file), only inside WORKINGDIR; or, when it must
+ * not go there, kept aside in `rejected/` for inspection, the oldest pruned.
+ *
+ * @example
+ * ```ts
+ * import { keepRejected, moveIntoPlace } from "./file_placement.ts";
+ *
+ * await moveIntoPlace("/data/rebuilt", "/data/rebuilt/.p/k1.part", "/data/rebuilt/a.trc");
+ * await keepRejected("/data/rebuilt/.r", "b/c.trc", "k2", "/data/rebuilt/.p/k2.part");
+ * ```
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { assertRealPathInside } from "./safe_paths.ts";
+
+/**
+ * Files kept in `rejected/` for inspection; the oldest beyond this are
+ * deleted, so hostile or broken senders cannot fill the disk with them.
+ */
+export const REJECTED_KEPT = 100;
+
+/**
+ * Renames `partial` to `path` under `root`, after making its folder (never
+ * through a link out of `root`), with the sender's modification time
+ * (`mtime`, seconds) when given. Throws when it cannot: e.g. a folder where
+ * the file should go, or a file where a folder should.
+ *
+ * @example
+ * ```ts
+ * await moveIntoPlace("/data/rebuilt", "/tmp/k1.part", "/data/rebuilt/a/b.trc", 1700000000);
+ * ```
+ */
+export async function moveIntoPlace(
+  root: string,
+  partial: string,
+  path: string,
+  mtime?: number,
+): Promise<void> {
+  await assertRealPathInside(root, dirname(path));
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await assertRealPathInside(root, dirname(path));
+  if (mtime !== undefined) {
+    // Set before the rename, so the file appears with its time at once.
+    await Deno.utime(
+      partial,
+      new Date(),
+      new Date(Math.round(mtime * 1000)),
+    );
+  }
+  await Deno.rename(partial, path);
+}
+
+/**
+ * Keeps a file that must not go into place in the `rejected` folder, named
+ * after its path and key, and prunes that folder to {@linkcode REJECTED_KEPT}
+ * files; returns where it is kept.
+ *
+ * @example
+ * ```ts
+ * const keptAt = await keepRejected("/data/.r", "a/b.trc", "9f3c0a12", "/tmp/k.part");
+ * ```
+ */
+export async function keepRejected(
+  rejected: string,
+  relativePath: string,
+  key: string,
+  partial: string,
+): Promise<string> {
+  const keptAt = join(
+    rejected,
+    `${relativePath.replaceAll("/", "_")}.${key.slice(0, 8)}`,
+  );
+  await Deno.rename(partial, keptAt).catch(() => {});
+  await pruneOldest(dirname(keptAt), REJECTED_KEPT);
+  return keptAt;
+}
+
+/** Deletes the oldest files of `folder` beyond the newest `keep`. */
+async function pruneOldest(folder: string, keep: number): Promise<void> {
+  const files: { path: string; mtime: number }[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (!entry.isFile) continue;
+    const path = join(folder, entry.name);
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info) files.push({ path, mtime: info.mtime?.getTime() ?? 0 });
+  }
+  files.sort((a, b) => b.mtime - a.mtime);
+  for (const old of files.slice(keep)) {
+    await Deno.remove(old.path).catch(() => {});
+  }
+}
+
+/**
+ * Whether a file exists.
+ *
+ * @example
+ * ```ts
+ * console.log(await exists("deno.json")); // true
+ * ```
+ */
+export function exists(path: string): Promise<boolean> {
+  return Deno.stat(path).then(() => true, () => false);
+}
