@@ -37,15 +37,13 @@ import { describeError, runMain, UserError } from "../lib/common/cli.ts";
 import { Logger } from "../lib/common/log.ts";
 import { runDenoScript } from "../lib/common/processes.ts";
 import { sleep } from "../lib/common/shutdown.ts";
-import { bannerDetails } from "../lib/course/environment_report.ts";
 import * as lockEvents from "../lib/course/lock_events.ts";
 import type { LockEventKind } from "../lib/course/lock_events.ts";
-import { saveLockTimeline } from "../lib/course/lock_timeline.ts";
 import * as pets from "../lib/course/pets_settings.ts";
+import * as report from "../lib/course/pets_report.ts";
 
 // TODO: Change this to 3 and run again: each insert then holds the lock 3 s.
 const TASK_DURATION_SECONDS = 0;
-const DIVIDER = "=".repeat(70);
 const DB_PATH = "out/shared.db";
 const TIMELINE_PATH = "out/lock_timeline.svg";
 // How long a connection waits for the lock: Python's default (node:sqlite: 0).
@@ -60,15 +58,6 @@ const PETS_BY_PROCESS: pets.Pet[][] = [
 ];
 // SQLite's result code for "database is locked" (SQLITE_BUSY).
 const SQLITE_BUSY = 5;
-const SUCCESS_TEXT = `SUCCESS: All processes successfully completed!
-
-Now - increase the task duration (representing
-      the time the task has the database
-      tied up during an insert statement).
-How well do multiple, concurrent processes share a database
-    when each task takes more time?
-How can multiple processes share a resource
-    without interfering with each other?`;
 
 /** Starts from an empty `pets` table. */
 function recreateDatabase(log: Logger, dbPath: string): void {
@@ -212,30 +201,14 @@ function reportRows(log: Logger, settings: pets.PetsSettings): boolean {
     .map((row) => ({ name: String(row.name), breed: String(row.breed) }));
   db.close();
   const expected = pets.planPets(PETS_BY_PROCESS, settings).flat();
-  const missing = pets.findMissingPets(expected, rows);
-  const found = `${expected.length - missing.length} of ${expected.length}`;
-  log.info(`Table 'pets' holds ${found} expected rows.`);
-  if (missing.length === 0) {
-    log.info(SUCCESS_TEXT);
-    return true;
-  }
-  const names = missing.map((pet) => pet.name).join(", ");
-  log.error(`Missing ${missing.length} rows: ${names}.`);
-  const hint = settings.remedy === "none"
-    ? "Try --remedy short_transactions, wait_longer or retry."
-    : `--remedy ${settings.remedy} was not enough this time.`;
-  log.warn(`NOT ALL ROWS WERE SAVED. ${hint}`);
-  return false;
+  return report.reportPetRows(log, settings.remedy, expected, rows);
 }
 
 /** The parent: a fresh table, the worker processes, the count, the timeline. */
 async function runParent(settings: pets.PetsSettings): Promise<number> {
   const log = new Logger({ tee: settings.output });
-  const title =
-    `${settings.processes} processes x ${settings.recordsPerProcess}` +
-    ` records, task duration ${settings.taskDurationSeconds} s, remedy: ${settings.remedy}`;
-  log.info(["", DIVIDER, "STARTING UP.......", ...bannerDetails(), DIVIDER]
-    .join("\n"));
+  const title = report.runTitle(settings);
+  log.info(report.startBanner());
   log.info(`${title}.`);
   recreateDatabase(log, settings.dbPath);
   // Start every process first, then wait for each in the order they started.
@@ -251,9 +224,7 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
     processesOk &&= code === 0;
   }
   const allSaved = reportRows(log, settings);
-  const chart = await saveLockTimeline(settings.timelinePath, events, title);
-  log.print(chart);
-  log.info(`Lock timeline saved to ${settings.timelinePath}.`);
+  await report.showLockTimeline(log, settings.timelinePath, events, title);
   log.close();
   return processesOk && (allSaved || settings.remedy === "none") ? 0 : 1;
 }
