@@ -41,13 +41,8 @@
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import { writeRandomFile } from "../lib/bench/random_file.ts";
-import {
-  type BenchRun,
-  formatTable,
-  javaRatios,
-  summarize,
-  type Tool,
-} from "../lib/bench/bench_results.ts";
+import { type BenchRun, type Tool } from "../lib/bench/bench_results.ts";
+import { progressLine, writeReport } from "../lib/bench/bench_report.ts";
 import * as peers from "../lib/bench/peer_tools.ts";
 import {
   consumeWith,
@@ -55,7 +50,6 @@ import {
   type RunPlan,
   sha512Hex,
 } from "../lib/bench/tool_runs.ts";
-import { throughputSvg } from "../lib/bench/throughput_chart.ts";
 import { groupBench, type GroupBenchOptions } from "../lib/bench/group_runs.ts";
 import { CONFIG_FLAG, DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 import {
@@ -73,17 +67,6 @@ const SIZES_MB = "256,1024";
 /** With --peers every figure is taken several times: a smaller default file. */
 const PEERS_SIZES_MB = "256";
 const ROUNDS = 2;
-
-/** One line per run while the benchmark goes on. */
-function progressLine(run: BenchRun): string {
-  const sha = run.identical === undefined
-    ? ""
-    : run.identical
-    ? ", SHA-512 identical"
-    : ", SHA-512 DIFFERENT";
-  return `  round ${run.round}: ${run.tool} ${run.direction} ${run.recordSize} B: ${run.mbPerSecond} MB/s, ` +
-    `peak RSS ${run.peakRssMb} MB, CPU ${run.cpuPercent}%${sha}`;
-}
 
 /**
  * Every round: each tool produces to a fresh topic of its own, then each
@@ -118,74 +101,6 @@ async function benchChunkSize(
     await admin.deleteTopics({ topics: [...topics.values()] });
   }
   return runs;
-}
-
-/** The tools to run: the project, and with --peers the Java tools and kcat if installed. */
-async function findPeers(withPeers: boolean) {
-  if (!withPeers) return { tools: ["project"] as Tool[] };
-  const java = await peers.javaTools(console.log);
-  const kcat = await peers.findKcat();
-  if (!kcat) {
-    console.log(
-      "kcat is not installed (apt-get install kcat): measuring without it.",
-    );
-  }
-  return {
-    java,
-    kcat,
-    tools: (kcat ? ["project", "java", "kcat"] : ["project", "java"]) as Tool[],
-  };
-}
-
-/** Writes results.json and throughput.svg; returns the table(s) to print. */
-async function report(
-  dir: string,
-  runs: BenchRun[],
-  sizes: number[],
-  rounds: number,
-  javaVersion?: string,
-) {
-  const tables = [];
-  const machine = `${navigator.hardwareConcurrency} cores, ${Deno.build.os}`;
-  const summaries = sizes.map((sizeMb) => {
-    const rows = summarize(runs.filter((run) => run.sizeMb === sizeMb));
-    const ratios = javaRatios(rows);
-    tables.push(
-      `\n${sizeMb} MiB, ${rounds} run(s) each:\n${formatTable(rows, ratios)}`,
-    );
-    return { sizeMb, rows, ratios };
-  });
-  const last = summaries.at(-1)!;
-  const kafka = javaVersion ? `, Kafka tools ${javaVersion}` : "";
-  await Deno.writeTextFile(
-    `${dir}/throughput.svg`,
-    throughputSvg(last.rows, last.ratios, {
-      title: "Upload and rebuild through one local Kafka broker, MB/s",
-      subtitle:
-        `${last.sizeMb} MiB, ${rounds} run(s) each, ${machine}${kafka}, ${
-          new Date().toISOString().slice(0, 16).replace("T", " ")
-        } UTC`,
-    }),
-  );
-  await Deno.writeTextFile(
-    `${dir}/results.json`,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        kafkaTools: javaVersion,
-        rounds,
-        runs,
-        summaries,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  tables.push(
-    `\nWrote ${dir}/results.json and ${dir}/throughput.svg (${last.sizeMb} MiB).`,
-  );
-  return tables.join("\n");
 }
 
 /** `--members`: rebuild throughput of consumer groups of several sizes. */
@@ -285,7 +200,10 @@ if (import.meta.main) {
       });
       return 0;
     }
-    const { tools, java, kcat } = await findPeers(flags.peers ?? false);
+    const { tools, java, kcat } = await peers.benchTools(
+      flags.peers ?? false,
+      console.log,
+    );
     const admin = await connectAdmin(createKafka(settings), settings);
     const dir = flags.out_dir;
     await Deno.mkdir(dir, { recursive: true });
@@ -315,7 +233,9 @@ if (import.meta.main) {
     } finally {
       await admin.disconnect();
     }
-    console.log(await report(dir, runs, sizes, flags.rounds, java?.version));
+    console.log(
+      await writeReport(dir, runs, sizes, flags.rounds, java?.version),
+    );
     return runs.every((run) => run.identical !== false) ? 0 : 1;
   });
 }

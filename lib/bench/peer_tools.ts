@@ -26,6 +26,7 @@
  */
 import { UserError } from "../common/cli.ts";
 import { resolveClasspath } from "../kafka/maven_classpath.ts";
+import type { Tool } from "./bench_results.ts";
 
 /** Bytes in the MB that Kafka's Java tools print (they mean MiB). */
 const JAVA_MB = 1024 * 1024;
@@ -255,6 +256,42 @@ export async function findKcat(): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/** The tools a benchmark runs, with the Java tools and kcat when they take part. */
+export interface BenchTools {
+  /** The tools in the order of the first round. */
+  tools: Tool[];
+  /** Kafka's Java perf tools, with --peers. */
+  java?: JavaTools;
+  /** The kcat program, with --peers when it is installed. */
+  kcat?: string;
+}
+
+/**
+ * The tools to run: the project, and with `withPeers` the Java tools and kcat
+ * if installed (saying so on `log` when it is not).
+ *
+ * @example
+ * ```ts
+ * const { tools } = await benchTools(false, console.log);
+ * ```
+ */
+export async function benchTools(
+  withPeers: boolean,
+  log: (line: string) => void,
+): Promise<BenchTools> {
+  if (!withPeers) return { tools: ["project"] };
+  const java = await javaTools(log);
+  const kcat = await findKcat();
+  if (!kcat) {
+    log("kcat is not installed (apt-get install kcat): measuring without it.");
+  }
+  return {
+    java,
+    kcat,
+    tools: kcat ? ["project", "java", "kcat"] : ["project", "java"],
+  };
 }
 
 /**
