@@ -25,14 +25,13 @@
  *
  * @module
  */
-import { filePartOfKey } from "../lib/transfer/chunk.ts";
 import {
   describeError,
   runMain,
   UsageError,
   UserError,
 } from "../lib/common/cli.ts";
-import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
+import type { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
@@ -43,9 +42,7 @@ import {
   threadsFlag,
   TOPIC_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
-import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
-import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
-import { describeSettings } from "../lib/kafka/config.ts";
+import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import { Logger } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import { listenForShutdown } from "../lib/common/shutdown.ts";
@@ -153,31 +150,15 @@ async function uploadAll(
     options.catalog,
     (line) => log.warn(line),
   );
-  const { kafka, settings } = await openTopic(
-    options.config,
-    options.topic_name,
+  const { connect } = await openUploadTopic(
+    { ...options, queue_max_size: 3000 },
     log,
+    (where) =>
+      log.info(
+        `Uploading ${targets.length} file(s) to topic ${options.topic_name} on ${where}`,
+      ),
   );
-  log.info(
-    `Uploading ${targets.length} file(s) to topic ${options.topic_name} on ${
-      describeSettings(settings)
-    }`,
-  );
-
-  await checkChunkFits(
-    () => connectAdmin(kafka, settings),
-    options.topic_name,
-    options.chunk_size,
-  );
-  const producer = await ChunkProducer.start(kafka, settings, {
-    topic: options.topic_name,
-    workers: options.n_threads,
-    maxQueuedChunks: 3000,
-    retrySeconds: options.retry_seconds,
-    // One file's chunks on one partition: a group's members share files.
-    partitionKey: filePartOfKey,
-    ...retryReporter(log),
-  });
+  const producer = await connect();
   const board = new ProgressBoard({ print: (line) => log.info(line) });
   const shortfall: Shortfall = {
     missing: 0,

@@ -32,10 +32,7 @@
  *
  * @module
  */
-import { filePartOfKey } from "../lib/transfer/chunk.ts";
 import { runMain, UsageError } from "../lib/common/cli.ts";
-import { ChunkProducer, retryReporter } from "../lib/kafka/chunk_producer.ts";
-import { checkChunkFits } from "../lib/kafka/topic_limits.ts";
 import {
   listenForCommands,
   startHeartbeat,
@@ -55,13 +52,12 @@ import {
   TOPIC_FLAG,
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
-import { connectAdmin, openTopic } from "../lib/kafka/client.ts";
-import { describeSettings } from "../lib/kafka/config.ts";
-import { logFileTimes, Logger, type LogLevel } from "../lib/common/log.ts";
+import { Logger, type LogLevel } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
 import { subdirOf } from "../lib/transfer/upload.ts";
+import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import {
   CATALOG_FLAG,
   TransferCatalog,
@@ -69,6 +65,7 @@ import {
 } from "../lib/catalog/transfer_catalog.ts";
 import {
   describeStatus,
+  logUploadSummary,
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
 import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
@@ -138,50 +135,6 @@ function readCommandLine() {
   return { ...flags, directory: positionals[0] };
 }
 
-/**
- * Checks that Kafka answers and creates the topic if it is missing; returns
- * how to connect the producers, which happens only when there is work.
- */
-async function prepareKafka(options: ReturnType<typeof readCommandLine>) {
-  const { kafka, settings } = await openTopic(
-    options.config,
-    options.topic_name,
-    log,
-  );
-  await checkChunkFits(
-    () => connectAdmin(kafka, settings),
-    options.topic_name,
-    options.chunk_size,
-  );
-  const connect = () =>
-    ChunkProducer.start(kafka, settings, {
-      topic: options.topic_name,
-      workers: options.n_threads,
-      maxQueuedChunks: options.queue_max_size,
-      retrySeconds: options.retry_seconds,
-      // One file's chunks on one partition: a group's members share files.
-      partitionKey: filePartOfKey,
-      ...retryReporter(log),
-    });
-  return { connect, where: describeSettings(settings) };
-}
-
-/** The summary printed when the tool stops: the files uploaded, with times. */
-function printSummary(
-  record: UploadRecord,
-  startedAt: Date,
-  left: number,
-  reason: string,
-): void {
-  log.info(`Stopped (${reason}).`);
-  const uploaded = record.finishedSince(startedAt)
-    .map((file) => ({ ...file, path: file.relativePath }));
-  logFileTimes(log, "uploaded", startedAt, uploaded);
-  if (left > 0) {
-    log.info(`${left} waiting file(s) are left for the next start.`);
-  }
-}
-
 /** Watches and uploads until quit, Ctrl-C or SIGTERM. */
 async function watchAndUpload(
   options: ReturnType<typeof readCommandLine>,
@@ -191,7 +144,7 @@ async function watchAndUpload(
   const record = await UploadRecord.open(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
-  const { connect, where } = await prepareKafka(options);
+  const { connect, where } = await openUploadTopic(options, log);
 
   // Log lines go above the progress bars on a terminal, plain otherwise.
   const board = new ProgressBoard({ print: (line) => log.info(line) });
@@ -270,7 +223,7 @@ async function watchAndUpload(
   const left = await scheduler.finish();
   board.stop();
   await catalog?.close();
-  printSummary(record, startedAt, left, shutdown.reason ?? "quit");
+  logUploadSummary(log, record, startedAt, left, shutdown.reason ?? "quit");
   record.close();
 }
 

@@ -47,7 +47,7 @@ import type { ChunkProducer } from "../kafka/chunk_producer.ts";
 import { describeError, fileExists, UserError } from "../common/cli.ts";
 import { FileChangedError } from "./file_chunks.ts";
 import type { SettledFile } from "./folder_watcher.ts";
-import type { LogLevel } from "../common/log.ts";
+import { logFileTimes, type Logger, type LogLevel } from "../common/log.ts";
 import type { ProgressBoard } from "../common/progress.ts";
 import { subdirOf, uploadWithProgress } from "./upload.ts";
 import type { StartedVersion, UploadRecord } from "./upload_record.ts";
@@ -418,4 +418,33 @@ export function describeStatus(
     lines.push(`  ${file.state}: ${file.relativePath}${chunks}`);
   }
   return lines;
+}
+
+/**
+ * The summary printed when the watcher stops: why, the files uploaded since
+ * `startedAt` with their times, and how many waiting files are left.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import type { UploadRecord } from "./upload_record.ts";
+ * declare const log: Logger;
+ * declare const record: UploadRecord;
+ * logUploadSummary(log, record, new Date(), 0, "quit");
+ * ```
+ */
+export function logUploadSummary(
+  log: Logger,
+  record: UploadRecord,
+  startedAt: Date,
+  left: number,
+  reason: string,
+): void {
+  log.info(`Stopped (${reason}).`);
+  const uploaded = record.finishedSince(startedAt)
+    .map((file) => ({ ...file, path: file.relativePath }));
+  logFileTimes(log, "uploaded", startedAt, uploaded);
+  if (left > 0) {
+    log.info(`${left} waiting file(s) are left for the next start.`);
+  }
 }

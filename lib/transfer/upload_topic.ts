@@ -1,0 +1,98 @@
+/**
+ * The Kafka side of an upload, before any chunk goes out: the topic opened
+ * (created if missing), the chunk size checked against the topic's limit,
+ * and how to start the producers. Both uploaders start this way.
+ *
+ * @example
+ * ```ts
+ * import { openUploadTopic } from "./upload_topic.ts";
+ * import { Logger } from "../common/log.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "demo" });
+ * const { connect, where } = await openUploadTopic({
+ *   config: "config/local.config", topic_name: "lecroy_files",
+ *   chunk_size: 16384, n_threads: 2, queue_max_size: 3000, retry_seconds: 30,
+ * }, log);
+ * console.log(`sending to ${where}`);
+ * const producer = await connect();
+ * await producer.close();
+ * ```
+ *
+ * @module
+ */
+import { filePartOfKey } from "./chunk.ts";
+import { ChunkProducer, retryReporter } from "../kafka/chunk_producer.ts";
+import { checkChunkFits } from "../kafka/topic_limits.ts";
+import { connectAdmin, openTopic } from "../kafka/client.ts";
+import { describeSettings } from "../kafka/config.ts";
+import type { Logger } from "../common/log.ts";
+
+/** The uploader flags that say where and how chunks are produced. */
+export interface UploadTopicOptions {
+  /** The `--config` file. */
+  config: string;
+  /** The `--topic_name`. */
+  topic_name: string;
+  /** The `--chunk_size` in bytes. */
+  chunk_size: number;
+  /** The `--n_threads`: parallel producers. */
+  n_threads: number;
+  /** Chunks that may wait in memory at most. */
+  queue_max_size: number;
+  /** The `--retry_seconds` for a chunk Kafka did not take. */
+  retry_seconds: number;
+}
+
+/** An opened topic: how to start the producers, and where they send. */
+export interface UploadTopic {
+  /** Starts the producers; call it only when there is work. */
+  connect: () => Promise<ChunkProducer>;
+  /** The brokers and config file, for a log line. */
+  where: string;
+}
+
+/**
+ * Checks that Kafka answers and creates the topic if it is missing, then
+ * that a chunk fits the topic; returns how to connect the producers.
+ * `opened(where)` is called once the topic is open, before the size check.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * declare const log: Logger;
+ * const topic = await openUploadTopic({
+ *   config: "config/local.config", topic_name: "lecroy_files",
+ *   chunk_size: 16384, n_threads: 2, queue_max_size: 3000, retry_seconds: 30,
+ * }, log, (where) => log.info(`Uploading to ${where}`));
+ * const producer = await topic.connect();
+ * ```
+ */
+export async function openUploadTopic(
+  options: UploadTopicOptions,
+  log: Logger,
+  opened?: (where: string) => void,
+): Promise<UploadTopic> {
+  const { kafka, settings } = await openTopic(
+    options.config,
+    options.topic_name,
+    log,
+  );
+  const where = describeSettings(settings);
+  opened?.(where);
+  await checkChunkFits(
+    () => connectAdmin(kafka, settings),
+    options.topic_name,
+    options.chunk_size,
+  );
+  const connect = () =>
+    ChunkProducer.start(kafka, settings, {
+      topic: options.topic_name,
+      workers: options.n_threads,
+      maxQueuedChunks: options.queue_max_size,
+      retrySeconds: options.retry_seconds,
+      // One file's chunks on one partition: a group's members share files.
+      partitionKey: filePartOfKey,
+      ...retryReporter(log),
+    });
+  return { connect, where };
+}
