@@ -51,17 +51,9 @@ import {
   listenForCommands,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import {
-  ConsumerGroup,
-  REBALANCE_TIMEOUT_MS,
-} from "../lib/kafka/consumer_group.ts";
+import { ConsumerGroup } from "../lib/kafka/consumer_group.ts";
 import { outageReporter } from "../lib/kafka/consumer_crashes.ts";
 import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
-import {
-  type ChunkOutcome,
-  DEFAULT_MAX_FILE_SIZE,
-  FileAssembler,
-} from "../lib/transfer/file_assembler.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkTopicName,
@@ -72,24 +64,22 @@ import {
 } from "../lib/kafka/kafka_flags.ts";
 import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
-import { logFileTimes, Logger } from "../lib/common/log.ts";
+import { Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
+import { GroupMember } from "../lib/transfer/group_member.ts";
 import {
-  GroupMember,
-  shareLine,
-  spreadWarning,
-} from "../lib/transfer/group_member.ts";
+  consumerCount,
+  joinNotice,
+  openWorkingDir,
+  RECONSTRUCT_FLAGS,
+  ReconstructReport,
+} from "../lib/transfer/reconstructor.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
-  TransferCatalog,
+  openRebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
-
-/** A join slower than this gets a line saying why it waits. */
-const JOIN_NOTICE_MS = 3000;
-/** How often to look for files spread over other members' partitions. */
-const SPREAD_CHECK_MS = 2000;
 
 const log = new Logger({
   style: "bracket",
@@ -97,12 +87,8 @@ const log = new Logger({
   console: "stdout",
 });
 
-/** Counts for `check` and the summary. */
-const progress = {
-  messagesRead: 0,
-  skipped: 0,
-  reconstructed: [] as { path: string; startedAt: Date; finishedAt: Date }[],
-};
+/** Counts for `check` and the summary, and the lines that print them. */
+const progress = new ReconstructReport(log);
 
 /** Reads the command line. */
 function readCommandLine() {
@@ -116,20 +102,9 @@ function readCommandLine() {
       topic_name: TOPIC_FLAG,
       n_threads: threadsFlag("consumers in the group"),
       update_seconds: UPDATE_SECONDS_FLAG,
-      consumer_group_ID: {
-        type: "string",
-        description:
-          "consumer group; default a fresh one that reads the whole topic",
-      },
+      consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
       catalog: CATALOG_FLAG,
-      max_file_size: {
-        type: "number",
-        default: DEFAULT_MAX_FILE_SIZE,
-        integer: true,
-        min: 1,
-        description:
-          "refuse files announced larger than this many bytes (never more than the free space)",
-      },
+      max_file_size: RECONSTRUCT_FLAGS.max_file_size,
     },
   });
   if (positionals.length !== 1) {
@@ -137,20 +112,6 @@ function readCommandLine() {
   }
   checkTopicName(flags.topic_name);
   return { ...flags, workingDir: positionals[0] };
-}
-
-/** Logs a file that was completed, or kept aside. */
-function reportOutcome(outcome: ChunkOutcome): void {
-  if (outcome.kind === "reconstructed") {
-    log.info(
-      `File ${outcome.relativePath} successfully reconstructed locally from stream`,
-    );
-    progress.reconstructed.push({ path: outcome.relativePath, ...outcome });
-  } else if (outcome.kind === "rejected") {
-    log.error(
-      `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
-    );
-  }
 }
 
 /**
@@ -170,7 +131,7 @@ async function handleMessage(
       decodeChunk(value),
       where,
     );
-    if (outcome) reportOutcome(outcome);
+    if (outcome) progress.reportOutcome(outcome);
     if (outcome?.kind === "reconstructed") {
       await rebuilt?.(outcome.relativePath);
     }
@@ -193,43 +154,6 @@ async function handleMessage(
   return false;
 }
 
-/** This member's share of the group: partitions, files in progress, lag. */
-async function groupLine(
-  group: ConsumerGroup,
-  assembler: FileAssembler,
-): Promise<string> {
-  return shareLine(await group.status(), assembler.inProgress().length);
-}
-
-/** What `check` prints. */
-async function printCheck(
-  group: ConsumerGroup,
-  assembler: FileAssembler,
-): Promise<void> {
-  log.info(
-    `${progress.messagesRead} messages read, ${progress.reconstructed.length} files completely reconstructed so far`,
-  );
-  log.info(await groupLine(group, assembler));
-  for (const file of assembler.inProgress()) {
-    log.info(
-      `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
-    );
-  }
-}
-
-/** Names, once each, files no member of a shared group can complete. */
-function warnSpreadFiles(member: GroupMember, topic: string): void {
-  for (const file of member.spreadFiles()) log.warn(spreadWarning(file, topic));
-}
-
-/** The summary printed when the tool stops. */
-function printSummary(startedAt: Date): void {
-  log.info(
-    `Stopped. ${progress.messagesRead} messages read, ${progress.skipped} skipped.`,
-  );
-  logFileTimes(log, "reconstructed", startedAt, progress.reconstructed);
-}
-
 /** Runs until quit, Ctrl-C or SIGTERM. */
 async function reconstruct(
   options: ReturnType<typeof readCommandLine>,
@@ -242,73 +166,46 @@ async function reconstruct(
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
-  const assembler = await FileAssembler.open(options.workingDir, {
-    maxFileSize: options.max_file_size,
-  });
-  if (assembler.strayPartialsRemoved > 0) {
-    log.info(
-      `Removed ${assembler.strayPartialsRemoved} partial file(s) an earlier run left behind`,
-    );
-  }
-  // A run killed while finishing a file left it complete but not in place.
-  (await assembler.finishInterrupted()).forEach(reportOutcome);
-  // Rows a crash kept out of the catalog are written now.
-  const catalog = await TransferCatalog.open(
+  // Stray partials removed, files complete but not in place finished.
+  const assembler = await openWorkingDir(
+    options.workingDir,
+    options.max_file_size,
+    log,
+    progress,
+  );
+  // With --catalog: rows a crash kept out written now, then one per file.
+  const { catalog, rebuilt } = await openRebuiltCatalog(
     options.catalog,
+    options.workingDir,
+    options.topic_name,
     (line) => log.warn(line),
   );
-  // Which member of a group rebuilt a file: this host (and this run's pid).
-  const host = Deno.hostname();
-  await catalog?.repairRebuilt(options.workingDir, options.topic_name, host);
-  const rebuilt = catalog &&
-    ((path: string) =>
-      catalog.fileRebuilt(
-        options.workingDir,
-        path,
-        options.topic_name,
-        `${host} (pid ${Deno.pid})`,
-      ));
   const member = new GroupMember(assembler, partitions);
-  // A consumer without a partition would only idle (and kafkajs trips over
-  // the empty assignment Kafka 4 sends it), so start no more than needed.
-  const consumers = Math.min(options.n_threads, partitions);
-  if (consumers < options.n_threads) {
-    log.warn(
-      `topic ${options.topic_name} has ${partitions} partition(s); starting ${consumers} consumer(s), not ${options.n_threads}`,
-    );
-  }
+  // No more consumers than partitions: one without a partition would idle.
+  const consumers = consumerCount(
+    options.n_threads,
+    partitions,
+    options.topic_name,
+    log,
+  );
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;
-  const joinNotice = setTimeout(
-    () =>
-      log.info(
-        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
-          REBALANCE_TIMEOUT_MS / 1000
-        } s)`,
-      ),
-    JOIN_NOTICE_MS,
-  );
+  const joined = joinNotice(log, groupId);
   const group = await ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
     consumers,
     handle: (value, where) => handleMessage(member, value, where, rebuilt),
     commitPoint: (partition, next) => member.commitPoint(partition, next),
-    assigned: async (owned, committed) => {
-      const change = await member.assigned(owned, committed);
-      for (const file of change.lost) {
-        log.info(
-          `Left ${file.relativePath} to the new owner of its partition (partial copy removed)`,
-        );
-      }
-    },
+    assigned: async (owned, committed) =>
+      progress.reportLost((await member.assigned(owned, committed)).lost),
     fatal: (error) => {
       fatal ??= error;
       shutdown.stop("error");
     },
     ...outageReporter(log),
-  }).finally(() => clearTimeout(joinNotice));
+  }).finally(joined);
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -316,30 +213,27 @@ async function reconstruct(
   );
   const commands = listenForCommands(
     {
-      check: () => void printCheck(group, assembler),
+      check: () => void progress.printCheck(group, assembler),
       quit: () => shutdown.stop("quit"),
     },
     (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
   );
   const stopHeartbeat = startHeartbeat(
     options.update_seconds,
-    () =>
-      void groupLine(group, assembler).then((line) => log.info(`. ${line}`)),
+    () => progress.printStatus(group, assembler),
   );
-  const spreadCheck = setInterval(
-    () => warnSpreadFiles(member, options.topic_name),
-    SPREAD_CHECK_MS,
-  );
+  // Files no member can complete are named, once each.
+  const stopSpreadCheck = progress.startSpreadCheck(member, options.topic_name);
   await untilStopped(shutdown.signal);
   stopHeartbeat();
-  clearInterval(spreadCheck);
+  stopSpreadCheck();
   member.close();
   commands.close();
   await group.stop();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();
-  printSummary(startedAt);
+  progress.printSummary(startedAt);
   if (fatal) {
     throw new UserError(`stopped after an error: ${describeError(fatal)}`);
   }

@@ -251,3 +251,41 @@ function subdirOf(relativePath: string): string {
   const slash = relativePath.lastIndexOf("/");
   return slash < 0 ? "" : relativePath.slice(0, slash);
 }
+
+/** The reconstructor's catalog, and what records each file it rebuilds. */
+export interface RebuiltCatalog {
+  /** The catalog open, to close at the end; undefined without `--catalog`. */
+  catalog?: TransferCatalog;
+  /** Writes the row of a file moved into place; undefined without a catalog. */
+  rebuilt?: (relativePath: string) => Promise<void>;
+}
+
+/**
+ * Opens the reconstructor's catalog (if asked for), writes the rows a crash
+ * kept out, and returns what records each file rebuilt by this host and run.
+ *
+ * @example
+ * ```ts
+ * import { openRebuiltCatalog } from "./transfer_catalog.ts";
+ *
+ * const { catalog, rebuilt } = await openRebuiltCatalog("out/catalog.db", "out/rebuilt", "lecroy_files", console.warn);
+ * await rebuilt?.("day1/a.trc");
+ * await catalog?.close();
+ * ```
+ */
+export async function openRebuiltCatalog(
+  target: string | undefined,
+  workingDir: string,
+  topic: string,
+  warn: (message: string) => void,
+): Promise<RebuiltCatalog> {
+  // Rows a crash kept out of the catalog are written now.
+  const catalog = await TransferCatalog.open(target, warn);
+  if (!catalog) return {};
+  // Which member of a group rebuilt a file: this host (and this run's pid).
+  const host = Deno.hostname();
+  await catalog.repairRebuilt(workingDir, topic, host);
+  const rebuilt = (path: string) =>
+    catalog.fileRebuilt(workingDir, path, topic, `${host} (pid ${Deno.pid})`);
+  return { catalog, rebuilt };
+}

@@ -1,0 +1,254 @@
+/**
+ * The reconstructor's plumbing around its lesson: its own flags, the checks of
+ * WORKINGDIR at startup, and what it prints (`check`, the periodic status
+ * line, the summary). reconstruct_data_files keeps the lesson itself.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { ReconstructReport } from "./reconstructor.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "demo", console: "stdout" });
+ * const report = new ReconstructReport(log);
+ * report.messagesRead++;
+ * report.printSummary(new Date());
+ * ```
+ *
+ * @module
+ */
+import { logFileTimes, type Logger } from "../common/log.ts";
+import {
+  type ConsumerGroup,
+  REBALANCE_TIMEOUT_MS,
+} from "../kafka/consumer_group.ts";
+import {
+  type ChunkOutcome,
+  DEFAULT_MAX_FILE_SIZE,
+  FileAssembler,
+} from "./file_assembler.ts";
+import { type GroupMember, shareLine, spreadWarning } from "./group_member.ts";
+
+/** A join slower than this gets a line saying why it waits. */
+const JOIN_NOTICE_MS = 3000;
+/** How often to look for files spread over other members' partitions. */
+const SPREAD_CHECK_MS = 2000;
+
+/** The reconstructor's flags beyond the ones the Kafka tools share. */
+export const RECONSTRUCT_FLAGS = {
+  /** The consumer group; without it, a fresh group reads the whole topic. */
+  consumer_group_ID: {
+    type: "string",
+    description:
+      "consumer group; default a fresh one that reads the whole topic",
+  },
+  /** The largest file announced that is accepted. */
+  max_file_size: {
+    type: "number",
+    default: DEFAULT_MAX_FILE_SIZE,
+    integer: true,
+    min: 1,
+    description:
+      "refuse files announced larger than this many bytes (never more than the free space)",
+  },
+} as const;
+
+/** One file rebuilt, for the summary. */
+export interface RebuiltFile {
+  /** Its path inside WORKINGDIR. */
+  path: string;
+  /** When its first chunk arrived. */
+  startedAt: Date;
+  /** When it was moved into place. */
+  finishedAt: Date;
+}
+
+/**
+ * Counts for `check` and the summary, and the lines that report them.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { ReconstructReport } from "./reconstructor.ts";
+ *
+ * const report = new ReconstructReport(new Logger({ style: "bracket", program: "demo", console: "stdout" }));
+ * report.skipped++;
+ * report.printSummary(new Date());
+ * ```
+ */
+export class ReconstructReport {
+  /** Messages read so far, junk included. */
+  messagesRead = 0;
+  /** Messages skipped as junk or unsafe. */
+  skipped = 0;
+  /** Files rebuilt so far. */
+  readonly reconstructed: RebuiltFile[] = [];
+  readonly #log: Logger;
+
+  /** A report that writes to `log`. */
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Logs a file that was completed, or kept aside. */
+  reportOutcome(outcome: ChunkOutcome): void {
+    if (outcome.kind === "reconstructed") {
+      this.#log.info(
+        `File ${outcome.relativePath} successfully reconstructed locally from stream`,
+      );
+      this.reconstructed.push({ path: outcome.relativePath, ...outcome });
+    } else if (outcome.kind === "rejected") {
+      this.#log.error(
+        `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
+      );
+    }
+  }
+
+  /** This member's share of the group: partitions, files in progress, lag. */
+  async groupLine(
+    group: ConsumerGroup,
+    assembler: FileAssembler,
+  ): Promise<string> {
+    return shareLine(await group.status(), assembler.inProgress().length);
+  }
+
+  /** What `check` prints. */
+  async printCheck(
+    group: ConsumerGroup,
+    assembler: FileAssembler,
+  ): Promise<void> {
+    this.#log.info(
+      `${this.messagesRead} messages read, ${this.reconstructed.length} files completely reconstructed so far`,
+    );
+    this.#log.info(await this.groupLine(group, assembler));
+    for (const file of assembler.inProgress()) {
+      this.#log.info(
+        `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
+      );
+    }
+  }
+
+  /** The periodic status line. */
+  printStatus(group: ConsumerGroup, assembler: FileAssembler): void {
+    void this.groupLine(group, assembler).then((line) =>
+      this.#log.info(`. ${line}`)
+    );
+  }
+
+  /**
+   * Names, once each, files no member of a shared group can complete,
+   * looking every few seconds; returns the function that stops looking.
+   */
+  startSpreadCheck(member: GroupMember, topic: string): () => void {
+    const timer = setInterval(() => {
+      for (const file of member.spreadFiles()) {
+        this.#log.warn(spreadWarning(file, topic));
+      }
+    }, SPREAD_CHECK_MS);
+    return () => clearInterval(timer);
+  }
+
+  /** Logs the files left to the new owner of their partitions. */
+  reportLost(lost: readonly { relativePath: string }[]): void {
+    for (const file of lost) {
+      this.#log.info(
+        `Left ${file.relativePath} to the new owner of its partition (partial copy removed)`,
+      );
+    }
+  }
+
+  /** The summary printed when the tool stops. */
+  printSummary(startedAt: Date): void {
+    this.#log.info(
+      `Stopped. ${this.messagesRead} messages read, ${this.skipped} skipped.`,
+    );
+    logFileTimes(this.#log, "reconstructed", startedAt, this.reconstructed);
+  }
+}
+
+/**
+ * Opens WORKINGDIR's assembler and tidies what an earlier run left: stray
+ * partial files removed, files complete but not yet in place finished.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { openWorkingDir, ReconstructReport } from "./reconstructor.ts";
+ *
+ * const log = new Logger({ style: "bracket", program: "demo", console: "stdout" });
+ * const assembler = await openWorkingDir("out/rebuilt", 1 << 30, log, new ReconstructReport(log));
+ * assembler.close();
+ * ```
+ */
+export async function openWorkingDir(
+  workingDir: string,
+  maxFileSize: number,
+  log: Logger,
+  report: ReconstructReport,
+): Promise<FileAssembler> {
+  const assembler = await FileAssembler.open(workingDir, { maxFileSize });
+  if (assembler.strayPartialsRemoved > 0) {
+    log.info(
+      `Removed ${assembler.strayPartialsRemoved} partial file(s) an earlier run left behind`,
+    );
+  }
+  // A run killed while finishing a file left it complete but not in place.
+  (await assembler.finishInterrupted()).forEach((outcome) =>
+    report.reportOutcome(outcome)
+  );
+  return assembler;
+}
+
+/**
+ * Says, if joining the group takes long, why it waits; returns the function
+ * that cancels the notice once joined.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { joinNotice } from "./reconstructor.ts";
+ *
+ * const cancel = joinNotice(new Logger({ style: "bracket", program: "demo", console: "stdout" }), "group-1");
+ * cancel();
+ * ```
+ */
+export function joinNotice(log: Logger, groupId: string): () => void {
+  const timer = setTimeout(
+    () =>
+      log.info(
+        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
+          REBALANCE_TIMEOUT_MS / 1000
+        } s)`,
+      ),
+    JOIN_NOTICE_MS,
+  );
+  return () => clearTimeout(timer);
+}
+
+/**
+ * How many consumers to start: no more than the topic has partitions, with a
+ * warning when fewer than asked.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { consumerCount } from "./reconstructor.ts";
+ *
+ * consumerCount(5, 3, "lecroy_files", new Logger({ style: "bracket", program: "demo", console: "stdout" })); // 3
+ * ```
+ */
+export function consumerCount(
+  wanted: number,
+  partitions: number,
+  topic: string,
+  log: Logger,
+): number {
+  // A consumer without a partition would only idle (and kafkajs trips over
+  // the empty assignment Kafka 4 sends it), so start no more than needed.
+  const consumers = Math.min(wanted, partitions);
+  if (consumers < wanted) {
+    log.warn(
+      `topic ${topic} has ${partitions} partition(s); starting ${consumers} consumer(s), not ${wanted}`,
+    );
+  }
+  return consumers;
+}
