@@ -12,7 +12,7 @@
  * @module
  */
 import { type Admin, logLevel } from "kafkajs";
-import { KafkaClient } from "./client.ts";
+import { KafkaClient, platformaticOptions } from "./client.ts";
 import { BROKER_USER, loadOrCreateSecrets } from "./local_security.ts";
 
 /** How a probe logs in to a secure broker: its CA, and a SCRAM user. */
@@ -37,7 +37,7 @@ async function probe(
     requestTimeout: 2000,
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
-  });
+  }, platformaticOptions({ ...login, brokers, clientId: "kafka_local-probe" }));
   const admin = KafkaClient.kafkajs(client).admin();
   try {
     await admin.connect();

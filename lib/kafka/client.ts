@@ -32,9 +32,11 @@ import {
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
+import type { BaseOptions } from "@platformatic/kafka";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { UserError } from "../common/cli.ts";
 import {
+  type ClientSettings,
   type KafkaSettings,
   loadKafkaConfig,
   type TopicSettings,
@@ -90,11 +92,21 @@ function skipEmptyQueueChecks(): void {
  */
 export class KafkaClient {
   readonly #kafka: Kafka;
+  readonly #base: BaseOptions;
 
   /** A client with kafkajs options; lib/kafka only (the rest uses {@linkcode createKafka}). */
-  constructor(config: KafkaConfig) {
+  constructor(config: KafkaConfig, base: BaseOptions) {
     registerCodecs();
     this.#kafka = new Kafka(config);
+    this.#base = base;
+  }
+
+  /**
+   * The @platformatic/kafka options (brokers, TLS, SASL, timeouts) every
+   * producer, consumer and admin client of this cluster is made with.
+   */
+  static options(client: KafkaClient): BaseOptions {
+    return client.#base;
   }
 
   /**
@@ -127,7 +139,29 @@ export function createKafka(settings: KafkaSettings): KafkaClient {
     // (see ChunkProducer), with the config's `retries`.
     retry: { retries: 4, initialRetryTime: 300, maxRetryTime: 3000 },
     logLevel: Deno.env.get("KAFKAJS_DEBUG") ? logLevel.WARN : logLevel.NOTHING,
-  });
+  }, platformaticOptions(settings.client));
+}
+
+/** The @platformatic/kafka connection options for `client`. */
+export function platformaticOptions(client: ClientSettings): BaseOptions {
+  const { brokers, clientId, ssl, sasl, connectionTimeout, requestTimeout } =
+    client;
+  return {
+    clientId,
+    bootstrapBrokers: brokers,
+    connectTimeout: connectionTimeout ?? 3000,
+    requestTimeout: requestTimeout ?? 30_000,
+    tls: ssl === undefined ? undefined : ssl === true ? {} : { ...ssl },
+    sasl: sasl === undefined ? undefined : {
+      mechanism: ({
+        "plain": "PLAIN",
+        "scram-sha-256": "SCRAM-SHA-256",
+        "scram-sha-512": "SCRAM-SHA-512",
+      } as const)[sasl.mechanism],
+      username: sasl.username,
+      password: sasl.password,
+    },
+  };
 }
 
 /**
