@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { type Admin, logLevel } from "kafkajs";
-import { KafkaClient, platformaticOptions } from "./client.ts";
+import { Admin } from "@platformatic/kafka";
+import { platformaticOptions } from "./client.ts";
 import { BROKER_USER, loadOrCreateSecrets } from "./local_security.ts";
 
 /** How a probe logs in to a secure broker: its CA, and a SCRAM user. */
@@ -29,24 +29,24 @@ async function probe(
   login: ProbeLogin,
   ask: (admin: Admin) => Promise<unknown>,
 ): Promise<boolean> {
-  const client = new KafkaClient({
-    ...login,
-    brokers,
-    clientId: "kafka_local-probe",
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }, platformaticOptions({ ...login, brokers, clientId: "kafka_local-probe" }));
-  const admin = KafkaClient.kafkajs(client).admin();
+  const admin = new Admin({
+    ...platformaticOptions({
+      ...login,
+      brokers,
+      clientId: "kafka_local-probe",
+      connectionTimeout: 1000,
+      requestTimeout: 2000,
+    }),
+    timeout: 2000,
+    retries: 0,
+  });
   try {
-    await admin.connect();
     await ask(admin);
     return true;
   } catch {
     return false;
   } finally {
-    await admin.disconnect().catch(() => {});
+    await admin.close().catch(() => {});
   }
 }
 
@@ -62,11 +62,12 @@ export function coordinatorAnswers(
   bootstrapServers: string,
   login: ProbeLogin,
 ): Promise<boolean> {
-  return probe(bootstrapServers.split(","), login, async (admin) => {
-    // kafkajs looks for the coordinator among the brokers metadata named.
-    await admin.fetchTopicMetadata({ topics: [] });
-    await admin.describeGroups(["kafka_local-probe"]);
-  });
+  return probe(
+    bootstrapServers.split(","),
+    login,
+    // Finds the group's coordinator first, and asks it.
+    (admin) => admin.describeGroups({ groups: ["kafka_local-probe"] }),
+  );
 }
 
 /**
@@ -85,7 +86,7 @@ export function answersMetadata(
   return probe(
     [bootstrapServer],
     login,
-    (admin) => admin.fetchTopicMetadata({ topics: [] }),
+    (admin) => admin.metadata({ topics: [], forceUpdate: true }),
   );
 }
 

@@ -1,14 +1,18 @@
 /**
- * The one place that knows the Kafka client library (kafkajs).
+ * The one place that knows the Kafka client library (@platformatic/kafka).
  *
  * Scripts ask this module for a client, an admin connection and topic
  * operations, and get one-line {@linkcode UserError}s when the broker cannot be
  * reached. What it hands out has this project's own types: a
  * {@linkcode KafkaClient} (opaque outside lib/kafka) and a
- * {@linkcode KafkaAdmin} (the admin calls the tools use), so a later switch to
- * another client library stays inside lib/kafka. It also teaches kafkajs to
- * read lz4- and snappy-compressed batches (kafkajs only knows gzip itself),
- * because other producers, OpenMSIStream among them, use lz4 by default.
+ * {@linkcode KafkaAdmin} (the admin calls the tools use, on a
+ * @platformatic/kafka `Admin`), so the client library stays inside lib/kafka.
+ *
+ * While the switch from kafkajs goes on, a {@linkcode KafkaClient} also holds
+ * a kafkajs client for the producer and consumer code that still uses it;
+ * that code gets kafkajs taught to read lz4-, snappy- and zstd-compressed
+ * batches here (kafkajs only knows gzip itself). @platformatic/kafka writes
+ * and reads all five codecs itself.
  *
  * @example
  * ```ts
@@ -24,7 +28,6 @@
  * @module
  */
 import {
-  type Admin,
   CompressionCodecs,
   CompressionTypes,
   Kafka,
@@ -32,7 +35,11 @@ import {
   logLevel,
 } from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
-import type { BaseOptions } from "@platformatic/kafka";
+import {
+  Admin,
+  type BaseOptions,
+  ListOffsetTimestamps,
+} from "@platformatic/kafka";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { UserError } from "../common/cli.ts";
 import {
@@ -46,7 +53,7 @@ import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
 import { explainConnectionError } from "./connection_errors.ts";
-import type { ConfigReader } from "./topic_limits.ts";
+import type { ConfigEntry, ConfigReader } from "./topic_limits.ts";
 import { zstdCodec } from "./zstd_codec.ts";
 
 let codecsRegistered = false;
@@ -245,7 +252,7 @@ export interface BrokerAddress {
 
 /**
  * The admin calls the tools and tests use, on a connection from
- * {@linkcode connectAdmin} (a kafkajs `Admin` has them all).
+ * {@linkcode connectAdmin}.
  */
 export interface KafkaAdmin extends ConfigReader {
   /** The names of every topic. */
@@ -285,9 +292,179 @@ export async function connectAdmin(
   kafka: KafkaClient,
   settings: KafkaSettings,
 ): Promise<KafkaAdmin> {
-  const admin: Admin = KafkaClient.kafkajs(kafka).admin();
+  const admin = new AdminConnection(
+    new Admin({
+      ...KafkaClient.options(kafka),
+      // Connecting gives up after about four seconds (four tries); a wrong
+      // password or a TLS mismatch is not retried at all.
+      retries: ADMIN_RETRIES,
+      retryDelay: 1000,
+    }),
+  );
   await withReachableBroker(settings, () => admin.connect());
   return admin;
+}
+
+/** Tries of each admin call after the first (one second apart). */
+const ADMIN_RETRIES = 3;
+
+/** Kafka's error for a topic that is already there. */
+const TOPIC_ALREADY_EXISTS = "TOPIC_ALREADY_EXISTS";
+
+/** A {@linkcode KafkaAdmin} on a @platformatic/kafka `Admin`. */
+class AdminConnection implements KafkaAdmin {
+  readonly #admin: Admin;
+
+  constructor(admin: Admin) {
+    this.#admin = admin;
+  }
+
+  /** Opens the connection (a metadata request for no topic); closes it again on failure. */
+  async connect(): Promise<void> {
+    try {
+      await this.#admin.metadata({ topics: [], forceUpdate: true });
+    } catch (error) {
+      await this.#admin.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  listTopics(): Promise<string[]> {
+    return this.#admin.listTopics();
+  }
+
+  async createTopics(
+    request: { topics: NewTopic[]; waitForLeaders?: boolean },
+  ): Promise<boolean> {
+    let created = false;
+    // The library gives one set of topic configs to all topics of a call.
+    for (const topic of request.topics) {
+      try {
+        await this.#admin.createTopics({
+          topics: [topic.topic],
+          partitions: topic.numPartitions,
+          replicas: topic.replicationFactor,
+          configs: topic.configEntries,
+        });
+        created = true;
+      } catch (error) {
+        if (!hasKafkaError(error, TOPIC_ALREADY_EXISTS)) throw error;
+      }
+    }
+    if (request.waitForLeaders) {
+      for (const topic of request.topics) {
+        await waitForLeaders(this, topic.topic);
+      }
+    }
+    return created;
+  }
+
+  deleteTopics(request: { topics: string[] }): Promise<void> {
+    return this.#admin.deleteTopics({ topics: request.topics });
+  }
+
+  async fetchTopicMetadata(
+    request: { topics: string[] },
+  ): Promise<{ topics: TopicMetadata[] }> {
+    const metadata = await this.#admin.metadata({
+      topics: request.topics,
+      forceUpdate: true,
+    });
+    return {
+      topics: request.topics.map((name) => ({
+        name,
+        partitions: (metadata.topics.get(name)?.partitions ?? []).map((
+          partition,
+          partitionId,
+        ) => ({
+          partitionId,
+          leader: partition.leader,
+          replicas: [...partition.replicas],
+          isr: [...partition.isr],
+        })),
+      })),
+    };
+  }
+
+  async fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
+    const { topics } = await this.fetchTopicMetadata({ topics: [topic] });
+    const partitions = topics[0].partitions.map((p) => p.partitionId);
+    const [low, high] = await Promise.all(
+      [ListOffsetTimestamps.EARLIEST, ListOffsetTimestamps.LATEST].map(
+        async (timestamp) => {
+          const answer = await this.#admin.listOffsets({
+            topics: [{
+              name: topic,
+              partitions: partitions.map((partitionIndex) => ({
+                partitionIndex,
+                timestamp,
+              })),
+            }],
+          });
+          return new Map(
+            answer.flatMap((t) => t.partitions).map((
+              p,
+            ) => [p.partitionIndex, String(p.offset)]),
+          );
+        },
+      ),
+    );
+    return partitions.map((partition) => ({
+      partition,
+      low: low.get(partition) ?? "0",
+      high: high.get(partition) ?? "0",
+    }));
+  }
+
+  async describeCluster(): Promise<{ brokers: BrokerAddress[] }> {
+    const metadata = await this.#admin.metadata({
+      topics: [],
+      forceUpdate: true,
+    });
+    return {
+      brokers: [...metadata.brokers].map(([nodeId, { host, port }]) => ({
+        nodeId,
+        host,
+        port,
+      })),
+    };
+  }
+
+  async describeConfigs(request: {
+    includeSynonyms: boolean;
+    resources: { type: number; name: string; configNames: string[] }[];
+  }): Promise<{ resources: { configEntries: ConfigEntry[] }[] }> {
+    const described = await this.#admin.describeConfigs({
+      includeSynonyms: request.includeSynonyms,
+      resources: request.resources.map((r) => ({
+        resourceType: r.type as 2,
+        resourceName: r.name,
+        configurationKeys: r.configNames,
+      })),
+    });
+    return {
+      resources: described.map((resource) => ({
+        configEntries: resource.configs.flatMap((c) =>
+          typeof c.value === "string"
+            ? [{ configName: c.name, configValue: c.value }]
+            : []
+        ),
+      })),
+    };
+  }
+
+  disconnect(): Promise<void> {
+    return this.#admin.close();
+  }
+}
+
+/** Whether `error` or an error it wraps is Kafka's error `name` (e.g. TOPIC_ALREADY_EXISTS). */
+function hasKafkaError(error: unknown, name: string): boolean {
+  if (!(error instanceof Error)) return false;
+  const wrapped = error as Error & { apiId?: unknown; errors?: unknown };
+  if (wrapped.apiId === name) return true;
+  const inner = Array.isArray(wrapped.errors) ? wrapped.errors : [];
+  return [...inner, wrapped.cause].some((e) => hasKafkaError(e, name));
 }
 
 /** How a new topic is replicated. */
@@ -357,8 +534,7 @@ export async function ensureTopic(
   if (topics.includes(topic)) return false;
   const { replicationFactor, minInSyncReplicas } = replication ??
     await chooseReplication(admin);
-  // kafkajs' own `waitForLeaders` can throw from a timer on a broker that has
-  // just started ("does not host this topic-partition"), so wait here instead.
+  // A new topic's partitions get their leaders a moment after it is created.
   const created = await admin.createTopics({
     topics: [{
       topic,

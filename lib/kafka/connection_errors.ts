@@ -1,10 +1,13 @@
 /**
  * Why a connection to Kafka failed, in one line a user can act on.
  *
- * kafkajs reports a refused port, an untrusted certificate, a TLS client at a
- * plaintext port (and the reverse), a wrong password and SASL against a broker
- * without SASL as different error classes, often wrapped in a "retries
- * exceeded" error. This module looks through the wrapping and names the
+ * The client libraries report a refused port, an untrusted certificate, a TLS
+ * client at a plaintext port (and the reverse), a wrong password and SASL
+ * against a broker without SASL as different errors, nested inside "cannot
+ * connect to any broker" or "retries exceeded" errors: @platformatic/kafka
+ * wraps the real cause in `.cause` and `.errors` (an `AggregateError`), kafkajs
+ * (still used by some of lib/kafka while the switch goes on) in
+ * `.originalError`. This module looks through the wrapping and names the
  * setting to check. It never puts a password in a message; the user name is
  * shown, as any login prompt would.
  *
@@ -14,9 +17,9 @@
  * import { parseKafkaConfig } from "./config.ts";
  *
  * const settings = parseKafkaConfig("[cluster]\nbootstrap.servers = h:9092\n", "x", () => undefined);
- * const error = Object.assign(new Error("Closed connection"), { name: "KafkaJSConnectionClosedError" });
+ * const error = Object.assign(new Error("Broker requires TLS."), { code: "PLT_KFK_USER" });
  * explainConnectionError(error, settings);
- * // "h:9092 closed the connection: ..."
+ * // "h:9092 closed the connection (Broker requires TLS.); it may expect TLS or SASL: ..."
  * ```
  *
  * @module
@@ -29,13 +32,16 @@ export interface ConnectionSettings {
   source: string;
   /** The client options: the brokers, whether TLS is on, the SASL login. */
   client: {
+    /** `host:port` of each bootstrap server. */
     brokers?: unknown;
+    /** Set when TLS is on. */
     ssl?: unknown;
+    /** The SASL login, if any. */
     sasl?: { mechanism: string; username?: string };
   };
 }
 
-/** Error names that mean "could not get through to a broker". */
+/** Error names (kafkajs) and codes (@platformatic/kafka) that mean "could not get through to a broker". */
 const UNREACHABLE = new Set([
   "KafkaJSConnectionError",
   "KafkaJSConnectionClosedError",
@@ -43,26 +49,63 @@ const UNREACHABLE = new Set([
   "KafkaJSNonRetriableError",
   "KafkaJSBrokerNotFound",
   "KafkaJSRequestTimeoutError",
+  "PLT_KFK_NETWORK",
+  "PLT_KFK_TIMEOUT",
 ]);
+/** Names of a closed connection: what a TLS listener does to a plaintext client. */
+const CLOSED = new Set(["KafkaJSConnectionClosedError", "ECONNRESET", "EPIPE"]);
 /** What Node's TLS layer says about a certificate it does not trust. */
 const UNTRUSTED_CERTIFICATE =
   /certificate|self[- ]signed|unable to verify|CERT_|altnames/i;
+/** What @platformatic/kafka says when a TLS listener answers a plaintext client. */
+const TLS_REQUIRED = /requires TLS/i;
 /** Kafka's answers to a SASL handshake it did not expect. */
 const SASL_REFUSED = new Set([
   "ILLEGAL_SASL_STATE",
   "UNSUPPORTED_SASL_MECHANISM",
 ]);
+/** Kafka's answer to a wrong user name or password. */
+const SASL_FAILED = "SASL_AUTHENTICATION_FAILED";
 
-/** The error and the ones it wraps, outermost first. */
-function errorChain(error: unknown): Error[] {
-  const chain: Error[] = [];
-  let current: unknown = error;
-  while (current instanceof Error && chain.length < 5) {
-    chain.push(current);
-    const wrapped = current as Error & { originalError?: unknown };
-    current = wrapped.cause ?? wrapped.originalError;
-  }
-  return chain;
+/** An error with the fields either library may set. */
+type LibraryError = Error & {
+  /** @platformatic/kafka's `PLT_KFK_*` code, or Node's `E*` code. */
+  code?: unknown;
+  /** @platformatic/kafka: the Kafka error name of a protocol error. */
+  apiId?: unknown;
+  /** kafkajs: the Kafka error name of a protocol error. */
+  type?: unknown;
+  /** kafkajs: the error it wraps. */
+  originalError?: unknown;
+  /** `AggregateError` (@platformatic/kafka's `MultipleErrors`): the errors it joins. */
+  errors?: unknown;
+};
+
+/**
+ * The error and every error it wraps (`cause`, `errors`, `originalError`),
+ * depth first, each with its depth; at most 50, so a cycle cannot hang it.
+ */
+function errorTree(error: unknown): { error: LibraryError; depth: number }[] {
+  const found: { error: LibraryError; depth: number }[] = [];
+  const visit = (current: unknown, depth: number) => {
+    if (!(current instanceof Error) || found.length >= 50) return;
+    if (found.some((f) => f.error === current)) return;
+    const wrapped = current as LibraryError;
+    found.push({ error: wrapped, depth });
+    if (Array.isArray(wrapped.errors)) {
+      for (const inner of wrapped.errors) visit(inner, depth + 1);
+    }
+    visit(wrapped.cause, depth + 1);
+    visit(wrapped.originalError, depth + 1);
+  };
+  visit(error, 0);
+  return found;
+}
+
+/** The Kafka error name a protocol error carries (either library), if any. */
+function kafkaErrorName(error: LibraryError): string | undefined {
+  const name = error.apiId ?? error.type;
+  return typeof name === "string" ? name : undefined;
 }
 
 /**
@@ -76,7 +119,7 @@ function errorChain(error: unknown): Error[] {
  *
  * const settings = { source: "local", client: { brokers: ["127.0.0.1:9092"] } };
  * try {
- *   throw Object.assign(new Error("connect ECONNREFUSED"), { name: "KafkaJSConnectionError" });
+ *   throw Object.assign(new Error("Connection to 127.0.0.1:9092 failed."), { code: "PLT_KFK_NETWORK" });
  * } catch (error) {
  *   const why = explainConnectionError(error, settings);
  *   if (why) throw new UserError(why);
@@ -88,37 +131,47 @@ export function explainConnectionError(
   error: unknown,
   settings: ConnectionSettings,
 ): string | undefined {
-  const chain = errorChain(error);
-  if (chain.length === 0) return undefined;
+  const tree = errorTree(error);
+  if (tree.length === 0) return undefined;
+  const errors = tree.map((f) => f.error);
   const brokers = Array.isArray(settings.client.brokers)
     ? settings.client.brokers.join(",")
     : "the brokers";
   const source = settings.source;
   const sasl = settings.client.sasl;
   const tls = Boolean(settings.client.ssl);
-  const names = chain.map((e) => e.name);
-  const deepest = chain.at(-1)!;
+  const names = new Set(errors.flatMap((e) => [e.name, String(e.code)]));
+  const kafkaErrors = new Set(errors.map(kafkaErrorName));
+  // The innermost error says what really happened (a refused port, a
+  // certificate); the first one that deep, as wrappers come first.
+  const deepest = tree.reduce((a, b) => b.depth > a.depth ? b : a).error;
   const reason = describeError(deepest);
 
-  if (names.includes("KafkaJSSASLAuthenticationError")) {
+  if (
+    names.has("KafkaJSSASLAuthenticationError") || kafkaErrors.has(SASL_FAILED)
+  ) {
     const user = sasl?.username ?? "?";
     const mechanism = sasl?.mechanism.toUpperCase() ?? "SASL";
     return `authentication failed for user ${user} at ${brokers} (${mechanism}): check sasl.username and sasl.password in ${source}`;
   }
-  const protocolError = chain.find((e) => e.name === "KafkaJSProtocolError") as
-    | (Error & { type?: string })
-    | undefined;
-  if (protocolError && SASL_REFUSED.has(protocolError.type ?? "")) {
-    return `${brokers} refused the SASL login (${protocolError.type}): that listener may not use SASL; check security.protocol in ${source}`;
+  const refused = [...kafkaErrors].find((name) => SASL_REFUSED.has(name ?? ""));
+  if (refused) {
+    return `${brokers} refused the SASL login (${refused}): that listener may not use SASL; check security.protocol in ${source}`;
   }
-  if (!names.some((name) => UNREACHABLE.has(name))) return undefined;
+  const tlsRequired = errors.find((e) => TLS_REQUIRED.test(e.message));
+  if (!tls && tlsRequired) {
+    return `${brokers} closed the connection (${
+      describeError(tlsRequired)
+    }); it may expect TLS or SASL: check security.protocol in ${source}`;
+  }
+  if (![...names].some((name) => UNREACHABLE.has(name))) return undefined;
   if (tls && UNTRUSTED_CERTIFICATE.test(reason)) {
     return `TLS: the certificate of ${brokers} is not trusted (${reason}); check ssl.ca.location in ${source}`;
   }
   if (tls && /TLS|SSL|secure/i.test(reason)) {
     return `TLS: no secure connection to ${brokers} (${reason}); is it a TLS listener? Check security.protocol in ${source}`;
   }
-  if (!tls && names.includes("KafkaJSConnectionClosedError")) {
+  if (!tls && [...names].some((name) => CLOSED.has(name))) {
     return `${brokers} closed the connection (${reason}); it may expect TLS or SASL: check security.protocol in ${source}`;
   }
   return `cannot reach Kafka at ${brokers} (${reason}); is it running? Try: deno task kafka start`;

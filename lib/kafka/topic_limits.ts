@@ -3,8 +3,8 @@
  *
  * A chunk message is the chunk's bytes plus its hashes, names and the record
  * headers. A broker refuses a message above the topic's `max.message.bytes`
- * (about 1 MiB by default), and kafkajs only finds out after sending it, as a
- * broken connection. {@linkcode checkChunkFits} asks the broker for the limit
+ * (about 1 MiB by default), and a client only finds out after sending it, as a
+ * refused batch. {@linkcode checkChunkFits} asks the broker for the limit
  * and refuses a `--chunk_size` that cannot fit, with the largest one that does.
  *
  * @example
@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { ConfigResourceTypes } from "kafkajs";
 import { UserError } from "../common/cli.ts";
 
 /**
@@ -38,9 +37,12 @@ export interface ConfigEntry {
   configValue: string;
 }
 
-/** The admin calls this module needs; a connected kafkajs `Admin` has them. */
+/** Kafka's resource type of a topic, in a describe-configs request. */
+export const TOPIC_RESOURCE = 2;
+
+/** The admin calls this module needs; a `KafkaAdmin` (client.ts) has them. */
 export interface ConfigReader {
-  /** kafkajs' `Admin.describeConfigs`. */
+  /** The configs named in `resources` (`type` {@linkcode TOPIC_RESOURCE} for a topic). */
   describeConfigs(request: {
     includeSynonyms: boolean;
     resources: { type: number; name: string; configNames: string[] }[];
@@ -70,7 +72,7 @@ export async function maxMessageBytes(
   const { resources } = await admin.describeConfigs({
     includeSynonyms: false,
     resources: [{
-      type: ConfigResourceTypes.TOPIC,
+      type: TOPIC_RESOURCE,
       name: topic,
       configNames: ["max.message.bytes"],
     }],
