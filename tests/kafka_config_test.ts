@@ -1,5 +1,5 @@
 /**
- * Config files map onto kafkajs settings: sections, `$VARIABLES`, literal
+ * Config files map onto the project's Kafka settings: sections, `$VARIABLES`, literal
  * values, SASL mechanisms, and a warning for keys with no effect.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
@@ -70,7 +70,7 @@ Deno.test("an unset $VARIABLE is an error that names it", () => {
   );
 });
 
-Deno.test("[broker] works like [cluster], and SCRAM mechanisms map to kafkajs names", () => {
+Deno.test("[broker] works like [cluster], and SCRAM mechanisms map to the client's names", () => {
   for (
     const [mechanism, expected] of [["SCRAM-SHA-256", "scram-sha-256"], [
       "SCRAM-SHA-512",
@@ -122,6 +122,31 @@ Deno.test("group.id create_new means a fresh group; an unknown mechanism is a on
         getEnv,
       ),
     /GSSAPI is not supported/,
+  );
+});
+
+Deno.test("compression.type takes none, gzip, lz4, snappy and zstd; another codec is a one-line error", () => {
+  for (const codec of ["none", "gzip", "lz4", "snappy", "zstd"]) {
+    strictEqual(
+      parseKafkaConfig(
+        `[cluster]\nbootstrap.servers=a:1\n[producer]\ncompression.type=${codec.toUpperCase()}\n`,
+        "x",
+        getEnv,
+      ).producer.compression,
+      codec,
+    );
+  }
+  throws(
+    () =>
+      parseKafkaConfig(
+        "[cluster]\nbootstrap.servers=a:1\n[producer]\ncompression.type=brotli\n",
+        "x",
+        getEnv,
+      ),
+    (error: Error) =>
+      error instanceof UserError &&
+      error.message ===
+        "compression.type brotli is not supported here (use none, gzip, lz4, snappy or zstd)",
   );
 });
 

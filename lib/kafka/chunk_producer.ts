@@ -50,6 +50,7 @@ const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
   gzip: CompressionTypes.GZIP,
   lz4: CompressionTypes.LZ4,
   snappy: CompressionTypes.Snappy,
+  zstd: CompressionTypes.ZSTD,
 };
 
 /** One message on its way, with what to do when Kafka answers. */

@@ -35,12 +35,16 @@
 import parseIni from "ini-simple-parser";
 import { describeError, UserError } from "../common/cli.ts";
 
-/** Producer settings this project applies itself (kafkajs has no batch.size). */
+/**
+ * Producer settings: acks and the codec go to the client library; the
+ * batching (`batch.size`, `linger.ms`) and the retries this project applies
+ * itself.
+ */
 export interface ProducerSettings {
   /** -1 = all in-sync replicas (the default), 1 = leader only, 0 = none. */
   acks: -1 | 0 | 1;
   /** The codec of produced batches (`compression.type`). */
-  compression: "none" | "gzip" | "lz4" | "snappy";
+  compression: "none" | "gzip" | "lz4" | "snappy" | "zstd";
   /** Bytes collected into one produce request. */
   batchBytes: number;
   /** How long a partly filled batch may wait for more chunks. */
@@ -49,7 +53,7 @@ export interface ProducerSettings {
   retries: number;
 }
 
-/** Consumer settings, in kafkajs' names. */
+/** Consumer settings, in this project's names (consumer_group.ts hands them to the client library). */
 export interface ConsumerSettings {
   /** `undefined` means: make a fresh random group id. */
   groupId: string | undefined;
@@ -323,7 +327,7 @@ class SectionReader {
     for (const key of Object.keys(this.values)) {
       if (!this.#used.has(key)) {
         this.warn(
-          `${this.source}: [${this.section}] ${key} has no effect with kafkajs; ignored`,
+          `${this.source}: [${this.section}] ${key} has no effect here; ignored`,
         );
       }
     }
@@ -387,7 +391,7 @@ function readPemFile(path: string, key: string, source: string): string {
   }
 }
 
-/** SASL PLAIN and SCRAM-SHA-256/512, the mechanisms kafkajs speaks. */
+/** SASL PLAIN and SCRAM-SHA-256/512, the mechanisms the tools speak. */
 function mapSasl(cluster: SectionReader, source: string): AnySaslLogin {
   const mechanism = (cluster.text("sasl.mechanism", "sasl.mechanisms") ??
     "PLAIN").toUpperCase();
@@ -421,9 +425,9 @@ function mapProducer(producer: SectionReader): ProducerSettings {
   }
   const compression = (producer.text("compression.type", "compression.codec") ??
     "none").toLowerCase();
-  if (!["none", "gzip", "lz4", "snappy"].includes(compression)) {
+  if (!["none", "gzip", "lz4", "snappy", "zstd"].includes(compression)) {
     throw new UserError(
-      `compression.type ${compression} is not supported here (use none, gzip, lz4 or snappy)`,
+      `compression.type ${compression} is not supported here (use none, gzip, lz4, snappy or zstd)`,
     );
   }
   // librdkafka's key/value serializers have no meaning for raw bytes.

@@ -9,7 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { CompressionTypes, Partitioners } from "kafkajs";
+import { Producer } from "@platformatic/kafka";
 import {
   connectAdmin,
   countMessages as countMessagesOnTopic,
@@ -21,6 +21,7 @@ import {
 import {
   type KafkaSettings,
   parseKafkaConfig,
+  type ProducerSettings,
 } from "../../lib/kafka/config.ts";
 import { deepStrictEqual } from "node:assert/strict";
 import { BackgroundTask, type FinishedTask } from "./background_task.ts";
@@ -148,41 +149,44 @@ export async function createTopic(
 }
 
 /**
- * Produces hand-made message values to `topic`, in the given order, with a
- * chosen compression. With `spread`, the topic gets that many partitions and
- * message i goes to partition i % spread, as an uploader that picks a
- * partition per chunk (OpenMSIStream) does.
+ * Produces hand-made message values to `topic`, in the given order, in one
+ * batch per partition compressed with `compression` (acks=all). With
+ * `spread`, the topic gets that many partitions and message i goes to
+ * partition i % spread, as an uploader that picks a partition per chunk
+ * (OpenMSIStream) does.
  *
  * @example
  * ```ts
- * await produceRaw(broker.bootstrap, topic, [encodeChunk(chunk)]);
+ * await produceRaw(broker.bootstrap, topic, [encodeChunk(chunk)], "lz4");
  * ```
  */
 export async function produceRaw(
   bootstrap: string,
   topic: string,
   values: Uint8Array[],
-  compression: CompressionTypes = CompressionTypes.None,
+  compression: ProducerSettings["compression"] = "none",
   spread?: number,
 ): Promise<void> {
   await createTopic(bootstrap, topic, spread ?? 1);
   const kafka = createKafka(plaintextSettings(bootstrap));
-  // Hand-made batches need the client library itself (its compression types).
-  const producer = KafkaClient.kafkajs(kafka).producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  await producer.connect();
-  await producer.send({
-    topic,
+  // Hand-made batches need the client library itself (its codecs).
+  const producer = new Producer({
+    ...KafkaClient.options(kafka),
     acks: -1,
     compression,
-    messages: values.map((value, i) => ({
-      key: `crafted_${i}`,
-      value: Buffer.from(value),
-      ...(spread ? { partition: i % spread } : {}),
-    })),
   });
-  await producer.disconnect();
+  try {
+    await producer.send({
+      messages: values.map((value, i) => ({
+        topic,
+        key: Buffer.from(`crafted_${i}`),
+        value: Buffer.from(value),
+        ...(spread ? { partition: i % spread } : {}),
+      })),
+    });
+  } finally {
+    await producer.close();
+  }
 }
 
 /**
