@@ -230,6 +230,27 @@ export async function sha512File(path: string): Promise<string> {
 }
 
 /**
+ * `size` pseudo-random bytes (a fixed seed, so runs repeat): not compressible.
+ *
+ * @example
+ * ```ts
+ * const bytes = randomBytes(16385);
+ * ```
+ */
+export function randomBytes(size: number, seed = size): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    // xorshift32: fast, reproducible, not compressible.
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/**
  * Writes `size` pseudo-random bytes (a fixed seed, so runs repeat) to `path`.
  *
  * @example
@@ -242,16 +263,7 @@ export async function writeRandomFile(
   size: number,
   seed = size,
 ): Promise<void> {
-  const bytes = new Uint8Array(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    // xorshift32: fast, reproducible, not compressible.
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  await Deno.writeFile(path, bytes);
+  await Deno.writeFile(path, randomBytes(size, seed));
 }
 
 /**
