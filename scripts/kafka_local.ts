@@ -15,8 +15,9 @@
  * jars, keytool makes the certificates, `ps` confirms that a pid is our
  * broker, and stopping one means sending it a signal), `--allow-read` (the
  * pom, `$KAFKA_HOME/libs`), `--allow-write=.kafka` (the brokers' data and logs),
- * `--allow-net` (ask each broker whether it answers), `--allow-env` (kafkajs'
- * variables, and `KAFKA_USERNAME` / `KAFKA_PASSWORD` for `--secure`).
+ * `--allow-net` (ask each broker whether it answers), `--allow-env` (the Kafka
+ * client's `DEBUG` variables, and `KAFKA_USERNAME` / `KAFKA_PASSWORD` for
+ * `--secure`).
  *
  * The upload and reconstruct scripts need a broker to talk to. This script
  * runs real ones in KRaft mode on 127.0.0.1, from the jars listed in

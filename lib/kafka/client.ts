@@ -112,7 +112,7 @@ export class KafkaClient {
    * The @platformatic/kafka options (brokers, TLS, SASL, timeouts) every
    * producer, consumer and admin client of this cluster is made with.
    */
-  static options(client: KafkaClient): BaseOptions {
+  static options(client: KafkaClient): ClientOptions {
     return client.#base;
   }
 
@@ -149,8 +149,23 @@ export function createKafka(settings: KafkaSettings): KafkaClient {
   }, platformaticOptions(settings.client));
 }
 
-/** The @platformatic/kafka connection options for `client`. */
-export function platformaticOptions(client: ClientSettings): BaseOptions {
+/**
+ * The connection options of @platformatic/kafka's clients (brokers, TLS,
+ * SASL, timeouts, retries); lib/kafka only.
+ */
+export type ClientOptions = BaseOptions;
+
+/**
+ * The @platformatic/kafka connection options for `client`.
+ *
+ * @example
+ * ```ts
+ * import { platformaticOptions } from "./client.ts";
+ *
+ * platformaticOptions({ brokers: ["127.0.0.1:9092"], clientId: "probe" });
+ * ```
+ */
+export function platformaticOptions(client: ClientSettings): ClientOptions {
   const { brokers, clientId, ssl, sasl, connectionTimeout, requestTimeout } =
     client;
   return {
