@@ -52,7 +52,7 @@ import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
 import { lz4Codec } from "./lz4_codec.ts";
-import { explainConnectionError } from "./connection_errors.ts";
+import { explainConnectionError, isPermanent } from "./connection_errors.ts";
 import type { ConfigEntry, ConfigReader } from "./topic_limits.ts";
 import { zstdCodec } from "./zstd_codec.ts";
 
@@ -310,18 +310,18 @@ export async function connectAdmin(
   const admin = new AdminConnection(
     new Admin({
       ...KafkaClient.options(kafka),
-      // Connecting gives up after about four seconds (four tries); a wrong
-      // password or a TLS mismatch is not retried at all.
       retries: ADMIN_RETRIES,
-      retryDelay: 1000,
+      retryDelay: ADMIN_RETRY_DELAY_MS,
     }),
   );
   await withReachableBroker(settings, () => admin.connect());
   return admin;
 }
 
-/** Tries of each admin call after the first (one second apart). */
+/** Tries of each admin call after the first. */
 const ADMIN_RETRIES = 3;
+/** The pause before each of them. */
+const ADMIN_RETRY_DELAY_MS = 1000;
 
 /** Kafka's error for a topic that is already there. */
 const TOPIC_ALREADY_EXISTS = "TOPIC_ALREADY_EXISTS";
@@ -334,13 +334,28 @@ class AdminConnection implements KafkaAdmin {
     this.#admin = admin;
   }
 
-  /** Opens the connection (a metadata request for no topic); closes it again on failure. */
+  /**
+   * Opens the connection (a metadata request for no topic): gives up after
+   * about four seconds (four tries), at once on a wrong password or a TLS
+   * mismatch; closes the client again on failure.
+   */
   async connect(): Promise<void> {
-    try {
-      await this.#admin.metadata({ topics: [], forceUpdate: true });
-    } catch (error) {
-      await this.#admin.close().catch(() => {});
-      throw error;
+    for (let attempt = 0;; attempt++) {
+      try {
+        // The library's own retries would log in again with a wrong password.
+        await this.#admin.metadata({
+          topics: [],
+          forceUpdate: true,
+          retries: 0,
+        });
+        return;
+      } catch (error) {
+        if (attempt >= ADMIN_RETRIES || isPermanent(error)) {
+          await this.#admin.close().catch(() => {});
+          throw error;
+        }
+        await sleep(ADMIN_RETRY_DELAY_MS);
+      }
     }
   }
 

@@ -109,6 +109,26 @@ function kafkaErrorName(error: LibraryError): string | undefined {
 }
 
 /**
+ * Whether trying again cannot help: `error` or an error it wraps says so
+ * (@platformatic/kafka's `canRetry: false`: a wrong password, a TLS
+ * mismatch). The library itself looks only at the outer errors and would try
+ * a wrong password again, and a broker counts each try as a failed login.
+ *
+ * @example
+ * ```ts
+ * import { isPermanent } from "./connection_errors.ts";
+ *
+ * const login = Object.assign(new Error("SASL authentication failed."), { canRetry: false });
+ * isPermanent(new Error("Connection failed.", { cause: login })); // true
+ * ```
+ */
+export function isPermanent(error: unknown): boolean {
+  return errorTree(error).some(({ error }) =>
+    (error as { canRetry?: unknown }).canRetry === false
+  );
+}
+
+/**
  * One line that says why connecting or logging in failed, or `undefined` when
  * `error` is something else (a bug, which should keep its stack).
  *
