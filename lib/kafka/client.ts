@@ -39,6 +39,7 @@ import {
   Admin,
   type BaseOptions,
   ListOffsetTimestamps,
+  metadataV12,
 } from "@platformatic/kafka";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { UserError } from "../common/cli.ts";
@@ -401,19 +402,40 @@ class AdminConnection implements KafkaAdmin {
       forceUpdate: true,
     });
     return {
-      topics: request.topics.map((name) => ({
-        name,
-        partitions: (metadata.topics.get(name)?.partitions ?? []).map((
-          partition,
-          partitionId,
-        ) => ({
-          partitionId,
-          leader: partition.leader,
-          replicas: [...partition.replicas],
-          isr: [...partition.isr],
-        })),
+      topics: await Promise.all(request.topics.map(async (name) => {
+        const known = metadata.topics.get(name);
+        if (!known) return { name, partitions: await this.#internal(name) };
+        return {
+          name,
+          partitions: known.partitions.map((partition, partitionId) => ({
+            partitionId,
+            leader: partition.leader,
+            replicas: [...partition.replicas],
+            isr: [...partition.isr],
+          })),
+        };
       })),
     };
+  }
+
+  /**
+   * The partitions of an internal topic (`__consumer_offsets`: its leaders
+   * are the group coordinators), which the library's metadata leaves out:
+   * asked with Kafka's Metadata request v12 (Kafka 2.8 and later) directly.
+   */
+  async #internal(topic: string): Promise<PartitionMetadata[]> {
+    const brokers = [...this.#admin.currentMetadata?.brokers.values() ?? []];
+    const connection = await this.#admin.connections.getFirstAvailable(
+      brokers,
+    );
+    const answer = await metadataV12.api.async(connection, [topic], false);
+    const found = answer.topics.find((t) => t.name === topic);
+    return (found?.partitions ?? []).map((p) => ({
+      partitionId: p.partitionIndex,
+      leader: p.leaderId,
+      replicas: [...p.replicaNodes],
+      isr: [...p.isrNodes],
+    })).sort((a, b) => a.partitionId - b.partitionId);
   }
 
   async fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
