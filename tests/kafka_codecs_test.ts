@@ -40,6 +40,19 @@ const CASES = (["random", "text", "zeros"] as const).flatMap((kind) =>
   SIZES.map((size) => ({ name: `${kind}-${size}`, data: sample(kind, size) }))
 );
 
+/** Runs `work` in a fresh folder under out/, removed afterwards. */
+async function inTempDir(
+  prefix: string,
+  work: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = `${ROOT}${await makeOutTempDir(prefix)}`;
+  try {
+    await work(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** The client library's lz4 frame of `data`, as it puts it in a batch. */
 function clientLz4(data: Uint8Array): Uint8Array {
   return compressionsAlgorithms.lz4.compressSync(Buffer.from(data));
@@ -53,8 +66,7 @@ function clientUnlz4(frame: Uint8Array): Uint8Array {
 }
 
 Deno.test("lz4 frames the client library writes are read back identical by the reference lz4 tool", async () => {
-  const dir = `${ROOT}${await makeOutTempDir("lz4cli")}`;
-  try {
+  await inTempDir("lz4cli", async (dir) => {
     for (const { name, data } of CASES) {
       await Deno.writeFile(`${dir}/${name}.lz4`, clientLz4(data));
       await commandOutput("lz4", [
@@ -66,14 +78,11 @@ Deno.test("lz4 frames the client library writes are read back identical by the r
       ]);
       deepStrictEqual(await Deno.readFile(`${dir}/${name}`), data, name);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("lz4 frames the client library writes are read back identical by Kafka's Java frame reader", async () => {
-  const dir = `${ROOT}${await makeOutTempDir("lz4java")}`;
-  try {
+  await inTempDir("lz4java", async (dir) => {
     const args = [];
     for (const { name, data } of CASES) {
       await Deno.writeFile(`${dir}/${name}.lz4`, clientLz4(data));
@@ -89,14 +98,11 @@ Deno.test("lz4 frames the client library writes are read back identical by Kafka
     for (const { name, data } of CASES) {
       deepStrictEqual(await Deno.readFile(`${dir}/${name}`), data, name);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decode identically in the client library", async () => {
-  const dir = `${ROOT}${await makeOutTempDir("lz4in")}`;
-  try {
+  await inTempDir("lz4in", async (dir) => {
     const javaArgs: string[] = [];
     const javaChecksumArgs: string[] = [];
     for (const { name, data } of CASES) {
@@ -154,9 +160,7 @@ Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decod
         );
       }
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an lz4 frame of the client library: magic, independent blocks, a header checksum the lz4 tool checks, blocks within their size, an end mark", async () => {
@@ -195,8 +199,7 @@ Deno.test("an lz4 frame of the client library: magic, independent blocks, a head
   );
   // The lz4 tool checks the header checksum (and the content one, if set):
   // it takes the frame, and refuses it with that byte changed.
-  const dir = `${ROOT}${await makeOutTempDir("lz4format")}`;
-  try {
+  await inTempDir("lz4format", async (dir) => {
     await Deno.writeFile(`${dir}/good.lz4`, frame);
     await commandOutput("lz4", ["-t", "-q", `${dir}/good.lz4`]);
     const damaged = frame.slice();
@@ -206,9 +209,7 @@ Deno.test("an lz4 frame of the client library: magic, independent blocks, a head
       commandOutput("lz4", ["-t", "-q", `${dir}/bad.lz4`]),
       /lz4 failed/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
   // Random data is stored as is, with the "uncompressed" bit.
   const stored = clientLz4(sample("random", 1000));
   strictEqual(
@@ -218,8 +219,7 @@ Deno.test("an lz4 frame of the client library: magic, independent blocks, a head
 });
 
 Deno.test("zstd frames of the client library and of the reference zstd tool decode identically in each other", async () => {
-  const dir = `${ROOT}${await makeOutTempDir("zstd")}`;
-  try {
+  await inTempDir("zstd", async (dir) => {
     for (const { name, data } of CASES) {
       const ours = compressionsAlgorithms.zstd.compressSync(Buffer.from(data));
       await Deno.writeFile(`${dir}/${name}.zst`, ours);
@@ -251,7 +251,5 @@ Deno.test("zstd frames of the client library and of the reference zstd tool deco
         `${name} from the zstd tool`,
       );
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
