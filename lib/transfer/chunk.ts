@@ -154,9 +154,8 @@ export function filePartOfKey(key: string): string {
   return key.replace(/_chunk_\d+_of_\d+$/, "");
 }
 
-/** msgpack headers: fixarray of 8, 9 and 10, float64, bin 8/16/32. */
+/** msgpack headers: fixarray of 8 and 10, float64, bin 8/16/32. */
 const FIXARRAY_8 = 0x98;
-const FIXARRAY_9 = 0x99;
 const FIXARRAY_10 = 0x9a;
 const FLOAT64 = 0xcb;
 const BIN8 = 0xc4;

@@ -107,15 +107,17 @@ export async function planChunks(
   const mtimeMs = info.mtime?.getTime() ?? 0;
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
-  const fileHash = createHash("sha512");
-  // One buffer for the whole pass: every byte is hashed before the next read.
-  const block = new Uint8Array(blockBytes(chunkSize));
+  const blockSize = blockBytes(chunkSize);
+  // A big file's whole hash is kept on a second core, a small one's here.
+  await using fileHash = info.size >= PARALLEL_HASH_BYTES
+    ? new WorkerFileHash(blockSize)
+    : new LocalFileHash(blockSize);
   let size = 0;
   let index = 0;
+  let block = await fileHash.freeBlock();
   while (index < totalChunks) {
     const length = await readFull(file, block);
     const data = block.subarray(0, length);
-    fileHash.update(data);
     for (let start = 0; start < length || index === 0; start += chunkSize) {
       const piece = data.subarray(start, Math.min(start + chunkSize, length));
       chunkHashes.set(
@@ -125,8 +127,10 @@ export async function planChunks(
       index++;
       if (index >= totalChunks) break;
     }
+    fileHash.update(block, length);
     size += length;
     onBytes(size);
+    block = await fileHash.freeBlock();
     if (length < block.length) break;
   }
   const after = await file.stat();
@@ -143,9 +147,125 @@ export async function planChunks(
     mtimeMs,
     chunkSize,
     totalChunks,
-    fileHash: new Uint8Array(fileHash.digest()),
+    fileHash: await fileHash.digest(),
     chunkHashes,
   };
+}
+
+/** Files at least this big have their whole hash made on a second core. */
+const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The SHA-512 of a whole file, fed block by block. Blocks come from
+ * `freeBlock` and go back with `update`; a block may not be touched after.
+ */
+interface FileHash extends AsyncDisposable {
+  /** A block to read the next bytes into. */
+  freeBlock(): Promise<Uint8Array>;
+  /** Adds the first `length` bytes of `block` (from `freeBlock`). */
+  update(block: Uint8Array, length: number): void;
+  /** The hash of everything added. */
+  digest(): Promise<Uint8Array>;
+}
+
+/** {@linkcode FileHash} on this thread, with one block read again and again. */
+class LocalFileHash implements FileHash {
+  readonly #hash = createHash("sha512");
+  readonly #block: Uint8Array;
+  /** Blocks of `blockSize` bytes. */
+  constructor(blockSize: number) {
+    this.#block = new Uint8Array(blockSize);
+  }
+  /** The one block. */
+  freeBlock(): Promise<Uint8Array> {
+    return Promise.resolve(this.#block);
+  }
+  /** Hashes it at once. */
+  update(block: Uint8Array, length: number): void {
+    this.#hash.update(block.subarray(0, length));
+  }
+  /** The hash. */
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  }
+  /** Nothing to free. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * {@linkcode FileHash} on a worker (file_hash_worker.ts): each block's buffer
+ * is transferred there (no copy) and comes back once hashed, so the main
+ * thread reads and hashes chunks of the next blocks meanwhile. Three blocks
+ * circulate.
+ */
+class WorkerFileHash implements FileHash {
+  readonly #worker = new Worker(
+    new URL("./file_hash_worker.ts", import.meta.url).href,
+    { type: "module" },
+  );
+  readonly #free: Uint8Array[] = [];
+  /** Who waits for a block coming back (or for the digest). */
+  #waiting?: (block: Uint8Array | Error) => void;
+  #digest?: Promise<Uint8Array>;
+  #failure?: Error;
+
+  /** Three blocks of `blockSize` bytes. */
+  constructor(blockSize: number) {
+    for (let i = 0; i < 3; i++) this.#free.push(new Uint8Array(blockSize));
+    this.#worker.onmessage = (event: MessageEvent<ArrayBuffer>) => {
+      const block = new Uint8Array(event.data);
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      if (waiting) waiting(block);
+      else this.#free.push(block);
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#failure = new Error(`hashing failed: ${event.message}`);
+      this.#waiting?.(this.#failure);
+    };
+  }
+
+  /** A free block, once the worker gave one back. */
+  freeBlock(): Promise<Uint8Array> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const free = this.#free.pop();
+    if (free) return Promise.resolve(free);
+    return new Promise((resolve, reject) =>
+      this.#waiting = (block) =>
+        block instanceof Error ? reject(block) : resolve(block)
+    );
+  }
+
+  /** Sends the block to the worker (it is detached here afterwards). */
+  update(block: Uint8Array, length: number): void {
+    const buffer = block.buffer as ArrayBuffer;
+    this.#worker.postMessage({ buffer, length }, [buffer]);
+  }
+
+  /** The hash, once the worker hashed every block sent. */
+  digest(): Promise<Uint8Array> {
+    this.#digest ??= new Promise((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      // Blocks still coming back go to the pool; the 64 bytes are the hash.
+      this.#worker.onmessage = (
+        event: MessageEvent<ArrayBuffer | Uint8Array>,
+      ) => {
+        if (event.data instanceof Uint8Array) resolve(event.data);
+      };
+      this.#waiting = (error) => reject(error);
+      this.#worker.postMessage("digest");
+    });
+    return this.#digest;
+  }
+
+  /** Stops the worker. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#worker.terminate();
+    return Promise.resolve();
+  }
 }
 
 /**
