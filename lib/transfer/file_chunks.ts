@@ -50,7 +50,7 @@ export interface PlannedChunk {
   index: number;
   /** Where the chunk starts in the file, in bytes. */
   offset: number;
-  /** The chunk's bytes. */
+  /** The chunk's bytes; valid only until the next chunk is read. */
   data: Uint8Array;
   /** SHA-512 of `data`, as the first pass found it. */
   hash: Uint8Array;
@@ -275,7 +275,9 @@ class WorkerFileHash implements FileHash {
  * chunk, and every read must be full, or {@linkcode FileChangedError} is
  * thrown. (A change that keeps both is caught by the reconstructor, which
  * checks every chunk's and the whole file's hash.) The file is read in blocks
- * split into chunks in memory, seeking only past skipped chunks.
+ * split into chunks in memory, seeking only past skipped chunks. The blocks
+ * share one buffer: a chunk's `data` holds its bytes only until the next
+ * chunk is asked for (copy them to keep them).
  *
  * @example
  * ```ts
@@ -295,6 +297,9 @@ export async function* readPlannedChunks(
       throw new FileChangedError(plan.path, "it was modified before sending");
     }
     const perBlock = blockBytes(plan.chunkSize) / plan.chunkSize;
+    const buffer = new Uint8Array(
+      Math.min(blockBytes(plan.chunkSize), Math.max(1, plan.size)),
+    );
     let position = 0;
     for (let first = 1; first <= plan.totalChunks; first += perBlock) {
       const last = Math.min(first + perBlock - 1, plan.totalChunks);
@@ -306,8 +311,9 @@ export async function* readPlannedChunks(
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
-      // A fresh block per read: its chunks travel on to the producer's queue.
-      const block = new Uint8Array(end - offset);
+      // One buffer for the whole pass: a chunk's bytes are copied (into its
+      // message) before the next chunk is asked for.
+      const block = buffer.subarray(0, end - offset);
       const length = await readFull(file, block);
       position = offset + length;
       if (length !== block.length) {
