@@ -181,6 +181,32 @@ const smallFields = new Encoder();
  * ```
  */
 export function encodeChunk(chunk: FileChunk): Uint8Array {
+  return encodeChunkReusing(chunk, undefined);
+}
+
+/**
+ * {@linkcode encodeChunk}'s bytes, written into `spare` when it has exactly
+ * their length (a message buffer no one reads any more, e.g. one Kafka has
+ * acknowledged), else into a new buffer. An uploader that recycles its
+ * message buffers this way makes no garbage per chunk.
+ *
+ * @example
+ * ```ts
+ * const data = new Uint8Array(16384);
+ * const chunk = {
+ *   filename: "a.bin", fileHash: sha512(data), chunkHash: sha512(data),
+ *   offset: 0, chunkIndex: 1, totalChunks: 3, subdir: "", filenameAppend: "", data,
+ * };
+ * const first = encodeChunk({ ...chunk, chunkIndex: 2, offset: 16384 });
+ * // ... once Kafka has answered for `first`:
+ * const second = encodeChunkReusing({ ...chunk, chunkIndex: 3, offset: 32768 }, first);
+ * second === first; // true: same length, buffer reused
+ * ```
+ */
+export function encodeChunkReusing(
+  chunk: FileChunk,
+  spare: Uint8Array | undefined,
+): Uint8Array {
   // The eight small fields through msgpack; the bin header, the data and the
   // time are written around them, so the chunk's bytes are copied once.
   const head = smallFields.encodeSharedRef([
@@ -196,8 +222,9 @@ export function encodeChunk(chunk: FileChunk): Uint8Array {
   if (head[0] !== FIXARRAY_8) throw new Error("unexpected msgpack header");
   const length = chunk.data.length;
   const binHeader = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-  const bytes = new Uint8Array(head.length + binHeader + length + 9);
-  const view = new DataView(bytes.buffer);
+  const size = head.length + binHeader + length + 9;
+  const bytes = spare?.length === size ? spare : new Uint8Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   bytes.set(head);
   bytes[0] = FIXARRAY_10;
   let at = head.length;

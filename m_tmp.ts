@@ -1,0 +1,15 @@
+import { ChunkProducer } from "./lib/kafka/chunk_producer.ts";
+import { createKafka } from "./lib/kafka/client.ts";
+import { loadKafkaConfig } from "./lib/kafka/config.ts";
+import { uploadFile } from "./lib/transfer/upload.ts";
+import { filePartOfKey } from "./lib/transfer/chunk.ts";
+const settings = await loadKafkaConfig("out/bench.config");
+const kafka = createKafka(settings);
+const max = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
+const timer = setInterval(() => { const m = Deno.memoryUsage(); for (const k of Object.keys(max) as (keyof typeof max)[]) max[k] = Math.max(max[k], m[k]); }, 50);
+const p = await ChunkProducer.start(kafka, settings, { topic: Deno.args[0], workers: Number(Deno.args[2] ?? 5), maxQueuedChunks: 3000, maxQueuedBytes: Number(Deno.args[3] ?? 16777216), partitionKey: filePartOfKey });
+const t = performance.now();
+const r = await uploadFile({ path: "out/bench_after1/data_256MiB.bin", subdir: "" }, p, { chunkSize: Number(Deno.args[1]) });
+await p.close();
+clearInterval(timer);
+console.log(r.acknowledged, ((performance.now() - t) / 1000).toFixed(1), "s", Object.entries(max).map(([k, v]) => `${k} ${(v / 1048576).toFixed(0)}MB`).join(" "));
