@@ -392,8 +392,10 @@ export class ChunkProducer {
     for (let attempt = 1;; attempt++) {
       let failure: unknown;
       try {
+        // acks on every send: the library's send() ignores the producer's.
         const answer = await producer.send({
           messages: unsent.map((p) => p.record),
+          acks,
         });
         unsent = this.#settle(producer, unsent, answer, acks);
         if (unsent.length > 0) failure = new UnsentMessagesError(unsent.length);
