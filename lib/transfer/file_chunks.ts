@@ -195,31 +195,37 @@ class LocalFileHash implements FileHash {
 }
 
 /**
- * {@linkcode FileHash} on a worker (file_hash_worker.ts): each block's buffer
- * is transferred there (no copy) and comes back once hashed, so the main
- * thread reads and hashes chunks of the next blocks meanwhile. Three blocks
- * circulate.
+ * {@linkcode FileHash} on a worker (file_hash_worker.ts). Three blocks share
+ * one SharedArrayBuffer: the main thread reads and hashes the chunks of one
+ * while the worker hashes another whole; only block numbers are posted, no
+ * bytes are copied or transferred.
  */
 class WorkerFileHash implements FileHash {
   readonly #worker = new Worker(
     new URL("./file_hash_worker.ts", import.meta.url).href,
     { type: "module" },
   );
-  readonly #free: Uint8Array[] = [];
+  readonly #blocks: Uint8Array[] = [];
+  readonly #free: number[] = [];
   /** Who waits for a block coming back (or for the digest). */
-  #waiting?: (block: Uint8Array | Error) => void;
+  #waiting?: (slot: number | Uint8Array | Error) => void;
   #digest?: Promise<Uint8Array>;
   #failure?: Error;
 
   /** Three blocks of `blockSize` bytes. */
   constructor(blockSize: number) {
-    for (let i = 0; i < 3; i++) this.#free.push(new Uint8Array(blockSize));
-    this.#worker.onmessage = (event: MessageEvent<ArrayBuffer>) => {
-      const block = new Uint8Array(event.data);
+    const shared = new SharedArrayBuffer(3 * blockSize);
+    for (let slot = 0; slot < 3; slot++) {
+      this.#blocks.push(new Uint8Array(shared, slot * blockSize, blockSize));
+      this.#free.push(slot);
+    }
+    this.#worker.postMessage(shared);
+    // A block number: that block is hashed; 64 bytes: the file's hash.
+    this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
       const waiting = this.#waiting;
       this.#waiting = undefined;
-      if (waiting) waiting(block);
-      else this.#free.push(block);
+      if (waiting) waiting(event.data);
+      else if (typeof event.data === "number") this.#free.push(event.data);
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
@@ -228,31 +234,33 @@ class WorkerFileHash implements FileHash {
     };
   }
 
-  /** A free block, once the worker gave one back. */
+  /** A free block, once the worker is done with one. */
   freeBlock(): Promise<Uint8Array> {
     if (this.#failure) return Promise.reject(this.#failure);
-    const free = this.#free.pop();
-    if (free) return Promise.resolve(free);
+    const slot = this.#free.pop();
+    if (slot !== undefined) return Promise.resolve(this.#blocks[slot]);
     return new Promise((resolve, reject) =>
-      this.#waiting = (block) =>
-        block instanceof Error ? reject(block) : resolve(block)
+      this.#waiting = (answer) =>
+        typeof answer === "number"
+          ? resolve(this.#blocks[answer])
+          : reject(answer)
     );
   }
 
-  /** Sends the block to the worker (it is detached here afterwards). */
+  /** Has the worker hash the block (not to be touched until it is free). */
   update(block: Uint8Array, length: number): void {
-    const buffer = block.buffer as ArrayBuffer;
-    this.#worker.postMessage({ buffer, length }, [buffer]);
+    this.#worker.postMessage({
+      slot: this.#blocks.indexOf(block),
+      length,
+    });
   }
 
   /** The hash, once the worker hashed every block sent. */
   digest(): Promise<Uint8Array> {
     this.#digest ??= new Promise((resolve, reject) => {
       if (this.#failure) return reject(this.#failure);
-      // Blocks still coming back go to the pool; the 64 bytes are the hash.
-      this.#worker.onmessage = (
-        event: MessageEvent<ArrayBuffer | Uint8Array>,
-      ) => {
+      // Blocks still coming back are ignored; the 64 bytes are the hash.
+      this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
         if (event.data instanceof Uint8Array) resolve(event.data);
       };
       this.#waiting = (error) => reject(error);

@@ -2,9 +2,10 @@
  * The worker behind `planChunks`' second core: it keeps the SHA-512 of a
  * whole file while the main thread hashes each chunk of the same blocks.
  *
- * Messages in: a block (`{ buffer, length }`, the buffer transferred), then
- * `"digest"`. Messages out: each block's buffer, transferred back for reuse,
- * then the file's hash (a 64-byte `Uint8Array`). Started by
+ * Messages in: the SharedArrayBuffer that holds the blocks, then a block
+ * (`{ slot, length }`: block `slot` of the buffer, its first `length` bytes)
+ * at a time, then `"digest"`. Messages out: each block's `slot` once hashed
+ * (it may be read into again), then the file's hash (64 bytes). Started by
  * `planChunks` in file_chunks.ts; nothing else talks to it.
  *
  * @module
@@ -13,22 +14,33 @@
 /// <reference lib="deno.worker" />
 import { createHash } from "node:crypto";
 
-/** One block of the file, its buffer transferred here. */
+/** One block of the file, in the shared buffer. */
 interface Block {
-  /** The bytes; the block is the first `length` of them. */
-  buffer: ArrayBuffer;
-  /** How many bytes of `buffer` are the file's. */
+  /** Which block of the shared buffer (each is `blockSize` bytes). */
+  slot: number;
+  /** How many of its bytes are the file's. */
   length: number;
 }
 
 const fileHash = createHash("sha512");
+let blocks: SharedArrayBuffer | undefined;
 
-self.onmessage = (event: MessageEvent<Block | "digest">) => {
+self.onmessage = (
+  event: MessageEvent<SharedArrayBuffer | Block | "digest">,
+) => {
   const message = event.data;
+  if (message instanceof SharedArrayBuffer) {
+    blocks = message;
+    return;
+  }
   if (message === "digest") {
     self.postMessage(new Uint8Array(fileHash.digest()));
     return;
   }
-  fileHash.update(new Uint8Array(message.buffer, 0, message.length));
-  self.postMessage(message.buffer, [message.buffer]);
+  // Every block has the same size: the buffer's third.
+  const blockSize = blocks!.byteLength / 3;
+  fileHash.update(
+    new Uint8Array(blocks!, message.slot * blockSize, message.length),
+  );
+  self.postMessage(message.slot);
 };
