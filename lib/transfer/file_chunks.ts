@@ -4,7 +4,8 @@
  *
  * Uploading takes two passes over the file, and hashes each byte twice (once
  * for the whole file, once for its chunk), as the message format demands.
- * {@linkcode planChunks} reads it once to hash it. {@linkcode readPlannedChunks}
+ * {@linkcode planChunks} reads it once to hash it (a big file's whole hash on
+ * a second core, in file_hash_worker.ts, while this thread hashes its chunks). {@linkcode readPlannedChunks}
  * reads it again to send it, without hashing: if the file's size or
  * modification time changed in between, or a read comes up short, the upload
  * stops with {@linkcode FileChangedError} instead of sending a mix of old and
@@ -108,8 +109,9 @@ export async function planChunks(
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
   const blockSize = blockBytes(chunkSize);
-  // A big file's whole hash is kept on a second core, a small one's here.
-  await using fileHash = info.size >= PARALLEL_HASH_BYTES
+  // A big file's whole hash is kept on a second core, a small one's here
+  // (also when this program may not read the worker's module).
+  await using fileHash = info.size >= PARALLEL_HASH_BYTES && mayStartWorker()
     ? new WorkerFileHash(blockSize)
     : new LocalFileHash(blockSize);
   let size = 0;
@@ -154,6 +156,16 @@ export async function planChunks(
 
 /** Files at least this big have their whole hash made on a second core. */
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
+
+/** The worker's module (it needs read permission to start). */
+const WORKER_MODULE = new URL("./file_hash_worker.ts", import.meta.url);
+
+/** Whether the worker can start: its module is on disk and may be read. */
+function mayStartWorker(): boolean {
+  return WORKER_MODULE.protocol !== "file:" ||
+    Deno.permissions.querySync({ name: "read", path: WORKER_MODULE })
+        .state === "granted";
+}
 
 /**
  * The SHA-512 of a whole file, fed block by block. Blocks come from
@@ -201,10 +213,7 @@ class LocalFileHash implements FileHash {
  * bytes are copied or transferred.
  */
 class WorkerFileHash implements FileHash {
-  readonly #worker = new Worker(
-    new URL("./file_hash_worker.ts", import.meta.url).href,
-    { type: "module" },
-  );
+  readonly #worker = new Worker(WORKER_MODULE.href, { type: "module" });
   readonly #blocks: Uint8Array[] = [];
   readonly #free: number[] = [];
   /** Who waits for a block coming back (or for the digest). */
