@@ -7,10 +7,9 @@
  * {@linkcode planChunks} reads it once to hash it (a big file's whole hash on
  * a second core, in file_hash_worker.ts, while this thread hashes its
  * chunks). {@linkcode readPlannedChunks} reads it again to send it, without
- * hashing: if the file's size or
- * modification time changed in between, or a read comes up short, the upload
- * stops with {@linkcode FileChangedError} instead of sending a mix of old and
- * new bytes. (The reconstructor checks every chunk's hash and the file's, so
+ * hashing: if the file's size or modification time changed in between, or a
+ * read comes up short, the upload stops with {@linkcode FileChangedError}
+ * instead of sending a mix of old and new bytes. (The reconstructor checks every chunk's hash and the file's, so
  * a change that keeps both is still never rebuilt.)
  *
  * @example
