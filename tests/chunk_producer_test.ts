@@ -1,10 +1,18 @@
 /**
  * The uploaders' producer against a real broker: every chunk of one file on
  * the partition Kafka's Java client picks for the file (checked against the
- * murmur2 values of Kafka's own tests, read back by kcat).
+ * murmur2 values of Kafka's own tests, read back by kcat); which of the
+ * library's errors a resend may cure.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import {
+  AuthenticationError,
+  MultipleErrors,
+  NetworkError,
+  ProtocolError,
+  TimeoutError,
+} from "@platformatic/kafka";
+import { ChunkProducer, isRetriable } from "../lib/kafka/chunk_producer.ts";
 import { createKafka } from "../lib/kafka/client.ts";
 import { parseKafkaConfig } from "../lib/kafka/config.ts";
 import { filePartOfKey } from "../lib/transfer/chunk.ts";
@@ -110,4 +118,29 @@ Deno.test("ChunkProducer places every chunk of a file where Kafka's Java client 
   } finally {
     await broker.stop();
   }
+});
+
+Deno.test("isRetriable looks through @platformatic/kafka's nested errors: lost connections, timeouts and moved leaders retry, a message too large or a failed login does not", () => {
+  const leaderMoved = new MultipleErrors("produce failed 3 times.", [
+    new NetworkError("Connection to 127.0.0.1:9092 failed.", {
+      cause: new Error("connect ECONNREFUSED 127.0.0.1:9092"),
+    }),
+    new ProtocolError("NOT_LEADER_OR_FOLLOWER"),
+  ]);
+  ok(isRetriable(leaderMoved));
+  ok(isRetriable(new TimeoutError("Request timed out", { canRetry: true })));
+  ok(isRetriable(new ProtocolError("NOT_ENOUGH_REPLICAS")));
+  ok(
+    !isRetriable(
+      new MultipleErrors("produce failed.", [
+        new ProtocolError("MESSAGE_TOO_LARGE"),
+      ]),
+    ),
+  );
+  ok(!isRetriable(new AuthenticationError("SASL authentication failed.")));
+  ok(
+    !isRetriable(
+      new NetworkError("Client is closed.", { canRetry: false, closed: true }),
+    ),
+  );
 });
