@@ -168,33 +168,22 @@ const FINAL_ERRORS = new Set([
 /** The library's error codes that a resend cannot cure (a bad login, a misuse). */
 const FINAL_LIBRARY_CODES = new Set(["PLT_KFK_AUTHENTICATION", "PLT_KFK_USER"]);
 
-/** kafkajs' names for errors a resend may cure (tests still produce with it). */
-const KAFKAJS_RETRIABLE = new Set([
-  "KafkaJSConnectionError",
-  "KafkaJSConnectionClosedError",
-  "KafkaJSRequestTimeoutError",
-  "KafkaJSBrokerNotFound",
-  "KafkaJSMetadataNotLoaded",
-]);
-
 /** What this module reads from an error and the errors it wraps. */
 interface ErrorFacts {
   name?: string;
   message?: string;
   code?: string;
   apiId?: string;
-  type?: string;
   canRetry?: boolean;
   retriable?: boolean;
   closed?: boolean;
   cause?: unknown;
-  originalError?: unknown;
   errors?: unknown[];
 }
 
 /**
- * `error` and every error it wraps (`cause`, kafkajs' `originalError`, the
- * `errors` of an AggregateError), outermost first; at most 50.
+ * `error` and every error it wraps (`cause`, the `errors` of an
+ * AggregateError), outermost first; at most 50.
  */
 function errorTree(error: unknown): ErrorFacts[] {
   const found: ErrorFacts[] = [];
@@ -204,7 +193,7 @@ function errorTree(error: unknown): ErrorFacts[] {
     if (!next || typeof next !== "object" || found.includes(next)) continue;
     const facts = next as ErrorFacts;
     found.push(facts);
-    pending.push(facts.cause, facts.originalError, ...(facts.errors ?? []));
+    pending.push(facts.cause, ...(facts.errors ?? []));
   }
   return found;
 }
@@ -214,7 +203,7 @@ function errorTree(error: unknown): ErrorFacts[] {
  * leader or coordinator that moved. A message too large, a bad topic,
  * missing rights, a failed login or a closed producer are final. Looks
  * through the errors @platformatic/kafka nests (`cause`, `errors`; its own
- * verdict is `canRetry`) and kafkajs' (`originalError`, `retriable`).
+ * verdict is `canRetry`).
  *
  * @example
  * ```ts
@@ -224,15 +213,12 @@ function errorTree(error: unknown): ErrorFacts[] {
 export function isRetriable(error: unknown): boolean {
   const tree = errorTree(error);
   const final = tree.some((e) =>
-    FINAL_ERRORS.has(e.apiId ?? e.type ?? "") ||
+    FINAL_ERRORS.has(e.apiId ?? "") ||
     FINAL_LIBRARY_CODES.has(e.code ?? "") || e.closed === true
   );
   if (final) return false;
   if (
-    tree.some((e) =>
-      e.canRetry === true || e.retriable === true ||
-      KAFKAJS_RETRIABLE.has(e.name ?? "")
-    )
+    tree.some((e) => e.canRetry === true || e.retriable === true)
   ) return true;
   return tree.some((e) =>
     /ECONNREFUSED|ECONNRESET|EPIPE|Connection error|timed? ?out/i.test(
@@ -249,7 +235,7 @@ function rootCause(error: Error): Error {
   let cause: unknown = error;
   for (let depth = 0; depth < 10; depth++) {
     const facts = cause as ErrorFacts;
-    const inner = facts.cause ?? facts.originalError ?? facts.errors?.at(-1);
+    const inner = facts.cause ?? facts.errors?.at(-1);
     if (!(inner instanceof Error)) break;
     cause = inner;
   }
