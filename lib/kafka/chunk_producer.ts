@@ -2,14 +2,19 @@
  * Parallel producers that send chunk messages to Kafka and report each
  * delivery.
  *
- * `--n_threads` producers (each with its own connection) take messages from
- * one {@linkcode StreamQueue}. A producer collects messages into a batch of up
- * to `batch.size` bytes, waiting at most `linger.ms` for more (kafkajs has no
- * such settings, so this module does what librdkafka did), sends it, and waits
- * for the acknowledgement from all in-sync replicas. kafkajs retries retriable
- * errors; if a batch still fails, every message in it is reported as failed,
- * never silently dropped. A send counts only for the partitions Kafka answered
- * for (see {@linkcode ChunkProducer.start}: kafkajs can skip some).
+ * `--n_threads` producers (@platformatic/kafka, each with its own
+ * connections) take messages from one {@linkcode StreamQueue}. A producer
+ * collects messages into a batch of up to `batch.size` bytes, waiting at most
+ * `linger.ms` for more (the library sends what it is given at once, so this
+ * module does what librdkafka and Java's producer do), sends it as one produce
+ * request per leader, and waits for the acknowledgement from all in-sync
+ * replicas (acks=all unless the config says otherwise). The library retries a
+ * request the config's `retries` times; a batch that still fails is sent
+ * again for `--retry_seconds`, and then every message in it not yet
+ * acknowledged is reported as failed, never silently dropped. A send counts
+ * only for the partitions Kafka answered for (see
+ * {@linkcode ChunkProducer.start}). Partitions are chosen as Kafka's Java
+ * client chooses them ({@linkcode javaKeyHash}).
  *
  * @example
  * ```ts
@@ -32,25 +37,25 @@
  */
 import { Buffer } from "node:buffer";
 import {
-  CompressionTypes,
-  type ICustomPartitioner,
-  type PartitionerArgs,
-  Partitioners,
-  type Producer,
-  type RecordMetadata,
-} from "kafkajs";
+  CompressionAlgorithms,
+  type CompressionAlgorithmValue,
+  type MessageToProduce,
+  murmur2,
+  Producer,
+  type ProduceResult,
+} from "@platformatic/kafka";
 import { StreamQueue } from "../common/stream_queue.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
 
-/** kafkajs' names for the compression settings of the config file. */
-const COMPRESSION: Record<ProducerSettings["compression"], CompressionTypes> = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  lz4: CompressionTypes.LZ4,
-  snappy: CompressionTypes.Snappy,
-  zstd: CompressionTypes.ZSTD,
+/** @platformatic/kafka's names for the compression settings of the config file. */
+const COMPRESSION: Record<ProducerSettings["compression"], CompressionAlgorithmValue> = {
+  none: CompressionAlgorithms.NONE,
+  gzip: CompressionAlgorithms.GZIP,
+  lz4: CompressionAlgorithms.LZ4,
+  snappy: CompressionAlgorithms.SNAPPY,
+  zstd: CompressionAlgorithms.ZSTD,
 };
 
 /** One message on its way, with what to do when Kafka answers. */
@@ -94,23 +99,18 @@ export interface ChunkProducerOptions {
 }
 
 /**
- * Kafka's default choice of partition (murmur2 of the key, as the Java
- * client does), made on `partitionKey(key)` instead of the whole key.
+ * Kafka's default choice of partition before the modulo, as the Java client
+ * makes it: the murmur2 hash of the key's UTF-8 bytes, made positive by
+ * clearing the sign bit. The partition is this modulo the partition count.
+ *
+ * @example
+ * ```ts
+ * javaKeyHash("a.txt") % 5; // the partition Java's producer picks for "a.txt"
+ * ```
  */
-function partitionerOn(
-  partitionKey: (key: string) => string,
-): ICustomPartitioner {
-  return () => {
-    const byHash = Partitioners.DefaultPartitioner();
-    return (args: PartitionerArgs): number => {
-      const key = args.message.key;
-      if (key === null || key === undefined) return byHash(args);
-      return byHash({
-        ...args,
-        message: { ...args.message, key: partitionKey(key.toString()) },
-      });
-    };
-  };
+export function javaKeyHash(key: string): number {
+  // The cache helps: every chunk of one file hashes the same file part.
+  return murmur2(key, true) & 0x7fffffff;
 }
 
 /**
@@ -146,9 +146,64 @@ export function retryReporter(
 const MAX_RETRY_WAIT_MS = 5000;
 
 /**
+ * The library's own pause between its retries of one request (it retries the
+ * config's `retries` times): short, so a broker that is away shows soon as a
+ * failed send, which {@linkcode ChunkProducer} then retries for
+ * `--retry_seconds`.
+ */
+const LIBRARY_RETRY_DELAY_MS = 250;
+
+/** Kafka error codes a resend cannot cure. */
+const FINAL_ERRORS = new Set([
+  "MESSAGE_TOO_LARGE",
+  "INVALID_TOPIC_EXCEPTION",
+  "TOPIC_AUTHORIZATION_FAILED",
+  "RECORD_LIST_TOO_LARGE",
+  "CLUSTER_AUTHORIZATION_FAILED",
+  "SASL_AUTHENTICATION_FAILED",
+  "INVALID_RECORD",
+  "CORRUPT_MESSAGE",
+]);
+
+/** The library's error codes that a resend cannot cure (a bad login, a misuse). */
+const FINAL_LIBRARY_CODES = new Set(["PLT_KFK_AUTHENTICATION", "PLT_KFK_USER"]);
+
+/** What this module reads from an error and the errors it wraps. */
+interface ErrorFacts {
+  name?: string;
+  message?: string;
+  code?: string;
+  apiId?: string;
+  canRetry?: boolean;
+  retriable?: boolean;
+  closed?: boolean;
+  cause?: unknown;
+  errors?: unknown[];
+}
+
+/**
+ * `error` and every error it wraps (`cause`, the `errors` of an
+ * AggregateError), outermost first; at most 50.
+ */
+function errorTree(error: unknown): ErrorFacts[] {
+  const found: ErrorFacts[] = [];
+  const pending: unknown[] = [error];
+  while (pending.length > 0 && found.length < 50) {
+    const next = pending.shift();
+    if (!next || typeof next !== "object" || found.includes(next)) continue;
+    const facts = next as ErrorFacts;
+    found.push(facts);
+    pending.push(facts.cause, ...(facts.errors ?? []));
+  }
+  return found;
+}
+
+/**
  * Whether resending may cure an error: a lost connection, a timeout, a
- * leader or coordinator that moved. A message too large, a bad topic or
- * missing rights are final.
+ * leader or coordinator that moved. A message too large, a bad topic,
+ * missing rights, a failed login or a closed producer are final. Looks
+ * through the errors @platformatic/kafka nests (`cause`, `errors`; its own
+ * verdict is `canRetry`).
  *
  * @example
  * ```ts
@@ -156,34 +211,39 @@ const MAX_RETRY_WAIT_MS = 5000;
  * ```
  */
 export function isRetriable(error: unknown): boolean {
-  let cause: unknown = error;
-  for (let depth = 0; cause && depth < 5; depth++) {
-    const { name, retriable, type } = cause as {
-      name?: string;
-      retriable?: boolean;
-      type?: string;
-    };
-    if (
-      type === "MESSAGE_TOO_LARGE" || type === "INVALID_TOPIC_EXCEPTION" ||
-      type === "TOPIC_AUTHORIZATION_FAILED" || type === "RECORD_LIST_TOO_LARGE"
-    ) return false;
-    if (
-      name === "KafkaJSConnectionError" ||
-      name === "KafkaJSConnectionClosedError" ||
-      name === "KafkaJSRequestTimeoutError" ||
-      name === "KafkaJSBrokerNotFound" ||
-      name === "KafkaJSMetadataNotLoaded" || retriable === true
-    ) return true;
-    const next = cause as { cause?: unknown; originalError?: unknown };
-    cause = next.originalError ?? next.cause;
-  }
-  return /ECONNREFUSED|ECONNRESET|EPIPE|Connection error|timed? ?out/i.test(
-    String((error as Error)?.message ?? error),
+  const tree = errorTree(error);
+  const final = tree.some((e) =>
+    FINAL_ERRORS.has(e.apiId ?? "") ||
+    FINAL_LIBRARY_CODES.has(e.code ?? "") || e.closed === true
+  );
+  if (final) return false;
+  if (
+    tree.some((e) => e.canRetry === true || e.retriable === true)
+  ) return true;
+  return tree.some((e) =>
+    /ECONNREFUSED|ECONNRESET|EPIPE|Connection error|timed? ?out/i.test(
+      String(e.message ?? ""),
+    )
   );
 }
 
 /**
- * Messages of a send that kafkajs resolved without sending them (see
+ * The innermost error that says what went wrong (a refused connection rather
+ * than "produce failed 9 times"), for the outage warning.
+ */
+function rootCause(error: Error): Error {
+  let cause: unknown = error;
+  for (let depth = 0; depth < 10; depth++) {
+    const facts = cause as ErrorFacts;
+    const inner = facts.cause ?? facts.errors?.at(-1);
+    if (!(inner instanceof Error)) break;
+    cause = inner;
+  }
+  return cause as Error;
+}
+
+/**
+ * Messages of a send that Kafka's answer did not cover (see
  * {@linkcode ChunkProducer.start}); retriable: they are sent again.
  */
 class UnsentMessagesError extends Error {
@@ -198,25 +258,20 @@ class UnsentMessagesError extends Error {
   }
 }
 
-/** The `choose` partitioner, also noting in `chosen` each message's partition. */
-function notingPartitioner(
-  chosen: WeakMap<object, number>,
-  choose: ICustomPartitioner,
-): ICustomPartitioner {
-  return () => {
-    const partitioner = choose();
-    return (args) => {
-      const partition = partitioner(args);
-      chosen.set(args.message, partition);
-      return partition;
-    };
-  };
+/** A queued message with what the library sends for it. */
+interface Pending {
+  /** The caller's message. */
+  message: OutgoingMessage;
+  /** The record for the library (key and value as Buffers, no copy). */
+  record: MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
+  /** Its partition before the modulo (see {@linkcode javaKeyHash}). */
+  hash: number;
 }
 
 /** Sends queued messages with several producers in parallel. */
 export class ChunkProducer {
   readonly #queue: StreamQueue<OutgoingMessage>;
-  readonly #producers: Producer[];
+  readonly #producers: Producer<Buffer, Buffer, Buffer, Buffer>[];
   readonly #workers: Promise<void>[];
   readonly #options: ChunkProducerOptions;
   /** When the current outage started; undefined while sends succeed. */
@@ -224,18 +279,14 @@ export class ChunkProducer {
   /** Whether the user was told about the current outage. */
   #warned = false;
   /** Producers whose last send failed: the outage lasts while any is. */
-  readonly #failing = new Set<Producer>();
-  /** The partition kafkajs' partitioner chose for each message sent. */
-  readonly #partitions: WeakMap<object, number>;
+  readonly #failing = new Set<object>();
 
   private constructor(
-    producers: Producer[],
+    producers: Producer<Buffer, Buffer, Buffer, Buffer>[],
     settings: KafkaSettings,
     options: ChunkProducerOptions,
-    partitions: WeakMap<object, number>,
   ) {
     this.#producers = producers;
-    this.#partitions = partitions;
     this.#queue = new StreamQueue<OutgoingMessage>({
       maxItems: options.maxQueuedChunks,
       maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
@@ -250,38 +301,46 @@ export class ChunkProducer {
   /**
    * Connects `options.workers` producers and starts them.
    *
-   * Their partitioner notes where each message goes: kafkajs 2.2.4 can
-   * resolve a send without having sent all of it. When a request to one
-   * leader fails, its retry skips every broker that already answered that
-   * send, so the messages of a partition whose leadership moved to such a
-   * broker (a killed or restarted node) are never sent, and the send
-   * succeeds (tulios/kafkajs#1303). A send is therefore acknowledged only for
-   * the partitions in Kafka's answer; the rest is sent again.
+   * Each message's partition is chosen here, as Kafka's Java client chooses
+   * it ({@linkcode javaKeyHash} of `partitionKey(key)`, modulo the partition
+   * count). A send is acknowledged only for the partitions in Kafka's answer
+   * (the offsets it returned); the rest is sent again. kafkajs 2.2.4 once
+   * resolved sends it had not fully sent (tulios/kafkajs#1303); the check
+   * stays, whatever the library, so no chunk counts as delivered unanswered.
    */
   static async start(
     kafka: KafkaClient,
     settings: KafkaSettings,
     options: ChunkProducerOptions,
   ): Promise<ChunkProducer> {
-    const partitions = new WeakMap<object, number>();
+    const { acks, compression, retries } = settings.producer;
     const producers = Array.from(
       { length: Math.max(1, options.workers) },
       () =>
-        KafkaClient.kafkajs(kafka).producer({
-          createPartitioner: notingPartitioner(
-            partitions,
-            options.partitionKey
-              ? partitionerOn(options.partitionKey)
-              : Partitioners.DefaultPartitioner,
-          ),
-          retry: { retries: settings.producer.retries },
+        new Producer<Buffer, Buffer, Buffer, Buffer>({
+          ...KafkaClient.options(kafka),
+          acks,
+          compression: COMPRESSION[compression] ?? CompressionAlgorithms.NONE,
+          retries,
+          retryDelay: LIBRARY_RETRY_DELAY_MS,
+          autocreateTopics: false,
         }),
     );
-    await withReachableBroker(
-      settings,
-      () => Promise.all(producers.map((p) => p.connect())),
-    );
-    return new ChunkProducer(producers, settings, options, partitions);
+    try {
+      // Connects and learns the topic's partitions: a broker that cannot be
+      // reached is one line here, not a failed chunk later.
+      await withReachableBroker(
+        settings,
+        () =>
+          Promise.all(
+            producers.map((p) => p.metadata({ topics: [options.topic] })),
+          ),
+      );
+    } catch (error) {
+      await Promise.allSettled(producers.map((p) => p.close()));
+      throw error;
+    }
+    return new ChunkProducer(producers, settings, options);
   }
 
   /** Messages waiting in memory now. */
@@ -298,86 +357,140 @@ export class ChunkProducer {
   async close(): Promise<void> {
     this.#queue.close();
     await Promise.all(this.#workers);
-    await Promise.all(this.#producers.map((p) => p.disconnect()));
+    await Promise.all(this.#producers.map((p) => p.close()));
   }
 
   /**
    * Sends one batch; while the error is retriable and the outage is younger
-   * than `retrySeconds`, waits and sends it again. Returns the final error,
-   * or undefined once Kafka acknowledged the batch. (A batch sent twice can
-   * arrive twice; the reconstructor ignores duplicate chunks.) Messages that
-   * kafkajs left unsent are sent again, alone.
+   * than `retrySeconds`, waits and sends again what Kafka has not
+   * acknowledged. Each message is reported once: delivered as soon as an
+   * answer covers its partition, failed with the final error. (A message
+   * sent twice can arrive twice; the reconstructor ignores duplicate chunks.)
    */
   async #sendWithRetries(
-    producer: Producer,
-    record: Parameters<Producer["send"]>[0],
-  ): Promise<Error | undefined> {
+    producer: Producer<Buffer, Buffer, Buffer, Buffer>,
+    batch: Pending[],
+    acks: number,
+  ): Promise<void> {
     const retryMs = (this.#options.retrySeconds ?? 0) * 1000;
     let wait = 500;
+    let unsent = batch;
     for (let attempt = 1;; attempt++) {
+      let failure: unknown;
       try {
-        const unsent = this.#unanswered(record, await producer.send(record));
-        if (unsent.length > 0) {
-          record = { ...record, messages: unsent };
-          throw new UnsentMessagesError(unsent.length);
-        }
-        this.#failing.delete(producer);
-        // The outage is over once no producer is failing any more.
-        if (this.#failing.size === 0) {
-          this.#outageSince = undefined;
-          if (this.#warned) {
-            this.#warned = false;
-            this.#options.recovered?.();
-          }
-        }
-        return undefined;
+        // acks on every send: the library's send() ignores the producer's.
+        const answer = await producer.send({
+          messages: unsent.map((p) => p.record),
+          acks,
+        });
+        unsent = this.#settle(producer, unsent, answer, acks);
+        if (unsent.length > 0) failure = new UnsentMessagesError(unsent.length);
       } catch (error) {
-        if (!isRetriable(error)) return error as Error;
-        this.#failing.add(producer);
-        this.#outageSince ??= Date.now();
-        // A connection found dead once and fine on the next try is no
-        // outage worth a line; a second failure is.
-        if (attempt >= 2 && !this.#warned) {
-          this.#warned = true;
-          this.#options.retrying?.(
-            error as Error,
-            new Date(this.#outageSince + retryMs),
-          );
+        failure = error;
+        // What Kafka did take before the error counts as delivered.
+        const produced = (error as { produced?: ProduceResult }).produced;
+        if (produced?.offsets) {
+          unsent = this.#settle(producer, unsent, produced, acks);
         }
-        if (Date.now() - this.#outageSince >= retryMs) {
-          // Given up: this batch fails; the next one starts a fresh count
-          // (and fails at once while the outage lasts).
-          this.#failing.delete(producer);
-          return error as Error;
-        }
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        wait = Math.min(wait * 2, MAX_RETRY_WAIT_MS);
+      }
+      if (failure === undefined || unsent.length === 0) {
+        this.#succeeded(producer);
+        return;
+      }
+      const error = failure instanceof Error
+        ? failure
+        : new Error(String(failure));
+      if (
+        !isRetriable(error) ||
+        this.#outageTooLong(producer, error, attempt, retryMs)
+      ) {
+        for (const { message } of unsent) message.failed(error);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, MAX_RETRY_WAIT_MS);
+    }
+  }
+
+  /**
+   * Reports the messages of `sent` whose partition Kafka's `answer` covers as
+   * delivered; returns the others (none with acks=0: Kafka answers nothing).
+   */
+  #settle(
+    producer: Producer<Buffer, Buffer, Buffer, Buffer>,
+    sent: Pending[],
+    answer: ProduceResult,
+    acks: number,
+  ): Pending[] {
+    if (acks === 0) {
+      for (const { message } of sent) message.delivered();
+      return [];
+    }
+    const partitions = producer.currentMetadata?.topics.get(this.#options.topic)
+      ?.partitionsCount ?? 0;
+    const answered = new Set(
+      (answer.offsets ?? []).filter((o) => o.topic === this.#options.topic)
+        .map((o) => o.partition),
+    );
+    const rest: Pending[] = [];
+    for (const pending of sent) {
+      if (partitions > 0 && answered.has(pending.hash % partitions)) {
+        pending.message.delivered();
+      } else rest.push(pending);
+    }
+    return rest;
+  }
+
+  /** A send went through: the outage is over once no producer is failing. */
+  #succeeded(producer: object): void {
+    this.#failing.delete(producer);
+    if (this.#failing.size === 0) {
+      this.#outageSince = undefined;
+      if (this.#warned) {
+        this.#warned = false;
+        this.#options.recovered?.();
       }
     }
   }
 
   /**
-   * The messages of `record` in partitions that Kafka's answer leaves out
-   * (none with acks=0: Kafka answers nothing then).
+   * Notes a failed try of a retriable error (warning once per outage, from
+   * the second failure on); true when the outage outlasted `retryMs` and the
+   * batch fails (the next one starts a fresh count, and fails at once while
+   * the outage lasts).
    */
-  #unanswered(
-    record: Parameters<Producer["send"]>[0],
-    answer: RecordMetadata[],
-  ): Parameters<Producer["send"]>[0]["messages"] {
-    if (record.acks === 0) return [];
-    const answered = new Set(answer.map((a) => a.partition));
-    return record.messages.filter((message) =>
-      !answered.has(this.#partitions.get(message) ?? -1)
-    );
+  #outageTooLong(
+    producer: object,
+    error: Error,
+    attempt: number,
+    retryMs: number,
+  ): boolean {
+    this.#failing.add(producer);
+    this.#outageSince ??= Date.now();
+    // A connection found dead once and fine on the next try is no outage
+    // worth a line; a second failure is.
+    if (attempt >= 2 && !this.#warned) {
+      this.#warned = true;
+      this.#options.retrying?.(
+        rootCause(error),
+        new Date(this.#outageSince + retryMs),
+      );
+    }
+    if (Date.now() - this.#outageSince >= retryMs) {
+      this.#failing.delete(producer);
+      return true;
+    }
+    return false;
   }
 
   /** One producer's loop: take a batch, send it, report, repeat. */
   async #work(
-    producer: Producer,
+    producer: Producer<Buffer, Buffer, Buffer, Buffer>,
     settings: KafkaSettings,
     topic: string,
   ): Promise<void> {
-    const { batchBytes, lingerMs, acks, compression } = settings.producer;
+    const { batchBytes, lingerMs, acks } = settings.producer;
+    const partitionKey = this.#options.partitionKey ?? ((key: string) => key);
     // This producer's own taker: a take that outlasts linger.ms keeps its
     // place, and its message starts the next batch.
     const take = this.#queue.taker();
@@ -401,24 +514,32 @@ export class ChunkProducer {
         batch.push(next);
         bytes += next.value.length;
       }
-      const error = await this.#sendWithRetries(producer, {
-        topic,
+      await this.#sendWithRetries(
+        producer,
+        batch.map((message) => toPending(message, topic, partitionKey)),
         acks,
-        compression: COMPRESSION[compression],
-        messages: batch.map((m) => ({
-          key: m.key,
-          value: Buffer.from(
-            m.value.buffer,
-            m.value.byteOffset,
-            m.value.length,
-          ),
-        })),
-      });
-      if (error) {
-        for (const message of batch) message.failed(error);
-      } else {
-        for (const message of batch) message.delivered();
-      }
+      );
     }
   }
+}
+
+/** The record the library sends for `message`, with its partition chosen. */
+function toPending(
+  message: OutgoingMessage,
+  topic: string,
+  partitionKey: (key: string) => string,
+): Pending {
+  const hash = javaKeyHash(partitionKey(message.key));
+  const { value } = message;
+  return {
+    message,
+    hash,
+    record: {
+      topic,
+      // The library takes this modulo the partition count, as Java does.
+      partition: hash,
+      key: Buffer.from(message.key),
+      value: Buffer.from(value.buffer, value.byteOffset, value.length),
+    },
+  };
 }

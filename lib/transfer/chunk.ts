@@ -39,7 +39,7 @@
  *
  * @module
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode, Encoder } from "@msgpack/msgpack";
 import { createHash } from "node:crypto";
 
 /** One chunk of one file, as carried by one message. */
@@ -154,10 +154,16 @@ export function filePartOfKey(key: string): string {
   return key.replace(/_chunk_\d+_of_\d+$/, "");
 }
 
-/** msgpack headers: fixarray of 9 and of 10, float64. */
-const FIXARRAY_9 = 0x99;
+/** msgpack headers: fixarray of 8 and 10, float64, bin 8/16/32. */
+const FIXARRAY_8 = 0x98;
 const FIXARRAY_10 = 0x9a;
 const FLOAT64 = 0xcb;
+const BIN8 = 0xc4;
+const BIN16 = 0xc5;
+const BIN32 = 0xc6;
+
+/** Encodes a chunk's fields but its data; its output is copied at once. */
+const smallFields = new Encoder();
 
 /**
  * Encodes a chunk as the 10-field msgpack array; the modification time is
@@ -175,14 +181,70 @@ const FLOAT64 = 0xcb;
  * ```
  */
 export function encodeChunk(chunk: FileChunk): Uint8Array {
-  const nine = encodeNineFields(chunk);
-  if (nine[0] !== FIXARRAY_9) throw new Error("unexpected msgpack header");
-  const ten = new Uint8Array(nine.length + 9);
-  ten.set(nine);
-  ten[0] = FIXARRAY_10;
-  ten[nine.length] = FLOAT64;
-  new DataView(ten.buffer).setFloat64(nine.length + 1, chunk.mtime ?? 0, false);
-  return ten;
+  return encodeChunkReusing(chunk, undefined);
+}
+
+/**
+ * {@linkcode encodeChunk}'s bytes, written into `spare` when it has exactly
+ * their length (a message buffer no one reads any more, e.g. one Kafka has
+ * acknowledged), else into a new buffer. An uploader that recycles its
+ * message buffers this way makes no garbage per chunk.
+ *
+ * @example
+ * ```ts
+ * const data = new Uint8Array(16384);
+ * const chunk = {
+ *   filename: "a.bin", fileHash: sha512(data), chunkHash: sha512(data),
+ *   offset: 0, chunkIndex: 1, totalChunks: 3, subdir: "", filenameAppend: "", data,
+ * };
+ * const first = encodeChunk({ ...chunk, chunkIndex: 2, offset: 16384 });
+ * // ... once Kafka has answered for `first`:
+ * const second = encodeChunkReusing({ ...chunk, chunkIndex: 3, offset: 32768 }, first);
+ * second === first; // true: same length, buffer reused
+ * ```
+ */
+export function encodeChunkReusing(
+  chunk: FileChunk,
+  spare: Uint8Array | undefined,
+): Uint8Array {
+  // The eight small fields through msgpack; the bin header, the data and the
+  // time are written around them, so the chunk's bytes are copied once.
+  const head = smallFields.encodeSharedRef([
+    chunk.filename,
+    chunk.fileHash,
+    chunk.chunkHash,
+    chunk.offset,
+    chunk.chunkIndex,
+    chunk.totalChunks,
+    chunk.subdir,
+    chunk.filenameAppend,
+  ]);
+  if (head[0] !== FIXARRAY_8) throw new Error("unexpected msgpack header");
+  const length = chunk.data.length;
+  const binHeader = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+  const size = head.length + binHeader + length + 9;
+  const bytes = spare?.length === size ? spare : new Uint8Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
+  bytes.set(head);
+  bytes[0] = FIXARRAY_10;
+  let at = head.length;
+  // msgpack's bin 8, bin 16 and bin 32, as its encoder picks them.
+  if (binHeader === 2) {
+    bytes[at] = BIN8;
+    bytes[at + 1] = length;
+  } else if (binHeader === 3) {
+    bytes[at] = BIN16;
+    view.setUint16(at + 1, length, false);
+  } else {
+    bytes[at] = BIN32;
+    view.setUint32(at + 1, length, false);
+  }
+  at += binHeader;
+  bytes.set(chunk.data, at);
+  at += length;
+  bytes[at] = FLOAT64;
+  view.setFloat64(at + 1, chunk.mtime ?? 0, false);
+  return bytes;
 }
 
 /**

@@ -4,11 +4,12 @@
  *
  * Uploading takes two passes over the file, and hashes each byte twice (once
  * for the whole file, once for its chunk), as the message format demands.
- * {@linkcode planChunks} reads it once to hash it. {@linkcode readPlannedChunks}
- * reads it again to send it, without hashing: if the file's size or
- * modification time changed in between, or a read comes up short, the upload
- * stops with {@linkcode FileChangedError} instead of sending a mix of old and
- * new bytes. (The reconstructor checks every chunk's hash and the file's, so
+ * {@linkcode planChunks} reads it once to hash it (a big file's whole hash on
+ * a second core, in file_hash_worker.ts, while this thread hashes its
+ * chunks). {@linkcode readPlannedChunks} reads it again to send it, without
+ * hashing: if the file's size or modification time changed in between, or a
+ * read comes up short, the upload stops with {@linkcode FileChangedError}
+ * instead of sending a mix of old and new bytes. (The reconstructor checks every chunk's hash and the file's, so
  * a change that keeps both is still never rebuilt.)
  *
  * @example
@@ -50,7 +51,7 @@ export interface PlannedChunk {
   index: number;
   /** Where the chunk starts in the file, in bytes. */
   offset: number;
-  /** The chunk's bytes. */
+  /** The chunk's bytes; valid only until the next chunk is read. */
   data: Uint8Array;
   /** SHA-512 of `data`, as the first pass found it. */
   hash: Uint8Array;
@@ -107,15 +108,18 @@ export async function planChunks(
   const mtimeMs = info.mtime?.getTime() ?? 0;
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
-  const fileHash = createHash("sha512");
-  // One buffer for the whole pass: every byte is hashed before the next read.
-  const block = new Uint8Array(blockBytes(chunkSize));
+  const blockSize = blockBytes(chunkSize);
+  // A big file's whole hash is kept on a second core, a small one's here
+  // (also when this program may not read the worker's module).
+  await using fileHash = info.size >= PARALLEL_HASH_BYTES && mayStartWorker()
+    ? new WorkerFileHash(blockSize)
+    : new LocalFileHash(blockSize);
   let size = 0;
   let index = 0;
+  let block = await fileHash.freeBlock();
   while (index < totalChunks) {
     const length = await readFull(file, block);
     const data = block.subarray(0, length);
-    fileHash.update(data);
     for (let start = 0; start < length || index === 0; start += chunkSize) {
       const piece = data.subarray(start, Math.min(start + chunkSize, length));
       chunkHashes.set(
@@ -125,8 +129,10 @@ export async function planChunks(
       index++;
       if (index >= totalChunks) break;
     }
+    fileHash.update(block, length);
     size += length;
     onBytes(size);
+    block = await fileHash.freeBlock();
     if (length < block.length) break;
   }
   const after = await file.stat();
@@ -143,9 +149,140 @@ export async function planChunks(
     mtimeMs,
     chunkSize,
     totalChunks,
-    fileHash: new Uint8Array(fileHash.digest()),
+    fileHash: await fileHash.digest(),
     chunkHashes,
   };
+}
+
+/** Files at least this big have their whole hash made on a second core. */
+const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
+
+/** The worker's module (it needs read permission to start). */
+const WORKER_MODULE = new URL("./file_hash_worker.ts", import.meta.url);
+
+/** Whether the worker can start: its module is on disk and may be read. */
+function mayStartWorker(): boolean {
+  return WORKER_MODULE.protocol !== "file:" ||
+    Deno.permissions.querySync({ name: "read", path: WORKER_MODULE })
+        .state === "granted";
+}
+
+/**
+ * The SHA-512 of a whole file, fed block by block. Blocks come from
+ * `freeBlock` and go back with `update`; a block may not be touched after.
+ */
+interface FileHash extends AsyncDisposable {
+  /** A block to read the next bytes into. */
+  freeBlock(): Promise<Uint8Array>;
+  /** Adds the first `length` bytes of `block` (from `freeBlock`). */
+  update(block: Uint8Array, length: number): void;
+  /** The hash of everything added. */
+  digest(): Promise<Uint8Array>;
+}
+
+/** {@linkcode FileHash} on this thread, with one block read again and again. */
+class LocalFileHash implements FileHash {
+  readonly #hash = createHash("sha512");
+  readonly #block: Uint8Array;
+  /** Blocks of `blockSize` bytes. */
+  constructor(blockSize: number) {
+    this.#block = new Uint8Array(blockSize);
+  }
+  /** The one block. */
+  freeBlock(): Promise<Uint8Array> {
+    return Promise.resolve(this.#block);
+  }
+  /** Hashes it at once. */
+  update(block: Uint8Array, length: number): void {
+    this.#hash.update(block.subarray(0, length));
+  }
+  /** The hash. */
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  }
+  /** Nothing to free. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * {@linkcode FileHash} on a worker (file_hash_worker.ts). Three blocks share
+ * one SharedArrayBuffer: the main thread reads and hashes the chunks of one
+ * while the worker hashes another whole; only block numbers are posted, no
+ * bytes are copied or transferred.
+ */
+class WorkerFileHash implements FileHash {
+  readonly #worker = new Worker(WORKER_MODULE.href, { type: "module" });
+  readonly #blocks: Uint8Array[] = [];
+  readonly #free: number[] = [];
+  /** Who waits for a block coming back (or for the digest). */
+  #waiting?: (slot: number | Uint8Array | Error) => void;
+  #digest?: Promise<Uint8Array>;
+  #failure?: Error;
+
+  /** Three blocks of `blockSize` bytes. */
+  constructor(blockSize: number) {
+    const shared = new SharedArrayBuffer(3 * blockSize);
+    for (let slot = 0; slot < 3; slot++) {
+      this.#blocks.push(new Uint8Array(shared, slot * blockSize, blockSize));
+      this.#free.push(slot);
+    }
+    this.#worker.postMessage(shared);
+    // A block number: that block is hashed; 64 bytes: the file's hash.
+    this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      if (waiting) waiting(event.data);
+      else if (typeof event.data === "number") this.#free.push(event.data);
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#failure = new Error(`hashing failed: ${event.message}`);
+      this.#waiting?.(this.#failure);
+    };
+  }
+
+  /** A free block, once the worker is done with one. */
+  freeBlock(): Promise<Uint8Array> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const slot = this.#free.pop();
+    if (slot !== undefined) return Promise.resolve(this.#blocks[slot]);
+    return new Promise((resolve, reject) =>
+      this.#waiting = (answer) =>
+        typeof answer === "number"
+          ? resolve(this.#blocks[answer])
+          : reject(answer)
+    );
+  }
+
+  /** Has the worker hash the block (not to be touched until it is free). */
+  update(block: Uint8Array, length: number): void {
+    this.#worker.postMessage({
+      slot: this.#blocks.indexOf(block),
+      length,
+    });
+  }
+
+  /** The hash, once the worker hashed every block sent. */
+  digest(): Promise<Uint8Array> {
+    this.#digest ??= new Promise((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      // Blocks still coming back are ignored; the 64 bytes are the hash.
+      this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
+        if (event.data instanceof Uint8Array) resolve(event.data);
+      };
+      this.#waiting = (error) => reject(error);
+      this.#worker.postMessage("digest");
+    });
+    return this.#digest;
+  }
+
+  /** Stops the worker. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#worker.terminate();
+    return Promise.resolve();
+  }
 }
 
 /**
@@ -155,7 +292,9 @@ export async function planChunks(
  * chunk, and every read must be full, or {@linkcode FileChangedError} is
  * thrown. (A change that keeps both is caught by the reconstructor, which
  * checks every chunk's and the whole file's hash.) The file is read in blocks
- * split into chunks in memory, seeking only past skipped chunks.
+ * split into chunks in memory, seeking only past skipped chunks. The blocks
+ * share one buffer: a chunk's `data` holds its bytes only until the next
+ * chunk is asked for (copy them to keep them).
  *
  * @example
  * ```ts
@@ -175,6 +314,9 @@ export async function* readPlannedChunks(
       throw new FileChangedError(plan.path, "it was modified before sending");
     }
     const perBlock = blockBytes(plan.chunkSize) / plan.chunkSize;
+    const buffer = new Uint8Array(
+      Math.min(blockBytes(plan.chunkSize), Math.max(1, plan.size)),
+    );
     let position = 0;
     for (let first = 1; first <= plan.totalChunks; first += perBlock) {
       const last = Math.min(first + perBlock - 1, plan.totalChunks);
@@ -186,8 +328,9 @@ export async function* readPlannedChunks(
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
-      // A fresh block per read: its chunks travel on to the producer's queue.
-      const block = new Uint8Array(end - offset);
+      // One buffer for the whole pass: a chunk's bytes are copied (into its
+      // message) before the next chunk is asked for.
+      const block = buffer.subarray(0, end - offset);
       const length = await readFull(file, block);
       position = offset + length;
       if (length !== block.length) {

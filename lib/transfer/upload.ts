@@ -24,7 +24,7 @@
  * @module
  */
 import { basename, join, relative, sep } from "node:path";
-import { chunkKey, encodeChunk } from "./chunk.ts";
+import { chunkKey, encodeChunkReusing } from "./chunk.ts";
 import type { ChunkProducer } from "../kafka/chunk_producer.ts";
 import { UserError } from "../common/cli.ts";
 import {
@@ -194,6 +194,12 @@ export async function uploadFile(
     if (allQueued && answered === queued) finish();
   };
 
+  // Message buffers Kafka has answered for, to encode later chunks into:
+  // a chunk's message then costs no new memory.
+  const spare: Uint8Array[] = [];
+  const recycle = (value: Uint8Array) => {
+    if (spare.length < MAX_SPARE_MESSAGES) spare.push(value);
+  };
   let readError: unknown;
   try {
     for await (const chunk of readPlannedChunks(plan, skip)) {
@@ -211,18 +217,21 @@ export async function uploadFile(
         mtime: plan.mtimeMs / 1000,
       };
       options.queued?.(chunk.index, plan.totalChunks);
-      // Only numbers in the callbacks: the chunk's bytes are a view of a
-      // whole read block, which must not live on until Kafka answers.
+      // Only numbers in the callbacks: the chunk's bytes are a view of the
+      // read buffer, which the next chunk overwrites.
       const { index, data: { length } } = chunk;
+      const value = encodeChunkReusing(message, spare.pop());
       await producer.send({
         key: chunkKey(message),
-        value: encodeChunk(message),
+        value,
         delivered: () => {
+          recycle(value);
           result.acknowledged++;
           options.acknowledged?.(index, length);
           answer();
         },
         failed: (error) => {
+          recycle(value);
           result.failed++;
           result.error ??= error;
           answer();
@@ -241,6 +250,9 @@ export async function uploadFile(
   result.notSent = plan.totalChunks - (skip?.size ?? 0) - queued;
   return result;
 }
+
+/** Message buffers kept for reuse, at most (see {@linkcode uploadFile}). */
+const MAX_SPARE_MESSAGES = 64;
 
 /** The originals' `uploading ... chunk i (out of n)` line comes every this many chunks. */
 export const LOG_EVERY_CHUNKS = 1000;

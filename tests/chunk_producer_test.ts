@@ -1,0 +1,146 @@
+/**
+ * The uploaders' producer against a real broker: every chunk of one file on
+ * the partition Kafka's Java client picks for the file (checked against the
+ * murmur2 values of Kafka's own tests, read back by kcat); which of the
+ * library's errors a resend may cure.
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import {
+  AuthenticationError,
+  MultipleErrors,
+  NetworkError,
+  ProtocolError,
+  TimeoutError,
+} from "@platformatic/kafka";
+import { ChunkProducer, isRetriable } from "../lib/kafka/chunk_producer.ts";
+import { createKafka } from "../lib/kafka/client.ts";
+import { parseKafkaConfig } from "../lib/kafka/config.ts";
+import { filePartOfKey } from "../lib/transfer/chunk.ts";
+import { createTopic, startTestBroker, uniqueTopic } from "./helpers/kafka.ts";
+
+/** Keys and their murmur2 hashes, from Kafka's own Java tests (UtilsTest). */
+const JAVA_MURMUR2: [string, number][] = [
+  ["21", -973932308],
+  ["foobar", -790332482],
+  ["a-little-bit-long-string", -985981536],
+  ["a-little-bit-longer-string", -1486304829],
+  ["lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971],
+  ["abc", 479470107],
+];
+
+const PARTITIONS = 7;
+const CHUNKS = 3;
+
+/** Sends `keys` (small values) and returns how many were delivered and the errors. */
+async function sendAll(
+  bootstrap: string,
+  topic: string,
+  keys: string[],
+): Promise<{ delivered: number; errors: Error[] }> {
+  const settings = parseKafkaConfig(
+    `[cluster]\nbootstrap.servers = ${bootstrap}\n[producer]\nlinger.ms = 5\n`,
+    "test",
+    () => undefined,
+  );
+  const producer = await ChunkProducer.start(createKafka(settings), settings, {
+    topic,
+    workers: 2,
+    maxQueuedChunks: 100,
+    partitionKey: filePartOfKey,
+  });
+  let delivered = 0;
+  const errors: Error[] = [];
+  for (const key of keys) {
+    await producer.send({
+      key,
+      value: new TextEncoder().encode(key),
+      delivered: () => delivered++,
+      failed: (error) => errors.push(error),
+    });
+  }
+  await producer.close();
+  return { delivered, errors };
+}
+
+/** Each message's key and partition, read by kcat. */
+async function partitionsByKey(
+  bootstrap: string,
+  topic: string,
+): Promise<Map<string, number>> {
+  const output = await new Deno.Command("kcat", {
+    args: ["-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-f", "%p %k\n"],
+    stdout: "piped",
+  }).output();
+  strictEqual(output.code, 0);
+  const found = new Map<string, number>();
+  for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+    const [partition, key] = line.split(" ");
+    if (key) found.set(key, Number(partition));
+  }
+  return found;
+}
+
+Deno.test("ChunkProducer places every chunk of a file where Kafka's Java client would", async (t) => {
+  const broker = await startTestBroker();
+  try {
+    await t.step(
+      "every chunk of a file lands on positive(murmur2(file part)) % partitions",
+      async () => {
+        const topic = uniqueTopic("java_partitions");
+        await createTopic(broker.bootstrap, topic, PARTITIONS);
+        const keys = JAVA_MURMUR2.flatMap(([file]) =>
+          Array.from(
+            { length: CHUNKS },
+            (_, i) => `${file}_chunk_${i + 1}_of_${CHUNKS}`,
+          )
+        );
+        const { delivered, errors } = await sendAll(
+          broker.bootstrap,
+          topic,
+          keys,
+        );
+        deepStrictEqual(errors, []);
+        strictEqual(delivered, keys.length);
+        const found = await partitionsByKey(broker.bootstrap, topic);
+        strictEqual(found.size, keys.length);
+        for (const [file, hash] of JAVA_MURMUR2) {
+          const expected = (hash & 0x7fffffff) % PARTITIONS;
+          for (let i = 1; i <= CHUNKS; i++) {
+            strictEqual(
+              found.get(`${file}_chunk_${i}_of_${CHUNKS}`),
+              expected,
+              file,
+            );
+          }
+        }
+      },
+    );
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test("isRetriable looks through @platformatic/kafka's nested errors: lost connections, timeouts and moved leaders retry, a message too large or a failed login does not", () => {
+  const leaderMoved = new MultipleErrors("produce failed 3 times.", [
+    new NetworkError("Connection to 127.0.0.1:9092 failed.", {
+      cause: new Error("connect ECONNREFUSED 127.0.0.1:9092"),
+    }),
+    new ProtocolError("NOT_LEADER_OR_FOLLOWER"),
+  ]);
+  ok(isRetriable(leaderMoved));
+  ok(isRetriable(new TimeoutError("Request timed out", { canRetry: true })));
+  ok(isRetriable(new ProtocolError("NOT_ENOUGH_REPLICAS")));
+  ok(
+    !isRetriable(
+      new MultipleErrors("produce failed.", [
+        new ProtocolError("MESSAGE_TOO_LARGE"),
+      ]),
+    ),
+  );
+  ok(!isRetriable(new AuthenticationError("SASL authentication failed.")));
+  ok(
+    !isRetriable(
+      new NetworkError("Client is closed.", { canRetry: false, closed: true }),
+    ),
+  );
+});
