@@ -50,7 +50,10 @@ import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
 
 /** @platformatic/kafka's names for the compression settings of the config file. */
-const COMPRESSION: Record<ProducerSettings["compression"], CompressionAlgorithmValue> = {
+const COMPRESSION: Record<
+  ProducerSettings["compression"],
+  CompressionAlgorithmValue
+> = {
   none: CompressionAlgorithms.NONE,
   gzip: CompressionAlgorithms.GZIP,
   lz4: CompressionAlgorithms.LZ4,
