@@ -17,8 +17,8 @@
  * `--chunk_size` bytes. Each chunk travels as one message that carries
  * everything needed to put it back: the file's name and folder, the chunk's
  * place, and SHA-512 hashes of the chunk and of the whole file (see
- * lib/transfer/chunk.ts). `--n_threads` producers send in parallel, and as
- * many files go at once. The run says `Done!` only when Kafka has
+ * lib/transfer/chunk.ts). `--n_threads` producers send in parallel; small
+ * files go several at once. The run says `Done!` only when Kafka has
  * acknowledged every chunk.
  *
  * Try: upload the same file with `--chunk_size 1024` and `--chunk_size 524288`
@@ -49,6 +49,7 @@ import { ProgressBoard } from "../lib/common/progress.ts";
 import { listenForShutdown } from "../lib/common/shutdown.ts";
 import {
   collectUploadTargets,
+  forEachFile,
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/transfer/upload.ts";
@@ -62,6 +63,11 @@ import {
   UNWANTED_FILES_TEXT,
 } from "../lib/transfer/upload_filter.ts";
 
+/** Files sent side by side at most (small files share produce requests). */
+const FILES_AT_ONCE = 64;
+/** Bytes of the files sent side by side at most: big files go one by one. */
+const BYTES_AT_ONCE = 64 * 1024 * 1024;
+
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
 /** Reads the command line. */
@@ -74,7 +80,7 @@ function readCommandLine() {
     flags: {
       config: CONFIG_FLAG,
       topic_name: TOPIC_FLAG,
-      n_threads: threadsFlag("parallel producers (and files at once)"),
+      n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
       catalog: CATALOG_FLAG,
       include_all: INCLUDE_ALL_FLAG,
@@ -130,26 +136,6 @@ async function uploadOne(
   return complete && !changed ? total : undefined;
 }
 
-/**
- * Runs `send` for every target, `filesAtOnce` of them at a time. One file
- * at a time, a folder of small files waited for each file's
- * acknowledgement (and `linger.ms`) before reading the next: 56 ms a file.
- * Several at once fill each produce request with chunks of several files;
- * memory stays bounded by the producer's queue, not by the files.
- */
-async function forEachFile(
-  targets: UploadTarget[],
-  filesAtOnce: number,
-  send: (target: UploadTarget) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < targets.length) await send(targets[next++]);
-  };
-  const lanes = Math.max(1, Math.min(filesAtOnce, targets.length));
-  await Promise.all(Array.from({ length: lanes }, lane));
-}
-
 /** Uploads every file; returns what did not go as planned. */
 async function uploadAll(
   options: ReturnType<typeof readCommandLine>,
@@ -188,7 +174,11 @@ async function uploadAll(
     files: targets.length,
   };
   try {
-    await forEachFile(targets, options.n_threads, async (target) => {
+    // One file at a time, a folder of small files waited linger.ms and an
+    // acknowledgement per file (56 ms each); side by side, their chunks
+    // share produce requests.
+    const limits = { files: FILES_AT_ONCE, bytes: BYTES_AT_ONCE };
+    await forEachFile(targets, limits, async (target) => {
       const chunks = await uploadOne(
         target,
         producer,

@@ -323,3 +323,51 @@ export async function uploadWithProgress(
     bar.done();
   }
 }
+
+/** How many files, and how many bytes of them, {@linkcode forEachFile} sends side by side. */
+export interface SideBySideLimits {
+  /** Files at once at most. */
+  files: number;
+  /** Their sizes added up at most (a bigger file waits until it runs alone). */
+  bytes: number;
+}
+
+/**
+ * Runs `send` for every target, several at once within `limits`, and
+ * resolves when all are done. Memory stays bounded by the producer's queue,
+ * not by the number of files.
+ *
+ * @example
+ * ```ts
+ * import { forEachFile } from "./upload.ts";
+ *
+ * await forEachFile(
+ *   [{ path: "a.bin", subdir: "" }, { path: "b.bin", subdir: "" }],
+ *   { files: 64, bytes: 64 * 1024 * 1024 },
+ *   async (target) => console.log(target.path),
+ * );
+ * ```
+ */
+export async function forEachFile(
+  targets: UploadTarget[],
+  limits: SideBySideLimits,
+  send: (target: UploadTarget) => Promise<void>,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let bytes = 0;
+  for (const target of targets) {
+    // A file gone by now is reported by `send`; it counts as empty here.
+    const size = (await Deno.stat(target.path).catch(() => ({ size: 0 }))).size;
+    while (
+      running.size > 0 &&
+      (running.size >= limits.files || bytes + size > limits.bytes)
+    ) await Promise.race(running);
+    bytes += size;
+    const job: Promise<void> = send(target).finally(() => {
+      running.delete(job);
+      bytes -= size;
+    });
+    running.add(job);
+  }
+  await Promise.all(running);
+}
