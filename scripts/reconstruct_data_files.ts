@@ -9,7 +9,8 @@
  * Permissions: `--allow-read` and `--allow-write` (WORKINGDIR is yours to
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
- * (`$VARIABLES` in the config, kafkajs' settings), `--allow-sys=hostname`
+ * (`$VARIABLES` in the config; the Kafka client's `debug` module reads the
+ * environment), `--allow-sys=hostname`
  * (catalog rows name the host that rebuilt each file).
  *
  * With `--catalog[=DB]` each rebuilt file also gets its row in the lab

@@ -8,11 +8,8 @@
  * {@linkcode KafkaAdmin} (the admin calls the tools use, on a
  * @platformatic/kafka `Admin`), so the client library stays inside lib/kafka.
  *
- * While the switch from kafkajs goes on, a {@linkcode KafkaClient} also holds
- * a kafkajs client for the producer and consumer code that still uses it;
- * that code gets kafkajs taught to read lz4-, snappy- and zstd-compressed
- * batches here (kafkajs only knows gzip itself). @platformatic/kafka writes
- * and reads all five codecs itself.
+ * @platformatic/kafka writes and reads all five codecs (none, gzip, snappy,
+ * lz4, zstd) itself.
  *
  * @example
  * ```ts
@@ -28,20 +25,11 @@
  * @module
  */
 import {
-  CompressionCodecs,
-  CompressionTypes,
-  Kafka,
-  type KafkaConfig,
-  logLevel,
-} from "kafkajs";
-import SnappyCodec from "kafkajs-snappy";
-import {
   Admin,
   type BaseOptions,
   ListOffsetTimestamps,
   metadataV12,
 } from "@platformatic/kafka";
-import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { UserError } from "../common/cli.ts";
 import {
   type ClientSettings,
@@ -52,60 +40,20 @@ import {
 import { DEFAULT_THREADS } from "./kafka_flags.ts";
 import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/shutdown.ts";
-import { lz4Codec } from "./lz4_codec.ts";
 import { explainConnectionError, isPermanent } from "./connection_errors.ts";
 import type { ConfigEntry, ConfigReader } from "./topic_limits.ts";
-import { zstdCodec } from "./zstd_codec.ts";
-
-let codecsRegistered = false;
-
-/** Registers the lz4, snappy and (reading only) zstd codecs and the queue fix, once. */
-function registerCodecs(): void {
-  if (codecsRegistered) return;
-  codecsRegistered = true;
-  CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
-  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
-  CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec;
-  skipEmptyQueueChecks();
-}
-
-/**
- * kafkajs' request queue sets a timer with a negative delay when nothing is
- * pending and nothing is throttled (an open kafkajs issue), and Node's timers
- * print a TimeoutNegativeWarning for it. Fixed where it happens: that timer
- * would only look at an empty queue, so it is not set. Every warning still
- * prints; nothing global is patched.
- */
-function skipEmptyQueueChecks(): void {
-  const queue = RequestQueue.prototype as {
-    scheduleCheckPendingRequests(): void;
-  };
-  const schedule = queue.scheduleCheckPendingRequests;
-  queue.scheduleCheckPendingRequests = function (
-    this: { pending: unknown[]; throttledUntil: number },
-  ) {
-    const idle = this.pending.length === 0 &&
-      this.throttledUntil <= Date.now();
-    if (!idle) schedule.call(this);
-  };
-}
 
 /**
  * A client for one cluster: what producers, consumers and admin connections
  * are made from. Outside lib/kafka it is only passed along (to
  * {@linkcode connectAdmin}, `ChunkProducer.start`, `ConsumerGroup.start`);
- * only lib/kafka looks inside. Made by {@linkcode createKafka}; every kafkajs
- * client of the project is made here, with the project's codecs and its fix
- * for kafkajs' negative timers.
+ * only lib/kafka looks inside. Made by {@linkcode createKafka}.
  */
 export class KafkaClient {
-  readonly #kafka: Kafka;
   readonly #base: BaseOptions;
 
-  /** A client with kafkajs options; lib/kafka only (the rest uses {@linkcode createKafka}). */
-  constructor(config: KafkaConfig, base: BaseOptions) {
-    registerCodecs();
-    this.#kafka = new Kafka(config);
+  /** A client with these connection options; lib/kafka only (the rest uses {@linkcode createKafka}). */
+  constructor(base: BaseOptions) {
     this.#base = base;
   }
 
@@ -116,19 +64,10 @@ export class KafkaClient {
   static options(client: KafkaClient): ClientOptions {
     return client.#base;
   }
-
-  /**
-   * The kafkajs client inside: for lib/kafka's producer, consumer and probe
-   * code (and tests that craft their own batches); nothing else looks inside.
-   */
-  static kafkajs(client: KafkaClient): Kafka {
-    return client.#kafka;
-  }
 }
 
 /**
- * A client for the given settings. kafkajs' own log is off: what matters
- * reaches the scripts as errors.
+ * A client for the given settings.
  *
  * @example
  * ```ts
@@ -139,15 +78,7 @@ export class KafkaClient {
  * ```
  */
 export function createKafka(settings: KafkaSettings): KafkaClient {
-  return new KafkaClient({
-    connectionTimeout: 3000,
-    requestTimeout: 30_000,
-    ...settings.client,
-    // Connecting gives up after about five seconds; sends retry on their own
-    // (see ChunkProducer), with the config's `retries`.
-    retry: { retries: 4, initialRetryTime: 300, maxRetryTime: 3000 },
-    logLevel: Deno.env.get("KAFKAJS_DEBUG") ? logLevel.WARN : logLevel.NOTHING,
-  }, platformaticOptions(settings.client));
+  return new KafkaClient(platformaticOptions(settings.client));
 }
 
 /**

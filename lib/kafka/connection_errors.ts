@@ -1,13 +1,12 @@
 /**
  * Why a connection to Kafka failed, in one line a user can act on.
  *
- * The client libraries report a refused port, an untrusted certificate, a TLS
+ * The client library reports a refused port, an untrusted certificate, a TLS
  * client at a plaintext port (and the reverse), a wrong password and SASL
  * against a broker without SASL as different errors, nested inside "cannot
  * connect to any broker" or "retries exceeded" errors: @platformatic/kafka
- * wraps the real cause in `.cause` and `.errors` (an `AggregateError`), kafkajs
- * (still used by some of lib/kafka while the switch goes on) in
- * `.originalError`. This module looks through the wrapping and names the
+ * wraps the real cause in `.cause` and `.errors` (an `AggregateError`). This
+ * module looks through the wrapping and names the
  * setting to check. It never puts a password in a message; the user name is
  * shown, as any login prompt would.
  *
@@ -41,19 +40,13 @@ export interface ConnectionSettings {
   };
 }
 
-/** Error names (kafkajs) and codes (@platformatic/kafka) that mean "could not get through to a broker". */
+/** @platformatic/kafka's codes that mean "could not get through to a broker". */
 const UNREACHABLE = new Set([
-  "KafkaJSConnectionError",
-  "KafkaJSConnectionClosedError",
-  "KafkaJSNumberOfRetriesExceeded",
-  "KafkaJSNonRetriableError",
-  "KafkaJSBrokerNotFound",
-  "KafkaJSRequestTimeoutError",
   "PLT_KFK_NETWORK",
   "PLT_KFK_TIMEOUT",
 ]);
 /** Names of a closed connection: what a TLS listener does to a plaintext client. */
-const CLOSED = new Set(["KafkaJSConnectionClosedError", "ECONNRESET", "EPIPE"]);
+const CLOSED = new Set(["ECONNRESET", "EPIPE"]);
 /** What Node's TLS layer says about a certificate it does not trust. */
 const UNTRUSTED_CERTIFICATE =
   /certificate|self[- ]signed|unable to verify|CERT_|altnames/i;
@@ -67,22 +60,18 @@ const SASL_REFUSED = new Set([
 /** Kafka's answer to a wrong user name or password. */
 const SASL_FAILED = "SASL_AUTHENTICATION_FAILED";
 
-/** An error with the fields either library may set. */
+/** An error with the fields the library may set. */
 type LibraryError = Error & {
   /** @platformatic/kafka's `PLT_KFK_*` code, or Node's `E*` code. */
   code?: unknown;
   /** @platformatic/kafka: the Kafka error name of a protocol error. */
   apiId?: unknown;
-  /** kafkajs: the Kafka error name of a protocol error. */
-  type?: unknown;
-  /** kafkajs: the error it wraps. */
-  originalError?: unknown;
   /** `AggregateError` (@platformatic/kafka's `MultipleErrors`): the errors it joins. */
   errors?: unknown;
 };
 
 /**
- * The error and every error it wraps (`cause`, `errors`, `originalError`),
+ * The error and every error it wraps (`cause`, `errors`),
  * depth first, each with its depth; at most 50, so a cycle cannot hang it.
  */
 function errorTree(error: unknown): { error: LibraryError; depth: number }[] {
@@ -96,15 +85,14 @@ function errorTree(error: unknown): { error: LibraryError; depth: number }[] {
       for (const inner of wrapped.errors) visit(inner, depth + 1);
     }
     visit(wrapped.cause, depth + 1);
-    visit(wrapped.originalError, depth + 1);
   };
   visit(error, 0);
   return found;
 }
 
-/** The Kafka error name a protocol error carries (either library), if any. */
+/** The Kafka error name a protocol error carries, if any. */
 function kafkaErrorName(error: LibraryError): string | undefined {
-  const name = error.apiId ?? error.type;
+  const name = error.apiId;
   return typeof name === "string" ? name : undefined;
 }
 

@@ -242,8 +242,8 @@ export function consumerCount(
   topic: string,
   log: Logger,
 ): number {
-  // A consumer without a partition would only idle (and kafkajs trips over
-  // the empty assignment Kafka 4 sends it), so start no more than needed.
+  // A consumer without a partition would only idle, so start no more than
+  // needed.
   const consumers = Math.min(wanted, partitions);
   if (consumers < wanted) {
     log.warn(

@@ -8,8 +8,8 @@
  *   same {@linkcode ChunkProducer}, whose bounded queue (`--queue_max_size`)
  *   is what limits memory, however many and however big the files are;
  * - connects the producers when there is work and disconnects them after
- *   `idleSeconds` without any: a connected kafkajs client checks its
- *   requests ten times a second, which an idle watcher should not pay for;
+ *   `idleSeconds` without any: a connected client keeps its connections
+ *   and their timers, which an idle watcher should not pay for;
  * - resumes a version whose upload was interrupted, sending only the chunks
  *   Kafka has not acknowledged yet, and records each acknowledgement;
  * - turns a file that changes or disappears during its upload into a warning
