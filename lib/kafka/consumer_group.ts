@@ -112,6 +112,12 @@ const FETCH_BYTES = 16 * 1024 * 1024;
 /** A consumer stops fetching while this many bytes wait to be handled. */
 const PAUSE_BYTES = 24 * 1024 * 1024;
 
+/** Debug lines on stderr when CONSUMER_DEBUG is set (temporary). */
+const DEBUG = Deno.env.get("CONSUMER_DEBUG") !== undefined;
+function debug(...args: unknown[]): void {
+  if (DEBUG) console.error(new Date().toISOString(), "[cg]", ...args);
+}
+
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
 const RESTART_MAX_WAIT_MS = 30_000;
@@ -399,6 +405,7 @@ class Member {
 
   /** Lets the running messages finish and commits them, before a (re)join. */
   async #beforeJoin(consumer: PlatformaticConsumer): Promise<Buffer> {
+    debug("beforeJoin", consumer.memberId);
     if (this.#consumer === consumer) {
       this.#stream?.pause();
       await this.#lanes.hold();
@@ -409,6 +416,7 @@ class Member {
   /** A join completed: new lanes, `assigned`, then a stream of this generation. */
   #joined(partitions: number[]): void {
     const generation = ++this.#generation;
+    debug("joined", this.#consumer?.memberId, generation, partitions);
     this.assignment = partitions;
     this.#group.options.joined?.();
     const old = this.#stream;
@@ -435,6 +443,7 @@ class Member {
           return;
         }
         this.#attach(stream, generation);
+        debug("stream for", generation);
       } catch (error) {
         this.#trouble(error as Error);
       }
@@ -520,7 +529,9 @@ class Member {
         null,
         [topic],
       );
+      debug("committed", partition, point.offset, consumer.generationId);
     } catch (error) {
+      debug("commit failed", partition, point.offset, error);
       // A rebalance refuses the commit; the heartbeat sees it and rejoins.
       if (isConnectionLoss(error)) this.#trouble(error as Error);
     }
@@ -528,6 +539,7 @@ class Member {
 
   /** Handles a consumer's error: an outage is ridden out, anything else is fatal. */
   #trouble(error: Error): void {
+    debug("trouble", error);
     if (this.#stopped || this.#replacing) return;
     const outage = this.#group.options.outage;
     if (!isConnectionLoss(error)) {

@@ -195,40 +195,47 @@ export class PartitionLanes {
   /** Handles a lane's messages in order until none wait or the lanes are held. */
   async #work(lane: Lane): Promise<void> {
     await this.#ready;
-    while (
-      lane.head < lane.queue.length && !this.#held &&
-      this.#lanes.get(lane.partition) === lane
-    ) {
-      const message = lane.queue[lane.head++];
-      if (lane.head > 1024 && lane.head * 2 > lane.queue.length) {
-        lane.queue.splice(0, lane.head);
+    const going = () => !this.#held && this.#lanes.get(lane.partition) === lane;
+    while (going()) {
+      while (lane.head < lane.queue.length && going()) {
+        if (await this.#handleNext(lane) === "failed") return;
+      }
+      // Like the end of a batch: nothing waits, so commit what was handled.
+      if (going()) await this.#commit(lane);
+      // Messages that came during the commit are handled by this worker.
+      if (lane.head >= lane.queue.length) {
+        lane.queue.length = 0;
         lane.head = 0;
-      }
-      const size = message.value?.byteLength ?? 0;
-      let commitNow: boolean | void;
-      try {
-        commitNow = await this.#handlers.handle(message.value, {
-          topic: this.#topic,
-          partition: lane.partition,
-          offset: message.offset.toString(),
-        });
-      } catch (error) {
-        this.#fail(new HandlerError(error));
         return;
-      } finally {
-        this.#release(size);
-      }
-      lane.done = message.offset;
-      if (++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
-        await this.#commit(lane);
       }
     }
-    if (lane.head >= lane.queue.length) {
-      lane.queue.length = 0;
+  }
+
+  /** Handles a lane's next message and commits when it is time. */
+  async #handleNext(lane: Lane): Promise<"failed" | "done"> {
+    const message = lane.queue[lane.head++];
+    if (lane.head > 1024 && lane.head * 2 > lane.queue.length) {
+      lane.queue.splice(0, lane.head);
       lane.head = 0;
     }
-    // Like the end of a batch: nothing waits, so commit what was handled.
-    if (!this.#held) await this.#commit(lane);
+    let commitNow: boolean | void;
+    try {
+      commitNow = await this.#handlers.handle(message.value, {
+        topic: this.#topic,
+        partition: lane.partition,
+        offset: message.offset.toString(),
+      });
+    } catch (error) {
+      this.#fail(new HandlerError(error));
+      return "failed";
+    } finally {
+      this.#release(message.value?.byteLength ?? 0);
+    }
+    lane.done = message.offset;
+    if (++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
+      await this.#commit(lane);
+    }
+    return "done";
   }
 
   /** Counts a message as no longer waiting. */
