@@ -336,6 +336,7 @@ class Member {
   /** The consumer whose first join consume() is making (that call makes its stream). */
   #firstJoin?: PlatformaticConsumer;
   #replacing = false;
+  #reopening = false;
   #stopped = false;
   #timer?: ReturnType<typeof setTimeout>;
 
@@ -371,11 +372,10 @@ class Member {
         ?.partitions ?? [];
       this.#joined([...partitions]);
     });
-    consumer.on("consumer:heartbeat:error", ({ error }) => {
-      if (this.#consumer === consumer) this.#trouble(error);
-    });
+    // A failed heartbeat is sent again by the consumer itself; a failed
+    // (re)join leaves it outside the group: a fresh one takes its place.
     consumer.on("error", (error: Error) => {
-      if (this.#consumer === consumer) this.#trouble(error);
+      if (this.#consumer === consumer) this.#trouble(error, "consumer");
     });
     // consume() joins first; its stream is the first generation's.
     const stream = await consumer.consume(this.#streamOptions());
@@ -438,14 +438,16 @@ class Member {
       }
       try {
         const stream = await consumer.consume(this.#streamOptions());
-        if (generation !== this.#generation || this.#stopped) {
+        if (
+          generation !== this.#generation || this.#stopped || this.#stream
+        ) {
           await stream.close().catch(() => {});
           return;
         }
         this.#attach(stream, generation);
         debug("stream for", generation);
       } catch (error) {
-        this.#trouble(error as Error);
+        this.#trouble(error as Error, "stream");
       }
     });
   }
@@ -470,7 +472,7 @@ class Member {
     this.#stream = stream;
     this.#paused = false;
     stream.on("error", (error: Error) => {
-      if (this.#stream === stream) this.#trouble(error);
+      if (this.#stream === stream) this.#trouble(error, "stream");
     });
     stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (generation !== this.#generation) return;
@@ -531,20 +533,27 @@ class Member {
       );
       debug("committed", partition, point.offset, consumer.generationId);
     } catch (error) {
+      // A rebalance refuses the commit: the heartbeat sees it and rejoins.
+      // Kafka away: the stream fails too, and the next commit covers this.
       debug("commit failed", partition, point.offset, error);
-      // A rebalance refuses the commit; the heartbeat sees it and rejoins.
-      if (isConnectionLoss(error)) this.#trouble(error as Error);
     }
   }
 
-  /** Handles a consumer's error: an outage is ridden out, anything else is fatal. */
-  #trouble(error: Error): void {
-    debug("trouble", error);
+  /**
+   * Handles an error: an outage is ridden out (the stream is made again once
+   * Kafka answers; a consumer that fell out of the group is replaced),
+   * anything else is fatal.
+   */
+  #trouble(error: Error, source: "stream" | "consumer"): void {
+    debug("trouble", source, error);
     if (this.#stopped || this.#replacing) return;
     const outage = this.#group.options.outage;
     if (!isConnectionLoss(error)) {
       // A rebalance is the consumer's own business: it rejoins by itself.
-      if (isRejoin(error)) return;
+      if (isRejoin(error)) {
+        if (source === "stream") this.#reopenLater(RESTART_FIRST_WAIT_MS);
+        return;
+      }
       this.#fatal(error);
       return;
     }
@@ -553,7 +562,52 @@ class Member {
       return;
     }
     outage(error);
-    this.#replaceLater(RESTART_FIRST_WAIT_MS);
+    if (source === "consumer") this.#replaceLater(RESTART_FIRST_WAIT_MS);
+    else this.#reopenLater(RESTART_FIRST_WAIT_MS);
+  }
+
+  /**
+   * Makes the stream again after `wait` ms, once Kafka answers, trying
+   * again, slower, until it does. The member stays in the group (its
+   * heartbeats go on), so no partition is taken from it meanwhile.
+   */
+  #reopenLater(wait: number): void {
+    const stream = this.#stream;
+    this.#stream = undefined;
+    stream?.removeAllListeners("data");
+    void stream?.close().catch(() => {});
+    if (this.#reopening) return;
+    this.#reopening = true;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(async () => {
+      const consumer = this.#consumer;
+      if (this.#stopped || !consumer || this.#replacing) {
+        this.#reopening = false;
+        return;
+      }
+      try {
+        await consumer.listOffsets({ topics: [this.#group.options.topic] });
+        if (!this.#stream && this.#consumer === consumer) {
+          // What waited came from the old stream: the new one reads again
+          // from the commits, in order.
+          await this.#lanes.hold();
+          const generation = this.#generation;
+          this.#lanes.reset(this.assignment, Promise.resolve());
+          const fresh = await consumer.consume(this.#streamOptions());
+          if (this.#stream || generation !== this.#generation) {
+            await fresh.close().catch(() => {});
+          } else this.#attach(fresh, generation);
+        }
+        this.#reopening = false;
+        this.#group.options.joined?.();
+      } catch (error) {
+        debug("reopen failed", error);
+        this.#reopening = false;
+        if (!this.#stopped) {
+          this.#reopenLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+        }
+      }
+    }, wait);
   }
 
   /** Replaces the consumer after `wait` ms, trying again, slower, until it works. */
