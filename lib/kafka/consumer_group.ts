@@ -121,6 +121,8 @@ function debug(...args: unknown[]): void {
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
 const RESTART_MAX_WAIT_MS = 30_000;
+/** How long a start asks again while a new topic has no leaders yet. */
+const START_PATIENCE_MS = 15_000;
 /** How long `stop` waits for a consumer to leave the group. */
 const CLOSE_WAIT_MS = 5000;
 
@@ -355,8 +357,33 @@ class Member {
     });
   }
 
-  /** Makes the consumer and joins the group; resolves once joined. */
+  /**
+   * Makes the consumer and joins the group; resolves once joined. A topic
+   * just made may have no leaders yet (a cluster elects them): such answers
+   * are asked again for a while.
+   */
   async start(): Promise<void> {
+    const deadline = Date.now() + START_PATIENCE_MS;
+    for (let wait = 250;; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await this.#startOnce();
+      } catch (error) {
+        const consumer = this.#consumer;
+        this.#consumer = undefined;
+        await closeWithin(consumer, CLOSE_WAIT_MS);
+        debug("start failed", error);
+        if (
+          this.#stopped || Date.now() + wait > deadline ||
+          !(isStaleMetadata(error) || isRejoin(error) ||
+            isCoordinatorMoving(error))
+        ) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** One try of {@linkcode Member.start}. */
+  async #startOnce(): Promise<void> {
     const consumer: PlatformaticConsumer = new Consumer({
       ...this.#options,
       // Called before every JoinGroup: finish and commit the running
@@ -694,19 +721,37 @@ async function closeWithin(
   clearTimeout(timer);
 }
 
-/** Whether Kafka refused a request because the group is rebalancing. */
-function isRejoin(error: unknown): boolean {
+/** Whether Kafka's metadata was not ready (a topic or leader just made). */
+function isStaleMetadata(error: unknown): boolean {
+  return findCause(error, (cause) => cause.hasStaleMetadata === true);
+}
+
+/** Whether the group's coordinator was being chosen or loaded. */
+function isCoordinatorMoving(error: unknown): boolean {
+  return findCause(
+    error,
+    (cause) =>
+      typeof cause.apiId === "string" && cause.apiId.includes("COORDINATOR"),
+  );
+}
+
+/** Whether `error` or an error it wraps passes `test`. */
+function findCause(
+  error: unknown,
+  test: (cause: Record<string, unknown>) => boolean,
+): boolean {
   const seen: unknown[] = [error];
   for (let i = 0; i < seen.length && i < 32; i++) {
-    const cause = seen[i] as {
-      needsRejoin?: boolean;
-      cause?: unknown;
-      errors?: unknown[];
-    } | null;
+    const cause = seen[i] as Record<string, unknown> | null;
     if (!cause || typeof cause !== "object") continue;
-    if (cause.needsRejoin) return true;
+    if (test(cause)) return true;
     if (cause.cause) seen.push(cause.cause);
     if (Array.isArray(cause.errors)) seen.push(...cause.errors);
   }
   return false;
+}
+
+/** Whether Kafka refused a request because the group is rebalancing. */
+function isRejoin(error: unknown): boolean {
+  return findCause(error, (cause) => cause.needsRejoin === true);
 }
