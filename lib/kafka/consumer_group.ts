@@ -108,15 +108,9 @@ const SESSION_TIMEOUT_MS = 10_000;
  */
 export const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
-const FETCH_BYTES = 16 * 1024 * 1024;
+const FETCH_BYTES = 8 * 1024 * 1024;
 /** A consumer stops fetching while this many bytes wait to be handled. */
-const PAUSE_BYTES = 24 * 1024 * 1024;
-
-/** Debug lines on stderr when CONSUMER_DEBUG is set (temporary). */
-const DEBUG = Deno.env.get("CONSUMER_DEBUG") !== undefined;
-function debug(...args: unknown[]): void {
-  if (DEBUG) console.error(new Date().toISOString(), "[cg]", ...args);
-}
+const PAUSE_BYTES = 12 * 1024 * 1024;
 
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
@@ -371,7 +365,6 @@ class Member {
         const consumer = this.#consumer;
         this.#consumer = undefined;
         await closeWithin(consumer, CLOSE_WAIT_MS);
-        debug("start failed", error);
         if (
           this.#stopped || Date.now() + wait > deadline ||
           !(isStaleMetadata(error) || isRejoin(error) ||
@@ -427,12 +420,13 @@ class Member {
       maxWaitTime: this.#options.maxWaitTime,
       minBytes: this.#options.minBytes,
       isolationLevel: this.#options.isolationLevel,
+      // Messages wait in the lanes, not in the stream.
+      highWaterMark: 64,
     };
   }
 
   /** Lets the running messages finish and commits them, before a (re)join. */
   async #beforeJoin(consumer: PlatformaticConsumer): Promise<Buffer> {
-    debug("beforeJoin", consumer.memberId);
     if (this.#consumer === consumer) {
       this.#stream?.pause();
       await this.#lanes.hold();
@@ -443,7 +437,6 @@ class Member {
   /** A join completed: new lanes, `assigned`, then a stream of this generation. */
   #joined(partitions: number[]): void {
     const generation = ++this.#generation;
-    debug("joined", this.#consumer?.memberId, generation, partitions);
     this.assignment = partitions;
     this.#group.options.joined?.();
     const old = this.#stream;
@@ -472,7 +465,6 @@ class Member {
           return;
         }
         this.#attach(stream, generation);
-        debug("stream for", generation);
       } catch (error) {
         this.#trouble(error as Error, "stream");
       }
@@ -558,11 +550,9 @@ class Member {
         null,
         [topic],
       );
-      debug("committed", partition, point.offset, consumer.generationId);
-    } catch (error) {
+    } catch {
       // A rebalance refuses the commit: the heartbeat sees it and rejoins.
       // Kafka away: the stream fails too, and the next commit covers this.
-      debug("commit failed", partition, point.offset, error);
     }
   }
 
@@ -572,7 +562,6 @@ class Member {
    * anything else is fatal.
    */
   #trouble(error: Error, source: "stream" | "consumer"): void {
-    debug("trouble", source, error);
     if (this.#stopped || this.#replacing) return;
     const outage = this.#group.options.outage;
     if (!isConnectionLoss(error)) {
@@ -627,8 +616,7 @@ class Member {
         }
         this.#reopening = false;
         this.#group.options.joined?.();
-      } catch (error) {
-        debug("reopen failed", error);
+      } catch {
         this.#reopening = false;
         if (!this.#stopped) {
           this.#reopenLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
