@@ -307,8 +307,6 @@ function consumerOptions(
       FETCH_BYTES_PER_PARTITION,
     // A short fetch wait lets `quit` take effect within a second.
     maxWaitTime: fetch.maxWaitTimeInMs ?? 500,
-    // Read what the uploaders' idempotent producers wrote, as kafkajs did.
-    isolationLevel: 0,
   };
 }
 
@@ -419,7 +417,6 @@ class Member {
       maxBytesPerPartition: this.#options.maxBytesPerPartition,
       maxWaitTime: this.#options.maxWaitTime,
       minBytes: this.#options.minBytes,
-      isolationLevel: this.#options.isolationLevel,
       // Messages wait in the lanes, not in the stream.
       highWaterMark: 64,
     };
