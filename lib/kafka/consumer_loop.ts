@@ -95,7 +95,7 @@ export interface LaneCallbacks {
 /** One partition's waiting messages and what was handled of them. */
 interface Lane {
   readonly partition: number;
-  readonly queue: LaneMessage[];
+  readonly queue: (LaneMessage | undefined)[];
   /** Index of the next message in `queue` (shifting is slow on long queues). */
   head: number;
   /** The last offset handled and not yet committed. */
@@ -213,7 +213,9 @@ export class PartitionLanes {
 
   /** Handles a lane's next message and commits when it is time. */
   async #handleNext(lane: Lane): Promise<"failed" | "done"> {
-    const message = lane.queue[lane.head++];
+    const message = lane.queue[lane.head]!;
+    // Handled messages must not stay referenced: each holds its chunk.
+    lane.queue[lane.head++] = undefined;
     if (lane.head > 1024 && lane.head * 2 > lane.queue.length) {
       lane.queue.splice(0, lane.head);
       lane.head = 0;
