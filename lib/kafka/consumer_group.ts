@@ -110,7 +110,7 @@ export const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
 const FETCH_BYTES = 8 * 1024 * 1024;
 /** A consumer stops fetching while this many bytes wait to be handled. */
-const PAUSE_BYTES = 12 * 1024 * 1024;
+const PAUSE_BYTES = 4 * 1024 * 1024;
 
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;

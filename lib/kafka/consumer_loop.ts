@@ -107,7 +107,7 @@ interface Lane {
 }
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
-const DRAINED_BYTES = 4 * 1024 * 1024;
+const DRAINED_BYTES = 2 * 1024 * 1024;
 
 /**
  * The partitions of one consumer, each handled in order, several at once.
