@@ -1,14 +1,13 @@
 /**
  * Why a consumer crashed, and what to do about it: Kafka (or the way to it)
- * was away, so reconnect and tell the user once; kafkajs tripped over its own
- * state in a rebalance, so replace the consumer; or the caller's `handle`
+ * was away, so reconnect and tell the user once; or the caller's `handle`
  * failed, which is fatal.
  *
  * @example
  * ```ts
  * import { isConnectionLoss } from "./consumer_crashes.ts";
  *
- * isConnectionLoss(Object.assign(new Error("x"), { name: "KafkaJSConnectionError" })); // true
+ * isConnectionLoss(Object.assign(new Error("x"), { code: "PLT_KFK_NETWORK" })); // true
  * ```
  *
  * @module
@@ -58,9 +57,22 @@ export function outageReporter(
   };
 }
 
+/** Kafka's answers that mean "ask again, elsewhere or later". */
+const RETRIABLE_ANSWERS = new Set([
+  "COORDINATOR_NOT_AVAILABLE",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+  "NOT_COORDINATOR",
+  "LEADER_NOT_AVAILABLE",
+  "NOT_LEADER_OR_FOLLOWER",
+  "REQUEST_TIMED_OUT",
+  "NETWORK_EXCEPTION",
+  "BROKER_NOT_AVAILABLE",
+]);
+
 /**
  * Errors after which a consumer may reconnect: Kafka (or the way to it) was
- * away. Anything else, such as a failing `handle`, is fatal.
+ * away. Anything else, such as a failing `handle`, is fatal. Looks through
+ * the errors @platformatic/kafka wraps (`cause`, `errors`).
  *
  * @example
  * ```ts
@@ -68,57 +80,36 @@ export function outageReporter(
  * ```
  */
 export function isConnectionLoss(error: unknown): boolean {
-  let cause: unknown = error;
-  for (let depth = 0; cause && depth < 6; depth++) {
-    const { name } = cause as { name?: string };
+  const seen: unknown[] = [error];
+  for (let i = 0; i < seen.length && i < 32; i++) {
+    const cause = seen[i] as {
+      code?: string;
+      apiId?: string;
+      canRetry?: boolean;
+      cause?: unknown;
+      errors?: unknown[];
+      message?: string;
+    } | null;
+    if (!cause || typeof cause !== "object") continue;
+    if (cause instanceof HandlerError) return false;
     if (
-      name === "KafkaJSConnectionError" ||
-      name === "KafkaJSConnectionClosedError" ||
-      name === "KafkaJSRequestTimeoutError" ||
-      name === "KafkaJSBrokerNotFound" ||
-      name === "KafkaJSGroupCoordinatorNotFound" ||
-      name === "KafkaJSMetadataNotLoaded" ||
-      name === "KafkaJSNoBrokerAvailableError" ||
-      (name === "KafkaJSProtocolError" &&
-        (cause as { retriable?: boolean }).retriable === true)
+      cause.code === "PLT_KFK_NETWORK" || cause.code === "PLT_KFK_TIMEOUT" ||
+      (cause.apiId !== undefined && RETRIABLE_ANSWERS.has(cause.apiId)) ||
+      /ECONNREFUSED|ECONNRESET|EPIPE|Connection (error|closed)|socket/i.test(
+        cause.message ?? "",
+      )
     ) return true;
-    const next = cause as { cause?: unknown; originalError?: unknown };
-    cause = next.originalError ?? next.cause;
+    if (cause.cause) seen.push(cause.cause);
+    if (Array.isArray(cause.errors)) seen.push(...cause.errors);
   }
-  return /ECONNREFUSED|ECONNRESET|Connection error|No broker available|group coordinator/i
-    .test(String((error as Error)?.message ?? error));
+  return false;
 }
 
-/** An error thrown by the caller's `handle`, so it is never mistaken for kafkajs'. */
+/** An error thrown by the caller's `handle`, so it is never mistaken for a Kafka error. */
 export class HandlerError extends Error {
   /** Wraps what `handle` threw; the message stays its message. */
   constructor(cause: unknown) {
     super((cause as Error)?.message ?? String(cause), { cause });
     this.name = "HandlerError";
   }
-}
-
-/**
- * Whether a crash is kafkajs tripping over its own state: a fetch that was
- * under way when the consumer rejoined the group reads the new assignment's
- * offsets with the old one's partitions and throws "Cannot read properties of
- * undefined (reading '4')" (4 being a partition), which kafkajs treats as
- * fatal. It happens when Kafka drops the members of a run killed with
- * `kill -9` and rebalances: a restarted run sat silent for the old members'
- * rebalance timeout, then died of it. A `handle` error is never one of these.
- *
- * @example
- * ```ts
- * isKafkajsRace(new HandlerError(new TypeError("x"))); // false
- * ```
- */
-export function isKafkajsRace(error: unknown): boolean {
-  let cause: unknown = error;
-  for (let depth = 0; cause && depth < 6; depth++) {
-    if (cause instanceof HandlerError) return false;
-    if (cause instanceof TypeError) return true;
-    const next = cause as { cause?: unknown; originalError?: unknown };
-    cause = next.originalError ?? next.cause;
-  }
-  return false;
 }

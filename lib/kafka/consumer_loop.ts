@@ -1,62 +1,35 @@
 /**
- * One consumer's loop, "at least once": each message goes to `handle`, and
- * its offset is committed only after `handle` has finished with it (at a
+ * One consumer's handling, "at least once": each message goes to `handle`,
+ * and its offset is committed only after `handle` has finished with it (at a
  * point `commitPoint` may hold further back), so a crash can repeat a few
  * messages but never skip one.
  *
+ * Messages wait in one lane per partition: a lane handles its messages in
+ * offset order, one at a time, while the lanes of other partitions go on
+ * beside it (the file assembler then writes and hashes several files at
+ * once). Before the group rebalances, {@linkcode PartitionLanes.hold} lets
+ * the running messages finish and commits them; after the join,
+ * {@linkcode PartitionLanes.reset} keeps only the partitions still owned, so
+ * no handler ever works on a partition this consumer lost.
+ *
  * @example
  * ```ts
- * import { type BatchConsumer, runConsumer } from "./consumer_loop.ts";
- * declare const consumer: BatchConsumer; // a kafkajs consumer, subscribed
+ * import { PartitionLanes } from "./consumer_loop.ts";
  *
- * await runConsumer(consumer, { handle: async () => {} }, () => Promise.resolve());
+ * const lanes = new PartitionLanes("lecroy_files", {
+ *   handle: async (value, where) => console.log(where.offset, value?.length),
+ * }, {
+ *   commit: async (partition, point) => console.log(partition, point.offset),
+ *   fatal: (error) => console.error(error),
+ * });
+ * lanes.reset([0], Promise.resolve());
+ * lanes.push({ partition: 0, offset: 0n, value: new Uint8Array(3) });
+ * await lanes.hold();
  * ```
  *
  * @module
  */
 import { HandlerError } from "./consumer_crashes.ts";
-
-/** One batch of messages, as kafkajs hands it to `eachBatch`. */
-export interface MessageBatch {
-  /** The batch: its topic, partition and messages. */
-  batch: {
-    /** The topic. */
-    topic: string;
-    /** The partition. */
-    partition: number;
-    /** The messages, in offset order. */
-    messages: { value: Uint8Array | null; offset: string }[];
-  };
-  /** Marks a message as handled. */
-  resolveOffset(offset: string): void;
-  /** Tells the group this consumer is alive. */
-  heartbeat(): Promise<void>;
-  /** False once the consumer stops. */
-  isRunning(): boolean;
-  /** True once a rebalance made the batch stale. */
-  isStale(): boolean;
-  /** Commits the given offsets (with their metadata). */
-  commitOffsetsIfNecessary(offsets: {
-    topics: {
-      topic: string;
-      partitions: {
-        partition: number;
-        offset: string;
-        metadata: string | null;
-      }[];
-    }[];
-  }): Promise<void>;
-}
-
-/** The one call of a kafkajs consumer the loop makes (`consumer.run`). */
-export interface BatchConsumer {
-  /** Runs the consumer: each batch goes to `eachBatch`. */
-  run(config: {
-    autoCommit: boolean;
-    eachBatchAutoResolve: boolean;
-    eachBatch: (payload: MessageBatch) => Promise<void>;
-  }): Promise<void>;
-}
 
 /** Where a message came from, for log lines about it. */
 export interface MessagePosition {
@@ -72,7 +45,8 @@ export interface MessagePosition {
 export interface MessageHandlers {
   /**
    * Handles one message; the offset is committed after it resolves (at
-   * the latest at the end of the batch; at once when it resolves to true).
+   * the latest once its partition has no more messages waiting; at once
+   * when it resolves to true).
    */
   handle: (
     value: Uint8Array | null,
@@ -95,90 +69,203 @@ export interface CommitPoint {
   metadata: string | null;
 }
 
-/** Commit at least this often inside a large batch. */
+/** Commit at least this often while a partition's messages keep coming. */
 export const COMMIT_EVERY_MESSAGES = 200;
 
+/** One message as the lanes take it. */
+export interface LaneMessage {
+  /** The partition it was read from. */
+  partition: number;
+  /** Its offset. */
+  offset: bigint;
+  /** Its value. */
+  value: Uint8Array | null;
+}
+
+/** What the lanes call outside themselves. */
+export interface LaneCallbacks {
+  /** Stores `point` as the group's commit on `partition`. */
+  commit: (partition: number, point: CommitPoint) => Promise<void>;
+  /** A handler failed (a {@linkcode HandlerError}) or a commit failed for good. */
+  fatal: (error: Error) => void;
+  /** The messages waiting fell to a few again (see {@linkcode PartitionLanes.waitingBytes}). */
+  drained?: () => void;
+}
+
+/** One partition's waiting messages and what was handled of them. */
+interface Lane {
+  readonly partition: number;
+  readonly queue: (LaneMessage | undefined)[];
+  /** Index of the next message in `queue` (shifting is slow on long queues). */
+  head: number;
+  /** The last offset handled and not yet committed. */
+  done?: bigint;
+  /** Messages handled since the last commit. */
+  sinceCommit: number;
+  /** The running worker, if any. */
+  running?: Promise<void>;
+}
+
+/** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
+const DRAINED_BYTES = 2 * 1024 * 1024;
+
 /**
- * Starts one consumer's loop: handle each message, then commit its offset
- * (at most {@linkcode COMMIT_EVERY_MESSAGES} messages apart), each batch only
- * once `ready` resolves.
+ * The partitions of one consumer, each handled in order, several at once.
  *
  * @example
  * ```ts
- * declare const consumer: BatchConsumer; // a kafkajs consumer, subscribed
- *
- * await runConsumer(consumer, {
- *   handle: async (value, where) => console.log(where.offset, value?.length),
- * }, () => Promise.resolve());
+ * const lanes = new PartitionLanes("t", { handle: async () => {} }, {
+ *   commit: async () => {},
+ *   fatal: (error) => console.error(error),
+ * });
  * ```
  */
-export function runConsumer(
-  consumer: BatchConsumer,
-  options: MessageHandlers,
-  ready: () => Promise<void>,
-): Promise<void> {
-  return consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async (
-      {
-        batch,
-        resolveOffset,
-        heartbeat,
-        isRunning,
-        isStale,
-        commitOffsetsIfNecessary,
-      },
-    ) => {
-      await ready();
-      // Committed directly (not through consumer.commitOffsets, which retries
-      // for a minute while a rebalance is under way): a commit refused by a
-      // rebalance ends the batch at once, and kafkajs rejoins the group.
-      const commit = (offset: string) => {
-        const next = (BigInt(offset) + 1n).toString();
-        const point = options.commitPoint?.(batch.partition, next) ??
-          { offset: next, metadata: null };
-        return commitOffsetsIfNecessary({
-          topics: [{
-            topic: batch.topic,
-            partitions: [{ partition: batch.partition, ...point }],
-          }],
-        });
-      };
-      let done: string | undefined;
-      let sinceCommit = 0;
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        let commitNow: boolean | void;
-        try {
-          commitNow = await options.handle(message.value, {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-          });
-        } catch (error) {
-          throw new HandlerError(error);
-        }
-        try {
-          resolveOffset(message.offset);
-        } catch (error) {
-          // A rebalance that took this partition away mid-batch makes
-          // kafkajs' offset bookkeeping throw a TypeError ("Cannot read
-          // properties of undefined (reading '4')", 4 being the partition),
-          // which killed restarted runs. The batch just ends: the partition's
-          // new owner reads on from the last commit (at least once), and the
-          // handler ignores what it already has.
-          if (error instanceof TypeError) return;
-          throw error;
-        }
-        done = message.offset;
-        if (++sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
-          await commit(done);
-          sinceCommit = 0;
-        }
-        await heartbeat();
+export class PartitionLanes {
+  readonly #topic: string;
+  readonly #handlers: MessageHandlers;
+  readonly #callbacks: LaneCallbacks;
+  #lanes = new Map<number, Lane>();
+  /** Messages are handled only after this resolves (the join's work). */
+  #ready: Promise<void> = Promise.resolve();
+  #held = true;
+  #failed = false;
+  #waitingBytes = 0;
+
+  /** Lanes for `topic`, held until the first {@linkcode PartitionLanes.reset}. */
+  constructor(
+    topic: string,
+    handlers: MessageHandlers,
+    callbacks: LaneCallbacks,
+  ) {
+    this.#topic = topic;
+    this.#handlers = handlers;
+    this.#callbacks = callbacks;
+  }
+
+  /** Bytes of the messages waiting in every lane. */
+  get waitingBytes(): number {
+    return this.#waitingBytes;
+  }
+
+  /** Queues a message of an owned partition; others are dropped. */
+  push(message: LaneMessage): void {
+    const lane = this.#lanes.get(message.partition);
+    if (!lane || this.#failed) return;
+    lane.queue.push(message);
+    this.#waitingBytes += message.value?.byteLength ?? 0;
+    if (!lane.running && !this.#held) this.#start(lane);
+  }
+
+  /**
+   * Stops starting messages, waits for the running ones, and commits what
+   * was handled. The lanes stay held until the next reset.
+   */
+  async hold(): Promise<void> {
+    this.#held = true;
+    const lanes = [...this.#lanes.values()];
+    await Promise.all(lanes.map((lane) => lane.running));
+    await Promise.all(lanes.map((lane) => this.#commit(lane)));
+  }
+
+  /**
+   * Takes a new assignment after a join: drops every waiting message (the
+   * stream of the new generation reads again from the commits) and the
+   * lanes of partitions no longer owned; handles messages once `ready`.
+   * Call only after {@linkcode PartitionLanes.hold} settled.
+   */
+  reset(owned: number[], ready: Promise<void>): void {
+    this.#lanes = new Map(
+      owned.map((partition) => [partition, {
+        partition,
+        queue: [],
+        head: 0,
+        sinceCommit: 0,
+      }]),
+    );
+    this.#waitingBytes = 0;
+    this.#ready = ready;
+    this.#held = false;
+  }
+
+  /** Starts a lane's worker. */
+  #start(lane: Lane): void {
+    lane.running = this.#work(lane).finally(() => lane.running = undefined);
+  }
+
+  /** Handles a lane's messages in order until none wait or the lanes are held. */
+  async #work(lane: Lane): Promise<void> {
+    await this.#ready;
+    const going = () => !this.#held && this.#lanes.get(lane.partition) === lane;
+    while (going()) {
+      while (lane.head < lane.queue.length && going()) {
+        if (await this.#handleNext(lane) === "failed") return;
       }
-      if (done !== undefined && sinceCommit > 0) await commit(done);
-    },
-  });
+      // Like the end of a batch: nothing waits, so commit what was handled.
+      if (going()) await this.#commit(lane);
+      // Messages that came during the commit are handled by this worker.
+      if (lane.head >= lane.queue.length) {
+        lane.queue.length = 0;
+        lane.head = 0;
+        return;
+      }
+    }
+  }
+
+  /** Handles a lane's next message and commits when it is time. */
+  async #handleNext(lane: Lane): Promise<"failed" | "done"> {
+    const message = lane.queue[lane.head]!;
+    // Handled messages must not stay referenced: each holds its chunk.
+    lane.queue[lane.head++] = undefined;
+    if (lane.head > 1024 && lane.head * 2 > lane.queue.length) {
+      lane.queue.splice(0, lane.head);
+      lane.head = 0;
+    }
+    let commitNow: boolean | void;
+    try {
+      commitNow = await this.#handlers.handle(message.value, {
+        topic: this.#topic,
+        partition: lane.partition,
+        offset: message.offset.toString(),
+      });
+    } catch (error) {
+      this.#fail(new HandlerError(error));
+      return "failed";
+    } finally {
+      this.#release(message.value?.byteLength ?? 0);
+    }
+    lane.done = message.offset;
+    if (++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
+      await this.#commit(lane);
+    }
+    return "done";
+  }
+
+  /** Counts a message as no longer waiting. */
+  #release(size: number): void {
+    const before = this.#waitingBytes;
+    this.#waitingBytes -= size;
+    if (before >= DRAINED_BYTES && this.#waitingBytes < DRAINED_BYTES) {
+      this.#callbacks.drained?.();
+    }
+  }
+
+  /** Commits a lane's handled messages at the point `commitPoint` says. */
+  async #commit(lane: Lane): Promise<void> {
+    if (lane.done === undefined || lane.sinceCommit === 0 || this.#failed) {
+      return;
+    }
+    const next = (lane.done + 1n).toString();
+    lane.sinceCommit = 0;
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
+    await this.#callbacks.commit(lane.partition, point);
+  }
+
+  /** Stops every lane after a handler failed. */
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#held = true;
+    this.#callbacks.fatal(error);
+  }
 }

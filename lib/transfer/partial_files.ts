@@ -18,7 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { writeAll } from "../common/write_all.ts";
+import { writeAll, writeAllSync } from "../common/write_all.ts";
 
 /** A partial file's open handle, and where its next write would land. */
 interface OpenPartial {
@@ -29,6 +29,9 @@ interface OpenPartial {
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
 const MAX_OPEN_FILES = 32;
+
+/** Chunks up to this size are written synchronously (see writeAt). */
+const SYNC_WRITE_BYTES = 64 * 1024;
 
 /** Partial files in one folder, `<key>.part`, with their open handles. */
 export class PartialFiles {
@@ -63,8 +66,16 @@ export class PartialFiles {
     }
     const seek = open.position !== offset;
     open.position = -1; // Unknown until the seek and the write succeed.
-    if (seek) await open.handle.seek(offset, Deno.SeekMode.Start);
-    await writeAll(open.handle, data);
+    if (data.length <= SYNC_WRITE_BYTES) {
+      // A small chunk is copied into the page cache faster than an async
+      // write's round trip through the I/O threads (at 16 KiB the rebuild
+      // sat idle 60% of the time waiting on them).
+      if (seek) open.handle.seekSync(offset, Deno.SeekMode.Start);
+      writeAllSync(open.handle, data);
+    } else {
+      if (seek) await open.handle.seek(offset, Deno.SeekMode.Start);
+      await writeAll(open.handle, data);
+    }
     open.position = offset + data.length;
   }
 
