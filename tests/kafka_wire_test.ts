@@ -117,7 +117,7 @@ Deno.test("every codec carries random, compressible and zero files that kcat, Ka
   const source = `${dir}/source`;
   await writeSourceFolder(source);
   try {
-    for (const codec of ["none", "gzip", "snappy", "lz4"]) {
+    for (const codec of ["none", "gzip", "snappy", "lz4", "zstd"]) {
       await t.step(`compression.type = ${codec}`, async () => {
         const topic = uniqueTopic(`wire_${codec}`);
         const config = await writeTestConfig(
