@@ -1,0 +1,469 @@
+/**
+ * One consumer of a `ConsumerGroup` (consumer_group.ts): its @platformatic/kafka
+ * consumer, the stream of its current generation, and its partition lanes.
+ *
+ * The group starts `--n_threads` members; each joins the group, feeds what
+ * it reads to its lanes (consumer_loop.ts), and commits with metadata
+ * (offset_commits.ts) once a lane has handled its messages. Before every
+ * (re)join it lets the running messages finish and commits them, so no
+ * handler works on a partition given away. A member that lost Kafka rides
+ * the outage out: its stream is made again once Kafka answers, and a
+ * consumer that fell out of the group is closed and replaced by a fresh one,
+ * with growing waits.
+ *
+ * @example
+ * ```ts
+ * import { Member, type MemberGroup, type MemberOptions } from "./consumer_member.ts";
+ * declare const group: MemberGroup, options: MemberOptions;
+ *
+ * const member = new Member(group, options, true);
+ * await member.start();
+ * console.log(member.assignment);
+ * await member.stop();
+ * ```
+ *
+ * @module
+ */
+import {
+  Consumer,
+  type GroupOptions,
+  type Message,
+  type MessagesStream,
+} from "@platformatic/kafka";
+import { Buffer } from "node:buffer";
+import type { ConsumerGroupOptions } from "./consumer_group.ts";
+import { isConnectionLoss } from "./consumer_crashes.ts";
+import { type CommitPoint, PartitionLanes } from "./consumer_loop.ts";
+import { commitWithMetadata } from "./offset_commits.ts";
+
+/** A consumer stops fetching while this many bytes wait to be handled. */
+const PAUSE_BYTES = 4 * 1024 * 1024;
+
+/** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
+const RESTART_FIRST_WAIT_MS = 1000;
+const RESTART_MAX_WAIT_MS = 30_000;
+/** How long a start asks again while a new topic has no leaders yet. */
+const START_PATIENCE_MS = 15_000;
+/** How long `stop` waits for a consumer to leave the group. */
+const CLOSE_WAIT_MS = 5000;
+
+/** The platformatic consumer a member reads with. */
+type PlatformaticConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+/** @platformatic/kafka's options for a consumer in a group. */
+type GroupConsumerOptions =
+  & ConstructorParameters<typeof Consumer<Buffer, Buffer, Buffer, Buffer>>[0]
+  & GroupOptions;
+/**
+ * The options a member's consumer is made with (`consumerOptions` in
+ * consumer_group.ts builds them from the config); lib/kafka only.
+ */
+export type MemberOptions = GroupConsumerOptions;
+
+/** What a member needs of its group: the options, who owns what, the commits. */
+export interface MemberGroup {
+  /** The options the group was started with. */
+  readonly options: ConsumerGroupOptions;
+  /** The partitions this run's consumers own (as of their last joins). */
+  owned(): number[];
+  /** The metadata committed on `partitions`; empty when Kafka did not answer. */
+  committedMetadata(partitions: number[]): Promise<Map<number, string | null>>;
+}
+
+/**
+ * One consumer of the group: its @platformatic/kafka consumer, the stream of
+ * its current generation, and its partition lanes. A consumer that lost
+ * Kafka is closed and replaced by a fresh one, with growing waits.
+ *
+ * @example
+ * ```ts
+ * import { Member, type MemberGroup, type MemberOptions } from "./consumer_member.ts";
+ * declare const group: MemberGroup, options: MemberOptions;
+ *
+ * const member = new Member(group, options, false);
+ * await member.start();
+ * ```
+ */
+export class Member {
+  readonly #group: MemberGroup;
+  readonly #options: MemberOptions;
+  readonly #fromBeginning: boolean;
+  readonly #lanes: PartitionLanes;
+  #consumer?: PlatformaticConsumer;
+  #stream?: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+  /** This consumer's partitions, from its last join. */
+  assignment: number[] = [];
+  /** Counts joins: a stream or callback of an older join does nothing. */
+  #generation = 0;
+  #paused = false;
+  /** The consumer whose first join consume() is making (that call makes its stream). */
+  #firstJoin?: PlatformaticConsumer;
+  #replacing = false;
+  #reopening = false;
+  #stopped = false;
+  #timer?: ReturnType<typeof setTimeout>;
+
+  /** A member of `group`, not started yet; `fromBeginning` when nothing is committed. */
+  constructor(
+    group: MemberGroup,
+    options: MemberOptions,
+    fromBeginning: boolean,
+  ) {
+    this.#group = group;
+    this.#options = options;
+    this.#fromBeginning = fromBeginning;
+    this.#lanes = new PartitionLanes(group.options.topic, group.options, {
+      commit: (partition, point) => this.#commit(partition, point),
+      fatal: (error) => this.#fatal(error),
+      drained: () => this.#resume(),
+    });
+  }
+
+  /**
+   * Makes the consumer and joins the group; resolves once joined. A topic
+   * just made may have no leaders yet (a cluster elects them): such answers
+   * are asked again for a while.
+   */
+  async start(): Promise<void> {
+    const deadline = Date.now() + START_PATIENCE_MS;
+    for (let wait = 250;; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await this.#startOnce();
+      } catch (error) {
+        const consumer = this.#consumer;
+        this.#consumer = undefined;
+        await closeWithin(consumer, CLOSE_WAIT_MS);
+        if (
+          this.#stopped || Date.now() + wait > deadline ||
+          !(isStaleMetadata(error) || isRejoin(error) ||
+            isCoordinatorMoving(error))
+        ) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** One try of {@linkcode Member.start}. */
+  async #startOnce(): Promise<void> {
+    const consumer: PlatformaticConsumer = new Consumer({
+      ...this.#options,
+      // Called before every JoinGroup: finish and commit the running
+      // messages first, so no handler works on a partition given away.
+      protocolsMetadata: () => this.#beforeJoin(consumer),
+    });
+    this.#consumer = consumer;
+    this.#firstJoin = consumer;
+    consumer.on("consumer:group:join", (payload) => {
+      if (this.#consumer !== consumer) return;
+      const topic = this.#group.options.topic;
+      const partitions = payload.assignments?.find((a) => a.topic === topic)
+        ?.partitions ?? [];
+      this.#joined([...partitions]);
+    });
+    // A failed heartbeat is sent again by the consumer itself; a failed
+    // (re)join leaves it outside the group: a fresh one takes its place.
+    consumer.on("error", (error: Error) => {
+      if (this.#consumer === consumer) this.#trouble(error, "consumer");
+    });
+    // consume() joins first; its stream is the first generation's.
+    const stream = await consumer.consume(this.#streamOptions());
+    if (this.#consumer !== consumer || this.#stopped || this.#stream) {
+      await stream.close().catch(() => {});
+      return;
+    }
+    this.#attach(stream, this.#generation);
+  }
+
+  /** What each stream reads: the commits, else the config's reset. */
+  #streamOptions() {
+    return {
+      topics: [this.#group.options.topic],
+      mode: "committed" as const,
+      fallbackMode: this.#fromBeginning
+        ? "earliest" as const
+        : "latest" as const,
+      autocommit: false,
+      maxBytes: this.#options.maxBytes,
+      maxBytesPerPartition: this.#options.maxBytesPerPartition,
+      maxWaitTime: this.#options.maxWaitTime,
+      minBytes: this.#options.minBytes,
+      // Messages wait in the lanes, not in the stream.
+      highWaterMark: 64,
+    };
+  }
+
+  /** Lets the running messages finish and commits them, before a (re)join. */
+  async #beforeJoin(consumer: PlatformaticConsumer): Promise<Buffer> {
+    if (this.#consumer === consumer) {
+      this.#stream?.pause();
+      await this.#lanes.hold();
+    }
+    return Buffer.alloc(0);
+  }
+
+  /** A join completed: new lanes, `assigned`, then a stream of this generation. */
+  #joined(partitions: number[]): void {
+    const generation = ++this.#generation;
+    this.assignment = partitions;
+    this.#group.options.joined?.();
+    const old = this.#stream;
+    this.#stream = undefined;
+    old?.removeAllListeners("data");
+    // The old stream may hold messages read before the join: never handled.
+    void old?.close().catch(() => {});
+    const ready = this.#assigned(partitions);
+    this.#lanes.reset(partitions, ready);
+    // The first join happens inside consume(), which makes the stream.
+    if (this.#firstJoin === this.#consumer) {
+      this.#firstJoin = undefined;
+      return;
+    }
+    ready.then(async () => {
+      const consumer = this.#consumer;
+      if (!consumer || generation !== this.#generation || this.#stopped) {
+        return;
+      }
+      try {
+        const stream = await consumer.consume(this.#streamOptions());
+        if (
+          generation !== this.#generation || this.#stopped || this.#stream
+        ) {
+          await stream.close().catch(() => {});
+          return;
+        }
+        this.#attach(stream, generation);
+      } catch (error) {
+        this.#trouble(error as Error, "stream");
+      }
+    });
+  }
+
+  /** Hands the new ownership and the committed metadata to `assigned`. */
+  async #assigned(partitions: number[]): Promise<void> {
+    const assigned = this.#group.options.assigned;
+    if (!assigned) return;
+    const committed = await this.#group.committedMetadata(partitions);
+    try {
+      await assigned(this.#group.owned(), committed);
+    } catch (error) {
+      this.#fatal(error as Error);
+    }
+  }
+
+  /** Feeds a stream's messages to the lanes, pausing it while many wait. */
+  #attach(
+    stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
+    generation: number,
+  ): void {
+    this.#stream = stream;
+    this.#paused = false;
+    stream.on("error", (error: Error) => {
+      if (this.#stream === stream) this.#trouble(error, "stream");
+    });
+    stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (generation !== this.#generation) return;
+      this.#lanes.push(message);
+      if (!this.#paused && this.#lanes.waitingBytes > PAUSE_BYTES) {
+        this.#paused = true;
+        stream.pause();
+      }
+    });
+  }
+
+  /** Fetches again once the lanes have worked off what waited. */
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#stream?.resume();
+  }
+
+  /**
+   * Commits `point` on `partition` with its metadata, as this member of
+   * the current generation. @platformatic/kafka's own `commit` sends no
+   * metadata, so the OffsetCommit request goes out here. Never rejects: a
+   * refused commit is made good by a later one (or read again, at least
+   * once).
+   */
+  async #commit(partition: number, point: CommitPoint): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer?.memberId) return;
+    try {
+      await commitWithMetadata(
+        consumer,
+        this.#group.options.topic,
+        partition,
+        point,
+      );
+    } catch {
+      // A rebalance refuses the commit: the heartbeat sees it and rejoins.
+      // Kafka away: the stream fails too, and the next commit covers this.
+    }
+  }
+
+  /**
+   * Handles an error: an outage is ridden out (the stream is made again once
+   * Kafka answers; a consumer that fell out of the group is replaced),
+   * anything else is fatal.
+   */
+  #trouble(error: Error, source: "stream" | "consumer"): void {
+    if (this.#stopped || this.#replacing) return;
+    const outage = this.#group.options.outage;
+    if (!isConnectionLoss(error)) {
+      // A rebalance is the consumer's own business: it rejoins by itself.
+      if (isRejoin(error)) {
+        if (source === "stream") this.#reopenLater(RESTART_FIRST_WAIT_MS);
+        return;
+      }
+      this.#fatal(error);
+      return;
+    }
+    if (!outage) {
+      this.#fatal(error);
+      return;
+    }
+    outage(error);
+    if (source === "consumer") this.#replaceLater(RESTART_FIRST_WAIT_MS);
+    else this.#reopenLater(RESTART_FIRST_WAIT_MS);
+  }
+
+  /**
+   * Makes the stream again after `wait` ms, once Kafka answers, trying
+   * again, slower, until it does. The member stays in the group (its
+   * heartbeats go on), so no partition is taken from it meanwhile.
+   */
+  #reopenLater(wait: number): void {
+    const stream = this.#stream;
+    this.#stream = undefined;
+    stream?.removeAllListeners("data");
+    void stream?.close().catch(() => {});
+    if (this.#reopening) return;
+    this.#reopening = true;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(async () => {
+      const consumer = this.#consumer;
+      if (this.#stopped || !consumer || this.#replacing) {
+        this.#reopening = false;
+        return;
+      }
+      try {
+        await consumer.listOffsets({ topics: [this.#group.options.topic] });
+        if (!this.#stream && this.#consumer === consumer) {
+          // What waited came from the old stream: the new one reads again
+          // from the commits, in order.
+          await this.#lanes.hold();
+          const generation = this.#generation;
+          this.#lanes.reset(this.assignment, Promise.resolve());
+          const fresh = await consumer.consume(this.#streamOptions());
+          if (this.#stream || generation !== this.#generation) {
+            await fresh.close().catch(() => {});
+          } else this.#attach(fresh, generation);
+        }
+        this.#reopening = false;
+        this.#group.options.joined?.();
+      } catch {
+        this.#reopening = false;
+        if (!this.#stopped) {
+          this.#reopenLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+        }
+      }
+    }, wait);
+  }
+
+  /** Replaces the consumer after `wait` ms, trying again, slower, until it works. */
+  #replaceLater(wait: number): void {
+    this.#replacing = true;
+    const old = this.#consumer;
+    this.#consumer = undefined;
+    this.#generation++;
+    this.assignment = [];
+    this.#lanes.reset([], Promise.resolve());
+    const stream = this.#stream;
+    this.#stream = undefined;
+    stream?.removeAllListeners("data");
+    void stream?.close().catch(() => {});
+    void closeWithin(old, CLOSE_WAIT_MS);
+    this.#timer = setTimeout(async () => {
+      if (this.#stopped) return;
+      try {
+        await this.start();
+        this.#replacing = false;
+      } catch {
+        const consumer = this.#consumer;
+        this.#consumer = undefined;
+        void closeWithin(consumer, CLOSE_WAIT_MS);
+        if (!this.#stopped) {
+          this.#replaceLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+        }
+      }
+    }, wait);
+  }
+
+  /** Reports a failure for good. */
+  #fatal(error: Error): void {
+    if (this.#stopped) return;
+    this.#group.options.fatal(error);
+  }
+
+  /** Finishes the running messages, commits them and leaves the group. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#stream?.pause();
+    await this.#lanes.hold();
+    const stream = this.#stream;
+    this.#stream = undefined;
+    stream?.removeAllListeners("data");
+    await stream?.close().catch(() => {});
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    await closeWithin(consumer, CLOSE_WAIT_MS);
+  }
+}
+
+/** Closes a consumer (leaving the group), giving up after `ms`. */
+async function closeWithin(
+  consumer: PlatformaticConsumer | undefined,
+  ms: number,
+): Promise<void> {
+  if (!consumer) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    consumer.close(true).catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
+}
+
+/** Whether Kafka's metadata was not ready (a topic or leader just made). */
+function isStaleMetadata(error: unknown): boolean {
+  return findCause(error, (cause) => cause.hasStaleMetadata === true);
+}
+
+/** Whether the group's coordinator was being chosen or loaded. */
+function isCoordinatorMoving(error: unknown): boolean {
+  return findCause(
+    error,
+    (cause) =>
+      typeof cause.apiId === "string" && cause.apiId.includes("COORDINATOR"),
+  );
+}
+
+/** Whether `error` or an error it wraps passes `test`. */
+function findCause(
+  error: unknown,
+  test: (cause: Record<string, unknown>) => boolean,
+): boolean {
+  const seen: unknown[] = [error];
+  for (let i = 0; i < seen.length && i < 32; i++) {
+    const cause = seen[i] as Record<string, unknown> | null;
+    if (!cause || typeof cause !== "object") continue;
+    if (test(cause)) return true;
+    if (cause.cause) seen.push(cause.cause);
+    if (Array.isArray(cause.errors)) seen.push(...cause.errors);
+  }
+  return false;
+}
+
+/** Whether Kafka refused a request because the group is rebalancing. */
+function isRejoin(error: unknown): boolean {
+  return findCause(error, (cause) => cause.needsRejoin === true);
+}
