@@ -7,7 +7,8 @@
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { encodeChunk } from "../lib/transfer/chunk.ts";
+import { chunkKey, encodeChunk, filePartOfKey } from "../lib/transfer/chunk.ts";
+import { javaKeyHash } from "../lib/kafka/chunk_producer.ts";
 import {
   createTopic,
   makeChunks,
@@ -52,6 +53,34 @@ async function prepare(
     files.set(file, await sha512File(`${ROOT}${source}/${file}`));
   }
   return { config, topic, group: `${name}-group`, source, files };
+}
+
+/** The partition (of `PARTITIONS`) the uploaders send a top-level file to. */
+function partitionOf(name: string): number {
+  const key = chunkKey({
+    subdir: "",
+    filename: name,
+    chunkIndex: 1,
+    totalChunks: 1,
+  });
+  return javaKeyHash(filePartOfKey(key)) % PARTITIONS;
+}
+
+/**
+ * `count` of `names`, at least one on each partition, so that whichever
+ * partitions a member owns, some of these files are its to rebuild.
+ */
+function onEveryPartition(names: string[], count: number): string[] {
+  const chosen = new Set<string>();
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const name = names.find((n) => partitionOf(n) === partition);
+    if (name === undefined) {
+      throw new Error(`no file on partition ${partition}`);
+    }
+    chosen.add(name);
+  }
+  for (const name of names) if (chosen.size < count) chosen.add(name);
+  return [...chosen];
 }
 
 /** Uploads the named files (all by default) of a run's source folder. */
@@ -263,16 +292,26 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
     await t.step(
       "a member added mid-run takes over partitions and nothing is lost",
       async () => {
-        const run = await prepare(dir, config, "added", 16, 100 * 1024);
+        const run = await prepare(dir, config, "added", 24, 100 * 1024);
         await createTopic(broker.bootstrap, run.topic, PARTITIONS);
         const names = [...run.files.keys()];
         const dirs = [0, 1].map((i) => `${dir}/added-member${i}`);
         const first = member(run, dirs[0]);
+        // The files sent after the second member joined lie on every
+        // partition: whichever it owns, some of them are its (eight names
+        // alone can all hash to the first member's partitions).
+        const later = onEveryPartition(names, 8);
+        const earlier = names.filter((n) => !later.includes(n)).slice(0, 8);
+        for (const name of names) {
+          if (!later.includes(name) && !earlier.includes(name)) {
+            run.files.delete(name);
+          }
+        }
         await waitUntilShared([first]);
-        await upload(run, names.slice(0, 8));
+        await upload(run, earlier);
         const second = member(run, dirs[1]);
         await waitUntilShared([first, second]);
-        await upload(run, names.slice(8));
+        await upload(run, later);
         await waitForAll(run, dirs);
         const outputs = [await first.quit(), await second.quit()];
         for (const out of outputs) deepStrictEqual(out.code, 0, out.stderr);
