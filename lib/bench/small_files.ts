@@ -40,6 +40,7 @@ import {
   type ProcessReport,
   spawnMeasuredTask,
 } from "./process_stats.ts";
+import { filesIn } from "./group_runs.ts";
 import { writeRandomFile } from "./random_file.ts";
 import { sha512Hex } from "./tool_runs.ts";
 import {
@@ -279,19 +280,6 @@ async function ctimes(folder: string): Promise<number[]> {
   }).output();
   return new TextDecoder().decode(stdout).trim().split("\n").filter(Boolean)
     .map(Number).sort((a, b) => a - b);
-}
-
-/** The files moved into place in `folder` (the state folder left out). */
-async function filesIn(folder: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.isFile) names.push(entry.name);
-    }
-  } catch {
-    // Not made yet.
-  }
-  return names;
 }
 
 /** Waits until `folder` holds `count` files; throws if `run` ends first. */
