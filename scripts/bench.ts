@@ -7,6 +7,7 @@
  * deno task bench --peers                 # 256 MiB, with Kafka's Java perf tools and kcat
  * deno task bench --peers --sizes_mb 64 --chunk_sizes 16384 --rounds 3
  * deno task bench --members 1,2,3         # rebuild by a consumer group of 1, 2, 3
+ * deno task bench --sizes_mb 256,4096 --small_files 0 --idle_seconds 0   # memory flat?
  * ```
  *
  * Permissions: `--allow-run` (every measured program runs as its own process
@@ -25,8 +26,15 @@
  * always goes first. MB/s count from process start (JVM start-up included) to
  * the last byte; for the rebuild, to the file moved into place.
  *
+ * Then `--small_files` (10,000) files of `--small_kb` (10) KiB go up and
+ * back once: files/s each way, seconds per 1,000 files over the run (does a
+ * file cost more when many went before?), every rebuilt file checked; and the
+ * folder watcher is left idle for `--idle_seconds` (30) to read its CPU.
+ *
  * It prints one table (MB/s per run, peak RSS, CPU %) with the project/Java
- * ratios, and writes out/bench/results.json and out/bench/throughput.svg.
+ * ratios, whether the project's peak RSS stays within 10% from the smallest
+ * to the largest `--sizes_mb`, the small files' table and the watcher's idle
+ * CPU, and writes out/bench/results.json and out/bench/throughput.svg.
  * Timings are numbers to read, not to assert: on a busy machine they scatter.
  *
  * With `--members 1,2,3` it measures instead how fast a consumer group of
@@ -39,7 +47,7 @@
  * @module
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { readBenchFlags } from "../lib/bench/bench_flags.ts";
 import { writeRandomFile } from "../lib/bench/random_file.ts";
 import { type BenchRun, type Tool } from "../lib/bench/bench_results.ts";
 import { progressLine, writeReport } from "../lib/bench/bench_report.ts";
@@ -51,7 +59,9 @@ import {
   sha512Hex,
 } from "../lib/bench/tool_runs.ts";
 import { groupBench, type GroupBenchOptions } from "../lib/bench/group_runs.ts";
-import { CONFIG_FLAG, DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
+import { benchSmallFiles } from "../lib/bench/small_files.ts";
+import { idleLine, measureWatcherIdle } from "../lib/bench/watcher_idle.ts";
+import { DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 import {
   connectAdmin,
   createKafka,
@@ -60,13 +70,9 @@ import {
 } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
 
-/** Where generated files, rebuilt files and results go. */
-const BENCH_DIR = "out/bench";
 const MIB = 1024 * 1024;
-const SIZES_MB = "256,1024";
-/** With --peers every figure is taken several times: a smaller default file. */
-const PEERS_SIZES_MB = "256";
-const ROUNDS = 2;
+/** Old files in the idle watcher's folder (a lab folder is full of them). */
+const IDLE_OLD_FILES = 1000;
 
 /**
  * Every round: each tool produces to a fresh topic of its own, then each
@@ -127,61 +133,7 @@ async function benchMembers(
 
 if (import.meta.main) {
   await runMain("bench", async () => {
-    const { flags } = parseFlags(Deno.args, {
-      program: "bench",
-      summary:
-        "Measure upload and rebuild throughput, peak memory and CPU against a running broker, " +
-        "with --peers beside Kafka's Java perf tools and kcat.",
-      flags: {
-        config: CONFIG_FLAG,
-        peers: {
-          type: "boolean",
-          description:
-            "also run ProducerPerformance, ConsumerPerformance and kcat",
-        },
-        sizes_mb: {
-          type: "string",
-          description:
-            `file sizes in MiB, comma-separated (default ${SIZES_MB}; ${PEERS_SIZES_MB} with --peers)`,
-        },
-        chunk_sizes: {
-          type: "string",
-          default: "16384,524288",
-          description: "chunk (record) sizes in bytes, comma-separated",
-        },
-        out_dir: {
-          type: "string",
-          default: BENCH_DIR,
-          description: "where test files and results go (inside out/)",
-        },
-        rounds: {
-          type: "number",
-          default: ROUNDS,
-          description: "runs of every figure",
-        },
-        members: {
-          type: "string",
-          description:
-            "measure rebuilding by consumer groups of these sizes instead, e.g. 1,2,3",
-        },
-      },
-    });
-    const sizes = (flags.sizes_mb ?? (flags.peers ? PEERS_SIZES_MB : SIZES_MB))
-      .split(",").map(Number);
-    const chunkSizes = flags.chunk_sizes.split(",").map(Number);
-    if (
-      [...sizes, ...chunkSizes, flags.rounds].some((n) =>
-        !Number.isInteger(n) || n < 1
-      )
-    ) {
-      throw new UsageError(
-        "--sizes_mb, --chunk_sizes and --rounds take positive whole numbers",
-      );
-    }
-    const members = flags.members?.split(",").map(Number);
-    if (members?.some((n) => !Number.isInteger(n) || n < 1)) {
-      throw new UsageError("--members takes positive whole numbers");
-    }
+    const { flags, sizes, chunkSizes, members } = readBenchFlags(Deno.args);
     const settings = await loadKafkaConfig(flags.config);
     if (flags.peers && (settings.client.ssl || settings.client.sasl)) {
       throw new UsageError(
@@ -233,9 +185,33 @@ if (import.meta.main) {
     } finally {
       await admin.disconnect();
     }
+    const smallFiles = flags.small_files > 0
+      ? await benchSmallFiles({
+        config: flags.config,
+        files: flags.small_files,
+        fileBytes: flags.small_kb * 1024,
+        partitions: DEFAULT_THREADS,
+        workDir: dir,
+      }, console.log)
+      : undefined;
+    const watcherIdle = flags.idle_seconds > 0
+      ? await measureWatcherIdle({
+        config: flags.config,
+        seconds: flags.idle_seconds,
+        oldFiles: IDLE_OLD_FILES,
+        dir,
+      })
+      : undefined;
+    if (watcherIdle) console.log(idleLine(watcherIdle));
     console.log(
-      await writeReport(dir, runs, sizes, flags.rounds, java?.version),
+      await writeReport(dir, runs, sizes, flags.rounds, java?.version, {
+        smallFiles,
+        watcherIdle,
+      }),
     );
-    return runs.every((run) => run.identical !== false) ? 0 : 1;
+    const identical = [...runs, ...smallFiles ?? []].every((run) =>
+      run.identical !== false
+    );
+    return identical ? 0 : 1;
   });
 }

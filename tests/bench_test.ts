@@ -2,8 +2,12 @@
  * `deno task bench --peers` against a real broker with Kafka's Java perf
  * tools and kcat, on a tiny file: every tool runs, the rebuilt file is
  * identical, the results and the chart are written, the topics are gone
- * afterwards. Plus the pieces the figures come from: the Java tools' summary
- * lines, kcat's input file, the table and the chart. No timing is asserted.
+ * afterwards. `deno task bench` with two file sizes, a few small files and
+ * a short idle watcher: the memory lines, the small files' runs (every file
+ * back) and the watcher's CPU are reported. Plus the pieces the figures come
+ * from: the Java tools' summary lines, kcat's input file, the table and the
+ * chart, the blocks and trend of the small files, the memory check. No
+ * timing is asserted.
  */
 import { deepStrictEqual, match, ok } from "node:assert/strict";
 import {
@@ -13,10 +17,20 @@ import {
 } from "../lib/bench/peer_tools.ts";
 import {
   type BenchRun,
+  formatMemory,
   formatTable,
   javaRatios,
+  memoryFlatness,
   summarize,
 } from "../lib/bench/bench_results.ts";
+import {
+  blockSecondsPer1000,
+  completionTimes,
+  fittedTrend,
+  formatSmallFiles,
+  type SmallFilesRun,
+} from "../lib/bench/small_files.ts";
+import type { WatcherIdle } from "../lib/bench/watcher_idle.ts";
 import { throughputSvg } from "../lib/bench/throughput_chart.ts";
 import { connectAdmin, createKafka } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
@@ -110,6 +124,7 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
     const result = await runTask("bench", [
       ...["--peers", "--config", config, "--out_dir", dir],
       ...["--sizes_mb", "1", "--chunk_sizes", "16384,524288", "--rounds", "2"],
+      ...["--small_files", "0", "--idle_seconds", "0"],
     ]);
     deepStrictEqual(result.code, 0, result.stderr);
     match(result.stdout, /project\/Java/);
@@ -134,6 +149,11 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
       ),
     );
     match(await Deno.readTextFile(`${ROOT}${dir}/throughput.svg`), /^<svg /);
+    // --small_files 0 --idle_seconds 0: neither measured; one size: no memory check.
+    deepStrictEqual(
+      [results.smallFiles, results.watcherIdle, results.memory],
+      [undefined, undefined, []],
+    );
     // The benchmark's topics are deleted once measured.
     const left = (await admin.listTopics()).filter((t) =>
       t.startsWith("bench_") && !topicsBefore.includes(t)
@@ -170,6 +190,162 @@ Deno.test("bench --members rebuilds with groups of 1 and 2 members, files identi
   }
 });
 
+Deno.test("the small files' completion times make ten blocks per 1000 files and a fitted trend", () => {
+  const even = Array.from({ length: 10001 }, (_, i) => i / 1000);
+  deepStrictEqual(
+    blockSecondsPer1000(even).map((s) => s.toFixed(6)),
+    Array(10).fill("1.000000"),
+  );
+  deepStrictEqual(
+    fittedTrend(blockSecondsPer1000(even)).toFixed(6),
+    "1.000000",
+  );
+  // Each file costs a little more than the one before: the trend shows it.
+  const growing = [0];
+  for (let i = 1; i < 10000; i++) growing.push(growing[i - 1] + i / 1e6);
+  const blocks = blockSecondsPer1000(growing);
+  deepStrictEqual(blocks.length, 10);
+  ok(blocks.every((s, i) => i === 0 || s > blocks[i - 1]));
+  ok(fittedTrend(blocks) > 5);
+  deepStrictEqual(blockSecondsPer1000([5]), []);
+  deepStrictEqual(blockSecondsPer1000([1, 2, 4]), [1000, 2000]);
+  // Samples of [seconds, messages so far], interpolated per message.
+  deepStrictEqual(completionTimes([[0, 0], [1, 2], [2, 4]], 4), [
+    0.5,
+    1,
+    1.5,
+    2,
+  ]);
+  deepStrictEqual(completionTimes([[0, 0], [1, 3]], 5), [1 / 3, 2 / 3, 1]);
+});
+
+Deno.test("peak RSS from the smallest to the largest file is flat within 10% or said not to be", () => {
+  const at = (
+    sizeMb: number,
+    direction: BenchRun["direction"],
+    peak: number,
+  ) => ({
+    ...run("project", direction, 16384, 40),
+    sizeMb,
+    peakRssMb: peak,
+  });
+  const checks = memoryFlatness([
+    at(256, "produce", 200),
+    at(4096, "produce", 215),
+    at(256, "consume", 150),
+    at(4096, "consume", 180),
+    { ...run("java", "produce", 16384, 100), sizeMb: 4096, peakRssMb: 900 },
+  ]);
+  deepStrictEqual(checks.map((c) => [c.direction, c.change, c.flat]), [
+    ["produce", 0.075, true],
+    ["consume", 0.2, false],
+  ]);
+  const text = formatMemory(checks);
+  match(
+    text,
+    /256 MiB -> 4096 MiB: upload 16 KiB 200 -> 215 MB \(\+7\.5%\): within 10%/,
+  );
+  match(text, /rebuild 16 KiB 150 -> 180 MB \(\+20\.0%\): NOT within 10%/);
+  deepStrictEqual(memoryFlatness([at(256, "produce", 200)]), []);
+});
+
+Deno.test("the small-files table gives files/s, the first and last block and the trend per direction", () => {
+  const small = (direction: BenchRun["direction"], trend: number) => ({
+    direction,
+    files: 10000,
+    fileBytes: 10240,
+    seconds: 20,
+    filesPerSecond: 500,
+    mbPerSecond: 5.12,
+    secondsPer1000: [2, 2.5],
+    trend,
+    peakRssMb: 120,
+    cpuPercent: 80,
+  });
+  const table = formatSmallFiles([
+    small("produce", 1.05),
+    small("consume", 1.8),
+  ]);
+  match(
+    table,
+    /upload_data_file\s+produce\s+10000 x 10 KiB\s+500\.0\s+5\.12\s+2\.00, 2\.50\s+flat \(x1\.05\)/,
+  );
+  match(table, /reconstruct_data_files\s+consume .*RISING \(x1\.80\)/);
+});
+
+Deno.test("bench reports peak RSS across two sizes, small files each way (all back, identical) and the idle watcher's CPU", async () => {
+  const broker = await startTestBroker();
+  try {
+    const dir = await makeOutTempDir("bench-small");
+    const config = await writeTestConfig(dir, broker.bootstrap);
+    const settings = await loadKafkaConfig(`${ROOT}${config}`);
+    const admin = await connectAdmin(createKafka(settings), settings);
+    const topicsBefore = await admin.listTopics();
+    const result = await runTask("bench", [
+      ...["--config", config, "--out_dir", dir, "--rounds", "1"],
+      ...["--sizes_mb", "1,2", "--chunk_sizes", "16384"],
+      ...["--small_files", "30", "--small_kb", "3", "--idle_seconds", "1"],
+    ]);
+    deepStrictEqual(result.code, 0, result.stderr);
+    match(
+      result.stdout,
+      /peak RSS, 1 MiB -> 2 MiB: upload 16 KiB \d+ -> \d+ MB/,
+    );
+    match(
+      result.stdout,
+      /peak RSS, 1 MiB -> 2 MiB: rebuild 16 KiB \d+ -> \d+ MB/,
+    );
+    match(result.stdout, /30 files of 3072 B, one run:/);
+    match(result.stdout, /all SHA-512 identical/);
+    match(
+      result.stdout,
+      /folder watcher idle 1 s, 1000 old files: [\d.]+ CPU s/,
+    );
+    const results = JSON.parse(
+      await Deno.readTextFile(`${ROOT}${dir}/results.json`),
+    );
+    deepStrictEqual(results.memory.length, 2);
+    const small: SmallFilesRun[] = results.smallFiles;
+    deepStrictEqual(small.map((r) => [r.direction, r.files, r.fileBytes]), [
+      ["produce", 30, 3072],
+      ["consume", 30, 3072],
+    ]);
+    deepStrictEqual(small[1].identical, true);
+    for (const r of small) {
+      ok(r.filesPerSecond > 0 && r.peakRssMb > 0, r.direction);
+      deepStrictEqual(r.secondsPer1000.length, 10);
+      ok(r.secondsPer1000.every((s) => s >= 0), r.direction);
+    }
+    const idle: WatcherIdle = results.watcherIdle;
+    deepStrictEqual([idle.seconds, idle.oldFiles, idle.polling], [
+      1,
+      1000,
+      false,
+    ]);
+    ok(idle.cpuSeconds >= 0 && idle.peakRssMb > 0);
+    // Topics, the rebuilt folder and the watched folder are gone; the files stay for the next run.
+    const left = (await admin.listTopics()).filter((t) =>
+      t.startsWith("bench_") && !topicsBefore.includes(t)
+    );
+    await admin.disconnect();
+    deepStrictEqual(left, []);
+    const entries = [];
+    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+      entries.push(entry.name);
+    }
+    ok(entries.includes("small_30x3072B"), entries.join(" "));
+    ok(
+      !entries.some((name) =>
+        name.startsWith("rebuilt_") || name.startsWith("idle-")
+      ),
+      entries.join(" "),
+    );
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  } finally {
+    await broker.stop();
+  }
+});
+
 Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one line", async () => {
   const dir = await makeOutTempDir("bench-usage");
   const rounds = await runTask("bench", ["--rounds", "0"]);
@@ -178,6 +354,9 @@ Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one li
   const members = await runTask("bench", ["--members", "1,0"]);
   deepStrictEqual(members.code, 2);
   match(members.stderr, /--members takes positive whole numbers/);
+  const small = await runTask("bench", ["--small_kb", "17"]);
+  deepStrictEqual(small.code, 2);
+  match(small.stderr, /--small_kb must be at most 16/);
   const sasl = `${dir}/sasl.config`;
   await Deno.writeTextFile(
     `${ROOT}${sasl}`,

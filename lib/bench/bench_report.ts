@@ -17,11 +17,23 @@
  */
 import {
   type BenchRun,
+  formatMemory,
   formatTable,
   javaRatios,
+  memoryFlatness,
   summarize,
 } from "./bench_results.ts";
+import { formatSmallFiles, type SmallFilesRun } from "./small_files.ts";
 import { throughputSvg } from "./throughput_chart.ts";
+import { idleLine, type WatcherIdle } from "./watcher_idle.ts";
+
+/** The figures beside the big files' table, when they were measured. */
+export interface OtherFigures {
+  /** The small-files runs (upload, then rebuild). */
+  smallFiles?: SmallFilesRun[];
+  /** The idle folder watcher. */
+  watcherIdle?: WatcherIdle;
+}
 
 /**
  * One line per run while the benchmark goes on.
@@ -48,7 +60,9 @@ export function progressLine(run: BenchRun): string {
 
 /**
  * Writes results.json and throughput.svg (of the last file size) into `dir`;
- * returns the table(s) to print, one per file size.
+ * returns the table(s) to print, one per file size, then whether the
+ * project's peak memory stayed flat from the smallest to the largest file,
+ * and the `other` figures (small files, idle watcher).
  *
  * @example
  * ```ts
@@ -68,6 +82,7 @@ export async function writeReport(
   sizes: number[],
   rounds: number,
   javaVersion?: string,
+  other: OtherFigures = {},
 ): Promise<string> {
   const tables = [];
   const machine = `${navigator.hardwareConcurrency} cores, ${Deno.build.os}`;
@@ -79,6 +94,17 @@ export async function writeReport(
     );
     return { sizeMb, rows, ratios };
   });
+  const memory = memoryFlatness(runs);
+  if (memory.length) tables.push(`\n${formatMemory(memory)}`);
+  if (other.smallFiles?.length) {
+    const [{ files, fileBytes }] = other.smallFiles;
+    tables.push(
+      `\n${files} files of ${fileBytes} B, one run:\n${
+        formatSmallFiles(other.smallFiles)
+      }`,
+    );
+  }
+  if (other.watcherIdle) tables.push(`\n${idleLine(other.watcherIdle)}`);
   const last = summaries.at(-1)!;
   const kafka = javaVersion ? `, Kafka tools ${javaVersion}` : "";
   await Deno.writeTextFile(
@@ -101,6 +127,9 @@ export async function writeReport(
         rounds,
         runs,
         summaries,
+        memory,
+        smallFiles: other.smallFiles,
+        watcherIdle: other.watcherIdle,
       },
       null,
       2,

@@ -184,8 +184,16 @@ export function sizeLabel(bytes: number): string {
   return `${bytes} B`;
 }
 
-/** Pads every column of `cells` to its widest cell (numbers to the right). */
-function alignColumns(cells: string[][]): string {
+/**
+ * Pads every column of `cells` to its widest cell; the first three (names)
+ * to the left, the others (numbers) to the right.
+ *
+ * @example
+ * ```ts
+ * alignColumns([["tool", "dir", "size", "MB/s"], ["kcat -P", "produce", "16 KiB", "200.0"]]);
+ * ```
+ */
+export function alignColumns(cells: string[][]): string {
   const widths = cells[0].map((_, column) =>
     Math.max(...cells.map((row) => row[column].length))
   );
@@ -242,4 +250,92 @@ export function formatTable(rows: SummaryRow[], ratios: Ratio[]): string {
     );
   }
   return lines.join("\n").trimEnd();
+}
+
+/** How much the peak RSS may change from the smallest to the largest file. */
+export const MEMORY_FLAT_LIMIT = 0.1;
+
+/** The project's peak RSS for one direction and chunk size at two file sizes. */
+export interface MemoryCheck {
+  /** Which way the bytes went. */
+  direction: Direction;
+  /** Bytes per chunk. */
+  recordSize: number;
+  /** The smallest file, MiB. */
+  smallMb: number;
+  /** The largest file, MiB. */
+  largeMb: number;
+  /** The largest peak RSS of the runs with the smallest file, MB. */
+  smallPeakRssMb: number;
+  /** The largest peak RSS of the runs with the largest file, MB. */
+  largePeakRssMb: number;
+  /** (large - small) / small. */
+  change: number;
+  /** |change| within {@linkcode MEMORY_FLAT_LIMIT}. */
+  flat: boolean;
+}
+
+/**
+ * Whether the project's peak memory stays flat in the file size: for each
+ * direction and chunk size, its peak RSS with the smallest file against the
+ * largest (empty with a single file size).
+ *
+ * @example
+ * ```ts
+ * const checks = memoryFlatness([
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 256, round: 1, mbPerSecond: 40, seconds: 6.7, peakRssMb: 150, cpuPercent: 95 },
+ *   { tool: "project", direction: "produce", recordSize: 16384, sizeMb: 4096, round: 1, mbPerSecond: 40, seconds: 107, peakRssMb: 160, cpuPercent: 95 },
+ * ]);
+ * // [{ direction: "produce", recordSize: 16384, smallMb: 256, largeMb: 4096, ..., change: 0.067, flat: true }]
+ * ```
+ */
+export function memoryFlatness(runs: BenchRun[]): MemoryCheck[] {
+  const mine = runs.filter((run) => run.tool === "project");
+  const sizes = mine.map((run) => run.sizeMb);
+  const [smallMb, largeMb] = [Math.min(...sizes), Math.max(...sizes)];
+  if (!(largeMb > smallMb)) return [];
+  const peak = (sizeMb: number, row: SummaryRow) =>
+    Math.max(
+      ...mine.filter((run) =>
+        run.sizeMb === sizeMb && run.direction === row.direction &&
+        run.recordSize === row.recordSize
+      ).map((run) => run.peakRssMb),
+    );
+  return summarize(mine).flatMap((row) => {
+    const [small, large] = [peak(smallMb, row), peak(largeMb, row)];
+    if (!(small > 0 && large > 0)) return [];
+    const change = (large - small) / small;
+    return [{
+      direction: row.direction,
+      recordSize: row.recordSize,
+      smallMb,
+      largeMb,
+      smallPeakRssMb: small,
+      largePeakRssMb: large,
+      change: Number(change.toFixed(3)),
+      flat: Math.abs(change) <= MEMORY_FLAT_LIMIT,
+    }];
+  });
+}
+
+/**
+ * One line per {@linkcode MemoryCheck}: both peaks, the change, the verdict.
+ *
+ * @example
+ * ```ts
+ * formatMemory([{ direction: "consume", recordSize: 524288, smallMb: 256, largeMb: 4096,
+ *   smallPeakRssMb: 190, largePeakRssMb: 195, change: 0.026, flat: true }]);
+ * // "peak RSS, 256 MiB -> 4096 MiB: rebuild 512 KiB 190 -> 195 MB (+2.6%): within 10%"
+ * ```
+ */
+export function formatMemory(checks: MemoryCheck[]): string {
+  return checks.map((check) => {
+    const what = check.direction === "produce" ? "upload" : "rebuild";
+    const sign = check.change >= 0 ? "+" : "";
+    return `peak RSS, ${check.smallMb} MiB -> ${check.largeMb} MiB: ${what} ${
+      sizeLabel(check.recordSize)
+    } ${check.smallPeakRssMb} -> ${check.largePeakRssMb} MB (${sign}${
+      (check.change * 100).toFixed(1)
+    }%): ${check.flat ? "within" : "NOT within"} ${MEMORY_FLAT_LIMIT * 100}%`;
+  }).join("\n");
 }

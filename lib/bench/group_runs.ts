@@ -135,8 +135,18 @@ export async function rebuildWithMembers(
   };
 }
 
-/** The files moved into place in a member's folder (its state folder left out). */
-async function filesIn(dir: string): Promise<string[]> {
+/**
+ * The files moved into place in a reconstructor's folder (its state folder
+ * left out); none when the folder is not made yet.
+ *
+ * @example
+ * ```ts
+ * import { filesIn } from "./group_runs.ts";
+ *
+ * const names = await filesIn("out/bench/rebuilt");
+ * ```
+ */
+export async function filesIn(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
