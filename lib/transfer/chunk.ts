@@ -209,16 +209,7 @@ export function encodeChunkReusing(
 ): Uint8Array {
   // The eight small fields through msgpack; the bin header, the data and the
   // time are written around them, so the chunk's bytes are copied once.
-  const head = smallFields.encodeSharedRef([
-    chunk.filename,
-    chunk.fileHash,
-    chunk.chunkHash,
-    chunk.offset,
-    chunk.chunkIndex,
-    chunk.totalChunks,
-    chunk.subdir,
-    chunk.filenameAppend,
-  ]);
+  const head = smallFields.encodeSharedRef(firstEightFields(chunk));
   if (head[0] !== FIXARRAY_8) throw new Error("unexpected msgpack header");
   const length = chunk.data.length;
   const binHeader = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
@@ -261,7 +252,12 @@ export function encodeChunkReusing(
  * ```
  */
 export function encodeNineFields(chunk: FileChunk): Uint8Array {
-  return encode([
+  return encode([...firstEightFields(chunk), chunk.data]);
+}
+
+/** The eight fields before the data, in the message's order. */
+function firstEightFields(chunk: FileChunk): unknown[] {
+  return [
     chunk.filename,
     chunk.fileHash,
     chunk.chunkHash,
@@ -270,8 +266,7 @@ export function encodeNineFields(chunk: FileChunk): Uint8Array {
     chunk.totalChunks,
     chunk.subdir,
     chunk.filenameAppend,
-    chunk.data,
-  ]);
+  ];
 }
 
 /**
