@@ -9,20 +9,18 @@
  * Permissions: `--allow-read` and `--allow-write` (WORKINGDIR is yours to
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
- * (`$VARIABLES` in the config; the Kafka client's `debug` module reads the
- * environment), `--allow-sys=hostname`
- * (catalog rows name the host that rebuilt each file).
+ * (`$VARIABLES` in the config; the Kafka client's `debug` module reads it),
+ * `--allow-sys=hostname` (catalog rows name the host that rebuilt a file).
+ * With `--catalog[=DB]` each rebuilt file gets its row in the lab catalog
+ * (see metadata_uploader), with source 'kafka'.
  *
- * With `--catalog[=DB]` each rebuilt file also gets its row in the lab
- * catalog (see metadata_uploader), with source 'kafka'.
- *
- * `--n_threads` consumers in one consumer group read the chunk messages that
- * upload_data_file sent (see lib/transfer/chunk.ts). Each chunk is checked against its
- * SHA-512 and written at its offset; when a file has all its chunks, its
- * whole SHA-512 is checked and only then is it moved into WORKINGDIR. Chunks
- * may come in any order, twice, or mixed with junk: junk is logged and
- * skipped. Stopped or killed, it continues where it was when restarted with
- * the same `--consumer_group_ID`.
+ * `--n_threads` consumers in one consumer group read the chunk messages
+ * that upload_data_file sent (see lib/transfer/chunk.ts). Each chunk is
+ * checked against its SHA-512 and written at its offset; when a file has all
+ * its chunks, its whole SHA-512 is checked and only then is it moved into
+ * WORKINGDIR. Chunks may come in any order, twice, or mixed with junk: junk
+ * is logged and skipped. Stopped or killed, it continues where it was when
+ * restarted with the same `--consumer_group_ID`.
  *
  * Several reconstructors with one `--consumer_group_ID` (on one machine or
  * many, each with its own WORKINGDIR) share the topic file by file: the
@@ -138,19 +136,16 @@ async function handleMessage(
     }
     return commitNow;
   } catch (error) {
-    if (error instanceof UnsafePathError) {
-      progress.skipped++;
-      log.warn(
-        `SECURITY: message at ${at} names an unsafe path (${error.message}); skipped`,
-      );
-    } else if (error instanceof InvalidChunkError) {
-      progress.skipped++;
-      log.warn(
-        `message at ${at} is not a valid file chunk (${error.message}); skipped`,
-      );
-    } else {
-      throw error;
-    }
+    // Junk and hostile names are skipped; anything else is a real failure.
+    const unsafe = error instanceof UnsafePathError;
+    if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
+    progress.skipped++;
+    const why = (error as Error).message;
+    log.warn(
+      unsafe
+        ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
+        : `message at ${at} is not a valid file chunk (${why}); skipped`,
+    );
   }
   return false;
 }

@@ -9,9 +9,8 @@
  *
  * Permissions: `--allow-read` (the files to upload and the config),
  * `--allow-net` (the brokers named in the config, which may be anywhere),
- * `--allow-env` (`$VARIABLES` in the config; the Kafka client's `debug` module reads the
- * environment),
- * `--allow-write=out` (only for `--catalog[=DB]`, which records each file
+ * `--allow-env` (`$VARIABLES` in the config; the Kafka client's `debug`
+ * module reads it), `--allow-write=out` (only for `--catalog[=DB]`, which records each file
  * sent in the lab catalog, see metadata_uploader).
  *
  * A file is too big for one Kafka message, so it is cut into chunks of
