@@ -48,12 +48,12 @@ interface Task {
   done: number;
   bytes: number;
   startedMs: number;
-  bar?: cliProgress.SingleBar;
+  bar?: InstanceType<typeof cliProgress.SingleBar>;
 }
 
 /** A set of progress bars (or periodic plain lines). */
 export class ProgressBoard {
-  readonly #multi: cliProgress.MultiBar | undefined;
+  readonly #multi: InstanceType<typeof cliProgress.MultiBar> | undefined;
   readonly #tasks = new Set<Task>();
   readonly #print: (line: string) => void;
   readonly #unit: string;

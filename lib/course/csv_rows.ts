@@ -1,9 +1,10 @@
 /**
  * Reading and writing CSV one row at a time.
  *
- * Reading streams the file through `csv-parse` (the npm package; the JSR
- * package `@std/csv` is not reachable from the course machines), so a file of
- * any size uses the same small amount of memory. It copes with what real
+ * Reading streams the file line by line, so a file of any size uses the same
+ * small amount of memory. The parsing is this module's own (RFC 4180, a few
+ * dozen lines): the course loads no npm package, and the JSR package
+ * `@std/csv` is not reachable from the course machines. It copes with what real
  * files contain: a UTF-8 byte order mark (BOM) before the header, Windows line
  * endings (CRLF), no newline after the last row, quoted fields with commas or
  * line breaks in them, and blank lines. Every row carries the line number
@@ -13,10 +14,10 @@
  * next line.
  *
  * Lines come from lib/common/lines.ts; each record (a line, or several when a
- * quoted field holds line breaks) is parsed by csv-parse.
+ * quoted field holds line breaks) is then split into its fields.
  *
- * Writing turns one row into one CSV record with `csv-stringify` and writes it
- * at once, so the file on disk is valid CSV after every row, even when the
+ * Writing turns one row into one CSV record (fields with commas, quotes or
+ * line breaks quoted, quotes doubled) and writes it at once, so the file on disk is valid CSV after every row, even when the
  * program is stopped half-way.
  *
  * @example
@@ -38,8 +39,6 @@
  *
  * @module
  */
-import { parse } from "csv-parse/sync";
-import { stringify } from "csv-stringify/sync";
 import { openOutputFile, UserError } from "../common/cli.ts";
 import { readLines } from "../common/lines.ts";
 import { writeAllSync } from "../common/write_all.ts";
@@ -176,20 +175,39 @@ async function* readRecords(
   }
 }
 
-/** The fields of one record, or undefined when csv-parse rejects its quotes. */
+/**
+ * The fields of one record (its line ending, if any, is left off), or
+ * undefined when its quoting is broken: a quote never closed, or text after a
+ * closing quote. A quote inside an unquoted field is kept as a character.
+ */
 function parseRecord(text: string): string[] | undefined {
-  try {
-    const records = parse(text, {
-      // A stray quote inside an unquoted field is kept as a character.
-      relax_quotes: true,
-      relax_column_count: true,
-      // Accept CRLF, LF and CR, even mixed in one file.
-      record_delimiter: ["\r\n", "\n", "\r"],
-    }) as string[][];
-    return records.length === 1 ? records[0] : undefined;
-  } catch (error) {
-    if (error instanceof Error && "code" in error) return undefined;
-    throw error;
+  const record = text.replace(/(\r\n|\n|\r)$/, "");
+  const fields: string[] = [];
+  let i = 0;
+  while (true) {
+    if (record[i] !== '"') {
+      // An unquoted field runs to the next comma.
+      const comma = record.indexOf(",", i);
+      if (comma < 0) return [...fields, record.slice(i)];
+      fields.push(record.slice(i, comma));
+      i = comma + 1;
+      continue;
+    }
+    // A quoted field runs to a quote that is not doubled ("" is one quote).
+    let value = "";
+    for (i++;;) {
+      const quote = record.indexOf('"', i);
+      if (quote < 0) return undefined;
+      value += record.slice(i, quote);
+      i = quote + 1;
+      if (record[i] !== '"') break;
+      value += '"';
+      i++;
+    }
+    fields.push(value);
+    if (i === record.length) return fields;
+    if (record[i] !== ",") return undefined;
+    i++;
   }
 }
 
@@ -240,7 +258,9 @@ async function* dataRows(
  * ```
  */
 export function formatCsvRow(fields: readonly string[]): string {
-  return stringify([fields as string[]], { eof: false });
+  return fields.map((field) =>
+    /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field
+  ).join(",");
 }
 
 /**
