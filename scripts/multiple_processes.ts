@@ -20,14 +20,21 @@
  * BEGIN, INSERT (SQLite takes the write lock here), the slow task, COMMIT
  * (the lock is released). Everybody else waits for the lock up to the busy
  * timeout (5 s) and then fails with "database is locked". At 0 s all six rows
- * arrive. At 3 s some inserts wait too long, and their rows are lost.
+ * arrive. At 3 s some inserts wait too long, and their rows are lost; which
+ * process gets the lock first, and so which rows, varies from run to run.
+ *
+ * The workers do not print log lines themselves (see `tell`): each step goes
+ * to the parent as one line of JSON, and the parent prints them in time order.
+ * `asks for the lock` is logged before each INSERT, `got the lock after ...`
+ * when SQLite let it in, `gave up ... database is locked` when the busy
+ * timeout ran out. Ctrl-C stops the workers (what they hold is rolled back),
+ * then the parent counts the rows saved so far, draws the timeline up to
+ * then, and exits 130.
  *
  * Try changing TASK_DURATION_SECONDS (the TODO), then `--processes 10
- * --records_per_process 5`, then each `--remedy` (the three are marked
- * "Remedy" below). Each run ends by counting the rows really in the table and
- * drawing the lock timeline (console and out/lock_timeline.svg). Exit code 0,
- * also when rows are lost without a remedy (that loss is the lesson); 1 when a
- * remedy loses a row or a worker process fails.
+ * --records_per_process 5`, then each `--remedy` (marked "Remedy" below).
+ * Exit code 0, also when rows are lost without a remedy (that loss is the
+ * lesson); 1 when a remedy loses a row or a worker process fails.
  *
  * @module
  */
@@ -36,9 +43,9 @@ import { fileURLToPath } from "node:url";
 import { describeError, runMain, UserError } from "../lib/common/cli.ts";
 import { Logger } from "../lib/common/log.ts";
 import { runDenoScript } from "../lib/common/processes.ts";
-import { sleep } from "../lib/common/shutdown.ts";
+import * as shutdown from "../lib/common/shutdown.ts";
 import * as lockEvents from "../lib/course/lock_events.ts";
-import type { LockEventKind } from "../lib/course/lock_events.ts";
+import { TimeOrderedLog } from "../lib/course/time_ordered_log.ts";
 import * as pets from "../lib/course/pets_settings.ts";
 import * as report from "../lib/course/pets_report.ts";
 
@@ -81,27 +88,52 @@ function everyonesTurnMs(settings: pets.PetsSettings): number {
   return inserts * settings.taskDurationSeconds * 1000 + 5000;
 }
 
-/** A worker process: its number (1 for P1), the settings, its log. */
+/** A worker process: its number (1 for P1), the settings, Ctrl-C. */
 interface Worker {
   number: number;
   settings: pets.PetsSettings;
-  log: Logger;
+  stop: shutdown.ShutdownSignal;
 }
 
-/** Tells the parent, on stdout, what this worker did with the lock now. */
-function reportEvent(worker: Worker, kind: LockEventKind, pet: pets.Pet) {
-  const event = { process: worker.number, kind, pet: pet.name, at: Date.now() };
-  console.log(lockEvents.formatLockEvent(event));
+/**
+ * Reports one step to the parent. Three processes printing to one console
+ * would mix their lines out of order, so a worker prints each step as one
+ * line of JSON on its stdout, for example
+ * `{"process":2,"kind":"ask","pet":"Cooper","at":1715263560123,
+ * "level":"INFO","message":"P2: asks for the lock to insert Cooper."}`.
+ * The parent prints each `message` stamped with its time `at`, in time
+ * order, and draws the lock timeline from the `kind`s.
+ */
+function tell(
+  worker: Worker,
+  kind: lockEvents.LockEventKind,
+  pet: string,
+  text: string,
+): void {
+  const level = kind === "fail"
+    ? "ERROR"
+    : kind === "retry" || kind === "stop"
+    ? "WARNING"
+    : "INFO";
+  const message = `P${worker.number}: ${text}`;
+  const event = { process: worker.number, kind, pet, at: Date.now() };
+  console.log(lockEvents.formatLockEvent({ ...event, level, message }));
+}
+
+/** Seconds since `startMs`, for the log: "0.004 s". */
+function secondsSince(startMs: number): string {
+  return `${((Date.now() - startMs) / 1000).toFixed(3)} s`;
 }
 
 /** One try on a new connection: BEGIN, INSERT, the slow task, COMMIT. */
 async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
-  const { settings, log, number } = worker;
+  const { settings, stop } = worker;
+  const { name } = pet;
   const taskMs = settings.taskDurationSeconds * 1000;
   // Remedy "short_transactions": do the slow task first, holding no lock.
   const short = settings.remedy === "short_transactions";
-  if (short) reportEvent(worker, "work", pet);
-  if (short) await sleep(taskMs);
+  if (short) tell(worker, "work", name, `does the slow task for ${name}.`);
+  if (short) await shutdown.sleep(taskMs, stop.signal);
   // Remedy "wait_longer": a busy timeout long enough for everyone's turn.
   const busyTimeoutMs = settings.remedy === "wait_longer"
     ? Math.max(settings.busyTimeoutMs, everyonesTurnMs(settings))
@@ -109,78 +141,88 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
   // A new connection, which waits up to busyTimeoutMs for a busy lock.
   const db = new DatabaseSync(settings.dbPath, { timeout: busyTimeoutMs });
   try {
-    log.info(`P${number}: insertOnce() waits for the lock: ${pet.name}.`);
-    reportEvent(worker, "wait", pet);
+    const askedAt = Date.now();
+    tell(worker, "ask", name, `asks for the lock to insert ${name}.`);
     db.exec("BEGIN");
-    // The first write takes the lock; a busy lock makes this line wait.
+    // The first write takes the lock; a busy lock makes this line wait (the
+    // whole process waits: node:sqlite is synchronous).
     // Bound parameters (?): a name like O'Malley cannot break the SQL.
     db.prepare("INSERT INTO pets (name, breed) VALUES (?, ?)")
-      .run(pet.name, pet.breed);
-    reportEvent(worker, "lock", pet);
-    if (!short) await sleep(taskMs); // the slow task, holding the lock
+      .run(name, pet.breed);
+    const lockedAt = Date.now();
+    tell(
+      worker,
+      "lock",
+      name,
+      `got the lock for ${name} after ${secondsSince(askedAt)}.`,
+    );
+    // The slow task, holding the lock; Ctrl-C cuts it short.
+    if (!short) await shutdown.sleep(taskMs, stop.signal);
+    // After Ctrl-C the row is rolled back below, never committed.
+    if (stop.signal.aborted) return;
     db.exec("COMMIT"); // the row is saved, the lock released
-    reportEvent(worker, "commit", pet);
-    log.info(`P${number}: insertOnce() committed ${pet.name}.`);
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK"); // let go of the lock
-    throw error;
+    const held = secondsSince(lockedAt);
+    tell(worker, "commit", name, `committed ${name}, held the lock ${held}.`);
   } finally {
+    if (db.isTransaction) db.exec("ROLLBACK"); // let go of the lock
     db.close();
   }
 }
 
 /** Inserts one pet; a SQLite error is logged and the next pet goes on. */
 async function insertPet(worker: Worker, pet: pets.Pet): Promise<void> {
-  const { settings, log, number } = worker;
-  log.info(`P${number}: Called insertPet() with ${pet.name}, ${pet.breed}.`);
+  const { settings, stop } = worker;
+  tell(worker, "note", pet.name, `Called insertPet() with ${pet.name}.`);
   // Remedy "retry": when the lock is busy, back off a random while and try
   // again, until every other insert has surely had its turn.
   const deadline = Date.now() + everyonesTurnMs(settings);
   for (let attempt = 1;; attempt++) {
+    const askedAt = Date.now();
     try {
       return await insertOnce(worker, pet);
     } catch (error) {
+      if ((error as { code?: string }).code !== "ERR_SQLITE_ERROR") throw error;
       const busy = (error as { errcode?: number }).errcode === SQLITE_BUSY;
+      const gaveUp = `gave up on ${pet.name} after ${secondsSince(askedAt)}: ${
+        describeError(error)
+      }`;
       // Doubling waits with jitter, so that colliding processes spread out.
       const backoffMs = Math.round(
         Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2),
       );
-      if (
-        busy && settings.remedy === "retry" && Date.now() + backoffMs < deadline
-      ) {
-        reportEvent(worker, "retry", pet);
-        log.warn(
-          `P${number}: insertPet() found the database locked ` +
-            `inserting ${pet.name}; retry ${attempt} in ${backoffMs} ms.`,
-        );
-        await sleep(backoffMs);
-        continue;
-      }
-      if ((error as { code?: string }).code !== "ERR_SQLITE_ERROR") throw error;
-      reportEvent(worker, "fail", pet);
-      log.error(
-        `P${number}: insertPet() gave up on ${pet.name}: ` +
-          describeError(error),
-      );
-      return;
+      const retry = busy && settings.remedy === "retry" &&
+        Date.now() + backoffMs < deadline;
+      if (!retry) return tell(worker, "fail", pet.name, `${gaveUp}.`);
+      const again = `; retry ${attempt} in ${backoffMs} ms.`;
+      tell(worker, "retry", pet.name, gaveUp + again);
+      await shutdown.sleep(backoffMs, stop.signal);
+      if (stop.signal.aborted) return;
     }
   }
 }
 
 /** Process N (P1, P2, ...): inserts its pets one after another. */
 async function runProcess(number: number, settings: pets.PetsSettings) {
-  const worker = { number, settings, log: new Logger() };
-  worker.log.info(`P${number}: Called runProcess(${number}).`);
+  // Ctrl-C reaches every process: a worker ends its step and stops.
+  const worker = { number, settings, stop: shutdown.listenForShutdown() };
+  tell(worker, "note", "", `Called runProcess(${number}).`);
   const plan = pets.planPets(PETS_BY_PROCESS, settings);
-  for (const pet of plan[number - 1]) await insertPet(worker, pet);
+  for (const pet of plan[number - 1]) {
+    await insertPet(worker, pet);
+    if (!worker.stop.signal.aborted) continue;
+    const why = `stopped by ${worker.stop.reason}`;
+    tell(worker, "stop", pet.name, `${why}; ${pet.name} rolled back.`);
+    return 130;
+  }
 }
 
 /** Starts process N: a new `deno` running this same file with --worker N. */
 function startProcess(
   number: number,
   settings: pets.PetsSettings,
-  log: Logger,
+  printer: TimeOrderedLog,
   events: lockEvents.LockEvent[],
+  stop: AbortSignal,
 ): Promise<number> {
   return runDenoScript({
     script: fileURLToPath(import.meta.url),
@@ -189,19 +231,32 @@ function startProcess(
     // itself creates its journal file next to it.)
     allowRead: [settings.dbPath],
     allowWrite: [settings.dbPath],
-    // Event lines feed the timeline; every other line is logged whole.
-    onLine: lockEvents.collectLockEvents(events, (line) => log.print(line)),
+    // A JSON line is one event (see tell): kept for the timeline, its
+    // message printed in time order. Any other line (a crash) goes as it is.
+    onLine: (line) => {
+      const event = lockEvents.parseLockEvent(line);
+      if (event) events.push(event);
+      if (event) printer.add(event.at, event.level, event.message);
+      else printer.add(Date.now(), "ERROR", `P${number}: ${line}`);
+    },
+    // Ctrl-C: each worker gets SIGINT; one still stuck in a busy wait 2 s
+    // later is killed, and SQLite rolls back what it had begun.
+    signal: stop,
   });
 }
 
 /** Counts the rows really in the table and names the missing ones. */
-function reportRows(log: Logger, settings: pets.PetsSettings): boolean {
+function reportRows(
+  log: Logger,
+  settings: pets.PetsSettings,
+  stoppedBy?: string,
+): boolean {
   const db = new DatabaseSync(settings.dbPath, { timeout: BUSY_TIMEOUT_MS });
   const rows = db.prepare("SELECT name, breed FROM pets").all()
     .map((row) => ({ name: String(row.name), breed: String(row.breed) }));
   db.close();
   const expected = pets.planPets(PETS_BY_PROCESS, settings).flat();
-  return report.reportPetRows(log, settings.remedy, expected, rows);
+  return report.reportPetRows(log, settings.remedy, expected, rows, stoppedBy);
 }
 
 /** The parent: a fresh table, the worker processes, the count, the timeline. */
@@ -211,21 +266,29 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
   log.info(report.startBanner());
   log.info(`${title}.`);
   recreateDatabase(log, settings.dbPath);
-  // Start every process first, then wait for each in the order they started.
+  // From here on Ctrl-C does not kill the parent: it stops the workers, then
+  // counts the rows and draws the timeline up to that moment.
+  const stop = shutdown.listenForShutdown();
   const events: lockEvents.LockEvent[] = [];
+  const printer = new TimeOrderedLog(log);
+  // Start every process first, then wait for each in the order they started.
   const exits = Array.from(
     { length: settings.processes },
-    (_, i) => startProcess(i + 1, settings, log, events),
+    (_, i) => startProcess(i + 1, settings, printer, events, stop.signal),
   );
   let processesOk = true;
   for (const [i, exit] of exits.entries()) {
     const code = await exit;
-    if (code !== 0) log.error(`Process P${i + 1} failed (exit code ${code}).`);
     processesOk &&= code === 0;
+    if (code === 0 || stop.signal.aborted) continue;
+    printer.add(Date.now(), "ERROR", `P${i + 1} failed (exit code ${code}).`);
   }
-  const allSaved = reportRows(log, settings);
+  // Every worker has ended: nothing writes to the table any more.
+  printer.flush();
+  const allSaved = reportRows(log, settings, stop.reason);
   await report.showLockTimeline(log, settings.timelinePath, events, title);
   log.close();
+  if (stop.signal.aborted) return 130; // 128 + SIGINT, as shells expect
   return processesOk && (allSaved || settings.remedy === "none") ? 0 : 1;
 }
 
@@ -241,6 +304,6 @@ if (import.meta.main) {
       timelinePath: TIMELINE_PATH,
     });
     if (settings.worker === undefined) return await runParent(settings);
-    await runProcess(settings.worker, settings);
+    return await runProcess(settings.worker, settings);
   });
 }

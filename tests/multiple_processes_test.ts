@@ -4,7 +4,12 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import {
+  makeOutTempDir,
+  ROOT,
+  runTask,
+  spawnTask,
+} from "./helpers/run_task.ts";
 
 const SIX_PETS = [
   "Ace/Dog",
@@ -14,7 +19,8 @@ const SIX_PETS = [
   "Emma/Rabbit",
   "Felix/Cat",
 ];
-const LOCKED = /ERROR - P\d+: insertPet\(\) gave up on \S+: database is locked/;
+const LOCKED =
+  /ERROR - P\d+: gave up on \S+ after \d+\.\d+ s: database is locked/;
 const SUCCESS = "SUCCESS: All processes successfully completed!";
 
 /** The rows of the `pets` table as "name/breed", sorted. */
@@ -39,7 +45,7 @@ interface Lane {
 /** The lanes of the text lock timeline printed at the end of a run. */
 function textLanes(stderr: string): Lane[] {
   const lanes = [...stderr.matchAll(
-    /^P(\d+) \|(.*)\| (\d+) committed, (\d+) failed$/gm,
+    /^P(\d+) *\|(.*)\| (\d+) committed, (\d+) failed/gm,
   )];
   return lanes.map(([, process, cells, committed, failed]) => ({
     process: Number(process),
@@ -103,9 +109,14 @@ Deno.test("the lock timeline at 0 s shows every lane committing all its rows", a
     );
     strictEqual(await svgMarks(dir, "commit"), 6);
     strictEqual(await svgMarks(dir, "fail"), 0);
-    // One "waits" and one "committed" log line per insert.
-    strictEqual(stderr.match(/insertOnce\(\) waits for the lock/g)?.length, 6);
-    strictEqual(stderr.match(/insertOnce\(\) committed/g)?.length, 6);
+    // Per insert: asked for the lock, got it, committed.
+    strictEqual(stderr.match(/: asks for the lock to insert /g)?.length, 6);
+    strictEqual(stderr.match(/: got the lock for \S+ after /g)?.length, 6);
+    strictEqual(stderr.match(/: committed \S+, held the lock /g)?.length, 6);
+    // The timeline names each lane's pets; the legend only what occurred.
+    match(stderr, /^P1 +\|.*\| 2 committed, 0 failed \(saved Ace, Buddy\)$/m);
+    ok(!stderr.includes("gave up (row lost)"), stderr);
+    ok(!stderr.includes("slow task without it"), stderr);
   });
 });
 
@@ -116,8 +127,8 @@ Deno.test("--output saves every printed line, the workers' lines too", async () 
     strictEqual(code, 0, stderr);
     const saved = await Deno.readTextFile(`${ROOT}${output}`);
     strictEqual(saved, stderr);
-    match(saved, /P3: Called insertPet\(\) with Felix, Cat\./);
-    match(saved, /^P3 \|.*\| 2 committed, 0 failed$/m);
+    match(saved, /P3: Called insertPet\(\) with Felix\./);
+    match(saved, /^P3 \|.*\| 2 committed, 0 failed/m);
   });
 });
 
@@ -264,3 +275,128 @@ Deno.test("--help lists the flags and exits 0", async () => {
   }
   ok(!stdout.includes("--worker"), stdout);
 });
+
+/** Log lines' timestamps, in the order printed. */
+function timestamps(stderr: string): string[] {
+  return [...stderr.matchAll(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - /gm)]
+    .map((found) => found[1]);
+}
+
+Deno.test("every log line, the workers' too, is printed in time order", async () => {
+  await inTempDir(async (dir) => {
+    const { code, stderr } = await runPets(dir, [
+      "--task_duration",
+      "0.3",
+      "--busy_timeout",
+      "200",
+    ]);
+    strictEqual(code, 0, stderr);
+    const times = timestamps(stderr);
+    ok(times.length > 20, stderr);
+    deepStrictEqual(times, [...times].sort(), stderr);
+  });
+});
+
+Deno.test("ten processes line up in the text timeline (P10 under P9)", async () => {
+  await inTempDir(async (dir) => {
+    const { code, stderr } = await runPets(dir, ["--processes", "10"]);
+    strictEqual(code, 0, stderr);
+    const bars = stderr.split("\n").filter((line) => /^P\d+ *\|/.test(line))
+      .map((line) => line.indexOf("|"));
+    strictEqual(bars.length, 10);
+    deepStrictEqual(new Set(bars), new Set([4]), stderr);
+  });
+});
+
+/** Names in the pets table, sorted. */
+function petNames(dbPath: string): string[] {
+  return readPets(dbPath).map((pet) => pet.split("/")[0]);
+}
+
+/** Runs the task at 3 s, sends SIGINT after 3.5 s via `interrupt`. */
+async function interruptAt3s(
+  dir: string,
+  start: (args: string[]) => Deno.ChildProcess,
+  interrupt: (child: Deno.ChildProcess) => void,
+) {
+  const child = start([
+    "--db",
+    `${dir}/shared.db`,
+    "--timeline",
+    `${dir}/lock_timeline.svg`,
+    "--task_duration",
+    "3",
+  ]);
+  const output = child.output();
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  interrupt(child);
+  const { code, stderr } = await output;
+  const text = new TextDecoder().decode(stderr);
+  const atExit = petNames(`${dir}/shared.db`);
+  // Long enough for a worker left behind to commit its next row.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  return { code, text, atExit, later: petNames(`${dir}/shared.db`) };
+}
+
+/** What Ctrl-C must leave: exit 130, the summary, the timeline, no late row. */
+function checkInterrupted(
+  result: { code: number; text: string; atExit: string[]; later: string[] },
+) {
+  const { code, text, atExit, later } = result;
+  strictEqual(code, 130, text);
+  deepStrictEqual(later, atExit, "a row was written after the parent exited");
+  ok(atExit.length < 6, text);
+  match(text, /Stopped by SIGINT\. Rows saved so far: /);
+  const saved = text.match(/Rows saved so far: (.*)\.$/m)?.[1];
+  deepStrictEqual(
+    saved === "none" ? [] : saved?.split(", ").sort(),
+    atExit,
+    text,
+  );
+  match(text, /^Lock timeline: /m);
+  match(text, /stopped by SIGINT/);
+  ok(!text.includes("Uncaught"), text);
+}
+
+Deno.test(
+  "Ctrl-C at 3 s (SIGINT to the whole process group) stops the workers, prints the rows saved and the timeline, exits 130, and no row comes later",
+  async () => {
+    await inTempDir(async (dir) => {
+      const result = await interruptAt3s(
+        dir,
+        (args) =>
+          // setsid: a process group of its own, like a terminal's job.
+          new Deno.Command("setsid", {
+            args: [
+              Deno.execPath(),
+              "task",
+              "--quiet",
+              "multiple_processes",
+              ...args,
+            ],
+            cwd: ROOT,
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+            env: { NO_COLOR: "1" },
+          }).spawn(),
+        (child) => Deno.kill(-child.pid, "SIGINT"),
+      );
+      checkInterrupted(result);
+    });
+  },
+);
+
+Deno.test(
+  "SIGINT to the parent alone also stops its workers before it exits: no row is written afterwards",
+  async () => {
+    await inTempDir(async (dir) => {
+      const result = await interruptAt3s(
+        dir,
+        (args) => spawnTask("multiple_processes", args, { direct: true }),
+        (child) => child.kill("SIGINT"),
+      );
+      checkInterrupted(result);
+    });
+  },
+);

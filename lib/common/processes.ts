@@ -38,12 +38,20 @@ export interface DenoScriptOptions {
   allowWrite?: string[];
   /** Called with every line the child writes to stdout or stderr. */
   onLine: (line: string) => void;
+  /**
+   * When it aborts (Ctrl-C in the parent), the child gets SIGINT; one still
+   * running `killAfterMs` later gets SIGKILL.
+   */
+  signal?: AbortSignal;
+  /** How long a child may take to stop after SIGINT; default 2000 ms. */
+  killAfterMs?: number;
 }
 
 /**
  * Starts the script as a child process, relays its output line by line, and
  * resolves with its exit code once it has ended and every line is relayed.
- * Without `--allow-run` it throws a {@linkcode UserError}.
+ * Without `--allow-run` it throws a {@linkcode UserError}. A child ended by
+ * a signal resolves with 128 + the signal's number (130 for SIGINT).
  *
  * @example
  * ```ts
@@ -76,12 +84,29 @@ export async function runDenoScript(
       `starting ${options.script} as a new process needs --allow-run`,
     );
   }
+  const stopChild = () => stopProcess(child, options.killAfterMs ?? 2000);
+  options.signal?.addEventListener("abort", stopChild, { once: true });
   const [status] = await Promise.all([
     child.status,
     relayLines(child.stdout, options.onLine),
     relayLines(child.stderr, options.onLine),
   ]);
+  options.signal?.removeEventListener("abort", stopChild);
   return status.code;
+}
+
+/** SIGINT now, SIGKILL if the child is still running `killAfterMs` later. */
+function stopProcess(child: Deno.ChildProcess, killAfterMs: number): void {
+  const send = (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // It has already ended.
+    }
+  };
+  send("SIGINT");
+  const timer = setTimeout(() => send("SIGKILL"), killAfterMs);
+  child.status.finally(() => clearTimeout(timer));
 }
 
 /** Calls `onLine` for each line of `stream` (lib/common/lines.ts splits). */

@@ -1,125 +1,121 @@
 /**
- * The events of the multiple_processes lesson's lock timeline, and the lanes
- * they make: what each process did with SQLite's write lock, and when.
+ * The events of the multiple_processes lesson: what each worker process did
+ * with SQLite's write lock, and when; and the timeline lanes they make.
  *
- * The worker processes report each step as one event line on stdout
- * ({@linkcode formatLockEvent}); the parent picks those lines out of what the
- * workers print ({@linkcode collectLockEvents}). The times are the ones the
- * processes really recorded (`Date.now()` on the same machine).
- * lib/course/lock_timeline.ts draws them.
+ * A worker prints each step as one line of JSON on its stdout
+ * ({@linkcode formatLockEvent}); the parent reads those lines back
+ * ({@linkcode parseLockEvent}), prints each event's `message` as a log line
+ * stamped with the event's own time, and draws the lanes
+ * ({@linkcode buildLanes}) with lib/course/lock_timeline.ts. The times are the
+ * ones the workers really recorded (`Date.now()` on the same machine).
  *
  * @example
  * ```ts
  * import { formatLockEvent, parseLockEvent } from "./lock_events.ts";
  *
- * const line = formatLockEvent({ process: 1, kind: "lock", pet: "Ace", at: 1000 });
- * parseLockEvent(line); // { process: 1, kind: "lock", pet: "Ace", at: 1000 }
+ * const event = {
+ *   process: 1, kind: "lock" as const, pet: "Ace", at: 1000,
+ *   level: "INFO" as const, message: "P1: got the lock for Ace.",
+ * };
+ * parseLockEvent(formatLockEvent(event)); // the same event
  * ```
  *
  * @module
  */
+import type { LogLevel } from "../common/log.ts";
 
 /**
  * What a process did at one moment:
  *
+ * - `note`: a log line only (which function was called), no lock change;
  * - `work`: started the slow task without holding the lock;
- * - `wait`: started waiting for the write lock;
- * - `lock`: got the lock (it holds it until `commit` or `fail`);
+ * - `ask`: asked for the write lock (BEGIN, INSERT) and waits if it is busy;
+ * - `lock`: got the lock (it holds it until `commit`, `retry` or `fail`);
  * - `commit`: committed, the row is saved and the lock released;
  * - `retry`: gave up waiting this time, backs off and tries again;
- * - `fail`: gave up for good, the row is lost.
+ * - `fail`: gave up for good, the row is lost;
+ * - `stop`: stopped by Ctrl-C; what it held was rolled back.
  */
 export type LockEventKind =
+  | "note"
   | "work"
-  | "wait"
+  | "ask"
   | "lock"
   | "commit"
   | "retry"
-  | "fail";
+  | "fail"
+  | "stop";
 
-/** One step of one process, as the process logged it. */
+/** One step of one process, as the process reported it. */
 export interface LockEvent {
   /** The process number: 1 for P1. */
   process: number;
   /** What happened. */
   kind: LockEventKind;
-  /** The pet being inserted. */
+  /** The pet being inserted ("" for a line about no pet). */
   pet: string;
   /** When, in `Date.now()` milliseconds. */
   at: number;
+  /** The log level of its line. */
+  level: LogLevel;
+  /** The log line's text. */
+  message: string;
 }
 
 /** What the lane of a process shows between two of its events. */
 export type LaneState = "idle" | "working" | "waiting" | "holding";
 
-/** The state a lane is in after each kind of event. */
-const STATE_AFTER: Record<LockEventKind, LaneState> = {
+/** The state a lane is in after each kind of event (none: unchanged). */
+const STATE_AFTER: Partial<Record<LockEventKind, LaneState>> = {
   work: "working",
-  wait: "waiting",
+  ask: "waiting",
   lock: "holding",
   commit: "idle",
   retry: "idle",
   fail: "idle",
+  stop: "idle",
 };
-
-/** Marks an event line among a worker's output. */
-
-const EVENT_PREFIX = "LOCK_EVENT ";
 
 /** The events that leave a marker on a lane, with their text-chart letter. */
 export const MARKS: Partial<Record<LockEventKind, string>> = {
   commit: "C",
   retry: "r",
   fail: "X",
+  stop: "S",
 };
 
 /**
- * One event as the single line a worker prints for the parent.
+ * One event as the single JSON line a worker prints for the parent.
  *
  * @example
  * ```ts
- * formatLockEvent({ process: 2, kind: "wait", pet: "Cooper", at: 1700000000000 });
- * // 'LOCK_EVENT {"process":2,"kind":"wait","pet":"Cooper","at":1700000000000}'
+ * formatLockEvent({
+ *   process: 2, kind: "ask", pet: "Cooper", at: 1700000000000,
+ *   level: "INFO", message: "P2: asks for the lock for Cooper.",
+ * });
+ * // '{"process":2,"kind":"ask","pet":"Cooper","at":1700000000000,...}'
  * ```
  */
 export function formatLockEvent(event: LockEvent): string {
-  return EVENT_PREFIX + JSON.stringify(event);
+  return JSON.stringify(event);
 }
 
 /**
- * The event in a line a worker printed, or `undefined` for an ordinary line.
+ * The event in a line a worker printed, or `undefined` for any other line
+ * (an error a worker could not report as an event, for example).
  *
  * @example
  * ```ts
- * parseLockEvent("2024-05-09 14:06:00,123 - INFO - hello"); // undefined
+ * parseLockEvent("error: Uncaught Error: boom"); // undefined
  * ```
  */
 export function parseLockEvent(line: string): LockEvent | undefined {
-  if (!line.startsWith(EVENT_PREFIX)) return undefined;
-  const value = JSON.parse(line.slice(EVENT_PREFIX.length)) as LockEvent;
-  return value;
-}
-
-/**
- * A handler for each line a worker prints: event lines go into `events`, every
- * other line to `otherLine`.
- *
- * @example
- * ```ts
- * const events: LockEvent[] = [];
- * const onLine = collectLockEvents(events, (line) => console.error(line));
- * onLine('LOCK_EVENT {"process":1,"kind":"wait","pet":"Ace","at":1}'); // collected
- * ```
- */
-export function collectLockEvents(
-  events: LockEvent[],
-  otherLine: (line: string) => void,
-): (line: string) => void {
-  return (line) => {
-    const event = parseLockEvent(line);
-    if (event) events.push(event);
-    else otherLine(line);
-  };
+  if (!line.startsWith('{"process":')) return undefined;
+  try {
+    return JSON.parse(line) as LockEvent;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stretch of one lane in one state, in ms since the start. */
@@ -130,51 +126,116 @@ export interface Segment {
   from: number;
   /** End, in ms since the first event. */
   to: number;
+  /** The pet it was about. */
+  pet: string;
 }
 
-/** One process's lane: its segments, its end markers, its counts. */
+/** A commit, retry, failure or stop on a lane. */
+export interface Mark {
+  /** Which of {@linkcode MARKS}. */
+  kind: LockEventKind;
+  /** When, in ms since the first event. */
+  at: number;
+  /** The pet it was about. */
+  pet: string;
+}
+
+/** One process's lane: its segments, its markers, its pets. */
 export interface Lane {
   /** The process number: 1 for P1. */
   process: number;
   /** Its stretches of working, waiting and holding, in time order. */
   segments: Segment[];
-  /** Its commits, retries and failures, in ms since the first event. */
-  marks: { kind: LockEventKind; at: number }[];
-  /** How many rows it committed. */
-  committed: number;
-  /** How many rows it lost. */
-  failed: number;
+  /** Its commits, retries, failures and stop. */
+  marks: Mark[];
+  /** The pets it committed. */
+  committed: string[];
+  /** The pets it gave up on (rows lost). */
+  failed: string[];
 }
 
-/** Sorts the events into one lane per process, times from the first event. */
+/**
+ * Sorts the events into one lane per process, times from the first event.
+ * A lane still waiting or holding at its last event (a worker that was
+ * killed) is drawn up to the last event of the run.
+ *
+ * @example
+ * ```ts
+ * const lanes = buildLanes([
+ *   { process: 1, kind: "lock", pet: "Ace", at: 1000, level: "INFO", message: "" },
+ *   { process: 1, kind: "commit", pet: "Ace", at: 4000, level: "INFO", message: "" },
+ * ]);
+ * lanes[0].committed; // ["Ace"]
+ * ```
+ */
 export function buildLanes(events: LockEvent[]): Lane[] {
-  const startedAt = Math.min(...events.map((event) => event.at));
-  const lanes = new Map<number, Lane>();
   const sorted = [...events].sort((a, b) => a.at - b.at);
-  const state = new Map<number, { state: LaneState; since: number }>();
+  const startedAt = sorted[0]?.at ?? 0;
+  const endAt = (sorted.at(-1)?.at ?? 0) - startedAt;
+  const lanes = new Map<number, Lane>();
+  const state = new Map<number, Segment>();
+  const lane = (process: number) => {
+    const found = lanes.get(process) ??
+      { process, segments: [], marks: [], committed: [], failed: [] };
+    lanes.set(process, found);
+    return found;
+  };
   for (const event of sorted) {
-    const lane = lanes.get(event.process) ?? {
-      process: event.process,
-      segments: [],
-      marks: [],
-      committed: 0,
-      failed: 0,
-    };
-    lanes.set(event.process, lane);
     const at = event.at - startedAt;
+    const next = STATE_AFTER[event.kind];
     const current = state.get(event.process);
-    if (current && current.state !== "idle") {
-      lane.segments.push({ state: current.state, from: current.since, to: at });
+    if (next && current && current.state !== "idle") {
+      lane(event.process).segments.push({ ...current, to: at });
     }
-    state.set(event.process, { state: STATE_AFTER[event.kind], since: at });
-    if (MARKS[event.kind]) lane.marks.push({ kind: event.kind, at });
-    if (event.kind === "commit") lane.committed++;
-    if (event.kind === "fail") lane.failed++;
+    if (next) {
+      state.set(event.process, {
+        state: next,
+        from: at,
+        to: at,
+        pet: event.pet,
+      });
+    }
+    const target = lane(event.process);
+    if (MARKS[event.kind]) {
+      target.marks.push({ kind: event.kind, at, pet: event.pet });
+    }
+    if (event.kind === "commit") target.committed.push(event.pet);
+    if (event.kind === "fail") target.failed.push(event.pet);
+  }
+  for (const [process, current] of state) {
+    if (current.state === "idle") continue;
+    lane(process).segments.push({ ...current, to: endAt });
   }
   return [...lanes.values()].sort((a, b) => a.process - b.process);
 }
 
-/** The end of the chart in ms: the last event, at least 100 ms. */
+/**
+ * The states and markers that occur in `lanes`, for a legend that lists
+ * only what the chart shows.
+ *
+ * @example
+ * ```ts
+ * const shown = occurring(buildLanes([]));
+ * shown.has("holding"); // false
+ * ```
+ */
+export function occurring(lanes: Lane[]): Set<LaneState | LockEventKind> {
+  const found = new Set<LaneState | LockEventKind>();
+  for (const lane of lanes) {
+    for (const segment of lane.segments) found.add(segment.state);
+    for (const mark of lane.marks) found.add(mark.kind);
+  }
+  return found;
+}
+
+/**
+ * The end of the chart in ms: the last event, at least 100 ms.
+ *
+ * @example
+ * ```ts
+ * chartEnd([]); // 100
+ * ```
+ */
 export function chartEnd(lanes: Lane[]): number {
   const times = lanes.flatMap((lane) => [
     ...lane.segments.map((segment) => segment.to),

@@ -22,9 +22,12 @@ import { describeError, UserError } from "../common/cli.ts";
 import {
   buildLanes,
   chartEnd,
+  type Lane,
   type LaneState,
   type LockEvent,
+  type LockEventKind,
   MARKS,
+  occurring,
 } from "./lock_events.ts";
 
 /** One character per state in the text chart. */
@@ -43,7 +46,19 @@ const COLOUR = {
   commit: "#2ca02c",
   retry: "#ff7f0e",
   fail: "#000000",
+  stop: "#7f7f7f",
 } as const;
+
+/** The legend: what each state and marker means, in both charts. */
+const LEGEND: [LaneState | LockEventKind, string, string][] = [
+  ["holding", "#", "holding the lock"],
+  ["waiting", "~", "waiting for it"],
+  ["working", "-", "slow task without it"],
+  ["commit", "C", "committed"],
+  ["retry", "r", "gave up waiting, will retry"],
+  ["fail", "X", "gave up (row lost)"],
+  ["stop", "S", "stopped by Ctrl-C"],
+];
 
 /** How wide the text chart's lanes are, in characters. */
 const TEXT_COLUMNS = 60;
@@ -83,8 +98,7 @@ export async function saveLockTimeline(
  *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
  * ];
  * console.log(textTimeline(events));
- * // P1 |###C####C   | 2 committed, 0 failed
- * // P2 |~~~~~~~~X   | 0 committed, 1 failed ...
+ * // P1 |###C####C   | 1 committed, 0 failed (saved Ace) ...
  * ```
  */
 export function textTimeline(events: LockEvent[]): string {
@@ -93,6 +107,8 @@ export function textTimeline(events: LockEvent[]): string {
   const msPerColumn = endMs / TEXT_COLUMNS;
   const column = (ms: number) =>
     Math.min(TEXT_COLUMNS - 1, Math.floor(ms / msPerColumn));
+  // Labels padded to the widest, so that P10's lane lines up with P9's.
+  const width = Math.max(2, ...lanes.map((lane) => `P${lane.process}`.length));
   const lines = [
     `Lock timeline: ${seconds(endMs)} from the first event, one column = ${
       seconds(msPerColumn)
@@ -109,21 +125,32 @@ export function textTimeline(events: LockEvent[]): string {
       cells[column(mark.at)] = MARKS[mark.kind]!;
     }
     lines.push(
-      `P${lane.process} |${
-        cells.join("")
-      }| ${lane.committed} committed, ${lane.failed} failed`,
+      `${`P${lane.process}`.padEnd(width)} |${cells.join("")}| ${
+        laneSummary(lane)
+      }`,
     );
   }
   const axis = Array<string>(TEXT_COLUMNS + 1).fill(" ");
   const label = seconds(endMs);
   axis.splice(0, 3, ..."0 s");
   axis.splice(TEXT_COLUMNS + 1 - label.length, label.length, ...label);
-  lines.push(`${" ".repeat(lanes.length > 9 ? 4 : 3)}${axis.join("")}`);
+  lines.push(`${" ".repeat(width + 1)}${axis.join("")}`);
+  const shown = occurring(lanes);
   lines.push(
-    "# holding the lock  ~ waiting for it  - slow task without it  " +
-      "C committed  r busy, retrying  X failed (row lost)",
+    LEGEND.filter(([key]) => shown.has(key))
+      .map(([, letter, text]) => `${letter} ${text}`).join("  "),
   );
   return lines.join("\n");
+}
+
+/** "1 committed, 1 failed (saved Dingo; lost Cooper)": the lane's pets. */
+function laneSummary(lane: Lane): string {
+  const names = [
+    lane.committed.length > 0 ? `saved ${lane.committed.join(", ")}` : "",
+    lane.failed.length > 0 ? `lost ${lane.failed.join(", ")}` : "",
+  ].filter((part) => part !== "").join("; ");
+  return `${lane.committed.length} committed, ${lane.failed.length} failed` +
+    (names ? ` (${names})` : "");
 }
 
 /**
@@ -174,20 +201,40 @@ export function svgTimeline(
           Math.max(1, (segment.to - segment.from) / endMs * plotWidth).toFixed(
             1,
           )
-        }" height="18" fill="${COLOUR[segment.state]}"/>`,
+        }" height="18" fill="${COLOUR[segment.state]}" stroke="white"><title>${
+          escapeXml(segment.pet)
+        }</title></rect>`,
       );
+      // The pet's name on the bar where it fits (about 7 px per letter).
+      const barWidth = (segment.to - segment.from) / endMs * plotWidth;
+      if (segment.state === "holding" && barWidth > segment.pet.length * 7) {
+        parts.push(
+          `<text x="${x(segment.from)}" dx="3" y="${
+            y + 17
+          }" fill="white" font-size="11">${escapeXml(segment.pet)}</text>`,
+        );
+      }
     }
     for (const mark of lane.marks) {
       parts.push(
         `<circle class="${mark.kind}" cx="${x(mark.at)}" cy="${
           y + 13
-        }" r="5" fill="${COLOUR[mark.kind as "commit"]}"/>`,
+        }" r="5" fill="${COLOUR[mark.kind as "commit"]}"><title>${
+          escapeXml(mark.pet)
+        }</title></circle>`,
       );
+      if (mark.kind === "fail") {
+        parts.push(
+          `<text class="lost" x="${x(mark.at)}" dx="8" y="${
+            y + 10
+          }" font-size="10">${escapeXml(mark.pet)} lost</text>`,
+        );
+      }
     }
   }
   const axisY = top + lanes.length * laneHeight + 10;
   parts.push(...svgAxis(endMs, left, plotWidth, axisY));
-  parts.push(...svgLegend(left, axisY + 40));
+  parts.push(...svgLegend(left, axisY + 40, occurring(lanes)));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
@@ -218,20 +265,18 @@ function svgAxis(
   return parts;
 }
 
-/** The legend: one swatch per state and marker. */
-function svgLegend(left: number, y: number): string[] {
-  const items: [string, string, "rect" | "circle"][] = [
-    ["holding the lock", COLOUR.holding, "rect"],
-    ["waiting for it", COLOUR.waiting, "rect"],
-    ["slow task without it", COLOUR.working, "rect"],
-    ["committed", COLOUR.commit, "circle"],
-    ["busy, retrying", COLOUR.retry, "circle"],
-    ["failed (row lost)", COLOUR.fail, "circle"],
-  ];
-  return items.map(([label, colour, shape], i) => {
+/** The legend: one swatch per state and marker that occurs. */
+function svgLegend(
+  left: number,
+  y: number,
+  shown: Set<LaneState | LockEventKind>,
+): string[] {
+  const items = LEGEND.filter(([key]) => shown.has(key));
+  return items.map(([key, , label], i) => {
+    const colour = COLOUR[key as keyof typeof COLOUR];
     const ix = left + (i % 3) * 230;
     const iy = y + Math.floor(i / 3) * 20;
-    const swatch = shape === "rect"
+    const swatch = key in TEXT_FILL
       ? `<rect x="${ix}" y="${
         iy - 10
       }" width="16" height="12" fill="${colour}"/>`

@@ -75,7 +75,8 @@ export function runTitle(
 
 /**
  * Logs how many expected pets are in `rows`; all of them: the success text
- * and `true`; else the missing names, a hint for `remedy` and `false`.
+ * and `true`; else the missing names, a hint for `remedy` and `false`. After
+ * Ctrl-C (`stoppedBy` names the signal) it names the rows saved so far.
  *
  * @example
  * ```ts
@@ -90,10 +91,16 @@ export function reportPetRows(
   remedy: PetsSettings["remedy"],
   expected: Pet[],
   rows: Pet[],
+  stoppedBy?: string,
 ): boolean {
   const missing = findMissingPets(expected, rows);
   const found = `${expected.length - missing.length} of ${expected.length}`;
   log.info(`Table 'pets' holds ${found} expected rows.`);
+  if (stoppedBy) {
+    const saved = rows.map((pet) => pet.name).join(", ") || "none";
+    log.warn(`Stopped by ${stoppedBy}. Rows saved so far: ${saved}.`);
+    return false;
+  }
   if (missing.length === 0) {
     log.info(SUCCESS_TEXT);
     return true;
