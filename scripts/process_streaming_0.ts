@@ -29,19 +29,24 @@
  * `--loop` for an endless stream and stop it with Ctrl-C. See `--help` for all
  * flags.
  *
- * APIs used: node:dgram (UDP), Deno.connect (TCP), csv-parse (via
- * lib/course/csv_rows.ts), Deno.addSignalListener (via lib/common/shutdown.ts).
+ * APIs used, in this file: node:dgram (UDP: createSocket, bind, send, close)
+ * and Deno.connect (TCP: connect, write, close), in `openSocket`. Via lib/:
+ * the CSV reader (lib/course/csv_rows.ts) and Ctrl-C (lib/common/shutdown.ts).
  *
  * @module
  */
+import dgram from "node:dgram";
 import { runMain, UserError } from "../lib/common/cli.ts";
 import { type CsvRow, openCsvRows } from "../lib/course/csv_rows.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import { Logger } from "../lib/common/log.ts";
 import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
+import { writeAll } from "../lib/common/write_all.ts";
 import {
-  openSender,
+  oneLine,
   type Protocol,
+  requireNetAccess,
+  socketError,
   socketFlags,
 } from "../lib/course/sockets.ts";
 
@@ -128,6 +133,45 @@ async function readOldestFirst(
   return readings.map((reading) => reading.row.fields);
 }
 
+/** What `openSocket` returns: send one message; close the socket. */
+interface Socket {
+  send(message: string): Promise<void>;
+  close(): void;
+}
+
+/** Opens the socket: UDP needs no connection, TCP connects first. */
+async function openSocket(
+  protocol: Protocol,
+  host: string,
+  port: number,
+): Promise<Socket> {
+  if (protocol === "udp") {
+    // A UDP socket, bound to a port of its own on this machine's loopback
+    // address (the only address --allow-net grants). There is no connection.
+    const socket = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    return {
+      // Each send is one datagram; nothing says whether anyone got it.
+      send: (message) =>
+        new Promise((resolve, reject) =>
+          socket.send(message, port, host, (error) => {
+            if (error) reject(error);
+            else resolve();
+          })
+        ),
+      close: () => socket.close(),
+    };
+  }
+  // TCP connects first: with no listener there this fails now, before any row.
+  const conn = await Deno.connect({ hostname: host, port });
+  const encoder = new TextEncoder();
+  return {
+    // TCP carries bytes, not messages: each message is written as one line.
+    send: (message) => writeAll(conn, encoder.encode(oneLine(message) + "\n")),
+    close: () => conn.close(),
+  };
+}
+
 /** Yields the rows once, or over and over when `loop` is set. */
 function* rowsToSend(rows: string[][], loop: boolean): Generator<string[]> {
   do yield* rows; while (loop && rows.length > 0);
@@ -136,6 +180,8 @@ function* rowsToSend(rows: string[][], loop: boolean): Generator<string[]> {
 /** Streams the readings, oldest first, until the end, --limit, or Ctrl-C. */
 async function main(): Promise<void> {
   const flags = readFlags();
+  // The task may only reach this machine: any other --host is one line.
+  requireNetAccess(flags.host, flags.port);
   // Like Python's logging, the log goes to stderr with a timestamp per line.
   const log = new Logger({ style: "python" });
   // From here on Ctrl-C no longer kills the program; it asks it to stop.
@@ -148,11 +194,9 @@ async function main(): Promise<void> {
   const rows = await readOldestFirst(flags.input, log);
   if (rows.length === 0) throw new UserError(`no readings in ${flags.input}`);
 
-  // For TCP this connects now, so a missing listener stops us before the loop.
-  const sender = await openSender({
-    protocol: flags.protocol,
-    hostname: flags.host,
-    port: flags.port,
+  const { protocol, host, port } = flags;
+  const sender = await openSocket(protocol, host, port).catch((error) => {
+    throw socketError(error, protocol, host, port);
   });
   let sent = 0;
   try {
@@ -162,7 +206,9 @@ async function main(): Promise<void> {
       if (shutdown.signal.aborted) break;
       // The message is plain text: the fields, comma-separated, in brackets.
       const message = `[${fields.join(", ")}]`;
-      await sender.send(message);
+      await sender.send(message).catch((error) => {
+        throw socketError(error, protocol, host, port);
+      });
       sent++;
       // The original printed Python's bytes notation b'...'; kept for fidelity.
       log.info(

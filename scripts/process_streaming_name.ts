@@ -35,6 +35,7 @@
  *
  * @module
  */
+import dgram from "node:dgram";
 import { runMain, scriptName, UserError } from "../lib/common/cli.ts";
 import {
   CsvRowWriter,
@@ -44,9 +45,12 @@ import {
 import { parseFlags } from "../lib/common/flags.ts";
 import { Logger } from "../lib/common/log.ts";
 import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
+import { writeAll } from "../lib/common/write_all.ts";
 import {
-  openSender,
+  oneLine,
   type Protocol,
+  requireNetAccess,
+  socketError,
   socketFlags,
 } from "../lib/course/sockets.ts";
 
@@ -139,6 +143,52 @@ function transformChecked(
   return row;
 }
 
+/** What `openSocket` returns: send one message; close the socket. */
+interface Socket {
+  send(message: string): Promise<void>;
+  close(): void;
+}
+
+/** Opens the socket: UDP needs no connection, TCP connects first. */
+async function openSocket(
+  protocol: Protocol,
+  host: string,
+  port: number,
+): Promise<Socket> {
+  if (protocol === "udp") {
+    // A UDP socket, bound to a port of its own on this machine's loopback
+    // address (the only address --allow-net grants). There is no connection.
+    const socket = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    return {
+      // Each send is one datagram; nothing says whether anyone got it.
+      send: (message) =>
+        new Promise((resolve, reject) =>
+          socket.send(message, port, host, (error) => {
+            if (error) reject(error);
+            else resolve();
+          })
+        ),
+      close: () => socket.close(),
+    };
+  }
+  // TCP connects first: with no listener there this fails now, before any row.
+  const conn = await Deno.connect({ hostname: host, port });
+  const encoder = new TextEncoder();
+  return {
+    // TCP carries bytes, not messages: each message is written as one line.
+    send: (message) => writeAll(conn, encoder.encode(oneLine(message) + "\n")),
+    close: () => conn.close(),
+  };
+}
+
+/** Creates (or empties) out9.txt and writes its header row. */
+function startOutput(path: string, header: string[]): CsvRowWriter {
+  const output = new CsvRowWriter(path);
+  output.writeRow(header);
+  return output;
+}
+
 /** A random wait in milliseconds between the two limits, in seconds. */
 function randomDelayMs(minSeconds: number, maxSeconds: number): number {
   return (minSeconds + Math.random() * (maxSeconds - minSeconds)) * 1000;
@@ -153,22 +203,23 @@ async function main(): Promise<void> {
   // Open the input and the connection before creating any file, so that a
   // typo in a file name or a missing TCP listener leaves nothing behind.
   const csv = await openCsvRows(flags.input);
-  const sender = await openSender({
-    protocol: flags.protocol,
-    hostname: flags.host,
-    port: flags.port,
+  const { protocol, host, port } = flags;
+  requireNetAccess(host, port); // this task may only reach this machine
+  const sender = await openSocket(protocol, host, port).catch((error) => {
+    throw socketError(error, protocol, host, port);
   });
   // Log and data go to separate files; mixing them was a bug in the originals.
   const log = new Logger({ style: "python", tee: flags.log });
-  const output = new CsvRowWriter(flags.output);
+  // out9.txt is created at the first row that passed transformChecked, so a
+  // header that does not fit leaves the last run's out9.txt as it was.
+  let output: CsvRowWriter | undefined;
   // From here on Ctrl-C no longer kills the program; it asks it to stop.
   const shutdown = listenForShutdown();
   log.info(
-    `Streaming ${flags.input} to ${sender.address} over ${flags.protocol.toUpperCase()} and into ${flags.output}.`,
+    `Streaming ${flags.input} to ${host}:${port} over ${protocol.toUpperCase()} and into ${flags.output}.`,
   );
   // The header goes to out9.txt only; the listener gets the data rows.
   const header = OUTPUT_HEADER ?? csv.header;
-  output.writeRow(header);
 
   let streamed = 0;
   let skipped = 0;
@@ -192,17 +243,21 @@ async function main(): Promise<void> {
       }
       if (shutdown.signal.aborted) break;
       // Send first, then write: out9.txt lists exactly the rows that left.
+      output ??= startOutput(flags.output, header);
       const line = formatCsvRow(fields);
-      await sender.send(line);
+      await sender.send(line).catch((error) => {
+        throw socketError(error, protocol, host, port);
+      });
       output.writeRow(fields);
       streamed++;
       log.info(`Sent and logged: ${line}`);
       if (streamed === flags.limit) break;
     }
     ending = shutdown.signal.aborted ? `Stopped by ${shutdown.reason}` : "Done";
+    output ??= startOutput(flags.output, header); // no row: the header alone
   } finally {
     // Each row is already on disk; closing just lets go of the file and socket.
-    output.close();
+    output?.close();
     sender.close();
     shutdown.dispose();
     log.info(

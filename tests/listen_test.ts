@@ -198,3 +198,19 @@ Deno.test("listen --port 65536 is a one-line usage error with exit code 2", asyn
     "listen: error: --port must be at most 65535, not 65536 (see --help)\n",
   );
 });
+
+for (const protocol of ["udp", "tcp"]) {
+  Deno.test(`listen --host 0.0.0.0 over ${protocol} is one line, no Uncaught NotCapable`, async () => {
+    const run = await runTask("listen", [
+      "--host",
+      "0.0.0.0",
+      "--protocol",
+      protocol,
+    ]);
+    strictEqual(run.code, 2, run.stderr);
+    strictEqual(
+      run.stderr,
+      "listen: error: --host 0.0.0.0: this task may only use this machine (127.0.0.1 or localhost), as its --allow-net says (see --help)\n",
+    );
+  });
+}

@@ -400,3 +400,12 @@ Deno.test(
     });
   },
 );
+
+Deno.test("an argument that is not a flag is a one-line usage error with exit code 2", async () => {
+  const { code, stderr } = await runTask("multiple_processes", ["3"]);
+  strictEqual(code, 2, stderr);
+  strictEqual(
+    stderr,
+    'multiple_processes: error: unexpected argument "3": this script takes only flags (see --help)\n',
+  );
+});

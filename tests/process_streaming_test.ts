@@ -410,3 +410,50 @@ Deno.test("SIGINT stops process_streaming_0 with a one-line goodbye and exit cod
   );
   ok(!errors.includes("    at "), "no stack trace");
 });
+
+Deno.test("a file named without --input is a one-line usage error, not the default file streamed", async () => {
+  for (const task of ["process_streaming_0", "process_streaming_name"]) {
+    const run = await runTask(task, ["data/mydata.csv"]);
+    strictEqual(run.code, 2, run.stderr);
+    strictEqual(
+      run.stderr,
+      `${task}: error: unexpected argument "data/mydata.csv": this script takes only flags; did you mean --input data/mydata.csv? (see --help)\n`,
+    );
+  }
+});
+
+Deno.test("a folder as --input or --output is one line that names it", async () => {
+  const zero = await runTask("process_streaming_0", ["--input", "data"]);
+  strictEqual(zero.code, 1, zero.stderr);
+  strictEqual(
+    zero.stderr.trim().split("\n").at(-1),
+    "process_streaming_0: error: input data is a folder, not a CSV file",
+  );
+  await inTempDir("folder-output", async (dir) => {
+    const run = await runTask("process_streaming_name", [
+      ...nameFlags(dir, await freePort("udp"), "udp"),
+      "--output",
+      dir,
+    ]);
+    strictEqual(run.code, 1, run.stderr);
+    strictEqual(
+      run.stderr.trim().split("\n").at(-1),
+      `process_streaming_name: error: cannot write ${dir}: it is a folder, not a file`,
+    );
+  });
+});
+
+for (const protocol of ["udp", "tcp"]) {
+  Deno.test(`--host example.com over ${protocol} is one line naming the host, no Uncaught NotCapable`, async () => {
+    for (const task of ["process_streaming_0", "process_streaming_name"]) {
+      const args = ["--host", "example.com", "--protocol", protocol];
+      const run = await runTask(task, args);
+      strictEqual(run.code, 2, run.stderr);
+      strictEqual(
+        run.stderr.trim().split("\n").at(-1),
+        `${task}: error: --host example.com: this task may only use this machine (127.0.0.1 or localhost), as its --allow-net says (see --help)`,
+      );
+      ok(!run.stderr.includes("Uncaught"), run.stderr);
+    }
+  });
+}

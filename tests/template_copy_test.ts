@@ -117,3 +117,42 @@ Deno.test("a copy of the template with its TODO lines edited passes deno fmt --c
     await Deno.remove(`${ROOT}${dir}`, { recursive: true });
   }
 });
+
+Deno.test("a copy whose transformRow does not fit the header stops in one line and leaves out9.txt as it was", async () => {
+  const name = `process_streaming_test${Date.now()}`;
+  const dir = await makeOutTempDir("template-header");
+  const path = `scripts/${name}.ts`;
+  let text = await Deno.readTextFile(`${ROOT}${TEMPLATE}`);
+  // The student set a three-field header but kept every field of each row.
+  text = text.replace(
+    "const OUTPUT_HEADER: string[] | null = null;",
+    'const OUTPUT_HEADER: string[] | null = ["Date", "Species", "Count"];',
+  );
+  await Deno.writeTextFile(`${ROOT}${path}`, text);
+  const out9 = `${dir}/out9.txt`;
+  const lastRun = "Date,Species,Count\n2024-04-06,Great Blue Heron,3\n";
+  await Deno.writeTextFile(`${ROOT}${out9}`, lastRun);
+  try {
+    const run = await runTask("stream", [
+      path,
+      "--output",
+      out9,
+      "--min_delay",
+      "0",
+      "--max_delay",
+      "0",
+    ]);
+    strictEqual(run.code, 1, run.stderr);
+    match(
+      run.stderr.trim().split("\n").at(-1)!,
+      new RegExp(
+        `^${name}: error: transformRow\\(\\) returned 6 fields for line 2, but the header has 3: Date,Species,Count$`,
+      ),
+    );
+    strictEqual(await Deno.readTextFile(`${ROOT}${out9}`), lastRun);
+  } finally {
+    await Deno.remove(`${ROOT}${path}`);
+    await Deno.remove(`${ROOT}out/${name}_log.txt`).catch(() => {});
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});

@@ -187,6 +187,9 @@ export function openOutputFile(
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`cannot create ${path}: its folder does not exist`);
     }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UserError(`cannot write ${path}: it is a folder, not a file`);
+    }
     throw error;
   }
 }

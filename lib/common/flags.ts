@@ -9,7 +9,10 @@
  *   `--task_duration`) and in kebab-case (`--task-duration`);
  * - numbers are checked: `--delay abc` is a one-line error, not `NaN`;
  * - `--help` prints the script's summary and its flags;
- * - an unknown flag or a bad value throws {@linkcode UsageError} (exit code 2).
+ * - an unknown flag or a bad value throws {@linkcode UsageError} (exit code 2),
+ *   and so does an argument that is not a flag, in a script whose spec names
+ *   no `positionals` (`deno task process_streaming_0 data/my.csv` would
+ *   otherwise stream the default file).
  *
  * @example
  * ```ts
@@ -134,6 +137,15 @@ export function parseFlags<F extends Record<string, FlagDef>>(
     throw new UsageError(describeParseError(error));
   }
 
+  const extra = parsed.positionals[0];
+  if (!spec.positionals && extra !== undefined) {
+    const hint = "input" in spec.flags
+      ? `; did you mean --input ${extra}?`
+      : "";
+    throw new UsageError(
+      `unexpected argument "${extra}": this script takes only flags${hint}`,
+    );
+  }
   const flags: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(spec.flags)) {
     flags[name] = convertValue(name, def, parsed.values[name]);

@@ -104,7 +104,13 @@ export async function openCsvRows(path: string): Promise<CsvRows> {
 /** Opens `path`, turning the errors a user can cause into one line. */
 async function openForReading(path: string): Promise<Deno.FsFile> {
   try {
-    return await Deno.open(path, { read: true });
+    const file = await Deno.open(path, { read: true });
+    // Opening a folder works on Linux; reading it would fail without a name.
+    if ((await file.stat()).isDirectory) {
+      file.close();
+      throw new Deno.errors.IsADirectory(path);
+    }
+    return file;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`input file ${path} not found`);

@@ -1,12 +1,13 @@
 /**
  * The `--host`, `--port` and `--protocol` flags every streaming script shares,
  * and the address they describe. A port outside 1..65535 is a usage error
- * (one line, exit code 2) before any socket is opened.
+ * (one line, exit code 2) before any socket is opened, and so is an address
+ * the task's `--allow-net` does not grant ({@linkcode requireNetAccess}).
  *
  * @example
  * ```ts
  * import { parseFlags } from "../common/flags.ts";
- * import { socketFlags } from "./socket_flags.ts";
+ * import { requireNetAccess, socketFlags } from "./socket_flags.ts";
  *
  * const { flags } = parseFlags(Deno.args, {
  *   program: "listen",
@@ -14,10 +15,13 @@
  *   flags: socketFlags({ protocol: "udp", hostname: "127.0.0.1", port: 9999 }),
  * });
  * flags.protocol; // "udp" | "tcp"
+ * requireNetAccess(flags.host, flags.port);
  * ```
  *
  * @module
  */
+import { UsageError } from "../common/cli.ts";
+
 /** The two transports the course compares. */
 export type Protocol = "udp" | "tcp";
 
@@ -94,4 +98,26 @@ export interface SocketAddress {
   hostname: string;
   /** The port number; 0 lets the system pick a free one for a receiver. */
   port: number;
+}
+
+/**
+ * Throws a {@linkcode UsageError} (one line, exit code 2) when this task's
+ * `--allow-net` does not grant `hostname:port`: the course tasks may only
+ * reach this machine. Checked before a socket is opened, because node:dgram
+ * reports a refused permission later, as an error nobody catches.
+ *
+ * @example
+ * ```ts
+ * requireNetAccess("127.0.0.1", 9999); // fine under --allow-net=127.0.0.1
+ * ```
+ */
+export function requireNetAccess(hostname: string, port: number): void {
+  const status = Deno.permissions.querySync({
+    name: "net",
+    host: `${hostname}:${port}`,
+  });
+  if (status.state === "granted") return;
+  throw new UsageError(
+    `--host ${hostname}: this task may only use this machine (127.0.0.1 or localhost), as its --allow-net says`,
+  );
 }

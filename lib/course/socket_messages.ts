@@ -1,7 +1,7 @@
 /**
- * What the UDP and TCP sides of lib/course/sockets.ts have in common: the
- * sender and receiver interfaces, the events a receiver reports (queued on a
- * {@linkcode StreamQueue}), and the one-line errors of a bind that failed.
+ * What the UDP and TCP sides have in common: the receiver interface and the
+ * events it reports (queued on a {@linkcode StreamQueue}), the one-line errors
+ * of a bind or a send that failed, and the one-line framing of TCP messages.
  *
  * @example
  * ```ts
@@ -17,16 +17,6 @@
 import { describeError, UserError } from "../common/cli.ts";
 import type { StreamQueue } from "../common/stream_queue.ts";
 import type { Protocol } from "./socket_flags.ts";
-
-/** Sends text messages to one address. */
-export interface MessageSender {
-  /** `host:port` of the receiver, for log lines. */
-  readonly address: string;
-  /** Sends one message; resolves once the operating system has taken it. */
-  send(message: string): Promise<void>;
-  /** Closes the socket. Calling it twice is harmless. */
-  close(): void;
-}
 
 /** A message that arrived, with who sent it and when. */
 export interface ReceivedMessage {
@@ -131,4 +121,66 @@ export function bindError(
     );
   }
   return error instanceof Error ? error : new Error(text);
+}
+
+/**
+ * One line that says why sending failed: no TCP listener, a listener that
+ * went away, an address this task may not reach. Errors that are bugs are
+ * returned as they are.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await Deno.connect({ hostname: "127.0.0.1", port: 9999 });
+ * } catch (error) {
+ *   throw socketError(error, "tcp", "127.0.0.1", 9999);
+ * }
+ * ```
+ */
+export function socketError(
+  error: unknown,
+  protocol: Protocol,
+  hostname: string,
+  port: number,
+): Error {
+  const address = `${hostname}:${port}`;
+  const text = describeError(error);
+  if (error instanceof UserError) return error;
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return new UserError(
+      `no TCP listener at ${address}; start one first with: deno task listen --protocol tcp`,
+    );
+  }
+  if (
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionReset
+  ) {
+    return new UserError(`the TCP listener at ${address} went away: ${text}`);
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return new UserError(`this task may not reach ${address}: ${text}`);
+  }
+  const via = protocol.toUpperCase();
+  if (
+    error instanceof Error &&
+    ("code" in error || error instanceof Deno.errors.NotFound ||
+      error.name.startsWith("Connection"))
+  ) {
+    return new UserError(`could not send to ${address} over ${via}: ${text}`);
+  }
+  return error instanceof Error ? error : new Error(text);
+}
+
+/**
+ * A message as one line for TCP, which carries bytes, not messages: a line
+ * break inside it (a quoted CSV field may hold one) becomes the two
+ * characters `\n`, so the receiver's split at line breaks finds it whole.
+ *
+ * @example
+ * ```ts
+ * oneLine('a,"two\nlines"'); // 'a,"two\\nlines"'
+ * ```
+ */
+export function oneLine(message: string): string {
+  return message.replace(/\r\n|\r|\n/g, "\\n");
 }

@@ -1,5 +1,9 @@
 /**
- * Sending and receiving text messages over UDP or TCP with one small API.
+ * The socket plumbing of the streaming scripts: the listener's receiving side
+ * over UDP or TCP with one small API, and, for the senders, the shared flags,
+ * the permission check, the one-line errors and TCP's line framing. The
+ * senders' own socket calls (create, send, close; connect, write) are in the
+ * streaming scripts, where the student reads them.
  *
  * The course streams rows to `127.0.0.1:9999`. Which transport carries them is
  * part of the lesson, so both sides take a {@linkcode Protocol}:
@@ -13,16 +17,14 @@
  *   one line: the text, then `\n`. The receiver splits the stream at newlines.
  *
  * This module only picks the side: lib/course/udp.ts and lib/course/tcp.ts do
- * the work, lib/course/socket_flags.ts has the shared flags.
+ * the work, lib/course/socket_flags.ts has the shared flags,
+ * lib/course/socket_messages.ts the errors and framing.
  *
  * @example
  * ```ts
- * import { openReceiver, openSender } from "./sockets.ts";
+ * import { openReceiver } from "./sockets.ts";
  *
  * const receiver = await openReceiver({ protocol: "tcp", hostname: "127.0.0.1", port: 9999 });
- * const sender = await openSender({ protocol: "tcp", hostname: "127.0.0.1", port: 9999 });
- * await sender.send("[2023, 1, 3, 7:55, 12]");
- * sender.close();
  * for await (const event of receiver.events) {
  *   if (event.kind === "message") console.log(event.sender, event.text);
  * }
@@ -32,40 +34,25 @@
  */
 
 import type { SocketAddress } from "./socket_flags.ts";
-import type { MessageReceiver, MessageSender } from "./socket_messages.ts";
-import { openTcpReceiver, openTcpSender } from "./tcp.ts";
-import { openUdpReceiver, openUdpSender } from "./udp.ts";
+import type { MessageReceiver } from "./socket_messages.ts";
+import { openTcpReceiver } from "./tcp.ts";
+import { openUdpReceiver } from "./udp.ts";
 
 export {
   type Protocol,
   PROTOCOLS,
+  requireNetAccess,
   type SocketAddress,
   socketFlags,
 } from "./socket_flags.ts";
-export type {
-  ConnectionEvent,
-  MessageReceiver,
-  MessageSender,
-  ReceivedMessage,
-  ReceiverEvent,
+export {
+  type ConnectionEvent,
+  type MessageReceiver,
+  oneLine,
+  type ReceivedMessage,
+  type ReceiverEvent,
+  socketError,
 } from "./socket_messages.ts";
-
-/**
- * Opens a sender. For TCP this connects right away, so a listener that is not
- * there throws {@linkcode UserError} before any row is read.
- *
- * @example
- * ```ts
- * const sender = await openSender({ protocol: "udp", hostname: "127.0.0.1", port: 9999 });
- * await sender.send("hello");
- * sender.close();
- * ```
- */
-export async function openSender(to: SocketAddress): Promise<MessageSender> {
-  return to.protocol === "udp"
-    ? await openUdpSender(to)
-    : await openTcpSender(to);
-}
 
 /**
  * Starts listening. TCP accepts any number of senders at once and splits each

@@ -1,87 +1,28 @@
 /**
- * Text messages over TCP. TCP first connects (so a listener that is not there
- * is an error at once), then delivers every byte, in order, or reports that it
- * could not. TCP carries a stream of bytes, not messages, so each message is
- * written as one line: the text, then `\n`; the receiver splits the stream at
- * line breaks (lib/common/lines.ts). Uses `Deno.connect` and `Deno.listen`.
+ * The receiving side of TCP for `deno task listen`: accepts any number of
+ * senders (`Deno.listen`) and splits each one's byte stream into messages at
+ * line breaks (lib/common/lines.ts). The sending side (`Deno.connect`, one
+ * line per message) is in the streaming scripts themselves.
  *
  * @example
  * ```ts
- * import { openTcpReceiver, openTcpSender } from "./tcp.ts";
+ * import { openTcpReceiver } from "./tcp.ts";
  *
  * const receiver = openTcpReceiver({ protocol: "tcp", hostname: "127.0.0.1", port: 0 });
- * const sender = await openTcpSender({ protocol: "tcp", hostname: "127.0.0.1", port: receiver.port });
- * await sender.send("hello");
- * sender.close();
+ * for await (const event of receiver.events) console.log(event);
  * ```
  *
  * @module
  */
-import { describeError, UserError } from "../common/cli.ts";
 import { readLines } from "../common/lines.ts";
 import { StreamQueue } from "../common/stream_queue.ts";
-import { writeAll } from "../common/write_all.ts";
-import type { SocketAddress } from "./socket_flags.ts";
+import { requireNetAccess, type SocketAddress } from "./socket_flags.ts";
 import {
   bindError,
   type MessageReceiver,
-  type MessageSender,
   type ReceiverEvent,
   receiverOf,
 } from "./socket_messages.ts";
-
-/**
- * A TCP connection to `to` that writes each message as one line. A listener
- * that is not there throws {@linkcode UserError} at once.
- *
- * @example
- * ```ts
- * const sender = await openTcpSender({ protocol: "tcp", hostname: "127.0.0.1", port: 9999 });
- * ```
- */
-export async function openTcpSender(to: SocketAddress): Promise<MessageSender> {
-  const address = `${to.hostname}:${to.port}`;
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: to.hostname, port: to.port });
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionRefused) {
-      throw new UserError(
-        `no TCP listener at ${address}; start one first with: deno task listen --protocol tcp`,
-      );
-    }
-    throw new UserError(
-      `could not connect to ${address} over TCP: ${describeError(error)}`,
-    );
-  }
-  const encoder = new TextEncoder();
-  let closed = false;
-  return {
-    address,
-    async send(message: string): Promise<void> {
-      const bytes = encoder.encode(toOneLine(message) + "\n");
-      try {
-        await writeAll(conn, bytes);
-      } catch (error) {
-        throw new UserError(
-          `the TCP listener at ${address} went away: ${describeError(error)}`,
-        );
-      }
-    },
-    close(): void {
-      if (!closed) conn.close();
-      closed = true;
-    },
-  };
-}
-
-/**
- * Keeps a message on one line for TCP's newline framing: a line break inside
- * it (a quoted CSV field may hold one) is sent as the two characters `\n`.
- */
-function toOneLine(message: string): string {
-  return message.replace(/\r\n|\r|\n/g, "\\n");
-}
 
 /**
  * Accepts TCP connections and reads lines from each of them.
@@ -92,6 +33,7 @@ function toOneLine(message: string): string {
  * ```
  */
 export function openTcpReceiver(at: SocketAddress): MessageReceiver {
+  requireNetAccess(at.hostname, at.port);
   const queue = new StreamQueue<ReceiverEvent>();
   let listener: Deno.TcpListener;
   try {

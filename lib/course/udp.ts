@@ -1,70 +1,31 @@
 /**
- * Text messages over UDP, one datagram each, with `node:dgram` (because
- * `Deno.listenDatagram` still needs the `--unstable-net` flag in Deno 2.9).
+ * The receiving side of UDP for `deno task listen`: datagrams on a bound
+ * socket, with `node:dgram` (because `Deno.listenDatagram` still needs the
+ * `--unstable-net` flag in Deno 2.9). The sending side is in the streaming
+ * scripts themselves, where the student reads it.
  * There is no connection: a message to a port where nobody listens simply
  * disappears, and nothing promises that datagrams arrive, or arrive in order.
  *
  * @example
  * ```ts
- * import { openUdpReceiver, openUdpSender } from "./udp.ts";
+ * import { openUdpReceiver } from "./udp.ts";
  *
  * const receiver = await openUdpReceiver({ protocol: "udp", hostname: "127.0.0.1", port: 0 });
- * const sender = await openUdpSender({ protocol: "udp", hostname: "127.0.0.1", port: receiver.port });
- * await sender.send("hello");
+ * for await (const event of receiver.events) console.log(event);
  * ```
  *
  * @module
  */
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
-import { describeError, UserError } from "../common/cli.ts";
 import { StreamQueue } from "../common/stream_queue.ts";
-import type { SocketAddress } from "./socket_flags.ts";
+import { requireNetAccess, type SocketAddress } from "./socket_flags.ts";
 import {
   bindError,
   type MessageReceiver,
-  type MessageSender,
   type ReceiverEvent,
   receiverOf,
 } from "./socket_messages.ts";
-
-/**
- * A UDP socket bound to a local port of its own, sending datagrams to `to`.
- *
- * @example
- * ```ts
- * const sender = await openUdpSender({ protocol: "udp", hostname: "127.0.0.1", port: 9999 });
- * ```
- */
-export async function openUdpSender(to: SocketAddress): Promise<MessageSender> {
-  const socket = dgram.createSocket("udp4");
-  // Binding explicitly keeps the socket on the loopback interface for local
-  // receivers, which is all that --allow-net=127.0.0.1 permits.
-  await bindUdp(socket, 0, isLoopback(to.hostname) ? "127.0.0.1" : "0.0.0.0");
-  let closed = false;
-  return {
-    address: `${to.hostname}:${to.port}`,
-    send(message: string): Promise<void> {
-      return new Promise((resolve, reject) => {
-        socket.send(message, to.port, to.hostname, (error) => {
-          if (error) {
-            reject(
-              new UserError(
-                `could not send to ${to.hostname}:${to.port} over UDP: ${
-                  describeError(error)
-                }`,
-              ),
-            );
-          } else resolve();
-        });
-      });
-    },
-    close(): void {
-      if (!closed) socket.close();
-      closed = true;
-    },
-  };
-}
 
 /**
  * Receives datagrams on a bound UDP socket.
@@ -77,6 +38,7 @@ export async function openUdpSender(to: SocketAddress): Promise<MessageSender> {
 export async function openUdpReceiver(
   at: SocketAddress,
 ): Promise<MessageReceiver> {
+  requireNetAccess(at.hostname, at.port);
   const queue = new StreamQueue<ReceiverEvent>();
   const socket = dgram.createSocket("udp4");
   socket.on("message", (data: Buffer, from: dgram.RemoteInfo) => {
@@ -91,11 +53,6 @@ export async function openUdpReceiver(
   return receiverOf(at.hostname, socket.address().port, queue, () => {
     socket.close();
   });
-}
-
-/** True for names and addresses of this machine's loopback interface. */
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname.startsWith("127.");
 }
 
 /** Binds a UDP socket, turning "port in use" into a {@linkcode UserError}. */
