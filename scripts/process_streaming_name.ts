@@ -20,8 +20,8 @@
  * `process_streaming_yourname`, with no further edit.
  *
  * Each row goes through `transformRow`, is written to out9.txt as proper CSV
- * (csv-stringify quotes fields with commas, so "Heron Marsh, north blind"
- * stays one field), sent to the listener as that same line, and logged as
+ * (fields with commas are quoted, so "Heron Marsh, north blind" stays one
+ * field), sent to the listener as that same line, and logged as
  * `Sent and logged: ...` to the console and the log file. A row with the wrong
  * number of fields, or with a quote that is never closed, is not sent: it is
  * logged as a warning with its line number, counted, and the next line goes on.
@@ -32,6 +32,11 @@
  * error, and stopping the listener stops the stream (at the next row: TCP
  * only notices then). With UDP neither happens. Stop a run with Ctrl-C and
  * check that out9.txt is still valid CSV. See `--help` for all flags.
+ *
+ * APIs used, in this file: node:dgram (UDP: createSocket, bind, send, close)
+ * and Deno.connect (TCP: connect, write, close), in `openSocket`. Via lib/:
+ * the CSV reader and writer (lib/course/csv_rows.ts), Ctrl-C
+ * (lib/common/shutdown.ts).
  *
  * @module
  */
