@@ -10,8 +10,8 @@
  * import { saveLockTimeline } from "./lock_timeline.ts";
  *
  * const events = [
- *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
- *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000, level: "INFO" as const, message: "" },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000, level: "INFO" as const, message: "" },
  * ];
  * console.log(await saveLockTimeline("out/lock_timeline.svg", events, "3 s"));
  * ```
@@ -69,8 +69,8 @@ const TEXT_COLUMNS = 60;
  * @example
  * ```ts
  * const events = [
- *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
- *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000, level: "INFO" as const, message: "" },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000, level: "INFO" as const, message: "" },
  * ];
  * console.log(await saveLockTimeline("out/lock_timeline.svg", events, "3 s, no remedy"));
  * ```
@@ -94,8 +94,8 @@ export async function saveLockTimeline(
  * @example
  * ```ts
  * const events = [
- *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
- *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000, level: "INFO" as const, message: "" },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000, level: "INFO" as const, message: "" },
  * ];
  * console.log(textTimeline(events));
  * // P1 |###C####C   | 1 committed, 0 failed (saved Ace) ...
@@ -160,8 +160,8 @@ function laneSummary(lane: Lane): string {
  * @example
  * ```ts
  * const events = [
- *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
- *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000, level: "INFO" as const, message: "" },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000, level: "INFO" as const, message: "" },
  * ];
  * await Deno.writeTextFile("out/lock_timeline.svg", svgTimeline(events, "3 s, no remedy"));
  * ```

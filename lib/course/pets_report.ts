@@ -123,8 +123,8 @@ export function reportPetRows(
  * import { Logger } from "../common/log.ts";
  *
  * const events = [
- *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000 },
- *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000 },
+ *   { process: 1, kind: "lock" as const, pet: "Ace", at: 1000, level: "INFO" as const, message: "" },
+ *   { process: 1, kind: "commit" as const, pet: "Ace", at: 4000, level: "INFO" as const, message: "" },
  * ];
  * await showLockTimeline(new Logger(), "out/lock_timeline.svg", events, "3 s");
  * ```
