@@ -110,11 +110,7 @@ function tell(
   pet: string,
   text: string,
 ): void {
-  const level = kind === "fail"
-    ? "ERROR"
-    : kind === "retry" || kind === "stop"
-    ? "WARNING"
-    : "INFO";
+  const level = lockEvents.LEVELS[kind]; // ERROR for "fail", ...
   const message = `P${worker.number}: ${text}`;
   const event = { process: worker.number, kind, pet, at: Date.now() };
   console.log(lockEvents.formatLockEvent({ ...event, level, message }));
@@ -150,12 +146,8 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
     db.prepare("INSERT INTO pets (name, breed) VALUES (?, ?)")
       .run(name, pet.breed);
     const lockedAt = Date.now();
-    tell(
-      worker,
-      "lock",
-      name,
-      `got the lock for ${name} after ${secondsSince(askedAt)}.`,
-    );
+    const waited = secondsSince(askedAt);
+    tell(worker, "lock", name, `got the lock for ${name} after ${waited}.`);
     // The slow task, holding the lock; Ctrl-C cuts it short.
     if (!short) await shutdown.sleep(taskMs, stop.signal);
     // After Ctrl-C the row is rolled back below, never committed.

@@ -38,7 +38,7 @@
 import dgram from "node:dgram";
 import { runMain, UserError } from "../lib/common/cli.ts";
 import { type CsvRow, openCsvRows } from "../lib/course/csv_rows.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { numberFlag, parseFlags, stringFlag } from "../lib/common/flags.ts";
 import { Logger } from "../lib/common/log.ts";
 import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
 import { writeAll } from "../lib/common/write_all.ts";
@@ -67,18 +67,9 @@ function readFlags() {
     program: "process_streaming_0",
     summary: "Stream temperature readings from a CSV file, oldest first.",
     flags: {
-      delay: {
-        type: "number",
-        default: DELAY_SECONDS,
-        min: 0,
-        description: "seconds between messages",
-      },
+      delay: numberFlag(DELAY_SECONDS, "seconds between messages", { min: 0 }),
       ...socketFlags({ protocol: PROTOCOL, hostname: HOST, port: PORT }),
-      input: {
-        type: "string",
-        default: INPUT_FILE_NAME,
-        description: "CSV file to stream",
-      },
+      input: stringFlag(INPUT_FILE_NAME, "CSV file to stream"),
       limit: {
         type: "number",
         integer: true,

@@ -47,7 +47,7 @@ import {
   formatCsvRow,
   openCsvRows,
 } from "../lib/course/csv_rows.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { numberFlag, parseFlags, stringFlag } from "../lib/common/flags.ts";
 import { Logger } from "../lib/common/log.ts";
 import { listenForShutdown, sleep } from "../lib/common/shutdown.ts";
 import { writeAll } from "../lib/common/write_all.ts";
@@ -91,42 +91,17 @@ const PROGRAM = scriptName(import.meta.url);
 
 /** Reads the command line; every flag falls back to a constant above. */
 function readFlags() {
-  const seconds = { type: "number", min: 0 } as const;
+  const limit = "stop after N rows";
   return parseFlags(Deno.args, {
     program: `stream scripts/${PROGRAM}.ts`,
     summary: "Stream a CSV file into out9.txt and to a listener, row by row.",
     flags: {
-      input: {
-        type: "string",
-        default: INPUT_FILE_NAME,
-        description: "CSV to stream",
-      },
-      output: {
-        type: "string",
-        default: OUTPUT_FILE_NAME,
-        description: "CSV copy of the rows",
-      },
-      log: {
-        type: "string",
-        default: `out/${PROGRAM}_log.txt`,
-        description: "log file",
-      },
-      min_delay: {
-        ...seconds,
-        default: MIN_DELAY_SECONDS,
-        description: "shortest wait (s)",
-      },
-      max_delay: {
-        ...seconds,
-        default: MAX_DELAY_SECONDS,
-        description: "longest wait (s)",
-      },
-      limit: {
-        type: "number",
-        integer: true,
-        min: 1,
-        description: "stop after N rows",
-      },
+      input: stringFlag(INPUT_FILE_NAME, "CSV to stream"),
+      output: stringFlag(OUTPUT_FILE_NAME, "CSV copy of the rows"),
+      log: stringFlag(`out/${PROGRAM}_log.txt`, "log file"),
+      min_delay: numberFlag(MIN_DELAY_SECONDS, "shortest wait (s)", { min: 0 }),
+      max_delay: numberFlag(MAX_DELAY_SECONDS, "longest wait (s)", { min: 0 }),
+      limit: { type: "number", integer: true, min: 1, description: limit },
       ...socketFlags({ protocol: PROTOCOL, hostname: HOST, port: PORT }),
     },
   }).flags;

@@ -169,6 +169,15 @@ Deno.test(
       strictEqual(await svgMarks(dir, "fail"), lost.length);
       strictEqual(await svgMarks(dir, "commit"), saved.length);
       ok(await svgMarks(dir, "waiting") > 0);
+      // The picture names the lost pets, and its legend lists only what
+      // occurred (no retries, no slow task without the lock in this run).
+      const svg = await Deno.readTextFile(`${ROOT}${dir}/lock_timeline.svg`);
+      for (const name of lost) ok(svg.includes(`>${name} lost</text>`), svg);
+      ok(!svg.includes("will retry") && !svg.includes("without it"), svg);
+      // Each lane line names its lost pets too.
+      const lostInLanes = [...stderr.matchAll(/lost ([\w, ]+)\)$/gm)]
+        .flatMap((found) => found[1].split(", "));
+      deepStrictEqual(lostInLanes.sort(), [...lost].sort(), stderr);
     });
   },
 );

@@ -282,3 +282,18 @@ export function numberFlag(
 } {
   return { type: "number", default: defaultValue, description, ...limits };
 }
+
+/**
+ * A string flag in one line: its default and its `--help` text.
+ *
+ * @example
+ * ```ts
+ * const flags = { input: stringFlag("data/my.csv", "CSV file to stream") };
+ * ```
+ */
+export function stringFlag(
+  defaultValue: string,
+  description: string,
+): { type: "string"; default: string; description: string } {
+  return { type: "string", default: defaultValue, description };
+}

@@ -76,6 +76,26 @@ const STATE_AFTER: Partial<Record<LockEventKind, LaneState>> = {
   stop: "idle",
 };
 
+/**
+ * The log level of each kind of event: a lost row is an error, a retry or a
+ * stop a warning, the rest information.
+ *
+ * @example
+ * ```ts
+ * LEVELS.fail; // "ERROR"
+ * ```
+ */
+export const LEVELS: Record<LockEventKind, LogLevel> = {
+  note: "INFO",
+  work: "INFO",
+  ask: "INFO",
+  lock: "INFO",
+  commit: "INFO",
+  retry: "WARNING",
+  fail: "ERROR",
+  stop: "WARNING",
+};
+
 /** The events that leave a marker on a lane, with their text-chart letter. */
 export const MARKS: Partial<Record<LockEventKind, string>> = {
   commit: "C",
