@@ -53,8 +53,9 @@ import {
 import { ConsumerGroup } from "../lib/kafka/consumer_group.ts";
 import { outageReporter } from "../lib/kafka/consumer_crashes.ts";
 import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
+  checkGroupId,
   checkTopicName,
   CONFIG_FLAG,
   threadsFlag,
@@ -109,7 +110,9 @@ function readCommandLine() {
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one WORKINGDIR");
   }
+  checkPathArguments(positionals, "WORKINGDIR");
   checkTopicName(flags.topic_name);
+  checkGroupId(flags.consumer_group_ID);
   return { ...flags, workingDir: positionals[0] };
 }
 

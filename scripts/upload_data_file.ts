@@ -33,7 +33,7 @@ import {
   UserError,
 } from "../lib/common/cli.ts";
 import type { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
   checkTopicName,
@@ -90,6 +90,7 @@ function readCommandLine() {
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
+  checkPathArguments(positionals, "FILEPATH");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
   return { ...flags, paths: positionals };

@@ -37,7 +37,7 @@ import {
   listenForCommands,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   FolderWatcher,
   requireFolder,
@@ -130,6 +130,7 @@ function readCommandLine() {
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one DIRECTORY");
   }
+  checkPathArguments(positionals, "DIRECTORY");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
   return { ...flags, directory: positionals[0] };
