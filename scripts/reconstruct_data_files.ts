@@ -74,7 +74,12 @@ import {
   RECONSTRUCT_FLAGS,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
-import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+import {
+  listenForShutdown,
+  type ShutdownSignal,
+  unlessStopped,
+  untilStopped,
+} from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
   openRebuiltCatalog,
@@ -86,6 +91,9 @@ const log = new Logger({
   program: "reconstruct_data_files",
   console: "stdout",
 });
+
+/** How a Ctrl-C while starting ends the sentence "stopped by SIGINT ...". */
+const NOTHING_READ = "while connecting to Kafka; nothing was read";
 
 /** Counts for `check` and the summary, and the lines that print them. */
 const progress = new ReconstructReport(log);
@@ -156,12 +164,14 @@ async function handleMessage(
 /** Runs until quit, Ctrl-C or SIGTERM. */
 async function reconstruct(
   options: ReturnType<typeof readCommandLine>,
+  shutdown: ShutdownSignal,
 ): Promise<void> {
   const startedAt = new Date();
-  const { kafka, settings, partitions } = await openTopic(
-    options.config,
-    options.topic_name,
-    log,
+  // A Ctrl-C while Kafka is slow to answer ends the run at once.
+  const { kafka, settings, partitions } = await unlessStopped(
+    openTopic(options.config, options.topic_name, log),
+    shutdown,
+    NOTHING_READ,
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
@@ -188,10 +198,9 @@ async function reconstruct(
     log,
   );
 
-  const shutdown = listenForShutdown();
   let fatal: Error | undefined;
   const joined = joinNotice(log, groupId);
-  const group = await ConsumerGroup.start(kafka, settings, {
+  const starting = ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
     consumers,
@@ -201,10 +210,12 @@ async function reconstruct(
       progress.reportLost((await member.assigned(owned, committed)).lost),
     fatal: (error) => {
       fatal ??= error;
-      shutdown.stop("error");
+      shutdown.stop(`an error (${describeError(error)})`);
     },
     ...outageReporter(log),
-  }).finally(joined);
+  });
+  const group = await unlessStopped(starting, shutdown, NOTHING_READ)
+    .finally(joined);
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -239,7 +250,11 @@ async function reconstruct(
 }
 
 if (import.meta.main) {
-  await runMain("reconstruct_data_files", () => reconstruct(readCommandLine()));
+  await runMain("reconstruct_data_files", () => {
+    // Ctrl-C is handled from the first moment, before anything is awaited.
+    const shutdown = listenForShutdown();
+    return reconstruct(readCommandLine(), shutdown);
+  });
 }
 
 // A run that receives one file, then `quit`, prints:

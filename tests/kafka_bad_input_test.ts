@@ -182,3 +182,108 @@ Deno.test("--n_threads 100000000 is a usage error in one line for each tool, not
     );
   }
 });
+
+/**
+ * A TCP server that accepts connections and never answers: a broker that
+ * hangs. `nextConnection()` resolves when the next client connects.
+ */
+function startSilentServer(): {
+  port: number;
+  nextConnection: () => Promise<void>;
+  close: () => void;
+} {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  let waiting: (() => void)[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      held.push(conn);
+      for (const arrived of waiting) arrived();
+      waiting = [];
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    nextConnection: () => new Promise((resolve) => waiting.push(resolve)),
+    close: () => {
+      listener.close();
+      for (const conn of held) conn.close();
+    },
+  };
+}
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test(`${signal} while Kafka does not answer stops each tool at once: one line, exit ${code}`, async () => {
+    const server = startSilentServer();
+    try {
+      const config = await writeConfig(
+        "silent",
+        `[cluster]\nbootstrap.servers = 127.0.0.1:${server.port}\n`,
+      );
+      const file = await writeSmallFile();
+      await Deno.mkdir(`${ROOT}${TEST_DIR}/watched`, { recursive: true });
+      for (const [task, args] of toolRuns(file)) {
+        const connected = server.nextConnection();
+        const child = spawnTask(task, ["--config", config, ...args], {
+          direct: true,
+        });
+        const guard = setTimeout(() => child.kill("SIGKILL"), GUARD_MS);
+        const output = child.output();
+        await connected; // It waits for Kafka now.
+        child.kill(signal);
+        const { code: exitCode, stdout, stderr } = await output;
+        clearTimeout(guard);
+        const nothing = task === "reconstruct_data_files" ? "read" : "sent";
+        assertOneLineError(
+          {
+            code: exitCode,
+            stdout: decoder.decode(stdout),
+            stderr: decoder.decode(stderr),
+          },
+          code,
+          new RegExp(
+            `^${task}: error: stopped by ${signal} while connecting to Kafka; nothing was ${nothing}$`,
+          ),
+        );
+      }
+    } finally {
+      server.close();
+    }
+  });
+}
+
+Deno.test("Ctrl-C right after start ends each tool with exit 130 and at most one line", async () => {
+  const server = startSilentServer();
+  try {
+    const config = await writeConfig(
+      "silent_early",
+      `[cluster]\nbootstrap.servers = 127.0.0.1:${server.port}\n`,
+    );
+    const file = await writeSmallFile();
+    await Deno.mkdir(`${ROOT}${TEST_DIR}/watched`, { recursive: true });
+    for (const [task, args] of toolRuns(file)) {
+      const child = spawnTask(task, ["--config", config, ...args], {
+        direct: true,
+      });
+      const guard = setTimeout(() => child.kill("SIGKILL"), GUARD_MS);
+      // Before its first line: still loading, or already waiting for Kafka.
+      child.kill("SIGINT");
+      const output = await child.output();
+      clearTimeout(guard);
+      const stderr = decoder.decode(output.stderr).trim();
+      strictEqual(output.code, 130, `${task} exit code; stderr: ${stderr}`);
+      ok(stderr.split("\n").length <= 1, `at most one line:\n${stderr}`);
+      ok(!/Uncaught|^\s+at /m.test(stderr), "no stack trace");
+      ok(
+        stderr === "" ||
+          stderr ===
+            `${task}: error: stopped by SIGINT while connecting to Kafka; nothing was ${
+              task === "reconstruct_data_files" ? "read" : "sent"
+            }`,
+        `the line says it stopped: ${stderr}`,
+      );
+    }
+  } finally {
+    server.close();
+  }
+});
