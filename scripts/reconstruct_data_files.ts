@@ -10,7 +10,9 @@
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
  * (`$VARIABLES` in the config; the Kafka client's `debug` module reads it),
- * `--allow-sys=hostname` (catalog rows name the host that rebuilt a file).
+ * `--allow-sys=hostname,statfs` (catalog rows name the host that rebuilt a
+ * file; a file the disk's free space cannot hold is refused before its
+ * first byte is written).
  * With `--catalog[=DB]` each rebuilt file gets its row in the lab catalog
  * (see metadata_uploader), with source 'kafka'.
  *
@@ -245,7 +247,11 @@ async function reconstruct(
   shutdown.dispose();
   progress.printSummary(startedAt);
   if (fatal) {
-    throw new UserError(`stopped after an error: ${describeError(fatal)}`);
+    throw new UserError(
+      `stopped after an error: ${
+        describeError(fatal)
+      }; to go on where it stopped, start again with --consumer_group_ID ${groupId}`,
+    );
   }
 }
 
