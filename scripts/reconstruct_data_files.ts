@@ -11,8 +11,7 @@
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
  * (`$VARIABLES` in the config; the Kafka client's `debug` module reads it),
  * `--allow-sys=hostname,statfs` (catalog rows name the host that rebuilt a
- * file; a file the disk's free space cannot hold is refused before its
- * first byte is written).
+ * file; a file too big for the free space is refused before it is written).
  * With `--catalog[=DB]` each rebuilt file gets its row in the lab catalog
  * (see metadata_uploader), with source 'kafka'.
  *
@@ -94,9 +93,6 @@ const log = new Logger({
   console: "stdout",
 });
 
-/** How a Ctrl-C while starting ends the sentence "stopped by SIGINT ...". */
-const NOTHING_READ = "while connecting to Kafka; nothing was read";
-
 /** Counts for `check` and the summary, and the lines that print them. */
 const progress = new ReconstructReport(log);
 
@@ -173,7 +169,7 @@ async function reconstruct(
   const { kafka, settings, partitions } = await unlessStopped(
     openTopic(options.config, options.topic_name, log),
     shutdown,
-    NOTHING_READ,
+    "while connecting to Kafka; nothing was read",
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
@@ -215,9 +211,9 @@ async function reconstruct(
       shutdown.stop(`an error (${describeError(error)})`);
     },
     ...outageReporter(log),
-  });
-  const group = await unlessStopped(starting, shutdown, NOTHING_READ)
-    .finally(joined);
+  }).finally(joined);
+  // Stopped while joining, what it wrote is kept, as after a kill.
+  const group = await unlessStopped(starting, shutdown, "while joining");
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -248,19 +244,19 @@ async function reconstruct(
   progress.printSummary(startedAt);
   if (fatal) {
     throw new UserError(
-      `stopped after an error: ${
+      `stopped by an error: ${
         describeError(fatal)
-      }; to go on where it stopped, start again with --consumer_group_ID ${groupId}`,
+      }; to go on, start again with --consumer_group_ID ${groupId}`,
     );
   }
 }
 
 if (import.meta.main) {
-  await runMain("reconstruct_data_files", () => {
-    // Ctrl-C is handled from the first moment, before anything is awaited.
-    const shutdown = listenForShutdown();
-    return reconstruct(readCommandLine(), shutdown);
-  });
+  // Ctrl-C is handled from the first moment: nothing is awaited before.
+  await runMain(
+    "reconstruct_data_files",
+    () => reconstruct(readCommandLine(), listenForShutdown()),
+  );
 }
 
 // A run that receives one file, then `quit`, prints:

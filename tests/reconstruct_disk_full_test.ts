@@ -135,7 +135,7 @@ async function fillsUpMidFile(
     match(
       stderr,
       new RegExp(
-        `^reconstruct_data_files: error: stopped after an error: the disk of .*/disk_${chunkSize}/rebuilt is full \\((No space left on device \\(os error 28\\)|database or disk is full)\\); the chunks written so far are kept; to go on where it stopped, start again with --consumer_group_ID ${group}$`,
+        `^reconstruct_data_files: error: stopped by an error: the disk of .*/disk_${chunkSize}/rebuilt is full \\((No space left on device \\(os error 28\\)|database or disk is full)\\); the chunks written so far are kept; to go on, start again with --consumer_group_ID ${group}$`,
       ),
     );
 
