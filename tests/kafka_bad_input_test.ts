@@ -102,6 +102,24 @@ for (const port of ["abc", "99999"]) {
   });
 }
 
+Deno.test("a password written into bootstrap.servers is not printed", async () => {
+  const config = await writeConfig(
+    "password_in_servers",
+    "[cluster]\nbootstrap.servers = lab:s3cret-pw@127.0.0.1:9092\n",
+  );
+  const run = await runGuarded("upload_data_file", [
+    "--config",
+    config,
+    await writeSmallFile(),
+  ]);
+  assertOneLineError(
+    run,
+    1,
+    /^upload_data_file: error: .*bootstrap\.servers entry "\.\.\.@127\.0\.0\.1:9092" is not host:port/,
+  );
+  ok(!run.stderr.includes("s3cret"), "the password is not printed");
+});
+
 Deno.test("batch.size = -5 is refused in one line before anything is sent", async () => {
   const config = await writeConfig(
     "negative_batch",

@@ -378,7 +378,8 @@ function mapCluster(cluster: SectionReader, source: string): ClientSettings {
 
 /**
  * `host:port,host:port` (IPv6 as `[::1]:9092`) to a list; a port that is not
- * 1 to 65535 is a one-line error naming it (the client would retry it for ever).
+ * 1 to 65535 is a one-line error naming it (the client would retry it for
+ * ever), without a `user:password@` someone put in front.
  */
 function parseBrokers(servers: string, source: string): string[] {
   const brokers = servers.split(",").map((s) => s.trim()).filter(Boolean);
@@ -387,7 +388,9 @@ function parseBrokers(servers: string, source: string): string[] {
     const port = Number(match?.[2]);
     if (!match || port < 1 || port > 65535) {
       throw new UserError(
-        `${source}: [cluster] bootstrap.servers entry "${broker}" is not host:port with a port from 1 to 65535`,
+        `${source}: [cluster] bootstrap.servers entry "${
+          broker.replace(/^.*@/, "...@")
+        }" is not host:port with a port from 1 to 65535`,
       );
     }
   }
