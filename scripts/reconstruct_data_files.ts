@@ -10,7 +10,8 @@
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
  * (`$VARIABLES` in the config; the Kafka client's `debug` module reads it),
- * `--allow-sys=hostname` (catalog rows name the host that rebuilt a file).
+ * `--allow-sys=hostname,statfs` (catalog rows name the host that rebuilt a
+ * file; a file too big for the free space is refused before it is written).
  * With `--catalog[=DB]` each rebuilt file gets its row in the lab catalog
  * (see metadata_uploader), with source 'kafka'.
  *
@@ -53,8 +54,9 @@ import {
 import { ConsumerGroup } from "../lib/kafka/consumer_group.ts";
 import { outageReporter } from "../lib/kafka/consumer_crashes.ts";
 import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
+  checkGroupId,
   checkTopicName,
   CONFIG_FLAG,
   threadsFlag,
@@ -73,7 +75,12 @@ import {
   RECONSTRUCT_FLAGS,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
-import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+import {
+  listenForShutdown,
+  type ShutdownSignal,
+  unlessStopped,
+  untilStopped,
+} from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
   openRebuiltCatalog,
@@ -109,7 +116,9 @@ function readCommandLine() {
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one WORKINGDIR");
   }
+  checkPathArguments(positionals, "WORKINGDIR");
   checkTopicName(flags.topic_name);
+  checkGroupId(flags.consumer_group_ID);
   return { ...flags, workingDir: positionals[0] };
 }
 
@@ -153,12 +162,14 @@ async function handleMessage(
 /** Runs until quit, Ctrl-C or SIGTERM. */
 async function reconstruct(
   options: ReturnType<typeof readCommandLine>,
+  shutdown: ShutdownSignal,
 ): Promise<void> {
   const startedAt = new Date();
-  const { kafka, settings, partitions } = await openTopic(
-    options.config,
-    options.topic_name,
-    log,
+  // A Ctrl-C while Kafka is slow to answer ends the run at once.
+  const { kafka, settings, partitions } = await unlessStopped(
+    openTopic(options.config, options.topic_name, log),
+    shutdown,
+    "while connecting to Kafka; nothing was read",
   );
   const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
     `reconstruct_data_files-${crypto.randomUUID()}`;
@@ -185,10 +196,9 @@ async function reconstruct(
     log,
   );
 
-  const shutdown = listenForShutdown();
   let fatal: Error | undefined;
   const joined = joinNotice(log, groupId);
-  const group = await ConsumerGroup.start(kafka, settings, {
+  const starting = ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,
     consumers,
@@ -198,10 +208,12 @@ async function reconstruct(
       progress.reportLost((await member.assigned(owned, committed)).lost),
     fatal: (error) => {
       fatal ??= error;
-      shutdown.stop("error");
+      shutdown.stop(`an error (${describeError(error)})`);
     },
     ...outageReporter(log),
   }).finally(joined);
+  // Stopped while joining, what it wrote is kept, as after a kill.
+  const group = await unlessStopped(starting, shutdown, "while joining");
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -231,12 +243,20 @@ async function reconstruct(
   shutdown.dispose();
   progress.printSummary(startedAt);
   if (fatal) {
-    throw new UserError(`stopped after an error: ${describeError(fatal)}`);
+    throw new UserError(
+      `stopped by an error: ${
+        describeError(fatal)
+      }; to go on, start again with --consumer_group_ID ${groupId}`,
+    );
   }
 }
 
 if (import.meta.main) {
-  await runMain("reconstruct_data_files", () => reconstruct(readCommandLine()));
+  // Ctrl-C is handled from the first moment: nothing is awaited before.
+  await runMain(
+    "reconstruct_data_files",
+    () => reconstruct(readCommandLine(), listenForShutdown()),
+  );
 }
 
 // A run that receives one file, then `quit`, prints:

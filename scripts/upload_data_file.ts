@@ -33,7 +33,7 @@ import {
   UserError,
 } from "../lib/common/cli.ts";
 import type { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   checkChunkSize,
   checkTopicName,
@@ -46,7 +46,11 @@ import {
 import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import { Logger } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
-import { listenForShutdown } from "../lib/common/shutdown.ts";
+import {
+  listenForShutdown,
+  type ShutdownSignal,
+  unlessStopped,
+} from "../lib/common/shutdown.ts";
 import {
   collectUploadTargets,
   forEachFile,
@@ -67,6 +71,9 @@ import {
 const FILES_AT_ONCE = 64;
 /** Bytes of the files sent side by side at most: big files go one by one. */
 const BYTES_AT_ONCE = 64 * 1024 * 1024;
+
+/** How a Ctrl-C while connecting ends the sentence "stopped by SIGINT ...". */
+const NOTHING_SENT = "while connecting to Kafka; nothing was sent";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
@@ -90,6 +97,7 @@ function readCommandLine() {
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
+  checkPathArguments(positionals, "FILEPATH");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
   return { ...flags, paths: positionals };
@@ -139,7 +147,7 @@ async function uploadOne(
 /** Uploads every file; returns what did not go as planned. */
 async function uploadAll(
   options: ReturnType<typeof readCommandLine>,
-  signal: AbortSignal,
+  shutdown: ShutdownSignal,
 ): Promise<Shortfall> {
   const targets = await collectUploadTargets(
     options.paths,
@@ -158,15 +166,20 @@ async function uploadAll(
     options.catalog,
     (line) => log.warn(line),
   );
-  const { connect } = await openUploadTopic(
-    { ...options, queue_max_size: 3000 },
-    log,
-    (where) =>
-      log.info(
-        `Uploading ${targets.length} file(s) to topic ${options.topic_name} on ${where}`,
-      ),
+  // A Ctrl-C while Kafka is slow to answer ends the run at once.
+  const { connect } = await unlessStopped(
+    openUploadTopic(
+      { ...options, queue_max_size: 3000 },
+      log,
+      (where) =>
+        log.info(
+          `Uploading ${targets.length} file(s) to topic ${options.topic_name} on ${where}`,
+        ),
+    ),
+    shutdown,
+    NOTHING_SENT,
   );
-  const producer = await connect();
+  const producer = await unlessStopped(connect(), shutdown, NOTHING_SENT);
   const board = new ProgressBoard({ print: (line) => log.info(line) });
   const shortfall: Shortfall = {
     missing: 0,
@@ -184,7 +197,7 @@ async function uploadAll(
         producer,
         options.chunk_size,
         board,
-        signal,
+        shutdown.signal,
         shortfall,
       );
       if (chunks !== undefined) {
@@ -205,12 +218,10 @@ async function uploadAll(
 
 if (import.meta.main) {
   await runMain("upload_data_file", async () => {
-    const options = readCommandLine();
+    // Ctrl-C is handled from the first moment, before anything is awaited.
     const shutdown = listenForShutdown();
-    const { missing, changed, files } = await uploadAll(
-      options,
-      shutdown.signal,
-    );
+    const options = readCommandLine();
+    const { missing, changed, files } = await uploadAll(options, shutdown);
     shutdown.dispose();
     if (changed > 0) {
       throw new UserError(`${changed} file(s) changed during the upload`);

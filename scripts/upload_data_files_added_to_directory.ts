@@ -37,7 +37,7 @@ import {
   listenForCommands,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import { parseFlags } from "../lib/common/flags.ts";
+import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   FolderWatcher,
   requireFolder,
@@ -54,7 +54,12 @@ import {
 } from "../lib/kafka/kafka_flags.ts";
 import { Logger, type LogLevel } from "../lib/common/log.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
-import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
+import {
+  listenForShutdown,
+  type ShutdownSignal,
+  unlessStopped,
+  untilStopped,
+} from "../lib/common/shutdown.ts";
 import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
 import { subdirOf } from "../lib/transfer/upload.ts";
 import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
@@ -130,6 +135,7 @@ function readCommandLine() {
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one DIRECTORY");
   }
+  checkPathArguments(positionals, "DIRECTORY");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
   return { ...flags, directory: positionals[0] };
@@ -138,13 +144,19 @@ function readCommandLine() {
 /** Watches and uploads until quit, Ctrl-C or SIGTERM. */
 async function watchAndUpload(
   options: ReturnType<typeof readCommandLine>,
+  shutdown: ShutdownSignal,
 ): Promise<void> {
   const startedAt = new Date();
   await requireFolder(options.directory);
   const record = await UploadRecord.open(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
-  const { connect, where } = await openUploadTopic(options, log);
+  // A Ctrl-C while Kafka is slow to answer ends the run at once.
+  const { connect, where } = await unlessStopped(
+    openUploadTopic(options, log),
+    shutdown,
+    "while connecting to Kafka; nothing was sent",
+  );
 
   // Log lines go above the progress bars on a terminal, plain otherwise.
   const board = new ProgressBoard({ print: (line) => log.info(line) });
@@ -192,7 +204,6 @@ async function watchAndUpload(
     `Watching ${options.directory} for files to upload to topic ${options.topic_name} on ${where}. Type "check" or "quit".`,
   );
 
-  const shutdown = listenForShutdown();
   const commands = listenForCommands(
     {
       check: () =>
@@ -228,7 +239,11 @@ async function watchAndUpload(
 }
 
 if (import.meta.main) {
-  await runMain(PROGRAM, () => watchAndUpload(readCommandLine()));
+  await runMain(PROGRAM, () => {
+    // Ctrl-C is handled from the first moment, before anything is awaited.
+    const shutdown = listenForShutdown();
+    return watchAndUpload(readCommandLine(), shutdown);
+  });
 }
 
 // A run that sees one file arrive, then `check` and `quit`, prints:

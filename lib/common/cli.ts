@@ -41,6 +41,23 @@ export class UsageError extends UserError {
 }
 
 /**
+ * A stop asked for (Ctrl-C, SIGTERM) before a script got going: one line and
+ * the shell's exit code for the signal, 128 + its number (130 for SIGINT,
+ * 143 for SIGTERM; 1 for any other reason).
+ */
+export class Interrupted extends UserError {
+  /** The exit code {@linkcode runMain} ends with. */
+  readonly exitCode: number;
+
+  /** `reason` is the signal's name (or another reason); `when` ends the sentence. */
+  constructor(reason: string, when: string) {
+    super(`stopped by ${reason} ${when}`);
+    this.name = "Interrupted";
+    this.exitCode = reason === "SIGINT" ? 130 : reason === "SIGTERM" ? 143 : 1;
+  }
+}
+
+/**
  * Thrown by `parseFlags` (lib/common/flags.ts) on `--help`: not an error but
  * the end of the run. {@linkcode runMain} prints `text` and exits 0.
  */
@@ -85,7 +102,11 @@ export async function runMain(
     // One line, also for usage errors: the hint goes on the same line.
     const hint = error instanceof UsageError ? " (see --help)" : "";
     console.error(`${program}: error: ${describeError(error)}${hint}`);
-    code = error instanceof UsageError ? 2 : 1;
+    code = error instanceof UsageError
+      ? 2
+      : error instanceof Interrupted
+      ? error.exitCode
+      : 1;
   }
   Deno.exit(code);
 }

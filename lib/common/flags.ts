@@ -297,3 +297,21 @@ export function stringFlag(
 ): { type: "string"; default: string; description: string } {
   return { type: "string", default: defaultValue, description };
 }
+
+/**
+ * Throws {@linkcode UsageError} if a path on the command line is empty (`""`,
+ * e.g. an unset shell variable): `what` names it, as in `FILEPATH`.
+ *
+ * @example
+ * ```ts
+ * checkPathArguments(["data/a.csv"], "FILEPATH"); // fine
+ * checkPathArguments([""], "FILEPATH"); // UsageError
+ * ```
+ */
+export function checkPathArguments(paths: string[], what: string): void {
+  if (paths.some((path) => path === "")) {
+    throw new UsageError(
+      `${what} "" is empty (an unset shell variable?); name a path`,
+    );
+  }
+}

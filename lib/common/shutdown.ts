@@ -18,8 +18,13 @@
  * console.log(`Stopped by ${shutdown.reason}.`);
  * ```
  *
+ * A script that installs its handler first thing, before any `await`, and
+ * waits for its servers through {@linkcode unlessStopped}, ends at once on a
+ * Ctrl-C while it starts: one line, exit code 130.
+ *
  * @module
  */
+import { Interrupted } from "./cli.ts";
 
 /** The signals that ask a script to stop. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
@@ -109,4 +114,63 @@ export function untilStopped(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
+}
+
+/**
+ * Waits for `work`, unless a stop is asked for first: then throws
+ * {@linkcode Interrupted} ("stopped by SIGINT " + `when`, exit code 130)
+ * and leaves `work` behind. Meant for the waits of a script's start
+ * (connecting to a server), which hold nothing that could be half-written.
+ *
+ * @example
+ * ```ts
+ * import { listenForShutdown, unlessStopped } from "./shutdown.ts";
+ *
+ * const shutdown = listenForShutdown();
+ * const conn = await unlessStopped(
+ *   Deno.connect({ hostname: "127.0.0.1", port: 9092 }),
+ *   shutdown,
+ *   "while connecting; nothing was sent",
+ * );
+ * conn.close();
+ * ```
+ */
+export function unlessStopped<T>(
+  work: Promise<T>,
+  shutdown: ShutdownSignal,
+  when: string,
+): Promise<T> {
+  const { signal } = shutdown;
+  if (signal.aborted) {
+    work.catch(() => {}); // Left behind: its failure no longer matters.
+    return Promise.reject(new Interrupted(shutdown.reason ?? "", when));
+  }
+  return new Promise((resolve, reject) => {
+    const stopped = () => {
+      work.catch(() => {});
+      reject(new Interrupted(shutdown.reason ?? "", when));
+    };
+    signal.addEventListener("abort", stopped, { once: true });
+    work.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", stopped)
+    );
+  });
+}
+
+/**
+ * Throws {@linkcode Interrupted} if a stop was asked for: between the steps
+ * of a script's start that must not be cut short (writing files).
+ *
+ * @example
+ * ```ts
+ * import { listenForShutdown, throwIfStopped } from "./shutdown.ts";
+ *
+ * const shutdown = listenForShutdown();
+ * throwIfStopped(shutdown, "before any file was read");
+ * ```
+ */
+export function throwIfStopped(shutdown: ShutdownSignal, when: string): void {
+  if (shutdown.signal.aborted) {
+    throw new Interrupted(shutdown.reason ?? "", when);
+  }
 }

@@ -140,6 +140,9 @@ export interface KafkaSettings {
   topic: TopicSettings;
 }
 
+/** The largest value of Kafka's 32-bit settings (sizes, timeouts). */
+const MAX_INT32 = 2 ** 31 - 1;
+
 /** The config folder that `--config NAME` looks in. */
 const CONFIG_DIR = "config";
 
@@ -302,16 +305,25 @@ class SectionReader {
     return undefined;
   }
 
-  /** A whole number, or an error naming the key. */
-  integer(...keys: string[]): number | undefined {
-    const value = this.text(...keys);
+  /**
+   * A whole number from `range.min` (default 1) to `range.max` (default
+   * Kafka's largest, 2^31 - 1), or an error naming the key.
+   */
+  integer(
+    keys: string | string[],
+    range: { min?: number; max?: number } = {},
+  ): number | undefined {
+    const names = typeof keys === "string" ? [keys] : keys;
+    const value = this.text(...names);
     if (value === undefined) return undefined;
-    const number = Number(value);
-    if (!Number.isInteger(number)) {
+    const min = range.min ?? 1;
+    const max = range.max ?? MAX_INT32;
+    const number = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
+    if (!(number >= min && number <= max)) {
       throw new UserError(
         `${this.source}: [${this.section}] ${
-          keys[0]
-        } must be a whole number, not "${value}"`,
+          names[0]
+        } must be a whole number from ${min} to ${max}, not "${value}"`,
       );
     }
     return number;
@@ -348,7 +360,7 @@ function mapCluster(cluster: SectionReader, source: string): ClientSettings {
     );
   }
   const client: ClientSettings = {
-    brokers: servers.split(",").map((s) => s.trim()).filter(Boolean),
+    brokers: parseBrokers(servers, source),
     clientId: cluster.text("client.id") ?? "streaming-kafka-files",
     ssl: protocol.endsWith("SSL") ? mapSsl(cluster, source) : undefined,
     sasl: protocol.startsWith("SASL") ? mapSasl(cluster, source) : undefined,
@@ -362,6 +374,41 @@ function mapCluster(cluster: SectionReader, source: string): ClientSettings {
   const requestTimeout = cluster.integer("request.timeout.ms");
   if (requestTimeout !== undefined) client.requestTimeout = requestTimeout;
   return client;
+}
+
+/**
+ * `host:port,host:port` (IPv6 as `[::1]:9092`) to a list; a port that is not
+ * 1 to 65535 is a one-line error naming it (the client would retry it for
+ * ever), without a `user:password@` someone put in front.
+ */
+function parseBrokers(servers: string, source: string): string[] {
+  const brokers = servers.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const broker of brokers) {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})$/.exec(broker);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new UserError(
+        `${source}: [cluster] bootstrap.servers entry "${
+          broker.replace(/^.*@/, "...@")
+        }" is not host:port with a port from 1 to 65535`,
+      );
+    }
+  }
+  return brokers;
+}
+
+/**
+ * Whether `id` is a consumer group id the client takes: one or more
+ * characters, none of them white space.
+ *
+ * @example
+ * ```ts
+ * isGroupId("lab-pc-1"); // true
+ * isGroupId("lab pc"); // false
+ * ```
+ */
+export function isGroupId(id: string): boolean {
+  return /^\S+$/.test(id);
 }
 
 /** TLS: on, with an optional CA, client certificate and key from PEM files. */
@@ -436,14 +483,25 @@ function mapProducer(producer: SectionReader): ProducerSettings {
     acks,
     compression: compression as ProducerSettings["compression"],
     batchBytes: producer.integer("batch.size") ?? 1_000_000,
-    lingerMs: producer.integer("linger.ms", "queue.buffering.max.ms") ?? 50,
-    retries: producer.integer("retries", "message.send.max.retries") ?? 8,
+    lingerMs: producer.integer(["linger.ms", "queue.buffering.max.ms"], {
+      min: 0,
+    }) ?? 50,
+    retries: producer.integer(["retries", "message.send.max.retries"], {
+      min: 0,
+    }) ?? 8,
   };
 }
 
 /** `[consumer]`: the group, where to start, and fetch sizes. */
 function mapConsumer(consumer: SectionReader): ConsumerSettings {
   const groupId = consumer.text("group.id");
+  if (groupId !== undefined && !isGroupId(groupId)) {
+    throw new UserError(
+      `${consumer.source}: [consumer] group.id ${
+        JSON.stringify(groupId)
+      } must be one or more characters without spaces`,
+    );
+  }
   const reset = (consumer.text("auto.offset.reset") ?? "earliest")
     .toLowerCase();
   // Offsets are always committed by hand, after a chunk is on disk.
@@ -461,7 +519,12 @@ function mapConsumer(consumer: SectionReader): ConsumerSettings {
     minBytes: consumer.integer("fetch.min.bytes"),
     maxBytes: consumer.integer("fetch.max.bytes"),
     maxBytesPerPartition: consumer.integer("max.partition.fetch.bytes"),
-    maxWaitTimeInMs: consumer.integer("fetch.wait.max.ms", "fetch.max.wait.ms"),
+    maxWaitTimeInMs: consumer.integer([
+      "fetch.wait.max.ms",
+      "fetch.max.wait.ms",
+    ], {
+      min: 0,
+    }),
     sessionTimeout: consumer.integer("session.timeout.ms"),
     heartbeatInterval: consumer.integer("heartbeat.interval.ms"),
   };

@@ -256,8 +256,16 @@ export class PartitionLanes {
     }
     const next = (lane.done + 1n).toString();
     lane.sinceCommit = 0;
-    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
-      { offset: next, metadata: null };
+    let point: CommitPoint;
+    try {
+      point = this.#handlers.commitPoint?.(lane.partition, next) ??
+        { offset: next, metadata: null };
+    } catch (error) {
+      // E.g. the record of what is on disk cannot be saved (a full disk):
+      // nothing is committed past it, and the run stops.
+      this.#fail(new HandlerError(error));
+      return;
+    }
     await this.#callbacks.commit(lane.partition, point);
   }
 

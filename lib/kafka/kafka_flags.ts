@@ -20,6 +20,7 @@
  */
 import { UsageError } from "../common/cli.ts";
 import type { FlagDef } from "../common/flags.ts";
+import { isGroupId } from "./config.ts";
 
 /** `--config`: a name in config/ (`local` is the local broker) or a path. */
 export const CONFIG_FLAG = {
@@ -55,7 +56,14 @@ export const UPDATE_SECONDS_FLAG = {
 export const DEFAULT_THREADS = 5;
 
 /**
- * `--n_threads`: parallel producers or consumers (`what` says which).
+ * The most `--n_threads`: each producer or consumer holds its own
+ * connections and buffers, and a topic the tools create has 5 partitions.
+ */
+export const MAX_THREADS = 64;
+
+/**
+ * `--n_threads`: parallel producers or consumers (`what` says which), 1 to
+ * {@linkcode MAX_THREADS}.
  *
  * @example
  * ```ts
@@ -67,6 +75,7 @@ export function threadsFlag(what: string): {
   readonly default: number;
   readonly integer: true;
   readonly min: 1;
+  readonly max: number;
   readonly description: string;
 } {
   return {
@@ -74,6 +83,7 @@ export function threadsFlag(what: string): {
     default: DEFAULT_THREADS,
     integer: true,
     min: 1,
+    max: MAX_THREADS,
     description: what,
   } as const satisfies FlagDef;
 }
@@ -141,3 +151,23 @@ export const RETRY_SECONDS_FLAG = {
   description:
     "seconds to keep retrying chunks Kafka did not acknowledge (broker away) before giving up",
 } as const satisfies FlagDef;
+
+/**
+ * Throws {@linkcode UsageError} unless `id` (from `--consumer_group_ID`) is a
+ * group id the client takes: one or more characters, no spaces.
+ *
+ * @example
+ * ```ts
+ * checkGroupId("lab-pc-1"); // fine
+ * checkGroupId(""); // UsageError
+ * ```
+ */
+export function checkGroupId(id: string | undefined): void {
+  if (id !== undefined && !isGroupId(id)) {
+    throw new UsageError(
+      `--consumer_group_ID ${
+        JSON.stringify(id)
+      } must be one or more characters without spaces`,
+    );
+  }
+}

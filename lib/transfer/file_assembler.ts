@@ -35,6 +35,7 @@ import { describeError, UserError } from "../common/cli.ts";
 
 export type { FileChunk, FileIdentity };
 import {
+  bytesToCome,
   checkDeclaredSize,
   checkFits,
   type FileInAssembly,
@@ -58,7 +59,9 @@ export type ChunkOutcome =
     startedAt: Date;
     finishedAt: Date;
   }
-  | { kind: "rejected"; relativePath: string; keptAt: string; reason: string };
+  | { kind: "rejected"; relativePath: string; keptAt: string; reason: string }
+  /** A later chunk of a file refused for its size (said once, at its first). */
+  | { kind: "refused"; relativePath: string };
 
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
@@ -74,6 +77,37 @@ export interface FileProgress {
 
 /** The largest file a message may announce, unless told otherwise: 64 GiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
+
+/**
+ * The disk of the working folder filled up while a chunk or its record was
+ * written: the run must stop. What is on disk and recorded stays; Kafka's
+ * commits never passed the rest, so a restart reads it again.
+ */
+export class DiskFullError extends UserError {
+  /** Says which folder's disk is full, and what the system said. */
+  constructor(root: string, cause: unknown) {
+    super(
+      `the disk of ${root} is full (${
+        describeError(cause)
+      }); the chunks written so far are kept`,
+    );
+    this.name = "DiskFullError";
+  }
+}
+
+/**
+ * Whether `error` says the disk is full: ENOSPC (os error 28), a disk quota
+ * (os error 122), or SQLite's "database or disk is full".
+ *
+ * @example
+ * ```ts
+ * isDiskFull(new Error("database or disk is full")); // true
+ * ```
+ */
+export function isDiskFull(error: unknown): boolean {
+  return error instanceof Error &&
+    /\(os error (28|122)\)|database or disk is full/.test(error.message);
+}
 
 /** Limits for {@linkcode FileAssembler.open}. */
 export interface AssemblerOptions {
@@ -91,6 +125,8 @@ export class FileAssembler {
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
   readonly #identities: FileIdentities;
+  /** Files refused for their size: chunks seen, until all have gone by. */
+  readonly #refused = new Map<string, number>();
   /** Chunks are handled one at a time, so two never race on one file. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -179,7 +215,11 @@ export class FileAssembler {
    * Throws `UnsafePathError` or `InvalidChunkError` for a chunk to skip.
    */
   accept(chunk: FileChunk): Promise<ChunkOutcome> {
-    const result = this.#queue.then(() => this.#accept(chunk));
+    const result = this.#queue.then(() => this.#accept(chunk)).catch(
+      (error) => {
+        throw this.#diskFullAsError(error);
+      },
+    );
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -199,9 +239,21 @@ export class FileAssembler {
     return this.#identities.identify(chunk);
   }
 
-  /** Commits the record of the chunks written so far (before a Kafka commit). */
+  /**
+   * Commits the record of the chunks written so far (before a Kafka commit).
+   * Throws {@linkcode DiskFullError} if the disk is full.
+   */
   flush(): void {
-    this.#state.flush();
+    try {
+      this.#state.flush();
+    } catch (error) {
+      throw this.#diskFullAsError(error);
+    }
+  }
+
+  /** A full disk as a {@linkcode DiskFullError}; other errors as they are. */
+  #diskFullAsError(error: unknown): unknown {
+    return isDiskFull(error) ? new DiskFullError(this.#root, error) : error;
   }
 
   /** Whether the file version `key` is started here and not finished. */
@@ -245,8 +297,11 @@ export class FileAssembler {
       if (outcome === "rejected" || (outcome && await exists(path))) {
         return { kind: "duplicate", relativePath };
       }
+      if (this.#refused.has(key)) {
+        return this.#refusedAgain(key, relativePath, chunk);
+      }
       if (outcome) this.#state.forget(key);
-      checkDeclaredSize(chunk, relativePath, this.#root, this.#maxFileSize);
+      this.#checkSize(key, relativePath, chunk);
       file = this.#startFile(key, relativePath, chunk);
     }
     checkFits(file, chunk);
@@ -265,6 +320,43 @@ export class FileAssembler {
     }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
     return await this.#finish(file, path, chunk.mtime);
+  }
+
+  /**
+   * Refuses a new file too big for the limit or for the free disk (what the
+   * files in progress still need set aside), before anything is written.
+   */
+  #checkSize(key: string, relativePath: string, chunk: FileChunk): void {
+    let reserved = 0;
+    for (const file of this.#pending.values()) reserved += bytesToCome(file);
+    try {
+      checkDeclaredSize(
+        chunk,
+        relativePath,
+        this.#root,
+        this.#maxFileSize,
+        reserved,
+      );
+    } catch (error) {
+      // Its other chunks are skipped without a word: one warning per file.
+      if (chunk.totalChunks > 1) this.#refused.set(key, 1);
+      throw error;
+    }
+  }
+
+  /**
+   * A later chunk of a refused file; once as many went by as it has (in any
+   * order), a resend is checked anew.
+   */
+  #refusedAgain(
+    key: string,
+    relativePath: string,
+    chunk: FileChunk,
+  ): ChunkOutcome {
+    const seen = (this.#refused.get(key) ?? 0) + 1;
+    if (seen >= chunk.totalChunks) this.#refused.delete(key);
+    else this.#refused.set(key, seen);
+    return { kind: "refused", relativePath };
   }
 
   #startFile(
@@ -330,6 +422,8 @@ export class FileAssembler {
     try {
       await moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {
+      // A full disk stops the run; the restart moves the file into place.
+      if (isDiskFull(error)) throw error;
       // E.g. a folder where the file should go, or a file where a folder should.
       const why = `it cannot be moved into place (${describeError(error)})`;
       return await this.#reject(file, partial, why);
@@ -372,6 +466,8 @@ export class FileAssembler {
         outcomes.push(await this.#finish(file, path));
       }
       return outcomes;
+    }).catch((error) => {
+      throw this.#diskFullAsError(error);
     });
     this.#queue = result.catch(() => {});
     return result;

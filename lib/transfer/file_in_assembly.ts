@@ -135,26 +135,57 @@ function smallestDeclaredSize(chunk: FileChunk): number {
   return (chunk.totalChunks - 1) * chunk.data.length + 1;
 }
 
-/** Bytes free for an unprivileged user on the disk of `path`. */
+/**
+ * Bytes free for an unprivileged user on the disk of `path`. Needs
+ * `--allow-sys=statfs` and read access to `path`; without them this throws
+ * (a free space read as unlimited let a full disk stop the run).
+ */
 function freeBytes(path: string): number {
-  try {
-    const stats = statfsSync(path);
-    return Number(stats.bavail) * Number(stats.bsize);
-  } catch {
-    return Number.POSITIVE_INFINITY; // Unknown: the size limit still holds.
+  const stats = statfsSync(path);
+  return Number(stats.bavail) * Number(stats.bsize);
+}
+
+/**
+ * Bytes kept free besides the files themselves: the record of chunks on
+ * disk (SQLite and its write-ahead log) grows as they arrive.
+ */
+export const STATE_HEADROOM_BYTES = 1024 * 1024;
+
+/**
+ * Bytes a file in progress still needs: its missing chunks, at most full
+ * size each (the partial file is sparse, so written chunks take their place).
+ *
+ * @example
+ * ```ts
+ * declare const file: FileInAssembly;
+ * const stillNeeded = bytesToCome(file);
+ * ```
+ */
+export function bytesToCome(file: FileInAssembly): number {
+  return (file.totalChunks - file.count) * file.chunkSize;
+}
+
+/** A file refused for its size: nothing of it is written, later chunks are skipped. */
+export class FileTooBigError extends InvalidChunkError {
+  /** `message` says the size and the limit it passes. */
+  constructor(message: string) {
+    super(message);
+    this.name = "FileTooBigError";
   }
 }
 
 /**
- * Refuses ({@linkcode InvalidChunkError}) a new file whose chunk announces
- * more bytes than `maxFileSize` or than the disk of `root` has free: nothing
- * is written or allocated for it.
+ * Refuses ({@linkcode FileTooBigError}) a new file whose chunk announces
+ * more bytes than `maxFileSize`, or than the disk of `root` has free once
+ * `reservedBytes` (what the files in progress still need) and
+ * {@linkcode STATE_HEADROOM_BYTES} are set aside: nothing is written or
+ * allocated for it.
  *
  * @example
  * ```ts
  * import type { FileChunk } from "./chunk.ts";
  * declare const chunk: FileChunk; // from decodeChunk()
- * checkDeclaredSize(chunk, "a/b.trc", "/data/rebuilt", 64 * 1024 ** 3);
+ * checkDeclaredSize(chunk, "a/b.trc", "/data/rebuilt", 64 * 1024 ** 3, 0);
  * ```
  */
 export function checkDeclaredSize(
@@ -162,15 +193,24 @@ export function checkDeclaredSize(
   relativePath: string,
   root: string,
   maxFileSize: number,
+  reservedBytes: number,
 ): void {
   const size = smallestDeclaredSize(chunk);
-  const free = freeBytes(root);
-  if (size > maxFileSize || size > free) {
-    const limit = size > maxFileSize
-      ? `the limit of ${maxFileSize} bytes (--max_file_size)`
-      : `the ${free} bytes free on disk`;
-    throw new InvalidChunkError(
-      `${relativePath} announces at least ${size} bytes, more than ${limit}`,
+  if (size > maxFileSize) {
+    throw new FileTooBigError(
+      `${relativePath} announces at least ${size} bytes, more than the limit of ${maxFileSize} bytes (--max_file_size): the whole file is refused`,
+    );
+  }
+  const free = Math.max(
+    0,
+    freeBytes(root) - reservedBytes - STATE_HEADROOM_BYTES,
+  );
+  if (size > free) {
+    const besides = reservedBytes > 0
+      ? ` besides the ${reservedBytes} bytes the files in progress need`
+      : "";
+    throw new FileTooBigError(
+      `${relativePath} needs at least ${size} bytes, more than the ${free} bytes free on disk${besides}: the whole file is refused`,
     );
   }
 }

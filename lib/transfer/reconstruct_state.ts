@@ -211,9 +211,25 @@ export class ReconstructState {
     }));
   }
 
-  /** Commits the open batch and closes the database. */
+  /**
+   * Commits the open batch and closes the database. On a full disk the batch
+   * is rolled back instead (no Kafka commit passed its chunks, so they are
+   * read again) and what was committed stays: closing never throws for it.
+   */
   close(): void {
-    this.flush();
-    this.#db.close();
+    try {
+      this.flush();
+    } catch {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // SQLite rolled the transaction back itself.
+      }
+    }
+    try {
+      this.#db.close();
+    } catch {
+      // Its write-ahead log could not be folded in; the next open does it.
+    }
   }
 }

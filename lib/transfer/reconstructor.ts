@@ -96,6 +96,8 @@ export class ReconstructReport {
         `File ${outcome.relativePath} successfully reconstructed locally from stream`,
       );
       this.reconstructed.push({ path: outcome.relativePath, ...outcome });
+    } else if (outcome.kind === "refused") {
+      this.skipped++; // Its file was named once, at its first chunk.
     } else if (outcome.kind === "rejected") {
       this.#log.error(
         `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
