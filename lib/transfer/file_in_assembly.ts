@@ -16,6 +16,7 @@
 import type { Hash } from "node:crypto";
 import { statfsSync } from "node:fs";
 import { type FileChunk, InvalidChunkError } from "./chunk.ts";
+import { printableName } from "../common/printable.ts";
 
 /** A file in progress: which chunks are on disk. */
 export interface FileInAssembly {
@@ -81,7 +82,9 @@ export function checkFits(file: FileInAssembly, chunk: FileChunk): void {
     (file.totalChunks > 1 && impliedChunkSize(chunk) !== file.chunkSize)
   ) {
     throw new InvalidChunkError(
-      `chunk ${chunk.chunkIndex} of ${file.relativePath} does not match its other chunks (size or count)`,
+      `chunk ${chunk.chunkIndex} of ${
+        printableName(file.relativePath)
+      } does not match its other chunks (size or count)`,
     );
   }
 }
@@ -170,7 +173,9 @@ export function checkDeclaredSize(
       ? `the limit of ${maxFileSize} bytes (--max_file_size)`
       : `the ${free} bytes free on disk`;
     throw new InvalidChunkError(
-      `${relativePath} announces at least ${size} bytes, more than ${limit}`,
+      `${
+        printableName(relativePath)
+      } announces at least ${size} bytes, more than ${limit}`,
     );
   }
 }

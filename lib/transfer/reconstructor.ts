@@ -17,6 +17,7 @@
  * @module
  */
 import { logFileTimes, type Logger } from "../common/log.ts";
+import { printableName } from "../common/printable.ts";
 import {
   type ConsumerGroup,
   REBALANCE_TIMEOUT_MS,
@@ -28,6 +29,8 @@ import {
 } from "./file_assembler.ts";
 import { type GroupMember, shareLine, spreadWarning } from "./group_member.ts";
 
+/** Characters of a kept file's path printed at most (its folder is long). */
+const PRINTED_PATH_MAX = 400;
 /** A join slower than this gets a line saying why it waits. */
 const JOIN_NOTICE_MS = 3000;
 /** How often to look for files spread over other members' partitions. */
@@ -91,14 +94,18 @@ export class ReconstructReport {
 
   /** Logs a file that was completed, or kept aside. */
   reportOutcome(outcome: ChunkOutcome): void {
+    const name = printableName(outcome.relativePath);
     if (outcome.kind === "reconstructed") {
       this.#log.info(
-        `File ${outcome.relativePath} successfully reconstructed locally from stream`,
+        `File ${name} successfully reconstructed locally from stream`,
       );
-      this.reconstructed.push({ path: outcome.relativePath, ...outcome });
+      this.reconstructed.push({ ...outcome, path: name });
     } else if (outcome.kind === "rejected") {
+      const kept = outcome.keptAt
+        ? `; kept at ${printableName(outcome.keptAt, PRINTED_PATH_MAX)}`
+        : "";
       this.#log.error(
-        `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
+        `File ${name} not moved into place: ${outcome.reason}${kept}`,
       );
     }
   }
@@ -122,7 +129,9 @@ export class ReconstructReport {
     this.#log.info(await this.groupLine(group, assembler));
     for (const file of assembler.inProgress()) {
       this.#log.info(
-        `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
+        `  in progress: ${
+          printableName(file.relativePath)
+        } (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
       );
     }
   }
@@ -151,7 +160,9 @@ export class ReconstructReport {
   reportLost(lost: readonly { relativePath: string }[]): void {
     for (const file of lost) {
       this.#log.info(
-        `Left ${file.relativePath} to the new owner of its partition (partial copy removed)`,
+        `Left ${
+          printableName(file.relativePath)
+        } to the new owner of its partition (partial copy removed)`,
       );
     }
   }
