@@ -187,7 +187,7 @@ async function reconstruct(
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;
-  const joined = joinNotice(log, groupId);
+  const joined = await joinNotice(log, kafka, groupId);
   const group = await ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,

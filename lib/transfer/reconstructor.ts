@@ -18,8 +18,10 @@
  */
 import { logFileTimes, type Logger } from "../common/log.ts";
 import { printableName } from "../common/printable.ts";
+import type { KafkaClient } from "../kafka/client.ts";
 import {
   type ConsumerGroup,
+  groupMemberCount,
   REBALANCE_TIMEOUT_MS,
 } from "../kafka/consumer_group.ts";
 import {
@@ -210,26 +212,36 @@ export async function openWorkingDir(
 }
 
 /**
- * Says, if joining the group takes long, why it waits; returns the function
- * that cancels the notice once joined.
+ * Says, if joining the group takes long, why it waits: for a group that
+ * lists consumers of another run (one killed, say) Kafka drops those first;
+ * a new group has none. Returns the function that cancels the notice once
+ * joined.
  *
  * @example
  * ```ts
  * import { Logger } from "../common/log.ts";
+ * import type { KafkaClient } from "../kafka/client.ts";
  * import { joinNotice } from "./reconstructor.ts";
+ * declare const kafka: KafkaClient;
  *
- * const cancel = joinNotice(new Logger({ style: "bracket", program: "demo", console: "stdout" }), "group-1");
+ * const log = new Logger({ style: "bracket", program: "demo", console: "stdout" });
+ * const cancel = await joinNotice(log, kafka, "group-1");
  * cancel();
  * ```
  */
-export function joinNotice(log: Logger, groupId: string): () => void {
+export async function joinNotice(
+  log: Logger,
+  kafka: KafkaClient,
+  groupId: string,
+): Promise<() => void> {
+  const others = await groupMemberCount(kafka, groupId);
+  const why = others > 0
+    ? `it still lists ${others} consumer(s) of another run, which Kafka drops first if that run was killed (up to ${
+      REBALANCE_TIMEOUT_MS / 1000
+    } s)`
+    : "Kafka is still handing out its partitions";
   const timer = setTimeout(
-    () =>
-      log.info(
-        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
-          REBALANCE_TIMEOUT_MS / 1000
-        } s)`,
-      ),
+    () => log.info(`Waiting to join group ${groupId}: ${why}`),
     JOIN_NOTICE_MS,
   );
   return () => clearTimeout(timer);
