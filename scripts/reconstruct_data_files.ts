@@ -197,7 +197,11 @@ async function reconstruct(
   );
 
   let fatal: Error | undefined;
-  const joined = joinNotice(log, groupId);
+  const joined = await unlessStopped(
+    joinNotice(log, kafka, groupId),
+    shutdown,
+    "while joining",
+  );
   const starting = ConsumerGroup.start(kafka, settings, {
     topic: options.topic_name,
     groupId,

@@ -45,6 +45,7 @@ import {
 } from "../lib/kafka/kafka_flags.ts";
 import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import { Logger } from "../lib/common/log.ts";
+import { printableName } from "../lib/common/printable.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import {
   listenForShutdown,
@@ -137,7 +138,9 @@ async function uploadOne(
     shortfall.changed++;
     return { failed: total - acknowledged, notSent: 0, error: undefined };
   });
-  if (result.error) log.error(`${target.path}: ${describeError(result.error)}`);
+  if (result.error) {
+    log.error(`${printableName(target.path)}: ${describeError(result.error)}`);
+  }
   shortfall.missing += result.failed + result.notSent;
   // Its number of chunks when all of them were acknowledged.
   const complete = result.failed + result.notSent === 0 && !result.error;

@@ -53,6 +53,7 @@ import {
   UPDATE_SECONDS_FLAG,
 } from "../lib/kafka/kafka_flags.ts";
 import { Logger, type LogLevel } from "../lib/common/log.ts";
+import { printableName } from "../lib/common/printable.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import {
   listenForShutdown,
@@ -196,7 +197,9 @@ async function watchAndUpload(
     vanished: (path) =>
       say(
         "WARNING",
-        `${path} disappeared before it was complete; not uploaded`,
+        `${
+          printableName(path)
+        } disappeared before it was complete; not uploaded`,
       ),
   });
   say(

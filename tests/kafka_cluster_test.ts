@@ -210,6 +210,45 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
     );
 
     await t.step(
+      "two nodes lost mid-upload (frozen, as behind a cut cable): a warning while the upload is stalled, Done once they are back",
+      async () => {
+        const topic = uniqueTopic("stall");
+        const files = await writeFiles(dir, "stall", 700);
+        const upload = new BackgroundTask("upload_data_file", [
+          ...uploadArgs(config, topic, `${dir}/stall`),
+          "--retry_seconds",
+          "300",
+        ]);
+        await waitForMessages(
+          cluster.bootstrap,
+          topic,
+          (FILES * CHUNKS_PER_FILE) / 4,
+          upload,
+        );
+        // Frozen nodes close no connection: requests to them, and node 0's
+        // waits for their replicas, go unanswered until the timeouts end.
+        const lost = [await cluster.pid(1), await cluster.pid(2)];
+        for (const pid of lost) Deno.kill(pid, "SIGSTOP");
+        try {
+          await upload.stderr.waitFor(/WARNING: Kafka did not acknowledge/);
+          ok(!upload.exited, "the warning came while the upload was stalled");
+        } finally {
+          for (const pid of lost) Deno.kill(pid, "SIGCONT");
+        }
+        const result = await finished(upload);
+        deepStrictEqual(result.code, 0, result.output);
+        assertIncludes(result.output, "Kafka acknowledges chunks again");
+        assertIncludes(result.output, "Done!");
+        ok(
+          await countMessages(cluster.bootstrap, topic) >=
+            files.length * CHUNKS_PER_FILE,
+          "every chunk is on the topic",
+        );
+        await waitForFullIsr(cluster.bootstrap, topic);
+      },
+    );
+
+    await t.step(
       "the whole cluster stopped for a few seconds mid-upload: the upload ends Done or names the missing chunks, a rerun completes, nothing is corrupt",
       async () => {
         const { topic, files, source, rebuilt, reconstructor } =

@@ -319,7 +319,7 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
       assertOneLine(
         await asUser("reconstruct_data_files", stateless),
         1,
-        /^reconstruct_data_files: error: cannot use the state database .*state\.db/,
+        /^reconstruct_data_files: error: cannot write the state database .*state\.db/,
       );
       await Deno.chmod(`${ROOT}${locked}`, 0o755);
     });

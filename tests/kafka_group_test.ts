@@ -9,6 +9,10 @@ import { deepStrictEqual, ok } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { chunkKey, encodeChunk, filePartOfKey } from "../lib/transfer/chunk.ts";
 import { javaKeyHash } from "../lib/kafka/chunk_producer.ts";
+import { createKafka } from "../lib/kafka/client.ts";
+import { parseKafkaConfig } from "../lib/kafka/config.ts";
+import { Logger } from "../lib/common/log.ts";
+import { joinNotice } from "../lib/transfer/reconstructor.ts";
 import {
   createTopic,
   makeChunks,
@@ -372,5 +376,57 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
     );
   } finally {
     await broker.stop();
+  }
+});
+
+Deno.test("the join notice blames a killed run only when the group still lists one", async () => {
+  const broker = await startTestBroker();
+  const dir = await makeOutTempDir("join-notice");
+  const config = await writeTestConfig(dir, broker.bootstrap);
+  try {
+    const topic = uniqueTopic("join_notice");
+    await createTopic(broker.bootstrap, topic, 1);
+
+    // A brand-new group: nothing was killed, and the notice says nothing so.
+    const newGroup = `new-${crypto.randomUUID()}`;
+    const logFile = `${ROOT}${dir}/notice.log`;
+    const log = new Logger({ console: "none", tee: logFile });
+    const kafka = createKafka(
+      parseKafkaConfig(
+        `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n`,
+        "test",
+        () => undefined,
+      ),
+    );
+    const cancel = await joinNotice(log, kafka, newGroup);
+    let notice = "";
+    for (let tries = 0; notice === "" && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      notice = await Deno.readTextFile(logFile);
+    }
+    cancel();
+    log.close();
+    ok(
+      notice.includes(
+        `Waiting to join group ${newGroup}: Kafka is still handing out its partitions`,
+      ),
+      notice,
+    );
+    ok(!/killed|another run/.test(notice), notice);
+
+    // A group whose last run was killed: the next run says why it waits.
+    const group = ["--consumer_group_ID", `killed-${crypto.randomUUID()}`];
+    const doomed = Reconstructor.start(config, topic, `${dir}/a`, group);
+    await doomed.stdout.waitFor("Reading topic");
+    await doomed.kill();
+    const next = Reconstructor.start(config, topic, `${dir}/b`, group);
+    await next.stdout.waitFor(
+      /Waiting to join group killed-\S+: it still lists 1 consumer\(s\) of another run, which Kafka drops first if that run was killed/,
+    );
+    await next.stdout.waitFor("Reading topic");
+    deepStrictEqual((await next.quit()).code, 0);
+  } finally {
+    await broker.stop();
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
   }
 });

@@ -4,7 +4,8 @@
  * reconstruct_data_files, once, complete, and after a kill -9 too.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { recordFileFor } from "../lib/transfer/upload_record.ts";
+import { taskArgs } from "../lib/common/deno_tasks.ts";
+import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
   countMessages,
@@ -24,6 +25,8 @@ const TASK = "upload_data_files_added_to_directory";
 const CHUNK = 1024;
 /** Where the tool keeps its records (see the script's RECORD_FOLDER). */
 const RECORD_FOLDER = `${ROOT}out/.upload_records`;
+/** The user id of `nobody`, the owner of another user's files here. */
+const NOBODY = 65534;
 
 /** How many chunk messages a file of `size` bytes makes. */
 function chunksOf(size: number): number {
@@ -358,4 +361,53 @@ Deno.test("upload_data_files_added_to_directory refuses a folder that does not e
     run.stderr,
     "upload_data_files_added_to_directory: error: out/.tmp/no-such-folder not found\n",
   );
+});
+
+Deno.test("upload_data_files_added_to_directory refuses a record made by another user, in one line naming it", async () => {
+  const dir = await makeOutTempDir("foreign-record");
+  const folder = `${dir}/watched`;
+  await Deno.mkdir(`${ROOT}${folder}`);
+  await Deno.writeTextFile(`${ROOT}${folder}/a.txt`, "waiting");
+  const recordPath = await recordFileFor(`${ROOT}${folder}`, RECORD_FOLDER);
+  const files = ["", "-wal", "-shm"].map((suffix) => recordPath + suffix);
+  try {
+    // Another user's watcher noticed a.txt and stopped: its record is theirs.
+    const theirs = await UploadRecord.open(recordPath);
+    theirs.noteWaiting({ relativePath: "a.txt", size: 7, mtimeMs: 1 });
+    theirs.close();
+    for (const file of files) {
+      await Deno.chown(file, NOBODY, NOBODY).catch(() => {});
+    }
+    // Root without the capabilities that ignore file owners: any other user.
+    const output = await new Deno.Command("setpriv", {
+      args: [
+        "--bounding-set=-dac_override,-dac_read_search,-fowner",
+        Deno.execPath(),
+        ...taskArgs(TASK, `${ROOT}deno.json`),
+        ...topicArgs(
+          await writeTestConfig(dir, "127.0.0.1:9"),
+          uniqueTopic("foreign"),
+        ),
+        folder,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    deepStrictEqual(output.code, 1, stderr);
+    deepStrictEqual(
+      stderr,
+      `${TASK}: error: cannot write the state database ${
+        recordPath.slice(ROOT.length)
+      } (attempt to write a readonly database): you need write permission on it and its folder; made by another user? run as that user or change its owner\n`,
+    );
+    // Nothing of theirs was lost.
+    const record = await UploadRecord.open(recordPath);
+    ok(record.hasUnfinished("a.txt"));
+    record.close();
+  } finally {
+    for (const file of files) await Deno.remove(file).catch(() => {});
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
 });

@@ -6,6 +6,10 @@
  * transaction when the process dies, and a commit costs no fsync, so a tool
  * can afford one small transaction per chunk.
  *
+ * A file the user may not write (made by another user, say) is refused at
+ * once, in one line that names it: SQLite would otherwise open it read-only
+ * and fail at the first record, long after the tool started.
+ *
  * @example
  * ```ts
  * import { openStateDatabase } from "./state_db.ts";
@@ -35,12 +39,17 @@ export function openStateDatabase(path: string, schema: string): DatabaseSync {
     const db = new DatabaseSync(path, { timeout: 5000 });
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     db.exec(schema);
+    // A file SQLite could only open read-only fails here, not at its first
+    // record: one write, undone at once.
+    db.exec("BEGIN; CREATE TABLE write_probe (x); ROLLBACK;");
     return db;
   } catch (error) {
     // SQLite says only "unable to open database file" (or "readonly"): name
-    // the file, so the user knows which permission to fix.
+    // the file and what to fix.
     throw new UserError(
-      `cannot use the state database ${path}: ${describeError(error)}`,
+      `cannot write the state database ${path} (${
+        describeError(error)
+      }): you need write permission on it and its folder; made by another user? run as that user or change its owner`,
     );
   }
 }

@@ -91,7 +91,14 @@ export interface ChunkProducerOptions {
   retrySeconds?: number;
   /** Called once per outage, when a batch failed twice, with when it gives up. */
   retrying?: (error: Error, giveUpAt: Date) => void;
-  /** Called when a send succeeds again after {@linkcode retrying}. */
+  /**
+   * Called once per outage instead of {@linkcode retrying} when a send got no
+   * answer at all for {@linkcode STALL_WARNING_MS} (a lost broker stalls a
+   * send until the library's timeouts end it, a minute or more), with how
+   * long it waited and when it gives up.
+   */
+  stalled?: (waitedMs: number, giveUpAt: Date) => void;
+  /** Called when a send succeeds again after {@linkcode retrying} or {@linkcode stalled}. */
   recovered?: () => void;
   /**
    * The part of a key that picks the partition (e.g. the file part of a
@@ -131,19 +138,31 @@ export function javaKeyHash(key: string): number {
  */
 export function retryReporter(
   log: { warn(message: string): void; info(message: string): void },
-): Pick<ChunkProducerOptions, "retrying" | "recovered"> {
+): Pick<ChunkProducerOptions, "retrying" | "recovered" | "stalled"> {
+  const until = (giveUpAt: Date) =>
+    `retrying until ${giveUpAt.toTimeString().slice(0, 8)} (--retry_seconds)`;
   return {
     retrying: (error, giveUpAt) =>
       log.warn(
-        `Kafka did not acknowledge chunks (${
-          describeError(error)
-        }); retrying until ${
-          giveUpAt.toTimeString().slice(0, 8)
-        } (--retry_seconds)`,
+        `Kafka did not acknowledge chunks (${describeError(error)}); ${
+          until(giveUpAt)
+        }`,
+      ),
+    stalled: (waitedMs, giveUpAt) =>
+      log.warn(
+        `Kafka did not acknowledge chunks (no answer for ${
+          Math.round(waitedMs / 1000)
+        } s: is a broker down?); waiting, ${until(giveUpAt)}`,
       ),
     recovered: () => log.info("Kafka acknowledges chunks again; going on"),
   };
 }
+
+/**
+ * A send without an answer for this long is an outage the user hears of at
+ * once, not when the library gives up on it (a minute or more later).
+ */
+export const STALL_WARNING_MS = 5000;
 
 /** Waits between two tries of a batch grow from 0.5 s to at most this. */
 const MAX_RETRY_WAIT_MS = 5000;
@@ -380,12 +399,13 @@ export class ChunkProducer {
     let unsent = batch;
     for (let attempt = 1;; attempt++) {
       let failure: unknown;
+      const stallTimer = this.#watchForStall(producer, retryMs);
       try {
         // acks on every send: the library's send() ignores the producer's.
         const answer = await producer.send({
           messages: unsent.map((p) => p.record),
           acks,
-        });
+        }).finally(() => clearTimeout(stallTimer));
         unsent = this.#settle(producer, unsent, answer, acks);
         if (unsent.length > 0) failure = new UnsentMessagesError(unsent.length);
       } catch (error) {
@@ -403,10 +423,13 @@ export class ChunkProducer {
       const error = failure instanceof Error
         ? failure
         : new Error(String(failure));
-      if (
-        !isRetriable(error) ||
-        this.#outageTooLong(producer, error, attempt, retryMs)
-      ) {
+      if (!isRetriable(error)) {
+        // No outage: nothing to wait for (a stall noted for it ends here).
+        this.#failing.delete(producer);
+        for (const { message } of unsent) message.failed(error);
+        return;
+      }
+      if (this.#outageTooLong(producer, error, attempt, retryMs)) {
         for (const { message } of unsent) message.failed(error);
         return;
       }
@@ -442,6 +465,28 @@ export class ChunkProducer {
       } else rest.push(pending);
     }
     return rest;
+  }
+
+  /**
+   * Warns (once per outage) if the send `producer` starts now gets no answer
+   * for {@linkcode STALL_WARNING_MS}; the outage counts from the send's start.
+   * Returns the timer, cleared when the send ends.
+   */
+  #watchForStall(
+    producer: object,
+    retryMs: number,
+  ): ReturnType<typeof setTimeout> {
+    const startedAt = Date.now();
+    return setTimeout(() => {
+      this.#failing.add(producer);
+      this.#outageSince ??= startedAt;
+      if (this.#warned) return;
+      this.#warned = true;
+      this.#options.stalled?.(
+        Date.now() - startedAt,
+        new Date(this.#outageSince + retryMs),
+      );
+    }, STALL_WARNING_MS);
   }
 
   /** A send went through: the outage is over once no producer is failing. */

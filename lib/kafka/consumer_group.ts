@@ -97,6 +97,33 @@ export const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
 const FETCH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * How many consumers group `groupId` lists now (0 for a group Kafka does not
+ * know, or when it does not answer): before this run joins, any listed are
+ * another run's, e.g. one that was killed and not yet dropped.
+ *
+ * @example
+ * ```ts
+ * import type { KafkaClient } from "./client.ts";
+ * declare const kafka: KafkaClient;
+ * await groupMemberCount(kafka, "lab-pc-1"); // 0 for a brand-new group
+ * ```
+ */
+export async function groupMemberCount(
+  kafka: KafkaClient,
+  groupId: string,
+): Promise<number> {
+  const admin = new Admin({ ...KafkaClient.options(kafka), retries: 1 });
+  try {
+    const groups = await admin.describeGroups({ groups: [groupId] });
+    return groups.get(groupId)?.members.size ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
 /** A running group of consumers. */
 export class ConsumerGroup {
   readonly #members: Member[] = [];

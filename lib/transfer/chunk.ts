@@ -41,6 +41,7 @@
  */
 import { decode, encode, Encoder } from "@msgpack/msgpack";
 import { createHash } from "node:crypto";
+import { hasUnprintable, printableName } from "../common/printable.ts";
 
 /** One chunk of one file, as carried by one message. */
 export interface FileChunk {
@@ -368,45 +369,16 @@ function optionalMtime(value: unknown): number | undefined {
   return value;
 }
 
-/** C0 and C1 control characters and DEL: never part of a file name here. */
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
-
 /**
- * Whether a received name holds control characters (which could rewrite a
- * terminal line or forge a log line).
- *
- * @example
- * ```ts
- * hasControlCharacters("a\x1b[31m.bin"); // true
- * ```
+ * A name field: a string without control or format characters (which could
+ * forge a log line, or hide or reverse part of a name), printed short in the
+ * reason when refused.
  */
-export function hasControlCharacters(name: string): boolean {
-  return name.search(CONTROL_CHARACTERS) >= 0;
-}
-
-/**
- * A received text made safe to print: control characters become `\xNN`
- * escapes, so a name cannot forge a log line or colour a terminal.
- *
- * @example
- * ```ts
- * escapeControl("evil\nERROR: fake"); // "evil\\x0aERROR: fake"
- * ```
- */
-export function escapeControl(text: string): string {
-  return text.replace(
-    CONTROL_CHARACTERS,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
-}
-
-/** A name field: a string without control characters. */
 function requireName(value: unknown, field: string): string {
   const name = requireString(value, field);
-  if (hasControlCharacters(name)) {
+  if (hasUnprintable(name)) {
     throw new InvalidChunkError(
-      `${field} "${escapeControl(name)}" holds control characters`,
+      `${field} "${printableName(name)}" holds control or format characters`,
     );
   }
   return name;

@@ -59,7 +59,14 @@ export type ChunkOutcome =
     startedAt: Date;
     finishedAt: Date;
   }
-  | { kind: "rejected"; relativePath: string; keptAt: string; reason: string }
+  | {
+    kind: "rejected";
+    relativePath: string;
+    /** Where it is kept for inspection; undefined when it could not be kept. */
+    keptAt?: string;
+    /** Why it is not in place (and why not kept, if it was not). */
+    reason: string;
+  }
   /** A later chunk of a file refused for its size (said once, at its first). */
   | { kind: "refused"; relativePath: string };
 
@@ -438,12 +445,21 @@ export class FileAssembler {
     partial: string,
     reason: string,
   ): Promise<ChunkOutcome> {
-    const keptAt = await keepRejected(
-      join(this.#root, STATE_FOLDER, "rejected"),
-      file.relativePath,
-      file.key,
-      partial,
-    );
+    let keptAt: string | undefined;
+    try {
+      keptAt = await keepRejected(
+        join(this.#root, STATE_FOLDER, "rejected"),
+        file.relativePath,
+        file.key,
+        partial,
+      );
+    } catch (error) {
+      // Not kept, so not left half-tracked either: its partial goes.
+      await Deno.remove(partial).catch(() => {});
+      reason += `; it could not be kept either (${
+        describeError(error)
+      }), so it was removed`;
+    }
     this.#state.finish(file.key, "rejected");
     return {
       kind: "rejected",

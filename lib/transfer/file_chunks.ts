@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { printableName } from "../common/printable.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
 
@@ -61,7 +62,9 @@ export interface PlannedChunk {
 export class FileChangedError extends UserError {
   /** `path` changed; `detail` says how (size, time, gone). */
   constructor(path: string, detail: string) {
-    super(`${path} changed while it was being uploaded (${detail})`);
+    super(
+      `${printableName(path)} changed while it was being uploaded (${detail})`,
+    );
     this.name = "FileChangedError";
   }
 }

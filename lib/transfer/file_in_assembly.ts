@@ -16,6 +16,7 @@
 import type { Hash } from "node:crypto";
 import { statfsSync } from "node:fs";
 import { type FileChunk, InvalidChunkError } from "./chunk.ts";
+import { printableName } from "../common/printable.ts";
 
 /** A file in progress: which chunks are on disk. */
 export interface FileInAssembly {
@@ -81,7 +82,9 @@ export function checkFits(file: FileInAssembly, chunk: FileChunk): void {
     (file.totalChunks > 1 && impliedChunkSize(chunk) !== file.chunkSize)
   ) {
     throw new InvalidChunkError(
-      `chunk ${chunk.chunkIndex} of ${file.relativePath} does not match its other chunks (size or count)`,
+      `chunk ${chunk.chunkIndex} of ${
+        printableName(file.relativePath)
+      } does not match its other chunks (size or count)`,
     );
   }
 }
@@ -198,7 +201,9 @@ export function checkDeclaredSize(
   const size = smallestDeclaredSize(chunk);
   if (size > maxFileSize) {
     throw new FileTooBigError(
-      `${relativePath} announces at least ${size} bytes, more than the limit of ${maxFileSize} bytes (--max_file_size): the whole file is refused`,
+      `${
+        printableName(relativePath)
+      } announces at least ${size} bytes, more than the limit of ${maxFileSize} bytes (--max_file_size): the whole file is refused`,
     );
   }
   const free = Math.max(
@@ -210,7 +215,9 @@ export function checkDeclaredSize(
       ? ` besides the ${reservedBytes} bytes the files in progress need`
       : "";
     throw new FileTooBigError(
-      `${relativePath} needs at least ${size} bytes, more than the ${free} bytes free on disk${besides}: the whole file is refused`,
+      `${
+        printableName(relativePath)
+      } needs at least ${size} bytes, more than the ${free} bytes free on disk${besides}: the whole file is refused`,
     );
   }
 }

@@ -53,10 +53,14 @@ export async function moveIntoPlace(
   await Deno.rename(partial, path);
 }
 
+/** Bytes of a kept file's name taken from its path (a name may have 255). */
+const KEPT_NAME_BYTES = 200;
+
 /**
  * Keeps a file that must not go into place in the `rejected` folder, named
- * after its path and key, and prunes that folder to {@linkcode REJECTED_KEPT}
- * files; returns where it is kept.
+ * after its path (cut short) and key, and prunes that folder to
+ * {@linkcode REJECTED_KEPT} files; returns where it is kept. Throws when it
+ * cannot be kept; the caller then removes it.
  *
  * @example
  * ```ts
@@ -71,11 +75,26 @@ export async function keepRejected(
 ): Promise<string> {
   const keptAt = join(
     rejected,
-    `${relativePath.replaceAll("/", "_")}.${key.slice(0, 8)}`,
+    `${leadingBytes(relativePath.replaceAll("/", "_"), KEPT_NAME_BYTES)}.${
+      key.slice(0, 8)
+    }`,
   );
-  await Deno.rename(partial, keptAt).catch(() => {});
+  await Deno.rename(partial, keptAt);
   await pruneOldest(dirname(keptAt), REJECTED_KEPT);
   return keptAt;
+}
+
+/** The longest start of `text` that fits in `maxBytes` of UTF-8, whole characters only. */
+function leadingBytes(text: string, maxBytes: number): string {
+  const encoder = new TextEncoder();
+  let bytes = 0;
+  let end = 0;
+  for (const character of text) {
+    bytes += encoder.encode(character).length;
+    if (bytes > maxBytes) break;
+    end += character.length;
+  }
+  return text.slice(0, end);
 }
 
 /** Deletes the oldest files of `folder` beyond the newest `keep`. */

@@ -25,6 +25,7 @@ export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  *
  * @module
  */
+import { printableName } from "../common/printable.ts";
 import type { FileChunk } from "./chunk.ts";
 export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
 import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
@@ -190,5 +191,7 @@ export function shareLine(
  * ```
  */
 export function spreadWarning(file: TrackedFile, topic: string): string {
-  return `file ${file.relativePath} cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
+  return `file ${
+    printableName(file.relativePath)
+  } cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
 }

@@ -17,8 +17,11 @@
  * @module
  */
 import { logFileTimes, type Logger } from "../common/log.ts";
+import { printableName } from "../common/printable.ts";
+import type { KafkaClient } from "../kafka/client.ts";
 import {
   type ConsumerGroup,
+  groupMemberCount,
   REBALANCE_TIMEOUT_MS,
 } from "../kafka/consumer_group.ts";
 import {
@@ -28,6 +31,8 @@ import {
 } from "./file_assembler.ts";
 import { type GroupMember, shareLine, spreadWarning } from "./group_member.ts";
 
+/** Characters of a kept file's path printed at most (its folder is long). */
+const PRINTED_PATH_MAX = 400;
 /** A join slower than this gets a line saying why it waits. */
 const JOIN_NOTICE_MS = 3000;
 /** How often to look for files spread over other members' partitions. */
@@ -91,16 +96,20 @@ export class ReconstructReport {
 
   /** Logs a file that was completed, or kept aside. */
   reportOutcome(outcome: ChunkOutcome): void {
+    const name = printableName(outcome.relativePath);
     if (outcome.kind === "reconstructed") {
       this.#log.info(
-        `File ${outcome.relativePath} successfully reconstructed locally from stream`,
+        `File ${name} successfully reconstructed locally from stream`,
       );
-      this.reconstructed.push({ path: outcome.relativePath, ...outcome });
+      this.reconstructed.push({ ...outcome, path: name });
     } else if (outcome.kind === "refused") {
       this.skipped++; // Its file was named once, at its first chunk.
     } else if (outcome.kind === "rejected") {
+      const kept = outcome.keptAt
+        ? `; kept at ${printableName(outcome.keptAt, PRINTED_PATH_MAX)}`
+        : "";
       this.#log.error(
-        `File ${outcome.relativePath} not moved into place: ${outcome.reason}; kept at ${outcome.keptAt}`,
+        `File ${name} not moved into place: ${outcome.reason}${kept}`,
       );
     }
   }
@@ -124,7 +133,9 @@ export class ReconstructReport {
     this.#log.info(await this.groupLine(group, assembler));
     for (const file of assembler.inProgress()) {
       this.#log.info(
-        `  in progress: ${file.relativePath} (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
+        `  in progress: ${
+          printableName(file.relativePath)
+        } (${file.chunksOnDisk}/${file.totalChunks} chunks)`,
       );
     }
   }
@@ -153,7 +164,9 @@ export class ReconstructReport {
   reportLost(lost: readonly { relativePath: string }[]): void {
     for (const file of lost) {
       this.#log.info(
-        `Left ${file.relativePath} to the new owner of its partition (partial copy removed)`,
+        `Left ${
+          printableName(file.relativePath)
+        } to the new owner of its partition (partial copy removed)`,
       );
     }
   }
@@ -201,26 +214,36 @@ export async function openWorkingDir(
 }
 
 /**
- * Says, if joining the group takes long, why it waits; returns the function
- * that cancels the notice once joined.
+ * Says, if joining the group takes long, why it waits: for a group that
+ * lists consumers of another run (one killed, say) Kafka drops those first;
+ * a new group has none. Returns the function that cancels the notice once
+ * joined.
  *
  * @example
  * ```ts
  * import { Logger } from "../common/log.ts";
+ * import type { KafkaClient } from "../kafka/client.ts";
  * import { joinNotice } from "./reconstructor.ts";
+ * declare const kafka: KafkaClient;
  *
- * const cancel = joinNotice(new Logger({ style: "bracket", program: "demo", console: "stdout" }), "group-1");
+ * const log = new Logger({ style: "bracket", program: "demo", console: "stdout" });
+ * const cancel = await joinNotice(log, kafka, "group-1");
  * cancel();
  * ```
  */
-export function joinNotice(log: Logger, groupId: string): () => void {
+export async function joinNotice(
+  log: Logger,
+  kafka: KafkaClient,
+  groupId: string,
+): Promise<() => void> {
+  const others = await groupMemberCount(kafka, groupId);
+  const why = others > 0
+    ? `it still lists ${others} consumer(s) of another run, which Kafka drops first if that run was killed (up to ${
+      REBALANCE_TIMEOUT_MS / 1000
+    } s)`
+    : "Kafka is still handing out its partitions";
   const timer = setTimeout(
-    () =>
-      log.info(
-        `Waiting to join group ${groupId}: Kafka first drops the consumers of a run that was killed (up to ${
-          REBALANCE_TIMEOUT_MS / 1000
-        } s)`,
-      ),
+    () => log.info(`Waiting to join group ${groupId}: ${why}`),
     JOIN_NOTICE_MS,
   );
   return () => clearTimeout(timer);

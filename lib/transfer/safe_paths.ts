@@ -4,8 +4,10 @@
  * A chunk message names its file (`filename`, `subdir_str`,
  * `filename_append`). Anyone who can write to the topic chooses those strings,
  * so they are checked before they become a path: no absolute paths, no `..`,
- * no NUL, no backslash, no drive letter, and the resolved path must still lie
- * inside the working folder. The project's own state folder is off limits too.
+ * no NUL, no backslash, no drive letter, no part longer than a file system
+ * takes (255 bytes, 4096 for the whole path), and the resolved path must still
+ * lie inside the working folder. The project's own state folder is off limits
+ * too.
  *
  * @example
  * ```ts
@@ -18,9 +20,17 @@
  * @module
  */
 import { dirname, extname, join, resolve, sep } from "node:path";
+import { printableName } from "../common/printable.ts";
 
 /** The hidden folder inside the working folder that holds the reconstructor's state. */
 export const STATE_FOLDER = ".reconstruct_data_files";
+
+/** Bytes of one file or folder name a file system takes (Linux NAME_MAX). */
+export const NAME_MAX_BYTES = 255;
+/** Bytes of a whole path a file system takes (Linux PATH_MAX). */
+export const PATH_MAX_BYTES = 4096;
+
+const encoder = new TextEncoder();
 
 /** A name from a message that would leave the working folder. */
 export class UnsafePathError extends Error {
@@ -42,6 +52,12 @@ function checkSegment(segment: string, what: string): void {
   }
   if (/^[A-Za-z]:/.test(segment)) {
     throw new UnsafePathError(`${what} starts with a drive letter`);
+  }
+  const bytes = encoder.encode(segment).length;
+  if (bytes > NAME_MAX_BYTES) {
+    throw new UnsafePathError(
+      `${what} has a part of ${bytes} bytes (a file system takes ${NAME_MAX_BYTES})`,
+    );
   }
 }
 
@@ -75,6 +91,13 @@ export function targetPath(
   filename: string,
   filenameAppend: string,
 ): string {
+  // First the length: a 10 MB name is refused before it is split or joined.
+  const given = [subdir, filename, filenameAppend].join("/");
+  if (given.length > PATH_MAX_BYTES) {
+    throw new UnsafePathError(
+      `the path is ${given.length} characters long (a file system takes ${PATH_MAX_BYTES} bytes)`,
+    );
+  }
   if (filename.includes("/")) {
     throw new UnsafePathError("filename contains a directory separator");
   }
@@ -83,6 +106,7 @@ export function targetPath(
     throw new UnsafePathError("filename_append contains a directory separator");
   }
   if (filenameAppend) checkSegment(filenameAppend, "filename_append");
+  checkSegment(appendToName(filename, filenameAppend), "the file name");
   if (subdir.startsWith("/")) {
     throw new UnsafePathError("subdir_str is absolute");
   }
@@ -101,6 +125,12 @@ export function targetPath(
   if (!path.startsWith(root + sep)) {
     throw new UnsafePathError(
       "the path would resolve outside the working folder",
+    );
+  }
+  const bytes = encoder.encode(path).length;
+  if (bytes > PATH_MAX_BYTES) {
+    throw new UnsafePathError(
+      `the path is ${bytes} bytes long (a file system takes ${PATH_MAX_BYTES})`,
     );
   }
   return path;
@@ -129,6 +159,8 @@ export async function assertRealPathInside(
   }
   const real = await Deno.realPath(existing);
   if (real !== root && !real.startsWith(root + sep)) {
-    throw new UnsafePathError(`${folder} leads outside the working folder`);
+    throw new UnsafePathError(
+      `${printableName(folder)} leads outside the working folder`,
+    );
   }
 }

@@ -27,6 +27,7 @@ import { basename, join, relative, sep } from "node:path";
 import { chunkKey, encodeChunkReusing } from "./chunk.ts";
 import type { ChunkProducer } from "../kafka/chunk_producer.ts";
 import { UserError } from "../common/cli.ts";
+import { printableName } from "../common/printable.ts";
 import {
   type ChunkPlan,
   planChunks,
@@ -288,7 +289,7 @@ export async function uploadWithProgress(
   options: ProgressUploadOptions,
 ): Promise<UploadResult> {
   const { board } = options;
-  const label = options.label ?? target.path;
+  const label = options.label ?? printableName(target.path);
   let bar = board.add(label, 1);
   // Chunks delivered in an earlier run count as done from the start.
   let acknowledged = options.skip?.size ?? 0;

@@ -44,6 +44,7 @@
  * @module
  */
 import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+import { printableName } from "../common/printable.ts";
 import { describeError, fileExists, UserError } from "../common/cli.ts";
 import { FileChangedError } from "./file_chunks.ts";
 import type { SettledFile } from "./folder_watcher.ts";
@@ -152,7 +153,7 @@ export class UploadScheduler {
       this.#remember(file.relativePath, "skipped", 0, 0);
       this.#options.say(
         "INFO",
-        `${file.relativePath} was uploaded before; skipped`,
+        `${printableName(file.relativePath)} was uploaded before; skipped`,
       );
       return;
     }
@@ -270,7 +271,7 @@ export class UploadScheduler {
         {
           chunkSize: this.#options.chunkSize,
           board: this.#options.board,
-          label: relativePath,
+          label: printableName(relativePath),
           alreadyDelivered: (plan) => {
             if (plan.size !== file.size || plan.mtimeMs !== file.mtimeMs) {
               throw new FileChangedError(file.path, "after it settled");
@@ -280,7 +281,9 @@ export class UploadScheduler {
             if (version.acknowledged.size > 0) {
               this.#options.say(
                 "INFO",
-                `resuming ${relativePath}: ${version.acknowledged.size} of ${plan.totalChunks} chunks were acknowledged before`,
+                `resuming ${
+                  printableName(relativePath)
+                }: ${version.acknowledged.size} of ${plan.totalChunks} chunks were acknowledged before`,
               );
             }
             return version.acknowledged;
@@ -307,7 +310,9 @@ export class UploadScheduler {
         status.state = "done";
         this.#options.say(
           "INFO",
-          `Uploaded ${relativePath} (${result.totalChunks} chunk${
+          `Uploaded ${
+            printableName(relativePath)
+          } (${result.totalChunks} chunk${
             result.totalChunks === 1 ? "" : "s"
           }, ${result.size} bytes)`,
         );
@@ -341,7 +346,7 @@ export class UploadScheduler {
     if (!unreadable) {
       // Anything else still must not end a run that lasts for weeks: one line.
       const why = `${describeError(error)}; not uploaded`;
-      this.#options.say("ERROR", `${file.relativePath}: ${why}`);
+      this.#options.say("ERROR", `${printableName(file.relativePath)}: ${why}`);
       return;
     }
     this.#record.forget(file);
@@ -350,7 +355,7 @@ export class UploadScheduler {
       : error instanceof FileChangedError
       ? "it changed during its upload; the new version is uploaded once it settles"
       : `it cannot be read (${describeError(error)}); not uploaded`;
-    this.#options.say("WARNING", `${file.relativePath}: ${why}`);
+    this.#options.say("WARNING", `${printableName(file.relativePath)}: ${why}`);
   }
 
   /** Kafka did not take every chunk, or could not be reached: try again later. */
@@ -359,7 +364,9 @@ export class UploadScheduler {
     const seconds = this.#options.retrySeconds ?? 30;
     this.#options.say(
       "ERROR",
-      `${file.relativePath}: ${why}; trying again in ${seconds} s`,
+      `${
+        printableName(file.relativePath)
+      }: ${why}; trying again in ${seconds} s`,
     );
     const timer = setTimeout(() => {
       this.#retries.delete(timer);
@@ -415,7 +422,7 @@ export function describeStatus(
     const chunks = file.totalChunks > 0
       ? ` (${file.chunksAcknowledged}/${file.totalChunks} chunks)`
       : "";
-    lines.push(`  ${file.state}: ${file.relativePath}${chunks}`);
+    lines.push(`  ${file.state}: ${printableName(file.relativePath)}${chunks}`);
   }
   return lines;
 }
@@ -442,7 +449,7 @@ export function logUploadSummary(
 ): void {
   log.info(`Stopped (${reason}).`);
   const uploaded = record.finishedSince(startedAt)
-    .map((file) => ({ ...file, path: file.relativePath }));
+    .map((file) => ({ ...file, path: printableName(file.relativePath) }));
   logFileTimes(log, "uploaded", startedAt, uploaded);
   if (left > 0) {
     log.info(`${left} waiting file(s) are left for the next start.`);
