@@ -131,8 +131,10 @@ async function catalogPaths(
     if (entry.warning) warn(`${target.path}: ${entry.warning}`);
     if (entry.waveform) {
       counts.waveforms++;
-      const problem = await gallery?.add(entry.path, entry.waveform);
-      if (problem) warn(`${target.path}: no thumbnail: ${problem}`);
+      const picture = await gallery?.add(entry.path, entry.waveform);
+      if (picture?.problem) {
+        warn(`${target.path}: no thumbnail: ${picture.problem}`);
+      }
     }
   }
   return counts;

@@ -262,9 +262,26 @@ function secretsOf(url: string): string[] {
   return secrets.filter((secret) => secret !== "");
 }
 
+/**
+ * The client (postgres 3.4.9) may run a write it had scheduled after the
+ * server closed the connection, and throw from a timer where no caller can
+ * catch it. Its queries are already rejected then, with the error that says
+ * what happened; that late TypeError is not the user's to see.
+ */
+function ignoreWriteAfterClose(event: ErrorEvent): void {
+  const error = event.error;
+  if (
+    error instanceof TypeError &&
+    /reading 'write'/.test(error.message) &&
+    /postgres\/src\/connection\.js/.test(error.stack ?? "")
+  ) event.preventDefault();
+}
+
 /** A PostgreSQL server; checked with one query so that a bad URL fails at once. */
 async function openPostgres(url: string): Promise<CatalogDb> {
   checkPostgresUrl(url);
+  globalThis.removeEventListener("error", ignoreWriteAfterClose);
+  globalThis.addEventListener("error", ignoreWriteAfterClose);
   const label = describeTarget(url);
   const secrets = secretsOf(url);
   // Every connection goes through here, so that the attempts can be counted.
@@ -299,11 +316,14 @@ async function openPostgres(url: string): Promise<CatalogDb> {
       },
     },
   });
+  // Once the connection is lost, closing need not wait for it.
+  let lost = false;
   /** A driver error as one line, or the error itself when it is a bug. */
   const userCaused = (error: unknown, doing: string) => {
     if (error instanceof CatalogDbError) return error;
     const code = (error as { code?: string }).code;
     if (!isUserCausedPgError(code)) return error;
+    lost ||= CONNECTION_CODES.has(code!) || /^(08|57)/.test(code!);
     return new CatalogDbError(
       scrub(`${doing} ${label}: ${describePgError(error)}`, secrets),
       code,
@@ -346,7 +366,7 @@ async function openPostgres(url: string): Promise<CatalogDb> {
         throw userCaused(error, "the PostgreSQL catalog");
       }
     },
-    close: () => sql.end({ timeout: 5 }).catch(() => {}),
+    close: () => sql.end({ timeout: lost ? 0 : 5 }).catch(() => {}),
   };
 }
 

@@ -344,12 +344,9 @@ function extent(values: number[]): [number, number] {
  * allow at all) shown as U+FFFD.
  */
 function escapeXml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+  const escaped = text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
     .replaceAll(">", "&gt;").replaceAll('"', "&quot;")
-    .replaceAll("'", "&#39;")
-    // deno-lint-ignore no-control-regex
-    .replace(
-      /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g,
-      "\ufffd",
-    );
+    .replaceAll("'", "&#39;");
+  // deno-lint-ignore no-control-regex
+  return escaped.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "\ufffd");
 }
