@@ -16,7 +16,9 @@
  * The 2021 original did three things with a file path: connect to a shared
  * database (CasJobs MyDB), create a table, insert one row describing the
  * file. This port does the same, grown up: every PATH is a file or a folder
- * (its files, recursively); each file gets one row in table `files` (name,
+ * (its files, recursively; a subfolder it may not read is skipped with a
+ * warning, and the run ends with exit code 1 after cataloguing the rest);
+ * each file gets one row in table `files` (name,
  * folder, size, SHA-512, times), and each LeCroy oscilloscope waveform
  * (`.trc`) one more row in `lecroy_waveforms` with every field of its
  * WAVEDESC header (instrument, trigger time, timebase, ...). Running it again
