@@ -128,6 +128,51 @@ Deno.test("item 8: a --db or --catalog URL with a port that is no port is one li
   ok(!await Deno.stat(`${ROOT}${dir}/rebuilt`).then(() => true, () => false));
 });
 
+Deno.test("item 8: with --db postgres:// and the PG* variables, not even deno task's own echo shows the password", async () => {
+  const pg = await sharedTestPostgres();
+  const url = new URL(await pg.freshDatabase());
+  const env = {
+    NO_COLOR: "1",
+    PGHOST: url.hostname,
+    PGPORT: url.port,
+    PGUSER: "postgres",
+    PGDATABASE: url.pathname.slice(1),
+    PGPASSWORD: pg.password,
+  };
+  // As a user types it: `deno task` without --quiet echoes its command line.
+  const run = async (task: string, args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", task, ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      env,
+    }).output();
+    return {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  };
+  const label =
+    `postgres://postgres@${url.hostname}:${url.port}${url.pathname}`;
+  const fill = await run("metadata_uploader", ["--db", "postgres://", SAMPLES]);
+  deepStrictEqual(fill.code, 0, fill.stderr);
+  match(fill.stderr, /^Task metadata_uploader .*'--db' 'postgres:\/\/'/m);
+  match(fill.stdout, new RegExp(`into ${label}:files\n$`));
+  const list = await run("catalog", [
+    "--db",
+    "postgres://",
+    "--name",
+    "pulse.trc",
+  ]);
+  deepStrictEqual(list.code, 0, list.stderr);
+  match(list.stdout, /^pulse\.trc /m);
+  for (const text of [fill.stdout, fill.stderr, list.stdout, list.stderr]) {
+    ok(!text.includes(pg.password), "password printed");
+  }
+});
+
 Deno.test("item 9: a port that answers but is no PostgreSQL gets at most 5 connections, then one line", async () => {
   const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (server.addr as Deno.NetAddr).port;

@@ -277,12 +277,29 @@ function ignoreWriteAfterClose(event: ErrorEvent): void {
   ) event.preventDefault();
 }
 
+/**
+ * The URL for messages, without its password; a URL without a host
+ * (`postgres://`, everything from `$PGHOST`, `$PGUSER`, ...) shown as the
+ * client reads it from the environment.
+ */
+function labelFor(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.hostname !== "") return describeTarget(url);
+  const env = (name: string) => Deno.env.get(name) ?? "";
+  const user = decodeURIComponent(parsed.username) || env("PGUSER") ||
+    env("USER") || env("USERNAME") || env("LOGNAME");
+  const host = env("PGHOST") || "localhost";
+  const port = parsed.port || env("PGPORT") || "5432";
+  const database = parsed.pathname.slice(1) || env("PGDATABASE") || user;
+  return `postgres://${user}@${host}:${port}/${database}`;
+}
+
 /** A PostgreSQL server; checked with one query so that a bad URL fails at once. */
 async function openPostgres(url: string): Promise<CatalogDb> {
   checkPostgresUrl(url);
   globalThis.removeEventListener("error", ignoreWriteAfterClose);
   globalThis.addEventListener("error", ignoreWriteAfterClose);
-  const label = describeTarget(url);
+  const label = labelFor(url);
   const secrets = secretsOf(url);
   // Every connection goes through here, so that the attempts can be counted.
   let attempts = 0;
