@@ -61,7 +61,8 @@ function readCommandLine() {
       db: {
         type: "string",
         default: DEFAULT_CATALOG,
-        description: "SQLite file, or postgres://user@host:port/database",
+        description:
+          "SQLite file, or postgres://user@host:port/database (the password in $PGPASSWORD, never in the URL)",
       },
       table: { type: "string", default: "files", description: "files table" },
       format: {

@@ -16,7 +16,9 @@
  * The 2021 original did three things with a file path: connect to a shared
  * database (CasJobs MyDB), create a table, insert one row describing the
  * file. This port does the same, grown up: every PATH is a file or a folder
- * (its files, recursively); each file gets one row in table `files` (name,
+ * (its files, recursively; a subfolder it may not read is skipped with a
+ * warning, and the run ends with exit code 1 after cataloguing the rest);
+ * each file gets one row in table `files` (name,
  * folder, size, SHA-512, times), and each LeCroy oscilloscope waveform
  * (`.trc`) one more row in `lecroy_waveforms` with every field of its
  * WAVEDESC header (instrument, trigger time, timebase, ...). Running it again
@@ -41,8 +43,9 @@ import {
   UserError,
 } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
-import { collectUploadTargets } from "../lib/transfer/upload.ts";
+import { collectCatalogTargets } from "../lib/catalog/catalog_files.ts";
 import { Catalog, DEFAULT_CATALOG } from "../lib/catalog/catalog.ts";
+import { CatalogDbError } from "../lib/catalog/catalog_db.ts";
 import { ThumbnailGallery } from "../lib/catalog/thumbnails.ts";
 
 const PROGRAM = "metadata_uploader";
@@ -60,7 +63,8 @@ function readCommandLine() {
       db: {
         type: "string",
         default: DEFAULT_CATALOG,
-        description: "SQLite file, or postgres://user@host:port/database",
+        description:
+          "SQLite file, or postgres://user@host:port/database (the password in $PGPASSWORD, never in the URL)",
       },
       table: {
         type: "string",
@@ -81,39 +85,74 @@ function readCommandLine() {
   return { ...flags, paths: positionals };
 }
 
+/** What a run did: files catalogued, waveforms among them, what it could not read. */
+interface Counts {
+  files: number;
+  waveforms: number;
+  unreadable: number;
+  unreadableFolders: number;
+}
+
+/** Prints one warning line. */
+function warn(line: string): void {
+  console.warn(`${PROGRAM}: warning: ${line}`);
+}
+
 /** Catalogs every file under the given paths; returns the counts. */
 async function catalogPaths(
   catalog: Catalog,
   paths: string[],
   gallery: ThumbnailGallery | undefined,
-): Promise<{ files: number; waveforms: number; unreadable: number }> {
-  const counts = { files: 0, waveforms: 0, unreadable: 0 };
-  for (const target of await collectUploadTargets(paths)) {
+): Promise<Counts> {
+  // A folder that cannot be read is skipped with a warning; the rest go on.
+  const { targets, unreadableFolders } = await collectCatalogTargets(
+    paths,
+    warn,
+  );
+  const counts = { files: 0, waveforms: 0, unreadable: 0, unreadableFolders };
+  for (const target of targets) {
     // A file deleted or locked meanwhile is reported; the others go on.
     const entry = await catalog.add(target.path, target.subdir).catch(
       (error) => {
+        if (error instanceof CatalogDbError) {
+          // The database is gone: every row so far is stored, say how many.
+          throw new UserError(
+            `${error.message}; ${counts.files} of ${targets.length} files were catalogued before (run again for the rest)`,
+          );
+        }
         if (
           !(error instanceof Deno.errors.NotFound ||
             error instanceof Deno.errors.PermissionDenied)
         ) throw error;
-        console.warn(
-          `${PROGRAM}: warning: ${target.path}: ${describeError(error)}`,
-        );
+        warn(`${target.path}: ${describeError(error)}`);
         counts.unreadable++;
       },
     );
     if (!entry) continue;
     counts.files++;
     // A bad .trc still has its file row: warn and go on with the others.
-    if (entry.warning) {
-      console.warn(`${PROGRAM}: warning: ${target.path}: ${entry.warning}`);
-    }
+    if (entry.warning) warn(`${target.path}: ${entry.warning}`);
     if (entry.waveform) {
       counts.waveforms++;
-      await gallery?.add(entry.path, entry.waveform);
+      const picture = await gallery?.add(entry.path, entry.waveform);
+      if (picture?.problem) {
+        warn(`${target.path}: no thumbnail: ${picture.problem}`);
+      }
     }
   }
   return counts;
+}
+
+/** The closing error when something could not be read, or undefined. */
+function unreadableError(counts: Counts): UserError | undefined {
+  const parts = [];
+  if (counts.unreadableFolders > 0) {
+    parts.push(`${counts.unreadableFolders} folder(s)`);
+  }
+  if (counts.unreadable > 0) parts.push(`${counts.unreadable} file(s)`);
+  return parts.length === 0
+    ? undefined
+    : new UserError(`${parts.join(" and ")} could not be read`);
 }
 
 if (import.meta.main) {
@@ -132,18 +171,13 @@ if (import.meta.main) {
     });
     try {
       // Insert (or update) one row per file.
-      const { files, waveforms, unreadable } = await catalogPaths(
-        catalog,
-        options.paths,
-        gallery,
-      );
+      const counts = await catalogPaths(catalog, options.paths, gallery);
       await gallery?.writeIndex();
       console.log(
-        `Cataloged ${files} files (${waveforms} LeCroy waveforms) into ${catalog.label}`,
+        `Cataloged ${counts.files} files (${counts.waveforms} LeCroy waveforms) into ${catalog.label}`,
       );
-      if (unreadable > 0) {
-        throw new UserError(`${unreadable} file(s) could not be read`);
-      }
+      const unreadable = unreadableError(counts);
+      if (unreadable) throw unreadable;
     } finally {
       await catalog.close();
     }

@@ -301,10 +301,7 @@ function readWaveform(path: string, size: number, entry: CatalogEntry): void {
     }
     const waveform = parseWavedesc(head.subarray(0, read), size);
     entry.waveform = waveform;
-    if (!waveform.complete) {
-      entry.warning =
-        `data cut off: ${size} of ${waveform.expectedBytes} bytes`;
-    }
+    if (waveform.incomplete) entry.warning = waveform.incomplete;
   } catch (error) {
     if (!(error instanceof LecroyFormatError)) throw error;
     entry.warning = `not a readable LeCroy waveform: ${error.message}`;

@@ -5,8 +5,9 @@
  * `lecroy_waveforms` (one row per LeCroy `.trc` file: `file_id` and one column
  * per WAVEDESC field). Values always travel as bound parameters (`?`, which
  * the PostgreSQL connection renumbers to `$1, $2, ...`); the only names put
- * into the text are the table names, checked by {@linkcode catalogTables},
- * and the WAVEDESC column names, which come from the template.
+ * into the text are the table names, checked by {@linkcode catalogTables}
+ * and always in double quotes (so `--table user` works), and the WAVEDESC
+ * column names, which come from the template.
  *
  * Both databases understand the same upsert (`INSERT ... ON CONFLICT (path) DO
  * UPDATE ... RETURNING id`), so a file catalogued twice keeps one row.
@@ -16,9 +17,9 @@
  * import { catalogTables, createTableStatements, UPSERT_FILE_COLUMNS, upsertFileSql } from "./catalog_sql.ts";
  *
  * const tables = catalogTables("files");
- * createTableStatements("sqlite", tables); // ["CREATE TABLE IF NOT EXISTS files (...)", ...]
- * upsertFileSql(tables); // "INSERT INTO files (name, ...) VALUES (?, ...) ON CONFLICT (path) ..."
- * UPSERT_FILE_COLUMNS.length; // 11
+ * createTableStatements("sqlite", tables); // ['CREATE TABLE IF NOT EXISTS "files" (...)', ...]
+ * upsertFileSql(tables); // 'INSERT INTO "files" (name, ...) VALUES (?, ...) ON CONFLICT (path) ...'
+ * UPSERT_FILE_COLUMNS.length; // 12
  * ```
  *
  * @module
@@ -38,6 +39,15 @@ export interface CatalogTables {
 
 /** A table name is put into SQL text, so it may only be a plain identifier. */
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
+ * A checked name in double quotes, so that a reserved word (`user`,
+ * `select`) is a name too. Lower-case names mean the same table quoted or
+ * not, in both databases.
+ */
+function quoted(name: string): string {
+  return `"${name}"`;
+}
 
 /**
  * The tables for `--table NAME`: `NAME` and, beside it, `lecroy_waveforms`
@@ -115,7 +125,7 @@ export function createTableStatements(
     `${field.name} ${columnType(field.type, dialect)}`
   );
   return [
-    `CREATE TABLE IF NOT EXISTS ${tables.files} (
+    `CREATE TABLE IF NOT EXISTS ${quoted(tables.files)} (
       id ${id},
       name TEXT NOT NULL,
       subdir TEXT NOT NULL,
@@ -130,11 +140,11 @@ export function createTableStatements(
       chunk_size INTEGER,
       rebuilt_by TEXT
     )`,
-    `CREATE INDEX IF NOT EXISTS ${tables.files}_modified_at
-       ON ${tables.files} (modified_at)`,
-    `CREATE TABLE IF NOT EXISTS ${tables.waveforms} (
+    `CREATE INDEX IF NOT EXISTS ${quoted(`${tables.files}_modified_at`)}
+       ON ${quoted(tables.files)} (modified_at)`,
+    `CREATE TABLE IF NOT EXISTS ${quoted(tables.waveforms)} (
       file_id ${bigint} PRIMARY KEY
-        REFERENCES ${tables.files} (id) ON DELETE CASCADE,
+        REFERENCES ${quoted(tables.files)} (id) ON DELETE CASCADE,
       ${waveformColumns.join(",\n      ")},
       usertext TEXT
     )`,
@@ -167,11 +177,11 @@ export function fileColumnsSql(
  *
  * @example
  * ```ts
- * addRebuiltBySql(catalogTables("files")); // "ALTER TABLE files ADD COLUMN rebuilt_by TEXT"
+ * addRebuiltBySql(catalogTables("files")); // 'ALTER TABLE "files" ADD COLUMN rebuilt_by TEXT'
  * ```
  */
 export function addRebuiltBySql(tables: CatalogTables): string {
-  return `ALTER TABLE ${tables.files} ADD COLUMN rebuilt_by TEXT`;
+  return `ALTER TABLE ${quoted(tables.files)} ADD COLUMN rebuilt_by TEXT`;
 }
 
 /**
@@ -179,13 +189,13 @@ export function addRebuiltBySql(tables: CatalogTables): string {
  *
  * @example
  * ```ts
- * dropTableStatements(catalogTables("files")); // ["DROP TABLE IF EXISTS lecroy_waveforms", ...]
+ * dropTableStatements(catalogTables("files")); // ['DROP TABLE IF EXISTS "lecroy_waveforms"', ...]
  * ```
  */
 export function dropTableStatements(tables: CatalogTables): string[] {
   return [
-    `DROP TABLE IF EXISTS ${tables.waveforms}`,
-    `DROP TABLE IF EXISTS ${tables.files}`,
+    `DROP TABLE IF EXISTS ${quoted(tables.waveforms)}`,
+    `DROP TABLE IF EXISTS ${quoted(tables.files)}`,
   ];
 }
 
@@ -203,7 +213,7 @@ export function upsertFileSql(tables: CatalogTables): string {
   const marks = UPSERT_FILE_COLUMNS.map(() => "?").join(", ");
   const updates = UPSERT_FILE_COLUMNS.filter((c) => c !== "path")
     .map((c) => `${c} = excluded.${c}`).join(", ");
-  return `INSERT INTO ${tables.files} (${columns}) VALUES (${marks})
+  return `INSERT INTO ${quoted(tables.files)} (${columns}) VALUES (${marks})
     ON CONFLICT (path) DO UPDATE SET ${updates}
     RETURNING id`;
 }
@@ -214,13 +224,13 @@ export function upsertFileSql(tables: CatalogTables): string {
  *
  * @example
  * ```ts
- * upsertWaveformSql(catalogTables("files")).startsWith("INSERT INTO lecroy_waveforms"); // true
+ * upsertWaveformSql(catalogTables("files")).startsWith('INSERT INTO "lecroy_waveforms"'); // true
  * ```
  */
 export function upsertWaveformSql(tables: CatalogTables): string {
   const columns = ["file_id", ...WAVEFORM_COLUMNS];
   const updates = WAVEFORM_COLUMNS.map((c) => `${c} = excluded.${c}`);
-  return `INSERT INTO ${tables.waveforms} (${columns.join(", ")})
+  return `INSERT INTO ${quoted(tables.waveforms)} (${columns.join(", ")})
     VALUES (${columns.map(() => "?").join(", ")})
     ON CONFLICT (file_id) DO UPDATE SET ${updates.join(", ")}`;
 }
@@ -231,11 +241,11 @@ export function upsertWaveformSql(tables: CatalogTables): string {
  *
  * @example
  * ```ts
- * deleteWaveformSql(catalogTables("files")); // "DELETE FROM lecroy_waveforms WHERE file_id = ?"
+ * deleteWaveformSql(catalogTables("files")); // 'DELETE FROM "lecroy_waveforms" WHERE file_id = ?'
  * ```
  */
 export function deleteWaveformSql(tables: CatalogTables): string {
-  return `DELETE FROM ${tables.waveforms} WHERE file_id = ?`;
+  return `DELETE FROM ${quoted(tables.waveforms)} WHERE file_id = ?`;
 }
 
 /**
@@ -244,11 +254,11 @@ export function deleteWaveformSql(tables: CatalogTables): string {
  *
  * @example
  * ```ts
- * selectHashesSql(catalogTables("files")); // "SELECT path, sha512 FROM files WHERE source = ?"
+ * selectHashesSql(catalogTables("files")); // 'SELECT path, sha512 FROM "files" WHERE source = ?'
  * ```
  */
 export function selectHashesSql(tables: CatalogTables): string {
-  return `SELECT path, sha512 FROM ${tables.files} WHERE source = ?`;
+  return `SELECT path, sha512 FROM ${quoted(tables.files)} WHERE source = ?`;
 }
 
 /** What `deno task catalog` may filter on; unset filters match everything. */
@@ -291,8 +301,8 @@ export function selectCatalogSql(
     params.push(filters.instrumentLike);
   }
   const sql = `SELECT f.*, ${WAVEFORM_COLUMNS.map((c) => `w.${c}`).join(", ")}
-    FROM ${tables.files} f
-    LEFT JOIN ${tables.waveforms} w ON w.file_id = f.id
+    FROM ${quoted(tables.files)} f
+    LEFT JOIN ${quoted(tables.waveforms)} w ON w.file_id = f.id
     ${where.length ? "WHERE " + where.join(" AND ") : ""}
     ORDER BY f.path`;
   return { sql, params };

@@ -229,6 +229,8 @@ export interface LecroyWaveform {
   expectedBytes: number;
   /** Whether every sample is in the file. */
   complete: boolean;
+  /** When not `complete`: why the samples cannot be read, for one warning. */
+  incomplete?: string;
 }
 
 /** A file that is no LeCroy waveform, or whose WAVEDESC is cut off. */
@@ -239,6 +241,10 @@ export class LecroyFormatError extends Error {
     this.name = "LecroyFormatError";
   }
 }
+
+/** The years a TRIGGER_TIME may have (a scope's clock, reset or not). */
+const MIN_YEAR = 1900;
+const MAX_YEAR = 2999;
 
 /** How far into a file WAVEDESC may start (after a prefix such as `#9...`). */
 const MAX_PREFIX_BYTES = 64;
@@ -292,7 +298,10 @@ export function parseWavedesc(
   if (commType !== 0 && commType !== 1) {
     throw new LecroyFormatError(`COMM_TYPE ${commType} is neither 0 nor 1`);
   }
-  const length = (name: string) => Math.max(0, Number(fields[name]));
+  // Random bytes that happen to follow "WAVEDESC...LECROY_2_3" stop here.
+  checkLengths(fields, fileSize);
+  checkTimeStamp(view, 296, littleEndian);
+  const length = (name: string) => Number(fields[name]);
   const userTextAt = start + length("wave_descriptor");
   const trigtimeOffset = userTextAt + length("user_text") +
     length("res_desc1");
@@ -305,17 +314,94 @@ export function parseWavedesc(
     userTextAt,
     Math.min(length("user_text"), Math.max(0, bytes.length - userTextAt)),
   );
+  const sampleBytes = commType === 0 ? 1 : 2;
+  const samples = Number(fields.wave_array_count);
+  const incomplete = fileSize < dataOffset + length("wave_array_1")
+    ? `data cut off: ${fileSize} of ${expectedBytes} bytes`
+    : samples * sampleBytes > length("wave_array_1")
+    ? `WAVE_ARRAY_COUNT says ${samples} samples, WAVE_ARRAY_1 holds ${
+      Math.floor(length("wave_array_1") / sampleBytes)
+    }`
+    : undefined;
   return {
     fields,
     usertext,
     descriptorOffset: start,
     littleEndian,
-    sampleBytes: commType === 0 ? 1 : 2,
+    sampleBytes,
     dataOffset,
     trigtimeOffset,
     expectedBytes,
-    complete: fileSize >= dataOffset + length("wave_array_1"),
+    complete: incomplete === undefined,
+    ...(incomplete === undefined ? {} : { incomplete }),
   };
+}
+
+/** The WAVEDESC fields that give the length of a block, in file order. */
+const BLOCK_LENGTHS = [
+  "user_text",
+  "res_desc1",
+  "trigtime_array",
+  "ris_time_array",
+  "res_array1",
+  "wave_array_1",
+  "wave_array_2",
+  "res_array2",
+  "res_array3",
+];
+
+/** Throws unless the block lengths and counts can be those of a real file. */
+function checkLengths(
+  fields: Record<string, FieldValue>,
+  fileSize: number,
+): void {
+  const descriptor = Number(fields.wave_descriptor);
+  if (descriptor !== WAVEDESC_BYTES) {
+    throw new LecroyFormatError(
+      `WAVE_DESCRIPTOR is ${descriptor} bytes, not ${WAVEDESC_BYTES}`,
+    );
+  }
+  for (const name of [...BLOCK_LENGTHS, "wave_array_count", "subarray_count"]) {
+    if (Number(fields[name]) < 0) {
+      throw new LecroyFormatError(
+        `${name.toUpperCase()} is ${fields[name]}, below 0`,
+      );
+    }
+  }
+  if (Number(fields.user_text) > fileSize) {
+    throw new LecroyFormatError(
+      `USER_TEXT is ${fields.user_text} bytes, more than the whole file (${fileSize})`,
+    );
+  }
+}
+
+/** Throws unless the TRIGGER_TIME at `at` is a real date and time. */
+function checkTimeStamp(
+  view: DataView,
+  at: number,
+  littleEndian: boolean,
+): void {
+  const seconds = view.getFloat64(at, littleEndian);
+  const [minutes, hours, days, months] = [8, 9, 10, 11].map((i) =>
+    view.getUint8(at + i)
+  );
+  const year = view.getInt16(at + 12, littleEndian);
+  const wrong = !(seconds >= 0 && seconds < 60)
+    ? `seconds ${seconds}`
+    : minutes > 59
+    ? `minutes ${minutes}`
+    : hours > 23
+    ? `hours ${hours}`
+    : days < 1 || days > 31
+    ? `day ${days}`
+    : months < 1 || months > 12
+    ? `month ${months}`
+    : year < MIN_YEAR || year > MAX_YEAR
+    ? `year ${year}`
+    : undefined;
+  if (wrong) {
+    throw new LecroyFormatError(`TRIGGER_TIME has ${wrong}: no real date`);
+  }
 }
 
 /** Where "WAVEDESC" starts: at 0, after a `#9nnnnnnnnn` prefix, or soon after. */

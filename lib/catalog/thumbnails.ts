@@ -7,7 +7,13 @@
  * A capture may hold millions of samples; a plot keeps at most
  * {@linkcode MAX_PLOT_POINTS}: each pixel column keeps the lowest and the
  * highest sample that fall in it (min/max decimation), so that narrow
- * spikes stay visible.
+ * spikes stay visible. The samples are read as a stream (see
+ * waveform_points.ts): a file of any size costs a few MiB.
+ *
+ * Every text from a file's header (instrument, units, ...) is escaped: a
+ * header is untrusted input, and the SVG and index.html are opened in a
+ * browser. Each axis is named by its unit (`time (ns)`, `frequency (MHz)`,
+ * `voltage (mV)`, or the unit alone when it is none of those).
  *
  * @example
  * ```ts
@@ -24,7 +30,8 @@
  */
 import { basename, join } from "node:path";
 import { describeError, UserError } from "../common/cli.ts";
-import { type LecroyWaveform, readSegments, type Segment } from "./lecroy.ts";
+import { LecroyFormatError, type LecroyWaveform } from "./lecroy.ts";
+import { plotPoints, type Trace } from "./waveform_points.ts";
 
 export type { FieldValue, LecroyWaveform } from "./lecroy.ts";
 
@@ -81,8 +88,10 @@ export class ThumbnailGallery {
 
   /**
    * Draws the waveform of the `.trc` file at `path` into its own SVG (none
-   * when its samples are cut off) and lists it in the index. Returns the SVG's
-   * path, or undefined.
+   * when its samples are not all in the file) and lists it in the index.
+   * Returns the SVG's path, or why there is none (samples that turn out to be
+   * cut off, a file that cannot be read) for one warning line; for a
+   * waveform known to be incomplete, neither (its catalog row said why).
    *
    * @example
    * ```ts
@@ -91,22 +100,32 @@ export class ThumbnailGallery {
    * const path = "../shared/data/lecroy/pulse.trc";
    * const waveform = parseWavedesc(await Deno.readFile(path));
    * const gallery = await ThumbnailGallery.open("out/thumbnails");
-   * const svg = await gallery.add(path, waveform); // "out/thumbnails/pulse.trc.svg"
+   * const { svg } = await gallery.add(path, waveform); // "out/thumbnails/pulse.trc.svg"
    * ```
    */
   async add(
     path: string,
     waveform: LecroyWaveform,
-  ): Promise<string | undefined> {
+  ): Promise<{ svg?: string; problem?: string }> {
     const name = basename(path);
     const item: GalleryItem = { name, waveform };
     this.#items.push(item);
-    if (!waveform.complete) return undefined;
-    const segments = readSegments(await Deno.readFile(path), waveform);
+    if (!waveform.complete) return {};
+    let traces: Trace[];
+    try {
+      traces = await plotPoints(path, waveform, MAX_PLOT_POINTS);
+    } catch (error) {
+      if (
+        !(error instanceof LecroyFormatError ||
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.PermissionDenied)
+      ) throw error;
+      return { problem: describeError(error) };
+    }
     item.svg = this.#uniqueName(`${name}.svg`);
     const svgPath = join(this.#folder, item.svg);
-    await Deno.writeTextFile(svgPath, plotSvg(name, waveform, segments));
-    return svgPath;
+    await Deno.writeTextFile(svgPath, plotSvg(name, waveform, traces));
+    return { svg: svgPath };
   }
 
   /** `wanted`, or `wanted` with a number, if two files share a name. */
@@ -133,9 +152,9 @@ export class ThumbnailGallery {
     const rows = this.#items.map((item) => {
       const f = item.waveform.fields;
       const picture = item.svg
-        ? `<a href="${escapeHtml(item.svg)}"><img src="${
-          escapeHtml(item.svg)
-        }" width="320" alt="${escapeHtml(item.name)}"></a>`
+        ? `<a href="${escapeXml(item.svg)}"><img src="${
+          escapeXml(item.svg)
+        }" width="320" alt="${escapeXml(item.name)}"></a>`
         : "(no samples in the file)";
       const cells = [
         item.name,
@@ -149,7 +168,7 @@ export class ThumbnailGallery {
           f.subarray_count === 1 ? "" : "s"
         })`,
         `${formatSi(Number(f.horiz_interval), "s")}`,
-      ].map((cell) => `<td>${escapeHtml(String(cell))}</td>`);
+      ].map((cell) => `<td>${escapeXml(String(cell))}</td>`);
       return `<tr>${cells.join("")}<td>${picture}</td></tr>`;
     });
     const html = `<!DOCTYPE html>
@@ -170,30 +189,6 @@ ${rows.join("\n")}
     await Deno.writeTextFile(path, html);
     return path;
   }
-}
-
-/** Points of one segment after min/max decimation into `buckets` columns. */
-function decimate(segment: Segment, buckets: number): [number, number][] {
-  const n = segment.volts.length;
-  if (n <= buckets * 2) {
-    return Array.from(segment.times, (t, i) => [t, segment.volts[i]]);
-  }
-  const points: [number, number][] = [];
-  for (let b = 0; b < buckets; b++) {
-    const from = Math.floor((b * n) / buckets);
-    const to = Math.floor(((b + 1) * n) / buckets);
-    let lo = from;
-    let hi = from;
-    for (let i = from; i < to; i++) {
-      if (segment.volts[i] < segment.volts[lo]) lo = i;
-      if (segment.volts[i] > segment.volts[hi]) hi = i;
-    }
-    // In time order, so that the line does not jump back.
-    for (const i of lo <= hi ? [lo, hi] : [hi, lo]) {
-      points.push([segment.times[i], segment.volts[i]]);
-    }
-  }
-  return points;
 }
 
 /** SI prefixes for axis labels. */
@@ -235,17 +230,32 @@ function ticks(lo: number, hi: number): number[] {
   return values;
 }
 
-/** The SVG plot of one waveform. */
+/** What an axis in a unit shows, for its label; by the unit, lower case. */
+const QUANTITIES: Record<string, string> = {
+  s: "time",
+  hz: "frequency",
+  v: "voltage",
+  a: "current",
+  w: "power",
+  db: "level",
+  ohm: "resistance",
+};
+
+/** An axis label: `time (ns)`, or the prefixed unit alone for an unknown one. */
+function axisLabel(unit: string, prefix: string): string {
+  // LeCroy writes seconds as "S"; SI writes "s" (and "S" is siemens).
+  const shown = unit === "S" ? "s" : unit;
+  const quantity = QUANTITIES[unit.toLowerCase()];
+  const scaled = `${prefix}${shown}`;
+  return escapeXml(quantity ? `${quantity} (${scaled})` : scaled);
+}
+
+/** The SVG plot of one waveform, its segments already decimated. */
 function plotSvg(
   name: string,
   waveform: LecroyWaveform,
-  segments: Segment[],
+  traces: Trace[],
 ): string {
-  const buckets = Math.max(
-    1,
-    Math.floor(MAX_PLOT_POINTS / 2 / segments.length),
-  );
-  const traces = segments.map((segment) => decimate(segment, buckets));
   const all = traces.flat();
   let [tMin, tMax] = extent(all.map((p) => p[0]));
   let [vMin, vMax] = extent(all.map((p) => p[1]));
@@ -262,7 +272,7 @@ function plotSvg(
     String(Number((v / scale).toPrecision(3)));
   const f = waveform.fields;
   const vUnit = String(f.vertunit || "V");
-  const hUnit = String(f.horunit || "S").toLowerCase();
+  const hUnit = String(f.horunit || "S");
 
   const parts: string[] = [];
   for (const t of ticks(tMin, tMax)) {
@@ -291,11 +301,11 @@ function plotSvg(
     parts.push(
       `<polyline points="${d}" fill="none" stroke="${
         COLOURS[i % COLOURS.length]
-      }" stroke-width="1" stroke-opacity="${segments.length > 1 ? 0.6 : 1}"/>`,
+      }" stroke-width="1" stroke-opacity="${traces.length > 1 ? 0.6 : 1}"/>`,
     );
   });
-  const sequence = segments.length > 1
-    ? `, ${segments.length} segments overlaid`
+  const sequence = traces.length > 1
+    ? `, ${traces.length} segments overlaid`
     : "";
   const title =
     `${name}: ${f.instrument_name} ${f.wave_source}, ${f.trigger_time}${sequence}`;
@@ -303,18 +313,16 @@ function plotSvg(
 <style>.grid { stroke: #e4e4e4; stroke-width: 1; } text { fill: #333; }</style>
 <rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>
 <text x="${WIDTH / 2}" y="18" text-anchor="middle" font-size="12">${
-    escapeHtml(title)
+    escapeXml(title)
   }</text>
 ${parts.join("\n")}
 <rect x="${MARGIN.left}" y="${MARGIN.top}" width="${PLOT_W}" height="${PLOT_H}" fill="none" stroke="#333"/>
-<text x="${MARGIN.left + PLOT_W / 2}" y="${
-    HEIGHT - 10
-  }" text-anchor="middle">time (${tPrefix}${hUnit})</text>
+<text x="${MARGIN.left + PLOT_W / 2}" y="${HEIGHT - 10}" text-anchor="middle">${
+    axisLabel(hUnit, tPrefix)
+  }</text>
 <text transform="translate(16 ${
     MARGIN.top + PLOT_H / 2
-  }) rotate(-90)" text-anchor="middle">voltage (${vPrefix}${
-    escapeHtml(vUnit)
-  })</text>
+  }) rotate(-90)" text-anchor="middle">${axisLabel(vUnit, vPrefix)}</text>
 </svg>
 `;
 }
@@ -330,8 +338,15 @@ function extent(values: number[]): [number, number] {
   return [lo, hi];
 }
 
-/** Text safe inside HTML and SVG. */
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+/**
+ * Text safe inside HTML and SVG, as element text or a quoted attribute:
+ * markup characters escaped, and control characters (which XML does not
+ * allow at all) shown as U+FFFD.
+ */
+function escapeXml(text: string): string {
+  const escaped = text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;").replaceAll('"', "&quot;")
+    .replaceAll("'", "&#39;");
+  // deno-lint-ignore no-control-regex
+  return escaped.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "\ufffd");
 }

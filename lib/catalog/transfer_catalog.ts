@@ -28,6 +28,7 @@ import { toHex } from "../transfer/chunk.ts";
 import { ReconstructState } from "../transfer/reconstruct_state.ts";
 import { STATE_FOLDER } from "../transfer/safe_paths.ts";
 import { Catalog, DEFAULT_CATALOG } from "./catalog.ts";
+import { checkPostgresUrl, isPostgresUrl } from "./catalog_db.ts";
 
 /**
  * The flag definition (for `parseFlags`), after {@linkcode withCatalogValue}
@@ -46,7 +47,9 @@ const LOOKS_LIKE_DB = /^postgres(ql)?:\/\/|\.(db|sqlite3?)$/i;
  * `args` with `--catalog` given its value: `--catalog=DB` and `--catalog DB`
  * (when DB ends in `.db`/`.sqlite` or is a `postgres://` URL) name the
  * catalog; a bare `--catalog` means {@linkcode DEFAULT_CATALOG}, so that it
- * never swallows the path after it.
+ * never swallows the path after it. A `postgres://` URL that cannot work
+ * (a port that is no number, say) throws a {@linkcode UsageError} that shows
+ * it without its password.
  *
  * @example
  * ```ts
@@ -64,6 +67,12 @@ export function withCatalogValue(args: string[]): string[] {
     } else {
       result.push(`--catalog=${DEFAULT_CATALOG}`);
     }
+  }
+  // A URL that cannot work is one line (without its password) at once,
+  // before any file is sent or Kafka is asked anything.
+  for (const arg of result) {
+    const value = arg.match(/^--catalog=(.*)$/s)?.[1];
+    if (value !== undefined && isPostgresUrl(value)) checkPostgresUrl(value);
   }
   return result;
 }

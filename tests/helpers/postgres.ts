@@ -25,6 +25,10 @@ export interface TestPostgres {
   port: number;
   /** A URL to a new, empty database. */
   freshDatabase(): Promise<string>;
+  /** Stops the server (fast shutdown: sessions are ended), keeping its data. */
+  halt(): Promise<void>;
+  /** Starts a halted server again, on the same port. */
+  resume(): Promise<void>;
   /** Stops the server and deletes its folder. */
   stop(): Promise<void>;
   /** The same, synchronously (for the end of the test process). */
@@ -96,16 +100,18 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   ]);
   await Deno.remove(pwfile);
   const port = freePort();
-  await runPg("pg_ctl", [
-    "-D",
-    data,
-    "-l",
-    `${folder}/server.log`,
-    "-w",
-    "-o",
-    `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off`,
-    "start",
-  ]);
+  const start = () =>
+    runPg("pg_ctl", [
+      "-D",
+      data,
+      "-l",
+      `${folder}/server.log`,
+      "-w",
+      "-o",
+      `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      "start",
+    ]);
+  await start();
   let databases = 0;
   return {
     password,
@@ -124,8 +130,15 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       }
       return `postgres://postgres:${password}@127.0.0.1:${port}/${name}`;
     },
+    halt: () => runPg("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]),
+    resume: start,
     async stop() {
-      await runPg("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+      // A server halted by its test is already stopped: nothing to stop.
+      await runPg("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]).catch(
+        (error) => {
+          if (!/PID file .* does not exist/.test(error.message)) throw error;
+        },
+      );
       await Deno.remove(folder, { recursive: true });
     },
     stopSync() {

@@ -125,3 +125,60 @@ export function makeTrc(spec: TrcSpec): Uint8Array {
   }
   return file;
 }
+
+/** Raw sample value of the spike in {@linkcode writeLargeTrc}'s files. */
+export const LARGE_TRC_SPIKE = 30000;
+
+/**
+ * Writes a little-endian 16-bit `.trc` file of `sampleCount` samples (no
+ * prefix, so it may pass 1 GB) without holding it in memory: a sine of
+ * amplitude 100, and one spike of {@linkcode LARGE_TRC_SPIKE} in the middle
+ * that a correct min/max decimation keeps. Returns the file's size.
+ *
+ * @example
+ * ```ts
+ * await writeLargeTrc("/tmp/big.trc", 128 * 1024 * 1024);
+ * ```
+ */
+export async function writeLargeTrc(
+  path: string,
+  sampleCount: number,
+): Promise<number> {
+  const header = makeTrc({
+    littleEndian: true,
+    sampleBytes: 2,
+    prefix: false,
+    usertext: "",
+    samples: [],
+  });
+  const view = new DataView(header.buffer);
+  view.setInt32(60, sampleCount * 2, true); // WAVE_ARRAY_1
+  view.setInt32(116, sampleCount, true); // WAVE_ARRAY_COUNT
+  view.setFloat32(176, 1e-9, true); // HORIZ_INTERVAL: 1 ns
+  using file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  await writeAll(file, header);
+  const chunk = new Int16Array(1 << 20);
+  const period = chunk.length / 4;
+  for (let i = 0; i < chunk.length; i++) {
+    chunk[i] = Math.round(100 * Math.sin((2 * Math.PI * i) / period));
+  }
+  const spikeAt = Math.floor(sampleCount / 2);
+  for (let at = 0; at < sampleCount; at += chunk.length) {
+    const n = Math.min(chunk.length, sampleCount - at);
+    const part = chunk.slice(0, n);
+    if (spikeAt >= at && spikeAt < at + n) part[spikeAt - at] = LARGE_TRC_SPIKE;
+    await writeAll(file, new Uint8Array(part.buffer));
+  }
+  return header.length + sampleCount * 2;
+}
+
+/** Writes all of `bytes`. */
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    at += await file.write(bytes.subarray(at));
+  }
+}
