@@ -278,7 +278,7 @@ Deno.test("upload_data_files_added_to_directory uploads what lands in a folder",
         ]);
         await first.stdout.waitFor("Uploaded a.bin (");
         await first.stdout.waitFor("Uploaded b.bin (");
-        const bigSize = 16 * 1024 * 1024;
+        const bigSize = 64 * 1024 * 1024; // Big enough to be killed mid-upload.
         const total = chunksOf(bigSize);
         await writeRandomFile(`${ROOT}${folder}/big.bin`, bigSize);
         await checkUntil(
