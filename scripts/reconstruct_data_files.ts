@@ -66,6 +66,7 @@ import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { GroupMember } from "../lib/transfer/group_member.ts";
+import { EXPIRE_FLAG, startExpiry } from "../lib/transfer/file_expiry.ts";
 import {
   consumerCount,
   joinNotice,
@@ -104,6 +105,7 @@ function readCommandLine() {
       consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
       catalog: CATALOG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
+      expire_seconds: EXPIRE_FLAG,
     },
   });
   if (positionals.length !== 1) {
@@ -220,9 +222,17 @@ async function reconstruct(
   );
   // Files no member can complete are named, once each.
   const stopSpreadCheck = progress.startSpreadCheck(member, options.topic_name);
+  // Files that never complete are given up, so commits move on.
+  const stopExpiry = startExpiry(
+    member,
+    group,
+    options.expire_seconds,
+    (line) => log.warn(line),
+  );
   await untilStopped(shutdown.signal);
   stopHeartbeat();
   stopSpreadCheck();
+  stopExpiry();
   member.close();
   commands.close();
   await group.stop();

@@ -39,6 +39,8 @@ export interface MessagePosition {
   partition: number;
   /** The message's offset. */
   offset: string;
+  /** The message's headers (none for a message without). */
+  headers?: ReadonlyMap<Uint8Array, Uint8Array>;
 }
 
 /** What a consumer does with each message, and where it commits. */
@@ -59,6 +61,12 @@ export interface MessageHandlers {
    * oldest unfinished file, so that file's next owner reads it whole.
    */
   commitPoint?: (partition: number, next: string) => CommitPoint;
+  /**
+   * Called before handled messages are committed at a rebalance or stop,
+   * once no handler runs: work a handler left going (e.g. messages passed
+   * on to another topic) ends here, so the commit can pass it.
+   */
+  settle?: () => Promise<void>;
 }
 
 /** An offset to commit and the metadata stored with it. */
@@ -80,6 +88,8 @@ export interface LaneMessage {
   offset: bigint;
   /** Its value. */
   value: Uint8Array | null;
+  /** Its headers. */
+  headers?: ReadonlyMap<Uint8Array, Uint8Array>;
 }
 
 /** What the lanes call outside themselves. */
@@ -102,6 +112,8 @@ interface Lane {
   done?: bigint;
   /** Messages handled since the last commit. */
   sinceCommit: number;
+  /** The offset last committed (or asked to be). */
+  committed?: string;
   /** The running worker, if any. */
   running?: Promise<void>;
 }
@@ -164,7 +176,12 @@ export class PartitionLanes {
     this.#held = true;
     const lanes = [...this.#lanes.values()];
     await Promise.all(lanes.map((lane) => lane.running));
-    await Promise.all(lanes.map((lane) => this.#commit(lane)));
+    await this.#handlers.settle?.();
+    await Promise.all(
+      lanes.map((lane) =>
+        lane.sinceCommit > 0 ? this.#commit(lane) : this.#commitMoved(lane)
+      ),
+    );
   }
 
   /**
@@ -185,6 +202,33 @@ export class PartitionLanes {
     this.#waitingBytes = 0;
     this.#ready = ready;
     this.#held = false;
+  }
+
+  /**
+   * Asks `commitPoint` again for every idle lane and commits where the
+   * point moved (e.g. a file that held it back was given up): a partition
+   * with no new messages would otherwise keep its old commit.
+   */
+  recommit(): void {
+    if (this.#held || this.#failed) return;
+    for (const lane of this.#lanes.values()) {
+      if (lane.running || lane.done === undefined) continue;
+      lane.running = this.#commitMoved(lane).finally(() => {
+        lane.running = undefined;
+        if (lane.head < lane.queue.length && !this.#held) this.#start(lane);
+      });
+    }
+  }
+
+  /** Commits a lane's handled messages if the commit point moved. */
+  async #commitMoved(lane: Lane): Promise<void> {
+    if (lane.done === undefined || this.#failed) return;
+    const next = (lane.done + 1n).toString();
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
+    if (point.offset === lane.committed) return;
+    lane.committed = point.offset;
+    await this.#callbacks.commit(lane.partition, point);
   }
 
   /** Starts a lane's worker. */
@@ -226,6 +270,7 @@ export class PartitionLanes {
         topic: this.#topic,
         partition: lane.partition,
         offset: message.offset.toString(),
+        headers: message.headers,
       });
     } catch (error) {
       this.#fail(new HandlerError(error));
@@ -258,6 +303,7 @@ export class PartitionLanes {
     lane.sinceCommit = 0;
     const point = this.#handlers.commitPoint?.(lane.partition, next) ??
       { offset: next, metadata: null };
+    lane.committed = point.offset;
     await this.#callbacks.commit(lane.partition, point);
   }
 

@@ -397,6 +397,11 @@ export class Member {
     }, wait);
   }
 
+  /** Commits again on idle partitions whose commit point moved. */
+  recommit(): void {
+    if (!this.#stopped && !this.#replacing) this.#lanes.recommit();
+  }
+
   /** Reports a failure for good. */
   #fatal(error: Error): void {
     if (this.#stopped) return;

@@ -143,6 +143,31 @@ export class GroupMember {
   }
 
   /**
+   * Gives up the unfinished files that got no chunk for `idleMs` while
+   * Kafka answered (`kafkaAnswers` is asked only when some file is that
+   * silent): their partial copies are removed and they no longer hold their
+   * partitions' commits back (see file_expiry.ts). Returns them.
+   */
+  async expireIdle(
+    idleMs: number,
+    kafkaAnswers: () => Promise<boolean>,
+  ): Promise<TrackedFile[]> {
+    if (!this.#files.hasIdle(idleMs)) return [];
+    // While Kafka is away no chunk can come: the silence does not count.
+    if (!await kafkaAnswers()) {
+      this.#files.touchAll();
+      return [];
+    }
+    const given = this.#files.expire(idleMs);
+    const isOpen = (key: string) => this.#files.isOpen(key);
+    for (const file of given) {
+      // A chunk of it read meanwhile opened it again: it stays.
+      await this.#assembler.abandon(file.key, () => isOpen(file.key));
+    }
+    return given;
+  }
+
+  /**
    * Files that cannot complete here because their chunks are spread over
    * partitions other members own; each named once. Empty while this member
    * owns every partition (it then rebuilds such files itself).

@@ -221,6 +221,42 @@ export class PartitionFiles {
   }
 
   /**
+   * Gives up the open files whose last chunk was read `idleMs` or longer
+   * ago: they no longer hold any partition's commit back. Returns them.
+   */
+  expire(idleMs: number): TrackedFile[] {
+    const given: TrackedFile[] = [];
+    const now = Date.now();
+    if (this.#idleSince(now) < idleMs) return given;
+    for (const file of [...this.#open.values()]) {
+      if (now - file.lastChunkAt < idleMs) continue;
+      this.#open.delete(file.key);
+      given.push({ key: file.key, relativePath: file.relativePath });
+    }
+    return given;
+  }
+
+  /** How long the longest-silent open file has had no chunk (0 for none). */
+  #idleSince(now: number): number {
+    let longest = 0;
+    for (const file of this.#open.values()) {
+      longest = Math.max(longest, now - file.lastChunkAt);
+    }
+    return longest;
+  }
+
+  /** Whether some open file has had no chunk for `idleMs`. */
+  hasIdle(idleMs: number): boolean {
+    return this.#idleSince(Date.now()) >= idleMs;
+  }
+
+  /** Counts every open file as just read (Kafka was away: no chunk could come). */
+  touchAll(): void {
+    const now = Date.now();
+    for (const file of this.#open.values()) file.lastChunkAt = now;
+  }
+
+  /**
    * Open files that cannot complete here because their chunks are spread
    * over partitions (an older uploader, OpenMSIStream): seen on two
    * partitions, or silent for `stallMs` with chunks missing below the
