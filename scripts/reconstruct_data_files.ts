@@ -68,6 +68,12 @@ import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { GroupMember } from "../lib/transfer/group_member.ts";
 import { EXPIRE_FLAG, startExpiry } from "../lib/transfer/file_expiry.ts";
 import {
+  ChunkForwarder,
+  isWholeFileChunk,
+  recommitSoon,
+  withByFileLag,
+} from "../lib/transfer/repartition.ts";
+import {
   consumerCount,
   joinNotice,
   openWorkingDir,
@@ -124,14 +130,18 @@ async function handleMessage(
   value: Uint8Array | null,
   where: MessagePosition,
   rebuilt?: (relativePath: string) => Promise<void>,
+  forwarder?: ChunkForwarder,
 ): Promise<boolean> {
   progress.messagesRead++;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
-    const { outcome, commitNow } = await member.accept(
-      decodeChunk(value),
-      where,
-    );
+    const chunk = decodeChunk(value);
+    // Not said to share a partition with its file: off to where its file goes.
+    if (forwarder && !isWholeFileChunk(where.headers)) {
+      await forwarder.forward(chunk, value!, where);
+      return false;
+    }
+    const { outcome, commitNow } = await member.accept(chunk, where);
     if (outcome) progress.reportOutcome(outcome);
     if (outcome?.kind === "reconstructed") {
       await rebuilt?.(outcome.relativePath);
@@ -179,6 +189,17 @@ async function reconstruct(
     (line) => log.warn(line),
   );
   const member = new GroupMember(assembler, partitions);
+  // In a named group (members may share the topic), chunks of files spread
+  // over partitions go through a repartition topic keyed by file, read by
+  // a second group of the same members: `byFile` rebuilds those.
+  const named = options.consumer_group_ID ?? settings.consumer.groupId;
+  const forwarder = named === undefined ? undefined : await ChunkForwarder
+    .open(kafka, settings, options.topic_name, groupId, partitions);
+  const byFile = new GroupMember(assembler, partitions, {
+    rememberFinished: true,
+  });
+  member.openElsewhere = (key) => byFile.isOpen(key);
+  byFile.openElsewhere = (key) => member.isOpen(key);
   // No more consumers than partitions: one without a partition would idle.
   const consumers = consumerCount(
     options.n_threads,
@@ -189,21 +210,44 @@ async function reconstruct(
 
   const shutdown = listenForShutdown();
   let fatal: Error | undefined;
+  const stopOnError = (error: Error) => {
+    fatal ??= error;
+    shutdown.stop("error");
+  };
   const joined = joinNotice(log, groupId);
-  const group = await ConsumerGroup.start(kafka, settings, {
-    topic: options.topic_name,
-    groupId,
-    consumers,
-    handle: (value, where) => handleMessage(member, value, where, rebuilt),
-    commitPoint: (partition, next) => member.commitPoint(partition, next),
-    assigned: async (owned, committed) =>
-      progress.reportLost((await member.assigned(owned, committed)).lost),
-    fatal: (error) => {
-      fatal ??= error;
-      shutdown.stop("error");
-    },
-    ...outageReporter(log),
-  }).finally(joined);
+  const [group, byFileGroup] = await Promise.all([
+    ConsumerGroup.start(kafka, settings, {
+      topic: options.topic_name,
+      groupId,
+      consumers,
+      handle: (value, where) =>
+        handleMessage(member, value, where, rebuilt, forwarder),
+      // Never past a forwarded chunk Kafka has not acknowledged.
+      commitPoint: (partition, next) =>
+        member.commitPoint(
+          partition,
+          forwarder?.holdBack(partition, next) ?? next,
+        ),
+      settle: forwarder && (() => forwarder.settle()),
+      assigned: async (owned, committed) =>
+        progress.reportLost((await member.assigned(owned, committed)).lost),
+      fatal: stopOnError,
+      ...outageReporter(log),
+    }),
+    forwarder && ConsumerGroup.start(kafka, settings, {
+      topic: forwarder.topic,
+      groupId: forwarder.groupId,
+      consumers,
+      handle: (value, where) => handleMessage(byFile, value, where, rebuilt),
+      commitPoint: (partition, next) => byFile.commitPoint(partition, next),
+      assigned: async (owned, committed) =>
+        progress.reportLost((await byFile.assigned(owned, committed)).lost),
+      fatal: stopOnError,
+      ...outageReporter(log),
+    }),
+  ]).finally(joined);
+  if (forwarder) forwarder.answered = recommitSoon(group);
+  const status = withByFileLag(group, byFileGroup);
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -211,31 +255,32 @@ async function reconstruct(
   );
   const commands = listenForCommands(
     {
-      check: () => void progress.printCheck(group, assembler),
+      check: () => void progress.printCheck(status, assembler),
       quit: () => shutdown.stop("quit"),
     },
     (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
   );
   const stopHeartbeat = startHeartbeat(
     options.update_seconds,
-    () => progress.printStatus(group, assembler),
+    () => progress.printStatus(status, assembler),
   );
   // Files no member can complete are named, once each.
   const stopSpreadCheck = progress.startSpreadCheck(member, options.topic_name);
   // Files that never complete are given up, so commits move on.
-  const stopExpiry = startExpiry(
-    member,
-    group,
-    options.expire_seconds,
-    (line) => log.warn(line),
-  );
+  const expire = (m: GroupMember, g: ConsumerGroup) =>
+    startExpiry(m, g, options.expire_seconds, (line) => log.warn(line));
+  const stopExpiry = [expire(member, group)];
+  if (byFileGroup) stopExpiry.push(expire(byFile, byFileGroup));
   await untilStopped(shutdown.signal);
   stopHeartbeat();
   stopSpreadCheck();
-  stopExpiry();
+  stopExpiry.forEach((stop) => stop());
   member.close();
+  byFile.close();
   commands.close();
   await group.stop();
+  await byFileGroup?.stop();
+  await forwarder?.close();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();

@@ -66,11 +66,27 @@ export const SPREAD_STALL_MS = 8000;
 export class GroupMember {
   readonly #assembler: FileAssembler;
   readonly #partitionCount: number;
-  readonly #files = new PartitionFiles();
+  readonly #files: PartitionFiles;
   #orphanTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * Whether another member sharing the assembler (the one reading the
+   * repartition topic, see repartition.ts) has file `key` open: its partial
+   * copy is then no orphan here.
+   */
+  openElsewhere: (key: string) => boolean = () => false;
 
-  /** Wraps `assembler` for a topic of `partitionCount` partitions. */
-  constructor(assembler: FileAssembler, partitionCount: number) {
+  /**
+   * Wraps `assembler` for a topic of `partitionCount` partitions. With
+   * `rememberFinished` (the repartition topic, where a chunk can come again
+   * after its file was finished) the commits name the files recently
+   * finished on each partition, and the next owner skips them.
+   */
+  constructor(
+    assembler: FileAssembler,
+    partitionCount: number,
+    options: { rememberFinished?: boolean } = {},
+  ) {
+    this.#files = new PartitionFiles(options);
     this.#assembler = assembler;
     this.#partitionCount = partitionCount;
   }
@@ -78,6 +94,11 @@ export class GroupMember {
   /** Partitions owned now. */
   get owned(): number[] {
     return this.#files.owned;
+  }
+
+  /** Whether file `key` is open here, on a partition owned now. */
+  isOpen(key: string): boolean {
+    return this.#files.isOpen(key);
   }
 
   /** Whether other members own some of the topic's partitions. */
@@ -124,7 +145,12 @@ export class GroupMember {
     committed: Map<number, string | null>,
   ): Promise<AssignmentChange> {
     const change = this.#files.assign(owned, committed);
-    for (const file of change.lost) await this.#assembler.abandon(file.key);
+    for (const file of change.lost) {
+      await this.#assembler.abandon(
+        file.key,
+        () => this.openElsewhere(file.key),
+      );
+    }
     clearTimeout(this.#orphanTimer);
     this.#orphanTimer = setTimeout(
       () => this.#dropOrphans(),
@@ -135,7 +161,8 @@ export class GroupMember {
 
   /** Drops partial files that no partition owned here has brought back. */
   async #dropOrphans(): Promise<void> {
-    const isOpen = (key: string) => this.#files.isOpen(key);
+    const isOpen = (key: string) =>
+      this.#files.isOpen(key) || this.openElsewhere(key);
     for (const key of this.#assembler.pendingKeys()) {
       // Asked again in turn with the chunks: one may have just opened it.
       if (!isOpen(key)) await this.#assembler.abandon(key, () => isOpen(key));
@@ -159,7 +186,8 @@ export class GroupMember {
       return [];
     }
     const given = this.#files.expire(idleMs);
-    const isOpen = (key: string) => this.#files.isOpen(key);
+    const isOpen = (key: string) =>
+      this.#files.isOpen(key) || this.openElsewhere(key);
     for (const file of given) {
       // A chunk of it read meanwhile opened it again: it stays.
       await this.#assembler.abandon(file.key, () => isOpen(file.key));

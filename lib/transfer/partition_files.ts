@@ -82,6 +82,17 @@ export class PartitionFiles {
    */
   readonly #skip = new Map<number, Map<string, bigint | undefined>>();
   #owned = new Set<number>();
+  readonly #remember: boolean;
+
+  /**
+   * With `rememberFinished`, commits name the files finished on the
+   * partition recently (the last {@linkcode MAX_CARRIED}), not only those
+   * past the committed offset: a chunk of such a file that comes again
+   * later (forwarded twice after a crash) is skipped by the next owner too.
+   */
+  constructor(options: { rememberFinished?: boolean } = {}) {
+    this.#remember = options.rememberFinished ?? false;
+  }
 
   /** Partitions owned now, ascending. */
   get owned(): number[] {
@@ -205,12 +216,21 @@ export class PartitionFiles {
     }
     const carried: string[] = [];
     const done = this.#finished.get(partition);
-    for (const [short, first] of done ?? []) {
-      if (first < safe) done!.delete(short);
-      else carried.push(short);
-    }
-    for (const [short, first] of this.#skip.get(partition) ?? []) {
-      if (first === undefined || first >= safe) carried.push(short);
+    const skip = this.#skip.get(partition);
+    if (this.#remember) {
+      // The oldest first, so the newest are the ones kept.
+      for (const short of skip?.keys() ?? []) carried.push(short);
+      for (const short of done?.keys() ?? []) carried.push(short);
+      prune(done, MAX_CARRIED);
+      prune(skip, MAX_CARRIED);
+    } else {
+      for (const [short, first] of done ?? []) {
+        if (first < safe) done!.delete(short);
+        else carried.push(short);
+      }
+      for (const [short, first] of skip ?? []) {
+        if (first === undefined || first >= safe) carried.push(short);
+      }
     }
     return {
       offset: safe.toString(),
@@ -280,6 +300,15 @@ export class PartitionFiles {
       }
     }
     return found;
+  }
+}
+
+/** Deletes the oldest entries of `map` beyond the newest `keep`. */
+function prune<V>(map: Map<string, V> | undefined, keep: number): void {
+  if (!map) return;
+  for (const key of map.keys()) {
+    if (map.size <= keep) return;
+    map.delete(key);
   }
 }
 

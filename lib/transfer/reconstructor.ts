@@ -105,7 +105,7 @@ export class ReconstructReport {
 
   /** This member's share of the group: partitions, files in progress, lag. */
   async groupLine(
-    group: ConsumerGroup,
+    group: Pick<ConsumerGroup, "status">,
     assembler: FileAssembler,
   ): Promise<string> {
     return shareLine(await group.status(), assembler.inProgress().length);
@@ -113,7 +113,7 @@ export class ReconstructReport {
 
   /** What `check` prints. */
   async printCheck(
-    group: ConsumerGroup,
+    group: Pick<ConsumerGroup, "status">,
     assembler: FileAssembler,
   ): Promise<void> {
     this.#log.info(
@@ -128,7 +128,10 @@ export class ReconstructReport {
   }
 
   /** The periodic status line. */
-  printStatus(group: ConsumerGroup, assembler: FileAssembler): void {
+  printStatus(
+    group: Pick<ConsumerGroup, "status">,
+    assembler: FileAssembler,
+  ): void {
     void this.groupLine(group, assembler).then((line) =>
       this.#log.info(`. ${line}`)
     );
