@@ -41,6 +41,13 @@ export interface MessagePosition {
   offset: string;
   /** The message's headers (none for a message without). */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /**
+   * Commits at once as if this message were handled (at the point
+   * `commitPoint` gives); resolves when Kafka answered or refused. A handler
+   * calls it when the message's effect must be on record before it acts
+   * (a file named finished before it is moved into place).
+   */
+  commitThrough?: () => Promise<void>;
 }
 
 /** What a consumer does with each message, and where it commits. */
@@ -220,6 +227,16 @@ export class PartitionLanes {
     }
   }
 
+  /** Commits as if every message up to `offset` of the lane were handled. */
+  async #commitThrough(lane: Lane, offset: bigint): Promise<void> {
+    if (this.#failed) return;
+    const next = (offset + 1n).toString();
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
+    lane.committed = point.offset;
+    await this.#callbacks.commit(lane.partition, point);
+  }
+
   /** Commits a lane's handled messages if the commit point moved. */
   async #commitMoved(lane: Lane): Promise<void> {
     if (lane.done === undefined || this.#failed) return;
@@ -271,6 +288,7 @@ export class PartitionLanes {
         partition: lane.partition,
         offset: message.offset.toString(),
         headers: message.headers,
+        commitThrough: () => this.#commitThrough(lane, message.offset),
       });
     } catch (error) {
       this.#fail(new HandlerError(error));

@@ -175,11 +175,16 @@ export class FileAssembler {
   }
 
   /**
-   * Writes one chunk and, if it was the last one missing, finishes the file.
-   * Throws `UnsafePathError` or `InvalidChunkError` for a chunk to skip.
+   * Writes one chunk and, if it was the last one missing, finishes the file
+   * (`beforePlace` is awaited once its hash matched, just before it is moved
+   * into place). Throws `UnsafePathError` or `InvalidChunkError` for a
+   * chunk to skip.
    */
-  accept(chunk: FileChunk): Promise<ChunkOutcome> {
-    const result = this.#queue.then(() => this.#accept(chunk));
+  accept(
+    chunk: FileChunk,
+    beforePlace?: () => Promise<void>,
+  ): Promise<ChunkOutcome> {
+    const result = this.#queue.then(() => this.#accept(chunk, beforePlace));
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -234,7 +239,10 @@ export class FileAssembler {
     return result;
   }
 
-  async #accept(chunk: FileChunk): Promise<ChunkOutcome> {
+  async #accept(
+    chunk: FileChunk,
+    beforePlace?: () => Promise<void>,
+  ): Promise<ChunkOutcome> {
     const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
@@ -264,7 +272,7 @@ export class FileAssembler {
       file.running = undefined; // Out of order: read back at the end.
     }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path, chunk.mtime);
+    return await this.#finish(file, path, chunk.mtime, beforePlace);
   }
 
   #startFile(
@@ -297,6 +305,7 @@ export class FileAssembler {
     file: FileInAssembly,
     path: string,
     mtime?: number,
+    beforePlace?: () => Promise<void>,
   ): Promise<ChunkOutcome> {
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
@@ -327,6 +336,9 @@ export class FileAssembler {
     if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
+    // E.g. the group's commit naming the file finished: killed after it,
+    // the next start moves the complete file in (finishInterrupted).
+    await beforePlace?.();
     try {
       await moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {

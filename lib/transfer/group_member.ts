@@ -42,6 +42,8 @@ export interface ChunkPlace {
   partition: number;
   /** The message's offset. */
   offset: string;
+  /** Commits at once as if this chunk were handled (see consumer_loop.ts). */
+  commitThrough?: () => Promise<void>;
 }
 
 /** What {@linkcode GroupMember.accept} did with a chunk. */
@@ -117,7 +119,15 @@ export class GroupMember {
     if (this.#files.finishedBefore(partition, offset, file.key)) {
       return { outcome: undefined, commitNow: false };
     }
-    const outcome = await this.#assembler.accept(chunk);
+    // The file is named finished in the group's commit before it is moved
+    // into place: a member killed in between finishes it at its next start,
+    // and no other member rebuilds it.
+    const commitThrough = place.commitThrough;
+    const beforePlace = commitThrough && (async () => {
+      this.#files.finished(partition, offset, file.key);
+      await commitThrough();
+    });
+    const outcome = await this.#assembler.accept(chunk, beforePlace);
     const ended = outcome.kind === "reconstructed" ||
       outcome.kind === "rejected";
     if (ended || !this.#assembler.isPending(file.key)) {
@@ -125,7 +135,8 @@ export class GroupMember {
     } else {
       this.#files.unfinished(partition, offset, file, chunk.chunkIndex);
     }
-    return { outcome, commitNow: ended };
+    // Committed already (before the move) when it could be.
+    return { outcome, commitNow: ended && !commitThrough };
   }
 
   /** Where to commit on `partition` once everything before `next` is handled. */
