@@ -59,3 +59,37 @@ Deno.test("a file seen on two partitions, or stalled with chunks missing, is nam
   // B: chunk 5 seen, 1 on disk, silent for longer than 0 ms.
   deepStrictEqual(files.spreadFiles(0, () => 1), [B]);
 });
+
+Deno.test("on the repartition topic a finished file stays named after the commit passed it, so a chunk forwarded again is skipped by the next owner", () => {
+  const owner = new PartitionFiles({ rememberFinished: true });
+  owner.assign([0], new Map());
+  owner.unfinished(0, "10", A, 1);
+  owner.finished(0, "11", A.key);
+  const point = owner.commitPoint(0, "12");
+  deepStrictEqual(point.offset, "12");
+  ok(point.metadata?.includes(A.key.slice(0, 16)), String(point.metadata));
+  // A chunk of A forwarded twice (after a crash) lands past the commit.
+  const next = new PartitionFiles({ rememberFinished: true });
+  next.assign([0], new Map([[0, point.metadata]]));
+  ok(next.finishedBefore(0, "30", A.key));
+  ok(!next.finishedBefore(0, "31", B.key));
+  // Without it (the source topic) the name goes once the commit passed it.
+  const plain = new PartitionFiles();
+  plain.assign([0], new Map());
+  plain.unfinished(0, "10", A, 1);
+  plain.finished(0, "11", A.key);
+  deepStrictEqual(plain.commitPoint(0, "12"), { offset: "12", metadata: null });
+});
+
+Deno.test("an open file silent for the bound is given up and no longer holds the commit", async () => {
+  const files = new PartitionFiles();
+  files.assign([0], new Map());
+  files.unfinished(0, "5", A, 1);
+  files.unfinished(0, "6", B, 1);
+  deepStrictEqual(files.commitPoint(0, "7").offset, "5");
+  deepStrictEqual(files.expire(60_000), []);
+  await new Promise((r) => setTimeout(r, 30));
+  files.unfinished(0, "8", B, 2); // B just got a chunk: it stays.
+  deepStrictEqual(files.expire(20), [A]);
+  deepStrictEqual(files.commitPoint(0, "9").offset, "6");
+});
