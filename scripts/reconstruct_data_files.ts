@@ -24,10 +24,13 @@
  *
  * Several reconstructors with one `--consumer_group_ID` (on one machine or
  * many, each with its own WORKINGDIR) share the topic file by file: the
- * uploaders put all chunks of a file on one partition, and a partition's
+ * uploaders put all chunks of a file on one partition; chunks a sender spread
+ * over partitions (OpenMSIStream) are forwarded to a repartition topic keyed
+ * by file, which the same members read in a second group. A partition's
  * offset is committed only up to the first chunk of its oldest unfinished
  * file. A member that dies leaves its unfinished files to the next owner of
- * their partitions, which reads them again from their first chunk.
+ * their partitions, which reads them again from their first chunk; a file
+ * that never completes is given up after `--expire_seconds`.
  *
  * While it runs, type `check` (or `c`) for progress and `quit` (or `q`) to
  * stop; Ctrl-C stops it too.
@@ -68,11 +71,10 @@ import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { GroupMember } from "../lib/transfer/group_member.ts";
 import { EXPIRE_FLAG, startExpiry } from "../lib/transfer/file_expiry.ts";
 import {
-  ChunkForwarder,
+  type ChunkForwarder,
   isWholeFileChunk,
-  recommitSoon,
-  withByFileLag,
 } from "../lib/transfer/repartition.ts";
+import { ByFileRoute } from "../lib/transfer/by_file_route.ts";
 import {
   consumerCount,
   joinNotice,
@@ -188,18 +190,19 @@ async function reconstruct(
     options.topic_name,
     (line) => log.warn(line),
   );
-  const member = new GroupMember(assembler, partitions);
+  const member = new GroupMember(assembler);
   // In a named group (members may share the topic), chunks of files spread
   // over partitions go through a repartition topic keyed by file, read by
-  // a second group of the same members: `byFile` rebuilds those.
-  const named = options.consumer_group_ID ?? settings.consumer.groupId;
-  const forwarder = named === undefined ? undefined : await ChunkForwarder
-    .open(kafka, settings, options.topic_name, groupId, partitions);
-  const byFile = new GroupMember(assembler, partitions, {
-    rememberFinished: true,
+  // a second group of the same members (lib/transfer/by_file_route.ts).
+  const route = await ByFileRoute.open(kafka, settings, {
+    topic: options.topic_name,
+    groupId,
+    named:
+      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
+    partitions,
+    assembler,
+    member,
   });
-  member.openElsewhere = (key) => byFile.isOpen(key);
-  byFile.openElsewhere = (key) => member.isOpen(key);
   // No more consumers than partitions: one without a partition would idle.
   const consumers = consumerCount(
     options.n_threads,
@@ -215,39 +218,35 @@ async function reconstruct(
     shutdown.stop("error");
   };
   const joined = joinNotice(log, groupId);
-  const [group, byFileGroup] = await Promise.all([
+  const [group] = await Promise.all([
     ConsumerGroup.start(kafka, settings, {
       topic: options.topic_name,
       groupId,
       consumers,
       handle: (value, where) =>
-        handleMessage(member, value, where, rebuilt, forwarder),
+        handleMessage(member, value, where, rebuilt, route.forwarder),
       // Never past a forwarded chunk Kafka has not acknowledged.
       commitPoint: (partition, next) =>
-        member.commitPoint(
-          partition,
-          forwarder?.holdBack(partition, next) ?? next,
-        ),
-      settle: forwarder && (() => forwarder.settle()),
+        member.commitPoint(partition, route.holdBack(partition, next)),
+      settle: route.settle,
       assigned: async (owned, committed) =>
         progress.reportLost((await member.assigned(owned, committed)).lost),
       fatal: stopOnError,
       ...outageReporter(log),
     }),
-    forwarder && ConsumerGroup.start(kafka, settings, {
-      topic: forwarder.topic,
-      groupId: forwarder.groupId,
+    route.start(kafka, settings, {
       consumers,
-      handle: (value, where) => handleMessage(byFile, value, where, rebuilt),
-      commitPoint: (partition, next) => byFile.commitPoint(partition, next),
-      assigned: async (owned, committed) =>
-        progress.reportLost((await byFile.assigned(owned, committed)).lost),
+      handle: (byFile, value, where) =>
+        handleMessage(byFile, value, where, rebuilt),
+      lost: (files) => progress.reportLost(files),
       fatal: stopOnError,
       ...outageReporter(log),
+      expireSeconds: options.expire_seconds,
+      warn: (line) => log.warn(line),
     }),
   ]).finally(joined);
-  if (forwarder) forwarder.answered = recommitSoon(group);
-  const status = withByFileLag(group, byFileGroup);
+  route.recommitOnAnswers(group);
+  const status = route.status(group);
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -264,23 +263,20 @@ async function reconstruct(
     options.update_seconds,
     () => progress.printStatus(status, assembler),
   );
-  // Files no member can complete are named, once each.
-  const stopSpreadCheck = progress.startSpreadCheck(member, options.topic_name);
   // Files that never complete are given up, so commits move on.
-  const expire = (m: GroupMember, g: ConsumerGroup) =>
-    startExpiry(m, g, options.expire_seconds, (line) => log.warn(line));
-  const stopExpiry = [expire(member, group)];
-  if (byFileGroup) stopExpiry.push(expire(byFile, byFileGroup));
+  const stopExpiry = startExpiry(
+    member,
+    group,
+    options.expire_seconds,
+    (line) => log.warn(line),
+  );
   await untilStopped(shutdown.signal);
   stopHeartbeat();
-  stopSpreadCheck();
-  stopExpiry.forEach((stop) => stop());
+  stopExpiry();
   member.close();
-  byFile.close();
   commands.close();
   await group.stop();
-  await byFileGroup?.stop();
-  await forwarder?.close();
+  await route.stop();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();

@@ -18,7 +18,7 @@ export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  * declare const chunk: FileChunk;
  *
  * const assembler = await FileAssembler.open("out/rebuilt");
- * const member = new GroupMember(assembler, 5);
+ * const member = new GroupMember(assembler);
  * await member.assigned([0, 1, 2, 3, 4], new Map());
  * const { outcome, commitNow } = await member.accept(chunk, { partition: 0, offset: "0" });
  * ```
@@ -61,13 +61,9 @@ export interface AcceptResult {
  */
 export const ORPHAN_GRACE_MS = 30_000;
 
-/** A file silent this long with chunks missing counts as spread over partitions. */
-export const SPREAD_STALL_MS = 8000;
-
 /** An assembler shared with the other members of a group. */
 export class GroupMember {
   readonly #assembler: FileAssembler;
-  readonly #partitionCount: number;
   readonly #files: PartitionFiles;
   #orphanTimer?: ReturnType<typeof setTimeout>;
   /**
@@ -78,19 +74,17 @@ export class GroupMember {
   openElsewhere: (key: string) => boolean = () => false;
 
   /**
-   * Wraps `assembler` for a topic of `partitionCount` partitions. With
+   * Wraps `assembler` for one topic's partitions. With
    * `rememberFinished` (the repartition topic, where a chunk can come again
    * after its file was finished) the commits name the files recently
    * finished on each partition, and the next owner skips them.
    */
   constructor(
     assembler: FileAssembler,
-    partitionCount: number,
     options: { rememberFinished?: boolean } = {},
   ) {
     this.#files = new PartitionFiles(options);
     this.#assembler = assembler;
-    this.#partitionCount = partitionCount;
   }
 
   /** Partitions owned now. */
@@ -101,11 +95,6 @@ export class GroupMember {
   /** Whether file `key` is open here, on a partition owned now. */
   isOpen(key: string): boolean {
     return this.#files.isOpen(key);
-  }
-
-  /** Whether other members own some of the topic's partitions. */
-  get sharesTopic(): boolean {
-    return this.#files.owned.length < this.#partitionCount;
   }
 
   /**
@@ -133,7 +122,7 @@ export class GroupMember {
     if (ended || !this.#assembler.isPending(file.key)) {
       this.#files.finished(partition, offset, file.key);
     } else {
-      this.#files.unfinished(partition, offset, file, chunk.chunkIndex);
+      this.#files.unfinished(partition, offset, file);
     }
     // Committed already (before the move) when it could be.
     return { outcome, commitNow: ended && !commitThrough };
@@ -206,19 +195,6 @@ export class GroupMember {
     return given;
   }
 
-  /**
-   * Files that cannot complete here because their chunks are spread over
-   * partitions other members own; each named once. Empty while this member
-   * owns every partition (it then rebuilds such files itself).
-   */
-  spreadFiles(): TrackedFile[] {
-    if (!this.sharesTopic) return [];
-    const onDisk = new Map(
-      this.#assembler.inProgress().map((f) => [f.key, f.chunksOnDisk]),
-    );
-    return this.#files.spreadFiles(SPREAD_STALL_MS, (key) => onDisk.get(key));
-  }
-
   /** Stops the timers. */
   close(): void {
     clearTimeout(this.#orphanTimer);
@@ -242,17 +218,4 @@ export function shareLine(
   const owned = status.owned.join(",") || "none";
   const lag = status.lag ?? "unknown";
   return `owns partition(s) ${owned}; ${filesInProgress} file(s) in progress; group lag ${lag} message(s)`;
-}
-
-/**
- * The warning for a file whose chunks are spread over partitions: what it
- * is and the remedy.
- *
- * @example
- * ```ts
- * spreadWarning({ key: "k", relativePath: "a.trc" }, "lecroy_files");
- * ```
- */
-export function spreadWarning(file: TrackedFile, topic: string): string {
-  return `file ${file.relativePath} cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
 }

@@ -21,7 +21,7 @@
  *
  * const files = new PartitionFiles();
  * files.assign([0, 1], new Map());
- * files.unfinished(0, "10", { key: "k1", relativePath: "a.bin" }, 1);
+ * files.unfinished(0, "10", { key: "k1", relativePath: "a.bin" });
  * files.commitPoint(0, "12"); // { offset: "10", metadata: ... }: a.bin is open
  * files.finished(0, "11", "k1");
  * files.commitPoint(0, "12").offset; // "12"
@@ -60,8 +60,6 @@ export interface AssignmentChange {
 interface OpenFile extends TrackedFile {
   firstOffset: Map<number, bigint>;
   lastChunkAt: number;
-  highestChunk: number;
-  warned: boolean;
 }
 
 /** Metadata marker and version; other metadata is ignored. */
@@ -165,7 +163,6 @@ export class PartitionFiles {
     partition: number,
     offset: string,
     file: TrackedFile,
-    chunkIndex: number,
   ): void {
     let open = this.#open.get(file.key);
     if (!open) {
@@ -173,8 +170,6 @@ export class PartitionFiles {
         ...file,
         firstOffset: new Map(),
         lastChunkAt: 0,
-        highestChunk: 0,
-        warned: false,
       };
       this.#open.set(file.key, open);
     }
@@ -182,7 +177,6 @@ export class PartitionFiles {
     const first = open.firstOffset.get(partition);
     if (first === undefined || at < first) open.firstOffset.set(partition, at);
     open.lastChunkAt = Date.now();
-    open.highestChunk = Math.max(open.highestChunk, chunkIndex);
   }
 
   /** File `key` is finished (rebuilt, kept aside, or already here); its chunk was at `offset`. */
@@ -274,32 +268,6 @@ export class PartitionFiles {
   touchAll(): void {
     const now = Date.now();
     for (const file of this.#open.values()) file.lastChunkAt = now;
-  }
-
-  /**
-   * Open files that cannot complete here because their chunks are spread
-   * over partitions (an older uploader, OpenMSIStream): seen on two
-   * partitions, or silent for `stallMs` with chunks missing below the
-   * highest one seen. Only asked when other members own partitions too;
-   * each file is named once.
-   */
-  spreadFiles(
-    stallMs: number,
-    chunksOnDisk: (key: string) => number | undefined,
-  ): TrackedFile[] {
-    const found: TrackedFile[] = [];
-    const now = Date.now();
-    for (const file of this.#open.values()) {
-      if (file.warned) continue;
-      const onDisk = chunksOnDisk(file.key);
-      const stalledWithHoles = now - file.lastChunkAt >= stallMs &&
-        onDisk !== undefined && onDisk < file.highestChunk;
-      if (file.firstOffset.size >= 2 || stalledWithHoles) {
-        file.warned = true;
-        found.push({ key: file.key, relativePath: file.relativePath });
-      }
-    }
-    return found;
   }
 }
 

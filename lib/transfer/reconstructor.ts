@@ -26,12 +26,10 @@ import {
   DEFAULT_MAX_FILE_SIZE,
   FileAssembler,
 } from "./file_assembler.ts";
-import { type GroupMember, shareLine, spreadWarning } from "./group_member.ts";
+import { shareLine } from "./group_member.ts";
 
 /** A join slower than this gets a line saying why it waits. */
 const JOIN_NOTICE_MS = 3000;
-/** How often to look for files spread over other members' partitions. */
-const SPREAD_CHECK_MS = 2000;
 
 /** The reconstructor's flags beyond the ones the Kafka tools share. */
 export const RECONSTRUCT_FLAGS = {
@@ -135,19 +133,6 @@ export class ReconstructReport {
     void this.groupLine(group, assembler).then((line) =>
       this.#log.info(`. ${line}`)
     );
-  }
-
-  /**
-   * Names, once each, files no member of a shared group can complete,
-   * looking every few seconds; returns the function that stops looking.
-   */
-  startSpreadCheck(member: GroupMember, topic: string): () => void {
-    const timer = setInterval(() => {
-      for (const file of member.spreadFiles()) {
-        this.#log.warn(spreadWarning(file, topic));
-      }
-    }, SPREAD_CHECK_MS);
-    return () => clearInterval(timer);
   }
 
   /** Logs the files left to the new owner of their partitions. */
