@@ -101,8 +101,11 @@ export interface LaneMessage {
 
 /** What the lanes call outside themselves. */
 export interface LaneCallbacks {
-  /** Stores `point` as the group's commit on `partition`. */
-  commit: (partition: number, point: CommitPoint) => Promise<void>;
+  /**
+   * Stores `point` as the group's commit on `partition`; resolves to false
+   * when Kafka refused it (it is then asked again at the next chance).
+   */
+  commit: (partition: number, point: CommitPoint) => Promise<boolean | void>;
   /** A handler failed (a {@linkcode HandlerError}) or a commit failed for good. */
   fatal: (error: Error) => void;
   /** The messages waiting fell to a few again (see {@linkcode PartitionLanes.waitingBytes}). */
@@ -227,14 +230,20 @@ export class PartitionLanes {
     }
   }
 
+  /** Commits `point` for the lane, remembering it only once Kafka took it. */
+  async #store(lane: Lane, point: CommitPoint): Promise<void> {
+    lane.committed = undefined;
+    const taken = await this.#callbacks.commit(lane.partition, point);
+    if (taken !== false) lane.committed = point.offset;
+  }
+
   /** Commits as if every message up to `offset` of the lane were handled. */
   async #commitThrough(lane: Lane, offset: bigint): Promise<void> {
     if (this.#failed) return;
     const next = (offset + 1n).toString();
     const point = this.#handlers.commitPoint?.(lane.partition, next) ??
       { offset: next, metadata: null };
-    lane.committed = point.offset;
-    await this.#callbacks.commit(lane.partition, point);
+    await this.#store(lane, point);
   }
 
   /** Commits a lane's handled messages if the commit point moved. */
@@ -244,8 +253,7 @@ export class PartitionLanes {
     const point = this.#handlers.commitPoint?.(lane.partition, next) ??
       { offset: next, metadata: null };
     if (point.offset === lane.committed) return;
-    lane.committed = point.offset;
-    await this.#callbacks.commit(lane.partition, point);
+    await this.#store(lane, point);
   }
 
   /** Starts a lane's worker. */
@@ -321,8 +329,7 @@ export class PartitionLanes {
     lane.sinceCommit = 0;
     const point = this.#handlers.commitPoint?.(lane.partition, next) ??
       { offset: next, metadata: null };
-    lane.committed = point.offset;
-    await this.#callbacks.commit(lane.partition, point);
+    await this.#store(lane, point);
   }
 
   /** Stops every lane after a handler failed. */

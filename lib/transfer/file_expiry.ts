@@ -52,7 +52,8 @@ const LOOK_EVERY_MAX_MS = 10_000;
 /**
  * Looks every few seconds for unfinished files that got no chunk for
  * `expireSeconds`, gives them up (warning once each through `warn`) and
- * commits past them; returns the function that stops looking.
+ * commits past them (and commits again where an earlier commit of a quiet
+ * partition was refused); returns the function that stops looking.
  *
  * @example
  * ```ts
@@ -79,7 +80,8 @@ export function startExpiry(
     try {
       const given = await member.expireIdle(idleMs, kafkaAnswers);
       for (const file of given) warn(expiryWarning(file, expireSeconds));
-      if (given.length > 0) group.recommit();
+      // Also makes good a commit Kafka refused on a partition gone quiet.
+      group.recommit();
     } finally {
       looking = false;
     }
