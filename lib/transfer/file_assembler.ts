@@ -60,6 +60,15 @@ export type ChunkOutcome =
   }
   | { kind: "rejected"; relativePath: string; keptAt: string; reason: string };
 
+/** A file whose hash matched, waiting to be moved into place. */
+interface Verified {
+  kind: "verified";
+  file: FileInAssembly;
+  path: string;
+  mtime?: number;
+  done: ChunkOutcome;
+}
+
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
   /** The version's key (see {@linkcode FileIdentity}). */
@@ -180,11 +189,21 @@ export class FileAssembler {
    * into place). Throws `UnsafePathError` or `InvalidChunkError` for a
    * chunk to skip.
    */
-  accept(
+  async accept(
     chunk: FileChunk,
     beforePlace?: () => Promise<void>,
   ): Promise<ChunkOutcome> {
-    const result = this.#queue.then(() => this.#accept(chunk, beforePlace));
+    const step = this.#inTurn(() => this.#accept(chunk, beforePlace));
+    const first = await step;
+    if (first.kind !== "verified") return first;
+    // Outside the queue: other files' chunks go on meanwhile.
+    await beforePlace!();
+    return await this.#inTurn(() => this.#place(first));
+  }
+
+  /** Runs `work` after the chunks queued before it, one at a time. */
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(work);
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -242,7 +261,7 @@ export class FileAssembler {
   async #accept(
     chunk: FileChunk,
     beforePlace?: () => Promise<void>,
-  ): Promise<ChunkOutcome> {
+  ): Promise<ChunkOutcome | Verified> {
     const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
@@ -272,7 +291,12 @@ export class FileAssembler {
       file.running = undefined; // Out of order: read back at the end.
     }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path, chunk.mtime, beforePlace);
+    return await this.#finish(
+      file,
+      path,
+      chunk.mtime,
+      beforePlace !== undefined,
+    );
   }
 
   #startFile(
@@ -299,14 +323,15 @@ export class FileAssembler {
 
   /**
    * Verifies the whole file's hash, then moves it into place (with the
-   * sender's modification time, when the message carried one) or aside.
+   * sender's modification time, when the message carried one) or aside;
+   * with `verifyOnly`, a good file is left for {@linkcode #place}.
    */
   async #finish(
     file: FileInAssembly,
     path: string,
     mtime?: number,
-    beforePlace?: () => Promise<void>,
-  ): Promise<ChunkOutcome> {
+    verifyOnly = false,
+  ): Promise<ChunkOutcome | Verified> {
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
     const partial = this.#partials.path(file.key);
@@ -336,9 +361,16 @@ export class FileAssembler {
     if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
-    // E.g. the group's commit naming the file finished: killed after it,
-    // the next start moves the complete file in (finishInterrupted).
-    await beforePlace?.();
+    const verified: Verified = { kind: "verified", file, path, mtime, done };
+    // E.g. the group's commit naming the file finished comes first: killed
+    // after it, the next start moves the complete file in (finishInterrupted).
+    return verifyOnly ? verified : await this.#place(verified);
+  }
+
+  /** Moves a verified file into place, or aside when it cannot go there. */
+  async #place(verified: Verified): Promise<ChunkOutcome> {
+    const { file, path, mtime, done } = verified;
+    const partial = this.#partials.path(file.key);
     try {
       await moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {
@@ -381,7 +413,7 @@ export class FileAssembler {
       for (const file of [...this.#pending.values()]) {
         if (file.count < file.totalChunks) continue;
         const path = join(this.#root, ...file.relativePath.split("/"));
-        outcomes.push(await this.#finish(file, path));
+        outcomes.push(await this.#finish(file, path) as ChunkOutcome);
       }
       return outcomes;
     });
