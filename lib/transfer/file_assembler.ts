@@ -310,6 +310,7 @@ export class FileAssembler {
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
       fileHash: chunk.fileHash,
+      mtime: chunk.mtime,
       received: new Map(),
       count: 0,
       startedAt: new Date(),
@@ -413,7 +414,9 @@ export class FileAssembler {
       for (const file of [...this.#pending.values()]) {
         if (file.count < file.totalChunks) continue;
         const path = join(this.#root, ...file.relativePath.split("/"));
-        outcomes.push(await this.#finish(file, path) as ChunkOutcome);
+        outcomes.push(
+          await this.#finish(file, path, file.mtime) as ChunkOutcome,
+        );
       }
       return outcomes;
     });
