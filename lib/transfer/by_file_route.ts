@@ -25,7 +25,7 @@
  * const route = await ByFileRoute.open(kafka, settings, {
  *   topic: "lecroy_files", groupId: "lab", named: true, partitions: 6, assembler, member,
  * });
- * await route.start({
+ * await route.start(kafka, settings, {
  *   consumers: 1, handle: async () => false, lost: () => {}, fatal: console.error,
  *   expireSeconds: 600, warn: console.warn,
  * });
