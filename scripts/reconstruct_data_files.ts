@@ -25,10 +25,13 @@
  *
  * Several reconstructors with one `--consumer_group_ID` (on one machine or
  * many, each with its own WORKINGDIR) share the topic file by file: the
- * uploaders put all chunks of a file on one partition, and a partition's
+ * uploaders put all chunks of a file on one partition; chunks a sender spread
+ * over partitions (OpenMSIStream) are forwarded to a repartition topic keyed
+ * by file, which the same members read in a second group. A partition's
  * offset is committed only up to the first chunk of its oldest unfinished
  * file. A member that dies leaves its unfinished files to the next owner of
- * their partitions, which reads them again from their first chunk.
+ * their partitions, which reads them again from their first chunk; a file
+ * that never completes is given up after `--expire_seconds`.
  *
  * While it runs, type `check` (or `c`) for progress and `quit` (or `q`) to
  * stop; Ctrl-C stops it too.
@@ -68,6 +71,12 @@ import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
 import { GroupMember } from "../lib/transfer/group_member.ts";
+import { EXPIRE_FLAG, startExpiry } from "../lib/transfer/file_expiry.ts";
+import {
+  type ChunkForwarder,
+  isWholeFileChunk,
+} from "../lib/transfer/repartition.ts";
+import { ByFileRoute } from "../lib/transfer/by_file_route.ts";
 import {
   consumerCount,
   joinNotice,
@@ -111,6 +120,7 @@ function readCommandLine() {
       consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
       catalog: CATALOG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
+      expire_seconds: EXPIRE_FLAG,
     },
   });
   if (positionals.length !== 1) {
@@ -131,14 +141,18 @@ async function handleMessage(
   value: Uint8Array | null,
   where: MessagePosition,
   rebuilt?: (relativePath: string) => Promise<void>,
+  forwarder?: ChunkForwarder,
 ): Promise<boolean> {
   progress.messagesRead++;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
-    const { outcome, commitNow } = await member.accept(
-      decodeChunk(value),
-      where,
-    );
+    const chunk = decodeChunk(value);
+    // Not said to share a partition with its file: off to where its file goes.
+    if (forwarder && !isWholeFileChunk(where.headers)) {
+      await forwarder.forward(chunk, value!, where);
+      return false;
+    }
+    const { outcome, commitNow } = await member.accept(chunk, where);
     if (outcome) progress.reportOutcome(outcome);
     if (outcome?.kind === "reconstructed") {
       await rebuilt?.(outcome.relativePath);
@@ -187,7 +201,19 @@ async function reconstruct(
     options.topic_name,
     (line) => log.warn(line),
   );
-  const member = new GroupMember(assembler, partitions);
+  const member = new GroupMember(assembler);
+  // In a named group (members may share the topic), chunks of files spread
+  // over partitions go through a repartition topic keyed by file, read by
+  // a second group of the same members (lib/transfer/by_file_route.ts).
+  const route = await ByFileRoute.open(kafka, settings, {
+    topic: options.topic_name,
+    groupId,
+    named:
+      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
+    partitions,
+    assembler,
+    member,
+  });
   // No more consumers than partitions: one without a partition would idle.
   const consumers = consumerCount(
     options.n_threads,
@@ -197,27 +223,46 @@ async function reconstruct(
   );
 
   let fatal: Error | undefined;
+  const stopOnError = (error: Error) => {
+    fatal ??= error;
+    shutdown.stop(`an error (${describeError(error)})`);
+  };
   const joined = await unlessStopped(
     joinNotice(log, kafka, groupId),
     shutdown,
     "while joining",
   );
-  const starting = ConsumerGroup.start(kafka, settings, {
-    topic: options.topic_name,
-    groupId,
-    consumers,
-    handle: (value, where) => handleMessage(member, value, where, rebuilt),
-    commitPoint: (partition, next) => member.commitPoint(partition, next),
-    assigned: async (owned, committed) =>
-      progress.reportLost((await member.assigned(owned, committed)).lost),
-    fatal: (error) => {
-      fatal ??= error;
-      shutdown.stop(`an error (${describeError(error)})`);
-    },
-    ...outageReporter(log),
-  }).finally(joined);
+  const starting = Promise.all([
+    ConsumerGroup.start(kafka, settings, {
+      topic: options.topic_name,
+      groupId,
+      consumers,
+      handle: (value, where) =>
+        handleMessage(member, value, where, rebuilt, route.forwarder),
+      // Never past a forwarded chunk Kafka has not acknowledged.
+      commitPoint: (partition, next) =>
+        member.commitPoint(partition, route.holdBack(partition, next)),
+      settle: route.settle,
+      assigned: async (owned, committed) =>
+        progress.reportLost((await member.assigned(owned, committed)).lost),
+      fatal: stopOnError,
+      ...outageReporter(log),
+    }),
+    route.start(kafka, settings, {
+      consumers,
+      handle: (byFile, value, where) =>
+        handleMessage(byFile, value, where, rebuilt),
+      lost: (files) => progress.reportLost(files),
+      fatal: stopOnError,
+      ...outageReporter(log),
+      expireSeconds: options.expire_seconds,
+      warn: (line) => log.warn(line),
+    }),
+  ]).finally(joined);
   // Stopped while joining, what it wrote is kept, as after a kill.
-  const group = await unlessStopped(starting, shutdown, "while joining");
+  const [group] = await unlessStopped(starting, shutdown, "while joining");
+  route.recommitOnAnswers(group);
+  const status = route.status(group);
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -225,23 +270,29 @@ async function reconstruct(
   );
   const commands = listenForCommands(
     {
-      check: () => void progress.printCheck(group, assembler),
+      check: () => void progress.printCheck(status, assembler),
       quit: () => shutdown.stop("quit"),
     },
     (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
   );
   const stopHeartbeat = startHeartbeat(
     options.update_seconds,
-    () => progress.printStatus(group, assembler),
+    () => progress.printStatus(status, assembler),
   );
-  // Files no member can complete are named, once each.
-  const stopSpreadCheck = progress.startSpreadCheck(member, options.topic_name);
+  // Files that never complete are given up, so commits move on.
+  const stopExpiry = startExpiry(
+    member,
+    group,
+    options.expire_seconds,
+    (line) => log.warn(line),
+  );
   await untilStopped(shutdown.signal);
   stopHeartbeat();
-  stopSpreadCheck();
+  stopExpiry();
   member.close();
   commands.close();
   await group.stop();
+  await route.stop();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();

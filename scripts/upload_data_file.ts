@@ -11,7 +11,9 @@
  * `--allow-net` (the brokers named in the config, which may be anywhere),
  * `--allow-env` (`$VARIABLES` in the config; the Kafka client's `debug`
  * module reads it), `--allow-write=out` (only for `--catalog[=DB]`, which records each file
- * sent in the lab catalog, see metadata_uploader).
+ * sent in the lab catalog, see metadata_uploader), `--allow-run=stat` (GNU
+ * stat reads a file's modification time to the microsecond, as OpenMSIStream
+ * sends it; Deno reads milliseconds).
  *
  * A file is too big for one Kafka message, so it is cut into chunks of
  * `--chunk_size` bytes. Each chunk travels as one message that carries

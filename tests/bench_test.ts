@@ -166,7 +166,7 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
   }
 });
 
-Deno.test("bench --members rebuilds with groups of 1 and 2 members, files identical, with members' and broker's CPU", async () => {
+Deno.test("bench --members rebuilds whole and spread (repartitioned) files with groups of 1 and 2 members, files identical, with members' and broker's CPU", async () => {
   const broker = await startTestBroker();
   try {
     const dir = await makeOutTempDir("bench-members");
@@ -176,14 +176,20 @@ Deno.test("bench --members rebuilds with groups of 1 and 2 members, files identi
       ...["--sizes_mb", "2", "--chunk_sizes", "16384", "--rounds", "1"],
     ]);
     deepStrictEqual(result.code, 0, result.stderr);
-    match(
-      result.stdout,
-      /1 member\(s\): [\d.]+ MB\/s .*files 12, member CPU \d+%, broker CPU \d+%, SHA-512 identical/,
-    );
-    match(
-      result.stdout,
-      /2 member\(s\): [\d.]+ MB\/s .*files \d+\+\d+, member CPU \d+% \d+%, broker CPU \d+%, SHA-512 identical/,
-    );
+    for (const how of ["whole", "spread over partitions, repartitioned"]) {
+      match(
+        result.stdout,
+        new RegExp(
+          `1 member\\(s\\), ${how}: [\\d.]+ MB/s .*files 12, member CPU \\d+%, broker CPU \\d+%, SHA-512 identical`,
+        ),
+      );
+      match(
+        result.stdout,
+        new RegExp(
+          `2 member\\(s\\), ${how}: [\\d.]+ MB/s .*files \\d+\\+\\d+, member CPU \\d+% \\d+%, broker CPU \\d+%, SHA-512 identical`,
+        ),
+      );
+    }
     await Deno.remove(`${ROOT}${dir}`, { recursive: true });
   } finally {
     await broker.stop();

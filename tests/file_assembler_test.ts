@@ -93,3 +93,41 @@ Deno.test("a file already renamed into place when the reconstructor died is reco
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a file named finished in the group's commit but not yet moved (killed in between) is moved in at the next start, with its modification time to the microsecond", async () => {
+  const dir = await makeOutTempDir("assembler-commit");
+  try {
+    const bytes = new Uint8Array(1500).map((_, i) => i * 5);
+    const mtime = 1700000000.123456;
+    const chunks = twoChunks(bytes).map((chunk) => ({ ...chunk, mtime }));
+    const first = await FileAssembler.open(`${ROOT}${dir}`);
+    await first.accept(chunks[0]);
+    // The commit before the move: the run "dies" right after it.
+    const killed = first.accept(
+      chunks[1],
+      () => Promise.reject(new Error("killed")),
+    );
+    await killed.then(() => {
+      throw new Error("the move was not stopped");
+    }, () => {});
+    first.close();
+    const target = `${ROOT}${dir}/day1/scope.trc`;
+    strictEqual(await Deno.stat(target).then(() => true, () => false), false);
+
+    const next = await FileAssembler.open(`${ROOT}${dir}`);
+    const outcomes = await next.finishInterrupted();
+    next.close();
+    deepStrictEqual(outcomes.map((o) => o.kind), ["reconstructed"]);
+    deepStrictEqual(await Deno.readFile(target), bytes);
+    const stat = new Deno.Command("stat", { args: ["-c", "%.9Y", target] });
+    const ns = BigInt(
+      new TextDecoder().decode((await stat.output()).stdout).trim().replace(
+        ".",
+        "",
+      ),
+    );
+    deepStrictEqual((ns + 500n) / 1000n, 1700000000123456n);
+  } finally {
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});

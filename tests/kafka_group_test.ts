@@ -3,11 +3,18 @@
  * WORKINGDIR (as on several machines), against a real broker: the files of a
  * topic are shared out and rebuilt once, a member killed with SIGKILL leaves
  * its unfinished files to the others, a member that joins late takes over
- * partitions, and files spread over partitions get a clear warning.
+ * partitions, and files spread over partitions are rebuilt once (through the
+ * group's repartition topic).
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { chunkKey, encodeChunk, filePartOfKey } from "../lib/transfer/chunk.ts";
+import {
+  chunkKey,
+  encodeChunk,
+  filePartOfKey,
+  sha512,
+  toHex,
+} from "../lib/transfer/chunk.ts";
 import { javaKeyHash } from "../lib/kafka/chunk_producer.ts";
 import { createKafka } from "../lib/kafka/client.ts";
 import { parseKafkaConfig } from "../lib/kafka/config.ts";
@@ -328,50 +335,40 @@ Deno.test("reconstructors in one consumer group share a topic file by file", asy
     );
 
     await t.step(
-      "chunks spread over partitions: a group of two warns, naming the file and the remedy; one reconstructor rebuilds it",
+      "chunks spread over partitions (no header saying otherwise): a group of two rebuilds the file once, through its repartition topic",
       async () => {
         const topic = uniqueTopic("spread");
         const bytes = new Uint8Array(40 * CHUNK).map((_, i) => i * 7);
         const chunks = makeChunks(bytes, "spread.bin", CHUNK).map(encodeChunk);
         await createTopic(broker.bootstrap, topic, 2);
-        const run: GroupRun = {
-          config,
-          topic,
-          group: "spread-group",
-          source: "",
-          files: new Map(),
-        };
         const dirs = [0, 1].map((i) => `${dir}/spread-member${i}`);
         const members = dirs.map((d) =>
           Reconstructor.start(config, topic, d, [
             "--consumer_group_ID",
-            run.group,
+            "spread-group",
             "--n_threads",
             "1",
           ])
         );
         await waitUntilShared(members, 2);
         await produceRaw(broker.bootstrap, topic, chunks, undefined, 2);
-        const warning =
-          /WARNING: file spread\.bin cannot be rebuilt in a group of several members.*run one reconstructor for topic/;
-        await Promise.any(members.map((m) => m.stdout.waitFor(warning)));
+        const run: GroupRun = {
+          config,
+          topic,
+          group: "spread-group",
+          source: "",
+          files: new Map([["spread.bin", toHex(sha512(bytes))]]),
+        };
+        await waitForAll(run, dirs);
+        await shareSettles(
+          members[0],
+          /0 file\(s\) in progress; group lag 0 message/,
+        );
         const outputs = await Promise.all(members.map((m) => m.quit()));
-        const warned = outputs.filter((o) => warning.test(o.stdout));
-        ok(warned.length >= 1);
-        for (const out of outputs) {
-          deepStrictEqual(
-            out.stdout.match(new RegExp(warning, "g"))?.length ?? 0,
-            warned.includes(out) ? 1 : 0,
-          );
-        }
-        const alone = Reconstructor.start(config, topic, `${dir}/spread-alone`);
-        await alone.waitForFiles([[
-          `${dir}/spread-alone/spread.bin`,
-          bytes.length,
-        ]]);
-        const single = await alone.quit();
-        deepStrictEqual(single.code, 0, single.stderr);
-        ok(!warning.test(single.stdout), single.stdout);
+        for (const out of outputs) deepStrictEqual(out.code, 0, out.stderr);
+        const found = await Promise.all(dirs.map(rebuiltIn));
+        deepStrictEqual(found.flat(), ["spread.bin"]);
+        await assertIdentical(run, dirs);
       },
     );
   } finally {

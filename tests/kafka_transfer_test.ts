@@ -235,11 +235,14 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         );
         // Commits never pass an unfinished file (its next owner may be
         // another member without the partial copy), so the restarted run
-        // reads the file again from its first chunk.
+        // reads the file again from its first chunk: these hand-made chunks
+        // carry no one-partition header, so in a named group they went
+        // through the repartition topic (all 64 read again there), and the
+        // source commit had passed the 40 forwarded ones (24 read there).
         const read = Number(
           run.stdout.match(/Stopped\. (\d+) messages read/)?.[1],
         );
-        deepStrictEqual(read, 64, `read ${read} messages`);
+        deepStrictEqual(read, 24 + 64, `read ${read} messages`);
       },
     );
 

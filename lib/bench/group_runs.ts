@@ -30,8 +30,15 @@ import {
 } from "./process_stats.ts";
 import { sha512Hex } from "./tool_runs.ts";
 import { LocalCluster } from "../kafka/broker.ts";
-import { connectAdmin, createKafka, ensureTopic } from "../kafka/client.ts";
-import { loadKafkaConfig } from "../kafka/config.ts";
+import {
+  connectAdmin,
+  createKafka,
+  ensureTopic,
+  type KafkaClient,
+} from "../kafka/client.ts";
+import { type KafkaSettings, loadKafkaConfig } from "../kafka/config.ts";
+import { ChunkProducer } from "../kafka/chunk_producer.ts";
+import { uploadFile } from "../transfer/upload.ts";
 import { writeRandomFile } from "./random_file.ts";
 
 /** What one group run reads and where its members write. */
@@ -66,6 +73,12 @@ export interface GroupRun {
   brokerCpuPercent?: number;
   /** Every file rebuilt once in the group and identical to its original. */
   identical: boolean;
+  /**
+   * The files' chunks were spread over partitions (keyed each on its own, as
+   * OpenMSIStream sends them), so the group rebuilt them through its
+   * repartition topic.
+   */
+  spread?: boolean;
 }
 
 /** How often the members' folders are looked at. */
@@ -242,9 +255,10 @@ export async function groupBench(
   print: (line: string) => void,
 ): Promise<GroupRun[]> {
   const settings = await loadKafkaConfig(options.config);
-  const admin = await connectAdmin(createKafka(settings), settings);
+  const kafka = createKafka(settings);
+  const admin = await connectAdmin(kafka, settings);
   try {
-    return await benchOnTopic(admin, options, print);
+    return await benchOnTopic(admin, { kafka, settings }, options, print);
   } finally {
     await admin.disconnect();
   }
@@ -253,6 +267,7 @@ export async function groupBench(
 /** {@linkcode groupBench} with a connected admin client. */
 async function benchOnTopic(
   admin: Awaited<ReturnType<typeof connectAdmin>>,
+  client: { kafka: KafkaClient; settings: KafkaSettings },
   options: GroupBenchOptions,
   print: (line: string) => void,
 ): Promise<GroupRun[]> {
@@ -272,6 +287,10 @@ async function benchOnTopic(
     ...["--chunk_size", String(options.chunkSize), source],
   ]);
   await finishMeasuredReport(upload);
+  // The same files again, each chunk keyed on its own (as OpenMSIStream).
+  const spreadTopic = `${topic}_spread`;
+  await ensureTopic(admin, spreadTopic, 2 * Math.max(...options.members));
+  await uploadSpread(client, spreadTopic, source, options.chunkSize);
   const plan: GroupPlan = {
     config: options.config,
     topic,
@@ -287,15 +306,52 @@ async function benchOnTopic(
         ? options.members
         : [...options.members].reverse();
       for (const members of order) {
-        const run = await rebuildWithMembers(plan, members);
-        print(`  round ${round}: ${groupLine(run)}`);
-        runs.push(run);
+        for (const spread of [false, true]) {
+          const run = await rebuildWithMembers(
+            spread ? { ...plan, topic: spreadTopic } : plan,
+            members,
+          );
+          run.spread = spread;
+          print(`  round ${round}: ${groupLine(run)}`);
+          runs.push(run);
+        }
       }
     }
   } finally {
-    await admin.deleteTopics({ topics: [topic] });
+    // The groups' repartition topics go too.
+    const made = (await admin.listTopics()).filter((name) =>
+      name.startsWith(`${topic}-`) || name.startsWith(`${spreadTopic}-`)
+    );
+    await admin.deleteTopics({ topics: [topic, spreadTopic, ...made] });
   }
   return runs;
+}
+
+/**
+ * Uploads every file of `folder` to `topic` with each chunk keyed on its
+ * own (no partition key, no header), so one file's chunks spread over the
+ * partitions as OpenMSIStream's do.
+ */
+async function uploadSpread(
+  client: { kafka: KafkaClient; settings: KafkaSettings },
+  topic: string,
+  folder: string,
+  chunkSize: number,
+): Promise<void> {
+  const producer = await ChunkProducer.start(client.kafka, client.settings, {
+    topic,
+    workers: 2,
+    maxQueuedChunks: 3000,
+  });
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      const target = { path: `${folder}/${entry.name}`, subdir: "" };
+      const result = await uploadFile(target, producer, { chunkSize });
+      if (result.failed > 0) throw new Error(`${entry.name}: chunks failed`);
+    }
+  } finally {
+    await producer.close();
+  }
 }
 
 /**
@@ -311,7 +367,8 @@ export function groupLine(run: GroupRun): string {
   const broker = run.brokerCpuPercent === undefined
     ? "?"
     : `${run.brokerCpuPercent}%`;
-  return `${run.members} member(s): ${run.mbPerSecond} MB/s (${run.seconds} s), files ${
+  const how = run.spread ? "spread over partitions, repartitioned" : "whole";
+  return `${run.members} member(s), ${how}: ${run.mbPerSecond} MB/s (${run.seconds} s), files ${
     run.filesPerMember.join("+")
   }, member CPU ${
     run.memberCpuPercent.map((c) => `${c}%`).join(" ")

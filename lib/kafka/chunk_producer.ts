@@ -106,6 +106,8 @@ export interface ChunkProducerOptions {
    * still spread over all); default the whole key. Keys are sent unchanged.
    */
   partitionKey?: (key: string) => string;
+  /** Headers every message carries (e.g. that a file's chunks share a partition). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -296,6 +298,8 @@ export class ChunkProducer {
   readonly #producers: Producer<Buffer, Buffer, Buffer, Buffer>[];
   readonly #workers: Promise<void>[];
   readonly #options: ChunkProducerOptions;
+  /** Headers every message carries, if any. */
+  #headers?: Map<Buffer, Buffer>;
   /** When the current outage started; undefined while sends succeed. */
   #outageSince?: number;
   /** Whether the user was told about the current outage. */
@@ -315,6 +319,13 @@ export class ChunkProducer {
       sizeOf: (message) => message.value.length,
     });
     this.#options = options;
+    if (options.headers) {
+      this.#headers = new Map(
+        Object.entries(options.headers).map((
+          [k, v],
+        ) => [Buffer.from(k), Buffer.from(v)]),
+      );
+    }
     this.#workers = producers.map((producer) =>
       this.#work(producer, settings, options.topic)
     );
@@ -564,7 +575,9 @@ export class ChunkProducer {
       }
       await this.#sendWithRetries(
         producer,
-        batch.map((message) => toPending(message, topic, partitionKey)),
+        batch.map((message) =>
+          toPending(message, topic, partitionKey, this.#headers)
+        ),
         acks,
       );
     }
@@ -576,6 +589,7 @@ function toPending(
   message: OutgoingMessage,
   topic: string,
   partitionKey: (key: string) => string,
+  headers: Map<Buffer, Buffer> | undefined,
 ): Pending {
   const hash = javaKeyHash(partitionKey(message.key));
   const { value } = message;
@@ -588,6 +602,7 @@ function toPending(
       partition: hash,
       key: Buffer.from(message.key),
       value: Buffer.from(value.buffer, value.byteOffset, value.length),
+      ...(headers ? { headers } : {}),
     },
   };
 }

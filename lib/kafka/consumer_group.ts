@@ -262,6 +262,16 @@ export class ConsumerGroup {
     return topic ? [...topic.partitions.keys()] : [];
   }
 
+  /**
+   * Commits again where `commitPoint` now says more than was committed, on
+   * partitions with no new messages (e.g. after a file holding the commit
+   * back was given up).
+   */
+  recommit(): void {
+    if (this.#stopped) return;
+    for (const member of this.#members) member.recommit();
+  }
+
   /** Stops every consumer after its current messages, committing what was done. */
   async stop(): Promise<void> {
     this.#stopped = true;

@@ -39,6 +39,15 @@ export interface MessagePosition {
   partition: number;
   /** The message's offset. */
   offset: string;
+  /** The message's headers (none for a message without). */
+  headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /**
+   * Commits at once as if this message were handled (at the point
+   * `commitPoint` gives); resolves when Kafka answered or refused. A handler
+   * calls it when the message's effect must be on record before it acts
+   * (a file named finished before it is moved into place).
+   */
+  commitThrough?: () => Promise<void>;
 }
 
 /** What a consumer does with each message, and where it commits. */
@@ -59,6 +68,12 @@ export interface MessageHandlers {
    * oldest unfinished file, so that file's next owner reads it whole.
    */
   commitPoint?: (partition: number, next: string) => CommitPoint;
+  /**
+   * Called before handled messages are committed at a rebalance or stop,
+   * once no handler runs: work a handler left going (e.g. messages passed
+   * on to another topic) ends here, so the commit can pass it.
+   */
+  settle?: () => Promise<void>;
 }
 
 /** An offset to commit and the metadata stored with it. */
@@ -80,12 +95,17 @@ export interface LaneMessage {
   offset: bigint;
   /** Its value. */
   value: Uint8Array | null;
+  /** Its headers. */
+  headers?: ReadonlyMap<Uint8Array, Uint8Array>;
 }
 
 /** What the lanes call outside themselves. */
 export interface LaneCallbacks {
-  /** Stores `point` as the group's commit on `partition`. */
-  commit: (partition: number, point: CommitPoint) => Promise<void>;
+  /**
+   * Stores `point` as the group's commit on `partition`; resolves to false
+   * when Kafka refused it (it is then asked again at the next chance).
+   */
+  commit: (partition: number, point: CommitPoint) => Promise<boolean | void>;
   /** A handler failed (a {@linkcode HandlerError}) or a commit failed for good. */
   fatal: (error: Error) => void;
   /** The messages waiting fell to a few again (see {@linkcode PartitionLanes.waitingBytes}). */
@@ -102,6 +122,8 @@ interface Lane {
   done?: bigint;
   /** Messages handled since the last commit. */
   sinceCommit: number;
+  /** The offset last committed (or asked to be). */
+  committed?: string;
   /** The running worker, if any. */
   running?: Promise<void>;
 }
@@ -164,7 +186,12 @@ export class PartitionLanes {
     this.#held = true;
     const lanes = [...this.#lanes.values()];
     await Promise.all(lanes.map((lane) => lane.running));
-    await Promise.all(lanes.map((lane) => this.#commit(lane)));
+    await this.#handlers.settle?.();
+    await Promise.all(
+      lanes.map((lane) =>
+        lane.sinceCommit > 0 ? this.#commit(lane) : this.#commitMoved(lane)
+      ),
+    );
   }
 
   /**
@@ -185,6 +212,48 @@ export class PartitionLanes {
     this.#waitingBytes = 0;
     this.#ready = ready;
     this.#held = false;
+  }
+
+  /**
+   * Asks `commitPoint` again for every idle lane and commits where the
+   * point moved (e.g. a file that held it back was given up): a partition
+   * with no new messages would otherwise keep its old commit.
+   */
+  recommit(): void {
+    if (this.#held || this.#failed) return;
+    for (const lane of this.#lanes.values()) {
+      if (lane.running || lane.done === undefined) continue;
+      lane.running = this.#commitMoved(lane).finally(() => {
+        lane.running = undefined;
+        if (lane.head < lane.queue.length && !this.#held) this.#start(lane);
+      });
+    }
+  }
+
+  /** Commits `point` for the lane, remembering it only once Kafka took it. */
+  async #store(lane: Lane, point: CommitPoint): Promise<void> {
+    lane.committed = undefined;
+    const taken = await this.#callbacks.commit(lane.partition, point);
+    if (taken !== false) lane.committed = point.offset;
+  }
+
+  /** Commits as if every message up to `offset` of the lane were handled. */
+  async #commitThrough(lane: Lane, offset: bigint): Promise<void> {
+    if (this.#failed) return;
+    const next = (offset + 1n).toString();
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
+    await this.#store(lane, point);
+  }
+
+  /** Commits a lane's handled messages if the commit point moved. */
+  async #commitMoved(lane: Lane): Promise<void> {
+    if (lane.done === undefined || this.#failed) return;
+    const next = (lane.done + 1n).toString();
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
+    if (point.offset === lane.committed) return;
+    await this.#store(lane, point);
   }
 
   /** Starts a lane's worker. */
@@ -226,6 +295,8 @@ export class PartitionLanes {
         topic: this.#topic,
         partition: lane.partition,
         offset: message.offset.toString(),
+        headers: message.headers,
+        commitThrough: () => this.#commitThrough(lane, message.offset),
       });
     } catch (error) {
       this.#fail(new HandlerError(error));
@@ -266,7 +337,7 @@ export class PartitionLanes {
       this.#fail(new HandlerError(error));
       return;
     }
-    await this.#callbacks.commit(lane.partition, point);
+    await this.#store(lane, point);
   }
 
   /** Stops every lane after a handler failed. */

@@ -283,9 +283,9 @@ export class Member {
    * refused commit is made good by a later one (or read again, at least
    * once).
    */
-  async #commit(partition: number, point: CommitPoint): Promise<void> {
+  async #commit(partition: number, point: CommitPoint): Promise<boolean> {
     const consumer = this.#consumer;
-    if (!consumer?.memberId) return;
+    if (!consumer?.memberId) return false;
     try {
       await commitWithMetadata(
         consumer,
@@ -293,9 +293,11 @@ export class Member {
         partition,
         point,
       );
+      return true;
     } catch {
       // A rebalance refuses the commit: the heartbeat sees it and rejoins.
       // Kafka away: the stream fails too, and the next commit covers this.
+      return false;
     }
   }
 
@@ -395,6 +397,11 @@ export class Member {
         }
       }
     }, wait);
+  }
+
+  /** Commits again on idle partitions whose commit point moved. */
+  recommit(): void {
+    if (!this.#stopped && !this.#replacing) this.#lanes.recommit();
   }
 
   /** Reports a failure for good. */

@@ -70,6 +70,15 @@ export type ChunkOutcome =
   /** A later chunk of a file refused for its size (said once, at its first). */
   | { kind: "refused"; relativePath: string };
 
+/** A file whose hash matched, waiting to be moved into place. */
+interface Verified {
+  kind: "verified";
+  file: FileInAssembly;
+  path: string;
+  mtime?: number;
+  done: ChunkOutcome;
+}
+
 /** A file still being rebuilt, as `check` shows it. */
 export interface FileProgress {
   /** The version's key (see {@linkcode FileIdentity}). */
@@ -218,15 +227,28 @@ export class FileAssembler {
   }
 
   /**
-   * Writes one chunk and, if it was the last one missing, finishes the file.
-   * Throws `UnsafePathError` or `InvalidChunkError` for a chunk to skip.
+   * Writes one chunk and, if it was the last one missing, finishes the file
+   * (`beforePlace` is awaited once its hash matched, just before it is moved
+   * into place). Throws `UnsafePathError` or `InvalidChunkError` for a
+   * chunk to skip.
    */
-  accept(chunk: FileChunk): Promise<ChunkOutcome> {
-    const result = this.#queue.then(() => this.#accept(chunk)).catch(
-      (error) => {
-        throw this.#diskFullAsError(error);
-      },
-    );
+  async accept(
+    chunk: FileChunk,
+    beforePlace?: () => Promise<void>,
+  ): Promise<ChunkOutcome> {
+    const step = this.#inTurn(() => this.#accept(chunk, beforePlace));
+    const first = await step;
+    if (first.kind !== "verified") return first;
+    // Outside the queue: other files' chunks go on meanwhile.
+    await beforePlace!();
+    return await this.#inTurn(() => this.#place(first));
+  }
+
+  /** Runs `work` after the chunks queued before it, one at a time. */
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(work).catch((error) => {
+      throw this.#diskFullAsError(error);
+    });
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -293,7 +315,10 @@ export class FileAssembler {
     return result;
   }
 
-  async #accept(chunk: FileChunk): Promise<ChunkOutcome> {
+  async #accept(
+    chunk: FileChunk,
+    beforePlace?: () => Promise<void>,
+  ): Promise<ChunkOutcome | Verified> {
     const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
@@ -326,7 +351,12 @@ export class FileAssembler {
       file.running = undefined; // Out of order: read back at the end.
     }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path, chunk.mtime);
+    return await this.#finish(
+      file,
+      path,
+      chunk.mtime,
+      beforePlace !== undefined,
+    );
   }
 
   /**
@@ -377,6 +407,7 @@ export class FileAssembler {
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
       fileHash: chunk.fileHash,
+      mtime: chunk.mtime,
       received: new Map(),
       count: 0,
       startedAt: new Date(),
@@ -390,13 +421,15 @@ export class FileAssembler {
 
   /**
    * Verifies the whole file's hash, then moves it into place (with the
-   * sender's modification time, when the message carried one) or aside.
+   * sender's modification time, when the message carried one) or aside;
+   * with `verifyOnly`, a good file is left for {@linkcode #place}.
    */
   async #finish(
     file: FileInAssembly,
     path: string,
     mtime?: number,
-  ): Promise<ChunkOutcome> {
+    verifyOnly = false,
+  ): Promise<ChunkOutcome | Verified> {
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
     const partial = this.#partials.path(file.key);
@@ -426,6 +459,16 @@ export class FileAssembler {
     if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
+    const verified: Verified = { kind: "verified", file, path, mtime, done };
+    // E.g. the group's commit naming the file finished comes first: killed
+    // after it, the next start moves the complete file in (finishInterrupted).
+    return verifyOnly ? verified : await this.#place(verified);
+  }
+
+  /** Moves a verified file into place, or aside when it cannot go there. */
+  async #place(verified: Verified): Promise<ChunkOutcome> {
+    const { file, path, mtime, done } = verified;
+    const partial = this.#partials.path(file.key);
     try {
       await moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {
@@ -479,7 +522,9 @@ export class FileAssembler {
       for (const file of [...this.#pending.values()]) {
         if (file.count < file.totalChunks) continue;
         const path = join(this.#root, ...file.relativePath.split("/"));
-        outcomes.push(await this.#finish(file, path));
+        outcomes.push(
+          await this.#finish(file, path, file.mtime) as ChunkOutcome,
+        );
       }
       return outcomes;
     }).catch((error) => {

@@ -27,6 +27,7 @@
 import { printableName } from "../common/printable.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
+import { mtimeSeconds } from "./file_times.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -36,6 +37,8 @@ export interface ChunkPlan {
   size: number;
   /** Modification time when hashed, in ms since the epoch. */
   mtimeMs: number;
+  /** The same time in seconds, to the microsecond where it can be read (see file_times.ts). */
+  mtimeSeconds: number;
   /** Bytes in every chunk but the last. */
   chunkSize: number;
   /** An empty file still has one (empty) chunk, so that it is rebuilt too. */
@@ -150,6 +153,7 @@ export async function planChunks(
     path,
     size,
     mtimeMs,
+    mtimeSeconds: await mtimeSeconds(path, mtimeMs),
     chunkSize,
     totalChunks,
     fileHash: await fileHash.digest(),

@@ -30,6 +30,8 @@ export interface FileInAssembly {
   chunkSize: number;
   /** The whole file's SHA-512, as the sender computed it. */
   fileHash: Uint8Array;
+  /** The sender's modification time (seconds), if its messages carried one. */
+  mtime?: number;
   /**
    * One bit per chunk, in pages made only when a chunk of theirs arrives: a
    * message declaring 2^50 chunks costs one page, not 2^47 bytes.

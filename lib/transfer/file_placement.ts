@@ -15,6 +15,7 @@
  */
 import { dirname, join } from "node:path";
 import { assertRealPathInside } from "./safe_paths.ts";
+import { setMtimeSeconds } from "./file_times.ts";
 
 /**
  * Files kept in `rejected/` for inspection; the oldest beyond this are
@@ -25,7 +26,7 @@ export const REJECTED_KEPT = 100;
 /**
  * Renames `partial` to `path` under `root`, after making its folder (never
  * through a link out of `root`), with the sender's modification time
- * (`mtime`, seconds) when given. Throws when it cannot: e.g. a folder where
+ * (`mtime`, seconds, kept to the microsecond) when given. Throws when it cannot: e.g. a folder where
  * the file should go, or a file where a folder should.
  *
  * @example
@@ -44,11 +45,7 @@ export async function moveIntoPlace(
   await assertRealPathInside(root, dirname(path));
   if (mtime !== undefined) {
     // Set before the rename, so the file appears with its time at once.
-    await Deno.utime(
-      partial,
-      new Date(),
-      new Date(Math.round(mtime * 1000)),
-    );
+    await setMtimeSeconds(partial, mtime);
   }
   await Deno.rename(partial, path);
 }

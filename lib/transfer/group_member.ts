@@ -18,14 +18,13 @@ export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  * declare const chunk: FileChunk;
  *
  * const assembler = await FileAssembler.open("out/rebuilt");
- * const member = new GroupMember(assembler, 5);
+ * const member = new GroupMember(assembler);
  * await member.assigned([0, 1, 2, 3, 4], new Map());
  * const { outcome, commitNow } = await member.accept(chunk, { partition: 0, offset: "0" });
  * ```
  *
  * @module
  */
-import { printableName } from "../common/printable.ts";
 import type { FileChunk } from "./chunk.ts";
 export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
 import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
@@ -43,6 +42,8 @@ export interface ChunkPlace {
   partition: number;
   /** The message's offset. */
   offset: string;
+  /** Commits at once as if this chunk were handled (see consumer_loop.ts). */
+  commitThrough?: () => Promise<void>;
 }
 
 /** What {@linkcode GroupMember.accept} did with a chunk. */
@@ -60,20 +61,30 @@ export interface AcceptResult {
  */
 export const ORPHAN_GRACE_MS = 30_000;
 
-/** A file silent this long with chunks missing counts as spread over partitions. */
-export const SPREAD_STALL_MS = 8000;
-
 /** An assembler shared with the other members of a group. */
 export class GroupMember {
   readonly #assembler: FileAssembler;
-  readonly #partitionCount: number;
-  readonly #files = new PartitionFiles();
+  readonly #files: PartitionFiles;
   #orphanTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * Whether another member sharing the assembler (the one reading the
+   * repartition topic, see repartition.ts) has file `key` open: its partial
+   * copy is then no orphan here.
+   */
+  openElsewhere: (key: string) => boolean = () => false;
 
-  /** Wraps `assembler` for a topic of `partitionCount` partitions. */
-  constructor(assembler: FileAssembler, partitionCount: number) {
+  /**
+   * Wraps `assembler` for one topic's partitions. With
+   * `rememberFinished` (the repartition topic, where a chunk can come again
+   * after its file was finished) the commits name the files recently
+   * finished on each partition, and the next owner skips them.
+   */
+  constructor(
+    assembler: FileAssembler,
+    options: { rememberFinished?: boolean } = {},
+  ) {
+    this.#files = new PartitionFiles(options);
     this.#assembler = assembler;
-    this.#partitionCount = partitionCount;
   }
 
   /** Partitions owned now. */
@@ -81,9 +92,9 @@ export class GroupMember {
     return this.#files.owned;
   }
 
-  /** Whether other members own some of the topic's partitions. */
-  get sharesTopic(): boolean {
-    return this.#files.owned.length < this.#partitionCount;
+  /** Whether file `key` is open here, on a partition owned now. */
+  isOpen(key: string): boolean {
+    return this.#files.isOpen(key);
   }
 
   /**
@@ -97,15 +108,24 @@ export class GroupMember {
     if (this.#files.finishedBefore(partition, offset, file.key)) {
       return { outcome: undefined, commitNow: false };
     }
-    const outcome = await this.#assembler.accept(chunk);
+    // The file is named finished in the group's commit before it is moved
+    // into place: a member killed in between finishes it at its next start,
+    // and no other member rebuilds it.
+    const commitThrough = place.commitThrough;
+    const beforePlace = commitThrough && (async () => {
+      this.#files.finished(partition, offset, file.key);
+      await commitThrough();
+    });
+    const outcome = await this.#assembler.accept(chunk, beforePlace);
     const ended = outcome.kind === "reconstructed" ||
       outcome.kind === "rejected";
     if (ended || !this.#assembler.isPending(file.key)) {
       this.#files.finished(partition, offset, file.key);
     } else {
-      this.#files.unfinished(partition, offset, file, chunk.chunkIndex);
+      this.#files.unfinished(partition, offset, file);
     }
-    return { outcome, commitNow: ended };
+    // Committed already (before the move) when it could be.
+    return { outcome, commitNow: ended && !commitThrough };
   }
 
   /** Where to commit on `partition` once everything before `next` is handled. */
@@ -125,7 +145,12 @@ export class GroupMember {
     committed: Map<number, string | null>,
   ): Promise<AssignmentChange> {
     const change = this.#files.assign(owned, committed);
-    for (const file of change.lost) await this.#assembler.abandon(file.key);
+    for (const file of change.lost) {
+      await this.#assembler.abandon(
+        file.key,
+        () => this.openElsewhere(file.key),
+      );
+    }
     clearTimeout(this.#orphanTimer);
     this.#orphanTimer = setTimeout(
       () => this.#dropOrphans(),
@@ -136,7 +161,8 @@ export class GroupMember {
 
   /** Drops partial files that no partition owned here has brought back. */
   async #dropOrphans(): Promise<void> {
-    const isOpen = (key: string) => this.#files.isOpen(key);
+    const isOpen = (key: string) =>
+      this.#files.isOpen(key) || this.openElsewhere(key);
     for (const key of this.#assembler.pendingKeys()) {
       // Asked again in turn with the chunks: one may have just opened it.
       if (!isOpen(key)) await this.#assembler.abandon(key, () => isOpen(key));
@@ -144,16 +170,29 @@ export class GroupMember {
   }
 
   /**
-   * Files that cannot complete here because their chunks are spread over
-   * partitions other members own; each named once. Empty while this member
-   * owns every partition (it then rebuilds such files itself).
+   * Gives up the unfinished files that got no chunk for `idleMs` while
+   * Kafka answered (`kafkaAnswers` is asked only when some file is that
+   * silent): their partial copies are removed and they no longer hold their
+   * partitions' commits back (see file_expiry.ts). Returns them.
    */
-  spreadFiles(): TrackedFile[] {
-    if (!this.sharesTopic) return [];
-    const onDisk = new Map(
-      this.#assembler.inProgress().map((f) => [f.key, f.chunksOnDisk]),
-    );
-    return this.#files.spreadFiles(SPREAD_STALL_MS, (key) => onDisk.get(key));
+  async expireIdle(
+    idleMs: number,
+    kafkaAnswers: () => Promise<boolean>,
+  ): Promise<TrackedFile[]> {
+    if (!this.#files.hasIdle(idleMs)) return [];
+    // While Kafka is away no chunk can come: the silence does not count.
+    if (!await kafkaAnswers()) {
+      this.#files.touchAll();
+      return [];
+    }
+    const given = this.#files.expire(idleMs);
+    const isOpen = (key: string) =>
+      this.#files.isOpen(key) || this.openElsewhere(key);
+    for (const file of given) {
+      // A chunk of it read meanwhile opened it again: it stays.
+      await this.#assembler.abandon(file.key, () => isOpen(file.key));
+    }
+    return given;
   }
 
   /** Stops the timers. */
@@ -179,19 +218,4 @@ export function shareLine(
   const owned = status.owned.join(",") || "none";
   const lag = status.lag ?? "unknown";
   return `owns partition(s) ${owned}; ${filesInProgress} file(s) in progress; group lag ${lag} message(s)`;
-}
-
-/**
- * The warning for a file whose chunks are spread over partitions: what it
- * is and the remedy.
- *
- * @example
- * ```ts
- * spreadWarning({ key: "k", relativePath: "a.trc" }, "lecroy_files");
- * ```
- */
-export function spreadWarning(file: TrackedFile, topic: string): string {
-  return `file ${
-    printableName(file.relativePath)
-  } cannot be rebuilt in a group of several members: its chunks are spread over partitions (an older uploader or OpenMSIStream sent it); run one reconstructor for topic ${topic}`;
 }

@@ -21,7 +21,7 @@
  *
  * const files = new PartitionFiles();
  * files.assign([0, 1], new Map());
- * files.unfinished(0, "10", { key: "k1", relativePath: "a.bin" }, 1);
+ * files.unfinished(0, "10", { key: "k1", relativePath: "a.bin" });
  * files.commitPoint(0, "12"); // { offset: "10", metadata: ... }: a.bin is open
  * files.finished(0, "11", "k1");
  * files.commitPoint(0, "12").offset; // "12"
@@ -60,8 +60,6 @@ export interface AssignmentChange {
 interface OpenFile extends TrackedFile {
   firstOffset: Map<number, bigint>;
   lastChunkAt: number;
-  highestChunk: number;
-  warned: boolean;
 }
 
 /** Metadata marker and version; other metadata is ignored. */
@@ -82,6 +80,17 @@ export class PartitionFiles {
    */
   readonly #skip = new Map<number, Map<string, bigint | undefined>>();
   #owned = new Set<number>();
+  readonly #remember: boolean;
+
+  /**
+   * With `rememberFinished`, commits name the files finished on the
+   * partition recently (the last {@linkcode MAX_CARRIED}), not only those
+   * past the committed offset: a chunk of such a file that comes again
+   * later (forwarded twice after a crash) is skipped by the next owner too.
+   */
+  constructor(options: { rememberFinished?: boolean } = {}) {
+    this.#remember = options.rememberFinished ?? false;
+  }
 
   /** Partitions owned now, ascending. */
   get owned(): number[] {
@@ -154,7 +163,6 @@ export class PartitionFiles {
     partition: number,
     offset: string,
     file: TrackedFile,
-    chunkIndex: number,
   ): void {
     let open = this.#open.get(file.key);
     if (!open) {
@@ -162,8 +170,6 @@ export class PartitionFiles {
         ...file,
         firstOffset: new Map(),
         lastChunkAt: 0,
-        highestChunk: 0,
-        warned: false,
       };
       this.#open.set(file.key, open);
     }
@@ -171,7 +177,6 @@ export class PartitionFiles {
     const first = open.firstOffset.get(partition);
     if (first === undefined || at < first) open.firstOffset.set(partition, at);
     open.lastChunkAt = Date.now();
-    open.highestChunk = Math.max(open.highestChunk, chunkIndex);
   }
 
   /** File `key` is finished (rebuilt, kept aside, or already here); its chunk was at `offset`. */
@@ -205,12 +210,21 @@ export class PartitionFiles {
     }
     const carried: string[] = [];
     const done = this.#finished.get(partition);
-    for (const [short, first] of done ?? []) {
-      if (first < safe) done!.delete(short);
-      else carried.push(short);
-    }
-    for (const [short, first] of this.#skip.get(partition) ?? []) {
-      if (first === undefined || first >= safe) carried.push(short);
+    const skip = this.#skip.get(partition);
+    if (this.#remember) {
+      // The oldest first, so the newest are the ones kept.
+      for (const short of skip?.keys() ?? []) carried.push(short);
+      for (const short of done?.keys() ?? []) carried.push(short);
+      prune(done, MAX_CARRIED);
+      prune(skip, MAX_CARRIED);
+    } else {
+      for (const [short, first] of done ?? []) {
+        if (first < safe) done!.delete(short);
+        else carried.push(short);
+      }
+      for (const [short, first] of skip ?? []) {
+        if (first === undefined || first >= safe) carried.push(short);
+      }
     }
     return {
       offset: safe.toString(),
@@ -221,29 +235,48 @@ export class PartitionFiles {
   }
 
   /**
-   * Open files that cannot complete here because their chunks are spread
-   * over partitions (an older uploader, OpenMSIStream): seen on two
-   * partitions, or silent for `stallMs` with chunks missing below the
-   * highest one seen. Only asked when other members own partitions too;
-   * each file is named once.
+   * Gives up the open files whose last chunk was read `idleMs` or longer
+   * ago: they no longer hold any partition's commit back. Returns them.
    */
-  spreadFiles(
-    stallMs: number,
-    chunksOnDisk: (key: string) => number | undefined,
-  ): TrackedFile[] {
-    const found: TrackedFile[] = [];
+  expire(idleMs: number): TrackedFile[] {
+    const given: TrackedFile[] = [];
     const now = Date.now();
-    for (const file of this.#open.values()) {
-      if (file.warned) continue;
-      const onDisk = chunksOnDisk(file.key);
-      const stalledWithHoles = now - file.lastChunkAt >= stallMs &&
-        onDisk !== undefined && onDisk < file.highestChunk;
-      if (file.firstOffset.size >= 2 || stalledWithHoles) {
-        file.warned = true;
-        found.push({ key: file.key, relativePath: file.relativePath });
-      }
+    if (this.#idleSince(now) < idleMs) return given;
+    for (const file of [...this.#open.values()]) {
+      if (now - file.lastChunkAt < idleMs) continue;
+      this.#open.delete(file.key);
+      given.push({ key: file.key, relativePath: file.relativePath });
     }
-    return found;
+    return given;
+  }
+
+  /** How long the longest-silent open file has had no chunk (0 for none). */
+  #idleSince(now: number): number {
+    let longest = 0;
+    for (const file of this.#open.values()) {
+      longest = Math.max(longest, now - file.lastChunkAt);
+    }
+    return longest;
+  }
+
+  /** Whether some open file has had no chunk for `idleMs`. */
+  hasIdle(idleMs: number): boolean {
+    return this.#idleSince(Date.now()) >= idleMs;
+  }
+
+  /** Counts every open file as just read (Kafka was away: no chunk could come). */
+  touchAll(): void {
+    const now = Date.now();
+    for (const file of this.#open.values()) file.lastChunkAt = now;
+  }
+}
+
+/** Deletes the oldest entries of `map` beyond the newest `keep`. */
+function prune<V>(map: Map<string, V> | undefined, keep: number): void {
+  if (!map) return;
+  for (const key of map.keys()) {
+    if (map.size <= keep) return;
+    map.delete(key);
   }
 }
 

@@ -44,6 +44,8 @@ export interface FileRecord {
   chunkSize: number;
   /** SHA-512 of the whole file, from the messages. */
   fileHash: Uint8Array;
+  /** The sender's modification time (seconds), if the messages carried one. */
+  mtime?: number;
 }
 
 /** A file not finished yet, with the chunks already on disk. */
@@ -86,6 +88,13 @@ export class ReconstructState {
       ) WITHOUT ROWID;
     `,
     );
+    // Records made before the modification time was kept get its column.
+    const columns = this.#db.prepare("PRAGMA table_info(files)").all() as {
+      name: string;
+    }[];
+    if (!columns.some((column) => column.name === "mtime")) {
+      this.#db.exec("ALTER TABLE files ADD COLUMN mtime REAL");
+    }
     this.#addChunk = this.#db.prepare(
       "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
     );
@@ -103,8 +112,8 @@ export class ReconstructState {
     this.flush();
     this.#db.prepare(
       `INSERT OR IGNORE INTO files
-         (key, relative_path, total_chunks, chunk_size, file_hash, started_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+         (key, relative_path, total_chunks, chunk_size, file_hash, started_at, mtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       file.key,
       file.relativePath,
@@ -112,6 +121,7 @@ export class ReconstructState {
       file.chunkSize,
       file.fileHash,
       new Date().toISOString(),
+      file.mtime ?? null,
     );
   }
 
@@ -162,9 +172,10 @@ export class ReconstructState {
   pendingFiles(): PendingFile[] {
     this.flush();
     const files = this.#db.prepare(
-      `SELECT key, relative_path, total_chunks, chunk_size, file_hash, started_at
+      `SELECT key, relative_path, total_chunks, chunk_size, file_hash, started_at, mtime
          FROM files WHERE outcome IS NULL`,
     ).all() as {
+      mtime: number | null;
       key: string;
       relative_path: string;
       total_chunks: number;
@@ -182,6 +193,7 @@ export class ReconstructState {
       chunkSize: row.chunk_size,
       fileHash: new Uint8Array(row.file_hash),
       startedAt: row.started_at,
+      mtime: row.mtime ?? undefined,
       chunksOnDisk: (chunks.all(row.key) as { chunk_i: number }[]).map((c) =>
         c.chunk_i
       ),

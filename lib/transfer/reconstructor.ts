@@ -29,14 +29,12 @@ import {
   DEFAULT_MAX_FILE_SIZE,
   FileAssembler,
 } from "./file_assembler.ts";
-import { type GroupMember, shareLine, spreadWarning } from "./group_member.ts";
+import { shareLine } from "./group_member.ts";
 
 /** Characters of a kept file's path printed at most (its folder is long). */
 const PRINTED_PATH_MAX = 400;
 /** A join slower than this gets a line saying why it waits. */
 const JOIN_NOTICE_MS = 3000;
-/** How often to look for files spread over other members' partitions. */
-const SPREAD_CHECK_MS = 2000;
 
 /** The reconstructor's flags beyond the ones the Kafka tools share. */
 export const RECONSTRUCT_FLAGS = {
@@ -116,7 +114,7 @@ export class ReconstructReport {
 
   /** This member's share of the group: partitions, files in progress, lag. */
   async groupLine(
-    group: ConsumerGroup,
+    group: Pick<ConsumerGroup, "status">,
     assembler: FileAssembler,
   ): Promise<string> {
     return shareLine(await group.status(), assembler.inProgress().length);
@@ -124,7 +122,7 @@ export class ReconstructReport {
 
   /** What `check` prints. */
   async printCheck(
-    group: ConsumerGroup,
+    group: Pick<ConsumerGroup, "status">,
     assembler: FileAssembler,
   ): Promise<void> {
     this.#log.info(
@@ -141,23 +139,13 @@ export class ReconstructReport {
   }
 
   /** The periodic status line. */
-  printStatus(group: ConsumerGroup, assembler: FileAssembler): void {
+  printStatus(
+    group: Pick<ConsumerGroup, "status">,
+    assembler: FileAssembler,
+  ): void {
     void this.groupLine(group, assembler).then((line) =>
       this.#log.info(`. ${line}`)
     );
-  }
-
-  /**
-   * Names, once each, files no member of a shared group can complete,
-   * looking every few seconds; returns the function that stops looking.
-   */
-  startSpreadCheck(member: GroupMember, topic: string): () => void {
-    const timer = setInterval(() => {
-      for (const file of member.spreadFiles()) {
-        this.#log.warn(spreadWarning(file, topic));
-      }
-    }, SPREAD_CHECK_MS);
-    return () => clearInterval(timer);
   }
 
   /** Logs the files left to the new owner of their partitions. */

@@ -215,7 +215,7 @@ export async function uploadFile(
         subdir: target.subdir,
         filenameAppend: "",
         data: chunk.data,
-        mtime: plan.mtimeMs / 1000,
+        mtime: plan.mtimeSeconds,
       };
       options.queued?.(chunk.index, plan.totalChunks);
       // Only numbers in the callbacks: the chunk's bytes are a view of the

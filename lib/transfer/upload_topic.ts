@@ -21,6 +21,7 @@
  * @module
  */
 import { filePartOfKey } from "./chunk.ts";
+import { WHOLE_FILE_HEADERS } from "./repartition.ts";
 import { ChunkProducer, retryReporter } from "../kafka/chunk_producer.ts";
 import { checkChunkFits } from "../kafka/topic_limits.ts";
 import { connectAdmin, openTopic } from "../kafka/client.ts";
@@ -92,6 +93,8 @@ export async function openUploadTopic(
       retrySeconds: options.retry_seconds,
       // One file's chunks on one partition: a group's members share files.
       partitionKey: filePartOfKey,
+      // ... and say so: a group's members rebuild it where it is.
+      headers: WHOLE_FILE_HEADERS,
       ...retryReporter(log),
     });
   return { connect, where };

@@ -1,0 +1,215 @@
+/**
+ * The real OpenMSIStream uploaders as outside peers of the tests, run from
+ * ../shared/peers with Debian's python3 (see ../shared/peers/README.md; the
+ * Debian packages are installed by .ci/run). Nothing of OpenMSIStream is
+ * copied here: the tests only start its programs and read their output.
+ *
+ * `OPENMSISTREAM_PEERS` names another peers folder. A missing folder or
+ * module fails the test (never a silent skip).
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { countMessages } from "./kafka.ts";
+import { ROOT } from "./run_task.ts";
+import { OutputWatcher } from "./streaming.ts";
+
+/** The peers folder: ../shared/peers beside the project, or `OPENMSISTREAM_PEERS`. */
+export const PEERS: string = Deno.env.get("OPENMSISTREAM_PEERS") ??
+  resolve(ROOT, "../shared/peers");
+
+/** The Debian python3 the peers README names (not a pyenv one). */
+const PYTHON = "/usr/bin/python3";
+
+/** The environment that lets python3 import OpenMSIStream from the peers folder. */
+function peerEnv(bootstrap: string): Record<string, string> {
+  const folders = [
+    "openmsistream",
+    "openmsitoolbox",
+    "methodtools",
+    "wirerope",
+    "kafkacrypto",
+    "shims",
+  ];
+  return {
+    PYTHONPATH: folders.map((f) => `${PEERS}/${f}`).join(":"),
+    LOCAL_KAFKA_BROKER_BOOTSTRAP_SERVERS: bootstrap,
+    PYTHONUNBUFFERED: "1",
+  };
+}
+
+/**
+ * Writes an OpenMSIStream config for the plaintext broker at `bootstrap`
+ * into `dir` (a folder under the project root) and returns its absolute path.
+ */
+export async function writeOpenMsiConfig(
+  dir: string,
+  bootstrap: string,
+): Promise<string> {
+  const path = `${ROOT}${dir}/openmsistream-${
+    crypto.randomUUID().slice(0, 8)
+  }.config`;
+  await Deno.writeTextFile(
+    path,
+    [
+      "[broker]",
+      `bootstrap.servers = ${bootstrap}`,
+      "",
+      "[producer]",
+      "linger.ms = 20",
+      "key.serializer = StringSerializer",
+      "value.serializer = DataFileChunkSerializer",
+      "",
+    ].join("\n"),
+  );
+  return path;
+}
+
+/** Throws unless the peers folder holds OpenMSIStream. */
+async function assertPeers(): Promise<void> {
+  const module = `${PEERS}/openmsistream/openmsistream/__init__.py`;
+  if (!await Deno.stat(module).then(() => true, () => false)) {
+    throw new Error(
+      `OpenMSIStream not found at ${PEERS} (set OPENMSISTREAM_PEERS)`,
+    );
+  }
+}
+
+/**
+ * Uploads one file with OpenMSIStream's `upload_data_file` and fails unless
+ * it exits 0.
+ */
+export async function openMsiUploadFile(
+  bootstrap: string,
+  config: string,
+  topic: string,
+  path: string,
+  chunkSize: number,
+): Promise<void> {
+  await assertPeers();
+  const output = await new Deno.Command(PYTHON, {
+    args: [
+      "-m",
+      "openmsistream.data_file_io.entity.upload_data_file",
+      path,
+      "--config",
+      config,
+      "--topic_name",
+      topic,
+      "--chunk_size",
+      String(chunkSize),
+    ],
+    env: peerEnv(bootstrap),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    const text = new TextDecoder();
+    throw new Error(
+      `OpenMSIStream upload_data_file failed (${output.code}):\n${
+        text.decode(output.stdout)
+      }\n${text.decode(output.stderr)}`,
+    );
+  }
+}
+
+/** A running OpenMSIStream `DataFileUploadDirectory`, stopped with `q`. */
+export class OpenMsiDirectoryUpload {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  /** What it printed. */
+  readonly stdout: OutputWatcher;
+  /** What it printed on stderr. */
+  readonly stderr: OutputWatcher;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#stdin = child.stdin.getWriter();
+    this.stdout = new OutputWatcher(child.stdout);
+    this.stderr = new OutputWatcher(child.stderr);
+  }
+
+  /** Starts uploading `folder` (files already in it too) to `topic`. */
+  static async start(
+    bootstrap: string,
+    config: string,
+    topic: string,
+    folder: string,
+    chunkSize: number,
+  ): Promise<OpenMsiDirectoryUpload> {
+    await assertPeers();
+    const child = new Deno.Command(PYTHON, {
+      args: [
+        "-m",
+        "openmsistream.data_file_io.actor.data_file_upload_directory",
+        folder,
+        "--config",
+        config,
+        "--topic_name",
+        topic,
+        "--chunk_size",
+        String(chunkSize),
+        "--upload_existing",
+        "--watchdog_lag_time",
+        "1",
+      ],
+      env: peerEnv(bootstrap),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new OpenMsiDirectoryUpload(child);
+  }
+
+  /**
+   * Waits until `topic` holds `messages` messages (every chunk sent), then
+   * types `q` and waits for the exit; fails on a timeout.
+   */
+  async finish(
+    bootstrap: string,
+    topic: string,
+    messages: number,
+    timeoutMs = 90_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let count = 0;
+    while (Date.now() < deadline) {
+      count = await countMessages(bootstrap, topic).catch(() => 0);
+      if (count >= messages) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await this.#stdin.write(new TextEncoder().encode("q\n")).catch(() => {});
+    await this.#stdin.close().catch(() => {});
+    await this.#child.status;
+    const out = await this.stdout.all();
+    const err = await this.stderr.all();
+    if (count < messages) {
+      throw new Error(
+        `OpenMSIStream sent ${count} of ${messages} messages:\n${out}\n${err}`,
+      );
+    }
+  }
+}
+
+/** Reads a file's `st_mtime` as Python does (what OpenMSIStream sends). */
+export async function pythonMtime(path: string): Promise<number> {
+  const output = await new Deno.Command(PYTHON, {
+    args: [
+      "-c",
+      "import os,sys; print(repr(os.stat(sys.argv[1]).st_mtime))",
+      path,
+    ],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(output.stdout).trim());
+}
+
+/** A file's modification time in nanoseconds, read with GNU stat. */
+export async function mtimeNanoseconds(path: string): Promise<bigint> {
+  const output = await new Deno.Command("stat", {
+    args: ["-c", "%.9Y", "--", path],
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  return BigInt(text.replace(".", ""));
+}
