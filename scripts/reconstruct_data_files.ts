@@ -291,8 +291,11 @@ async function reconstruct(
   stopExpiry();
   member.close();
   commands.close();
-  await group.stop();
-  await route.stop();
+  // The last commits are made while stopping: a failure then (a full disk,
+  // say) is reported as one before, with how to go on.
+  await group.stop().then(() => route.stop()).catch((error) => {
+    fatal ??= error;
+  });
   assembler.close();
   await catalog?.close();
   shutdown.dispose();

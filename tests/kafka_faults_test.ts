@@ -24,9 +24,13 @@ import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 const PORT = Deno.env.get("TEST_KAFKA_PORT") ?? "19092";
 
 /** Stops the test broker, waits `seconds`, starts it again (same data). */
-async function brokerOutage(seconds: number): Promise<void> {
+async function brokerOutage(
+  seconds: number,
+  whenStopped: () => void = () => {},
+): Promise<void> {
   const stopped = await runTask("kafka", ["stop", "--port", PORT]);
   strictEqual(stopped.code, 0, stopped.stderr);
+  whenStopped();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const started = await runTask("kafka", ["start", "--port", PORT]);
   strictEqual(started.code, 0, started.stderr);
@@ -153,7 +157,13 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
           ]);
           // Broker away once the first thousand chunks are queued.
           await upload.stderr.waitFor("chunk 1000 (out of");
-          await brokerOutage(outage);
+          // Held still while the broker stops, so the outage lands mid-upload
+          // however fast the rest of the upload would have gone.
+          Deno.kill(upload.child.pid, "SIGSTOP");
+          await brokerOutage(
+            outage,
+            () => Deno.kill(upload.child.pid, "SIGCONT"),
+          );
           const { code } = await upload.child.status;
           const stderr = await upload.stderr.all();
           const warnings = stderr.match(/WARNING: Kafka did not acknowledge/g);

@@ -8,6 +8,7 @@
  */
 import { match, ok, strictEqual } from "node:assert/strict";
 import { encodeChunk, sha512, toHex } from "../lib/transfer/chunk.ts";
+import { WHOLE_FILE_HEADERS } from "../lib/transfer/repartition.ts";
 import {
   makeChunks,
   produceRaw,
@@ -49,7 +50,8 @@ async function mountSmallDisk(dir: string): Promise<() => Promise<void>> {
     "tmpfs",
     `${ROOT}${dir}`,
   ]);
-  return () => run("umount", [`${ROOT}${dir}`]);
+  // Lazy: a process the test had to kill may still hold it for a moment.
+  return () => run("umount", ["--lazy", `${ROOT}${dir}`]);
 }
 
 /** Fills the disk of `path` with a file until only `leftBytes` are free. */
@@ -116,7 +118,14 @@ async function fillsUpMidFile(
     const filler = `${ROOT}${disk}/filler`;
 
     // Its first chunk is on disk...
-    await produceRaw(broker.bootstrap, topic, chunks.slice(0, 1));
+    await produceRaw(
+      broker.bootstrap,
+      topic,
+      chunks.slice(0, 1),
+      "none",
+      undefined,
+      WHOLE_FILE_HEADERS,
+    );
     const first = Reconstructor.start(config, topic, rebuilt, [
       "--consumer_group_ID",
       group,
@@ -124,7 +133,14 @@ async function fillsUpMidFile(
     await waitUntilRead(first, 1);
     // ...then something else takes the space, and the rest arrives.
     await fillDisk(filler, leftBytes);
-    await produceRaw(broker.bootstrap, topic, chunks.slice(1));
+    await produceRaw(
+      broker.bootstrap,
+      topic,
+      chunks.slice(1),
+      "none",
+      undefined,
+      WHOLE_FILE_HEADERS,
+    );
     const guard = setTimeout(() => first.kill(), GUARD_MS);
     const { code } = await first.child.status;
     clearTimeout(guard);

@@ -153,7 +153,8 @@ export async function createTopic(
  * batch per partition compressed with `compression` (acks=all). With
  * `spread`, the topic gets that many partitions and message i goes to
  * partition i % spread, as an uploader that picks a partition per chunk
- * (OpenMSIStream) does.
+ * (OpenMSIStream) does. `headers` go on every message (e.g. the project's
+ * uploads' `WHOLE_FILE_HEADERS`).
  *
  * @example
  * ```ts
@@ -166,6 +167,7 @@ export async function produceRaw(
   values: Uint8Array[],
   compression: ProducerSettings["compression"] = "none",
   spread?: number,
+  headers?: Record<string, string>,
 ): Promise<void> {
   await createTopic(bootstrap, topic, spread ?? 1);
   const kafka = createKafka(plaintextSettings(bootstrap));
@@ -182,6 +184,15 @@ export async function produceRaw(
         key: Buffer.from(`crafted_${i}`),
         value: Buffer.from(value),
         ...(spread ? { partition: i % spread } : {}),
+        ...(headers
+          ? {
+            headers: new Map(
+              Object.entries(headers).map((
+                [k, v],
+              ) => [Buffer.from(k), Buffer.from(v)]),
+            ),
+          }
+          : {}),
       })),
     });
   } finally {
