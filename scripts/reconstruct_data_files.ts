@@ -95,6 +95,7 @@ import {
   openRebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import { HEARTBEAT_FLAGS, HeartbeatSender } from "../lib/kafka/heartbeats.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -121,6 +122,7 @@ function readCommandLine() {
       catalog: CATALOG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
       expire_seconds: EXPIRE_FLAG,
+      ...HEARTBEAT_FLAGS,
     },
   });
   if (positionals.length !== 1) {
@@ -144,6 +146,7 @@ async function handleMessage(
   forwarder?: ChunkForwarder,
 ): Promise<boolean> {
   progress.messagesRead++;
+  progress.bytesRead += value?.byteLength ?? 0;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
     const chunk = decodeChunk(value);
@@ -163,6 +166,7 @@ async function handleMessage(
     const unsafe = error instanceof UnsafePathError;
     if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
     progress.skipped++;
+    progress.bytesSkipped += value?.byteLength ?? 0;
     const why = (error as Error).message;
     log.warn(
       unsafe
@@ -279,6 +283,21 @@ async function reconstruct(
     options.update_seconds,
     () => progress.printStatus(status, assembler),
   );
+  // With --heartbeat_topic_name / --log_topic_name: seen from afar (status).
+  const heartbeats = HeartbeatSender.start({
+    program: "reconstruct_data_files",
+    flags: options,
+    settings,
+    log,
+    counts: () => ({
+      n_messages_read: progress.messagesRead,
+      n_messages_processed: progress.messagesRead - progress.skipped,
+      n_bytes_read: progress.bytesRead,
+      n_bytes_processed: progress.bytesRead - progress.bytesSkipped,
+    }),
+    extra: async () => ({ group_lag: (await status.status()).lag }),
+    warn: (line) => log.warn(line),
+  });
   // Files that never complete are given up, so commits move on.
   const stopExpiry = startExpiry(
     member,
@@ -293,6 +312,7 @@ async function reconstruct(
   commands.close();
   await group.stop();
   await route.stop();
+  await heartbeats.stop();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();
