@@ -294,6 +294,7 @@ async function reconstruct(
       n_messages_processed: progress.messagesRead - progress.skipped,
       n_bytes_read: progress.bytesRead,
       n_bytes_processed: progress.bytesRead - progress.bytesSkipped,
+      n_files_processed: progress.reconstructed.length,
     }),
     extra: async () => ({ group_lag: (await status.status()).lag }),
     warn: (line) => log.warn(line),

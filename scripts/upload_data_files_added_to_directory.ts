@@ -197,6 +197,7 @@ async function watchAndUpload(
     counts: () => ({
       n_messages_produced: scheduler.sent.chunks,
       n_bytes_produced: scheduler.sent.bytes,
+      n_files_produced: scheduler.status().done,
     }),
     warn: (line) => say("WARNING", line),
   });

@@ -8,7 +8,8 @@
  * OpenMSIStream's names: `n_messages_produced` and `n_bytes_produced` for an
  * uploader; `n_messages_read`, `n_messages_processed`, `n_bytes_read` and
  * `n_bytes_processed` for a consumer. This project adds `program` and `host`
- * (and `group_lag` where a tool knows it); readers that do not know them
+ * and the files finished (`n_files_produced` / `n_files_processed`), and
+ * `group_lag` where a tool knows it; readers that do not know them
  * ignore them. A log message has the key `PROGRAMID_log` and the value
  * `{"timestamp": <Unix seconds>, "messages": [<the log lines since the last>]}`.
  *
@@ -36,10 +37,22 @@
  *
  * @module
  */
-import { Producer, stringSerializers } from "@platformatic/kafka";
+import {
+  Consumer,
+  MessagesStreamModes,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from "@platformatic/kafka";
 import { describeError } from "../common/cli.ts";
 import type { Logger } from "../common/log.ts";
-import { platformaticOptions } from "./client.ts";
+import {
+  connectAdmin,
+  createKafka,
+  ensureTopic,
+  platformaticOptions,
+  withReachableBroker,
+} from "./client.ts";
 import type {
   ClientSettings,
   KafkaSettings,
@@ -416,4 +429,99 @@ export class HeartbeatSender {
     await Promise.all(last);
     await Promise.allSettled(this.#producers.map((p) => p.close(true)));
   }
+}
+
+/** A heartbeat as read from its topic. */
+export interface Heartbeat {
+  /** The program ID (the key without `_heartbeat`). */
+  programId: string;
+  /** Its `timestamp`. */
+  at: Date;
+  /** The other fields of its value. */
+  fields: Record<string, unknown>;
+}
+
+/**
+ * A heartbeat message read back; `undefined` for anything else on the topic
+ * (another key, a value that is not JSON with an ISO `timestamp`).
+ *
+ * @example
+ * ```ts
+ * parseHeartbeat("pc1_heartbeat", '{"timestamp":"2026-01-01T00:00:00+00:00"}')?.programId; // "pc1"
+ * ```
+ */
+export function parseHeartbeat(
+  key: string | undefined,
+  value: string | undefined,
+): Heartbeat | undefined {
+  const suffix = "_heartbeat";
+  if (!key?.endsWith(suffix) || value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const { timestamp, ...fields } = parsed as Record<string, unknown>;
+  const at = new Date(typeof timestamp === "string" ? timestamp : NaN);
+  if (Number.isNaN(at.getTime())) return undefined;
+  return { programId: key.slice(0, -suffix.length), at, fields };
+}
+
+/**
+ * Reads a heartbeat topic from its start and goes on reading (a group of its
+ * own, nothing committed), calling `seen` for each heartbeat; the topic is
+ * created if it is missing. Resolves to the function that stops reading.
+ *
+ * @example
+ * ```ts
+ * import { followHeartbeats } from "./heartbeats.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const stop = await followHeartbeats(
+ *   await loadKafkaConfig("local"),
+ *   "heartbeats",
+ *   (beat) => console.log(beat.programId, beat.at),
+ * );
+ * await stop();
+ * ```
+ */
+export async function followHeartbeats(
+  settings: KafkaSettings,
+  topic: string,
+  seen: (heartbeat: Heartbeat) => void,
+): Promise<() => Promise<void>> {
+  const kafka = createKafka(settings);
+  const admin = await connectAdmin(kafka, settings);
+  try {
+    await ensureTopic(admin, topic, 1);
+  } finally {
+    await admin.disconnect();
+  }
+  const consumer = new Consumer({
+    ...platformaticOptions(settings.client),
+    groupId: `status-${crypto.randomUUID()}`,
+    autocommit: false,
+    deserializers: stringDeserializers,
+  });
+  const stream = await withReachableBroker(
+    settings,
+    () =>
+      consumer.consume({
+        topics: [topic],
+        mode: MessagesStreamModes.EARLIEST,
+        autocommit: false,
+        maxWaitTime: 500,
+      }),
+  );
+  stream.on("data", (message) => {
+    const heartbeat = parseHeartbeat(message.key, message.value);
+    if (heartbeat) seen(heartbeat);
+  });
+  stream.on("error", () => {}); // a lost broker: the library reconnects
+  return async () => {
+    await stream.close().catch(() => {});
+    await consumer.close(true).catch(() => {});
+  };
 }
