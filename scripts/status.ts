@@ -180,6 +180,11 @@ async function showStatus(
   const listeners = new Listeners();
   const pushView = () =>
     listeners.push(serverSentEvent(board.view(new Date())));
+  // The port first: one in use is said before Kafka is asked anything.
+  const server = serve(
+    options,
+    (request) => answer(request, options.topic, board, listeners),
+  );
   const stopReading = await followHeartbeats(
     settings,
     options.topic,
@@ -187,10 +192,6 @@ async function showStatus(
       board.add(beat);
       pushView();
     },
-  );
-  const server = serve(
-    options,
-    (request) => answer(request, options.topic, board, listeners),
   );
   const timer = setInterval(pushView, PUSH_SECONDS * 1000);
   log.info(
