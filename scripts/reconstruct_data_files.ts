@@ -95,7 +95,11 @@ import {
   openRebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
-import { HEARTBEAT_FLAGS, HeartbeatSender } from "../lib/kafka/heartbeats.ts";
+import {
+  checkHeartbeatFlags,
+  HEARTBEAT_FLAGS,
+  HeartbeatSender,
+} from "../lib/kafka/heartbeats.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -130,6 +134,7 @@ function readCommandLine() {
   }
   checkPathArguments(positionals, "WORKINGDIR");
   checkTopicName(flags.topic_name);
+  checkHeartbeatFlags(flags);
   checkGroupId(flags.consumer_group_ID);
   return { ...flags, workingDir: positionals[0] };
 }

@@ -89,7 +89,7 @@ function readCommandLine() {
   if (!flags.heartbeat_topic_name) {
     throw new UsageError("name the topic with --heartbeat_topic_name");
   }
-  checkTopicName(flags.heartbeat_topic_name);
+  checkTopicName(flags.heartbeat_topic_name, "--heartbeat_topic_name");
   return { ...flags, topic: flags.heartbeat_topic_name };
 }
 

@@ -77,7 +77,11 @@ import {
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
 import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
-import { HEARTBEAT_FLAGS, HeartbeatSender } from "../lib/kafka/heartbeats.ts";
+import {
+  checkHeartbeatFlags,
+  HEARTBEAT_FLAGS,
+  HeartbeatSender,
+} from "../lib/kafka/heartbeats.ts";
 
 const PROGRAM = "upload_data_files_added_to_directory";
 /** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
@@ -143,6 +147,7 @@ function readCommandLine() {
   checkPathArguments(positionals, "DIRECTORY");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
+  checkHeartbeatFlags(flags);
   return { ...flags, directory: positionals[0] };
 }
 

@@ -18,7 +18,7 @@ import {
   writeTestConfig,
 } from "./helpers/kafka.ts";
 import { PEERS } from "./helpers/openmsistream.ts";
-import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
+import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { freePort } from "./helpers/streaming.ts";
 
 const CHUNK = 16384;
@@ -210,6 +210,30 @@ Deno.test({
     // One warning until sends work again, not one per interval.
     deepStrictEqual(stdout.match(/could not be sent/g)?.length, 1, stdout);
   },
+});
+
+Deno.test("heartbeats: a heartbeat or log topic Kafka would refuse is one line naming the flag, before anything is sent", async () => {
+  for (
+    const [task, flag] of [
+      ["upload_data_files_added_to_directory", "--heartbeat_topic_name"],
+      ["reconstruct_data_files", "--log_topic_name"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await runTask(task, [
+      "--config",
+      "out/no-such.config",
+      flag,
+      "beats and logs",
+      "out",
+    ]);
+    const output = (stdout + stderr).trim();
+    deepStrictEqual(code, 2, output);
+    ok(
+      output.includes(`${flag} "beats and logs" is not a Kafka topic name`),
+      output,
+    );
+    deepStrictEqual(output.split("\n").length, 1, output);
+  }
 });
 
 Deno.test("heartbeats: a [heartbeat] section with its own broker and login is read as OpenMSIStream reads it", () => {

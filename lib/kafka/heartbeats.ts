@@ -46,6 +46,7 @@ import {
 } from "@platformatic/kafka";
 import { describeError } from "../common/cli.ts";
 import type { Logger } from "../common/log.ts";
+import { checkTopicName } from "./kafka_flags.ts";
 import {
   connectAdmin,
   createKafka,
@@ -117,6 +118,24 @@ export interface HeartbeatFlagValues {
   log_program_id?: string;
   /** `--log_interval_secs`. */
   log_interval_secs?: number;
+}
+
+/**
+ * Throws a `UsageError` naming the flag if `--heartbeat_topic_name` or
+ * `--log_topic_name` is not a name Kafka takes; call it with the other
+ * checks of the command line, before anything is done.
+ *
+ * @example
+ * ```ts
+ * checkHeartbeatFlags({ heartbeat_topic_name: "heartbeats" }); // fine
+ * checkHeartbeatFlags({ log_topic_name: "my logs" }); // UsageError
+ * ```
+ */
+export function checkHeartbeatFlags(flags: HeartbeatFlagValues): void {
+  for (const kind of ["heartbeat", "log"] as const) {
+    const topic = flags[`${kind}_topic_name`];
+    if (topic !== undefined) checkTopicName(topic, `--${kind}_topic_name`);
+  }
 }
 
 /** Running totals under OpenMSIStream's field names (`n_messages_read`, ...). */
@@ -305,7 +324,8 @@ export class HeartbeatSender {
 
   /**
    * Starts the timers the flags ask for; with neither topic named it does
-   * nothing (and costs nothing). Connections are made at the first send.
+   * nothing (and costs nothing). Connections are made at the first send. A
+   * topic name Kafka would refuse is a `UsageError` naming its flag.
    *
    * @example
    * ```ts
@@ -323,8 +343,9 @@ export class HeartbeatSender {
    * ```
    */
   static start(options: HeartbeatOptions): HeartbeatSender {
-    const sender = new HeartbeatSender();
     const { flags, settings } = options;
+    checkHeartbeatFlags(flags);
+    const sender = new HeartbeatSender();
     const host = hostName();
     const defaultId = `${host}-${options.program}-${Deno.pid}`;
     if (flags.heartbeat_topic_name) {
