@@ -95,6 +95,11 @@ import {
   openRebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import {
+  checkHeartbeatFlags,
+  HEARTBEAT_FLAGS,
+  HeartbeatSender,
+} from "../lib/kafka/heartbeats.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -121,6 +126,7 @@ function readCommandLine() {
       catalog: CATALOG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
       expire_seconds: EXPIRE_FLAG,
+      ...HEARTBEAT_FLAGS,
     },
   });
   if (positionals.length !== 1) {
@@ -128,6 +134,7 @@ function readCommandLine() {
   }
   checkPathArguments(positionals, "WORKINGDIR");
   checkTopicName(flags.topic_name);
+  checkHeartbeatFlags(flags);
   checkGroupId(flags.consumer_group_ID);
   return { ...flags, workingDir: positionals[0] };
 }
@@ -144,6 +151,7 @@ async function handleMessage(
   forwarder?: ChunkForwarder,
 ): Promise<boolean> {
   progress.messagesRead++;
+  progress.bytesRead += value?.byteLength ?? 0;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   try {
     const chunk = decodeChunk(value);
@@ -163,6 +171,7 @@ async function handleMessage(
     const unsafe = error instanceof UnsafePathError;
     if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
     progress.skipped++;
+    progress.bytesSkipped += value?.byteLength ?? 0;
     const why = (error as Error).message;
     log.warn(
       unsafe
@@ -279,6 +288,22 @@ async function reconstruct(
     options.update_seconds,
     () => progress.printStatus(status, assembler),
   );
+  // With --heartbeat_topic_name / --log_topic_name: seen from afar (status).
+  const heartbeats = HeartbeatSender.start({
+    program: "reconstruct_data_files",
+    flags: options,
+    settings,
+    log,
+    counts: () => ({
+      n_messages_read: progress.messagesRead,
+      n_messages_processed: progress.messagesRead - progress.skipped,
+      n_bytes_read: progress.bytesRead,
+      n_bytes_processed: progress.bytesRead - progress.bytesSkipped,
+      n_files_processed: progress.reconstructed.length,
+    }),
+    extra: async () => ({ group_lag: (await status.status()).lag }),
+    warn: (line) => log.warn(line),
+  });
   // Files that never complete are given up, so commits move on.
   const stopExpiry = startExpiry(
     member,
@@ -296,6 +321,7 @@ async function reconstruct(
   await group.stop().then(() => route.stop()).catch((error) => {
     fatal ??= error;
   });
+  await heartbeats.stop();
   assembler.close();
   await catalog?.close();
   shutdown.dispose();

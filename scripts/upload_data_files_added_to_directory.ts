@@ -12,7 +12,8 @@
  * out/.upload_records, and the `--catalog[=DB]` of the files sent, see
  * metadata_uploader; the watched folder is never written), `--allow-net`
  * (the brokers in the config), `--allow-env` (`$VARIABLES` in the config),
- * `--allow-run=stat` (modification times to the microsecond).
+ * `--allow-run=stat` (modification times to the microsecond),
+ * `--allow-sys=hostname` (the host named in heartbeats).
  *
  * On an instrument PC files appear in a folder all day. This tool runs for
  * weeks and sends each file to Kafka, chunk by chunk, as upload_data_file
@@ -76,6 +77,11 @@ import {
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
 import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
+import {
+  checkHeartbeatFlags,
+  HEARTBEAT_FLAGS,
+  HeartbeatSender,
+} from "../lib/kafka/heartbeats.ts";
 
 const PROGRAM = "upload_data_files_added_to_directory";
 /** Chunks that may wait in memory: the 2021 default of --queue_max_size. */
@@ -132,6 +138,7 @@ function readCommandLine() {
       },
       include_all: INCLUDE_ALL_FLAG,
       retry_seconds: RETRY_SECONDS_FLAG,
+      ...HEARTBEAT_FLAGS,
     },
   });
   if (positionals.length !== 1) {
@@ -140,6 +147,7 @@ function readCommandLine() {
   checkPathArguments(positionals, "DIRECTORY");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
+  checkHeartbeatFlags(flags);
   return { ...flags, directory: positionals[0] };
 }
 
@@ -154,7 +162,7 @@ async function watchAndUpload(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
-  const { connect, where } = await unlessStopped(
+  const { connect, where, settings } = await unlessStopped(
     openUploadTopic(options, log),
     shutdown,
     "while connecting to Kafka; nothing was sent",
@@ -183,6 +191,20 @@ async function watchAndUpload(
           nChunks: totalChunks,
           chunkSize: options.chunk_size,
         })),
+  });
+
+  // With --heartbeat_topic_name / --log_topic_name: seen from afar (status).
+  const heartbeats = HeartbeatSender.start({
+    program: PROGRAM,
+    flags: options,
+    settings,
+    log,
+    counts: () => ({
+      n_messages_produced: scheduler.sent.chunks,
+      n_bytes_produced: scheduler.sent.bytes,
+      n_files_produced: scheduler.status().done,
+    }),
+    warn: (line) => say("WARNING", line),
   });
 
   // Files already there are taken too, unless --new_files_only; a file an
@@ -239,6 +261,7 @@ async function watchAndUpload(
   board.stop();
   await catalog?.close();
   logUploadSummary(log, record, startedAt, left, shutdown.reason ?? "quit");
+  await heartbeats.stop(); // a last heartbeat, and the summary as a log message
   record.close();
 }
 

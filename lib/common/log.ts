@@ -54,6 +54,7 @@ export class Logger {
   readonly #program: string;
   readonly #console: "stderr" | "stdout" | "none";
   #file: Deno.FsFile | undefined;
+  readonly #listeners = new Set<(line: string) => void>();
 
   /** A logger that writes as `options` say (default: Python style, stderr). */
   constructor(options: LoggerOptions = {}) {
@@ -94,6 +95,27 @@ export class Logger {
     if (this.#console === "stdout") writeAllSync(Deno.stdout, bytes);
     // A sync write per line: a crash or Ctrl-C never loses a line already logged.
     if (this.#file) writeAllSync(this.#file, bytes);
+    for (const listener of this.#listeners) listener(text);
+  }
+
+  /**
+   * Calls `listener` with every line written from now on (how log lines also
+   * go to a Kafka topic); returns the function that stops it.
+   *
+   * @example
+   * ```ts
+   * import { Logger } from "./log.ts";
+   *
+   * const log = new Logger({ console: "none" });
+   * const lines: string[] = [];
+   * const stop = log.onLine((line) => lines.push(line));
+   * log.info("hello");
+   * stop();
+   * ```
+   */
+  onLine(listener: (line: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Closes the tee file. */

@@ -14,6 +14,9 @@
  * [topic]                        ; for topics the tools create
  * replication.factor = 3         ; default min(3, brokers)
  * min.insync.replicas = 2        ; default 2 when the factor is 3 or more
+ * [heartbeat]                    ; optional, as OpenMSIStream: another broker
+ * bootstrap.servers = monitor:9092 ; for heartbeats (then its login here too)
+ * [log]                          ; the same for log messages
  * ```
  *
  * Values are taken literally (a `%`, `;` or `#` in a password is part of the
@@ -138,6 +141,22 @@ export interface KafkaSettings {
   consumer: ConsumerSettings;
   /** How new topics are replicated (`[topic]`). */
   topic: TopicSettings;
+  /** Where heartbeat messages go (`[heartbeat]`); unset = the `[cluster]`. */
+  heartbeat?: SideChannelSettings;
+  /** Where log messages go (`[log]`); unset = the `[cluster]`. */
+  log?: SideChannelSettings;
+}
+
+/**
+ * An optional `[heartbeat]` or `[log]` section: its own broker (when it names
+ * `bootstrap.servers`, with its own login, as OpenMSIStream reads it) and
+ * producer settings.
+ */
+export interface SideChannelSettings {
+  /** The section's broker; unset = the `[cluster]` one. */
+  client?: ClientSettings;
+  /** The section's producer keys over the defaults. */
+  producer: ProducerSettings;
 }
 
 /** The largest value of Kafka's 32-bit settings (sizes, timeouts). */
@@ -224,6 +243,8 @@ export function parseKafkaConfig(
     warn,
   );
   const topic = new SectionReader(sections.topic ?? {}, "topic", source, warn);
+  const sides = (["heartbeat", "log"] as const).filter((name) => sections[name])
+    .map((name) => new SectionReader(sections[name], name, source, warn));
   const settings: KafkaSettings = {
     source,
     client: mapCluster(cluster, source),
@@ -231,10 +252,29 @@ export function parseKafkaConfig(
     consumer: mapConsumer(consumer),
     topic: mapTopic(topic),
   };
-  for (const section of [cluster, producer, consumer, topic]) {
+  for (const side of sides) {
+    settings[side.section as "heartbeat" | "log"] = mapSideChannel(side);
+  }
+  for (const section of [cluster, producer, consumer, topic, ...sides]) {
     section.warnUnused();
   }
   return settings;
+}
+
+/** `[heartbeat]` / `[log]`: a broker of its own if it names one, producer keys. */
+function mapSideChannel(section: SectionReader): SideChannelSettings {
+  // OpenMSIStream's keys for its log handler and producer sharing: no effect here.
+  section.accept(
+    "prefer.separate.producer",
+    "max.logs.per.message",
+    "log.level",
+  );
+  return {
+    client: section.text("bootstrap.servers") === undefined
+      ? undefined
+      : mapCluster(section, section.source),
+    producer: mapProducer(section),
+  };
 }
 
 /** Parses the INI text and resolves `$NAME` values. */
@@ -350,7 +390,9 @@ class SectionReader {
 function mapCluster(cluster: SectionReader, source: string): ClientSettings {
   const servers = cluster.text("bootstrap.servers", "metadata.broker.list");
   if (!servers) {
-    throw new UserError(`${source}: [cluster] needs bootstrap.servers`);
+    throw new UserError(
+      `${source}: [${cluster.section}] needs bootstrap.servers`,
+    );
   }
   const protocol = (cluster.text("security.protocol") ?? "PLAINTEXT")
     .toUpperCase();

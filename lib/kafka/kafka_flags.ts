@@ -131,12 +131,12 @@ export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
  * checkTopicName(""); // UsageError
  * ```
  */
-export function checkTopicName(name: string): void {
+export function checkTopicName(name: string, flag = "--topic_name"): void {
   if (
     !/^[A-Za-z0-9._-]{1,249}$/.test(name) || name === "." || name === ".."
   ) {
     throw new UsageError(
-      `--topic_name ${
+      `${flag} ${
         JSON.stringify(name)
       } is not a Kafka topic name (1-249 letters, digits, ".", "_" or "-")`,
     );

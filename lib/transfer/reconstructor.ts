@@ -81,8 +81,12 @@ export interface RebuiltFile {
 export class ReconstructReport {
   /** Messages read so far, junk included. */
   messagesRead = 0;
+  /** Bytes of the messages read so far (for heartbeats). */
+  bytesRead = 0;
   /** Messages skipped as junk or unsafe. */
   skipped = 0;
+  /** Bytes of the messages skipped as junk or unsafe. */
+  bytesSkipped = 0;
   /** Files rebuilt so far. */
   readonly reconstructed: RebuiltFile[] = [];
   readonly #log: Logger;

@@ -126,6 +126,8 @@ export class UploadScheduler {
   readonly #recent = new Map<string, FileStatus>();
   readonly #retries = new Set<ReturnType<typeof setTimeout>>();
   readonly #counts = { done: 0, skipped: 0, problems: 0 };
+  /** Chunks Kafka acknowledged since the start, and their bytes (for heartbeats). */
+  readonly sent: { chunks: number; bytes: number } = { chunks: 0, bytes: 0 };
   #stopping = false;
   #producer: Promise<ChunkProducer> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -289,9 +291,11 @@ export class UploadScheduler {
             return version.acknowledged;
           },
           planned: (totalChunks) => status.totalChunks = totalChunks,
-          acknowledged: (chunkIndex) => {
+          acknowledged: (chunkIndex, bytes) => {
             this.#record.acknowledge(version!.id, chunkIndex);
             status.chunksAcknowledged++;
+            this.sent.chunks++;
+            this.sent.bytes += bytes;
           },
         },
       );

@@ -25,7 +25,7 @@ import { WHOLE_FILE_HEADERS } from "./repartition.ts";
 import { ChunkProducer, retryReporter } from "../kafka/chunk_producer.ts";
 import { checkChunkFits } from "../kafka/topic_limits.ts";
 import { connectAdmin, openTopic } from "../kafka/client.ts";
-import { describeSettings } from "../kafka/config.ts";
+import { describeSettings, type KafkaSettings } from "../kafka/config.ts";
 import type { Logger } from "../common/log.ts";
 
 /** The uploader flags that say where and how chunks are produced. */
@@ -50,6 +50,8 @@ export interface UploadTopic {
   connect: () => Promise<ChunkProducer>;
   /** The brokers and config file, for a log line. */
   where: string;
+  /** The config's settings (heartbeats use them too). */
+  settings: KafkaSettings;
 }
 
 /**
@@ -97,5 +99,5 @@ export async function openUploadTopic(
       headers: WHOLE_FILE_HEADERS,
       ...retryReporter(log),
     });
-  return { connect, where };
+  return { connect, where, settings };
 }
