@@ -70,6 +70,7 @@ import {
   TransferCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
 import {
   describeStatus,
   logUploadSummary,
@@ -97,7 +98,9 @@ const log = new Logger({
 
 /** Reads the command line; the flags shared with upload_data_file are in lib/kafka/kafka_flags.ts. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
+  // --tag may come several times: taken out before the flags are parsed.
+  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
+  const { flags, positionals } = parseFlags(catalogArgs.args, {
     program: PROGRAM,
     summary:
       "Watch a folder and upload every file added to it to a Kafka topic.",
@@ -108,6 +111,7 @@ function readCommandLine() {
       n_threads: threadsFlag("parallel producers (and files at once)"),
       chunk_size: CHUNK_SIZE_FLAG,
       catalog: CATALOG_FLAG,
+      tag: TAG_FLAG,
       queue_max_size: {
         type: "number",
         default: DEFAULT_QUEUE_MAX_SIZE,
@@ -140,7 +144,7 @@ function readCommandLine() {
   checkPathArguments(positionals, "DIRECTORY");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
-  return { ...flags, directory: positionals[0] };
+  return { ...flags, directory: positionals[0], tags: catalogArgs.tags };
 }
 
 /** Watches and uploads until quit, Ctrl-C or SIGTERM. */
@@ -167,6 +171,7 @@ async function watchAndUpload(
   const catalog = await TransferCatalog.open(
     options.catalog,
     (line) => say("WARNING", line),
+    options.tags,
   );
   const scheduler = new UploadScheduler(record, {
     connect,
@@ -177,11 +182,12 @@ async function watchAndUpload(
     board,
     say,
     uploaded: catalog &&
-      ((file, totalChunks) =>
+      ((file, totalChunks, positions) =>
         catalog.fileSent(file.path, subdirOf(options.directory, file.path), {
           topic: options.topic_name,
           nChunks: totalChunks,
           chunkSize: options.chunk_size,
+          positions,
         })),
   });
 

@@ -263,10 +263,12 @@ Deno.test("a catalog made before rebuilt_by existed gets the column, and rebuilt
       const catalog = await Catalog.open(db);
       await catalog.add(file, "", {
         source: "kafka",
-        topic: "lecroy_files",
-        nChunks: 1,
-        chunkSize: 5,
-        rebuiltBy: `labpc${open} (pid 7)`,
+        transfer: {
+          direction: "rebuilt",
+          topic: "lecroy_files",
+          nChunks: 1,
+          receivedBy: `labpc${open} (pid 7)`,
+        },
       });
       await catalog.close();
     }
