@@ -13,7 +13,8 @@
  * module reads it), `--allow-write=out` (only for `--catalog[=DB]`, which records each file
  * sent in the lab catalog, see metadata_uploader), `--allow-run=stat` (GNU
  * stat reads a file's modification time to the microsecond, as OpenMSIStream
- * sends it; Deno reads milliseconds).
+ * sends it; Deno reads milliseconds), `--allow-sys=hostname` (the catalog's
+ * history names the sending host).
  *
  * A file is too big for one Kafka message, so it is cut into chunks of
  * `--chunk_size` bytes. Each chunk travels as one message that carries

@@ -12,7 +12,8 @@
  * out/.upload_records, and the `--catalog[=DB]` of the files sent, see
  * metadata_uploader; the watched folder is never written), `--allow-net`
  * (the brokers in the config), `--allow-env` (`$VARIABLES` in the config),
- * `--allow-run=stat` (modification times to the microsecond).
+ * `--allow-run=stat` (modification times to the microsecond),
+ * `--allow-sys=hostname` (the catalog's history names the sending host).
  *
  * On an instrument PC files appear in a folder all day. This tool runs for
  * weeks and sends each file to Kafka, chunk by chunk, as upload_data_file
