@@ -301,22 +301,23 @@ export class Catalog {
       sha512,
     };
     if (/\.trc$/i.test(resolved)) await describeWaveform(resolved, entry);
-    const transfer = origin.transfer;
-    const fileRow: SqlValue[] = [
-      basename(resolved),
-      subdir,
-      resolved,
-      info.size,
-      sha512,
-      (info.mtime ?? new Date()).toISOString(),
-      new Date().toISOString(),
-      origin.source,
-      transfer?.topic ?? null,
-      transfer?.nChunks ?? null,
-      transfer?.chunkSize ?? null,
-      transfer?.direction === "rebuilt" ? transfer.receivedBy ?? null : null,
-    ];
     entry.id = await this.#db.transaction(async (q) => {
+      const transfer = origin.transfer &&
+        await this.#withSender(q, entry, origin.transfer);
+      const fileRow: SqlValue[] = [
+        basename(resolved),
+        subdir,
+        resolved,
+        info.size,
+        sha512,
+        (info.mtime ?? new Date()).toISOString(),
+        new Date().toISOString(),
+        origin.source,
+        transfer?.topic ?? null,
+        transfer?.nChunks ?? null,
+        transfer?.chunkSize ?? null,
+        transfer?.direction === "rebuilt" ? transfer.receivedBy ?? null : null,
+      ];
       const [{ id }] = await q.query<{ id: number }>(
         upsertFileSql(this.#tables, transfer === undefined),
         fileRow,
@@ -364,25 +365,39 @@ export class Catalog {
   }
 
   /**
-   * Adds one row to the file's history. A rebuilt file takes from the
-   * sender's row of the same content and topic (if this catalog has it)
-   * what the chunks do not carry: the sending host, its path, the chunk size.
+   * A rebuilt file's transfer completed with what the chunks do not carry,
+   * from the sender's row of the same content and topic (if this catalog
+   * has one): the sending host, its path, the chunk size.
    */
+  async #withSender(
+    q: CatalogQueries,
+    entry: CatalogEntry,
+    transfer: TransferProvenance,
+  ): Promise<TransferProvenance> {
+    if (transfer.direction !== "rebuilt") return transfer;
+    const [sent] = await q.query<
+      {
+        sent_by: string | null;
+        source_path: string | null;
+        chunk_size: number | null;
+      }
+    >(latestSentSql(this.#tables), [entry.sha512, transfer.topic]);
+    if (!sent) return transfer;
+    return {
+      ...transfer,
+      sentBy: transfer.sentBy ?? sent.sent_by ?? undefined,
+      sourcePath: transfer.sourcePath ?? sent.source_path ?? undefined,
+      chunkSize: sent.chunk_size ?? transfer.chunkSize,
+    };
+  }
+
+  /** Adds one row to the file's history. */
   async #storeTransfer(
     q: CatalogQueries,
     id: number,
     entry: CatalogEntry,
     transfer: TransferProvenance,
   ): Promise<void> {
-    let { sentBy, sourcePath, chunkSize } = transfer;
-    if (transfer.direction === "rebuilt") {
-      const [sent] = await q.query<
-        { sent_by: string; source_path: string; chunk_size: number }
-      >(latestSentSql(this.#tables), [entry.sha512, transfer.topic]);
-      sentBy ??= sent?.sent_by ?? undefined;
-      sourcePath ??= sent?.source_path ?? undefined;
-      if (sent?.chunk_size != null) chunkSize = Number(sent.chunk_size);
-    }
     const row: SqlValue[] = [
       id,
       transfer.direction,
@@ -392,7 +407,7 @@ export class Catalog {
       entry.sha512,
       transfer.topic,
       transfer.nChunks,
-      chunkSize ?? null,
+      transfer.chunkSize ?? null,
       transfer.partition ?? null,
       transfer.firstOffset ?? null,
       transfer.lastOffset ?? null,
@@ -400,9 +415,9 @@ export class Catalog {
       transfer.firstKafkaTime ?? null,
       transfer.lastKafkaTime ?? null,
       transfer.consumerGroup ?? null,
-      sentBy ?? null,
+      transfer.sentBy ?? null,
       transfer.receivedBy ?? null,
-      sourcePath ?? null,
+      transfer.sourcePath ?? null,
     ];
     await q.query(insertTransferSql(this.#tables), row);
   }
