@@ -374,6 +374,9 @@ export async function openRebuiltCatalog(
   // Where each file's chunks were read, until the file is whole.
   const reading = new Map<string, ChunkPositions>();
   const chunkRead = (relativePath: string, where: MessagePosition) => {
+    // A chunk read back from the repartition topic (another sender spread
+    // its file over partitions) has no place in the topic it was sent to.
+    if (where.topic !== options.topic) return;
     let positions = reading.get(relativePath);
     if (!positions) reading.set(relativePath, positions = new ChunkPositions());
     positions.note(
