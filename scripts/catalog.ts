@@ -47,27 +47,14 @@ import {
 } from "../lib/catalog/catalog.ts";
 import type { CatalogFilters } from "../lib/catalog/catalog_sql.ts";
 import { parseTag, TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
+import {
+  formatDetails,
+  formatFields,
+  formatTable,
+} from "../lib/catalog/catalog_text.ts";
 
 const PROGRAM = "catalog";
 const COMMANDS = ["list", "show", "export", "tag"];
-/** The history columns `show` prints for each transfer. */
-const HISTORY_COLUMNS = [
-  "direction",
-  "recorded_at",
-  "topic",
-  "kafka_partition",
-  "first_offset",
-  "last_offset",
-  "offsets",
-  "first_kafka_time",
-  "last_kafka_time",
-  "n_chunks",
-  "chunk_size",
-  "consumer_group",
-  "sent_by",
-  "received_by",
-  "source_path",
-];
 /** The columns `list` shows; TODO: add the ones your lab searches by. */
 const LIST_COLUMNS = [
   "name",
@@ -204,56 +191,6 @@ function filtersFrom(options: ReturnType<typeof readCommandLine>) {
   return filters;
 }
 
-/** Rows as an aligned text table. */
-function formatTable(
-  rows: Record<string, unknown>[],
-  columns: string[],
-): string {
-  const cells = rows.map((row) => columns.map((c) => String(row[c] ?? "")));
-  const widths = columns.map((c, i) =>
-    Math.max(c.length, ...cells.map((line) => line[i].length))
-  );
-  const line = (values: string[]) =>
-    values.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
-  return [
-    line(columns),
-    line(widths.map((w) => "-".repeat(w))),
-    ...cells.map(line),
-  ]
-    .join("\n");
-}
-
-/** One file's every field, one per line (`show` on a terminal). */
-function formatFields(row: Record<string, unknown>): string {
-  const width = Math.max(...Object.keys(row).map((k) => k.length));
-  return Object.entries(row).map(([key, value]) =>
-    `${key.padEnd(width)}  ${value ?? ""}`
-  ).join("\n");
-}
-
-/** One file with its history and segments (`show` on a terminal). */
-function formatDetails(file: FileDetails): string {
-  const lines = [formatFields(file.fields)];
-  lines.push(
-    `history (${file.transfers.length} transfer${
-      file.transfers.length === 1 ? "" : "s"
-    }, oldest first):`,
-  );
-  for (const transfer of file.transfers) {
-    lines.push(
-      "  " + HISTORY_COLUMNS.filter((c) => transfer[c] != null)
-        .map((c) => `${c}=${transfer[c]}`).join(" "),
-    );
-  }
-  if (file.segments.length > 0) {
-    lines.push("segments (trigger seconds after the first, horiz_offset):");
-    for (const s of file.segments) {
-      lines.push(`  ${s.segment}  ${s.trigger_seconds}  ${s.horiz_offset}`);
-    }
-  }
-  return lines.join("\n");
-}
-
 /** Prints `show`'s files in the chosen format. */
 function printDetails(files: FileDetails[], format: string): void {
   if (format === "json") console.log(JSON.stringify(files, null, 2));
@@ -338,7 +275,7 @@ if (import.meta.main) {
 
 // `deno task catalog list --name '*.trc'` after cataloguing the samples prints:
 //
-//   name                subdir  size_bytes  source  topic  instrument_name   wave_source  trigger_time                timebase    wave_array_count  subarray_count
-//   ------------------  ------  ----------  ------  -----  ----------------  -----------  --------------------------  ----------  ----------------  --------------
-//   header.trc                  357         file           LECROYWR64Xi-A    CHANNEL_2    2022-10-13T16:29:38.475715  200_ns/div  400400            200
+//   name                subdir  size_bytes  source  topic  instrument_name   wave_source  trigger_time                timebase    wave_array_count  subarray_count  shot                                                                tags
+//   ------------------  ------  ----------  ------  -----  ----------------  -----------  --------------------------  ----------  ----------------  --------------  ------------------------------------------------------------------  ----------
+//   header.trc                  357         file           LECROYWR64Xi-A    CHANNEL_2    2022-10-13T16:29:38.475715  200_ns/div  400400            200             /work/shared/data/lecroy/header@2022-10-13T16:29:38.475715          sample=A12
 //   ...
