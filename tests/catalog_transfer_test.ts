@@ -306,9 +306,23 @@ async function checkMetadataUploaderKeepsTransfers(
   const second = `${topic}-again`;
   const again = await runTask("upload_data_file", [
     ...["--config", config, "--topic_name", second, "--catalog", db],
-    `${SAMPLES}/pulse.trc`,
+    ...["--tag", "sample=A12", `${SAMPLES}/pulse.trc`],
   ]);
   deepStrictEqual(again.code, 0, again.stderr);
+  deepStrictEqual(
+    await queryRows(
+      db,
+      "SELECT f.name, t.key, t.value FROM tags t JOIN files f ON f.id = t.file_id",
+    ),
+    [{ name: "pulse.trc", key: "sample", value: "A12" }],
+  );
+  // Tags without a catalog to put them in: one line, nothing sent.
+  const untagged = await runTask("upload_data_file", [
+    ...["--config", config, "--topic_name", second, "--tag", "sample=A12"],
+    `${SAMPLES}/pulse.trc`,
+  ]);
+  deepStrictEqual(untagged.code, 2, untagged.stderr);
+  ok(untagged.stderr.includes("--tag needs --catalog"), untagged.stderr);
   const pulse = (await transfers(db)).filter((r) =>
     r.name === "pulse.trc" && r.direction === "sent"
   );
