@@ -4,25 +4,34 @@
  * ```sh
  * deno task catalog                                  # = list, a table on the terminal
  * deno task catalog list --instrument wr64 --since 2022-11-01
- * deno task catalog show pulse.trc                   # every field of one file
+ * deno task catalog show pulse.trc                   # every field, and its history
+ * deno task catalog list --channel 2 --tag sample=A12 --since 2022-10-13T16:00
+ * deno task catalog tag 'C?Trace00042.trc' sample=A12 operator=kim
  * deno task catalog export --format json > out/catalog.json
  * deno task catalog list --db postgres://lab@db.lab:5432/catalog --name '*.trc'
  * ```
  *
  * Permissions: `--allow-read` (the SQLite catalog, which may be anywhere:
- * nothing is written, a missing file stays missing), `--allow-net` (only for
+ * a missing file stays missing), `--allow-write=out` (only `tag` writes, and
+ * a catalog made by an older version is upgraded in place), `--allow-net` (only for
  * a `postgres://` catalog), `--allow-env` (`$PGPASSWORD` and the other `PG*`
  * settings the PostgreSQL client reads).
  *
  * metadata_uploader, and the transfer tools with `--catalog`, fill the
  * catalog; this reads it back. `list` shows one line per file with the
  * fields an engineer looks for first (instrument, channel, trigger time,
- * timebase, samples); `show NAME` every field of the files with that name;
- * `export` every field of every file, as CSV (default) or JSON for other
- * tools. The filters become bound parameters of one SELECT (see
- * lib/catalog/catalog_sql.ts): `--name` is a glob (`*`, `?`), `--since` a
- * date (files modified then or later, UTC), `--instrument` a piece of the
- * instrument's name; all ignore case.
+ * timebase, samples, shot, tags); `show NAME` every field of the files with
+ * that name, each trip through Kafka (oldest first) and each segment's
+ * trigger time; `export` every field of every file, as CSV (default) or JSON
+ * for other tools; `tag NAME key=value...` tags the files with that name.
+ * The filters become bound parameters of one SELECT (see
+ * lib/catalog/catalog_sql.ts): `--name` is a glob (`*`, `?`), `--since` and
+ * `--until` a date or date and time compared with the trigger time as the
+ * instrument wrote it (its own clock; other files: modification time, UTC),
+ * `--instrument` a piece of the instrument's name, `--channel 2`,
+ * `--timebase 200_ns/div`, `--coupling DC_50_Ohms` and `--serial 50699`
+ * exact header values, `--shot KEY` one shot, `--tag key=value`
+ * (repeatable) files with all those tags. Names and values ignore case.
  *
  * Try: `list --format csv` and open it in a spreadsheet; `show header.trc`.
  *
@@ -31,11 +40,21 @@
 import { stringify } from "csv-stringify/sync";
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
-import { Catalog, DEFAULT_CATALOG } from "../lib/catalog/catalog.ts";
+import {
+  Catalog,
+  DEFAULT_CATALOG,
+  type FileDetails,
+} from "../lib/catalog/catalog.ts";
 import type { CatalogFilters } from "../lib/catalog/catalog_sql.ts";
+import { parseTag, TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
+import {
+  formatDetails,
+  formatFields,
+  formatTable,
+} from "../lib/catalog/catalog_text.ts";
 
 const PROGRAM = "catalog";
-const COMMANDS = ["list", "show", "export"];
+const COMMANDS = ["list", "show", "export", "tag"];
 /** The columns `list` shows; TODO: add the ones your lab searches by. */
 const LIST_COLUMNS = [
   "name",
@@ -49,14 +68,19 @@ const LIST_COLUMNS = [
   "timebase",
   "wave_array_count",
   "subarray_count",
+  "shot",
+  "tags",
 ];
 
 /** Reads the command line: the command, its NAME, the flags. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  // --tag may come several times: taken out before the flags are parsed.
+  const { args, tags } = takeTagFlags(Deno.args);
+  const { flags, positionals } = parseFlags(args, {
     program: PROGRAM,
-    summary: "Show what the lab catalog holds: list, show NAME, or export.",
-    positionals: "[list | show NAME | export]",
+    summary:
+      "Show what the lab catalog holds: list, show NAME, export, or tag NAME key=value...",
+    positionals: "[list | show NAME | export | tag NAME key=value...]",
     flags: {
       db: {
         type: "string",
@@ -71,22 +95,44 @@ function readCommandLine() {
         description: "output format [default: table; csv for export]",
       },
       name: { type: "string", description: "file names matching a glob" },
-      since: { type: "string", description: "files modified on or after" },
+      since: {
+        type: "string",
+        description: "triggered (other files: modified) on or after",
+      },
+      until: {
+        type: "string",
+        description: "triggered (other files: modified) before",
+      },
       instrument: { type: "string", description: "instrument name contains" },
+      serial: { type: "string", description: "instrument serial number" },
+      channel: { type: "string", description: "channel: 2 or CHANNEL_2" },
+      timebase: { type: "string", description: "timebase, e.g. 200_ns/div" },
+      coupling: { type: "string", description: "coupling, e.g. DC_50_Ohms" },
+      shot: { type: "string", description: "one shot's key (see list)" },
+      tag: TAG_FLAG,
     },
   });
   const [command = "list", name, ...extra] = positionals;
   if (!COMMANDS.includes(command)) {
-    throw new UsageError(`unknown command "${command}": list, show or export`);
+    throw new UsageError(
+      `unknown command "${command}": list, show, export or tag`,
+    );
   }
-  if (command === "show" && name === undefined) {
-    throw new UsageError("show needs a file NAME");
+  if ((command === "show" || command === "tag") && name === undefined) {
+    throw new UsageError(`${command} needs a file NAME`);
   }
-  if (extra.length > 0 || (command !== "show" && name !== undefined)) {
+  if (command === "tag" && extra.length === 0) {
+    throw new UsageError("tag needs NAME and at least one key=value");
+  }
+  if (
+    (command !== "tag" && extra.length > 0) ||
+    (command !== "show" && command !== "tag" && name !== undefined)
+  ) {
     throw new UsageError(`too many arguments for ${command}`);
   }
   const format = flags.format ?? (command === "export" ? "csv" : "table");
-  return { ...flags, command, showName: name, format };
+  const newTags = Object.fromEntries(extra.map(parseTag));
+  return { ...flags, command, showName: name, format, tags, newTags };
 }
 
 /** A glob (`*`, `?`) as a LIKE pattern, with LIKE's own wildcards escaped. */
@@ -95,7 +141,24 @@ function globToLike(glob: string): string {
     .replaceAll("?", "_");
 }
 
-/** The flags as filters; `--since` must be a date. */
+/** A date, or a date and time, as the instrument writes its trigger time. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?$/;
+
+/** `--since`/`--until` checked: a date, or a date and time, without zone. */
+function checkDate(flag: string, text: string): string {
+  const normalized = text.replace(" ", "T");
+  if (
+    !DATE_TIME.test(normalized) ||
+    Number.isNaN(new Date(normalized.slice(0, 10)).getTime())
+  ) {
+    throw new UsageError(
+      `--${flag} needs a date like 2026-01-31 or 2026-01-31T14:05, not "${text}"`,
+    );
+  }
+  return normalized;
+}
+
+/** The flags as filters; dates and the serial number are checked. */
 function filtersFrom(options: ReturnType<typeof readCommandLine>) {
   const filters: CatalogFilters = {};
   const name = options.showName ?? options.name;
@@ -104,42 +167,57 @@ function filtersFrom(options: ReturnType<typeof readCommandLine>) {
     filters.instrumentLike = `%${globToLike(options.instrument)}%`;
   }
   if (options.since !== undefined) {
-    const since = new Date(options.since);
-    if (Number.isNaN(since.getTime())) {
-      throw new UsageError(
-        `--since needs a date like 2026-01-31, not "${options.since}"`,
-      );
-    }
-    filters.since = since.toISOString();
+    filters.since = checkDate("since", options.since);
   }
+  if (options.until !== undefined) {
+    filters.until = checkDate("until", options.until);
+  }
+  if (options.serial !== undefined) {
+    if (!/^\d{1,9}$/.test(options.serial)) {
+      throw new UsageError(`--serial needs a number, not "${options.serial}"`);
+    }
+    filters.serial = Number(options.serial);
+  }
+  if (options.channel !== undefined) {
+    filters.channel = /^\d$/.test(options.channel)
+      ? `CHANNEL_${options.channel}`
+      : options.channel;
+  }
+  if (options.timebase !== undefined) filters.timebase = options.timebase;
+  if (options.coupling !== undefined) filters.coupling = options.coupling;
+  if (options.shot !== undefined) filters.shot = options.shot;
+  const tags = Object.entries(options.tags);
+  if (tags.length > 0) filters.tags = tags;
   return filters;
 }
 
-/** Rows as an aligned text table. */
-function formatTable(
-  rows: Record<string, unknown>[],
-  columns: string[],
-): string {
-  const cells = rows.map((row) => columns.map((c) => String(row[c] ?? "")));
-  const widths = columns.map((c, i) =>
-    Math.max(c.length, ...cells.map((line) => line[i].length))
-  );
-  const line = (values: string[]) =>
-    values.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
-  return [
-    line(columns),
-    line(widths.map((w) => "-".repeat(w))),
-    ...cells.map(line),
-  ]
-    .join("\n");
+/** Prints `show`'s files in the chosen format. */
+function printDetails(files: FileDetails[], format: string): void {
+  if (format === "json") console.log(JSON.stringify(files, null, 2));
+  else if (format === "csv") {
+    printRows(files.map((f) => f.fields), "show", "csv");
+  } else console.log(files.map(formatDetails).join("\n\n"));
 }
 
-/** One file's every field, one per line (`show` on a terminal). */
-function formatFields(row: Record<string, unknown>): string {
-  const width = Math.max(...Object.keys(row).map((k) => k.length));
-  return Object.entries(row).map(([key, value]) =>
-    `${key.padEnd(width)}  ${value ?? ""}`
-  ).join("\n");
+/** Tags the files named `name`; one line says how many. */
+async function tagFiles(
+  options: ReturnType<typeof readCommandLine>,
+): Promise<void> {
+  const catalog = await Catalog.open(options.db, { table: options.table });
+  try {
+    const paths = await catalog.tag(
+      globToLike(options.showName!),
+      options.newTags,
+    );
+    if (paths.length === 0) {
+      throw new UsageError(
+        `no file named ${options.showName} in ${catalog.label}`,
+      );
+    }
+    console.log(`Tagged ${paths.length} file(s) in ${catalog.label}`);
+  } finally {
+    await catalog.close();
+  }
 }
 
 /** Prints the rows in the chosen format. */
@@ -169,12 +247,21 @@ function printRows(
 if (import.meta.main) {
   await runMain(PROGRAM, async () => {
     const options = readCommandLine();
+    if (options.command === "tag") return await tagFiles(options);
     const filters = filtersFrom(options);
     const catalog = await Catalog.openForReading(options.db, options.table);
     try {
-      const rows = await catalog.find(filters);
-      if (rows.length > 0) {
-        printRows(rows, options.command, options.format);
+      const rows = options.command === "show"
+        ? await catalog.details(filters.nameLike!)
+        : await catalog.find(filters);
+      if (rows.length > 0 && options.command === "show") {
+        printDetails(rows as FileDetails[], options.format);
+      } else if (rows.length > 0) {
+        printRows(
+          rows as Record<string, unknown>[],
+          options.command,
+          options.format,
+        );
       } else if (Object.keys(filters).length > 0) {
         console.log(`No file in ${catalog.label} matches.`);
       } else {
@@ -188,7 +275,7 @@ if (import.meta.main) {
 
 // `deno task catalog list --name '*.trc'` after cataloguing the samples prints:
 //
-//   name                subdir  size_bytes  source  topic  instrument_name   wave_source  trigger_time                timebase    wave_array_count  subarray_count
-//   ------------------  ------  ----------  ------  -----  ----------------  -----------  --------------------------  ----------  ----------------  --------------
-//   header.trc                  357         file           LECROYWR64Xi-A    CHANNEL_2    2022-10-13T16:29:38.475715  200_ns/div  400400            200
+//   name                subdir  size_bytes  source  topic  instrument_name   wave_source  trigger_time                timebase    wave_array_count  subarray_count  shot                                                                tags
+//   ------------------  ------  ----------  ------  -----  ----------------  -----------  --------------------------  ----------  ----------------  --------------  ------------------------------------------------------------------  ----------
+//   header.trc                  357         file           LECROYWR64Xi-A    CHANNEL_2    2022-10-13T16:29:38.475715  200_ns/div  400400            200             /work/shared/data/lecroy/header@2022-10-13T16:29:38.475715          sample=A12
 //   ...

@@ -21,9 +21,13 @@
  * each file gets one row in table `files` (name,
  * folder, size, SHA-512, times), and each LeCroy oscilloscope waveform
  * (`.trc`) one more row in `lecroy_waveforms` with every field of its
- * WAVEDESC header (instrument, trigger time, timebase, ...). Running it again
- * updates the rows instead of adding new ones: the upsert is keyed on the
- * file's path. `--recreate` drops and recreates the tables, which the
+ * WAVEDESC header (instrument, trigger time, timebase, ...), the record length,
+ * points per segment, min/max/mean/RMS in volts (read as a stream), its shot
+ * key (C1..C4 of one acquisition share it), and a sequence's trigger times in
+ * `lecroy_segments`. Running it again updates the rows instead of adding new
+ * ones: the upsert is keyed on the file's path, and how a file travelled
+ * through Kafka (the transfer tools' rows and history) is never erased.
+ * `--tag sample=A12` (repeatable) attaches key=value tags to every file. `--recreate` drops and recreates the tables, which the
  * original's author wanted. Every SQL statement is in
  * lib/catalog/catalog_sql.ts, with bound parameters only.
  *
@@ -47,14 +51,17 @@ import { collectCatalogTargets } from "../lib/catalog/catalog_files.ts";
 import { Catalog, DEFAULT_CATALOG } from "../lib/catalog/catalog.ts";
 import { CatalogDbError } from "../lib/catalog/catalog_db.ts";
 import { ThumbnailGallery } from "../lib/catalog/thumbnails.ts";
+import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
 
 const PROGRAM = "metadata_uploader";
-/** TODO: one table per experiment? Waveforms then go to <table>_lecroy_waveforms. */
+/** The files table; experiments and operators go in tags (`--tag experiment=E7`). */
 const DEFAULT_TABLE = "files";
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  // --tag may come several times: taken out before the flags are parsed.
+  const { args, tags } = takeTagFlags(Deno.args);
+  const { flags, positionals } = parseFlags(args, {
     program: PROGRAM,
     summary:
       "Catalog files (and LeCroy .trc waveform headers) in an SQL database.",
@@ -79,10 +86,11 @@ function readCommandLine() {
         type: "string",
         description: "folder for one SVG per waveform and an index.html",
       },
+      tag: TAG_FLAG,
     },
   });
   if (positionals.length === 0) throw new UsageError("name at least one PATH");
-  return { ...flags, paths: positionals };
+  return { ...flags, paths: positionals, tags };
 }
 
 /** What a run did: files catalogued, waveforms among them, what it could not read. */
@@ -103,6 +111,7 @@ async function catalogPaths(
   catalog: Catalog,
   paths: string[],
   gallery: ThumbnailGallery | undefined,
+  tags: Record<string, string>,
 ): Promise<Counts> {
   // A folder that cannot be read is skipped with a warning; the rest go on.
   const { targets, unreadableFolders } = await collectCatalogTargets(
@@ -112,7 +121,10 @@ async function catalogPaths(
   const counts = { files: 0, waveforms: 0, unreadable: 0, unreadableFolders };
   for (const target of targets) {
     // A file deleted or locked meanwhile is reported; the others go on.
-    const entry = await catalog.add(target.path, target.subdir).catch(
+    const entry = await catalog.add(target.path, target.subdir, {
+      source: "file",
+      tags,
+    }).catch(
       (error) => {
         if (error instanceof CatalogDbError) {
           // The database is gone: every row so far is stored, say how many.
@@ -171,7 +183,12 @@ if (import.meta.main) {
     });
     try {
       // Insert (or update) one row per file.
-      const counts = await catalogPaths(catalog, options.paths, gallery);
+      const counts = await catalogPaths(
+        catalog,
+        options.paths,
+        gallery,
+        options.tags,
+      );
       await gallery?.writeIndex();
       console.log(
         `Cataloged ${counts.files} files (${counts.waveforms} LeCroy waveforms) into ${catalog.label}`,

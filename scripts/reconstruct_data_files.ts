@@ -93,6 +93,7 @@ import {
 import {
   CATALOG_FLAG,
   openRebuiltCatalog,
+  type RebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
 import {
@@ -100,6 +101,7 @@ import {
   HEARTBEAT_FLAGS,
   HeartbeatSender,
 } from "../lib/kafka/heartbeats.ts";
+import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
 
 const log = new Logger({
   style: "bracket",
@@ -112,7 +114,9 @@ const progress = new ReconstructReport(log);
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
+  // --tag may come several times: taken out before the flags are parsed.
+  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
+  const { flags, positionals } = parseFlags(catalogArgs.args, {
     program: "reconstruct_data_files",
     summary:
       "Rebuild files from the chunk messages on a Kafka topic into WORKINGDIR.",
@@ -124,6 +128,7 @@ function readCommandLine() {
       update_seconds: UPDATE_SECONDS_FLAG,
       consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
       catalog: CATALOG_FLAG,
+      tag: TAG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
       expire_seconds: EXPIRE_FLAG,
       ...HEARTBEAT_FLAGS,
@@ -136,7 +141,7 @@ function readCommandLine() {
   checkTopicName(flags.topic_name);
   checkHeartbeatFlags(flags);
   checkGroupId(flags.consumer_group_ID);
-  return { ...flags, workingDir: positionals[0] };
+  return { ...flags, workingDir: positionals[0], tags: catalogArgs.tags };
 }
 
 /**
@@ -147,7 +152,7 @@ async function handleMessage(
   member: GroupMember,
   value: Uint8Array | null,
   where: MessagePosition,
-  rebuilt?: (relativePath: string) => Promise<void>,
+  rows?: RebuiltCatalog,
   forwarder?: ChunkForwarder,
 ): Promise<boolean> {
   progress.messagesRead++;
@@ -162,8 +167,12 @@ async function handleMessage(
     }
     const { outcome, commitNow } = await member.accept(chunk, where);
     if (outcome) progress.reportOutcome(outcome);
+    // With --catalog: where each chunk was read, and the row once whole.
+    if (outcome && "relativePath" in outcome) {
+      rows?.chunkRead?.(outcome.relativePath, where);
+    }
     if (outcome?.kind === "reconstructed") {
-      await rebuilt?.(outcome.relativePath);
+      await rows?.rebuilt?.(outcome.relativePath);
     }
     return commitNow;
   } catch (error) {
@@ -204,12 +213,12 @@ async function reconstruct(
     progress,
   );
   // With --catalog: rows a crash kept out written now, then one per file.
-  const { catalog, rebuilt } = await openRebuiltCatalog(
-    options.catalog,
-    options.workingDir,
-    options.topic_name,
-    (line) => log.warn(line),
-  );
+  const rows = await openRebuiltCatalog(options.catalog, options.workingDir, {
+    topic: options.topic_name,
+    consumerGroup: groupId,
+    warn: (line) => log.warn(line),
+    tags: options.tags,
+  });
   const member = new GroupMember(assembler);
   // In a named group (members may share the topic), chunks of files spread
   // over partitions go through a repartition topic keyed by file, read by
@@ -247,7 +256,7 @@ async function reconstruct(
       groupId,
       consumers,
       handle: (value, where) =>
-        handleMessage(member, value, where, rebuilt, route.forwarder),
+        handleMessage(member, value, where, rows, route.forwarder),
       // Never past a forwarded chunk Kafka has not acknowledged.
       commitPoint: (partition, next) =>
         member.commitPoint(partition, route.holdBack(partition, next)),
@@ -260,7 +269,7 @@ async function reconstruct(
     route.start(kafka, settings, {
       consumers,
       handle: (byFile, value, where) =>
-        handleMessage(byFile, value, where, rebuilt),
+        handleMessage(byFile, value, where, rows),
       lost: (files) => progress.reportLost(files),
       fatal: stopOnError,
       ...outageReporter(log),
@@ -323,7 +332,7 @@ async function reconstruct(
   });
   await heartbeats.stop();
   assembler.close();
-  await catalog?.close();
+  await rows.catalog?.close();
   shutdown.dispose();
   progress.printSummary(startedAt);
   if (fatal) {

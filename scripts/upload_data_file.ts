@@ -13,7 +13,8 @@
  * module reads it), `--allow-write=out` (only for `--catalog[=DB]`, which records each file
  * sent in the lab catalog, see metadata_uploader), `--allow-run=stat` (GNU
  * stat reads a file's modification time to the microsecond, as OpenMSIStream
- * sends it; Deno reads milliseconds).
+ * sends it; Deno reads milliseconds), `--allow-sys=hostname` (the catalog's
+ * history names the sending host).
  *
  * A file is too big for one Kafka message, so it is cut into chunks of
  * `--chunk_size` bytes. Each chunk travels as one message that carries
@@ -65,6 +66,8 @@ import {
   TransferCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
+import type { PositionSummary } from "../lib/kafka/chunk_positions.ts";
 import {
   INCLUDE_ALL_FLAG,
   UNWANTED_FILES_TEXT,
@@ -82,7 +85,9 @@ const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
+  // --tag may come several times: taken out before the flags are parsed.
+  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
+  const { flags, positionals } = parseFlags(catalogArgs.args, {
     program: "upload_data_file",
     summary:
       "Upload files (or folders) to a Kafka topic as SHA-512-checked chunks.",
@@ -93,6 +98,7 @@ function readCommandLine() {
       n_threads: threadsFlag("parallel producers"),
       chunk_size: CHUNK_SIZE_FLAG,
       catalog: CATALOG_FLAG,
+      tag: TAG_FLAG,
       include_all: INCLUDE_ALL_FLAG,
       retry_seconds: RETRY_SECONDS_FLAG,
     },
@@ -103,7 +109,7 @@ function readCommandLine() {
   checkPathArguments(positionals, "FILEPATH");
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
-  return { ...flags, paths: positionals };
+  return { ...flags, paths: positionals, tags: catalogArgs.tags };
 }
 
 /** What went wrong in a run: chunks not acknowledged, files that changed. */
@@ -114,7 +120,7 @@ interface Shortfall {
   files: number;
 }
 
-/** Uploads one file with a progress bar, adds what went wrong to `shortfall`, returns its chunks if all went. */
+/** Uploads one file with a progress bar, adds what went wrong to `shortfall`, returns its chunks and their place in Kafka if all went. */
 async function uploadOne(
   target: UploadTarget,
   producer: ChunkProducer,
@@ -122,7 +128,7 @@ async function uploadOne(
   board: ProgressBoard,
   signal: AbortSignal,
   shortfall: Shortfall,
-): Promise<number | undefined> {
+): Promise<{ chunks: number; positions?: PositionSummary } | undefined> {
   let acknowledged = 0;
   let total = 1;
   let changed = false;
@@ -146,7 +152,14 @@ async function uploadOne(
   shortfall.missing += result.failed + result.notSent;
   // Its number of chunks when all of them were acknowledged.
   const complete = result.failed + result.notSent === 0 && !result.error;
-  return complete && !changed ? total : undefined;
+  return complete && !changed
+    ? {
+      chunks: total,
+      positions: "positions" in result
+        ? result.positions?.summary()
+        : undefined,
+    }
+    : undefined;
 }
 
 /** Uploads every file; returns what did not go as planned. */
@@ -170,6 +183,7 @@ async function uploadAll(
   const catalog = await TransferCatalog.open(
     options.catalog,
     (line) => log.warn(line),
+    options.tags,
   );
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
   const { connect } = await unlessStopped(
@@ -197,7 +211,7 @@ async function uploadAll(
     // share produce requests.
     const limits = { files: FILES_AT_ONCE, bytes: BYTES_AT_ONCE };
     await forEachFile(targets, limits, async (target) => {
-      const chunks = await uploadOne(
+      const sent = await uploadOne(
         target,
         producer,
         options.chunk_size,
@@ -205,11 +219,12 @@ async function uploadAll(
         shutdown.signal,
         shortfall,
       );
-      if (chunks !== undefined) {
+      if (sent !== undefined) {
         await catalog?.fileSent(target.path, target.subdir, {
           topic: options.topic_name,
-          nChunks: chunks,
+          nChunks: sent.chunks,
           chunkSize: options.chunk_size,
+          positions: sent.positions,
         });
       }
     });

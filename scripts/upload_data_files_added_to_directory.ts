@@ -13,7 +13,8 @@
  * metadata_uploader; the watched folder is never written), `--allow-net`
  * (the brokers in the config), `--allow-env` (`$VARIABLES` in the config),
  * `--allow-run=stat` (modification times to the microsecond),
- * `--allow-sys=hostname` (the host named in heartbeats).
+ * `--allow-sys=hostname` (the host named in heartbeats and in the catalog's
+ * history).
  *
  * On an instrument PC files appear in a folder all day. This tool runs for
  * weeks and sends each file to Kafka, chunk by chunk, as upload_data_file
@@ -71,6 +72,7 @@ import {
   TransferCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
+import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
 import {
   describeStatus,
   logUploadSummary,
@@ -103,7 +105,9 @@ const log = new Logger({
 
 /** Reads the command line; the flags shared with upload_data_file are in lib/kafka/kafka_flags.ts. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(withCatalogValue(Deno.args), {
+  // --tag may come several times: taken out before the flags are parsed.
+  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
+  const { flags, positionals } = parseFlags(catalogArgs.args, {
     program: PROGRAM,
     summary:
       "Watch a folder and upload every file added to it to a Kafka topic.",
@@ -114,6 +118,7 @@ function readCommandLine() {
       n_threads: threadsFlag("parallel producers (and files at once)"),
       chunk_size: CHUNK_SIZE_FLAG,
       catalog: CATALOG_FLAG,
+      tag: TAG_FLAG,
       queue_max_size: {
         type: "number",
         default: DEFAULT_QUEUE_MAX_SIZE,
@@ -148,7 +153,7 @@ function readCommandLine() {
   checkChunkSize(flags.chunk_size);
   checkTopicName(flags.topic_name);
   checkHeartbeatFlags(flags);
-  return { ...flags, directory: positionals[0] };
+  return { ...flags, directory: positionals[0], tags: catalogArgs.tags };
 }
 
 /** Watches and uploads until quit, Ctrl-C or SIGTERM. */
@@ -175,6 +180,7 @@ async function watchAndUpload(
   const catalog = await TransferCatalog.open(
     options.catalog,
     (line) => say("WARNING", line),
+    options.tags,
   );
   const scheduler = new UploadScheduler(record, {
     connect,
@@ -185,11 +191,12 @@ async function watchAndUpload(
     board,
     say,
     uploaded: catalog &&
-      ((file, totalChunks) =>
+      ((file, totalChunks, positions) =>
         catalog.fileSent(file.path, subdirOf(options.directory, file.path), {
           topic: options.topic_name,
           nChunks: totalChunks,
           chunkSize: options.chunk_size,
+          positions,
         })),
   });
 

@@ -14,6 +14,7 @@ import { onBothDatabases, queryRows } from "./helpers/catalog_db.ts";
 import { sharedTestPostgres, startTestPostgres } from "./helpers/postgres.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import {
+  LARGE_TRC_SPIKE,
   makeTrc,
   SAMPLES,
   type TrcSpec,
@@ -617,6 +618,17 @@ Deno.test("item 12: thumbnails of a 256 MiB capture keep peak memory under 300 M
     const points = [...svg.matchAll(/points="([^"]*)"/g)]
       .reduce((n, m) => n + m[1].split(" ").length, 0);
     ok(points > 1000 && points <= 3000, `${points} points`);
+    // The statistics came from the same streamed read: the spike is the
+    // maximum (0.5 V per count + 0.25 V), the sine's trough the minimum.
+    const [stats] = await queryRows(
+      `${dir}/catalog.db`,
+      "SELECT points_per_segment, min_volts, max_volts FROM lecroy_waveforms",
+    );
+    deepStrictEqual(stats, {
+      points_per_segment: samples,
+      min_volts: 0.5 * -100 + 0.25,
+      max_volts: 0.5 * LARGE_TRC_SPIKE + 0.25,
+    });
   } finally {
     await Deno.remove(`${ROOT}${dir}/big.trc`);
   }

@@ -125,8 +125,9 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
               source: "kafka",
               topic,
               n_chunks: Math.ceil(size / CHUNK),
-              // A file of one chunk tells the reconstructor only its size.
-              chunk_size: size <= CHUNK ? size : CHUNK,
+              // A file of one chunk tells the reconstructor only its size:
+              // the sender's row (same content and topic) tells the rest.
+              chunk_size: CHUNK,
               instrument_name,
             });
           }
@@ -140,7 +141,7 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
           `${ROOT}${SAMPLES}/pulse.trc`,
           `${ROOT}${folder}/late.trc`,
         );
-        const more = await uploadFiles(`${dir}/more-${topic}`);
+        const more = await uploadFiles("--catalog", db, `${dir}/more-${topic}`);
         deepStrictEqual(more.code, 0, more.stderr);
         await live.waitForFiles([[`${rebuilt}/day2/late.trc`, 1361]]);
         deepStrictEqual((await live.quit()).code, 0);
@@ -166,6 +167,8 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
             : host;
           deepStrictEqual(row.rebuilt_by, by, `${row.source} ${row.name}`);
         }
+        await checkHistory(db, topic, group, live.child.pid);
+        await checkMetadataUploaderKeepsTransfers(db, topic, config);
       },
     );
 
@@ -220,6 +223,141 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
   }
 });
 
+/** Transfer rows of the catalog, oldest first. */
+async function transfers(db: string) {
+  return await queryRows(
+    db,
+    `SELECT f.name, t.* FROM transfers t JOIN files f ON f.id = t.file_id
+      ORDER BY t.id`,
+  );
+}
+
+/**
+ * Each trip is one history row: sent rows with partition, offsets, Kafka
+ * times and the sending host; rebuilt rows with the group and receiving
+ * host, and, for a file read live, the very offsets the uploader recorded.
+ */
+async function checkHistory(
+  db: string,
+  topic: string,
+  group: string,
+  livePid: number,
+) {
+  const rows = await transfers(db);
+  const host = Deno.hostname();
+  const sent = rows.filter((r) => r.direction === "sent");
+  const rebuilt = rows.filter((r) => r.direction === "rebuilt");
+  deepStrictEqual(sent.length, SAMPLE_SIZES.length + 1);
+  deepStrictEqual(rebuilt.length, SAMPLE_SIZES.length + 1);
+  for (const row of sent) {
+    deepStrictEqual([row.topic, row.sent_by], [topic, host]);
+    ok(row.kafka_partition !== null, `${row.name}: partition`);
+    ok(
+      Number(row.last_offset) - Number(row.first_offset) + 1 >=
+        Number(row.n_chunks),
+      `${row.name}: offsets ${row.first_offset}-${row.last_offset}`,
+    );
+    ok(
+      !Number.isNaN(Date.parse(String(row.first_kafka_time))) &&
+        String(row.first_kafka_time) <= String(row.last_kafka_time),
+      `${row.name}: Kafka times`,
+    );
+    deepStrictEqual(row.source_path, row.path, `${row.name}: source path`);
+  }
+  for (const row of rebuilt) {
+    deepStrictEqual(
+      [row.topic, row.consumer_group, row.sent_by],
+      [topic, group, host],
+      String(row.name),
+    );
+    // The sender's path came from its row of the same content and topic
+    // (the newest sent before it: late.trc is pulse.trc's content again).
+    const from = sent.findLast((s) =>
+      s.sha512 === row.sha512 && Number(s.id) < Number(row.id)
+    )!;
+    deepStrictEqual(row.source_path, from.path);
+  }
+  // Read live: the partition and offsets the reconstructor saw are the ones
+  // Kafka acknowledged to the uploader; its Kafka time is the message's.
+  const late = rebuilt.find((r) => r.name === "late.trc")!;
+  const lateSent = sent.find((r) => r.name === "late.trc")!;
+  deepStrictEqual(
+    [late.kafka_partition, late.first_offset, late.last_offset],
+    [lateSent.kafka_partition, lateSent.first_offset, lateSent.last_offset],
+  );
+  deepStrictEqual(late.received_by, `${host} (pid ${livePid})`);
+  ok(!Number.isNaN(Date.parse(String(late.first_kafka_time))));
+  // Repaired rows (the run that wrote them had no --catalog): no offsets.
+  ok(
+    rebuilt.filter((r) => r.name !== "late.trc")
+      .every((r) => r.first_offset === null && r.received_by === host),
+  );
+}
+
+/**
+ * A second topic adds a second sent row and keeps the first; a plain
+ * metadata_uploader run over sent and rebuilt files erases none of it.
+ */
+async function checkMetadataUploaderKeepsTransfers(
+  db: string,
+  topic: string,
+  config: string,
+) {
+  const second = `${topic}-again`;
+  const again = await runTask("upload_data_file", [
+    ...["--config", config, "--topic_name", second, "--catalog", db],
+    ...["--tag", "sample=A12", `${SAMPLES}/pulse.trc`],
+  ]);
+  deepStrictEqual(again.code, 0, again.stderr);
+  deepStrictEqual(
+    await queryRows(
+      db,
+      "SELECT f.name, t.key, t.value FROM tags t JOIN files f ON f.id = t.file_id",
+    ),
+    [{ name: "pulse.trc", key: "sample", value: "A12" }],
+  );
+  // Tags without a catalog to put them in: one line, nothing sent.
+  const untagged = await runTask("upload_data_file", [
+    ...["--config", config, "--topic_name", second, "--tag", "sample=A12"],
+    `${SAMPLES}/pulse.trc`,
+  ]);
+  deepStrictEqual(untagged.code, 2, untagged.stderr);
+  ok(untagged.stderr.includes("--tag needs --catalog"), untagged.stderr);
+  const pulse = (await transfers(db)).filter((r) =>
+    r.name === "pulse.trc" && r.direction === "sent"
+  );
+  deepStrictEqual(pulse.map((r) => r.topic), [topic, second]);
+
+  const before = await queryRows(
+    db,
+    "SELECT path, source, topic, n_chunks, chunk_size, rebuilt_by FROM files ORDER BY path",
+  );
+  const count = (await transfers(db)).length;
+  const paths = before.map((r) => String(r.path));
+  const run = await runTask("metadata_uploader", ["--db", db, ...paths]);
+  deepStrictEqual(run.code, 0, run.stderr);
+  deepStrictEqual(
+    await queryRows(
+      db,
+      "SELECT path, source, topic, n_chunks, chunk_size, rebuilt_by FROM files ORDER BY path",
+    ),
+    before,
+  );
+  deepStrictEqual((await transfers(db)).length, count);
+  // `catalog show` prints the whole history of the file, oldest first.
+  const show = await runTask("catalog", ["show", "--db", db, "pulse.trc"]);
+  deepStrictEqual(show.code, 0, show.stderr);
+  for (
+    const text of [
+      "history (2 transfers",
+      `topic=${topic} `,
+      `topic=${second} `,
+    ]
+  ) {
+    ok(show.stdout.includes(text), `${text} in:\n${show.stdout}`);
+  }
+}
+
 Deno.test("a bare --catalog means out/catalog.db and never swallows the path after it", () => {
   deepStrictEqual(withCatalogValue(["--catalog", "out/rebuilt"]), [
     "--catalog=out/catalog.db",
@@ -263,10 +401,12 @@ Deno.test("a catalog made before rebuilt_by existed gets the column, and rebuilt
       const catalog = await Catalog.open(db);
       await catalog.add(file, "", {
         source: "kafka",
-        topic: "lecroy_files",
-        nChunks: 1,
-        chunkSize: 5,
-        rebuiltBy: `labpc${open} (pid 7)`,
+        transfer: {
+          direction: "rebuilt",
+          topic: "lecroy_files",
+          nChunks: 1,
+          receivedBy: `labpc${open} (pid 7)`,
+        },
       });
       await catalog.close();
     }

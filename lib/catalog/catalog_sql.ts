@@ -1,13 +1,18 @@
 /**
  * Every SQL statement of the lab catalog, for SQLite and PostgreSQL alike.
  *
- * Two tables: `files` (one row per file, keyed by its resolved path) and
- * `lecroy_waveforms` (one row per LeCroy `.trc` file: `file_id` and one column
- * per WAVEDESC field). Values always travel as bound parameters (`?`, which
+ * Tables: `files` (one row per file, keyed by its resolved path),
+ * `lecroy_waveforms` (one row per LeCroy `.trc` file: `file_id`, one column
+ * per WAVEDESC field, and values derived from the samples), `lecroy_segments`
+ * (the TRIGTIME entry of each segment of a sequence), `transfers` (one row per
+ * trip through Kafka, never overwritten: the file's history) and `tags`
+ * (`key=value` pairs a lab attaches: experiment, operator, sample). Values always travel as bound parameters (`?`, which
  * the PostgreSQL connection renumbers to `$1, $2, ...`); the only names put
  * into the text are the table names, checked by {@linkcode catalogTables}
  * and always in double quotes (so `--table user` works), and the WAVEDESC
  * column names, which come from the template.
+ *
+ * An older catalog is brought up to date by {@linkcode upgradeStatements}.
  *
  * Both databases understand the same upsert (`INSERT ... ON CONFLICT (path) DO
  * UPDATE ... RETURNING id`), so a file catalogued twice keeps one row.
@@ -29,12 +34,18 @@ import { type FieldType, WAVEDESC_FIELDS } from "./lecroy.ts";
 /** Which SQL dialect a statement is for. */
 export type Dialect = "sqlite" | "postgres";
 
-/** The two table names of one catalog. */
+/** The table names of one catalog. */
 export interface CatalogTables {
   /** One row per file. */
   files: string;
   /** One row per LeCroy waveform, `file_id` referencing `files.id`. */
   waveforms: string;
+  /** One row per segment of a sequence capture (its TRIGTIME entry). */
+  segments: string;
+  /** One row per transfer through Kafka (sent or rebuilt): the history. */
+  transfers: string;
+  /** `key=value` tags on files (experiment, operator, sample, ...). */
+  tags: string;
 }
 
 /** A table name is put into SQL text, so it may only be a plain identifier. */
@@ -57,8 +68,8 @@ function quoted(name: string): string {
  *
  * @example
  * ```ts
- * catalogTables("files"); // { files: "files", waveforms: "lecroy_waveforms" }
- * catalogTables("run7"); // { files: "run7", waveforms: "run7_lecroy_waveforms" }
+ * catalogTables("files").waveforms; // "lecroy_waveforms"
+ * catalogTables("run7").transfers; // "run7_transfers"
  * ```
  */
 export function catalogTables(name: string): CatalogTables {
@@ -67,10 +78,14 @@ export function catalogTables(name: string): CatalogTables {
       `table name "${name}" must be lower-case letters, digits and _ (not starting with a digit)`,
     );
   }
-  const waveforms = name === "files"
-    ? "lecroy_waveforms"
-    : `${name}_lecroy_waveforms`;
-  return { files: name, waveforms };
+  const prefix = name === "files" ? "" : `${name}_`;
+  return {
+    files: name,
+    waveforms: `${prefix}lecroy_waveforms`,
+    segments: `${prefix}lecroy_segments`,
+    transfers: `${prefix}transfers`,
+    tags: `${prefix}tags`,
+  };
 }
 
 /** The columns of the files table that a catalog run writes, in order. */
@@ -89,13 +104,66 @@ export const UPSERT_FILE_COLUMNS = [
   "rebuilt_by",
 ] as const;
 
-/** The waveform columns after `file_id`: every WAVEDESC field, then USERTEXT. */
+/**
+ * The files columns a plain catalog run (metadata_uploader) updates on a
+ * file it has seen before: what the file is now. How it travelled (source,
+ * topic, chunks, rebuilt_by) is left as the transfer tools wrote it.
+ */
+export const DESCRIBE_FILE_COLUMNS = [
+  "name",
+  "subdir",
+  "size_bytes",
+  "sha512",
+  "modified_at",
+  "cataloged_at",
+] as const;
+
+/**
+ * Values computed from the samples: seconds per segment, points per segment,
+ * and the lowest, highest, mean and RMS value in volts over every sample,
+ * and the shot the file belongs to (see lib/catalog/shots.ts).
+ */
+export const DERIVED_COLUMNS: readonly { name: string; type: FieldType }[] = [
+  { name: "record_seconds", type: "double" },
+  { name: "points_per_segment", type: "long" },
+  { name: "min_volts", type: "double" },
+  { name: "max_volts", type: "double" },
+  { name: "mean_volts", type: "double" },
+  { name: "rms_volts", type: "double" },
+  { name: "shot", type: "string" },
+];
+
+/** The waveform columns after `file_id`: every WAVEDESC field, USERTEXT, the derived values. */
 export const WAVEFORM_COLUMNS: readonly string[] = [
   ...WAVEDESC_FIELDS.map((field) => field.name),
   "usertext",
+  ...DERIVED_COLUMNS.map((column) => column.name),
 ];
 
-/** The SQL type of a WAVEDESC field in each dialect. */
+/** The columns of one transfer row, after its `id`, in order. */
+export const TRANSFER_COLUMNS = [
+  "file_id",
+  "direction",
+  "recorded_at",
+  "path",
+  "size_bytes",
+  "sha512",
+  "topic",
+  "n_chunks",
+  "chunk_size",
+  "kafka_partition",
+  "first_offset",
+  "last_offset",
+  "offsets",
+  "first_kafka_time",
+  "last_kafka_time",
+  "consumer_group",
+  "sent_by",
+  "received_by",
+  "source_path",
+] as const;
+
+/** The SQL type of a field in each dialect. */
 function columnType(type: FieldType, dialect: Dialect): string {
   if (type === "word" || type === "long") return "INTEGER";
   if (type === "float" || type === "double") {
@@ -105,8 +173,8 @@ function columnType(type: FieldType, dialect: Dialect): string {
 }
 
 /**
- * `CREATE TABLE IF NOT EXISTS` for both tables (and an index for the
- * `--since` filter), safe to run on every start.
+ * `CREATE TABLE IF NOT EXISTS` for every table (and the indexes the filters
+ * use), safe to run on every start.
  *
  * @example
  * ```ts
@@ -121,9 +189,12 @@ export function createTableStatements(
     ? "INTEGER PRIMARY KEY AUTOINCREMENT"
     : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
   const bigint = dialect === "sqlite" ? "INTEGER" : "BIGINT";
-  const waveformColumns = WAVEDESC_FIELDS.map((field) =>
-    `${field.name} ${columnType(field.type, dialect)}`
-  );
+  const double = columnType("double", dialect);
+  const waveformColumns = [...WAVEDESC_FIELDS, ...DERIVED_COLUMNS].map((
+    field,
+  ) => `${field.name} ${columnType(field.type, dialect)}`);
+  const fileId = `file_id ${bigint} NOT NULL
+        REFERENCES ${quoted(tables.files)} (id) ON DELETE CASCADE`;
   return [
     `CREATE TABLE IF NOT EXISTS ${quoted(tables.files)} (
       id ${id},
@@ -145,74 +216,157 @@ export function createTableStatements(
     `CREATE TABLE IF NOT EXISTS ${quoted(tables.waveforms)} (
       file_id ${bigint} PRIMARY KEY
         REFERENCES ${quoted(tables.files)} (id) ON DELETE CASCADE,
-      ${waveformColumns.join(",\n      ")},
-      usertext TEXT
+      ${waveformColumns.slice(0, WAVEDESC_FIELDS.length).join(",\n      ")},
+      usertext TEXT,
+      ${waveformColumns.slice(WAVEDESC_FIELDS.length).join(",\n      ")}
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${quoted(tables.segments)} (
+      ${fileId},
+      segment INTEGER NOT NULL,
+      trigger_seconds ${double} NOT NULL,
+      horiz_offset ${double} NOT NULL,
+      PRIMARY KEY (file_id, segment)
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${quoted(tables.transfers)} (
+      id ${id},
+      ${fileId},
+      direction TEXT NOT NULL,
+      recorded_at TEXT NOT NULL,
+      path TEXT NOT NULL,
+      size_bytes ${bigint},
+      sha512 TEXT,
+      topic TEXT,
+      n_chunks INTEGER,
+      chunk_size INTEGER,
+      kafka_partition INTEGER,
+      first_offset ${bigint},
+      last_offset ${bigint},
+      offsets TEXT,
+      first_kafka_time TEXT,
+      last_kafka_time TEXT,
+      consumer_group TEXT,
+      sent_by TEXT,
+      received_by TEXT,
+      source_path TEXT
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${quoted(`${tables.transfers}_file_id`)}
+       ON ${quoted(tables.transfers)} (file_id)`,
+    `CREATE TABLE IF NOT EXISTS ${quoted(tables.tags)} (
+      ${fileId},
+      key TEXT NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (file_id, key)
     )`,
   ];
 }
 
 /**
- * The column names of the files table (one row each, column `name`), to see
- * whether a catalog made by an older version lacks a column.
+ * The column names of `table` (one row each, column `name`), to see whether
+ * a catalog made by an older version lacks a column or a table.
  *
  * @example
  * ```ts
- * fileColumnsSql("sqlite", catalogTables("files")); // "SELECT name FROM pragma_table_info('files')"
+ * tableColumnsSql("sqlite", "files"); // "SELECT name FROM pragma_table_info('files')"
  * ```
  */
-export function fileColumnsSql(
-  dialect: Dialect,
-  tables: CatalogTables,
-): string {
-  // The table name is checked by catalogTables: safe to inline.
+export function tableColumnsSql(dialect: Dialect, table: string): string {
+  if (!TABLE_NAME.test(table)) throw new RangeError(`bad table name ${table}`);
+  // The table name is checked: safe to inline.
   return dialect === "sqlite"
-    ? `SELECT name FROM pragma_table_info('${tables.files}')`
+    ? `SELECT name FROM pragma_table_info('${table}')`
     : `SELECT column_name AS name FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name = '${tables.files}'`;
+        WHERE table_schema = current_schema() AND table_name = '${table}'`;
 }
 
 /**
- * Adds the `rebuilt_by` column (which member of a consumer group rebuilt a
- * file, for source 'kafka') to a files table made before it existed.
+ * What brings a catalog made by an older version up to date, given the
+ * columns its tables have now (an empty list: the table is new): the
+ * `rebuilt_by` column, the derived waveform columns, and a first history row
+ * for every file that travelled before the history existed.
  *
  * @example
  * ```ts
- * addRebuiltBySql(catalogTables("files")); // 'ALTER TABLE "files" ADD COLUMN rebuilt_by TEXT'
+ * const tables = catalogTables("files");
+ * upgradeStatements(tables, { files: ["id", "name"], waveforms: ["file_id"], transfers: [] }).length; // 9
  * ```
  */
-export function addRebuiltBySql(tables: CatalogTables): string {
-  return `ALTER TABLE ${quoted(tables.files)} ADD COLUMN rebuilt_by TEXT`;
+export function upgradeStatements(
+  tables: CatalogTables,
+  existing: { files: string[]; waveforms: string[]; transfers: string[] },
+): string[] {
+  const statements: string[] = [];
+  if (existing.files.length > 0 && !existing.files.includes("rebuilt_by")) {
+    statements.push(
+      `ALTER TABLE ${quoted(tables.files)} ADD COLUMN rebuilt_by TEXT`,
+    );
+  }
+  if (existing.waveforms.length > 0) {
+    for (const column of DERIVED_COLUMNS) {
+      if (existing.waveforms.includes(column.name)) continue;
+      const type = column.type === "string"
+        ? "TEXT"
+        : column.type === "long"
+        ? "INTEGER"
+        : "DOUBLE PRECISION";
+      statements.push(
+        `ALTER TABLE ${
+          quoted(tables.waveforms)
+        } ADD COLUMN ${column.name} ${type}`,
+      );
+    }
+  }
+  if (existing.files.length > 0 && existing.transfers.length === 0) {
+    // What the files table knew of each transfer becomes its first history row.
+    statements.push(`INSERT INTO ${quoted(tables.transfers)}
+      (file_id, direction, recorded_at, path, size_bytes, sha512, topic,
+       n_chunks, chunk_size, received_by)
+      SELECT id, CASE WHEN source = 'kafka' THEN 'rebuilt' ELSE 'sent' END,
+        cataloged_at, path, size_bytes, sha512, topic, n_chunks, chunk_size,
+        rebuilt_by
+      FROM ${quoted(tables.files)} WHERE topic IS NOT NULL ORDER BY id`);
+  }
+  return statements;
 }
 
 /**
- * `DROP TABLE IF EXISTS` for both tables (waveforms first: they reference files).
+ * `DROP TABLE IF EXISTS` for every table (those that reference files first).
  *
  * @example
  * ```ts
- * dropTableStatements(catalogTables("files")); // ['DROP TABLE IF EXISTS "lecroy_waveforms"', ...]
+ * dropTableStatements(catalogTables("files"))[0]; // 'DROP TABLE IF EXISTS "tags"'
  * ```
  */
 export function dropTableStatements(tables: CatalogTables): string[] {
   return [
-    `DROP TABLE IF EXISTS ${quoted(tables.waveforms)}`,
-    `DROP TABLE IF EXISTS ${quoted(tables.files)}`,
-  ];
+    tables.tags,
+    tables.transfers,
+    tables.segments,
+    tables.waveforms,
+    tables.files,
+  ].map((table) => `DROP TABLE IF EXISTS ${quoted(table)}`);
 }
 
 /**
  * Inserts a file's row, or updates the row with the same path; returns `id`.
- * Parameters: the values of {@linkcode UPSERT_FILE_COLUMNS}, in order.
+ * Parameters: the values of {@linkcode UPSERT_FILE_COLUMNS}, in order. With
+ * `describeOnly`, an existing row gets only the
+ * {@linkcode DESCRIBE_FILE_COLUMNS}: how the file travelled stays.
  *
  * @example
  * ```ts
  * upsertFileSql(catalogTables("files")).endsWith("RETURNING id"); // true
  * ```
  */
-export function upsertFileSql(tables: CatalogTables): string {
+export function upsertFileSql(
+  tables: CatalogTables,
+  describeOnly = false,
+): string {
   const columns = UPSERT_FILE_COLUMNS.join(", ");
   const marks = UPSERT_FILE_COLUMNS.map(() => "?").join(", ");
-  const updates = UPSERT_FILE_COLUMNS.filter((c) => c !== "path")
-    .map((c) => `${c} = excluded.${c}`).join(", ");
+  const updated: readonly string[] = describeOnly
+    ? DESCRIBE_FILE_COLUMNS
+    : UPSERT_FILE_COLUMNS.filter((c) => c !== "path");
+  const updates = updated.map((c) => `${c} = excluded.${c}`).join(", ");
   return `INSERT INTO ${quoted(tables.files)} (${columns}) VALUES (${marks})
     ON CONFLICT (path) DO UPDATE SET ${updates}
     RETURNING id`;
@@ -249,6 +403,133 @@ export function deleteWaveformSql(tables: CatalogTables): string {
 }
 
 /**
+ * Removes a file's segment rows (before its TRIGTIME is stored again).
+ * Parameter: `file_id`.
+ *
+ * @example
+ * ```ts
+ * deleteSegmentsSql(catalogTables("files")); // 'DELETE FROM "lecroy_segments" WHERE file_id = ?'
+ * ```
+ */
+export function deleteSegmentsSql(tables: CatalogTables): string {
+  return `DELETE FROM ${quoted(tables.segments)} WHERE file_id = ?`;
+}
+
+/**
+ * Inserts one segment's TRIGTIME entry. Parameters: `file_id`, `segment`
+ * (1-based), `trigger_seconds`, `horiz_offset`.
+ *
+ * @example
+ * ```ts
+ * insertSegmentSql(catalogTables("files")).startsWith('INSERT INTO "lecroy_segments"'); // true
+ * ```
+ */
+export function insertSegmentSql(tables: CatalogTables): string {
+  return `INSERT INTO ${quoted(tables.segments)}
+    (file_id, segment, trigger_seconds, horiz_offset) VALUES (?, ?, ?, ?)`;
+}
+
+/**
+ * Adds one row to the transfer history (never updated, never replaced).
+ * Parameters: the values of {@linkcode TRANSFER_COLUMNS}, in order.
+ *
+ * @example
+ * ```ts
+ * insertTransferSql(catalogTables("files")).startsWith('INSERT INTO "transfers"'); // true
+ * ```
+ */
+export function insertTransferSql(tables: CatalogTables): string {
+  return `INSERT INTO ${quoted(tables.transfers)} (${
+    TRANSFER_COLUMNS.join(", ")
+  }) VALUES (${TRANSFER_COLUMNS.map(() => "?").join(", ")})`;
+}
+
+/**
+ * The newest 'sent' transfer of a file with this SHA-512 to this topic
+ * (what the sender knew: host, path, chunk size). Parameters: sha512, topic.
+ *
+ * @example
+ * ```ts
+ * latestSentSql(catalogTables("files")).includes("direction = 'sent'"); // true
+ * ```
+ */
+export function latestSentSql(tables: CatalogTables): string {
+  return `SELECT sent_by, source_path, chunk_size
+    FROM ${quoted(tables.transfers)}
+    WHERE direction = 'sent' AND sha512 = ? AND topic = ?
+    ORDER BY id DESC LIMIT 1`;
+}
+
+/**
+ * A file's whole history, oldest first. Parameter: `file_id`.
+ *
+ * @example
+ * ```ts
+ * selectTransfersSql(catalogTables("files")).endsWith("ORDER BY id"); // true
+ * ```
+ */
+export function selectTransfersSql(tables: CatalogTables): string {
+  return `SELECT * FROM ${quoted(tables.transfers)} WHERE file_id = ?
+    ORDER BY id`;
+}
+
+/**
+ * A file's segments with their TRIGTIME entries. Parameter: `file_id`.
+ *
+ * @example
+ * ```ts
+ * selectSegmentsSql(catalogTables("files")).endsWith("ORDER BY segment"); // true
+ * ```
+ */
+export function selectSegmentsSql(tables: CatalogTables): string {
+  return `SELECT segment, trigger_seconds, horiz_offset
+    FROM ${quoted(tables.segments)} WHERE file_id = ? ORDER BY segment`;
+}
+
+/**
+ * Sets one tag of a file (a new value replaces the old). Parameters:
+ * `file_id`, `key`, `value`.
+ *
+ * @example
+ * ```ts
+ * upsertTagSql(catalogTables("files")).startsWith('INSERT INTO "tags"'); // true
+ * ```
+ */
+export function upsertTagSql(tables: CatalogTables): string {
+  return `INSERT INTO ${quoted(tables.tags)} (file_id, key, value)
+    VALUES (?, ?, ?)
+    ON CONFLICT (file_id, key) DO UPDATE SET value = excluded.value`;
+}
+
+/**
+ * Every tag of every file, to show beside the rows.
+ *
+ * @example
+ * ```ts
+ * selectTagsSql(catalogTables("files")); // 'SELECT file_id, key, value FROM "tags" ORDER BY file_id, key'
+ * ```
+ */
+export function selectTagsSql(tables: CatalogTables): string {
+  return `SELECT file_id, key, value FROM ${
+    quoted(tables.tags)
+  } ORDER BY file_id, key`;
+}
+
+/**
+ * The ids of the files with this name (a LIKE pattern), for `catalog tag`.
+ * Parameter: the pattern.
+ *
+ * @example
+ * ```ts
+ * selectIdsByNameSql(catalogTables("files")).includes("LIKE"); // true
+ * ```
+ */
+export function selectIdsByNameSql(tables: CatalogTables): string {
+  return `SELECT id, path FROM ${quoted(tables.files)}
+    WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\\' ORDER BY path`;
+}
+
+/**
  * The path and SHA-512 of every row from one source (to find rows missing
  * after a crash). Parameter: the source.
  *
@@ -265,10 +546,27 @@ export function selectHashesSql(tables: CatalogTables): string {
 export interface CatalogFilters {
   /** A LIKE pattern for the file name (from `--name GLOB`). */
   nameLike?: string;
-  /** ISO 8601: files modified at or after it (`--since DATE`). */
+  /**
+   * At or after this time (`--since DATE`): the trigger time of a waveform
+   * (the instrument's clock), the modification time of any other file.
+   */
   since?: string;
+  /** Before this time (`--until DATE`), as `since`. */
+  until?: string;
   /** A LIKE pattern for the instrument name (from `--instrument TEXT`). */
   instrumentLike?: string;
+  /** The instrument's serial number, INSTRUMENT_NUMBER (`--serial N`). */
+  serial?: number;
+  /** WAVE_SOURCE, e.g. `CHANNEL_2` (`--channel 2`). */
+  channel?: string;
+  /** TIMEBASE, e.g. `200_ns/div` (`--timebase`). */
+  timebase?: string;
+  /** VERT_COUPLING, e.g. `DC_50_Ohms` (`--coupling`). */
+  coupling?: string;
+  /** The shot key (`--shot`). */
+  shot?: string;
+  /** `[key, value]` tags a file must all have (`--tag key=value`). */
+  tags?: [string, string][];
 }
 
 /**
@@ -285,20 +583,47 @@ export interface CatalogFilters {
 export function selectCatalogSql(
   tables: CatalogTables,
   filters: CatalogFilters,
-): { sql: string; params: string[] } {
+): { sql: string; params: SqlParam[] } {
   const where: string[] = [];
-  const params: string[] = [];
+  const params: SqlParam[] = [];
+  const add = (condition: string, ...values: SqlParam[]) => {
+    where.push(condition);
+    params.push(...values);
+  };
   if (filters.nameLike !== undefined) {
-    where.push(`LOWER(f.name) LIKE LOWER(?) ESCAPE '\\'`);
-    params.push(filters.nameLike);
+    add(`LOWER(f.name) LIKE LOWER(?) ESCAPE '\\'`, filters.nameLike);
   }
-  if (filters.since !== undefined) {
-    where.push("f.modified_at >= ?");
-    params.push(filters.since);
-  }
+  // The trigger time has no zone (the instrument's clock); compared as text.
+  const when = "COALESCE(w.trigger_time, f.modified_at)";
+  if (filters.since !== undefined) add(`${when} >= ?`, filters.since);
+  if (filters.until !== undefined) add(`${when} < ?`, filters.until);
   if (filters.instrumentLike !== undefined) {
-    where.push(`LOWER(w.instrument_name) LIKE LOWER(?) ESCAPE '\\'`);
-    params.push(filters.instrumentLike);
+    add(
+      `LOWER(w.instrument_name) LIKE LOWER(?) ESCAPE '\\'`,
+      filters.instrumentLike,
+    );
+  }
+  if (filters.serial !== undefined) {
+    add("w.instrument_number = ?", filters.serial);
+  }
+  if (filters.channel !== undefined) {
+    add("LOWER(w.wave_source) = LOWER(?)", filters.channel);
+  }
+  if (filters.timebase !== undefined) {
+    add("LOWER(w.timebase) = LOWER(?)", filters.timebase);
+  }
+  if (filters.coupling !== undefined) {
+    add("LOWER(w.vert_coupling) = LOWER(?)", filters.coupling);
+  }
+  if (filters.shot !== undefined) add("w.shot = ?", filters.shot);
+  for (const [key, value] of filters.tags ?? []) {
+    add(
+      `EXISTS (SELECT 1 FROM ${
+        quoted(tables.tags)
+      } t WHERE t.file_id = f.id AND t.key = ? AND t.value = ?)`,
+      key,
+      value,
+    );
   }
   const sql = `SELECT f.*, ${WAVEFORM_COLUMNS.map((c) => `w.${c}`).join(", ")}
     FROM ${quoted(tables.files)} f
@@ -307,3 +632,6 @@ export function selectCatalogSql(
     ORDER BY f.path`;
   return { sql, params };
 }
+
+/** A value bound to a `?` of a filter. */
+export type SqlParam = string | number;

@@ -22,12 +22,22 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { describeError } from "../common/cli.ts";
+import { join, resolve } from "node:path";
+import { describeError, UsageError } from "../common/cli.ts";
+import type { MessagePosition } from "../kafka/consumer_loop.ts";
+import {
+  ChunkPositions,
+  type PositionSummary,
+} from "../kafka/chunk_positions.ts";
 import { toHex } from "../transfer/chunk.ts";
 import { ReconstructState } from "../transfer/reconstruct_state.ts";
 import { STATE_FOLDER } from "../transfer/safe_paths.ts";
-import { Catalog, DEFAULT_CATALOG } from "./catalog.ts";
+import {
+  Catalog,
+  DEFAULT_CATALOG,
+  type FileOrigin,
+  type TransferProvenance,
+} from "./catalog.ts";
 import { checkPostgresUrl, isPostgresUrl } from "./catalog_db.ts";
 
 /**
@@ -77,7 +87,7 @@ export function withCatalogValue(args: string[]): string[] {
   return result;
 }
 
-/** How a file travelled: its topic and chunks. */
+/** How a file travelled: its topic and chunks, and where Kafka put them. */
 export interface Transfer {
   /** The Kafka topic. */
   topic: string;
@@ -85,34 +95,58 @@ export interface Transfer {
   nChunks: number;
   /** Bytes per chunk (all but the last). */
   chunkSize: number;
+  /** Partitions, offsets and times from Kafka's acknowledgements. */
+  positions?: PositionSummary;
+}
+
+/** This machine's name, or undefined where the task may not ask for it. */
+function hostName(): string | undefined {
+  try {
+    return Deno.hostname();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The catalog as the transfer tools use it. */
 export class TransferCatalog {
   readonly #catalog: Catalog;
   readonly #warn: (message: string) => void;
+  readonly #tags: Record<string, string>;
 
-  private constructor(catalog: Catalog, warn: (message: string) => void) {
+  private constructor(
+    catalog: Catalog,
+    warn: (message: string) => void,
+    tags: Record<string, string>,
+  ) {
     this.#catalog = catalog;
     this.#warn = warn;
+    this.#tags = tags;
   }
 
   /**
    * Opens the catalog named by `--catalog`, or returns undefined without the
    * flag. `warn` prints one line (a `.trc` that is no LeCroy file, a row
-   * that could not be written).
+   * that could not be written). `tags` (from `--tag`) go on every file
+   * recorded; they need the catalog flag.
    *
    * @example
    * ```ts
-   * const catalog = await TransferCatalog.open("out/catalog.db", (line) => console.warn(line));
+   * const catalog = await TransferCatalog.open("out/catalog.db", (line) => console.warn(line), { sample: "A12" });
    * ```
    */
   static async open(
     target: string | undefined,
     warn: (message: string) => void,
+    tags: Record<string, string> = {},
   ): Promise<TransferCatalog | undefined> {
-    if (target === undefined) return undefined;
-    return new TransferCatalog(await Catalog.open(target), warn);
+    if (target === undefined) {
+      if (Object.keys(tags).length > 0) {
+        throw new UsageError("--tag needs --catalog");
+      }
+      return undefined;
+    }
+    return new TransferCatalog(await Catalog.open(target), warn, tags);
   }
 
   /** Where the catalog is (no password). */
@@ -134,7 +168,18 @@ export class TransferCatalog {
     subdir: string,
     transfer: Transfer,
   ): Promise<void> {
-    await this.#add(path, subdir, { source: "file", ...transfer });
+    await this.#add(path, subdir, {
+      source: "file",
+      transfer: {
+        direction: "sent",
+        topic: transfer.topic,
+        nChunks: transfer.nChunks,
+        chunkSize: transfer.chunkSize,
+        ...transfer.positions,
+        sentBy: hostName(),
+        sourcePath: resolve(path),
+      },
+    });
   }
 
   /**
@@ -144,14 +189,13 @@ export class TransferCatalog {
    * @example
    * ```ts
    * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
-   * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", "lecroy_files", "labpc1 (pid 4242)");
+   * await catalog.fileRebuilt("out/rebuilt", "day1/a.trc", { topic: "lecroy_files", receivedBy: "labpc1 (pid 4242)" });
    * ```
    */
   async fileRebuilt(
     workingDir: string,
     relativePath: string,
-    topic: string,
-    rebuiltBy?: string,
+    reader: RebuiltBy & { positions?: PositionSummary },
   ): Promise<void> {
     const state = openState(workingDir);
     try {
@@ -160,13 +204,7 @@ export class TransferCatalog {
       await this.#add(
         join(workingDir, ...relativePath.split("/")),
         subdirOf(relativePath),
-        {
-          source: "kafka",
-          topic,
-          nChunks: record.totalChunks,
-          chunkSize: record.chunkSize,
-          rebuiltBy,
-        },
+        rebuiltOrigin(record, reader),
       );
     } finally {
       state.close();
@@ -180,14 +218,10 @@ export class TransferCatalog {
    * @example
    * ```ts
    * const catalog = (await TransferCatalog.open("out/catalog.db", console.warn))!;
-   * await catalog.repairRebuilt("out/rebuilt", "lecroy_files", "labpc1"); // 0
+   * await catalog.repairRebuilt("out/rebuilt", { topic: "lecroy_files", receivedBy: "labpc1" }); // 0
    * ```
    */
-  async repairRebuilt(
-    workingDir: string,
-    topic: string,
-    rebuiltBy?: string,
-  ): Promise<number> {
+  async repairRebuilt(workingDir: string, reader: RebuiltBy): Promise<number> {
     const root = await Deno.realPath(workingDir);
     const known = await this.#catalog.hashesBySource("kafka");
     const state = openState(root);
@@ -203,13 +237,11 @@ export class TransferCatalog {
         if (!await Deno.stat(path).then((i) => i.isFile, () => false)) {
           continue;
         }
-        await this.#add(path, subdirOf(relativePath), {
-          source: "kafka",
-          topic,
-          nChunks: record.totalChunks,
-          chunkSize: record.chunkSize,
-          rebuiltBy,
-        });
+        await this.#add(
+          path,
+          subdirOf(relativePath),
+          rebuiltOrigin(record, reader),
+        );
         repaired++;
       }
     } finally {
@@ -222,10 +254,13 @@ export class TransferCatalog {
   async #add(
     path: string,
     subdir: string,
-    origin: Parameters<Catalog["add"]>[2],
+    origin: FileOrigin,
   ): Promise<void> {
     try {
-      const entry = await this.#catalog.add(path, subdir, origin);
+      const entry = await this.#catalog.add(path, subdir, {
+        ...origin,
+        tags: this.#tags,
+      });
       if (entry.warning) this.#warn(`${path}: ${entry.warning}`);
     } catch (error) {
       this.#warn(
@@ -250,6 +285,34 @@ export class TransferCatalog {
   }
 }
 
+/** Who read a rebuilt file from Kafka. */
+export interface RebuiltBy {
+  /** The topic. */
+  topic: string;
+  /** The consumer group. */
+  consumerGroup?: string;
+  /** The host (and pid) that rebuilt it. */
+  receivedBy?: string;
+}
+
+/** The origin of a rebuilt file: the reconstructor's record and who read it. */
+function rebuiltOrigin(
+  record: { totalChunks: number; chunkSize: number },
+  reader: RebuiltBy & { positions?: PositionSummary },
+): FileOrigin {
+  const transfer: TransferProvenance = {
+    direction: "rebuilt",
+    topic: reader.topic,
+    nChunks: record.totalChunks,
+    // One chunk tells only its own length, not the sender's chunk size.
+    chunkSize: record.totalChunks > 1 ? record.chunkSize : undefined,
+    consumerGroup: reader.consumerGroup,
+    receivedBy: reader.receivedBy,
+    ...reader.positions,
+  };
+  return { source: "kafka", transfer };
+}
+
 /** The reconstructor's own record inside its working folder. */
 function openState(workingDir: string): ReconstructState {
   return new ReconstructState(join(workingDir, STATE_FOLDER, "state.db"));
@@ -265,19 +328,24 @@ function subdirOf(relativePath: string): string {
 export interface RebuiltCatalog {
   /** The catalog open, to close at the end; undefined without `--catalog`. */
   catalog?: TransferCatalog;
+  /** Notes where a chunk of the file at `relativePath` was read. */
+  chunkRead?: (relativePath: string, where: MessagePosition) => void;
   /** Writes the row of a file moved into place; undefined without a catalog. */
   rebuilt?: (relativePath: string) => Promise<void>;
 }
 
 /**
  * Opens the reconstructor's catalog (if asked for), writes the rows a crash
- * kept out, and returns what records each file rebuilt by this host and run.
+ * kept out, and returns what notes each chunk read and records each file
+ * rebuilt by this host and run.
  *
  * @example
  * ```ts
  * import { openRebuiltCatalog } from "./transfer_catalog.ts";
  *
- * const { catalog, rebuilt } = await openRebuiltCatalog("out/catalog.db", "out/rebuilt", "lecroy_files", console.warn);
+ * const { catalog, rebuilt } = await openRebuiltCatalog("out/catalog.db", "out/rebuilt", {
+ *   topic: "lecroy_files", consumerGroup: "lab", warn: console.warn,
+ * });
  * await rebuilt?.("day1/a.trc");
  * await catalog?.close();
  * ```
@@ -285,16 +353,46 @@ export interface RebuiltCatalog {
 export async function openRebuiltCatalog(
   target: string | undefined,
   workingDir: string,
-  topic: string,
-  warn: (message: string) => void,
+  options: {
+    topic: string;
+    consumerGroup?: string;
+    warn: (message: string) => void;
+    tags?: Record<string, string>;
+  },
 ): Promise<RebuiltCatalog> {
   // Rows a crash kept out of the catalog are written now.
-  const catalog = await TransferCatalog.open(target, warn);
+  const catalog = await TransferCatalog.open(
+    target,
+    options.warn,
+    options.tags,
+  );
   if (!catalog) return {};
   // Which member of a group rebuilt a file: this host (and this run's pid).
-  const host = Deno.hostname();
-  await catalog.repairRebuilt(workingDir, topic, host);
-  const rebuilt = (path: string) =>
-    catalog.fileRebuilt(workingDir, path, topic, `${host} (pid ${Deno.pid})`);
-  return { catalog, rebuilt };
+  const host = hostName() ?? "unknown host";
+  const reader = { topic: options.topic, consumerGroup: options.consumerGroup };
+  await catalog.repairRebuilt(workingDir, { ...reader, receivedBy: host });
+  // Where each file's chunks were read, until the file is whole.
+  const reading = new Map<string, ChunkPositions>();
+  const chunkRead = (relativePath: string, where: MessagePosition) => {
+    // A chunk read back from the repartition topic (another sender spread
+    // its file over partitions) has no place in the topic it was sent to.
+    if (where.topic !== options.topic) return;
+    let positions = reading.get(relativePath);
+    if (!positions) reading.set(relativePath, positions = new ChunkPositions());
+    positions.note(
+      where.partition,
+      Number(where.offset),
+      where.timestamp === undefined ? undefined : Number(where.timestamp),
+    );
+  };
+  const rebuilt = (relativePath: string) => {
+    const positions = reading.get(relativePath)?.summary();
+    reading.delete(relativePath);
+    return catalog.fileRebuilt(workingDir, relativePath, {
+      ...reader,
+      receivedBy: `${host} (pid ${Deno.pid})`,
+      positions,
+    });
+  };
+  return { catalog, chunkRead, rebuilt };
 }

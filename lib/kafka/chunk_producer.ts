@@ -67,8 +67,11 @@ export interface OutgoingMessage {
   key: string;
   /** The message value. */
   value: Uint8Array;
-  /** Called once Kafka acknowledged the message. */
-  delivered: () => void;
+  /**
+   * Called once Kafka acknowledged the message, with its partition and
+   * offset (undefined with acks=0: Kafka then answers nothing).
+   */
+  delivered: (at?: { partition: number; offset: number }) => void;
   /** Called if it could not be delivered after the retries. */
   failed: (error: Error) => void;
 }
@@ -465,14 +468,18 @@ export class ChunkProducer {
     }
     const partitions = producer.currentMetadata?.topics.get(this.#options.topic)
       ?.partitionsCount ?? 0;
-    const answered = new Set(
+    // Each answered partition's base offset: its messages follow in order.
+    const next = new Map(
       (answer.offsets ?? []).filter((o) => o.topic === this.#options.topic)
-        .map((o) => o.partition),
+        .map((o) => [o.partition, Number(o.offset)]),
     );
     const rest: Pending[] = [];
     for (const pending of sent) {
-      if (partitions > 0 && answered.has(pending.hash % partitions)) {
-        pending.message.delivered();
+      const partition = partitions > 0 ? pending.hash % partitions : -1;
+      const offset = next.get(partition);
+      if (offset !== undefined) {
+        next.set(partition, offset + 1);
+        pending.message.delivered({ partition, offset });
       } else rest.push(pending);
     }
     return rest;

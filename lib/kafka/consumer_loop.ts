@@ -39,6 +39,8 @@ export interface MessagePosition {
   partition: number;
   /** The message's offset. */
   offset: string;
+  /** The message's Kafka timestamp, ms since 1970 (when the client gave one). */
+  timestamp?: string;
   /** The message's headers (none for a message without). */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
   /**
@@ -95,6 +97,8 @@ export interface LaneMessage {
   offset: bigint;
   /** Its value. */
   value: Uint8Array | null;
+  /** Its Kafka timestamp, ms since 1970. */
+  timestamp?: bigint;
   /** Its headers. */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
 }
@@ -295,6 +299,7 @@ export class PartitionLanes {
         topic: this.#topic,
         partition: lane.partition,
         offset: message.offset.toString(),
+        timestamp: message.timestamp?.toString(),
         headers: message.headers,
         commitThrough: () => this.#commitThrough(lane, message.offset),
       });

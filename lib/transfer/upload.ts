@@ -26,6 +26,7 @@
 import { basename, join, relative, sep } from "node:path";
 import { chunkKey, encodeChunkReusing } from "./chunk.ts";
 import type { ChunkProducer } from "../kafka/chunk_producer.ts";
+import { ChunkPositions } from "../kafka/chunk_positions.ts";
 import { UserError } from "../common/cli.ts";
 import { printableName } from "../common/printable.ts";
 import {
@@ -58,6 +59,8 @@ export interface UploadResult {
   size: number;
   /** The first delivery error, if any. */
   error?: Error;
+  /** Partitions, offsets and times of Kafka's acknowledgements in this run. */
+  positions?: ChunkPositions;
 }
 
 /** Options for {@linkcode uploadFile}. */
@@ -184,6 +187,7 @@ export async function uploadFile(
     failed: 0,
     notSent: 0,
     size: plan.size,
+    positions: new ChunkPositions(),
   };
   let answered = 0;
   let queued = 0;
@@ -225,9 +229,10 @@ export async function uploadFile(
       await producer.send({
         key: chunkKey(message),
         value,
-        delivered: () => {
+        delivered: (at) => {
           recycle(value);
           result.acknowledged++;
+          if (at) result.positions?.note(at.partition, at.offset, Date.now());
           options.acknowledged?.(index, length);
           answer();
         },

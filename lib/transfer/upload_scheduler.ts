@@ -51,6 +51,7 @@ import type { SettledFile } from "./folder_watcher.ts";
 import { logFileTimes, type Logger, type LogLevel } from "../common/log.ts";
 import type { ProgressBoard } from "../common/progress.ts";
 import { subdirOf, uploadWithProgress } from "./upload.ts";
+import type { PositionSummary } from "../kafka/chunk_positions.ts";
 import type { StartedVersion, UploadRecord } from "./upload_record.ts";
 
 /** Where a file stands. */
@@ -109,7 +110,11 @@ export interface UploadSchedulerOptions {
   /** Seconds before a file with unacknowledged chunks is tried again; default 30. */
   retrySeconds?: number;
   /** Told of each file once Kafka has acknowledged all its chunks. */
-  uploaded?: (file: SettledFile, totalChunks: number) => Promise<void>;
+  uploaded?: (
+    file: SettledFile,
+    totalChunks: number,
+    positions?: PositionSummary,
+  ) => Promise<void>;
 }
 
 /** How many finished or waiting files `status()` lists. */
@@ -309,7 +314,11 @@ export class UploadScheduler {
         status.state = "failed";
       } else {
         this.#record.finish(version!.id);
-        await this.#options.uploaded?.(file, result.totalChunks);
+        await this.#options.uploaded?.(
+          file,
+          result.totalChunks,
+          result.positions?.summary(),
+        );
         this.#counts.done++;
         status.state = "done";
         this.#options.say(
