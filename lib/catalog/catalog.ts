@@ -380,13 +380,23 @@ export class Catalog {
         sent_by: string | null;
         source_path: string | null;
         chunk_size: number | null;
+        same_name: number;
       }
-    >(latestSentSql(this.#tables), [entry.sha512, transfer.topic]);
+    >(latestSentSql(this.#tables), [
+      `/${basename(entry.path)}`,
+      `/${basename(entry.path)}`,
+      entry.sha512,
+      transfer.topic,
+    ]);
     if (!sent) return transfer;
+    // The sender's host and path only from a row of the same name: another
+    // file of the same content is not where this one came from.
+    const same = Number(sent.same_name) === 1;
     return {
       ...transfer,
-      sentBy: transfer.sentBy ?? sent.sent_by ?? undefined,
-      sourcePath: transfer.sourcePath ?? sent.source_path ?? undefined,
+      sentBy: transfer.sentBy ?? (same ? sent.sent_by : null) ?? undefined,
+      sourcePath: transfer.sourcePath ?? (same ? sent.source_path : null) ??
+        undefined,
       chunkSize: sent.chunk_size ?? transfer.chunkSize,
     };
   }

@@ -446,7 +446,10 @@ export function insertTransferSql(tables: CatalogTables): string {
 
 /**
  * The newest 'sent' transfer of a file with this SHA-512 to this topic
- * (what the sender knew: host, path, chunk size). Parameters: sha512, topic.
+ * (what the sender knew: host, path, chunk size), one sent under the same
+ * file name first (copies of one content may travel under several names).
+ * Parameters: `/NAME` twice, then sha512, topic. Its `same_name` is 1 when
+ * the names match.
  *
  * @example
  * ```ts
@@ -454,10 +457,12 @@ export function insertTransferSql(tables: CatalogTables): string {
  * ```
  */
 export function latestSentSql(tables: CatalogTables): string {
-  return `SELECT sent_by, source_path, chunk_size
+  const sameName =
+    "CASE WHEN substr(path, length(path) - length(?) + 1) = ? THEN 1 ELSE 0 END";
+  return `SELECT sent_by, source_path, chunk_size, ${sameName} AS same_name
     FROM ${quoted(tables.transfers)}
     WHERE direction = 'sent' AND sha512 = ? AND topic = ?
-    ORDER BY id DESC LIMIT 1`;
+    ORDER BY same_name DESC, id DESC LIMIT 1`;
 }
 
 /**
