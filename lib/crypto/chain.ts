@@ -216,6 +216,70 @@ export async function verifyChain(
   throw new ChainError(lastReason);
 }
 
+/** What a chain ending in a message grants, and the message's own items. */
+export interface ChainLeaf {
+  /** The limits after every entry (its `publicKey` is left empty). */
+  grant: ChainGrant;
+  /** The last entry's items: `[maxAge, poison, keys, ...extra]`, decoded. */
+  items: unknown[];
+}
+
+/**
+ * Like {@linkcode verifyChain}, for a chain whose last entry is a message
+ * rather than a key (a key request or a key reply): every entry but the last
+ * must carry an Ed25519 key; the last one's items are returned as decoded.
+ *
+ * @example
+ * ```ts
+ * const root = await deriveRootOfTrust("a long root password");
+ * const chain = signChainEntries([
+ *   await signChainEntry(root.secretKey, { maxAge: 0, publicKey: root.publicKey }),
+ * ]);
+ * (await verifyChainLeaf(chain, [root.allowlistEntry])).items.length; // 3
+ * ```
+ */
+export async function verifyChainLeaf(
+  chain: Uint8Array,
+  allowlist: Uint8Array[],
+  check: ChainCheck = {},
+): Promise<ChainLeaf> {
+  const sodium = await loadSodium();
+  let entries: Uint8Array[];
+  try {
+    entries = asBytesList(decode(chain));
+  } catch {
+    throw new ChainError("the chain is not a msgpack list of signed entries");
+  }
+  if (entries.length < 2) {
+    throw new ChainError("the chain is too short to carry a message");
+  }
+  const keyChain = signChainEntries(entries.slice(0, -1));
+  const signer = await verifyChain(keyChain, allowlist);
+  let opened: Uint8Array;
+  try {
+    opened = sodium.crypto_sign_open(
+      entries[entries.length - 1],
+      signer.publicKey,
+    );
+  } catch {
+    throw new ChainError("a signature does not verify");
+  }
+  const items = decode(opened);
+  if (
+    !Array.isArray(items) || items.length < 3 || typeof items[0] !== "number" ||
+    !(items[1] instanceof Uint8Array)
+  ) {
+    throw new ChainError("a chain entry is malformed");
+  }
+  const grant = intersectGrants(signer, {
+    maxAge: items[0],
+    publicKey: new Uint8Array(0),
+    ...decodePoison(items[1]),
+  });
+  checkGrant(grant, check);
+  return { grant, items };
+}
+
 /** One decoded entry: `[maxAge, poison, publicKey]`. */
 function decodeEntry(bytes: Uint8Array): ChainGrant {
   const entry = decode(bytes);
