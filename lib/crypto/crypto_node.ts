@@ -96,6 +96,7 @@ export class CryptoNode {
   readonly #streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = [];
   readonly #consumers: Consumer<Buffer, Buffer, Buffer, Buffer>[] = [];
   readonly #listening = new Set<string>();
+  readonly #topicsInPlace = new Set<string>();
   readonly #lastRequest = new Map<string, number>();
   readonly #waiters = new Set<() => void>();
 
@@ -324,9 +325,11 @@ export class CryptoNode {
 
   /** Creates an exchange topic (one partition) when it is missing. */
   async #ensureTopic(topic: string): Promise<void> {
+    if (this.#topicsInPlace.has(topic)) return;
     const admin = await connectAdmin(this.#kafka, this.#settings);
     try {
       await ensureTopic(admin, topic, 1);
+      this.#topicsInPlace.add(topic);
     } finally {
       await admin.disconnect();
     }
