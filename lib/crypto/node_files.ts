@@ -65,7 +65,8 @@ export class NodeFilesError extends Error {
 
 /**
  * Parses a KafkaCrypto config (Python's ConfigParser with `:` as the
- * delimiter and `;` comments; keys lower-cased).
+ * delimiter and `;` comments). Keys keep their case, as KafkaCrypto keeps
+ * it (it writes names in lower case, and `base64#` keys as they are).
  *
  * @example
  * ```ts
