@@ -224,6 +224,13 @@ export function parseKafkaConfig(
   warn: (message: string) => void = () => {},
 ): KafkaSettings {
   const sections = readSections(text, source, getEnv);
+  // OpenMSIStream's way to turn on encryption: refused, never ignored, so
+  // that a config meant to encrypt never sends plaintext.
+  if (sections.kafkacrypto) {
+    throw new UserError(
+      `${source}: [kafkacrypto] asks for end-to-end encryption, which the transfer tools cannot do yet; nothing was sent (remove the section to send unencrypted)`,
+    );
+  }
   const cluster = new SectionReader(
     sections.cluster ?? sections.broker ?? {},
     "cluster",

@@ -1,0 +1,371 @@
+/**
+ * A provisioned node at work on Kafka, as KafkaCrypto runs one: it encrypts
+ * keys and values of the topics it produces to and answers key requests on
+ * `ROOT.reqs` with replies on `ROOT.keys`; for the topics it reads, it asks
+ * for the keys it lacks and decrypts once a reply has come.
+ *
+ * @example
+ * ```ts
+ * import { CryptoNode } from "./crypto_node.ts";
+ * import { openNode } from "./node.ts";
+ * import { createKafka } from "../kafka/client.ts";
+ * import { loadKafkaConfig } from "../kafka/config.ts";
+ *
+ * const settings = await loadKafkaConfig("local");
+ * const node = await CryptoNode.start(
+ *   await openNode(".kafkacrypto/lab_pc_1/lab_pc_1.config"),
+ *   createKafka(settings),
+ *   settings,
+ * );
+ * const sealed = await node.encrypt("lecroy_files", new Uint8Array([1, 2, 3]), "value");
+ * await node.close();
+ * ```
+ *
+ * @module
+ */
+import { Consumer, type MessagesStream, Producer } from "@platformatic/kafka";
+import { Buffer } from "node:buffer";
+import { connectAdmin, ensureTopic, KafkaClient } from "../kafka/client.ts";
+import type { KafkaSettings } from "../kafka/config.ts";
+import {
+  answerKeyRequest,
+  type ExchangedSecret,
+  KeyRequester,
+} from "./key_exchange.ts";
+import {
+  decryptMessage,
+  encryptMessage,
+  keyIndexText,
+  readEnvelope,
+} from "./message_framing.ts";
+import {
+  MessageKeyGenerator,
+  Ratchet,
+  type TopicSecret,
+} from "./message_keys.ts";
+import type { OpenNode } from "./node.ts";
+
+/** Suffix of the topic that carries key requests. */
+export const REQUESTS_SUFFIX = ".reqs";
+/** Suffix of the topic that carries key replies. */
+export const KEYS_SUFFIX = ".keys";
+/** Suffix of the topic controllers read requests from. */
+export const SUBSCRIPTIONS_SUFFIX = ".subs";
+/** How often a missing key is asked for again (KafkaCrypto: every 60 s). */
+const REQUEST_AGAIN_MS = 5_000;
+
+/** A Kafka key or a Kafka value. */
+export type MessagePart = "key" | "value";
+
+/**
+ * The topic root: the name up to its first dot (keys are per root).
+ *
+ * @example
+ * ```ts
+ * topicRoot("lecroy_files.raw"); // "lecroy_files"
+ * ```
+ */
+export function topicRoot(topic: string): string {
+  return topic.split(".", 1)[0];
+}
+
+/** The generators for one received key index. */
+interface ReadingKeys {
+  keys: MessageKeyGenerator;
+  values: MessageKeyGenerator;
+}
+
+/**
+ * A node on Kafka: encrypts, decrypts and exchanges keys.
+ *
+ * @example
+ * ```ts
+ * declare const node: CryptoNode;
+ * await node.decrypt("lecroy_files", new Uint8Array([1]), "value", 5_000);
+ * ```
+ */
+export class CryptoNode {
+  readonly #node: OpenNode;
+  readonly #kafka: KafkaClient;
+  readonly #settings: KafkaSettings;
+  readonly #ratchet: Ratchet;
+  readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #requester: KeyRequester;
+  readonly #producing = new Map<string, TopicSecret>();
+  readonly #reading = new Map<string, Map<string, ReadingKeys>>();
+  readonly #streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = [];
+  readonly #consumers: Consumer<Buffer, Buffer, Buffer, Buffer>[] = [];
+  readonly #listening = new Set<string>();
+  readonly #topicsInPlace = new Set<string>();
+  readonly #lastRequest = new Map<string, number>();
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(
+    node: OpenNode,
+    kafka: KafkaClient,
+    settings: KafkaSettings,
+    ratchet: Ratchet,
+  ) {
+    this.#node = node;
+    this.#kafka = kafka;
+    this.#settings = settings;
+    this.#ratchet = ratchet;
+    this.#requester = new KeyRequester(node);
+    this.#producer = new Producer({
+      ...KafkaClient.options(kafka),
+      autocreateTopics: false,
+    });
+  }
+
+  /**
+   * Starts the node: moves its ratchet on (a fresh key index per run).
+   *
+   * @example
+   * ```ts
+   * import type { OpenNode } from "./node.ts";
+   * import type { KafkaClient } from "../kafka/client.ts";
+   * import type { KafkaSettings } from "../kafka/config.ts";
+   * declare const open: OpenNode;
+   * declare const kafka: KafkaClient;
+   * declare const settings: KafkaSettings;
+   * const node = await CryptoNode.start(open, kafka, settings);
+   * ```
+   */
+  static async start(
+    node: OpenNode,
+    kafka: KafkaClient,
+    settings: KafkaSettings,
+  ): Promise<CryptoNode> {
+    return new CryptoNode(
+      node,
+      kafka,
+      settings,
+      await Ratchet.open(node.seedPath),
+    );
+  }
+
+  /**
+   * Encrypts a key or value for `topic` (KafkaCrypto's format); the first
+   * time for a topic root, the node starts answering its key requests.
+   *
+   * @example
+   * ```ts
+   * declare const node: CryptoNode;
+   * await node.encrypt("lecroy_files", new TextEncoder().encode("data"), "value");
+   * ```
+   */
+  async encrypt(
+    topic: string,
+    plaintext: Uint8Array,
+    part: MessagePart,
+  ): Promise<Uint8Array> {
+    const root = topicRoot(topic);
+    let secret = this.#producing.get(root);
+    if (!secret) {
+      secret = await this.#ratchet.topicSecret(
+        root,
+        this.#node.signingPublicKey,
+      );
+      this.#producing.set(root, secret);
+      // Readers (KafkaCrypto's among them) find both exchange topics in place.
+      await this.#ensureTopic(root + KEYS_SUFFIX);
+      await this.#listen(
+        root + REQUESTS_SUFFIX,
+        (key, value) => this.#answer(root, key, value),
+      );
+    }
+    return await encryptMessage(
+      part === "key" ? secret.keys : secret.values,
+      secret.keyIndex,
+      plaintext,
+    );
+  }
+
+  /**
+   * Decrypts a key or value of `topic`: the plaintext, or undefined when
+   * no key came within `waitMs` (the caller keeps the message; a later call
+   * may succeed) or the bytes do not open. Bytes that are not KafkaCrypto's
+   * format are returned as they are, with `encrypted: false`.
+   *
+   * @example
+   * ```ts
+   * declare const node: CryptoNode; declare const bytes: Uint8Array;
+   * const result = await node.decrypt("lecroy_files", bytes, "value", 60_000);
+   * ```
+   */
+  async decrypt(
+    topic: string,
+    bytes: Uint8Array,
+    part: MessagePart,
+    waitMs: number,
+  ): Promise<
+    { plaintext?: Uint8Array; encrypted: boolean; keyIndex?: string }
+  > {
+    const envelope = readEnvelope(bytes);
+    if (!envelope) return { plaintext: bytes, encrypted: false };
+    const root = topicRoot(topic);
+    const index = keyIndexText(envelope.keyIndex);
+    const deadline = Date.now() + waitMs;
+    while (true) {
+      const keys = this.#reading.get(root)?.get(index) ??
+        this.#ownKeys(root, index);
+      if (keys) {
+        const plaintext = await decryptMessage(
+          part === "key" ? keys.keys : keys.values,
+          envelope,
+        );
+        return { plaintext, encrypted: true, keyIndex: index };
+      }
+      if (Date.now() >= deadline) return { encrypted: true, keyIndex: index };
+      await this.#askFor(root, envelope.keyIndex);
+      await this.#waitForKeys(Math.min(1_000, deadline - Date.now()));
+    }
+  }
+
+  /**
+   * Stops every client of the node.
+   *
+   * @example
+   * ```ts
+   * declare const node: CryptoNode;
+   * await node.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    for (const wake of this.#waiters) wake();
+    await Promise.allSettled(this.#streams.map((stream) => stream.close()));
+    await Promise.allSettled(
+      this.#consumers.map((consumer) => consumer.close(true)),
+    );
+    await this.#producer.close().catch(() => {});
+  }
+
+  /** The node's own producing keys, when it reads what it wrote itself. */
+  #ownKeys(root: string, index: string): ReadingKeys | undefined {
+    const own = this.#producing.get(root);
+    return own && keyIndexText(own.keyIndex) === index ? own : undefined;
+  }
+
+  /** Sends a request for `keyIndex` of `root` (at most every few seconds). */
+  async #askFor(root: string, keyIndex: Uint8Array | number): Promise<void> {
+    await this.#ensureTopic(root + REQUESTS_SUFFIX);
+    await this.#listen(
+      root + KEYS_SUFFIX,
+      (_key, value) => this.#receive(root, value),
+    );
+    const last = this.#lastRequest.get(root) ?? 0;
+    if (Date.now() - last < REQUEST_AGAIN_MS) return;
+    this.#lastRequest.set(root, Date.now());
+    const request = await this.#requester.request(root, [keyIndex]);
+    await this.#send(root + REQUESTS_SUFFIX, request.key, request.value);
+    await this.#send(root + SUBSCRIPTIONS_SUFFIX, request.key, request.value);
+  }
+
+  /** Answers one request with the producing secret of `root`. */
+  async #answer(
+    root: string,
+    _key: Uint8Array,
+    value: Uint8Array,
+  ): Promise<void> {
+    const secret = this.#producing.get(root);
+    if (!secret) return;
+    const shared: ExchangedSecret = {
+      keyIndex: secret.keyIndex,
+      secret: secret.secret,
+    };
+    const reply = await answerKeyRequest(this.#node, root, value, [shared]);
+    if (reply) await this.#send(root + KEYS_SUFFIX, reply.key, reply.value);
+  }
+
+  /** Stores the secrets of a reply meant for us. */
+  async #receive(root: string, value: Uint8Array): Promise<void> {
+    const secrets = await this.#requester.readReply(root, value);
+    if (!secrets) return;
+    const known = this.#reading.get(root) ?? new Map<string, ReadingKeys>();
+    for (const { keyIndex, secret } of secrets) {
+      known.set(keyIndexText(keyIndex), {
+        keys: await MessageKeyGenerator.forKeys(secret),
+        values: await MessageKeyGenerator.forValues(secret),
+      });
+    }
+    this.#reading.set(root, known);
+    for (const wake of this.#waiters) wake();
+  }
+
+  /** Waits until a reply arrives or `ms` pass. */
+  #waitForKeys(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.#waiters.add(done);
+    });
+  }
+
+  /** Produces one exchange message. */
+  async #send(
+    topic: string,
+    key: Uint8Array,
+    value: Uint8Array,
+  ): Promise<void> {
+    await this.#ensureTopic(topic);
+    await this.#producer.send({
+      messages: [{
+        topic,
+        key: Buffer.from(key),
+        value: Buffer.from(value),
+        partition: 0,
+      }],
+      acks: -1,
+    });
+  }
+
+  /** Creates an exchange topic (one partition) when it is missing. */
+  async #ensureTopic(topic: string): Promise<void> {
+    if (this.#topicsInPlace.has(topic)) return;
+    const admin = await connectAdmin(this.#kafka, this.#settings);
+    try {
+      await ensureTopic(admin, topic, 1);
+      this.#topicsInPlace.add(topic);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Reads `topic` from its beginning, handing each message to `handle`. */
+  async #listen(
+    topic: string,
+    handle: (key: Uint8Array, value: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    if (this.#listening.has(topic)) return;
+    this.#listening.add(topic);
+    await this.#ensureTopic(topic);
+    const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...KafkaClient.options(this.#kafka),
+      groupId: `${this.#node.nodeId}.kafkacrypto.${
+        crypto.randomUUID().slice(0, 8)
+      }`,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+    this.#consumers.push(consumer);
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: "earliest",
+      autocommit: false,
+    });
+    this.#streams.push(stream);
+    (async () => {
+      for await (const message of stream) {
+        if (message.value) {
+          await handle(message.key ?? new Uint8Array(0), message.value).catch(
+            () => {},
+          );
+        }
+      }
+    })().catch(() => {});
+  }
+}
