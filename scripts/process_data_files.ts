@@ -38,18 +38,12 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  decodeChunk,
-  InvalidChunkError,
-  toHex,
-} from "../lib/transfer/chunk.ts";
-import { runMain, UserError } from "../lib/common/cli.ts";
-import { describeError } from "../lib/common/cli.ts";
+import { toHex } from "../lib/transfer/chunk.ts";
+import { describeError, runMain, UserError } from "../lib/common/cli.ts";
 import {
   listenForCommands,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
   checkGroupId,
@@ -63,21 +57,18 @@ import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import { printableName } from "../lib/common/printable.ts";
-import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
-import type { GroupMember } from "../lib/transfer/group_member.ts";
 import { EXPIRE_FLAG } from "../lib/transfer/file_expiry.ts";
 import { hashFile } from "../lib/transfer/partial_files.ts";
-import {
-  type ChunkForwarder,
-  isWholeFileChunk,
-} from "../lib/transfer/repartition.ts";
 import {
   consumerCount,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
-import { RebuildGroup } from "../lib/transfer/rebuild_group.ts";
+import {
+  handleChunkMessage,
+  RebuildGroup,
+} from "../lib/transfer/rebuild_group.ts";
 import {
   filesWaiting,
   ProcessRegistry,
@@ -237,56 +228,6 @@ async function processOnce(
   }
 }
 
-/**
- * Decodes, checks and writes one message, as reconstruct_data_files does;
- * when it completes a file, the file is processed before the commit.
- */
-async function handleMessage(
-  member: GroupMember,
-  value: Uint8Array | null,
-  where: MessagePosition,
-  arrived: (
-    relativePath: string,
-    sha512: string,
-    kafka: KafkaProvenance,
-  ) => Promise<void>,
-  groupId: string,
-  forwarder?: ChunkForwarder,
-): Promise<boolean> {
-  progress.messagesRead++;
-  const at = `${where.topic}/${where.partition}/${where.offset}`;
-  try {
-    const chunk = decodeChunk(value);
-    if (forwarder && !isWholeFileChunk(where.headers)) {
-      await forwarder.forward(chunk, value!, where);
-      return false;
-    }
-    const { outcome, commitNow } = await member.accept(chunk, where);
-    if (outcome) progress.reportOutcome(outcome);
-    if (outcome?.kind === "reconstructed") {
-      const { topic, partition, offset } = where;
-      await arrived(outcome.relativePath, toHex(chunk.fileHash), {
-        topic,
-        partition,
-        offset,
-        groupId,
-      });
-    }
-    return commitNow;
-  } catch (error) {
-    const unsafe = error instanceof UnsafePathError;
-    if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
-    progress.skipped++;
-    const why = (error as Error).message;
-    log.warn(
-      unsafe
-        ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
-        : `message at ${at} is not a valid file chunk (${why}); skipped`,
-    );
-  }
-  return false;
-}
-
 /** Runs until quit, Ctrl-C or SIGTERM. */
 async function processDataFiles(
   options: ReturnType<typeof readCommandLine>,
@@ -353,8 +294,21 @@ async function processDataFiles(
     expireSeconds: options.expire_seconds,
     shutdown,
     log,
+    // Each chunk checked and written as reconstruct_data_files does it; a
+    // file complete is processed before the commit passes it.
     handle: (member, value, where, forwarder) =>
-      handleMessage(member, value, where, arrived, groupId, forwarder),
+      handleChunkMessage(member, value, where, {
+        report: progress,
+        log,
+        forwarder,
+        finished: (relativePath, chunk, { topic, partition, offset }) =>
+          arrived(relativePath, toHex(chunk.fileHash), {
+            topic,
+            partition,
+            offset,
+            groupId,
+          }),
+      }),
     lost: (files) => progress.reportLost(files),
     fatal: (error) => {
       fatal ??= error;

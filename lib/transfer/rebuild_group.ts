@@ -43,8 +43,10 @@ import { ByFileRoute } from "./by_file_route.ts";
 import type { FileAssembler } from "./file_assembler.ts";
 import { startExpiry } from "./file_expiry.ts";
 import { GroupMember } from "./group_member.ts";
-import type { ChunkForwarder } from "./repartition.ts";
-import { joinNotice } from "./reconstructor.ts";
+import { decodeChunk, type FileChunk, InvalidChunkError } from "./chunk.ts";
+import { type ChunkForwarder, isWholeFileChunk } from "./repartition.ts";
+import { joinNotice, type ReconstructReport } from "./reconstructor.ts";
+import { UnsafePathError } from "./safe_paths.ts";
 
 /** What {@linkcode RebuildGroup.join} needs. */
 export interface RebuildGroupOptions {
@@ -172,4 +174,75 @@ export class RebuildGroup {
     await this.group.stop();
     await this.#route.stop();
   }
+}
+
+/** What {@linkcode handleChunkMessage} reports to and calls. */
+export interface ChunkMessageOptions {
+  /** Counts messages and skipped ones; logs files completed or kept aside. */
+  report: ReconstructReport;
+  /** Where junk and unsafe names are warned about. */
+  log: Pick<Logger, "warn">;
+  /** Set for the source topic of a named group: spread chunks go there. */
+  forwarder?: ChunkForwarder;
+  /** Awaited when a message completed a file, before its commit. */
+  finished?: (
+    relativePath: string,
+    chunk: FileChunk,
+    where: MessagePosition,
+  ) => Promise<void>;
+}
+
+/**
+ * Decodes, checks and writes one chunk message; junk and unsafe names are
+ * logged and skipped. Resolves to true when a file ended, so its commit goes
+ * out at once.
+ *
+ * @example
+ * ```ts
+ * import { handleChunkMessage } from "./rebuild_group.ts";
+ * import { ReconstructReport } from "./reconstructor.ts";
+ * import type { GroupMember } from "./group_member.ts";
+ * import type { MessagePosition } from "../kafka/consumer_loop.ts";
+ * import { Logger } from "../common/log.ts";
+ * declare const member: GroupMember, value: Uint8Array, where: MessagePosition;
+ *
+ * const log = new Logger({ style: "bracket", program: "demo", console: "stdout" });
+ * await handleChunkMessage(member, value, where, { report: new ReconstructReport(log), log });
+ * ```
+ */
+export async function handleChunkMessage(
+  member: GroupMember,
+  value: Uint8Array | null,
+  where: MessagePosition,
+  options: ChunkMessageOptions,
+): Promise<boolean> {
+  const { report, log, forwarder } = options;
+  report.messagesRead++;
+  const at = `${where.topic}/${where.partition}/${where.offset}`;
+  try {
+    const chunk = decodeChunk(value);
+    // Not said to share a partition with its file: off to where its file goes.
+    if (forwarder && !isWholeFileChunk(where.headers)) {
+      await forwarder.forward(chunk, value!, where);
+      return false;
+    }
+    const { outcome, commitNow } = await member.accept(chunk, where);
+    if (outcome) report.reportOutcome(outcome);
+    if (outcome?.kind === "reconstructed") {
+      await options.finished?.(outcome.relativePath, chunk, where);
+    }
+    return commitNow;
+  } catch (error) {
+    // Junk and hostile names are skipped; anything else is a real failure.
+    const unsafe = error instanceof UnsafePathError;
+    if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
+    report.skipped++;
+    const why = (error as Error).message;
+    log.warn(
+      unsafe
+        ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
+        : `message at ${at} is not a valid file chunk (${why}); skipped`,
+    );
+  }
+  return false;
 }
