@@ -67,13 +67,18 @@ function readCommandLine() {
   }).flags;
 }
 
-/** One result line. */
+/** One result line: small files per second, or a big file's MB/s. */
 function describe(what: string, run: ProcessorRun): string {
-  return `${what}: ${run.filesPerSecond.toFixed(1)} files/s, ${
-    run.mbPerSecond.toFixed(1)
-  } MB/s (${run.processingSeconds.toFixed(1)} s first to last file, ${
-    run.wallSeconds.toFixed(1)
-  } s with start-up), peak RSS ${run.peakRssMb} MB`;
+  const pace = run.files > 1
+    ? `${run.filesPerSecond.toFixed(1)} files/s, ${
+      run.mbPerSecond.toFixed(1)
+    } MB/s (${run.processingSeconds.toFixed(1)} s first to last file, ${
+      run.wallSeconds.toFixed(1)
+    } s with start-up)`
+    : `${run.mbPerSecond.toFixed(1)} MB/s (${
+      run.wallSeconds.toFixed(1)
+    } s with start-up: rebuilt on disk, then hashed again)`;
+  return `${what}: ${pace}, peak RSS ${run.peakRssMb} MB`;
 }
 
 if (import.meta.main) {

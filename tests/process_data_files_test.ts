@@ -19,6 +19,10 @@ import {
   writeTestConfig,
 } from "./helpers/kafka.ts";
 import { readWithKcat } from "./helpers/kafka_readers.ts";
+import {
+  openMsiUploadFile,
+  writeOpenMsiConfig,
+} from "./helpers/openmsistream.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { SAMPLES } from "./helpers/trc_files.ts";
 
@@ -345,6 +349,43 @@ Deno.test("process_data_files against a real broker", async (t) => {
           registryRows(`${dir}/share-work${i}`).size
         );
         ok(shares.every((n) => n > 0), `shares ${shares}`);
+      },
+    );
+
+    await t.step(
+      "a LeCroy file uploaded by OpenMSIStream itself (chunks spread over partitions) is processed once, identical",
+      async () => {
+        const topic = uniqueTopic("process_openmsi");
+        await createTopic(broker.bootstrap, topic, 3);
+        const log = `${dir}/openmsi.log`;
+        const original = `${ROOT}${SAMPLES}/pulse_sequence.trc`;
+        const openMsiConfig = await writeOpenMsiConfig(dir, broker.bootstrap);
+        await openMsiUploadFile(
+          broker.bootstrap,
+          openMsiConfig,
+          topic,
+          original,
+          4096,
+        );
+        const task = processor(
+          config,
+          topic,
+          `${dir}/openmsi-work`,
+          recording,
+          [
+            "--consumer_group_ID",
+            `openmsi-${crypto.randomUUID()}`,
+            "--processor_options",
+            `log=${log}`,
+          ],
+        );
+        await waitForRecorded(log, 1, [task]);
+        deepStrictEqual((await task.quit()).code, 0);
+        const [line] = await recorded(log);
+        deepStrictEqual(line.name, "pulse_sequence.trc");
+        deepStrictEqual(line.sha512, await sha512File(original));
+        // Its chunks came through the group's repartition topic, keyed by file.
+        ok(line.topic !== topic && line.topic.includes(topic), line.topic);
       },
     );
 
