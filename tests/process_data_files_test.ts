@@ -168,7 +168,7 @@ Deno.test("a processor that cannot be loaded is one line and exit 1, before Kafk
       const lines = run.stderr.trim().split("\n");
       deepStrictEqual(lines.length, 1, run.stderr);
       ok(expected.test(lines[0]), run.stderr);
-      ok(!/Uncaught|    at /.test(run.stderr), run.stderr);
+      ok(!/Uncaught| {4}at /.test(run.stderr), run.stderr);
     }
   } finally {
     await Deno.remove(`${ROOT}${dir}`, { recursive: true });
