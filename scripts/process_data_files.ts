@@ -73,7 +73,10 @@ import {
   filesWaiting,
   ProcessRegistry,
 } from "../lib/transfer/process_registry.ts";
-import { ProcessorRunner } from "../lib/transfer/processor_runner.ts";
+import {
+  parseProcessorOptions,
+  ProcessorRunner,
+} from "../lib/transfer/processor_runner.ts";
 import type {
   DataFile,
   KafkaProvenance,
@@ -156,19 +159,6 @@ function readCommandLine() {
   checkTopicName(flags.topic_name);
   checkGroupId(flags.consumer_group_ID);
   return { ...flags, processor: flags.processor };
-}
-
-/** `key=value,key2=value2` as an object. */
-function parseProcessorOptions(text: string): Record<string, string> {
-  const options: Record<string, string> = {};
-  for (const pair of text.split(",").filter((part) => part.trim())) {
-    const at = pair.indexOf("=");
-    if (at < 1) {
-      throw new UserError(`--processor_options: "${pair}" is not key=value`);
-    }
-    options[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
-  }
-  return options;
 }
 
 /** Everything the processor gets about one file; its bytes if it is small. */

@@ -156,14 +156,28 @@ Deno.test("a processor that cannot be loaded is one line and exit 1, before Kafk
   try {
     await Deno.writeTextFile(`${ROOT}${dir}/none.ts`, "export const x = 1;\n");
     await Deno.writeTextFile(`${ROOT}${dir}/broken.ts`, "export function (\n");
-    const cases: [string, RegExp][] = [
-      [`${dir}/missing.ts`, /no processor file .*missing\.ts/],
-      [`${dir}/none.ts`, /does not export a function processFile/],
-      [`${dir}/broken.ts`, /cannot load processor .*broken\.ts/],
+    await Deno.writeTextFile(
+      `${ROOT}${dir}/fine.ts`,
+      "export function processFile() {}\n",
+    );
+    const cases: [string[], RegExp][] = [
+      [["--processor", `${dir}/missing.ts`], /no processor file .*missing\.ts/],
+      [
+        ["--processor", `${dir}/none.ts`],
+        /does not export a function processFile/,
+      ],
+      [
+        ["--processor", `${dir}/broken.ts`],
+        /cannot load processor .*broken\.ts/,
+      ],
+      [
+        ["--processor", `${dir}/fine.ts`, "--processor_options", "plots_dir"],
+        /--processor_options: "plots_dir" is not key=value/,
+      ],
     ];
-    for (const [path, expected] of cases) {
-      // No broker listens at this config's address: the processor is checked first.
-      const run = await runTask("process_data_files", ["--processor", path]);
+    for (const [args, expected] of cases) {
+      // The processor and its options are checked before Kafka is asked.
+      const run = await runTask("process_data_files", args);
       deepStrictEqual(run.code, 1, run.stdout + run.stderr);
       const lines = run.stderr.trim().split("\n");
       deepStrictEqual(lines.length, 1, run.stderr);

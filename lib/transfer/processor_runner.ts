@@ -175,3 +175,26 @@ export class ProcessorRunner {
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ").slice(0, 500);
 }
+
+/**
+ * `--processor_options`: `key=value,key2=value2` as an object (a value may
+ * hold `=`, not `,`); a pair without a key is a one-line `UserError`.
+ *
+ * @example
+ * ```ts
+ * import { parseProcessorOptions } from "./processor_runner.ts";
+ *
+ * parseProcessorOptions("plots_dir=out/plots,x=1"); // { plots_dir: "out/plots", x: "1" }
+ * ```
+ */
+export function parseProcessorOptions(text: string): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const pair of text.split(",").filter((part) => part.trim())) {
+    const at = pair.indexOf("=");
+    if (at < 1) {
+      throw new UserError(`--processor_options: "${pair}" is not key=value`);
+    }
+    options[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return options;
+}
