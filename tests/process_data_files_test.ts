@@ -486,6 +486,36 @@ Deno.test("process_data_files against a real broker", async (t) => {
         }
       },
     );
+    await t.step(
+      "bench_process measures small files per second and a big file's peak RSS, every file checked",
+      async () => {
+        const result = await runTask("bench_process", [
+          "--config",
+          config,
+          "--files",
+          "20",
+          "--small_kb",
+          "1",
+          "--big_mb",
+          "3",
+          "--max_file_mb",
+          "1",
+        ]);
+        deepStrictEqual(result.code, 0, result.stdout + result.stderr);
+        ok(
+          /20 files of 1 KiB: [\d.]+ files\/s, .* peak RSS \d+ MB/.test(
+            result.stdout,
+          ),
+          result.stdout,
+        );
+        ok(
+          /1 file of 3 MiB: [\d.]+ MB\/s .* peak RSS \d+ MB/.test(
+            result.stdout,
+          ),
+          result.stdout,
+        );
+      },
+    );
   } finally {
     await broker.stop();
     await Deno.remove(`${ROOT}${dir}`, { recursive: true });

@@ -65,7 +65,7 @@ export interface ProcessorRun {
   peakRssMb: number;
 }
 
-/** Rows recorded as processed, with their first and last time (ms). */
+/** Rows recorded as processed, first and last time (ms); throws if one failed. */
 function registryCount(
   path: string,
 ): { n: number; first: number; last: number } {
@@ -76,12 +76,19 @@ function registryCount(
       `SELECT count(*) AS n, min(recorded_at) AS first, max(recorded_at) AS last
        FROM files WHERE outcome = 'processed'`,
     ).get() as { n: number; first: string | null; last: string | null };
+    const failed = db.prepare(
+      "SELECT relative_path AS name, reason FROM files WHERE outcome = 'failed'",
+    ).get() as { name: string; reason: string } | undefined;
+    if (failed) {
+      throw new Error(`${failed.name} failed its check: ${failed.reason}`);
+    }
     return {
       n: row.n,
       first: Date.parse(row.first ?? ""),
       last: Date.parse(row.last ?? ""),
     };
-  } catch {
+  } catch (error) {
+    if (String(error).includes("failed its check")) throw error;
     return { n: 0, first: NaN, last: NaN }; // Not made yet.
   } finally {
     db?.close();
@@ -132,11 +139,17 @@ export async function benchProcessor(
     "--update_seconds",
     "-1",
   ]);
-  let count = registryCount(`${workingDir}/registry.db`);
-  while (count.n < plan.files) {
-    if (Date.now() - started > GIVE_UP_MS) throw new Error("gave up waiting");
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    count = registryCount(`${workingDir}/registry.db`);
+  let count = { n: 0, first: NaN, last: NaN };
+  try {
+    while (count.n < plan.files) {
+      if (Date.now() - started > GIVE_UP_MS) throw new Error("gave up waiting");
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      count = registryCount(`${workingDir}/registry.db`);
+    }
+  } catch (error) {
+    // A file failed (or it took too long): stop the run, then say why.
+    await finishMeasuredReport(run, { quit: true }).catch(() => {});
+    throw error;
   }
   const wallSeconds = (count.last - started) / 1000;
   const report = await finishMeasuredReport(run, { quit: true });
