@@ -201,7 +201,9 @@ async function processOnce(
   const name = printableName(file.relativePath);
   const before = registry.outcome(file.relativePath, file.sha512);
   if (before === "processed") {
-    await Deno.remove(file.path); // Killed after the record, before this.
+    // Read again (another group, or killed after the record): not run twice.
+    await Deno.remove(file.path);
+    log.info(`Skipped ${name}: processed before`);
     return;
   }
   if (before === "failed" && !retryFailed) return;

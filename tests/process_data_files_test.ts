@@ -227,6 +227,16 @@ Deno.test("process_data_files against a real broker", async (t) => {
           );
           deepStrictEqual(line.topic, topic);
         }
+        // A fresh group reads the topic again: the registry runs nothing twice.
+        const again = processor(config, topic, `${dir}/once-work`, recording, [
+          "--processor_options",
+          `log=${log}`,
+        ]);
+        for (const name of expected.keys()) {
+          await again.stdout.waitFor(`Skipped ${name}: processed before`);
+        }
+        deepStrictEqual((await again.quit()).code, 0);
+        deepStrictEqual((await recorded(log)).length, 6);
         // Processed files leave the working folder; the registry keeps them.
         deepStrictEqual(
           [...registryRows(`${dir}/once-work`).values()],
