@@ -43,7 +43,6 @@
  *
  * @module
  */
-import { decodeChunk, InvalidChunkError } from "../lib/transfer/chunk.ts";
 import {
   describeError,
   runMain,
@@ -54,9 +53,6 @@ import {
   listenForCommands,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import { ConsumerGroup } from "../lib/kafka/consumer_group.ts";
-import { outageReporter } from "../lib/kafka/consumer_crashes.ts";
-import type { MessagePosition } from "../lib/kafka/consumer_loop.ts";
 import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   checkGroupId,
@@ -69,17 +65,13 @@ import {
 import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
-import { UnsafePathError } from "../lib/transfer/safe_paths.ts";
-import { GroupMember } from "../lib/transfer/group_member.ts";
-import { EXPIRE_FLAG, startExpiry } from "../lib/transfer/file_expiry.ts";
+import { EXPIRE_FLAG } from "../lib/transfer/file_expiry.ts";
 import {
-  type ChunkForwarder,
-  isWholeFileChunk,
-} from "../lib/transfer/repartition.ts";
-import { ByFileRoute } from "../lib/transfer/by_file_route.ts";
+  handleChunkMessage,
+  RebuildGroup,
+} from "../lib/transfer/rebuild_group.ts";
 import {
   consumerCount,
-  joinNotice,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
@@ -93,7 +85,6 @@ import {
 import {
   CATALOG_FLAG,
   openRebuiltCatalog,
-  type RebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
 import {
@@ -144,53 +135,6 @@ function readCommandLine() {
   return { ...flags, workingDir: positionals[0], tags: catalogArgs.tags };
 }
 
-/**
- * Decodes, checks and writes one message; junk is logged and skipped.
- * Resolves to true when a file ended, so its commit goes out at once.
- */
-async function handleMessage(
-  member: GroupMember,
-  value: Uint8Array | null,
-  where: MessagePosition,
-  rows?: RebuiltCatalog,
-  forwarder?: ChunkForwarder,
-): Promise<boolean> {
-  progress.messagesRead++;
-  progress.bytesRead += value?.byteLength ?? 0;
-  const at = `${where.topic}/${where.partition}/${where.offset}`;
-  try {
-    const chunk = decodeChunk(value);
-    // Not said to share a partition with its file: off to where its file goes.
-    if (forwarder && !isWholeFileChunk(where.headers)) {
-      await forwarder.forward(chunk, value!, where);
-      return false;
-    }
-    const { outcome, commitNow } = await member.accept(chunk, where);
-    if (outcome) progress.reportOutcome(outcome);
-    // With --catalog: where each chunk was read, and the row once whole.
-    if (outcome && "relativePath" in outcome) {
-      rows?.chunkRead?.(outcome.relativePath, where);
-    }
-    if (outcome?.kind === "reconstructed") {
-      await rows?.rebuilt?.(outcome.relativePath);
-    }
-    return commitNow;
-  } catch (error) {
-    // Junk and hostile names are skipped; anything else is a real failure.
-    const unsafe = error instanceof UnsafePathError;
-    if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
-    progress.skipped++;
-    progress.bytesSkipped += value?.byteLength ?? 0;
-    const why = (error as Error).message;
-    log.warn(
-      unsafe
-        ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
-        : `message at ${at} is not a valid file chunk (${why}); skipped`,
-    );
-  }
-  return false;
-}
-
 /** Runs until quit, Ctrl-C or SIGTERM. */
 async function reconstruct(
   options: ReturnType<typeof readCommandLine>,
@@ -219,19 +163,6 @@ async function reconstruct(
     warn: (line) => log.warn(line),
     tags: options.tags,
   });
-  const member = new GroupMember(assembler);
-  // In a named group (members may share the topic), chunks of files spread
-  // over partitions go through a repartition topic keyed by file, read by
-  // a second group of the same members (lib/transfer/by_file_route.ts).
-  const route = await ByFileRoute.open(kafka, settings, {
-    topic: options.topic_name,
-    groupId,
-    named:
-      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
-    partitions,
-    assembler,
-    member,
-  });
   // No more consumers than partitions: one without a partition would idle.
   const consumers = consumerCount(
     options.n_threads,
@@ -241,46 +172,38 @@ async function reconstruct(
   );
 
   let fatal: Error | undefined;
-  const stopOnError = (error: Error) => {
-    fatal ??= error;
-    shutdown.stop(`an error (${describeError(error)})`);
-  };
-  const joined = await unlessStopped(
-    joinNotice(log, kafka, groupId),
+  // In a named group (members may share the topic), chunks of files spread
+  // over partitions go through a repartition topic keyed by file, read by
+  // a second group of the same members (lib/transfer/rebuild_group.ts).
+  const rebuild = await RebuildGroup.join(kafka, settings, {
+    topic: options.topic_name,
+    groupId,
+    named:
+      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
+    partitions,
+    consumers,
+    assembler,
+    expireSeconds: options.expire_seconds,
     shutdown,
-    "while joining",
-  );
-  const starting = Promise.all([
-    ConsumerGroup.start(kafka, settings, {
-      topic: options.topic_name,
-      groupId,
-      consumers,
-      handle: (value, where) =>
-        handleMessage(member, value, where, rows, route.forwarder),
-      // Never past a forwarded chunk Kafka has not acknowledged.
-      commitPoint: (partition, next) =>
-        member.commitPoint(partition, route.holdBack(partition, next)),
-      settle: route.settle,
-      assigned: async (owned, committed) =>
-        progress.reportLost((await member.assigned(owned, committed)).lost),
-      fatal: stopOnError,
-      ...outageReporter(log),
-    }),
-    route.start(kafka, settings, {
-      consumers,
-      handle: (byFile, value, where) =>
-        handleMessage(byFile, value, where, rows),
-      lost: (files) => progress.reportLost(files),
-      fatal: stopOnError,
-      ...outageReporter(log),
-      expireSeconds: options.expire_seconds,
-      warn: (line) => log.warn(line),
-    }),
-  ]).finally(joined);
-  // Stopped while joining, what it wrote is kept, as after a kill.
-  const [group] = await unlessStopped(starting, shutdown, "while joining");
-  route.recommitOnAnswers(group);
-  const status = route.status(group);
+    log,
+    // Each chunk checked and written; a file complete gets its catalog row.
+    handle: (member, value, where, forwarder) =>
+      handleChunkMessage(member, value, where, {
+        report: progress,
+        log,
+        forwarder,
+        // With --catalog: where each chunk was read, and the row once whole.
+        chunkRead: rows.chunkRead,
+        finished: rows.rebuilt &&
+          ((relativePath) => rows.rebuilt!(relativePath)),
+      }),
+    lost: (files) => progress.reportLost(files),
+    fatal: (error) => {
+      fatal ??= error;
+      shutdown.stop(`an error (${describeError(error)})`);
+    },
+  });
+  const status = rebuild.status;
   log.info(
     `Reading topic ${options.topic_name} (group ${groupId}) from ${
       describeSettings(settings)
@@ -313,21 +236,12 @@ async function reconstruct(
     extra: async () => ({ group_lag: (await status.status()).lag }),
     warn: (line) => log.warn(line),
   });
-  // Files that never complete are given up, so commits move on.
-  const stopExpiry = startExpiry(
-    member,
-    group,
-    options.expire_seconds,
-    (line) => log.warn(line),
-  );
   await untilStopped(shutdown.signal);
   stopHeartbeat();
-  stopExpiry();
-  member.close();
   commands.close();
   // The last commits are made while stopping: a failure then (a full disk,
   // say) is reported as one before, with how to go on.
-  await group.stop().then(() => route.stop()).catch((error) => {
+  await rebuild.stop().catch((error) => {
     fatal ??= error;
   });
   await heartbeats.stop();

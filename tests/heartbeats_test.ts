@@ -105,7 +105,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "heartbeats: OpenMSIStream's consumer reads the watcher's and the reconstructor's heartbeats and logs",
+    "heartbeats: OpenMSIStream's consumer reads the watcher's, the reconstructor's and a stream processor's heartbeats and logs",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -146,6 +146,22 @@ Deno.test({
       "1",
     ]);
     await reconstructor.finish([[`${rebuilt}/scope.bin`, SIZE]]);
+    // A stream processor on the same topic beats too.
+    const processing = new BackgroundTask("process_data_files", [
+      ...topicArgs(config, files),
+      "--processor",
+      "scripts/processors/sha512_check.ts",
+      "--working_dir",
+      `${dir}/processing`,
+      "--heartbeat_topic_name",
+      beats,
+      "--heartbeat_program_id",
+      "process-1",
+      "--heartbeat_interval_secs",
+      "1",
+    ]);
+    await processing.stdout.waitFor("Processed scope.bin");
+    deepStrictEqual((await processing.quit()).code, 0);
     deepStrictEqual((await watcher.quit()).code, 0);
 
     const read = await readWithOpenMsiStream(broker.bootstrap, [beats, logs]);
@@ -166,6 +182,9 @@ Deno.test({
     deepStrictEqual(sum(rebuildBeats, "n_messages_processed"), CHUNKS);
     ok(sum(rebuildBeats, "n_bytes_read") > SIZE);
     deepStrictEqual(sum(rebuildBeats, "n_files_processed"), 1);
+    const processBeats = read.filter((m) => m.key === "process-1_heartbeat");
+    deepStrictEqual(sum(processBeats, "n_messages_read"), CHUNKS);
+    deepStrictEqual(sum(processBeats, "n_files_processed"), 1);
     ok(
       logLines.some((line) => line.includes("Uploaded scope.bin")),
       logLines.join("\n"),
