@@ -39,41 +39,24 @@
  */
 import { join } from "node:path";
 import { toHex } from "../lib/transfer/chunk.ts";
-import { describeError, runMain, UserError } from "../lib/common/cli.ts";
-import {
-  listenForCommands,
-  startHeartbeat,
-} from "../lib/common/console_commands.ts";
+import { runMain, UserError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
-import {
-  checkGroupId,
-  checkTopicName,
-  CONFIG_FLAG,
-  threadsFlag,
-  TOPIC_FLAG,
-  UPDATE_SECONDS_FLAG,
-} from "../lib/kafka/kafka_flags.ts";
-import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
-import {
-  checkHeartbeatFlags,
-  HEARTBEAT_FLAGS,
-  HeartbeatSender,
-} from "../lib/kafka/heartbeats.ts";
 import { Logger } from "../lib/common/log.ts";
 import { printableName } from "../lib/common/printable.ts";
-import { EXPIRE_FLAG } from "../lib/transfer/file_expiry.ts";
 import { hashFile } from "../lib/transfer/partial_files.ts";
 import {
-  consumerCount,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
 import {
-  handleChunkMessage,
-  RebuildGroup,
-} from "../lib/transfer/rebuild_group.ts";
+  checkRebuildRunFlags,
+  connectRebuildRun,
+  REBUILD_RUN_FLAGS,
+  runRebuildGroup,
+  stoppedByError,
+} from "../lib/transfer/rebuild_run.ts";
 import {
   filesWaiting,
   ProcessRegistry,
@@ -89,8 +72,6 @@ import type {
 import {
   listenForShutdown,
   type ShutdownSignal,
-  unlessStopped,
-  untilStopped,
 } from "../lib/common/shutdown.ts";
 
 /** Where the files, their chunks' state and the registry live. */
@@ -132,10 +113,7 @@ function readCommandLine() {
         default: WORKING_DIR,
         description: "files waiting, their state and the registry of outcomes",
       },
-      config: CONFIG_FLAG,
-      topic_name: TOPIC_FLAG,
-      consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
-      n_threads: threadsFlag("consumers in the group"),
+      ...REBUILD_RUN_FLAGS,
       max_file_mb: {
         type: "number",
         default: MAX_FILE_MB,
@@ -153,18 +131,13 @@ function readCommandLine() {
         type: "boolean",
         description: "run the files that failed before again, first",
       },
-      update_seconds: UPDATE_SECONDS_FLAG,
-      expire_seconds: EXPIRE_FLAG,
-      ...HEARTBEAT_FLAGS,
     },
   });
   if (positionals.length > 0) {
     throw new UserError(`unexpected argument ${positionals[0]}`);
   }
   if (!flags.processor) throw new UserError("name a --processor module");
-  checkTopicName(flags.topic_name);
-  checkHeartbeatFlags(flags);
-  checkGroupId(flags.consumer_group_ID);
+  checkRebuildRunFlags(flags);
   return { ...flags, processor: flags.processor };
 }
 
@@ -269,92 +242,38 @@ async function processDataFiles(
     await arrived(relativePath, toHex(await hashFile(path)));
   }
 
-  const { kafka, settings, partitions } = await unlessStopped(
-    openTopic(options.config, options.topic_name, log),
-    shutdown,
-    "while connecting to Kafka; nothing was read",
-  );
-  const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
-    `process_data_files-${crypto.randomUUID()}`;
-  let fatal: Error | undefined;
-  const rebuild = await RebuildGroup.join(kafka, settings, {
-    topic: options.topic_name,
-    groupId,
-    named:
-      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
-    partitions,
-    consumers: consumerCount(
-      options.n_threads,
-      partitions,
-      options.topic_name,
-      log,
-    ),
-    assembler,
-    expireSeconds: options.expire_seconds,
+  const connection = await connectRebuildRun(
+    "process_data_files",
+    options,
     shutdown,
     log,
-    // Each chunk checked and written as reconstruct_data_files does it; a
-    // file complete is processed before the commit passes it.
-    handle: (member, value, where, forwarder) =>
-      handleChunkMessage(member, value, where, {
-        report: progress,
-        log,
-        forwarder,
-        finished: (relativePath, chunk, { topic, partition, offset }) =>
-          arrived(relativePath, toHex(chunk.fileHash), {
-            topic,
-            partition,
-            offset,
-            groupId,
-          }),
-      }),
-    lost: (files) => progress.reportLost(files),
-    fatal: (error) => {
-      fatal ??= error;
-      shutdown.stop(`an error (${describeError(error)})`);
-    },
-  });
-  log.info(
-    `Processing files of topic ${options.topic_name} (group ${groupId}) from ${
-      describeSettings(settings)
-    } with ${options.processor}. Type "check" or "quit".`,
   );
-  const commands = listenForCommands(
-    {
-      check: () => void progress.printCheck(rebuild.status, assembler),
-      quit: () => shutdown.stop("quit"),
-    },
-    (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
-  );
-  const stopHeartbeat = startHeartbeat(
-    options.update_seconds,
-    () => progress.printStatus(rebuild.status, assembler),
-  );
-  // With --heartbeat_topic_name / --log_topic_name: seen from afar (status).
-  const heartbeats = HeartbeatSender.start({
+  const { groupId } = connection;
+  // Each chunk checked and written as reconstruct_data_files does it; a
+  // file complete is processed before the commit passes it.
+  const fatal = await runRebuildGroup({
     program: "process_data_files",
     flags: options,
-    settings,
+    connection,
+    assembler,
+    shutdown,
     log,
-    counts: () => ({
-      n_messages_read: progress.messagesRead,
-      n_messages_processed: progress.messagesRead - progress.skipped,
-      n_bytes_read: progress.bytesRead,
-      n_bytes_processed: progress.bytesRead - progress.bytesSkipped,
-      n_files_processed: outcomes.processed,
-    }),
-    extra: async () => ({ group_lag: (await rebuild.status.status()).lag }),
-    warn: (line) => log.warn(line),
+    report: progress,
+    hooks: {
+      finished: (relativePath, chunk, { topic, partition, offset }) =>
+        arrived(relativePath, toHex(chunk.fileHash), {
+          topic,
+          partition,
+          offset,
+          groupId,
+        }),
+    },
+    startLine:
+      `Processing files of topic ${options.topic_name} (group ${groupId}) from ${
+        describeSettings(connection.settings)
+      } with ${options.processor}. Type "check" or "quit".`,
+    filesProcessed: () => outcomes.processed,
   });
-  await untilStopped(shutdown.signal);
-  stopHeartbeat();
-  commands.close();
-  // The last commits are made while stopping: a failure then (a full disk,
-  // say) is reported as one before, with how to go on.
-  await rebuild.stop().catch((error) => {
-    fatal ??= error;
-  });
-  await heartbeats.stop();
   await runner.close();
   assembler.close();
   const failedSoFar = registry.failed().length;
@@ -364,13 +283,7 @@ async function processDataFiles(
   log.info(
     `${outcomes.processed} file(s) processed, ${outcomes.failed} failed in this run; ${failedSoFar} failed file(s) wait for --retry_failed`,
   );
-  if (fatal) {
-    throw new UserError(
-      `stopped by an error: ${
-        describeError(fatal)
-      }; to go on, start again with --consumer_group_ID ${groupId}`,
-    );
-  }
+  if (fatal) throw stoppedByError(fatal, groupId);
 }
 
 if (import.meta.main) {

@@ -43,55 +43,31 @@
  *
  * @module
  */
-import {
-  describeError,
-  runMain,
-  UsageError,
-  UserError,
-} from "../lib/common/cli.ts";
-import {
-  listenForCommands,
-  startHeartbeat,
-} from "../lib/common/console_commands.ts";
+import { runMain, UsageError } from "../lib/common/cli.ts";
 import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
-import {
-  checkGroupId,
-  checkTopicName,
-  CONFIG_FLAG,
-  threadsFlag,
-  TOPIC_FLAG,
-  UPDATE_SECONDS_FLAG,
-} from "../lib/kafka/kafka_flags.ts";
-import { openTopic } from "../lib/kafka/client.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
-import { EXPIRE_FLAG } from "../lib/transfer/file_expiry.ts";
 import {
-  handleChunkMessage,
-  RebuildGroup,
-} from "../lib/transfer/rebuild_group.ts";
-import {
-  consumerCount,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
 import {
+  checkRebuildRunFlags,
+  connectRebuildRun,
+  REBUILD_RUN_FLAGS,
+  runRebuildGroup,
+  stoppedByError,
+} from "../lib/transfer/rebuild_run.ts";
+import {
   listenForShutdown,
   type ShutdownSignal,
-  unlessStopped,
-  untilStopped,
 } from "../lib/common/shutdown.ts";
 import {
   CATALOG_FLAG,
   openRebuiltCatalog,
   withCatalogValue,
 } from "../lib/catalog/transfer_catalog.ts";
-import {
-  checkHeartbeatFlags,
-  HEARTBEAT_FLAGS,
-  HeartbeatSender,
-} from "../lib/kafka/heartbeats.ts";
 import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
 
 const log = new Logger({
@@ -113,25 +89,17 @@ function readCommandLine() {
       "Rebuild files from the chunk messages on a Kafka topic into WORKINGDIR.",
     positionals: "WORKINGDIR",
     flags: {
-      config: CONFIG_FLAG,
-      topic_name: TOPIC_FLAG,
-      n_threads: threadsFlag("consumers in the group"),
-      update_seconds: UPDATE_SECONDS_FLAG,
-      consumer_group_ID: RECONSTRUCT_FLAGS.consumer_group_ID,
+      ...REBUILD_RUN_FLAGS,
       catalog: CATALOG_FLAG,
       tag: TAG_FLAG,
       max_file_size: RECONSTRUCT_FLAGS.max_file_size,
-      expire_seconds: EXPIRE_FLAG,
-      ...HEARTBEAT_FLAGS,
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one WORKINGDIR");
   }
   checkPathArguments(positionals, "WORKINGDIR");
-  checkTopicName(flags.topic_name);
-  checkHeartbeatFlags(flags);
-  checkGroupId(flags.consumer_group_ID);
+  checkRebuildRunFlags(flags);
   return { ...flags, workingDir: positionals[0], tags: catalogArgs.tags };
 }
 
@@ -142,13 +110,12 @@ async function reconstruct(
 ): Promise<void> {
   const startedAt = new Date();
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
-  const { kafka, settings, partitions } = await unlessStopped(
-    openTopic(options.config, options.topic_name, log),
+  const connection = await connectRebuildRun(
+    "reconstruct_data_files",
+    options,
     shutdown,
-    "while connecting to Kafka; nothing was read",
+    log,
   );
-  const groupId = options.consumer_group_ID ?? settings.consumer.groupId ??
-    `reconstruct_data_files-${crypto.randomUUID()}`;
   // Stray partials removed, files complete but not in place finished.
   const assembler = await openWorkingDir(
     options.workingDir,
@@ -159,103 +126,36 @@ async function reconstruct(
   // With --catalog: rows a crash kept out written now, then one per file.
   const rows = await openRebuiltCatalog(options.catalog, options.workingDir, {
     topic: options.topic_name,
-    consumerGroup: groupId,
+    consumerGroup: connection.groupId,
     warn: (line) => log.warn(line),
     tags: options.tags,
   });
-  // No more consumers than partitions: one without a partition would idle.
-  const consumers = consumerCount(
-    options.n_threads,
-    partitions,
-    options.topic_name,
-    log,
-  );
-
-  let fatal: Error | undefined;
-  // In a named group (members may share the topic), chunks of files spread
-  // over partitions go through a repartition topic keyed by file, read by
-  // a second group of the same members (lib/transfer/rebuild_group.ts).
-  const rebuild = await RebuildGroup.join(kafka, settings, {
-    topic: options.topic_name,
-    groupId,
-    named:
-      (options.consumer_group_ID ?? settings.consumer.groupId) !== undefined,
-    partitions,
-    consumers,
-    assembler,
-    expireSeconds: options.expire_seconds,
-    shutdown,
-    log,
-    // Each chunk checked and written; a file complete gets its catalog row.
-    handle: (member, value, where, forwarder) =>
-      handleChunkMessage(member, value, where, {
-        report: progress,
-        log,
-        forwarder,
-        // With --catalog: where each chunk was read, and the row once whole.
-        chunkRead: rows.chunkRead,
-        finished: rows.rebuilt &&
-          ((relativePath) => rows.rebuilt!(relativePath)),
-      }),
-    lost: (files) => progress.reportLost(files),
-    fatal: (error) => {
-      fatal ??= error;
-      shutdown.stop(`an error (${describeError(error)})`);
-    },
-  });
-  const status = rebuild.status;
-  log.info(
-    `Reading topic ${options.topic_name} (group ${groupId}) from ${
-      describeSettings(settings)
-    } into ${options.workingDir}. Type "check" or "quit".`,
-  );
-  const commands = listenForCommands(
-    {
-      check: () => void progress.printCheck(status, assembler),
-      quit: () => shutdown.stop("quit"),
-    },
-    (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
-  );
-  const stopHeartbeat = startHeartbeat(
-    options.update_seconds,
-    () => progress.printStatus(status, assembler),
-  );
-  // With --heartbeat_topic_name / --log_topic_name: seen from afar (status).
-  const heartbeats = HeartbeatSender.start({
+  // The group (lib/transfer/rebuild_run.ts) checks and writes each chunk;
+  // with --catalog, where each chunk was read, and a row once a file is whole.
+  const fatal = await runRebuildGroup({
     program: "reconstruct_data_files",
     flags: options,
-    settings,
+    connection,
+    assembler,
+    shutdown,
     log,
-    counts: () => ({
-      n_messages_read: progress.messagesRead,
-      n_messages_processed: progress.messagesRead - progress.skipped,
-      n_bytes_read: progress.bytesRead,
-      n_bytes_processed: progress.bytesRead - progress.bytesSkipped,
-      n_files_processed: progress.reconstructed.length,
-    }),
-    extra: async () => ({ group_lag: (await status.status()).lag }),
-    warn: (line) => log.warn(line),
+    report: progress,
+    hooks: {
+      chunkRead: rows.chunkRead,
+      finished: rows.rebuilt &&
+        ((relativePath) => rows.rebuilt!(relativePath)),
+    },
+    startLine:
+      `Reading topic ${options.topic_name} (group ${connection.groupId}) from ${
+        describeSettings(connection.settings)
+      } into ${options.workingDir}. Type "check" or "quit".`,
+    filesProcessed: () => progress.reconstructed.length,
   });
-  await untilStopped(shutdown.signal);
-  stopHeartbeat();
-  commands.close();
-  // The last commits are made while stopping: a failure then (a full disk,
-  // say) is reported as one before, with how to go on.
-  await rebuild.stop().catch((error) => {
-    fatal ??= error;
-  });
-  await heartbeats.stop();
   assembler.close();
   await rows.catalog?.close();
   shutdown.dispose();
   progress.printSummary(startedAt);
-  if (fatal) {
-    throw new UserError(
-      `stopped by an error: ${
-        describeError(fatal)
-      }; to go on, start again with --consumer_group_ID ${groupId}`,
-    );
-  }
+  if (fatal) throw stoppedByError(fatal, connection.groupId);
 }
 
 if (import.meta.main) {

@@ -12,7 +12,12 @@ import postgres from "postgres";
 import { taskArgs } from "../lib/common/deno_tasks.ts";
 import { onBothDatabases, queryRows } from "./helpers/catalog_db.ts";
 import { sharedTestPostgres, startTestPostgres } from "./helpers/postgres.ts";
-import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import {
+  makeOutTempDir,
+  ROOT,
+  runTask,
+  runWithoutOverride,
+} from "./helpers/run_task.ts";
 import {
   LARGE_TRC_SPIKE,
   makeTrc,
@@ -56,35 +61,6 @@ function handmade(overrides: Partial<TrcSpec> = {}): Uint8Array {
 function setText(bytes: Uint8Array, at: number, size: number, text: string) {
   bytes.fill(0, at, at + size);
   bytes.set(new TextEncoder().encode(text).subarray(0, size), at);
-}
-
-/**
- * Runs a task as root without the power to ignore file permissions (Linux
- * capabilities dropped with setpriv), so that a `chmod 000` folder is as
- * unreadable as it is for a normal user; as a normal user it runs as is.
- */
-async function runWithoutOverride(task: string, args: string[]) {
-  const deno = [Deno.execPath(), ...taskArgs(task, `${ROOT}deno.json`)];
-  const command = Deno.uid() === 0
-    ? [
-      "setpriv",
-      "--bounding-set",
-      "-dac_override,-dac_read_search,-fowner",
-      ...deno,
-    ]
-    : deno;
-  const output = await new Deno.Command(command[0], {
-    args: [...command.slice(1), ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
 }
 
 Deno.test("item 8: a --db or --catalog URL with a port that is no port is one line, exit 2, password never printed", async () => {

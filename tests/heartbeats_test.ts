@@ -17,7 +17,7 @@ import {
   writeRandomFile,
   writeTestConfig,
 } from "./helpers/kafka.ts";
-import { PEERS } from "./helpers/openmsistream.ts";
+import { PEER_PYTHONPATH } from "./helpers/openmsistream.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 import { freePort } from "./helpers/streaming.ts";
 
@@ -67,17 +67,9 @@ async function readWithOpenMsiStream(
   bootstrap: string,
   topics: string[],
 ): Promise<ReadBack[]> {
-  const folders = [
-    "openmsistream",
-    "openmsitoolbox",
-    "methodtools",
-    "wirerope",
-    "kafkacrypto",
-    "shims",
-  ];
   const output = await new Deno.Command("/usr/bin/python3", {
     args: ["-c", PYTHON_READER, bootstrap, ...topics],
-    env: { PYTHONPATH: folders.map((f) => `${PEERS}/${f}`).join(":") },
+    env: { PYTHONPATH: PEER_PYTHONPATH },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -6,7 +6,6 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { encodeChunk, type FileChunk, sha512 } from "../lib/transfer/chunk.ts";
-import { taskArgs } from "../lib/common/deno_tasks.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
   makeChunks,
@@ -19,7 +18,12 @@ import {
   writeRandomFile,
   writeTestConfig,
 } from "./helpers/kafka.ts";
-import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import {
+  makeOutTempDir,
+  ROOT,
+  runTask,
+  runWithoutOverride,
+} from "./helpers/run_task.ts";
 
 const PORT = Deno.env.get("TEST_KAFKA_PORT") ?? "19092";
 
@@ -64,35 +68,6 @@ function oneChunk(
     ...makeChunks(data, filename, Math.max(1, data.length))[0],
     ...fields,
   });
-}
-
-/**
- * Runs a task as root without the power to ignore file permissions (Linux
- * capabilities dropped with setpriv), so permission checks apply as they do
- * for a normal user; as a normal user it runs the task as it is.
- */
-async function runWithoutOverride(task: string, args: string[]) {
-  const deno = [Deno.execPath(), ...taskArgs(task, `${ROOT}deno.json`)];
-  const command = Deno.uid() === 0
-    ? [
-      "setpriv",
-      "--bounding-set",
-      "-dac_override,-dac_read_search,-fowner",
-      ...deno,
-    ]
-    : deno;
-  const output = await new Deno.Command(command[0], {
-    args: [...command.slice(1), ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
 }
 
 Deno.test("the transfer tools ride out faults and refuse bad input in one line", async (t) => {

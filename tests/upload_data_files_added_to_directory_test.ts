@@ -4,7 +4,6 @@
  * reconstruct_data_files, once, complete, and after a kill -9 too.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { taskArgs } from "../lib/common/deno_tasks.ts";
 import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
@@ -18,7 +17,12 @@ import {
   writeRandomFile,
   writeTestConfig,
 } from "./helpers/kafka.ts";
-import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import {
+  makeOutTempDir,
+  ROOT,
+  runTask,
+  runWithoutOverride,
+} from "./helpers/run_task.ts";
 
 const TASK = "upload_data_files_added_to_directory";
 /** Small chunks, so that a few KB already make several messages. */
@@ -379,22 +383,14 @@ Deno.test("upload_data_files_added_to_directory refuses a record made by another
       await Deno.chown(file, NOBODY, NOBODY).catch(() => {});
     }
     // Root without the capabilities that ignore file owners: any other user.
-    const output = await new Deno.Command("setpriv", {
-      args: [
-        "--bounding-set=-dac_override,-dac_read_search,-fowner",
-        Deno.execPath(),
-        ...taskArgs(TASK, `${ROOT}deno.json`),
-        ...topicArgs(
-          await writeTestConfig(dir, "127.0.0.1:9"),
-          uniqueTopic("foreign"),
-        ),
-        folder,
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
+    const output = await runWithoutOverride(TASK, [
+      ...topicArgs(
+        await writeTestConfig(dir, "127.0.0.1:9"),
+        uniqueTopic("foreign"),
+      ),
+      folder,
+    ]);
+    const stderr = output.stderr;
     deepStrictEqual(output.code, 1, stderr);
     deepStrictEqual(
       stderr,

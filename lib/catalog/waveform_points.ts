@@ -22,6 +22,7 @@
  * @module
  */
 import { LecroyFormatError, type LecroyWaveform } from "./lecroy.ts";
+import { readFull } from "../common/read_full.ts";
 
 /** Bytes read from the file at a time (even: a 2-byte sample never splits). */
 export const READ_BYTES = 1 << 20;
@@ -69,7 +70,7 @@ export async function plotPoints(
   let remaining = segments * perSegment * waveform.sampleBytes;
   while (remaining > 0) {
     const want = Math.min(buffer.length, remaining);
-    const got = await readFully(file, buffer.subarray(0, want));
+    const got = await readFull(file, buffer.subarray(0, want));
     if (got < want) throw new LecroyFormatError("samples cut off");
     remaining -= got;
     const view = new DataView(buffer.buffer, 0, got);
@@ -161,7 +162,7 @@ async function segmentStarts(
   }
   const bytes = new Uint8Array(segments * 16);
   await file.seek(waveform.trigtimeOffset, Deno.SeekMode.Start);
-  if (await readFully(file, bytes) < bytes.length) {
+  if (await readFull(file, bytes) < bytes.length) {
     throw new LecroyFormatError("TRIGTIME array cut off");
   }
   const view = new DataView(bytes.buffer);
@@ -169,18 +170,4 @@ async function segmentStarts(
     { length: segments },
     (_, s) => view.getFloat64(s * 16 + 8, waveform.littleEndian),
   );
-}
-
-/** Fills `buffer` from the file; fewer bytes only at its end. */
-async function readFully(
-  file: Deno.FsFile,
-  buffer: Uint8Array,
-): Promise<number> {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
 }

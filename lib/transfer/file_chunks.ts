@@ -28,6 +28,7 @@ import { printableName } from "../common/printable.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
 import { mtimeSeconds } from "./file_times.ts";
+import { readFull } from "../common/read_full.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -396,18 +397,4 @@ async function openOrChanged(path: string): Promise<Deno.FsFile> {
     }
     throw error;
   }
-}
-
-/** Reads until `buffer` is full or the file ends; returns the bytes read. */
-async function readFull(
-  file: Deno.FsFile,
-  buffer: Uint8Array,
-): Promise<number> {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
 }

@@ -21,18 +21,20 @@ export const PEERS: string = Deno.env.get("OPENMSISTREAM_PEERS") ??
 /** The Debian python3 the peers README names (not a pyenv one). */
 const PYTHON = "/usr/bin/python3";
 
+/** The PYTHONPATH that lets python3 import OpenMSIStream from the peers folder. */
+export const PEER_PYTHONPATH: string = [
+  "openmsistream",
+  "openmsitoolbox",
+  "methodtools",
+  "wirerope",
+  "kafkacrypto",
+  "shims",
+].map((f) => `${PEERS}/${f}`).join(":");
+
 /** The environment that lets python3 import OpenMSIStream from the peers folder. */
 function peerEnv(bootstrap: string): Record<string, string> {
-  const folders = [
-    "openmsistream",
-    "openmsitoolbox",
-    "methodtools",
-    "wirerope",
-    "kafkacrypto",
-    "shims",
-  ];
   return {
-    PYTHONPATH: folders.map((f) => `${PEERS}/${f}`).join(":"),
+    PYTHONPATH: PEER_PYTHONPATH,
     LOCAL_KAFKA_BROKER_BOOTSTRAP_SERVERS: bootstrap,
     PYTHONUNBUFFERED: "1",
   };

@@ -50,6 +50,45 @@ export async function runTask(
 }
 
 /**
+ * Runs a task's own `deno run ...` line and waits for it; as root, without
+ * the power to ignore file permissions (Linux capabilities dropped with
+ * setpriv), so that permission checks apply as they do for a normal user.
+ * As a normal user it runs the task as it is.
+ *
+ * @example
+ * ```ts
+ * const { code, stderr } = await runWithoutOverride("metadata_uploader", ["out/locked"]);
+ * ```
+ */
+export async function runWithoutOverride(
+  task: string,
+  args: string[],
+): Promise<TaskResult> {
+  const deno = [Deno.execPath(), ...taskArgs(task, `${ROOT}deno.json`)];
+  const command = Deno.uid() === 0
+    ? [
+      "setpriv",
+      "--bounding-set",
+      "-dac_override,-dac_read_search,-fowner",
+      ...deno,
+    ]
+    : deno;
+  const output = await new Deno.Command(command[0], {
+    args: [...command.slice(1), ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/**
  * Starts `deno task <name> ...args` without waiting, stdout and stderr piped.
  * The caller must read both streams (or call `output()`) and end the process.
  *
