@@ -148,7 +148,9 @@ async function partialsIn(workingDir: string): Promise<string[]> {
 /** Waits until every file of `sources` is in one of `dirs`. */
 async function waitForAll(sources: Source[], dirs: string[]): Promise<void> {
   const names = sources.flatMap((s) => [...s.files.keys()]);
-  const deadline = Date.now() + 90_000;
+  // A guard against a hang, not a speed check: a member killed holds its
+  // partitions until Kafka drops it, and a loaded machine is slow.
+  const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     const found = new Set((await Promise.all(dirs.map(rebuiltIn))).flat());
     if (names.every((name) => found.has(name))) return;

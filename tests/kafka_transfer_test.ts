@@ -237,12 +237,18 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
         // another member without the partial copy), so the restarted run
         // reads the file again from its first chunk: these hand-made chunks
         // carry no one-partition header, so in a named group they went
-        // through the repartition topic (all 64 read again there), and the
-        // source commit had passed the 40 forwarded ones (24 read there).
+        // through the repartition topic (all 64 read again there). If the
+        // source commit had passed the 40 forwarded ones before the kill,
+        // 24 are read there; if not, all 64 are read and forwarded again,
+        // and the repartition topic holds 40 + 64 (forwarding is at least
+        // once; the file is still rebuilt once, from its first chunk).
         const read = Number(
           run.stdout.match(/Stopped\. (\d+) messages read/)?.[1],
         );
-        deepStrictEqual(read, 24 + 64, `read ${read} messages`);
+        ok(
+          read === 24 + 64 || read === 64 + 40 + 64,
+          `read ${read} messages`,
+        );
       },
     );
 
