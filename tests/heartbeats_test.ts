@@ -9,6 +9,7 @@ import { deepStrictEqual, ok } from "node:assert/strict";
 import { parseKafkaConfig } from "../lib/kafka/config.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
+  heartbeatArgs,
   Reconstructor,
   startTestBroker,
   type TestBroker,
@@ -111,12 +112,7 @@ Deno.test({
     const watcher = new BackgroundTask("upload_data_files_added_to_directory", [
       ...topicArgs(config, files, CHUNK),
       "--settle_seconds=0.5",
-      "--heartbeat_topic_name",
-      beats,
-      "--heartbeat_program_id",
-      "lab-pc-1",
-      "--heartbeat_interval_secs",
-      "1",
+      ...heartbeatArgs(beats, "lab-pc-1"),
       "--log_topic_name",
       logs,
       "--log_program_id",
@@ -130,12 +126,7 @@ Deno.test({
     await watcher.stdout.waitFor("Uploaded scope.bin");
     const rebuilt = `${dir}/rebuilt`;
     const reconstructor = Reconstructor.start(config, files, rebuilt, [
-      "--heartbeat_topic_name",
-      beats,
-      "--heartbeat_program_id",
-      "rebuild-1",
-      "--heartbeat_interval_secs",
-      "1",
+      ...heartbeatArgs(beats, "rebuild-1"),
     ]);
     await reconstructor.finish([[`${rebuilt}/scope.bin`, SIZE]]);
     // A stream processor on the same topic beats too.
@@ -145,12 +136,7 @@ Deno.test({
       "scripts/processors/sha512_check.ts",
       "--working_dir",
       `${dir}/processing`,
-      "--heartbeat_topic_name",
-      beats,
-      "--heartbeat_program_id",
-      "process-1",
-      "--heartbeat_interval_secs",
-      "1",
+      ...heartbeatArgs(beats, "process-1"),
     ]);
     await processing.stdout.waitFor("Processed scope.bin");
     deepStrictEqual((await processing.quit()).code, 0);

@@ -8,6 +8,7 @@ import { deepStrictEqual, ok } from "node:assert/strict";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import { HeadlessPage } from "./helpers/chromium.ts";
 import {
+  heartbeatArgs,
   Reconstructor,
   startTestBroker,
   type TestBroker,
@@ -85,12 +86,7 @@ Deno.test({
         [
           ...topicArgs(config, files, 16384),
           "--settle_seconds=0.5",
-          "--heartbeat_topic_name",
-          beats,
-          "--heartbeat_program_id",
-          "lab-pc-1",
-          "--heartbeat_interval_secs",
-          "1",
+          ...heartbeatArgs(beats, "lab-pc-1"),
           watched,
         ],
       );
@@ -120,12 +116,7 @@ Deno.test({
         files,
         `${dir}/rebuilt`,
         [
-          "--heartbeat_topic_name",
-          beats,
-          "--heartbeat_program_id",
-          "rebuild-1",
-          "--heartbeat_interval_secs",
-          "1",
+          ...heartbeatArgs(beats, "rebuild-1"),
         ],
       );
       const rebuilt = await page.waitUntil<Record<string, unknown>>(

@@ -401,3 +401,27 @@ export function makeChunks(
     };
   });
 }
+
+/**
+ * The heartbeat flags of a long-running tool: beats of `programId` to
+ * `topic` every `seconds`.
+ *
+ * @example
+ * ```ts
+ * heartbeatArgs("beats", "lab-pc-1"); // ["--heartbeat_topic_name", "beats", ...]
+ * ```
+ */
+export function heartbeatArgs(
+  topic: string,
+  programId: string,
+  seconds = 1,
+): string[] {
+  return [
+    "--heartbeat_topic_name",
+    topic,
+    "--heartbeat_program_id",
+    programId,
+    "--heartbeat_interval_secs",
+    String(seconds),
+  ];
+}
