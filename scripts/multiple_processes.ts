@@ -45,6 +45,8 @@ import { Logger } from "../lib/common/log.ts";
 import { runDenoScript } from "../lib/common/processes.ts";
 import * as shutdown from "../lib/common/shutdown.ts";
 import * as lockEvents from "../lib/course/lock_events.ts";
+import type { LockEventKind } from "../lib/course/lock_events.ts";
+import type { PetsWorker as Worker } from "../lib/course/pets_settings.ts";
 import { TimeOrderedLog } from "../lib/course/time_ordered_log.ts";
 import * as pets from "../lib/course/pets_settings.ts";
 import * as report from "../lib/course/pets_report.ts";
@@ -82,43 +84,9 @@ function recreateDatabase(log: Logger, dbPath: string): void {
   }
 }
 
-/** The longest any insert may wait: all inserts one by one, plus 5 s. */
-function everyonesTurnMs(settings: pets.PetsSettings): number {
-  const inserts = settings.processes * settings.recordsPerProcess;
-  return inserts * settings.taskDurationSeconds * 1000 + 5000;
-}
-
-/** A worker process: its number (1 for P1), the settings, Ctrl-C. */
-interface Worker {
-  number: number;
-  settings: pets.PetsSettings;
-  stop: shutdown.ShutdownSignal;
-}
-
-/**
- * Reports one step to the parent. Three processes printing to one console
- * would mix their lines out of order, so a worker prints each step as one
- * line of JSON on its stdout, for example
- * `{"process":2,"kind":"ask","pet":"Cooper","at":1715263560123,
- * "level":"INFO","message":"P2: asks for the lock to insert Cooper."}`.
- * The parent prints each `message` stamped with its time `at`, in time
- * order, and draws the lock timeline from the `kind`s.
- */
-function tell(
-  worker: Worker,
-  kind: lockEvents.LockEventKind,
-  pet: string,
-  text: string,
-): void {
-  const level = lockEvents.LEVELS[kind]; // ERROR for "fail", ...
-  const message = `P${worker.number}: ${text}`;
-  const event = { process: worker.number, kind, pet, at: Date.now() };
-  console.log(lockEvents.formatLockEvent({ ...event, level, message }));
-}
-
-/** Seconds since `startMs`, for the log: "0.004 s". */
-function secondsSince(startMs: number): string {
-  return `${((Date.now() - startMs) / 1000).toFixed(3)} s`;
+/** Reports one step to the parent: one line of JSON (see the header). */
+function tell(worker: Worker, kind: LockEventKind, pet: string, text: string) {
+  lockEvents.tellParent(worker.number, kind, pet, text);
 }
 
 /** One try on a new connection: BEGIN, INSERT, the slow task, COMMIT. */
@@ -132,7 +100,7 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
   if (short) await shutdown.sleep(taskMs, stop.signal);
   // Remedy "wait_longer": a busy timeout long enough for everyone's turn.
   const busyTimeoutMs = settings.remedy === "wait_longer"
-    ? Math.max(settings.busyTimeoutMs, everyonesTurnMs(settings))
+    ? Math.max(settings.busyTimeoutMs, pets.everyonesTurnMs(settings))
     : settings.busyTimeoutMs;
   // A new connection, which waits up to busyTimeoutMs for a busy lock.
   const db = new DatabaseSync(settings.dbPath, { timeout: busyTimeoutMs });
@@ -146,14 +114,14 @@ async function insertOnce(worker: Worker, pet: pets.Pet): Promise<void> {
     db.prepare("INSERT INTO pets (name, breed) VALUES (?, ?)")
       .run(name, pet.breed);
     const lockedAt = Date.now();
-    const waited = secondsSince(askedAt);
+    const waited = lockEvents.secondsSince(askedAt);
     tell(worker, "lock", name, `got the lock for ${name} after ${waited}.`);
     // The slow task, holding the lock; Ctrl-C cuts it short.
     if (!short) await shutdown.sleep(taskMs, stop.signal);
     // After Ctrl-C the row is rolled back below, never committed.
     if (stop.signal.aborted) return;
     db.exec("COMMIT"); // the row is saved, the lock released
-    const held = secondsSince(lockedAt);
+    const held = lockEvents.secondsSince(lockedAt);
     tell(worker, "commit", name, `committed ${name}, held the lock ${held}.`);
   } finally {
     if (db.isTransaction) db.exec("ROLLBACK"); // let go of the lock
@@ -167,7 +135,7 @@ async function insertPet(worker: Worker, pet: pets.Pet): Promise<void> {
   tell(worker, "note", pet.name, `Called insertPet() with ${pet.name}.`);
   // Remedy "retry": when the lock is busy, back off a random while and try
   // again, until every other insert has surely had its turn.
-  const deadline = Date.now() + everyonesTurnMs(settings);
+  const deadline = Date.now() + pets.everyonesTurnMs(settings);
   for (let attempt = 1;; attempt++) {
     const askedAt = Date.now();
     try {
@@ -175,13 +143,12 @@ async function insertPet(worker: Worker, pet: pets.Pet): Promise<void> {
     } catch (error) {
       if ((error as { code?: string }).code !== "ERR_SQLITE_ERROR") throw error;
       const busy = (error as { errcode?: number }).errcode === SQLITE_BUSY;
-      const gaveUp = `gave up on ${pet.name} after ${secondsSince(askedAt)}: ${
-        describeError(error)
-      }`;
+      const gaveUp = `gave up on ${pet.name} after ${
+        lockEvents.secondsSince(askedAt)
+      }: ${describeError(error)}`;
       // Doubling waits with jitter, so that colliding processes spread out.
-      const backoffMs = Math.round(
-        Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2),
-      );
+      const capMs = Math.min(1000, 50 * 2 ** attempt); // up to 1 s
+      const backoffMs = Math.round(capMs * (0.5 + Math.random() / 2));
       const retry = busy && settings.remedy === "retry" &&
         Date.now() + backoffMs < deadline;
       if (!retry) return tell(worker, "fail", pet.name, `${gaveUp}.`);
@@ -223,14 +190,8 @@ function startProcess(
     // itself creates its journal file next to it.)
     allowRead: [settings.dbPath],
     allowWrite: [settings.dbPath],
-    // A JSON line is one event (see tell): kept for the timeline, its
-    // message printed in time order. Any other line (a crash) goes as it is.
-    onLine: (line) => {
-      const event = lockEvents.parseLockEvent(line);
-      if (event) events.push(event);
-      if (event) printer.add(event.at, event.level, event.message);
-      else printer.add(Date.now(), "ERROR", `P${number}: ${line}`);
-    },
+    // Each step (see tell) is printed in time order and kept for the timeline.
+    onLine: lockEvents.relayLockEvents(number, events, printer),
     // Ctrl-C: each worker gets SIGINT; one still stuck in a busy wait 2 s
     // later is killed, and SQLite rolls back what it had begun.
     signal: stop,
@@ -238,25 +199,19 @@ function startProcess(
 }
 
 /** Counts the rows really in the table and names the missing ones. */
-function reportRows(
-  log: Logger,
-  settings: pets.PetsSettings,
-  stoppedBy?: string,
-): boolean {
+function reportRows(log: Logger, settings: pets.PetsSettings, stop?: string) {
   const db = new DatabaseSync(settings.dbPath, { timeout: BUSY_TIMEOUT_MS });
   const rows = db.prepare("SELECT name, breed FROM pets").all()
     .map((row) => ({ name: String(row.name), breed: String(row.breed) }));
   db.close();
   const expected = pets.planPets(PETS_BY_PROCESS, settings).flat();
-  return report.reportPetRows(log, settings.remedy, expected, rows, stoppedBy);
+  return report.reportPetRows(log, settings.remedy, expected, rows, stop);
 }
 
 /** The parent: a fresh table, the worker processes, the count, the timeline. */
 async function runParent(settings: pets.PetsSettings): Promise<number> {
   const log = new Logger({ tee: settings.output });
-  const title = report.runTitle(settings);
-  log.info(report.startBanner());
-  log.info(`${title}.`);
+  const title = report.logStart(log, settings); // the banner, the run's title
   recreateDatabase(log, settings.dbPath);
   // From here on Ctrl-C does not kill the parent: it stops the workers, then
   // counts the rows and draws the timeline up to that moment.
@@ -268,13 +223,7 @@ async function runParent(settings: pets.PetsSettings): Promise<number> {
     { length: settings.processes },
     (_, i) => startProcess(i + 1, settings, printer, events, stop.signal),
   );
-  let processesOk = true;
-  for (const [i, exit] of exits.entries()) {
-    const code = await exit;
-    processesOk &&= code === 0;
-    if (code === 0 || stop.signal.aborted) continue;
-    printer.add(Date.now(), "ERROR", `P${i + 1} failed (exit code ${code}).`);
-  }
+  const processesOk = await report.awaitWorkers(exits, printer, stop.signal);
   // Every worker has ended: nothing writes to the table any more.
   printer.flush();
   const allSaved = reportRows(log, settings, stop.reason);

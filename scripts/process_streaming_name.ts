@@ -43,6 +43,7 @@
 import dgram from "node:dgram";
 import { runMain, scriptName, UserError } from "../lib/common/cli.ts";
 import {
+  checkRowWidth,
   CsvRowWriter,
   formatCsvRow,
   openCsvRows,
@@ -107,22 +108,6 @@ function readFlags() {
   }).flags;
 }
 
-/** transformRow, checked: its rows must fit the header of out9.txt. */
-function transformChecked(
-  fields: string[],
-  line: number,
-  header: string[],
-): string[] | undefined {
-  const row = transformRow(fields);
-  if (row !== undefined && row.length !== header.length) {
-    throw new UserError(
-      `transformRow() returned ${row.length} fields for line ${line}, ` +
-        `but the header has ${header.length}: ${header.join(",")}`,
-    );
-  }
-  return row;
-}
-
 /** What `openSocket` returns: send one message; close the socket. */
 interface Socket {
   send(message: string): Promise<void>;
@@ -162,13 +147,6 @@ async function openSocket(
   };
 }
 
-/** Creates (or empties) out9.txt and writes its header row. */
-function startOutput(path: string, header: string[]): CsvRowWriter {
-  const output = new CsvRowWriter(path);
-  output.writeRow(header);
-  return output;
-}
-
 /** A random wait in milliseconds between the two limits, in seconds. */
 function randomDelayMs(minSeconds: number, maxSeconds: number): number {
   return (minSeconds + Math.random() * (maxSeconds - minSeconds)) * 1000;
@@ -190,7 +168,7 @@ async function main(): Promise<void> {
   });
   // Log and data go to separate files; mixing them was a bug in the originals.
   const log = new Logger({ style: "python", tee: flags.log });
-  // out9.txt is created at the first row that passed transformChecked, so a
+  // out9.txt is created at the first row that passed checkRowWidth, so a
   // header that does not fit leaves the last run's out9.txt as it was.
   let output: CsvRowWriter | undefined;
   // From here on Ctrl-C no longer kills the program; it asks it to stop.
@@ -212,8 +190,10 @@ async function main(): Promise<void> {
         log.warn(`Skipped line ${row.line}: ${row.problem}.`);
         continue;
       }
-      const fields = transformChecked(row.fields, row.line, header);
+      const fields = transformRow(row.fields);
       if (fields === undefined) continue;
+      // The row must fit the header of out9.txt, or the run stops here.
+      checkRowWidth(fields, header, row.line, "transformRow()");
       // Wait between rows, not before the first. Ctrl-C ends the wait at once.
       if (streamed > 0) {
         await sleep(
@@ -223,7 +203,7 @@ async function main(): Promise<void> {
       }
       if (shutdown.signal.aborted) break;
       // Send first, then write: out9.txt lists exactly the rows that left.
-      output ??= startOutput(flags.output, header);
+      output ??= new CsvRowWriter(flags.output, header); // header row first
       const line = formatCsvRow(fields);
       await sender.send(line).catch((error) => {
         throw socketError(error, protocol, host, port);
@@ -234,7 +214,7 @@ async function main(): Promise<void> {
       if (streamed === flags.limit) break;
     }
     ending = shutdown.signal.aborted ? `Stopped by ${shutdown.reason}` : "Done";
-    output ??= startOutput(flags.output, header); // no row: the header alone
+    output ??= new CsvRowWriter(flags.output, header); // no row: the header
   } finally {
     // Each row is already on disk; closing just lets go of the file and socket.
     output?.close();

@@ -270,13 +270,39 @@ export function formatCsvRow(fields: readonly string[]): string {
 }
 
 /**
+ * Checks that a row made by `producer` (a function's name, as the message
+ * shows it) fits the header it will be written under: as many fields as the
+ * header. Otherwise throws {@linkcode UserError} with one line naming the
+ * producer, the input line the row came from and the header.
+ *
+ * @example
+ * ```ts
+ * checkRowWidth(["a", "b"], ["Date", "Count"], 2, "transformRow()"); // fits
+ * checkRowWidth(["a"], ["Date", "Count"], 3, "transformRow()");
+ * // UserError: transformRow() returned 1 fields for line 3, but the header
+ * // has 2: Date,Count
+ * ```
+ */
+export function checkRowWidth(
+  row: readonly string[],
+  header: readonly string[],
+  line: number,
+  producer: string,
+): void {
+  if (row.length === header.length) return;
+  throw new UserError(
+    `${producer} returned ${row.length} fields for line ${line}, ` +
+      `but the header has ${header.length}: ${header.join(",")}`,
+  );
+}
+
+/**
  * Writes a CSV file row by row. Each row goes to the operating system as soon
  * as it is written, so the file is complete and valid after every row.
  *
  * @example
  * ```ts
- * const out = new CsvRowWriter("out/out9.txt");
- * out.writeRow(["Date", "Site", "Count"]);
+ * const out = new CsvRowWriter("out/out9.txt", ["Date", "Site", "Count"]);
  * out.writeRow(["2024-04-06", "Heron Marsh, north blind", "3"]);
  * out.close();
  * // out/out9.txt: Date,Site,Count / 2024-04-06,"Heron Marsh, north blind",3
@@ -286,9 +312,10 @@ export class CsvRowWriter {
   readonly #file: Deno.FsFile;
   readonly #encoder = new TextEncoder();
 
-  /** Creates (or empties) the file at `path`. */
-  constructor(path: string) {
+  /** Creates (or empties) `path`; `header`, if given, is its first row. */
+  constructor(path: string, header?: readonly string[]) {
     this.#file = openOutputFile(path);
+    if (header) this.writeRow(header);
   }
 
   /** Writes one row, with a line ending, straight to the file. */

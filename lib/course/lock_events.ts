@@ -3,9 +3,10 @@
  * with SQLite's write lock, and when; and the timeline lanes they make.
  *
  * A worker prints each step as one line of JSON on its stdout
- * ({@linkcode formatLockEvent}); the parent reads those lines back
- * ({@linkcode parseLockEvent}), prints each event's `message` as a log line
- * stamped with the event's own time, and draws the lanes
+ * ({@linkcode tellParent}, {@linkcode formatLockEvent}); the parent reads
+ * those lines back ({@linkcode relayLockEvents}, {@linkcode parseLockEvent}),
+ * prints each event's `message` as a log line stamped with the event's own
+ * time, and draws the lanes
  * ({@linkcode buildLanes}) with lib/course/lock_timeline.ts. The times are the
  * ones the workers really recorded (`Date.now()` on the same machine).
  *
@@ -136,6 +137,82 @@ export function parseLockEvent(line: string): LockEvent | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A worker's report of one step to its parent, stamped now: the single JSON
+ * line of {@linkcode formatLockEvent} on stdout, its message starting `P2: `
+ * for process 2 and its level from {@linkcode LEVELS}. Three processes printing
+ * log lines to one console would mix them out of order; the parent prints each
+ * `message` stamped with its time `at`, in time order, and draws the lock
+ * timeline from the `kind`s. The line reads, for example,
+ * `{"process":2,"kind":"ask","pet":"Cooper","at":1715263560123,
+ * "level":"INFO","message":"P2: asks for the lock to insert Cooper."}`.
+ *
+ * @example
+ * ```ts
+ * tellParent(2, "ask", "Cooper", "asks for the lock to insert Cooper.");
+ * ```
+ */
+export function tellParent(
+  process: number,
+  kind: LockEventKind,
+  pet: string,
+  text: string,
+): void {
+  const level = LEVELS[kind]; // ERROR for "fail", ...
+  const message = `P${process}: ${text}`;
+  const event = { process, kind, pet, at: Date.now() };
+  console.log(formatLockEvent({ ...event, level, message }));
+}
+
+/** Where {@linkcode relayLockEvents} prints: a `TimeOrderedLog`, say. */
+export interface TimedPrinter {
+  /** Prints `message` as a line that happened at `at` (`Date.now()` ms). */
+  add(at: number, level: LogLevel, message: string): void;
+}
+
+/**
+ * The parent's handler for each line worker `process` prints: a lock event
+ * ({@linkcode tellParent}) is kept in `events` for the timeline and its
+ * message printed at its own time; any other line (a crash) is printed as it
+ * is, as an error of that worker, now.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { TimeOrderedLog } from "./time_ordered_log.ts";
+ *
+ * const events: LockEvent[] = [];
+ * const printer = new TimeOrderedLog(new Logger());
+ * const onLine = relayLockEvents(1, events, printer);
+ * onLine("error: Uncaught Error: boom"); // "P1: error: ..." as an ERROR
+ * printer.flush();
+ * ```
+ */
+export function relayLockEvents(
+  process: number,
+  events: LockEvent[],
+  printer: TimedPrinter,
+): (line: string) => void {
+  return (line) => {
+    const event = parseLockEvent(line);
+    if (event) events.push(event);
+    if (event) printer.add(event.at, event.level, event.message);
+    else printer.add(Date.now(), "ERROR", `P${process}: ${line}`);
+  };
+}
+
+/**
+ * Seconds since `startMs`, for a step's message.
+ *
+ * @example
+ * ```ts
+ * secondsSince(Date.now() - 4); // "0.004 s"
+ * ```
+ */
+export function secondsSince(startMs: number): string {
+  return `${((Date.now() - startMs) / 1000).toFixed(3)} s`;
 }
 
 /** A stretch of one lane in one state, in ms since the start. */

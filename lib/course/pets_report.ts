@@ -1,7 +1,7 @@
 /**
  * The printed plumbing of the multiple_processes lesson: the start banner, the
- * run's title, the row count at the end (success text, missing pets and a
- * hint) and the lock timeline, printed and saved. The SQL, the locking and
+ * run's title, the workers' exit codes, the row count at the end (success
+ * text, missing pets and a hint) and the lock timeline, printed and saved. The SQL, the locking and
  * the remedies stay in the script.
  *
  * @example
@@ -19,7 +19,7 @@
  */
 import type { Logger } from "../common/log.ts";
 import { bannerDetails } from "./environment_report.ts";
-import type { LockEvent } from "./lock_events.ts";
+import type { LockEvent, TimedPrinter } from "./lock_events.ts";
 import { saveLockTimeline } from "./lock_timeline.ts";
 import {
   findMissingPets,
@@ -71,6 +71,30 @@ export function runTitle(
 ): string {
   return `${settings.processes} processes x ${settings.recordsPerProcess}` +
     ` records, task duration ${settings.taskDurationSeconds} s, remedy: ${settings.remedy}`;
+}
+
+/**
+ * Logs the start of a run: {@linkcode startBanner}, then the run's title
+ * ({@linkcode runTitle}) with a full stop. Returns the title.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ *
+ * const settings = {
+ *   processes: 3, recordsPerProcess: 2, taskDurationSeconds: 3, remedy: "none" as const,
+ * };
+ * logStart(new Logger(), settings); // "3 processes x 2 records, ..."
+ * ```
+ */
+export function logStart(
+  log: Logger,
+  settings: Parameters<typeof runTitle>[0],
+): string {
+  const title = runTitle(settings);
+  log.info(startBanner());
+  log.info(`${title}.`);
+  return title;
 }
 
 /**
@@ -138,4 +162,36 @@ export async function showLockTimeline(
   const chart = await saveLockTimeline(path, events, title);
   log.print(chart);
   log.info(`Lock timeline saved to ${path}.`);
+}
+
+/**
+ * Waits for the worker processes in the order they started; one that failed
+ * is printed as an error (after a stop, `stop` aborted, it is not). True when
+ * every worker exited 0.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "../common/log.ts";
+ * import { TimeOrderedLog } from "./time_ordered_log.ts";
+ *
+ * const printer = new TimeOrderedLog(new Logger());
+ * const exits = [Promise.resolve(0), Promise.resolve(1)];
+ * await awaitWorkers(exits, printer, new AbortController().signal);
+ * // false, and "P2 failed (exit code 1)." printed
+ * printer.flush();
+ * ```
+ */
+export async function awaitWorkers(
+  exits: Promise<number>[],
+  printer: TimedPrinter,
+  stop: AbortSignal,
+): Promise<boolean> {
+  let allOk = true;
+  for (const [i, exit] of exits.entries()) {
+    const code = await exit;
+    allOk &&= code === 0;
+    if (code === 0 || stop.aborted) continue;
+    printer.add(Date.now(), "ERROR", `P${i + 1} failed (exit code ${code}).`);
+  }
+  return allOk;
 }

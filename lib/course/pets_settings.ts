@@ -27,6 +27,7 @@
  * @module
  */
 import { type FlagDef, parseFlags } from "../common/flags.ts";
+import type { ShutdownSignal } from "../common/shutdown.ts";
 
 /** The remedies `--remedy` accepts; `none` is the original's behaviour. */
 export const REMEDIES = [
@@ -71,6 +72,16 @@ export interface PetsSettings extends PetsDefaults {
   remedy: Remedy;
   /** Only in a worker process: which process it is (1 for P1, ...). */
   worker?: number;
+}
+
+/** What a worker process works with: its number, the settings, Ctrl-C. */
+export interface PetsWorker {
+  /** Which process it is: 1 for P1. */
+  number: number;
+  /** The run's settings, as the parent handed them on. */
+  settings: PetsSettings;
+  /** Ctrl-C (SIGINT) or SIGTERM: the worker ends its step and stops. */
+  stop: ShutdownSignal;
 }
 
 const SUMMARY =
@@ -232,6 +243,28 @@ export function planPets(
           breed: GENERATED_BREEDS[(p + r) % GENERATED_BREEDS.length],
         }),
   );
+}
+
+/**
+ * The longest any insert may wait for its turn: every insert of the run one
+ * after another, each holding the lock for the task duration, plus 5 s. The
+ * remedies `wait_longer` (as the busy timeout) and `retry` (as the deadline)
+ * use it.
+ *
+ * @example
+ * ```ts
+ * everyonesTurnMs({ processes: 3, recordsPerProcess: 2, taskDurationSeconds: 3 });
+ * // 23000
+ * ```
+ */
+export function everyonesTurnMs(
+  settings: Pick<
+    PetsSettings,
+    "processes" | "recordsPerProcess" | "taskDurationSeconds"
+  >,
+): number {
+  const inserts = settings.processes * settings.recordsPerProcess;
+  return inserts * settings.taskDurationSeconds * 1000 + 5000;
 }
 
 /**
