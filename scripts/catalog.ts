@@ -37,7 +37,6 @@
  *
  * @module
  */
-import { stringify } from "csv-stringify/sync";
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import {
@@ -47,11 +46,7 @@ import {
 } from "../lib/catalog/catalog.ts";
 import type { CatalogFilters } from "../lib/catalog/catalog_sql.ts";
 import { parseTag, TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
-import {
-  formatDetails,
-  formatFields,
-  formatTable,
-} from "../lib/catalog/catalog_text.ts";
+import { printDetails, printRows } from "../lib/catalog/catalog_text.ts";
 
 const PROGRAM = "catalog";
 const COMMANDS = ["list", "show", "export", "tag"];
@@ -91,7 +86,7 @@ function readCommandLine() {
       table: { type: "string", default: "files", description: "files table" },
       format: {
         type: "string",
-        choices: ["table", "csv", "json"],
+        choices: ["table", "csv", "json"] as const,
         description: "output format [default: table; csv for export]",
       },
       name: { type: "string", description: "file names matching a glob" },
@@ -191,14 +186,6 @@ function filtersFrom(options: ReturnType<typeof readCommandLine>) {
   return filters;
 }
 
-/** Prints `show`'s files in the chosen format. */
-function printDetails(files: FileDetails[], format: string): void {
-  if (format === "json") console.log(JSON.stringify(files, null, 2));
-  else if (format === "csv") {
-    printRows(files.map((f) => f.fields), "show", "csv");
-  } else console.log(files.map(formatDetails).join("\n\n"));
-}
-
 /** Tags the files named `name`; one line says how many. */
 async function tagFiles(
   options: ReturnType<typeof readCommandLine>,
@@ -220,30 +207,6 @@ async function tagFiles(
   }
 }
 
-/** Prints the rows in the chosen format. */
-function printRows(
-  rows: Record<string, unknown>[],
-  command: string,
-  format: string,
-): void {
-  // Only the waveform columns of files that have some are worth showing.
-  const columns = command === "list" ? LIST_COLUMNS : Object.keys(rows[0]);
-  if (format === "json") {
-    const picked = rows.map((row) =>
-      Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))
-    );
-    console.log(JSON.stringify(picked, null, 2));
-  } else if (format === "csv") {
-    Deno.stdout.writeSync(
-      new TextEncoder().encode(stringify(rows, { header: true, columns })),
-    );
-  } else if (command === "show") {
-    console.log(rows.map(formatFields).join("\n\n"));
-  } else {
-    console.log(formatTable(rows, columns));
-  }
-}
-
 if (import.meta.main) {
   await runMain(PROGRAM, async () => {
     const options = readCommandLine();
@@ -255,13 +218,14 @@ if (import.meta.main) {
         ? await catalog.details(filters.nameLike!)
         : await catalog.find(filters);
       if (rows.length > 0 && options.command === "show") {
-        printDetails(rows as FileDetails[], options.format);
+        await printDetails(rows as FileDetails[], options.format);
       } else if (rows.length > 0) {
-        printRows(
-          rows as Record<string, unknown>[],
-          options.command,
-          options.format,
-        );
+        // list: LIST_COLUMNS; export: every column of the rows found.
+        const columns = options.command === "list"
+          ? LIST_COLUMNS
+          : Object.keys(rows[0]);
+        const found = rows as Record<string, unknown>[];
+        await printRows(found, columns, options.format);
       } else if (Object.keys(filters).length > 0) {
         console.log(`No file in ${catalog.label} matches.`);
       } else {

@@ -1,7 +1,8 @@
 /**
  * The catalog as text on a terminal: rows as an aligned table, one file's
  * fields one per line, and a file's history and segments under them (what
- * `deno task catalog list` and `show` print).
+ * `deno task catalog list` and `show` print); and rows or files printed in the
+ * format `--format` chose: that text, CSV or JSON.
  *
  * @example
  * ```ts
@@ -13,6 +14,7 @@
  *
  * @module
  */
+import { writeAllSync } from "../common/write_all.ts";
 import type { FileDetails } from "./catalog.ts";
 
 export type { FileDetails } from "./catalog.ts";
@@ -103,4 +105,64 @@ export function formatDetails(file: FileDetails): string {
     }
   }
   return lines.join("\n");
+}
+
+/** The formats `catalog --format` prints in. */
+export type OutputFormat = "table" | "csv" | "json";
+
+/**
+ * Prints rows to stdout: as JSON (`columns` only, a missing one `null`), as
+ * CSV (a header row of `columns`, then the rows), or as an aligned table of
+ * `columns` ({@linkcode formatTable}).
+ *
+ * @example
+ * ```ts
+ * await printRows([{ name: "a.trc", size_bytes: 1361 }], ["name"], "csv");
+ * // name
+ * // a.trc
+ * ```
+ */
+export async function printRows(
+  rows: Record<string, unknown>[],
+  columns: readonly string[],
+  format: OutputFormat,
+): Promise<void> {
+  if (format === "json") {
+    const picked = rows.map((row) =>
+      Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))
+    );
+    console.log(JSON.stringify(picked, null, 2));
+  } else if (format === "csv") {
+    // npm csv-stringify, loaded when needed: its typings (Node's, from npm)
+    // are not for `deno doc`, which warns about them.
+    const { stringify } = await import("csv-stringify/sync");
+    const text = stringify(rows, { header: true, columns: [...columns] });
+    writeAllSync(Deno.stdout, new TextEncoder().encode(text)); // every byte
+  } else {
+    console.log(formatTable(rows, columns));
+  }
+}
+
+/**
+ * Prints what `show` found, files with their history and segments: as JSON
+ * (everything), as CSV (their fields, one row each) or as text
+ * ({@linkcode formatDetails}, a blank line between files).
+ *
+ * @example
+ * ```ts
+ * const file = { fields: { name: "a.trc" }, transfers: [], segments: [] };
+ * await printDetails([file], "table");
+ * // name  a.trc
+ * // history (0 transfers, oldest first):
+ * ```
+ */
+export async function printDetails(
+  files: FileDetails[],
+  format: OutputFormat,
+): Promise<void> {
+  if (format === "json") console.log(JSON.stringify(files, null, 2));
+  else if (format === "csv") {
+    const rows = files.map((file) => file.fields);
+    await printRows(rows, Object.keys(rows[0]), "csv");
+  } else console.log(files.map(formatDetails).join("\n\n"));
 }
