@@ -44,7 +44,12 @@ import {
   markReceived,
 } from "./file_in_assembly.ts";
 import { FileIdentities, type FileIdentity } from "./file_identity.ts";
-import { exists, keepRejected, moveIntoPlace } from "./file_placement.ts";
+import {
+  exists,
+  existsSync,
+  keepRejected,
+  moveIntoPlace,
+} from "./file_placement.ts";
 import { hashFile, PartialFiles } from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
@@ -491,7 +496,7 @@ export class FileAssembler {
     };
 
     // Killed between the rename and the record: the file is already in place.
-    if (!await exists(partial)) {
+    if (!existsSync(partial)) {
       if (
         await exists(path) && sameBytes(await hashFile(path), file.fileHash)
       ) {
