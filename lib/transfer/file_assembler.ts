@@ -525,7 +525,7 @@ export class FileAssembler {
     const { file, path, mtime, done } = verified;
     const partial = this.#partials.path(file.key);
     try {
-      await moveIntoPlace(this.#root, partial, path, mtime);
+      moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {
       // A full disk stops the run; the restart moves the file into place.
       if (isDiskFull(error)) throw error;
