@@ -144,7 +144,8 @@ Deno.test("files sent and rebuilt with --catalog are catalogued, and a row lost 
         const more = await uploadFiles("--catalog", db, `${dir}/more-${topic}`);
         deepStrictEqual(more.code, 0, more.stderr);
         await live.waitForFiles([[`${rebuilt}/day2/late.trc`, 1361]]);
-        deepStrictEqual((await live.quit()).code, 0);
+        const liveRun = await live.quit();
+        deepStrictEqual(liveRun.code, 0, liveRun.stdout + liveRun.stderr);
         const late = (await rowsOf(db, "kafka")).filter((r) =>
           r.name === "late.trc"
         );

@@ -3,7 +3,7 @@
  * disk and recorded when the reconstructor was killed, but which was not yet
  * checked and moved into place, is finished at the next start.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
   decodeChunk,
   encodeChunk,
@@ -129,5 +129,40 @@ Deno.test("a file named finished in the group's commit but not yet moved (killed
     deepStrictEqual((ns + 500n) / 1000n, 1700000000123456n);
   } finally {
     await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+});
+
+Deno.test("a file whose folder in WORKINGDIR is a link to outside is kept aside, never written through the link; one in a real subfolder goes in", async () => {
+  const dir = `${ROOT}${await makeOutTempDir("assembler-link")}`;
+  const outside = `${ROOT}${await makeOutTempDir("assembler-outside")}`;
+  try {
+    await Deno.mkdir(`${dir}/work`);
+    await Deno.symlink(outside, `${dir}/work/day1`);
+    const bytes = new Uint8Array(1500).map((_, i) => i * 3);
+    const assembler = await FileAssembler.open(`${dir}/work`);
+    const chunks = twoChunks(bytes);
+    strictEqual((await assembler.accept(chunks[0])).kind, "written");
+    const outcome = await assembler.accept(chunks[1]);
+    strictEqual(outcome.kind, "rejected");
+    ok(
+      outcome.kind === "rejected" &&
+        outcome.reason.includes("leads outside the working folder"),
+      JSON.stringify(outcome),
+    );
+    deepStrictEqual(await Array.fromAsync(Deno.readDir(outside)), []);
+
+    // The same file in a real folder of the same name is moved in.
+    await Deno.remove(`${dir}/work/day1`);
+    const again = twoChunks(new Uint8Array(1500).map((_, i) => i * 7));
+    await assembler.accept(again[0]);
+    strictEqual((await assembler.accept(again[1])).kind, "reconstructed");
+    assembler.close();
+    deepStrictEqual(
+      await Deno.readFile(`${dir}/work/day1/scope.trc`),
+      new Uint8Array(1500).map((_, i) => i * 7),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
   }
 });

@@ -8,6 +8,7 @@ import { encodeChunk, sha512 } from "../lib/transfer/chunk.ts";
 import {
   makeChunks,
   produceRaw,
+  randomBytes,
   Reconstructor,
   sha512File,
   startTestBroker,
@@ -253,6 +254,75 @@ Deno.test("files travel through a real Kafka broker and come back intact", async
     );
 
     await t.step(
+      "killed with SIGKILL amid 2,000 small files (moved in after one commit per batch), a restart leaves every file once, identical, nothing half-done",
+      async () => {
+        const topic = uniqueTopic("killsmall");
+        const source = `${dir}/small_source`;
+        await Deno.mkdir(`${ROOT}${source}`, { recursive: true });
+        const names = Array.from(
+          { length: 2000 },
+          (_, i) => `s${String(i).padStart(4, "0")}.bin`,
+        );
+        for (const [i, name] of names.entries()) {
+          await Deno.writeFile(
+            `${ROOT}${source}/${name}`,
+            randomBytes(2048, i + 1),
+          );
+        }
+        const upload = await runTask("upload_data_file", [
+          ...["--config", config, "--topic_name", topic, source],
+        ]);
+        deepStrictEqual(upload.code, 0, upload.stderr);
+        const group = [
+          "--consumer_group_ID",
+          `test-group-${crypto.randomUUID()}`,
+        ];
+        const rebuilt = `${dir}/small_killed`;
+        const first = Reconstructor.start(config, topic, rebuilt, group);
+        // Killed once a few hundred files are in place, amid the rest.
+        const deadline = Date.now() + 60_000;
+        while ((await placedFiles(rebuilt)).length < 300) {
+          if (first.exited || Date.now() > deadline) {
+            throw new Error(`too few files:\n${first.stderr.text}`);
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await first.kill();
+        const atKill = (await placedFiles(rebuilt)).length;
+        ok(
+          atKill < names.length,
+          `all ${atKill} files were in before the kill`,
+        );
+
+        await Reconstructor.rebuild(
+          config,
+          topic,
+          rebuilt,
+          names.map((name) => [`${rebuilt}/${name}`, 2048]),
+          group,
+        );
+        deepStrictEqual(await placedFiles(rebuilt), names);
+        for (const name of names) {
+          deepStrictEqual(
+            await sha512File(`${ROOT}${rebuilt}/${name}`),
+            await sha512File(`${ROOT}${source}/${name}`),
+            name,
+          );
+        }
+        // No partial copy or rejected file is left behind.
+        const state = `${ROOT}${rebuilt}/.reconstruct_data_files`;
+        deepStrictEqual(
+          await Array.fromAsync(Deno.readDir(`${state}/partial`)),
+          [],
+        );
+        deepStrictEqual(
+          await Array.fromAsync(Deno.readDir(`${state}/rejected`)),
+          [],
+        );
+      },
+    );
+
+    await t.step(
       "a rebuilt file that was deleted comes back when the topic is read again; the others are left alone",
       async () => {
         const topic = uniqueTopic("reread");
@@ -406,4 +476,17 @@ async function assertRejectsNotFound(path: string): Promise<void> {
 
 function assertIncludes(text: string, part: string): void {
   ok(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
+}
+
+/** The names of the files in place in a working folder, sorted (state folder left out). */
+async function placedFiles(workingDir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(`${ROOT}${workingDir}`)) {
+      if (entry.isFile) names.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names.sort();
 }

@@ -44,12 +44,14 @@ export interface MessagePosition {
   /** The message's headers (none for a message without). */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
   /**
-   * Commits at once as if this message were handled (at the point
-   * `commitPoint` gives); resolves when Kafka answered or refused. A handler
-   * calls it when the message's effect must be on record before it acts
-   * (a file named finished before it is moved into place).
+   * Runs `work` once the lane's next commit, which covers this message, was
+   * sent (taken or refused), before the lane goes on; the commit comes
+   * within {@linkcode COMMIT_EVERY_DEFERRED} such messages, or when no
+   * message waits. A handler defers here what must follow the message's
+   * commit (a file named finished in it is moved into place), so that one
+   * commit serves a batch of files. Not run if the lanes fail first.
    */
-  commitThrough?: () => Promise<void>;
+  afterCommit?: (work: () => Promise<void>) => void;
 }
 
 /** What a consumer does with each message, and where it commits. */
@@ -88,6 +90,12 @@ export interface CommitPoint {
 
 /** Commit at least this often while a partition's messages keep coming. */
 export const COMMIT_EVERY_MESSAGES = 200;
+/**
+ * Commit after this many messages with work deferred to after their commit
+ * (see {@linkcode MessagePosition.afterCommit}): a file rebuilt waits for at
+ * most this many others before it is moved into place.
+ */
+export const COMMIT_EVERY_DEFERRED = 32;
 
 /** One message as the lanes take it. */
 export interface LaneMessage {
@@ -130,6 +138,8 @@ interface Lane {
   committed?: string;
   /** The running worker, if any. */
   running?: Promise<void>;
+  /** Work handlers deferred to after the next commit, in order. */
+  deferred: (() => Promise<void>)[];
 }
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
@@ -211,6 +221,7 @@ export class PartitionLanes {
         queue: [],
         head: 0,
         sinceCommit: 0,
+        deferred: [],
       }]),
     );
     this.#waitingBytes = 0;
@@ -239,15 +250,6 @@ export class PartitionLanes {
     lane.committed = undefined;
     const taken = await this.#callbacks.commit(lane.partition, point);
     if (taken !== false) lane.committed = point.offset;
-  }
-
-  /** Commits as if every message up to `offset` of the lane were handled. */
-  async #commitThrough(lane: Lane, offset: bigint): Promise<void> {
-    if (this.#failed) return;
-    const next = (offset + 1n).toString();
-    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
-      { offset: next, metadata: null };
-    await this.#store(lane, point);
   }
 
   /** Commits a lane's handled messages if the commit point moved. */
@@ -301,7 +303,7 @@ export class PartitionLanes {
         offset: message.offset.toString(),
         timestamp: message.timestamp?.toString(),
         headers: message.headers,
-        commitThrough: () => this.#commitThrough(lane, message.offset),
+        afterCommit: (work) => lane.deferred.push(work),
       });
     } catch (error) {
       this.#fail(new HandlerError(error));
@@ -310,7 +312,10 @@ export class PartitionLanes {
       this.#release(message.value?.byteLength ?? 0);
     }
     lane.done = message.offset;
-    if (++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true) {
+    if (
+      ++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true ||
+      lane.deferred.length >= COMMIT_EVERY_DEFERRED
+    ) {
       await this.#commit(lane);
     }
     return "done";
@@ -343,6 +348,22 @@ export class PartitionLanes {
       return;
     }
     await this.#store(lane, point);
+    await this.#runDeferred(lane);
+  }
+
+  /** Runs the work deferred to after the lane's commit, in order. */
+  async #runDeferred(lane: Lane): Promise<void> {
+    const deferred = lane.deferred;
+    lane.deferred = [];
+    for (const work of deferred) {
+      if (this.#failed) return;
+      try {
+        await work();
+      } catch (error) {
+        this.#fail(new HandlerError(error));
+        return;
+      }
+    }
   }
 
   /** Stops every lane after a handler failed. */

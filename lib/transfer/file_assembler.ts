@@ -44,7 +44,12 @@ import {
   markReceived,
 } from "./file_in_assembly.ts";
 import { FileIdentities, type FileIdentity } from "./file_identity.ts";
-import { exists, keepRejected, moveIntoPlace } from "./file_placement.ts";
+import {
+  exists,
+  existsSync,
+  keepRejected,
+  moveIntoPlace,
+} from "./file_placement.ts";
 import { hashFile, PartialFiles } from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
@@ -69,6 +74,19 @@ export type ChunkOutcome =
   }
   /** A later chunk of a file refused for its size (said once, at its first). */
   | { kind: "refused"; relativePath: string };
+
+/**
+ * A file whose hash matched, not yet moved into place: `place` moves it (or
+ * aside, if it cannot go there). See {@linkcode FileAssembler.acceptUnplaced}.
+ */
+export interface UnplacedFile {
+  /** Complete and verified. */
+  kind: "verified";
+  /** Path under WORKINGDIR. */
+  relativePath: string;
+  /** Moves the file into place, in turn with the chunks; call once. */
+  place: () => Promise<ChunkOutcome>;
+}
 
 /** A file whose hash matched, waiting to be moved into place. */
 interface Verified {
@@ -141,6 +159,8 @@ export class FileAssembler {
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
   readonly #identities: FileIdentities;
+  /** Files verified and waiting to be moved into place: their chunks are duplicates. */
+  readonly #unplaced = new Set<string>();
   /** Files refused for their size: chunks seen, until all have gone by. */
   readonly #refused = new Map<string, number>();
   /** Chunks are handled one at a time, so two never race on one file. */
@@ -236,12 +256,48 @@ export class FileAssembler {
     chunk: FileChunk,
     beforePlace?: () => Promise<void>,
   ): Promise<ChunkOutcome> {
-    const step = this.#inTurn(() => this.#accept(chunk, beforePlace));
+    const step = this.#inTurn(() =>
+      this.#accept(chunk, beforePlace !== undefined)
+    );
     const first = await step;
     if (first.kind !== "verified") return first;
     // Outside the queue: other files' chunks go on meanwhile.
-    await beforePlace!();
-    return await this.#inTurn(() => this.#place(first));
+    try {
+      await beforePlace!();
+    } catch (error) {
+      this.#unplaced.delete(first.file.key);
+      throw error;
+    }
+    return await this.#placeInTurn(first);
+  }
+
+  /** Moves a verified file into place, in turn with the chunks. */
+  #placeInTurn(verified: Verified): Promise<ChunkOutcome> {
+    return this.#inTurn(async () => {
+      try {
+        return await this.#place(verified);
+      } finally {
+        this.#unplaced.delete(verified.file.key);
+      }
+    });
+  }
+
+  /**
+   * Like {@linkcode accept}, but a file whose last chunk this was and whose
+   * hash matched is not moved into place: it comes back as an
+   * {@linkcode UnplacedFile}, whose `place` the caller calls later (after
+   * the group's commit naming it finished, say). Until then its chunks are
+   * duplicates; killed before, the next start moves it in
+   * ({@linkcode finishInterrupted}).
+   */
+  async acceptUnplaced(chunk: FileChunk): Promise<ChunkOutcome | UnplacedFile> {
+    const first = await this.#inTurn(() => this.#accept(chunk, true));
+    if (first.kind !== "verified") return first;
+    return {
+      kind: "verified",
+      relativePath: first.file.relativePath,
+      place: () => this.#placeInTurn(first),
+    };
   }
 
   /** Runs `work` after the chunks queued before it, one at a time. */
@@ -317,11 +373,14 @@ export class FileAssembler {
 
   async #accept(
     chunk: FileChunk,
-    beforePlace?: () => Promise<void>,
+    verifyOnly: boolean,
   ): Promise<ChunkOutcome | Verified> {
     const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
+    if (!file && this.#unplaced.has(key)) {
+      return { kind: "duplicate", relativePath };
+    }
     if (!file) {
       const outcome = this.#state.outcome(key);
       // A version rebuilt before is skipped, unless its file was removed since:
@@ -351,12 +410,7 @@ export class FileAssembler {
       file.running = undefined; // Out of order: read back at the end.
     }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(
-      file,
-      path,
-      chunk.mtime,
-      beforePlace !== undefined,
-    );
+    return await this.#finish(file, path, chunk.mtime, verifyOnly);
   }
 
   /**
@@ -442,7 +496,7 @@ export class FileAssembler {
     };
 
     // Killed between the rename and the record: the file is already in place.
-    if (!await exists(partial)) {
+    if (!existsSync(partial)) {
       if (
         await exists(path) && sameBytes(await hashFile(path), file.fileHash)
       ) {
@@ -460,6 +514,7 @@ export class FileAssembler {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
     const verified: Verified = { kind: "verified", file, path, mtime, done };
+    if (verifyOnly) this.#unplaced.add(file.key);
     // E.g. the group's commit naming the file finished comes first: killed
     // after it, the next start moves the complete file in (finishInterrupted).
     return verifyOnly ? verified : await this.#place(verified);
@@ -470,7 +525,7 @@ export class FileAssembler {
     const { file, path, mtime, done } = verified;
     const partial = this.#partials.path(file.key);
     try {
-      await moveIntoPlace(this.#root, partial, path, mtime);
+      moveIntoPlace(this.#root, partial, path, mtime);
     } catch (error) {
       // A full disk stops the run; the restart moves the file into place.
       if (isDiskFull(error)) throw error;

@@ -12,7 +12,7 @@
  *   that cannot run (no `--allow-run=stat`, macOS, Windows) it falls back to
  *   Deno's milliseconds.
  * - {@linkcode setMtimeSeconds} sets the time through `node:fs`'s
- *   `FileHandle.utimes`, which passes fractional seconds on: the file gets the
+ *   `futimesSync`, which passes fractional seconds on: the file gets the
  *   time rounded to the microsecond, plus a quarter of a microsecond (the
  *   float's error is below that until 2038, a half until 2106), so Python,
  *   GNU stat and Deno read back the microsecond (and millisecond) sent.
@@ -23,12 +23,12 @@
  *
  * const info = await Deno.stat("a.bin");
  * const seconds = await mtimeSeconds("a.bin", info.mtime?.getTime() ?? 0);
- * await setMtimeSeconds("copy.bin", seconds);
+ * setMtimeSeconds("copy.bin", seconds);
  * ```
  *
  * @module
  */
-import { open } from "node:fs/promises";
+import { closeSync, futimesSync, openSync } from "node:fs";
 
 /** Nanoseconds past the microsecond that {@linkcode setMtimeSeconds} aims at. */
 const NANOS_INSIDE = 250;
@@ -85,27 +85,26 @@ export async function mtimeSeconds(
 
 /**
  * Sets the modification time of `path` to `seconds` (since the epoch)
- * rounded to the microsecond; the access time becomes now.
+ * rounded to the microsecond; the access time becomes now. Synchronous: three
+ * quick system calls, cheaper than three trips through the I/O threads (a
+ * rebuild of many small files sets one per file).
  *
  * @example
  * ```ts
- * await setMtimeSeconds("out/rebuilt/a.bin", 1700000000.123456);
+ * setMtimeSeconds("out/rebuilt/a.bin", 1700000000.123456);
  * ```
  */
-export async function setMtimeSeconds(
-  path: string,
-  seconds: number,
-): Promise<void> {
+export function setMtimeSeconds(path: string, seconds: number): void {
   const microseconds = Math.round(seconds * 1e6);
   const whole = Math.floor(microseconds / 1e6);
   // A float64 near 1.7e9 s is exact to 0.24 µs only: aiming a quarter of a
   // microsecond in, the file's nanoseconds land inside the microsecond (never
   // just below it, which millisecond and microsecond readers would truncate).
   const nanoseconds = (microseconds - whole * 1e6) * 1000 + NANOS_INSIDE;
-  const file = await open(path, "r+");
+  const fd = openSync(path, "r+");
   try {
-    await file.utimes(new Date(), whole + nanoseconds / 1e9);
+    futimesSync(fd, new Date(), whole + nanoseconds / 1e9);
   } finally {
-    await file.close();
+    closeSync(fd);
   }
 }

@@ -27,7 +27,11 @@ export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  */
 import type { FileChunk } from "./chunk.ts";
 export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
-import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
+import type {
+  ChunkOutcome,
+  FileAssembler,
+  FileIdentity,
+} from "./file_assembler.ts";
 export type { ChunkOutcome };
 import {
   type AssignmentChange,
@@ -42,8 +46,11 @@ export interface ChunkPlace {
   partition: number;
   /** The message's offset. */
   offset: string;
-  /** Commits at once as if this chunk were handled (see consumer_loop.ts). */
-  commitThrough?: () => Promise<void>;
+  /**
+   * Defers work to after the commit covering this chunk (see
+   * consumer_loop.ts); without it, a completed file is moved in at once.
+   */
+  afterCommit?: (work: () => Promise<void>) => void;
 }
 
 /** What {@linkcode GroupMember.accept} did with a chunk. */
@@ -52,6 +59,12 @@ export interface AcceptResult {
   outcome: ChunkOutcome | undefined;
   /** A file ended: commit now, so no other member rebuilds it again. */
   commitNow: boolean;
+  /**
+   * A file completed and verified, to be moved into place once the commit
+   * naming it finished was sent: resolves to its outcome then. Set only
+   * when the place had `afterCommit`, which runs it.
+   */
+  placed?: Promise<ChunkOutcome>;
 }
 
 /**
@@ -108,24 +121,46 @@ export class GroupMember {
     if (this.#files.finishedBefore(partition, offset, file.key)) {
       return { outcome: undefined, commitNow: false };
     }
+    const afterCommit = place.afterCommit;
+    if (!afterCommit) {
+      const outcome = await this.#assembler.accept(chunk);
+      this.#note(partition, offset, file, outcome);
+      return { outcome, commitNow: this.#ended(outcome) };
+    }
     // The file is named finished in the group's commit before it is moved
-    // into place: a member killed in between finishes it at its next start,
-    // and no other member rebuilds it.
-    const commitThrough = place.commitThrough;
-    const beforePlace = commitThrough && (async () => {
-      this.#files.finished(partition, offset, file.key);
-      await commitThrough();
-    });
-    const outcome = await this.#assembler.accept(chunk, beforePlace);
-    const ended = outcome.kind === "reconstructed" ||
-      outcome.kind === "rejected";
-    if (ended || !this.#assembler.isPending(file.key)) {
+    // into place (one commit for a batch of files): a member killed in
+    // between finishes it at its next start, and no other member rebuilds it.
+    const outcome = await this.#assembler.acceptUnplaced(chunk);
+    if (outcome.kind !== "verified") {
+      this.#note(partition, offset, file, outcome);
+      return { outcome, commitNow: false };
+    }
+    this.#files.finished(partition, offset, file.key);
+    const placed = new Promise<ChunkOutcome>((resolve, reject) =>
+      afterCommit(() => outcome.place().then(resolve, reject))
+    );
+    // Awaited by whoever takes `placed`; a failure also fails the lane.
+    placed.catch(() => {});
+    return { outcome: undefined, commitNow: false, placed };
+  }
+
+  /** Whether a file ended with `outcome` (in place or kept aside). */
+  #ended(outcome: ChunkOutcome): boolean {
+    return outcome.kind === "reconstructed" || outcome.kind === "rejected";
+  }
+
+  /** Notes the chunk's file as open or finished on its partition. */
+  #note(
+    partition: number,
+    offset: string,
+    file: FileIdentity,
+    outcome: ChunkOutcome,
+  ): void {
+    if (this.#ended(outcome) || !this.#assembler.isPending(file.key)) {
       this.#files.finished(partition, offset, file.key);
     } else {
       this.#files.unfinished(partition, offset, file);
     }
-    // Committed already (before the move) when it could be.
-    return { outcome, commitNow: ended && !commitThrough };
   }
 
   /** Where to commit on `partition` once everything before `next` is handled. */

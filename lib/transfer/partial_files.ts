@@ -57,7 +57,9 @@ export class PartialFiles {
         oldest.handle.close();
         this.#open.delete(oldestKey);
       }
-      const handle = await Deno.open(this.path(key), {
+      // One quick call, once per file: cheaper than a trip through the I/O
+      // threads (a rebuild of many small files opens one per chunk).
+      const handle = Deno.openSync(this.path(key), {
         write: true,
         create: true,
       });

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { RebuildGroup } from "./rebuild_group.ts";
- * import type { FileAssembler } from "./file_assembler.ts";
+ * import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
  * import type { KafkaClient } from "../kafka/client.ts";
  * import type { KafkaSettings } from "../kafka/config.ts";
  * import type { ShutdownSignal } from "../common/shutdown.ts";
@@ -40,7 +40,7 @@ import { ConsumerGroup } from "../kafka/consumer_group.ts";
 import { outageReporter } from "../kafka/consumer_crashes.ts";
 import type { MessagePosition } from "../kafka/consumer_loop.ts";
 import { ByFileRoute } from "./by_file_route.ts";
-import type { FileAssembler } from "./file_assembler.ts";
+import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
 import { startExpiry } from "./file_expiry.ts";
 import { GroupMember } from "./group_member.ts";
 import { decodeChunk, type FileChunk, InvalidChunkError } from "./chunk.ts";
@@ -229,14 +229,15 @@ export async function handleChunkMessage(
       await forwarder.forward(chunk, value!, where);
       return false;
     }
-    const { outcome, commitNow } = await member.accept(chunk, where);
-    if (outcome) report.reportOutcome(outcome);
-    if (outcome && "relativePath" in outcome) {
-      options.chunkRead?.(outcome.relativePath, where);
+    const { outcome, commitNow, placed } = await member.accept(chunk, where);
+    if (placed) {
+      // Moved into place after the commit naming it finished: reported then.
+      where.afterCommit?.(async () =>
+        await reportChunk(await placed, chunk, where, options)
+      );
+      return false;
     }
-    if (outcome?.kind === "reconstructed") {
-      await options.finished?.(outcome.relativePath, chunk, where);
-    }
+    if (outcome) await reportChunk(outcome, chunk, where, options);
     return commitNow;
   } catch (error) {
     // Junk and hostile names are skipped; anything else is a real failure.
@@ -252,4 +253,20 @@ export async function handleChunkMessage(
     );
   }
   return false;
+}
+
+/** Reports what became of a chunk; a completed file goes to `finished`. */
+async function reportChunk(
+  outcome: ChunkOutcome,
+  chunk: FileChunk,
+  where: MessagePosition,
+  options: ChunkMessageOptions,
+): Promise<void> {
+  options.report.reportOutcome(outcome);
+  if ("relativePath" in outcome) {
+    options.chunkRead?.(outcome.relativePath, where);
+  }
+  if (outcome.kind === "reconstructed") {
+    await options.finished?.(outcome.relativePath, chunk, where);
+  }
 }

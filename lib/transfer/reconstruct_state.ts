@@ -5,11 +5,13 @@
  * A SQLite file inside the working folder's state folder keeps one row per file
  * version and one per chunk written. A chunk's row is added only after its bytes
  * are in the partial file, and the Kafka offset is committed only after that.
- * Chunk rows are written in batched transactions (prepared statements, one
- * commit per {@linkcode CHUNK_BATCH} chunks): {@linkcode ReconstructState.flush}
- * commits the open batch, and must be called before a Kafka commit; every
- * other change commits it first too. A crash loses at most the unflushed
- * rows, whose chunks are read again from the last Kafka commit.
+ * Chunk rows (and the rows of new files of one chunk) are written in
+ * batched transactions (prepared statements, one commit per
+ * {@linkcode CHUNK_BATCH} rows, not one per small file):
+ * {@linkcode ReconstructState.flush} commits the open batch, and must be
+ * called before a Kafka commit; a new file of several chunks, a finished,
+ * forgotten or dropped file commits it too. A crash loses at most the unflushed rows, whose chunks are
+ * read again from the last Kafka commit.
  * So a reconstructor killed at any moment and restarted with the same consumer
  * group re-reads at most a few chunks it already has, and finishes every file.
  *
@@ -29,7 +31,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openStateDatabase } from "../common/state_db.ts";
 
-/** Chunk rows written in one transaction, at most. */
+/** Rows (new files, chunks, finished files) written in one transaction, at most. */
 export const CHUNK_BATCH = 512;
 
 /** One version of one file being rebuilt. */
@@ -63,7 +65,11 @@ export type FileOutcome = "reconstructed" | "rejected";
 export class ReconstructState {
   readonly #db: DatabaseSync;
   readonly #addChunk: StatementSync;
-  /** Chunk rows in the open transaction; 0 when none is open. */
+  readonly #addFile: StatementSync;
+  readonly #outcome: StatementSync;
+  readonly #markFinished: StatementSync;
+  readonly #dropChunks: StatementSync;
+  /** Rows in the open transaction; 0 when none is open. */
   #batched = 0;
 
   /** Opens (or creates) the record at `path`. */
@@ -98,31 +104,53 @@ export class ReconstructState {
     this.#addChunk = this.#db.prepare(
       "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
     );
+    this.#addFile = this.#db.prepare(
+      `INSERT OR IGNORE INTO files
+         (key, relative_path, total_chunks, chunk_size, file_hash, started_at, mtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#outcome = this.#db.prepare("SELECT outcome FROM files WHERE key = ?");
+    this.#markFinished = this.#db.prepare(
+      "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
+    );
+    this.#dropChunks = this.#db.prepare("DELETE FROM chunks WHERE key = ?");
+  }
+
+  /** Adds a row's change to the open batch (opening one if needed). */
+  #inBatch(change: () => void): void {
+    if (this.#batched === 0) this.#db.exec("BEGIN");
+    change();
+    if (++this.#batched >= CHUNK_BATCH) this.flush();
   }
 
   /** The outcome of a finished file version, or undefined while pending/unknown. */
   outcome(key: string): FileOutcome | undefined {
-    const row = this.#db.prepare("SELECT outcome FROM files WHERE key = ?")
-      .get(key) as { outcome: FileOutcome | null } | undefined;
+    const row = this.#outcome.get(key) as
+      | { outcome: FileOutcome | null }
+      | undefined;
     return row?.outcome ?? undefined;
   }
 
-  /** Remembers a new file version (once). */
+  /**
+   * Remembers a new file version (once). A file of several chunks is
+   * committed at once (with the open batch): a file in progress is on record
+   * as soon as its partial file exists. A file of one chunk, finished in the
+   * same step, joins the open batch: killed before it is flushed, nothing
+   * committed passed it, and its partial file is removed at the next start.
+   */
   addFile(file: FileRecord): void {
-    this.flush();
-    this.#db.prepare(
-      `INSERT OR IGNORE INTO files
-         (key, relative_path, total_chunks, chunk_size, file_hash, started_at, mtime)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      file.key,
-      file.relativePath,
-      file.totalChunks,
-      file.chunkSize,
-      file.fileHash,
-      new Date().toISOString(),
-      file.mtime ?? null,
+    this.#inBatch(() =>
+      this.#addFile.run(
+        file.key,
+        file.relativePath,
+        file.totalChunks,
+        file.chunkSize,
+        file.fileHash,
+        new Date().toISOString(),
+        file.mtime ?? null,
+      )
     );
+    if (file.totalChunks > 1) this.flush();
   }
 
   /**
@@ -130,27 +158,27 @@ export class ReconstructState {
    * after the next {@linkcode flush} (or any other change).
    */
   addChunk(key: string, chunkIndex: number): void {
-    if (this.#batched === 0) this.#db.exec("BEGIN");
-    this.#addChunk.run(key, chunkIndex);
-    if (++this.#batched >= CHUNK_BATCH) this.flush();
+    this.#inBatch(() => this.#addChunk.run(key, chunkIndex));
   }
 
-  /** Commits the chunk rows added so far (call before committing Kafka offsets). */
+  /** Commits the rows added so far (call before committing Kafka offsets). */
   flush(): void {
     if (this.#batched === 0) return;
     this.#db.exec("COMMIT");
     this.#batched = 0;
   }
 
-  /** Marks a version finished and forgets its chunk rows. */
+  /**
+   * Marks a version finished and forgets its chunk rows, committed at once
+   * with the open batch: another connection (the catalog's look at the
+   * record) sees it, and none waits on an open transaction.
+   */
   finish(key: string, outcome: FileOutcome): void {
+    this.#inBatch(() => {
+      this.#markFinished.run(outcome, new Date().toISOString(), key);
+      this.#dropChunks.run(key);
+    });
     this.flush();
-    this.#db.exec("BEGIN");
-    this.#db.prepare(
-      "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
-    ).run(outcome, new Date().toISOString(), key);
-    this.#db.prepare("DELETE FROM chunks WHERE key = ?").run(key);
-    this.#db.exec("COMMIT");
   }
 
   /** Forgets a finished version, so that it can be rebuilt from scratch. */
