@@ -6,9 +6,16 @@
  * of KafkaCrypto's simple-provision.py (same root password): the file
  * arrives SHA-512-identical, the broker (read with kcat) holds no plaintext.
  * And OpenMSIStream's upload_data_file: it does not stay to answer key
- * requests, but keeps its keys in the node's config (`oldkeys`).
+ * requests, but keeps its keys in the node's config (`oldkeys`). And the
+ * messages kept in ENCRYPTED_MESSAGES here are read by OpenMSIStream's own
+ * reproduce_undecryptable_messages tool (our names are a superset of its).
+ *
+ * Not testable here: OpenMSIStream's own DataFileDownloadDirectory never
+ * writes ENCRYPTED_MESSAGES with this KafkaCrypto (0.9.11.4dev0): naming
+ * the file, `msg.timestamp` is an int where it unpacks a tuple; the
+ * TypeError kills the worker thread (restarted) and the message is dropped.
  */
-import { ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { readNodeFiles } from "../lib/crypto/node_files.ts";
 import { readOldKeys } from "../lib/crypto/old_keys.ts";
 import {
@@ -22,10 +29,12 @@ import {
   OpenMsiDirectoryUpload,
   OpenMsiDownloadDirectory,
   openMsiUploadFile,
+  PEER_PYTHONPATH,
   provisionOpenMsiNode,
   writeOpenMsiConfig,
 } from "./helpers/openmsistream.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
+import { keepEncryptedMessage } from "../lib/transfer/encrypted_messages.ts";
 
 const ROOT_PASSWORD = "lab root password h20b";
 const MARKER = "PLAINTEXT-MARKER-h20b-omsi";
@@ -173,6 +182,63 @@ Deno.test("OpenMSIStream's encrypted upload_data_file sends encrypted and exits,
     ok(
       kept.some((key) => key.root === topic),
       JSON.stringify(kept.map((k) => k.root)),
+    );
+  } finally {
+    await Deno.remove(`${ROOT}${nodesDir}`, { recursive: true }).catch(
+      () => {},
+    );
+    await Deno.remove(`${ROOT}${outDir}`, { recursive: true }).catch(() => {});
+    await broker.stop();
+  }
+});
+
+Deno.test("messages kept here are read by OpenMSIStream's own reproduce_undecryptable_messages: each sent back, bytes identical, to the topic named in the file name", async () => {
+  const broker = await startTestBroker();
+  const nodesDir = await makeNodesDir();
+  const outDir = await makeOutTempDir("omsi-reproduce");
+  const topic = uniqueTopic("omsi_back");
+  try {
+    const nodeConfig = await provisionOpenMsiNode(
+      nodesDir,
+      "omsi_reproducer",
+      ROOT_PASSWORD,
+      broker.bootstrap,
+    );
+    const messages = [0, 1, 2].map((i) => ({
+      key: new TextEncoder().encode(`key ${i}`),
+      value: new Uint8Array([1, i, 255, 0, i]),
+    }));
+    // Same millisecond for all three: the partition and offset keep them apart.
+    for (const [i, message] of messages.entries()) {
+      await keepEncryptedMessage(
+        `${ROOT}${outDir}`,
+        { topic, partition: 0, offset: String(i), timestamp: "1764742800123" },
+        message.key,
+        message.value,
+      );
+    }
+    const tool = await new Deno.Command("/usr/bin/python3", {
+      args: [
+        "-m",
+        "openmsistream.tools.undecryptable_messages.reproduce_undecryptable_messages",
+        nodeConfig,
+        `${ROOT}${outDir}/ENCRYPTED_MESSAGES`,
+      ],
+      env: { PYTHONPATH: PEER_PYTHONPATH, PYTHONDONTWRITEBYTECODE: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const printed = new TextDecoder().decode(tool.stdout);
+    strictEqual(tool.code, 0, printed + new TextDecoder().decode(tool.stderr));
+    strictEqual(
+      printed.split("\n").filter((l) => l.startsWith("Reproducing")).length,
+      3,
+    );
+    const raw = await readWithKcat(broker.bootstrap, topic);
+    deepStrictEqual(
+      raw.map((message) => [message.key, [...message.value]]).sort(),
+      messages.map((m) => [new TextDecoder().decode(m.key), [...m.value]])
+        .sort(),
     );
   } finally {
     await Deno.remove(`${ROOT}${nodesDir}`, { recursive: true }).catch(
