@@ -45,6 +45,7 @@ import {
 } from "./message_keys.ts";
 import type { OpenNode } from "./node.ts";
 import { type OldKey, readOldKeys, writeOldKeys } from "./old_keys.ts";
+import { parseNodeConfig } from "./node_files.ts";
 import { decode } from "@msgpack/msgpack";
 
 /** Suffix of the topic that carries key requests. */
@@ -243,7 +244,7 @@ export class CryptoNode {
     const deadline = Date.now() + waitMs;
     while (true) {
       const keys = this.#reading.get(root)?.get(index) ??
-        this.#ownKeys(root, index);
+        this.#ownKeys(root, index) ?? await this.#keptKeys(root, index);
       if (keys) {
         const plaintext = await decryptMessage(
           part === "key" ? keys.keys : keys.values,
@@ -310,9 +311,15 @@ export class CryptoNode {
     const path = this.#configPath;
     if (!path) return Promise.resolve();
     this.#kept.push(key);
-    const write = this.#keeping.then(() =>
-      writeOldKeys(path, this.#node, this.#kept)
-    );
+    const write = this.#keeping.then(async () => {
+      // Keys another run of the node kept meanwhile stay kept too.
+      const config = parseNodeConfig(await Deno.readTextFile(path));
+      const known = new Set(this.#kept.map(keptName));
+      for (const other of await readOldKeys({ ...this.#node, config })) {
+        if (!known.has(keptName(other))) this.#kept.push(other);
+      }
+      await writeOldKeys(path, this.#node, this.#kept);
+    });
     this.#keeping = write.catch(() => {});
     return write;
   }
@@ -321,6 +328,28 @@ export class CryptoNode {
   #ownKeys(root: string, index: string): ReadingKeys | undefined {
     const own = this.#producing.get(root);
     return own && keyIndexText(own.keyIndex) === index ? own : undefined;
+  }
+
+  /**
+   * A key this node produced in an earlier run (kept in its config): it
+   * reads what it wrote without asking anyone.
+   */
+  async #keptKeys(
+    root: string,
+    index: string,
+  ): Promise<ReadingKeys | undefined> {
+    const kept = this.#kept.find((key) =>
+      key.root === root && keyIndexText(key.keyIndex) === index
+    );
+    if (!kept) return undefined;
+    const keys = {
+      keys: await MessageKeyGenerator.forKeys(kept.secret),
+      values: await MessageKeyGenerator.forValues(kept.secret),
+    };
+    const known = this.#reading.get(root) ?? new Map<string, ReadingKeys>();
+    known.set(index, keys);
+    this.#reading.set(root, known);
+    return keys;
   }
 
   /** Sends a request for `keyIndex` of `root` (at most every few seconds). */
@@ -471,4 +500,9 @@ function requestedIndexes(key: Uint8Array): Set<string> {
   } catch {
     return new Set();
   }
+}
+
+/** A kept key's root and index, to tell kept keys apart. */
+function keptName(key: OldKey): string {
+  return `${key.root}/${keyIndexText(key.keyIndex)}`;
 }
