@@ -217,8 +217,9 @@ export class CryptoNode {
 
   /**
    * Decrypts a key or value of `topic`: the plaintext, or undefined when
-   * no key came within `waitMs` (`waiting` is called once, with the key
-   * index, before the key is asked for) (the caller keeps the message; a later call
+   * no key came within `waitMs` (or what it says for the message's key
+   * index; `waiting` is called once, with the index, before the key is
+   * asked for) (the caller keeps the message; a later call
    * may succeed) or the bytes do not open. Bytes that are not KafkaCrypto's
    * format are returned as they are, with `encrypted: false`.
    *
@@ -232,7 +233,7 @@ export class CryptoNode {
     topic: string,
     bytes: Uint8Array,
     part: MessagePart,
-    waitMs: number,
+    waitMs: number | ((keyIndex: string) => number),
     waiting?: (keyIndex: string) => void,
   ): Promise<
     { plaintext?: Uint8Array; encrypted: boolean; keyIndex?: string }
@@ -241,7 +242,8 @@ export class CryptoNode {
     if (!envelope) return { plaintext: bytes, encrypted: false };
     const root = topicRoot(topic);
     const index = keyIndexText(envelope.keyIndex);
-    const deadline = Date.now() + waitMs;
+    const deadline = Date.now() +
+      (typeof waitMs === "number" ? waitMs : waitMs(index));
     while (true) {
       const keys = this.#reading.get(root)?.get(index) ??
         this.#ownKeys(root, index) ?? await this.#keptKeys(root, index);
@@ -352,16 +354,18 @@ export class CryptoNode {
     return keys;
   }
 
-  /** Sends a request for `keyIndex` of `root` (at most every few seconds). */
+  /** Sends a request for `keyIndex` of `root` (each at most every few seconds). */
   async #askFor(root: string, keyIndex: Uint8Array | number): Promise<void> {
     await this.#ensureTopic(root + REQUESTS_SUFFIX);
     await this.#listen(
       root + KEYS_SUFFIX,
       (_key, value) => this.#receive(root, value),
     );
-    const last = this.#lastRequest.get(root) ?? 0;
+    // Per key index: a second producer's key is asked for at once.
+    const asking = `${root}/${keyIndexText(keyIndex)}`;
+    const last = this.#lastRequest.get(asking) ?? 0;
     if (Date.now() - last < REQUEST_AGAIN_MS) return;
-    this.#lastRequest.set(root, Date.now());
+    this.#lastRequest.set(asking, Date.now());
     const request = await this.#requester.request(root, [keyIndex]);
     await this.#send(root + REQUESTS_SUFFIX, request.key, request.value);
     await this.#send(root + SUBSCRIPTIONS_SUFFIX, request.key, request.value);

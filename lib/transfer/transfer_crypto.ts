@@ -41,9 +41,9 @@ import type { KafkaClient } from "../kafka/client.ts";
 import type { KafkaSettings } from "../kafka/config.ts";
 import type { MessagePosition } from "../kafka/consumer_loop.ts";
 
-/** How long the first encrypted message waits for its key (OpenMSIStream: 60 s). */
+/** How long the first message of a key index waits for its key (OpenMSIStream: 60 s). */
 export const FIRST_KEY_WAIT_MS = 60_000;
-/** How long later messages wait for a key they lack (OpenMSIStream: 5 s). */
+/** How long later messages wait for a key that did not come (OpenMSIStream: 5 s). */
 export const LATER_KEY_WAIT_MS = 5_000;
 /** The folder, inside the output folder, where undecryptable messages are kept. */
 export const ENCRYPTED_MESSAGES_DIR = "ENCRYPTED_MESSAGES";
@@ -251,16 +251,19 @@ export class TransferCrypto {
 }
 
 /**
- * Opens chunk values of one source topic: the first encrypted one waits up
- * to {@linkcode FIRST_KEY_WAIT_MS} for its key, later ones
- * {@linkcode LATER_KEY_WAIT_MS}; each key waited for is said in one line.
+ * Opens chunk values of one source topic. The first message of a key index
+ * not yet known waits up to {@linkcode FIRST_KEY_WAIT_MS} for its key; once
+ * that wait ended without it, each further message of that index waits
+ * {@linkcode LATER_KEY_WAIT_MS} (OpenMSIStream's 60 s and 5 s, per key
+ * index: one producer's missing key does not shorten another's wait). Each
+ * key waited for is said in one line.
  */
 export class ChunkDecryptor {
   readonly #node: CryptoNode;
   readonly #topic: string;
   readonly #log: Pick<Logger, "info">;
   readonly #announced = new Set<string>();
-  #hadKey = false;
+  readonly #missed = new Set<string>();
 
   /** A decryptor for `topic` with `node` (see {@linkcode TransferCrypto.decryptor}). */
   constructor(node: CryptoNode, topic: string, log: Pick<Logger, "info">) {
@@ -281,26 +284,29 @@ export class ChunkDecryptor {
    * ```
    */
   async open(value: Uint8Array): Promise<Uint8Array | undefined> {
-    const waitMs = this.#hadKey ? LATER_KEY_WAIT_MS : FIRST_KEY_WAIT_MS;
     const root = topicRoot(this.#topic);
+    const waitFor = (keyIndex: string) =>
+      this.#missed.has(keyIndex) ? LATER_KEY_WAIT_MS : FIRST_KEY_WAIT_MS;
     const result = await this.#node.decrypt(
       this.#topic,
       value,
       "value",
-      waitMs,
+      waitFor,
       (keyIndex) => {
         if (this.#announced.has(keyIndex)) return;
         this.#announced.add(keyIndex);
         this.#log.info(
           `Waiting up to ${
-            waitMs / 1000
+            waitFor(keyIndex) / 1000
           } s for the key of topic ${this.#topic} (key index ${
             keyIndex.slice(0, 12)
-          }), asked for on ${root}${REQUESTS_SUFFIX}`,
+          }...), asked for on ${root}${REQUESTS_SUFFIX}`,
         );
       },
     );
-    if (result.plaintext && result.encrypted) this.#hadKey = true;
+    if (!result.plaintext && result.keyIndex) {
+      this.#missed.add(result.keyIndex);
+    }
     return result.plaintext;
   }
 }
