@@ -288,6 +288,61 @@ Deno.test("encrypted transfer: upload, spread chunks and the watcher rebuilt ide
     );
 
     await t.step(
+      "a message whose key never comes is kept under ENCRYPTED_MESSAGES, with a warning",
+      async () => {
+        const lostTopic = uniqueTopic("lost_key");
+        // A producer whose key is kept nowhere and is gone before anyone asks.
+        const settings = parseKafkaConfig(
+          `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n`,
+          "test",
+          () => undefined,
+        );
+        const node = await CryptoNode.start(
+          await openNode(`${ROOT}${nodeConfig("uploader")}`),
+          createKafka(settings),
+          settings,
+        );
+        let sealed: Uint8Array;
+        try {
+          const [chunk] = makeChunks(
+            new TextEncoder().encode(markedText(10)),
+            "e.txt",
+            CHUNK,
+          );
+          sealed = await node.encrypt(lostTopic, encodeChunk(chunk), "value");
+        } finally {
+          await node.close();
+        }
+        await produceRaw(broker.bootstrap, lostTopic, [sealed]);
+        const reconstructor = Reconstructor.start(
+          rcConfig,
+          lostTopic,
+          `${dir}/lost`,
+        );
+        const kept = `${ROOT}${dir}/lost/ENCRYPTED_MESSAGES/${lostTopic}_0_0`;
+        const deadline = Date.now() + 150_000;
+        while (!(await Deno.stat(`${kept}.value`).catch(() => undefined))) {
+          ok(!reconstructor.exited && Date.now() < deadline, "never kept");
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        const run = await reconstructor.quit();
+        outputs.push(run.stdout, run.stderr);
+        strictEqual(run.code, 0, run.stderr);
+        deepStrictEqual(await Deno.readFile(`${kept}.value`), sealed);
+        strictEqual(
+          await Deno.readTextFile(`${kept}.key`),
+          "crafted_0",
+        );
+        ok(
+          (run.stdout + run.stderr).includes(
+            `message at ${lostTopic}/0/0 could not be decrypted; kept as`,
+          ),
+          run.stdout + run.stderr,
+        );
+      },
+    );
+
+    await t.step(
       "a node not allowed the topic, or with broken files: one line, exit 1",
       async () => {
         await Deno.remove(`${ROOT}${NODES}/broken/broken.crypto`);

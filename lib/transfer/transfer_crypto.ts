@@ -344,7 +344,7 @@ export function keepEncryptedMessage(
       await rename(temporary, path);
     }
     log.warn(
-      `message at ${where.topic}/${where.partition}/${where.offset} could not be decrypted (no key came); kept as ${
+      `message at ${where.topic}/${where.partition}/${where.offset} could not be decrypted; kept as ${
         join(folder, name)
       }.key/.value`,
     );
