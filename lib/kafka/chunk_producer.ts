@@ -68,6 +68,11 @@ export interface OutgoingMessage {
   /** The message value. */
   value: Uint8Array;
   /**
+   * The key bytes sent instead of `key` (its encryption); `key` still
+   * picks the partition.
+   */
+  wireKey?: Uint8Array;
+  /**
    * Called once Kafka acknowledged the message, with its partition and
    * offset (undefined with acks=0: Kafka then answers nothing).
    */
@@ -111,6 +116,15 @@ export interface ChunkProducerOptions {
   partitionKey?: (key: string) => string;
   /** Headers every message carries (e.g. that a file's chunks share a partition). */
   headers?: Record<string, string>;
+  /**
+   * Encrypts each message's key and value as it is queued (end-to-end
+   * encryption, lib/transfer/transfer_crypto.ts); the partition is still
+   * chosen from the plain key.
+   */
+  seal?: (
+    key: string,
+    value: Uint8Array,
+  ) => Promise<{ key: Uint8Array; value: Uint8Array }>;
 }
 
 /**
@@ -384,9 +398,19 @@ export class ChunkProducer {
     return this.#queue.length;
   }
 
-  /** Queues a message; waits while the queue is full (back-pressure). */
-  send(message: OutgoingMessage): Promise<void> {
-    return this.#queue.put(message);
+  /**
+   * Queues a message (sealed first, with {@linkcode ChunkProducerOptions.seal});
+   * waits while the queue is full (back-pressure).
+   */
+  async send(message: OutgoingMessage): Promise<void> {
+    const seal = this.#options.seal;
+    if (!seal) return await this.#queue.put(message);
+    const sealed = await seal(message.key, message.value);
+    await this.#queue.put({
+      ...message,
+      value: sealed.value,
+      wireKey: sealed.key,
+    });
   }
 
   /** Sends what is queued, then disconnects. */
@@ -607,7 +631,13 @@ function toPending(
       topic,
       // The library takes this modulo the partition count, as Java does.
       partition: hash,
-      key: Buffer.from(message.key),
+      key: message.wireKey
+        ? Buffer.from(
+          message.wireKey.buffer,
+          message.wireKey.byteOffset,
+          message.wireKey.length,
+        )
+        : Buffer.from(message.key),
       value: Buffer.from(value.buffer, value.byteOffset, value.length),
       ...(headers ? { headers } : {}),
     },

@@ -43,6 +43,8 @@ export interface MessagePosition {
   timestamp?: string;
   /** The message's headers (none for a message without). */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /** The message's Kafka key, when it has one. */
+  key?: Uint8Array | null;
   /**
    * Commits at once as if this message were handled (at the point
    * `commitPoint` gives); resolves when Kafka answered or refused. A handler
@@ -101,6 +103,8 @@ export interface LaneMessage {
   timestamp?: bigint;
   /** Its headers. */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /** Its key. */
+  key?: Uint8Array | null;
 }
 
 /** What the lanes call outside themselves. */
@@ -301,6 +305,7 @@ export class PartitionLanes {
         offset: message.offset.toString(),
         timestamp: message.timestamp?.toString(),
         headers: message.headers,
+        key: message.key,
         commitThrough: () => this.#commitThrough(lane, message.offset),
       });
     } catch (error) {
