@@ -39,8 +39,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
-import parseIni from "ini-simple-parser";
+import { join } from "node:path";
 import { runMain, UsageError, UserError } from "../lib/common/cli.ts";
 import {
   checkPathArguments,
@@ -51,11 +50,7 @@ import { Logger } from "../lib/common/log.ts";
 import { CryptoNode } from "../lib/crypto/crypto_node.ts";
 import { openNode } from "../lib/crypto/node.ts";
 import { createKafka } from "../lib/kafka/client.ts";
-import {
-  configPath,
-  type KafkaSettings,
-  parseKafkaConfig,
-} from "../lib/kafka/config.ts";
+import { type KafkaSettings, loadKafkaConfig } from "../lib/kafka/config.ts";
 import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import { decodeChunk } from "../lib/transfer/chunk.ts";
 import {
@@ -79,8 +74,6 @@ const FORGET_EVERY = 64;
 const PROGRESS_EVERY = 100;
 /** The exit code when some messages stay encrypted. */
 const EXIT_STILL_ENCRYPTED = 3;
-/** The project's own folder of nodes (`deno task provision_node`). */
-const PROJECT_NODES_DIR = ".kafkacrypto";
 
 const log = new Logger({
   style: "bracket",
@@ -113,63 +106,29 @@ function readCommandLine() {
 }
 
 /**
- * The Kafka settings and the node's config path from the config file.
- * MERGER: a minimal resolver of this script's own; lib/kafka/config.ts
- * (branch h20a) reads `[kafkacrypto]` for the transfer tools: use that
- * one instead once merged. Looked for as OpenMSIStream does: `config_file =
- * PATH`, or `node_id = NAME` as NAME/NAME.config beside the config, in the
- * current folder, then in the project's .kafkacrypto/.
+ * The Kafka settings and the node's config: the first that exists of the
+ * places the config's `[kafkacrypto]` section points to (lib/kafka/config.ts
+ * looks as OpenMSIStream does, then in .kafkacrypto/).
  */
 async function readCryptoConfig(
   nameOrPath: string,
 ): Promise<{ settings: KafkaSettings; nodeConfig: string; nodeId: string }> {
-  const path = configPath(nameOrPath);
-  const text = await Deno.readTextFile(path).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UserError(`config file ${path} not found`);
-    }
-    throw error;
-  });
-  let crypto: Record<string, string> | undefined;
-  try {
-    const sections = parseIni(text) as Record<string, Record<string, string>>;
-    crypto = Object.entries(sections).find(([name]) =>
-      name.toLowerCase() === "kafkacrypto"
-    )?.[1];
-  } catch {
-    // parseKafkaConfig below says what is wrong with the file.
-  }
-  // The rest of the file is what parseKafkaConfig reads (it refuses [kafkacrypto]).
-  const withoutCrypto = text.replace(
-    /^\s*\[kafkacrypto\][^]*?(?=^\s*\[|(?![^]))/im,
-    "",
-  );
-  const settings = parseKafkaConfig(
-    withoutCrypto,
-    path,
-    (name) => Deno.env.get(name),
-    (line) => log.warn(line),
-  );
-  const named = crypto?.config_file?.replace(/^file#/, "");
-  const nodeId = crypto?.node_id;
-  if (!named && !nodeId) {
+  const settings = await loadKafkaConfig(nameOrPath, (line) => log.warn(line));
+  const wanted = settings.kafkacrypto;
+  if (!wanted) {
     throw new UserError(
-      `${path} has no [kafkacrypto] section with node_id = NAME: no node to decrypt with`,
+      `${settings.source} has no [kafkacrypto] section with node_id = NAME: no node to decrypt with`,
     );
   }
-  const candidates = named ? [named] : [
-    join(dirname(path), nodeId!, `${nodeId}.config`),
-    join(nodeId!, `${nodeId}.config`),
-    join(PROJECT_NODES_DIR, nodeId!, `${nodeId}.config`),
-  ];
-  for (const candidate of candidates) {
+  const name = wanted.nodeId ?? wanted.configFile!;
+  for (const candidate of wanted.nodeConfigCandidates) {
     if (await Deno.stat(candidate).then((s) => s.isFile, () => false)) {
-      return { settings, nodeConfig: candidate, nodeId: nodeId ?? candidate };
+      return { settings, nodeConfig: candidate, nodeId: name };
     }
   }
   throw new UserError(
-    `no node config found for ${nodeId ?? named} (looked for ${
-      candidates.join(", ")
+    `no node config found for ${name} (looked for ${
+      wanted.nodeConfigCandidates.join(", ")
     })`,
   );
 }

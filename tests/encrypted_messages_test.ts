@@ -24,14 +24,19 @@ import {
   createTopic,
   makeChunks,
   randomBytes,
+  Reconstructor,
   sha512File,
   startTestBroker,
+  topicArgs,
   uniqueTopic,
 } from "./helpers/kafka.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import { BackgroundTask } from "./helpers/background_task.ts";
 
 const ROOT_PASSWORD = "lab root password h20b";
 const CHUNK_SIZE = 1000;
+/** The tools want a power of two. */
+const STORY_CHUNK = 1024;
 
 /** Provisions a node with the project's own task; its config's path. */
 async function provisionWithTask(
@@ -165,11 +170,6 @@ Deno.test("reproduce_undecryptable_messages: kept messages stay while no key can
     const topic = uniqueTopic("kept");
     await createTopic(broker.bootstrap, topic, 2);
 
-    // The seed as it was before the sender ran: its restart below holds the
-    // same key again (a stand-in for KafkaCrypto's kept `oldkeys`).
-    const seedPath = `${ROOT}${nodesDir}/sender/sender.seed`;
-    const seedBefore = await Deno.readFile(seedPath);
-
     // 1. The sender encrypts two files' chunks, sends them and stops.
     const files = new Map([
       ["a.bin", randomBytes(4_500, 1)],
@@ -179,6 +179,7 @@ Deno.test("reproduce_undecryptable_messages: kept messages stay while no key can
       await openNode(`${ROOT}${sender}`),
       kafka,
       settings,
+      { configPath: `${ROOT}${sender}` },
     );
     const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...KafkaClient.options(kafka),
@@ -289,12 +290,13 @@ Deno.test("reproduce_undecryptable_messages: kept messages stay while no key can
       );
     }
 
-    // 5. The sender runs again (holding its key) and answers: files rebuilt.
-    await Deno.writeFile(seedPath, seedBefore, { mode: 0o600 });
+    // 5. The sender runs again (its key kept in its config's oldkeys) and
+    // answers: files rebuilt.
     const againNode = await CryptoNode.start(
       await openNode(`${ROOT}${sender}`),
       kafka,
       settings,
+      { configPath: `${ROOT}${sender}` },
     );
     let done;
     try {
@@ -330,6 +332,92 @@ Deno.test("reproduce_undecryptable_messages: kept messages stay while no key can
       [],
     );
     for (const output of [refused, early, done]) {
+      ok(!(output.stdout + output.stderr).includes(ROOT_PASSWORD));
+    }
+  } finally {
+    await Deno.remove(`${ROOT}${nodesDir}`, { recursive: true }).catch(
+      () => {},
+    );
+    await Deno.remove(`${ROOT}${outDir}`, { recursive: true }).catch(() => {});
+    await broker.stop();
+  }
+});
+
+Deno.test("the whole story with the tools: upload_data_file exits, reconstruct_data_files keeps its messages, the sender's watcher runs again, reproduce_undecryptable_messages rebuilds the file", async () => {
+  const broker = await startTestBroker();
+  const nodesDir = `.kafkacrypto/test-h20b-${crypto.randomUUID().slice(0, 8)}`;
+  const outDir = await makeOutTempDir("kept-story");
+  const topic = uniqueTopic("story");
+  try {
+    await provisionWithTask(nodesDir, "story_up");
+    await provisionWithTask(nodesDir, "story_rc");
+    const configFor = async (nodeId: string) => {
+      const path = `${nodesDir}/${nodeId}-tools.config`;
+      await Deno.writeTextFile(
+        `${ROOT}${path}`,
+        `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n\n[consumer]\ngroup.id = new\nauto.offset.reset = earliest\n\n[kafkacrypto]\nnode_id = ${nodeId}\n`,
+      );
+      return path;
+    };
+    const upConfig = await configFor("story_up");
+    const rcConfig = await configFor("story_rc");
+    await Deno.mkdir(`${ROOT}${outDir}/source`);
+    const source = `${outDir}/source/story.bin`;
+    await Deno.writeFile(
+      `${ROOT}${source}`,
+      randomBytes(3 * STORY_CHUNK + 7, 3),
+    );
+    const sent = await runTask("upload_data_file", [
+      ...topicArgs(upConfig, topic, STORY_CHUNK),
+      source,
+    ]);
+    strictEqual(sent.code, 0, sent.stdout + sent.stderr);
+
+    // Nobody answers: after its waits the reconstructor keeps all four.
+    const rebuilt = `${outDir}/rebuilt`;
+    const reconstructor = Reconstructor.start(rcConfig, topic, rebuilt);
+    const deadline = Date.now() + 240_000;
+    while ((await listKeptMessages(`${ROOT}${rebuilt}`)).length < 4) {
+      ok(!reconstructor.exited && Date.now() < deadline, "never kept");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const stopped = await reconstructor.quit();
+    strictEqual(stopped.code, 0, stopped.stderr);
+
+    // The sender's watcher runs again: it answers from its kept keys.
+    await Deno.mkdir(`${ROOT}${outDir}/watched`);
+    const watcher = new BackgroundTask("upload_data_files_added_to_directory", [
+      ...topicArgs(upConfig, topic, STORY_CHUNK),
+      "--update_seconds=-1",
+      `${outDir}/watched`,
+    ]);
+    let done;
+    try {
+      await watcher.stdout.waitFor("Watching");
+      done = await runTask("reproduce_undecryptable_messages", [
+        "--config",
+        rcConfig,
+        "--wait_seconds",
+        "60",
+        rebuilt,
+      ]);
+    } finally {
+      const ended = await watcher.quit();
+      strictEqual(ended.code, 0, ended.stderr);
+    }
+    strictEqual(done.code, 0, done.stdout + done.stderr);
+    ok(
+      done.stdout.includes(
+        "4 of 4 kept message(s) decrypted; 1 file(s) rebuilt",
+      ),
+      done.stdout,
+    );
+    strictEqual(
+      await sha512File(`${ROOT}${rebuilt}/story.bin`),
+      await sha512File(`${ROOT}${source}`),
+    );
+    strictEqual((await listKeptMessages(`${ROOT}${rebuilt}`)).length, 0);
+    for (const output of [sent, stopped, done]) {
       ok(!(output.stdout + output.stderr).includes(ROOT_PASSWORD));
     }
   } finally {

@@ -17,6 +17,7 @@ import { createKafka } from "../lib/kafka/client.ts";
 import { parseKafkaConfig } from "../lib/kafka/config.ts";
 import { encodeChunk } from "../lib/transfer/chunk.ts";
 import { repartitionTopic } from "../lib/transfer/repartition.ts";
+import { listKeptMessages } from "../lib/transfer/encrypted_messages.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
   makeChunks,
@@ -319,20 +320,26 @@ Deno.test("encrypted transfer: upload, spread chunks and the watcher rebuilt ide
           lostTopic,
           `${dir}/lost`,
         );
-        const kept = `${ROOT}${dir}/lost/ENCRYPTED_MESSAGES/${lostTopic}_0_0`;
+        const lost = `${ROOT}${dir}/lost`;
         const deadline = Date.now() + 150_000;
-        while (!(await Deno.stat(`${kept}.value`).catch(() => undefined))) {
+        while ((await listKeptMessages(lost)).length === 0) {
           ok(!reconstructor.exited && Date.now() < deadline, "never kept");
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
         const run = await reconstructor.quit();
         outputs.push(run.stdout, run.stderr);
         strictEqual(run.code, 0, run.stderr);
-        deepStrictEqual(await Deno.readFile(`${kept}.value`), sealed);
-        strictEqual(
-          await Deno.readTextFile(`${kept}.key`),
-          "crafted_0",
+        // OpenMSIStream's names, with the partition and offset added.
+        const [kept] = await listKeptMessages(lost);
+        strictEqual(kept.topic, lostTopic);
+        ok(
+          kept.stem.startsWith(
+            `encrypted_message_from_${lostTopic}_produced_on_`,
+          ) && kept.stem.endsWith("_partition_0_offset_0"),
+          kept.stem,
         );
+        deepStrictEqual(await Deno.readFile(kept.valuePath), sealed);
+        strictEqual(await Deno.readTextFile(kept.keyPath), "crafted_0");
         ok(
           (run.stdout + run.stderr).includes(
             `message at ${lostTopic}/0/0 could not be decrypted; kept as`,

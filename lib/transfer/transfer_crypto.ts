@@ -26,7 +26,6 @@
  *
  * @module
  */
-import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../common/cli.ts";
 import type { Logger } from "../common/log.ts";
@@ -40,13 +39,17 @@ import { NodeFilesError } from "../crypto/node_files.ts";
 import type { KafkaClient } from "../kafka/client.ts";
 import type { KafkaSettings } from "../kafka/config.ts";
 import type { MessagePosition } from "../kafka/consumer_loop.ts";
+import {
+  ENCRYPTED_MESSAGES_FOLDER,
+  keepEncryptedMessage as keepMessageFiles,
+} from "./encrypted_messages.ts";
 
 /** How long the first message of a key index waits for its key (OpenMSIStream: 60 s). */
 export const FIRST_KEY_WAIT_MS = 60_000;
 /** How long later messages wait for a key that did not come (OpenMSIStream: 5 s). */
 export const LATER_KEY_WAIT_MS = 5_000;
 /** The folder, inside the output folder, where undecryptable messages are kept. */
-export const ENCRYPTED_MESSAGES_DIR = "ENCRYPTED_MESSAGES";
+export const ENCRYPTED_MESSAGES_DIR: string = ENCRYPTED_MESSAGES_FOLDER;
 
 /** The node's config file and the node opened from it. */
 interface CheckedNode {
@@ -313,9 +316,11 @@ export class ChunkDecryptor {
 
 /**
  * The default `undecryptable` hook: writes the message's key and value
- * under `OUTPUT/ENCRYPTED_MESSAGES/` as `TOPIC_PARTITION_OFFSET.key` and
- * `.value` (each through a temporary file and a rename), with a warning
- * line, so the message is kept before its offset is committed.
+ * under `OUTPUT/ENCRYPTED_MESSAGES/` with OpenMSIStream's names (see
+ * encrypted_messages.ts: each file through a synced temporary file and a
+ * rename, the key file last), with a warning line, so the message is kept
+ * before its offset is committed; reproduce_undecryptable_messages
+ * decrypts it later.
  *
  * @example
  * ```ts
@@ -334,19 +339,14 @@ export function keepEncryptedMessage(
   value: Uint8Array,
 ) => Promise<void> {
   return async (where, key, value) => {
+    // OpenMSIStream's names (encrypted_messages.ts): its tools and
+    // reproduce_undecryptable_messages find them.
+    const name = await keepMessageFiles(outputDir, where, key, value);
     const folder = join(outputDir, ENCRYPTED_MESSAGES_DIR);
-    await Deno.mkdir(folder, { recursive: true });
-    const name = `${where.topic}_${where.partition}_${where.offset}`;
-    for (const [suffix, bytes] of [["key", key], ["value", value]] as const) {
-      const path = join(folder, `${name}.${suffix}`);
-      const temporary = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-      await writeFile(temporary, bytes ?? new Uint8Array(0), { flush: true });
-      await rename(temporary, path);
-    }
     log.warn(
       `message at ${where.topic}/${where.partition}/${where.offset} could not be decrypted; kept as ${
         join(folder, name)
-      }.key/.value`,
+      }_key.bin/_value.bin (deno task reproduce_undecryptable_messages decrypts it later)`,
     );
   };
 }
