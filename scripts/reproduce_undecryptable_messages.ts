@@ -207,7 +207,7 @@ async function retryKeptMessages(
       if (!result.plaintext) {
         unanswered.add(result.keyIndex ?? "");
         stays(
-          `no key came within ${options.wait_seconds} s (is the node that sent them running?)`,
+          `no key that opens it came within ${options.wait_seconds} s (is the node that sent them running?)`,
         );
         continue;
       }
@@ -264,3 +264,14 @@ async function main(): Promise<number> {
 if (import.meta.main) {
   await runMain("reproduce_undecryptable_messages", main);
 }
+
+// A run while the sender's node is still off, then one once it runs again:
+//
+//   [reproduce_undecryptable_messages at 2026-12-03 07:00:00] 4 kept message(s) in out/rebuilt/ENCRYPTED_MESSAGES; asking for their keys as node lab_pc_2
+//   [reproduce_undecryptable_messages at 2026-12-03 07:00:30] 0 of 4 kept message(s) decrypted; 0 file(s) rebuilt
+//   [reproduce_undecryptable_messages at 2026-12-03 07:00:30] WARNING: 4 message(s) stay encrypted in out/rebuilt/ENCRYPTED_MESSAGES: 4: no key that opens it came within 30 s (is the node that sent them running?)
+//   (exit code 3)
+//
+//   [reproduce_undecryptable_messages at 2026-12-03 08:00:00] 4 kept message(s) in out/rebuilt/ENCRYPTED_MESSAGES; asking for their keys as node lab_pc_2
+//   [reproduce_undecryptable_messages at 2026-12-03 08:00:01] File story.bin successfully reconstructed locally from stream
+//   [reproduce_undecryptable_messages at 2026-12-03 08:00:01] 4 of 4 kept message(s) decrypted; 1 file(s) rebuilt
