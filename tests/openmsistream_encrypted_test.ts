@@ -109,6 +109,16 @@ Deno.test("OpenMSIStream -> OpenMSIStream encrypted (nodes from provision_node a
       watched,
       CHUNK_SIZE,
     );
+    // Read only once everything is sent: the uploader's KafkaCrypto then
+    // already listens for key requests, well within the reader's 60 s (a
+    // message that misses them is dropped, see the module's text).
+    const deadline = Date.now() + 120_000;
+    while (
+      await countMessages(broker.bootstrap, topic).catch(() => 0) < 6 &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const download = await OpenMsiDownloadDirectory.start(
       broker.bootstrap,
       receiverConfig,
