@@ -7,6 +7,7 @@
  * deno task bench --peers                 # 256 MiB, with Kafka's Java perf tools and kcat
  * deno task bench --peers --sizes_mb 64 --chunk_sizes 16384 --rounds 3
  * deno task bench --members 1,2,3         # rebuild by a consumer group of 1, 2, 3
+ * deno task bench --encrypted_config my_encrypted.config   # encryption's cost
  * deno task bench --sizes_mb 256,4096 --small_files 0 --idle_seconds 0   # memory flat?
  * ```
  *
@@ -41,6 +42,11 @@
  * 1, 2, 3 reconstructors (each with its own folder, as on several machines)
  * rebuilds 12 files totalling the first `--sizes_mb` (chunks of the first
  * `--chunk_sizes`), with each member's CPU and the local broker's.
+ *
+ * With `--encrypted_config` the project's tools also run with that config
+ * (one with a `[kafkacrypto]` section; the same node uploads and rebuilds,
+ * from its kept keys), interleaved with the plain runs, and a line says what
+ * encryption costs each way.
  *
  * Try: `--chunk_sizes 65536`, or `--rounds 4` to see how much runs scatter.
  *
@@ -156,6 +162,8 @@ if (import.meta.main) {
       flags.peers ?? false,
       console.log,
     );
+    // Encryption's cost: the same runs with a [kafkacrypto] config beside.
+    if (flags.encrypted_config) tools.splice(1, 0, "encrypted");
     const admin = await connectAdmin(createKafka(settings), settings);
     const dir = flags.out_dir;
     await Deno.mkdir(dir, { recursive: true });
@@ -169,6 +177,7 @@ if (import.meta.main) {
           console.log(`${sizeMb} MiB in records of ${chunkSize} B:`);
           const plan: RunPlan = {
             config: flags.config,
+            encryptedConfig: flags.encrypted_config,
             bootstrap,
             java,
             kcat,

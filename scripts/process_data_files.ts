@@ -259,6 +259,7 @@ async function processDataFiles(
     shutdown,
     log,
     report: progress,
+    outputDir: options.working_dir,
     hooks: {
       finished: (relativePath, chunk, { topic, partition, offset }) =>
         arrived(relativePath, toHex(chunk.fileHash), {

@@ -140,6 +140,7 @@ async function reconstruct(
     shutdown,
     log,
     report: progress,
+    outputDir: options.workingDir,
     hooks: {
       chunkRead: rows.chunkRead,
       finished: rows.rebuilt &&

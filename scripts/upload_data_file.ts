@@ -186,7 +186,7 @@ async function uploadAll(
     options.tags,
   );
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
-  const { connect } = await unlessStopped(
+  const { connect, close } = await unlessStopped(
     openUploadTopic(
       { ...options, queue_max_size: 3000 },
       log,
@@ -230,6 +230,7 @@ async function uploadAll(
     });
   } finally {
     await producer.close();
+    await close(); // with [kafkacrypto]: its key stays kept in the node's config
     await catalog?.close();
     board.stop();
   }

@@ -167,7 +167,7 @@ async function watchAndUpload(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
-  const { connect, where, settings } = await unlessStopped(
+  const { connect, where, settings, close } = await unlessStopped(
     openUploadTopic(options, log),
     shutdown,
     "while connecting to Kafka; nothing was sent",
@@ -269,6 +269,7 @@ async function watchAndUpload(
   await catalog?.close();
   logUploadSummary(log, record, startedAt, left, shutdown.reason ?? "quit");
   await heartbeats.stop(); // a last heartbeat, and the summary as a log message
+  await close(); // with [kafkacrypto]: no more key requests answered
   record.close();
 }
 

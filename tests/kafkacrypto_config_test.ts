@@ -1,20 +1,23 @@
 /**
  * A config with OpenMSIStream's `[kafkacrypto]` section asks for end-to-end
- * encryption. Until the transfer tools encrypt, each refuses such a config
- * in one line, before it connects to Kafka: never plaintext where
- * ciphertext was asked for.
+ * encryption. When its node's files cannot be found, each transfer tool
+ * refuses in one line, before it connects to Kafka: never plaintext where
+ * ciphertext was asked for. (Encrypted transfers themselves:
+ * kafka_encrypted_transfer_test.ts.)
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
 
-Deno.test("upload, folder upload and rebuild refuse a [kafkacrypto] config in one line, before connecting", async () => {
+Deno.test("upload, folder upload and rebuild refuse a [kafkacrypto] config whose node files are missing in one line, before connecting", async () => {
   const dir = await makeOutTempDir("kafkacrypto-config");
   try {
     // Port 1 has no broker: a tool that tried to connect would fail differently.
     const config = `${dir}/encrypted.config`;
+    // A name no one provisioned (not even in this checkout's .kafkacrypto).
+    const node = `missing_${crypto.randomUUID().slice(0, 8)}`;
     await Deno.writeTextFile(
       `${ROOT}${config}`,
-      "[cluster]\nbootstrap.servers = 127.0.0.1:1\n\n[kafkacrypto]\nnode_id = lab_pc_1\n",
+      `[cluster]\nbootstrap.servers = 127.0.0.1:1\n\n[kafkacrypto]\nnode_id = ${node}\n`,
     );
     await Deno.writeTextFile(`${ROOT}${dir}/data.txt`, "instrument data\n");
     await Deno.mkdir(`${ROOT}${dir}/watched`);
@@ -35,8 +38,8 @@ Deno.test("upload, folder upload and rebuild refuse a [kafkacrypto] config in on
       const lines = result.stderr.trim().split("\n");
       strictEqual(lines.length, 1, `${task}: ${result.stderr}`);
       ok(
-        lines[0].endsWith(
-          "[kafkacrypto] asks for end-to-end encryption, which the transfer tools cannot do yet; nothing was sent (remove the section to send unencrypted)",
+        lines[0].includes(
+          `${config}: [kafkacrypto] node ${node}: no node config found (looked for config/${node}/${node}.config, ${dir}/${node}/${node}.config, ${node}/${node}.config, .kafkacrypto/${node}/${node}.config; make one with deno task provision_node)`,
         ),
         `${task}: ${lines[0]}`,
       );

@@ -20,37 +20,10 @@ import {
 import { parseKafkaConfig } from "../lib/kafka/config.ts";
 import { startTestBroker, uniqueTopic } from "./helpers/kafka.ts";
 import { readWithKcat } from "./helpers/kafka_readers.ts";
-import { PEERS } from "./helpers/openmsistream.ts";
-import { ROOT } from "./helpers/run_task.ts";
+import { startKafkaCryptoPeer } from "./helpers/kafkacrypto_peer.ts";
 
 const ROOT_PASSWORD = "lab root password 2026";
 const MARKER = "PLAINTEXT-MARKER-h20";
-
-/** Starts KafkaCrypto's peer (tests/helpers/kafkacrypto_peer.py). */
-function startPeer(
-  config: string,
-  bootstrap: string,
-  topic: string,
-  args: string[],
-  env: Record<string, string>,
-) {
-  return new Deno.Command("/usr/bin/python3", {
-    args: [
-      `${ROOT}tests/helpers/kafkacrypto_peer.py`,
-      config,
-      bootstrap,
-      topic,
-      ...args,
-    ],
-    env: {
-      PYTHONPATH: `${PEERS}/kafkacrypto`,
-      PYTHONDONTWRITEBYTECODE: "1",
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
 
 /** Provisions a node (ours) in a fresh temporary folder. */
 async function makeNode(
@@ -111,10 +84,16 @@ Deno.test("CryptoNode and KafkaCrypto's KafkaProducer/KafkaConsumer read each ot
         acks: -1,
       });
     }
-    const reader = startPeer(theirs.config, broker.bootstrap, toPython, [
-      "consume",
-      "2",
-    ], { DEADLINE: "120" });
+    const reader = startKafkaCryptoPeer(
+      theirs.config,
+      broker.bootstrap,
+      toPython,
+      [
+        "consume",
+        "2",
+      ],
+      { DEADLINE: "120" },
+    );
     const read = await reader.output();
     await producer.close();
     await producerNode.close();
@@ -127,11 +106,17 @@ Deno.test("CryptoNode and KafkaCrypto's KafkaProducer/KafkaConsumer read each ot
 
     // 2. KafkaCrypto's producer writes, we read (we ask it for the key).
     const fromPython = uniqueTopic("crypto_in");
-    const writer = startPeer(theirs.config, broker.bootstrap, fromPython, [
-      "produce",
-      `${MARKER}-a`,
-      `${MARKER}-b`,
-    ], { STAY: "90" });
+    const writer = startKafkaCryptoPeer(
+      theirs.config,
+      broker.bootstrap,
+      fromPython,
+      [
+        "produce",
+        `${MARKER}-a`,
+        `${MARKER}-b`,
+      ],
+      { STAY: "90" },
+    );
     const readerNode = await CryptoNode.start(
       await openNode(ours.config),
       kafka,

@@ -34,6 +34,8 @@ export interface BenchFlags {
   config: string;
   /** `--peers`: also run Kafka's Java perf tools and kcat. */
   peers?: boolean;
+  /** `--encrypted_config`: also upload and rebuild with this `[kafkacrypto]` config. */
+  encrypted_config?: string;
   /** `--sizes_mb` as given (see {@linkcode BenchCommandLine.sizes}). */
   sizes_mb?: string;
   /** `--chunk_sizes` as given. */
@@ -86,6 +88,11 @@ export function readBenchFlags(args: string[]): BenchCommandLine {
         type: "boolean",
         description:
           "also run ProducerPerformance, ConsumerPerformance and kcat",
+      },
+      encrypted_config: {
+        type: "string",
+        description:
+          "also upload and rebuild with this config, which has a [kafkacrypto] section (encryption's cost)",
       },
       sizes_mb: {
         type: "string",

@@ -17,6 +17,7 @@
  */
 import {
   type BenchRun,
+  encryptionCosts,
   formatMemory,
   formatTable,
   javaRatios,
@@ -91,6 +92,7 @@ export async function writeReport(
     const ratios = javaRatios(rows);
     tables.push(
       `\n${sizeMb} MiB, ${rounds} run(s) each:\n${formatTable(rows, ratios)}`,
+      ...encryptionCosts(rows).map((line) => `\n${line}`),
     );
     return { sizeMb, rows, ratios };
   });

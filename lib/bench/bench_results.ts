@@ -18,16 +18,20 @@
  */
 
 /** Who was measured. */
-export type Tool = "project" | "java" | "kcat";
+export type Tool = "project" | "encrypted" | "java" | "kcat";
 /** Producing (the project: upload) or consuming (the project: rebuild). */
 export type Direction = "produce" | "consume";
 
 /** The tools in the order tables and charts show them. */
-export const TOOLS: readonly Tool[] = ["project", "java", "kcat"];
+export const TOOLS: readonly Tool[] = ["project", "encrypted", "java", "kcat"];
 
 /** How tables and charts name each tool and direction. */
 export const TOOL_NAMES: Record<Tool, Record<Direction, string>> = {
   project: { produce: "upload_data_file", consume: "reconstruct_data_files" },
+  encrypted: {
+    produce: "upload_data_file [kafkacrypto]",
+    consume: "reconstruct_data_files [kafkacrypto]",
+  },
   java: { produce: "ProducerPerformance", consume: "ConsumerPerformance" },
   kcat: { produce: "kcat -P", consume: "kcat -C" },
 };
@@ -168,6 +172,40 @@ export function javaRatios(rows: SummaryRow[]): Ratio[] {
     });
   }
   return ratios;
+}
+
+/**
+ * One line per direction and record size where both ran: what encryption
+ * costs, the encrypted mean MB/s against the plain one.
+ *
+ * @example
+ * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "produce", recordSize: 524288, sizeMb: 64, round: 1, mbPerSecond: 80, seconds: 0.8, peakRssMb: 150, cpuPercent: 95 },
+ *   { tool: "encrypted", direction: "produce", recordSize: 524288, sizeMb: 64, round: 1, mbPerSecond: 70, seconds: 0.9, peakRssMb: 150, cpuPercent: 95 },
+ * ]);
+ * encryptionCosts(rows); // ["encryption costs upload 12.5% at 512 KiB (70.0 vs 80.0 MB/s)"]
+ * ```
+ */
+export function encryptionCosts(rows: SummaryRow[]): string[] {
+  const lines: string[] = [];
+  for (const plain of rows.filter((row) => row.tool === "project")) {
+    const encrypted = rows.find((row) =>
+      row.tool === "encrypted" && row.direction === plain.direction &&
+      row.recordSize === plain.recordSize
+    );
+    if (!encrypted) continue;
+    const cost = 1 - encrypted.meanMbPerSecond / plain.meanMbPerSecond;
+    const what = plain.direction === "produce" ? "upload" : "rebuild";
+    lines.push(
+      `encryption costs ${what} ${(cost * 100).toFixed(1)}% at ${
+        sizeLabel(plain.recordSize)
+      } (${encrypted.meanMbPerSecond.toFixed(1)} vs ${
+        plain.meanMbPerSecond.toFixed(1)
+      } MB/s)`,
+    );
+  }
+  return lines;
 }
 
 /**

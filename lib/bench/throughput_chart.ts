@@ -48,11 +48,13 @@ const PANEL_TITLES: Record<Direction, string> = {
 /** Colour-blind-safe colours (ColorBrewer Dark2). */
 const COLORS: Record<Tool, string> = {
   project: "#d95f02",
+  encrypted: "#e7298a",
   java: "#1b9e77",
   kcat: "#7570b3",
 };
 const LEGEND_NAMES: Record<Tool, string> = {
   project: "this project",
+  encrypted: "this project, encrypted",
   java: "Kafka's Java perf tools",
   kcat: "kcat (librdkafka)",
 };

@@ -44,6 +44,8 @@ const POLL_MS = 20;
 export interface RunPlan {
   /** The project's `--config` (name or path). */
   config: string;
+  /** The config of the "encrypted" tool (with `[kafkacrypto]`). */
+  encryptedConfig?: string;
   /** `host:port` list for the peers (PLAINTEXT). */
   bootstrap: string;
   /** Kafka's Java perf tools, when they take part. */
@@ -150,6 +152,11 @@ async function javaRun(
   };
 }
 
+/** The project's config for `tool` (the encrypted one for "encrypted"). */
+function configOf(plan: RunPlan, tool: Tool): string {
+  return tool === "encrypted" ? plan.encryptedConfig! : plan.config;
+}
+
 /** The number of records the file makes. */
 function recordCount(plan: RunPlan): number {
   return Math.ceil(plan.sizeMb * MIB / plan.chunkSize);
@@ -199,7 +206,7 @@ export async function produceWith(
   }
   const started = performance.now();
   const upload = await spawnMeasuredTask("upload_data_file", [
-    ...["--config", plan.config, "--topic_name", topic],
+    ...["--config", configOf(plan, tool), "--topic_name", topic],
     ...["--chunk_size", String(plan.chunkSize), plan.source],
   ]);
   const report = await finishMeasuredReport(upload);
@@ -245,7 +252,7 @@ export async function consumeWith(
   const rebuilt = `${rebuiltDir}/${plan.source.split("/").at(-1)}`;
   const started = performance.now();
   const rebuild = await spawnMeasuredTask("reconstruct_data_files", [
-    ...["--config", plan.config, "--topic_name", topic],
+    ...["--config", configOf(plan, tool), "--topic_name", topic],
     ...["--update_seconds", "-1", rebuiltDir],
   ]);
   await waitForFile(rebuild, rebuilt, plan.sizeMb * MIB);

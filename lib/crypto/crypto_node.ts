@@ -37,6 +37,7 @@ import {
   encryptMessage,
   keyIndexText,
   readEnvelope,
+  type Secretbox,
 } from "./message_framing.ts";
 import {
   MessageKeyGenerator,
@@ -44,6 +45,9 @@ import {
   type TopicSecret,
 } from "./message_keys.ts";
 import type { OpenNode } from "./node.ts";
+import { type OldKey, readOldKeys, writeOldKeys } from "./old_keys.ts";
+import { parseNodeConfig } from "./node_files.ts";
+import { decode } from "@msgpack/msgpack";
 
 /** Suffix of the topic that carries key requests. */
 export const REQUESTS_SUFFIX = ".reqs";
@@ -69,6 +73,19 @@ export function topicRoot(topic: string): string {
   return topic.split(".", 1)[0];
 }
 
+/** What {@linkcode CryptoNode.start} may be told. */
+export interface CryptoNodeOptions {
+  /**
+   * The node's config file: its kept producing keys (`oldkeys`) are read
+   * from it and each run's new ones written to it, as KafkaCrypto keeps
+   * them, so any later run of the node answers requests for them. Unset:
+   * nothing is kept.
+   */
+  configPath?: string;
+  /** Seals the values it encrypts (e.g. on another core, secretbox_pool.ts); default here. */
+  secretbox?: Secretbox;
+}
+
 /** The generators for one received key index. */
 interface ReadingKeys {
   keys: MessageKeyGenerator;
@@ -92,6 +109,11 @@ export class CryptoNode {
   readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>;
   readonly #requester: KeyRequester;
   readonly #producing = new Map<string, TopicSecret>();
+  readonly #starting = new Map<string, Promise<TopicSecret>>();
+  readonly #kept: OldKey[];
+  readonly #configPath?: string;
+  readonly #secretbox?: Secretbox;
+  #keeping: Promise<void> = Promise.resolve();
   readonly #reading = new Map<string, Map<string, ReadingKeys>>();
   readonly #streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = [];
   readonly #consumers: Consumer<Buffer, Buffer, Buffer, Buffer>[] = [];
@@ -105,7 +127,12 @@ export class CryptoNode {
     kafka: KafkaClient,
     settings: KafkaSettings,
     ratchet: Ratchet,
+    options: CryptoNodeOptions,
+    kept: OldKey[],
   ) {
+    this.#configPath = options.configPath;
+    this.#secretbox = options.secretbox;
+    this.#kept = kept;
     this.#node = node;
     this.#kafka = kafka;
     this.#settings = settings;
@@ -135,12 +162,36 @@ export class CryptoNode {
     node: OpenNode,
     kafka: KafkaClient,
     settings: KafkaSettings,
+    options: CryptoNodeOptions = {},
   ): Promise<CryptoNode> {
+    const kept = options.configPath ? await readOldKeys(node) : [];
     return new CryptoNode(
       node,
       kafka,
       settings,
       await Ratchet.open(node.seedPath),
+      options,
+      kept,
+    );
+  }
+
+  /**
+   * Starts answering the key requests of `topic`'s root (on `ROOT.reqs`)
+   * with the keys this node produced to it, this run's and the kept ones.
+   *
+   * @example
+   * ```ts
+   * declare const node: CryptoNode;
+   * await node.answerRequests("lecroy_files");
+   * ```
+   */
+  async answerRequests(topic: string): Promise<void> {
+    const root = topicRoot(topic);
+    // Readers (KafkaCrypto's among them) find both exchange topics in place.
+    await this.#ensureTopic(root + KEYS_SUFFIX);
+    await this.#listen(
+      root + REQUESTS_SUFFIX,
+      (key, value) => this.#answer(root, key, value),
     );
   }
 
@@ -160,30 +211,23 @@ export class CryptoNode {
     part: MessagePart,
   ): Promise<Uint8Array> {
     const root = topicRoot(topic);
-    let secret = this.#producing.get(root);
-    if (!secret) {
-      secret = await this.#ratchet.topicSecret(
-        root,
-        this.#node.signingPublicKey,
+    const secret = this.#producing.get(root) ??
+      await this.#startProducing(root);
+    return part === "key"
+      ? await encryptMessage(secret.keys, secret.keyIndex, plaintext)
+      : await encryptMessage(
+        secret.values,
+        secret.keyIndex,
+        plaintext,
+        this.#secretbox,
       );
-      this.#producing.set(root, secret);
-      // Readers (KafkaCrypto's among them) find both exchange topics in place.
-      await this.#ensureTopic(root + KEYS_SUFFIX);
-      await this.#listen(
-        root + REQUESTS_SUFFIX,
-        (key, value) => this.#answer(root, key, value),
-      );
-    }
-    return await encryptMessage(
-      part === "key" ? secret.keys : secret.values,
-      secret.keyIndex,
-      plaintext,
-    );
   }
 
   /**
    * Decrypts a key or value of `topic`: the plaintext, or undefined when
-   * no key came within `waitMs` (the caller keeps the message; a later call
+   * no key came within `waitMs` (or what it says for the message's key
+   * index; `waiting` is called once, with the index, before the key is
+   * asked for) (the caller keeps the message; a later call
    * may succeed) or the bytes do not open. Bytes that are not KafkaCrypto's
    * format are returned as they are, with `encrypted: false`.
    *
@@ -197,7 +241,8 @@ export class CryptoNode {
     topic: string,
     bytes: Uint8Array,
     part: MessagePart,
-    waitMs: number,
+    waitMs: number | ((keyIndex: string) => number),
+    waiting?: (keyIndex: string) => void,
   ): Promise<
     { plaintext?: Uint8Array; encrypted: boolean; keyIndex?: string }
   > {
@@ -205,10 +250,11 @@ export class CryptoNode {
     if (!envelope) return { plaintext: bytes, encrypted: false };
     const root = topicRoot(topic);
     const index = keyIndexText(envelope.keyIndex);
-    const deadline = Date.now() + waitMs;
+    const deadline = Date.now() +
+      (typeof waitMs === "number" ? waitMs : waitMs(index));
     while (true) {
       const keys = this.#reading.get(root)?.get(index) ??
-        this.#ownKeys(root, index);
+        this.#ownKeys(root, index) ?? await this.#keptKeys(root, index);
       if (keys) {
         const plaintext = await decryptMessage(
           part === "key" ? keys.keys : keys.values,
@@ -217,6 +263,8 @@ export class CryptoNode {
         return { plaintext, encrypted: true, keyIndex: index };
       }
       if (Date.now() >= deadline) return { encrypted: true, keyIndex: index };
+      waiting?.(index);
+      waiting = undefined;
       await this.#askFor(root, envelope.keyIndex);
       await this.#waitForKeys(Math.min(1_000, deadline - Date.now()));
     }
@@ -240,40 +288,121 @@ export class CryptoNode {
     await this.#producer.close().catch(() => {});
   }
 
+  /**
+   * This run's secret for `root` (once, however many encrypt at once): kept
+   * in the node's config before anything is sent with it, then answered for.
+   */
+  #startProducing(root: string): Promise<TopicSecret> {
+    let starting = this.#starting.get(root);
+    if (!starting) {
+      starting = (async () => {
+        const secret = await this.#ratchet.topicSecret(
+          root,
+          this.#node.signingPublicKey,
+        );
+        await this.#keep({
+          root,
+          keyIndex: secret.keyIndex,
+          secret: secret.secret,
+          birthSeconds: Math.floor(Date.now() / 1000),
+        });
+        this.#producing.set(root, secret);
+        await this.answerRequests(root);
+        return secret;
+      })();
+      this.#starting.set(root, starting);
+      starting.catch(() => this.#starting.delete(root));
+    }
+    return starting;
+  }
+
+  /** Adds `key` to the kept keys and writes them (one write at a time). */
+  #keep(key: OldKey): Promise<void> {
+    const path = this.#configPath;
+    if (!path) return Promise.resolve();
+    this.#kept.push(key);
+    const write = this.#keeping.then(async () => {
+      // Keys another run of the node kept meanwhile stay kept too.
+      const config = parseNodeConfig(await Deno.readTextFile(path));
+      const known = new Set(this.#kept.map(keptName));
+      for (const other of await readOldKeys({ ...this.#node, config })) {
+        if (!known.has(keptName(other))) this.#kept.push(other);
+      }
+      await writeOldKeys(path, this.#node, this.#kept);
+    });
+    this.#keeping = write.catch(() => {});
+    return write;
+  }
+
   /** The node's own producing keys, when it reads what it wrote itself. */
   #ownKeys(root: string, index: string): ReadingKeys | undefined {
     const own = this.#producing.get(root);
     return own && keyIndexText(own.keyIndex) === index ? own : undefined;
   }
 
-  /** Sends a request for `keyIndex` of `root` (at most every few seconds). */
+  /**
+   * A key this node produced in an earlier run (kept in its config): it
+   * reads what it wrote without asking anyone.
+   */
+  async #keptKeys(
+    root: string,
+    index: string,
+  ): Promise<ReadingKeys | undefined> {
+    const kept = this.#kept.find((key) =>
+      key.root === root && keyIndexText(key.keyIndex) === index
+    );
+    if (!kept) return undefined;
+    const keys = {
+      keys: await MessageKeyGenerator.forKeys(kept.secret),
+      values: await MessageKeyGenerator.forValues(kept.secret),
+    };
+    const known = this.#reading.get(root) ?? new Map<string, ReadingKeys>();
+    known.set(index, keys);
+    this.#reading.set(root, known);
+    return keys;
+  }
+
+  /** Sends a request for `keyIndex` of `root` (each at most every few seconds). */
   async #askFor(root: string, keyIndex: Uint8Array | number): Promise<void> {
     await this.#ensureTopic(root + REQUESTS_SUFFIX);
     await this.#listen(
       root + KEYS_SUFFIX,
       (_key, value) => this.#receive(root, value),
     );
-    const last = this.#lastRequest.get(root) ?? 0;
+    // Per key index: a second producer's key is asked for at once.
+    const asking = `${root}/${keyIndexText(keyIndex)}`;
+    const last = this.#lastRequest.get(asking) ?? 0;
     if (Date.now() - last < REQUEST_AGAIN_MS) return;
-    this.#lastRequest.set(root, Date.now());
+    this.#lastRequest.set(asking, Date.now());
     const request = await this.#requester.request(root, [keyIndex]);
     await this.#send(root + REQUESTS_SUFFIX, request.key, request.value);
     await this.#send(root + SUBSCRIPTIONS_SUFFIX, request.key, request.value);
   }
 
-  /** Answers one request with the producing secret of `root`. */
+  /**
+   * Answers one request with the secrets of `root` it asks for (its key
+   * lists the key indexes, as KafkaCrypto's): this run's and the kept ones.
+   */
   async #answer(
     root: string,
-    _key: Uint8Array,
+    key: Uint8Array,
     value: Uint8Array,
   ): Promise<void> {
-    const secret = this.#producing.get(root);
-    if (!secret) return;
-    const shared: ExchangedSecret = {
-      keyIndex: secret.keyIndex,
-      secret: secret.secret,
-    };
-    const reply = await answerKeyRequest(this.#node, root, value, [shared]);
+    const asked = requestedIndexes(key);
+    const known: ExchangedSecret[] = this.#kept.filter((kept) =>
+      kept.root === root
+    );
+    const current = this.#producing.get(root);
+    if (current) known.push(current);
+    const seen = new Set<string>();
+    const shared = known.filter(({ keyIndex }) => {
+      const text = keyIndexText(keyIndex);
+      if (!asked.has(text) || seen.has(text)) return false;
+      seen.add(text);
+      return true;
+    }).map(({ keyIndex, secret }) => ({ keyIndex, secret }));
+    if (shared.length === 0) return;
+    const reply = await answerKeyRequest(this.#node, root, value, shared);
     if (reply) await this.#send(root + KEYS_SUFFIX, reply.key, reply.value);
   }
 
@@ -368,4 +497,24 @@ export class CryptoNode {
       }
     })().catch(() => {});
   }
+}
+
+/** The key indexes a request's Kafka key lists (none if it is no list). */
+function requestedIndexes(key: Uint8Array): Set<string> {
+  try {
+    const list = decode(key);
+    if (!Array.isArray(list)) return new Set();
+    return new Set(
+      list.filter((item) =>
+        item instanceof Uint8Array || typeof item === "number"
+      ).map((item) => keyIndexText(item)),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
+/** A kept key's root and index, to tell kept keys apart. */
+function keptName(key: OldKey): string {
+  return `${key.root}/${keyIndexText(key.keyIndex)}`;
 }

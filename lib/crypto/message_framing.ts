@@ -35,8 +35,16 @@ export interface Envelope {
   box: Uint8Array;
 }
 
+/** Seals a body as `crypto_secretbox_easy` does (e.g. on another core). */
+export type Secretbox = (
+  plaintext: Uint8Array,
+  nonce: Uint8Array,
+  key: Uint8Array,
+) => Promise<Uint8Array>;
+
 /**
- * Encrypts `plaintext` with the generator's next key.
+ * Encrypts `plaintext` with the generator's next key (sealed by
+ * `secretbox` when given, else here).
  *
  * @example
  * ```ts
@@ -49,14 +57,13 @@ export async function encryptMessage(
   generator: MessageKeyGenerator,
   keyIndex: Uint8Array | number,
   plaintext: Uint8Array,
+  secretbox?: Secretbox,
 ): Promise<Uint8Array> {
-  const sodium = await loadSodium();
   const { salt, key, nonce } = generator.next();
-  const body = encode([
-    keyIndex,
-    salt,
-    sodium.crypto_secretbox_easy(plaintext, nonce, key),
-  ]);
+  const box = secretbox
+    ? await secretbox(plaintext, nonce, key)
+    : (await loadSodium()).crypto_secretbox_easy(plaintext, nonce, key);
+  const body = encode([keyIndex, salt, box]);
   const message = new Uint8Array(1 + body.length);
   message[0] = KAFKACRYPTO_MAGIC;
   message.set(body, 1);

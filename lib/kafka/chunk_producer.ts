@@ -68,6 +68,13 @@ export interface OutgoingMessage {
   /** The message value. */
   value: Uint8Array;
   /**
+   * The key bytes sent instead of `key` (its encryption); `key` still
+   * picks the partition.
+   */
+  wireKey?: Uint8Array;
+  /** Its sealing under way ({@linkcode ChunkProducerOptions.seal}), awaited before it is sent. */
+  sealing?: Promise<{ key: Uint8Array; value: Uint8Array }>;
+  /**
    * Called once Kafka acknowledged the message, with its partition and
    * offset (undefined with acks=0: Kafka then answers nothing).
    */
@@ -111,6 +118,15 @@ export interface ChunkProducerOptions {
   partitionKey?: (key: string) => string;
   /** Headers every message carries (e.g. that a file's chunks share a partition). */
   headers?: Record<string, string>;
+  /**
+   * Encrypts each message's key and value as it is queued (end-to-end
+   * encryption, lib/transfer/transfer_crypto.ts); the partition is still
+   * chosen from the plain key.
+   */
+  seal?: (
+    key: string,
+    value: Uint8Array,
+  ) => Promise<{ key: Uint8Array; value: Uint8Array }>;
 }
 
 /**
@@ -384,9 +400,39 @@ export class ChunkProducer {
     return this.#queue.length;
   }
 
-  /** Queues a message; waits while the queue is full (back-pressure). */
-  send(message: OutgoingMessage): Promise<void> {
-    return this.#queue.put(message);
+  /**
+   * Queues a message (sealed first, with {@linkcode ChunkProducerOptions.seal});
+   * waits while the queue is full (back-pressure).
+   */
+  async send(message: OutgoingMessage): Promise<void> {
+    const seal = this.#options.seal;
+    if (!seal) return await this.#queue.put(message);
+    // Sealed while the caller makes the next message; awaited before sending.
+    const sealing = seal(message.key, message.value);
+    sealing.catch(() => {}); // reported as the message's failure
+    await this.#queue.put({ ...message, sealing });
+  }
+
+  /**
+   * The batch with every sealing done (values and keys replaced); a message
+   * whose sealing failed is reported failed and left out.
+   */
+  async #sealed(batch: OutgoingMessage[]): Promise<OutgoingMessage[]> {
+    if (!batch.some((message) => message.sealing)) return batch;
+    const ready: OutgoingMessage[] = [];
+    for (const message of batch) {
+      if (!message.sealing) {
+        ready.push(message);
+        continue;
+      }
+      try {
+        const { key, value } = await message.sealing;
+        ready.push({ ...message, value, wireKey: key, sealing: undefined });
+      } catch (error) {
+        message.failed(error as Error);
+      }
+    }
+    return ready;
   }
 
   /** Sends what is queued, then disconnects. */
@@ -580,9 +626,11 @@ export class ChunkProducer {
         batch.push(next);
         bytes += next.value.length;
       }
+      const ready = await this.#sealed(batch);
+      if (ready.length === 0) continue;
       await this.#sendWithRetries(
         producer,
-        batch.map((message) =>
+        ready.map((message) =>
           toPending(message, topic, partitionKey, this.#headers)
         ),
         acks,
@@ -607,7 +655,13 @@ function toPending(
       topic,
       // The library takes this modulo the partition count, as Java does.
       partition: hash,
-      key: Buffer.from(message.key),
+      key: message.wireKey
+        ? Buffer.from(
+          message.wireKey.buffer,
+          message.wireKey.byteOffset,
+          message.wireKey.length,
+        )
+        : Buffer.from(message.key),
       value: Buffer.from(value.buffer, value.byteOffset, value.length),
       ...(headers ? { headers } : {}),
     },

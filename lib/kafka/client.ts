@@ -357,7 +357,8 @@ export interface TopicConnection {
 /**
  * What every Kafka tool does first: reads the config, checks that Kafka
  * answers, and creates the topic if it is missing, with one partition per
- * consumer of a default reconstructor (`DEFAULT_THREADS`).
+ * consumer of a default reconstructor (`DEFAULT_THREADS`). `check`, if
+ * given, sees the settings before anything connects (and may throw).
  *
  * @example
  * ```ts
@@ -372,8 +373,11 @@ export async function openTopic(
   config: string,
   topic: string,
   log: Pick<Logger, "info" | "warn">,
+  check?: (settings: KafkaSettings) => Promise<unknown>,
 ): Promise<TopicConnection> {
   const settings = await loadKafkaConfig(config, (w) => log.warn(w));
+  // e.g. the node files of [kafkacrypto]: refused before connecting.
+  await check?.(settings);
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   try {

@@ -17,6 +17,8 @@
  * [heartbeat]                    ; optional, as OpenMSIStream: another broker
  * bootstrap.servers = monitor:9092 ; for heartbeats (then its login here too)
  * [log]                          ; the same for log messages
+ * [kafkacrypto]                  ; optional, as OpenMSIStream: end-to-end
+ * node_id = lab_pc_1             ; encryption with this node (or config_file =)
  * ```
  *
  * Values are taken literally (a `%`, `;` or `#` in a password is part of the
@@ -145,6 +147,26 @@ export interface KafkaSettings {
   heartbeat?: SideChannelSettings;
   /** Where log messages go (`[log]`); unset = the `[cluster]`. */
   log?: SideChannelSettings;
+  /** End-to-end encryption (`[kafkacrypto]`); unset = plaintext. */
+  kafkacrypto?: KafkaCryptoSettings;
+}
+
+/**
+ * A `[kafkacrypto]` section: which node's files encrypt. The first of
+ * `nodeConfigCandidates` that exists is the node's config (lib/crypto).
+ */
+export interface KafkaCryptoSettings {
+  /** `node_id`, when the section named the node. */
+  nodeId?: string;
+  /** `config_file`, when the section named the node's config file. */
+  configFile?: string;
+  /**
+   * Where the node's config is looked for, in order: `config_file` alone,
+   * or for `node_id = NAME` as OpenMSIStream looks (`config/NAME/NAME.config`,
+   * `NAME/NAME.config` beside the config file and in the current folder),
+   * then provision_node's default `.kafkacrypto/NAME/NAME.config`.
+   */
+  nodeConfigCandidates: string[];
 }
 
 /**
@@ -224,13 +246,6 @@ export function parseKafkaConfig(
   warn: (message: string) => void = () => {},
 ): KafkaSettings {
   const sections = readSections(text, source, getEnv);
-  // OpenMSIStream's way to turn on encryption: refused, never ignored, so
-  // that a config meant to encrypt never sends plaintext.
-  if (sections.kafkacrypto) {
-    throw new UserError(
-      `${source}: [kafkacrypto] asks for end-to-end encryption, which the transfer tools cannot do yet; nothing was sent (remove the section to send unencrypted)`,
-    );
-  }
   const cluster = new SectionReader(
     sections.cluster ?? sections.broker ?? {},
     "cluster",
@@ -250,6 +265,9 @@ export function parseKafkaConfig(
     warn,
   );
   const topic = new SectionReader(sections.topic ?? {}, "topic", source, warn);
+  const kafkacrypto = sections.kafkacrypto
+    ? new SectionReader(sections.kafkacrypto, "kafkacrypto", source, warn)
+    : undefined;
   const sides = (["heartbeat", "log"] as const).filter((name) => sections[name])
     .map((name) => new SectionReader(sections[name], name, source, warn));
   const settings: KafkaSettings = {
@@ -262,10 +280,39 @@ export function parseKafkaConfig(
   for (const side of sides) {
     settings[side.section as "heartbeat" | "log"] = mapSideChannel(side);
   }
+  if (kafkacrypto) settings.kafkacrypto = mapKafkaCrypto(kafkacrypto);
   for (const section of [cluster, producer, consumer, topic, ...sides]) {
     section.warnUnused();
   }
+  kafkacrypto?.warnUnused();
   return settings;
+}
+
+/**
+ * `[kafkacrypto]`: where the node's config is (see
+ * {@linkcode KafkaCryptoSettings}); neither key is an error, as a section
+ * meant to encrypt must never end in plaintext.
+ */
+function mapKafkaCrypto(section: SectionReader): KafkaCryptoSettings {
+  const configFile = section.text("config_file")?.replace(/^file#/, "");
+  const nodeId = section.text("node_id");
+  if (configFile) return { configFile, nodeConfigCandidates: [configFile] };
+  if (!nodeId || /[\\/]|^\.\.?$/.test(nodeId)) {
+    throw new UserError(
+      `${section.source}: [kafkacrypto] needs node_id = NAME (a plain name) or config_file = PATH; nothing was sent`,
+    );
+  }
+  const beside = section.source.includes("/")
+    ? section.source.slice(0, section.source.lastIndexOf("/"))
+    : ".";
+  const node = `${nodeId}/${nodeId}.config`;
+  const candidates = [
+    `${CONFIG_DIR}/${node}`,
+    `${beside}/${node}`,
+    node,
+    `.kafkacrypto/${node}`,
+  ];
+  return { nodeId, nodeConfigCandidates: [...new Set(candidates)] };
 }
 
 /** `[heartbeat]` / `[log]`: a broker of its own if it names one, producer keys. */

@@ -43,6 +43,8 @@ export interface MessagePosition {
   timestamp?: string;
   /** The message's headers (none for a message without). */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /** The message's Kafka key, when it has one. */
+  key?: Uint8Array | null;
   /**
    * Runs `work` once the lane's next commit, which covers this message, was
    * sent (taken or refused), before the lane goes on; the commit comes
@@ -109,6 +111,8 @@ export interface LaneMessage {
   timestamp?: bigint;
   /** Its headers. */
   headers?: ReadonlyMap<Uint8Array, Uint8Array>;
+  /** Its key. */
+  key?: Uint8Array | null;
 }
 
 /** What the lanes call outside themselves. */
@@ -303,6 +307,7 @@ export class PartitionLanes {
         offset: message.offset.toString(),
         timestamp: message.timestamp?.toString(),
         headers: message.headers,
+        key: message.key,
         afterCommit: (work) => lane.deferred.push(work),
       });
     } catch (error) {

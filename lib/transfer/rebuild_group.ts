@@ -47,6 +47,7 @@ import { decodeChunk, type FileChunk, InvalidChunkError } from "./chunk.ts";
 import { type ChunkForwarder, isWholeFileChunk } from "./repartition.ts";
 import { joinNotice, type ReconstructReport } from "./reconstructor.ts";
 import { UnsafePathError } from "./safe_paths.ts";
+import type { ChunkDecryptor } from "./transfer_crypto.ts";
 
 /** What {@linkcode RebuildGroup.join} needs. */
 export interface RebuildGroupOptions {
@@ -186,6 +187,23 @@ export interface ChunkMessageOptions {
   forwarder?: ChunkForwarder;
   /** Called with where each chunk of a file was read (the catalog's history). */
   chunkRead?: (relativePath: string, where: MessagePosition) => void;
+  /**
+   * Set when the config encrypts (`[kafkacrypto]`): opens each value before
+   * it is decoded, with the source topic's keys (also on the repartition
+   * topic, which carries the source's ciphertext unchanged).
+   */
+  decryptor?: ChunkDecryptor;
+  /**
+   * Called with a message whose value could not be decrypted (its key never
+   * came), raw key and value, before its offset may be committed: it must
+   * keep the message (lib/transfer/transfer_crypto.ts keepEncryptedMessage
+   * by default). Needed with {@linkcode decryptor}.
+   */
+  undecryptable?: (
+    where: MessagePosition,
+    key: Uint8Array | null,
+    value: Uint8Array,
+  ) => Promise<void>;
   /** Awaited when a message completed a file, before its commit. */
   finished?: (
     relativePath: string,
@@ -222,9 +240,25 @@ export async function handleChunkMessage(
   report.messagesRead++;
   report.bytesRead += value?.byteLength ?? 0;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
+  let plain = value;
+  if (options.decryptor && value) {
+    const opened = await options.decryptor.open(value);
+    if (!opened) {
+      // Kept before its commit (or the run stops): never lost.
+      if (!options.undecryptable) {
+        throw new Error(`message at ${at} could not be decrypted`);
+      }
+      await options.undecryptable(where, where.key ?? null, value);
+      report.skipped++;
+      report.bytesSkipped += value.byteLength;
+      return false;
+    }
+    plain = opened;
+  }
   try {
-    const chunk = decodeChunk(value);
+    const chunk = decodeChunk(plain);
     // Not said to share a partition with its file: off to where its file goes.
+    // Its bytes as read: the repartition topic never carries plaintext.
     if (forwarder && !isWholeFileChunk(where.headers)) {
       await forwarder.forward(chunk, value!, where);
       return false;

@@ -24,7 +24,8 @@
  * const assembler = await openWorkingDir("out/demo", 1 << 30, log, report);
  * const fatal = await runRebuildGroup({
  *   program: "demo", flags, connection, assembler, shutdown, log, report,
- *   hooks: {}, startLine: "Reading.", filesProcessed: () => 0,
+ *   hooks: {}, outputDir: "out/demo", startLine: "Reading.",
+ *   filesProcessed: () => 0,
  * });
  * assembler.close();
  * if (fatal) throw stoppedByError(fatal, connection.groupId);
@@ -71,6 +72,11 @@ import {
   RECONSTRUCT_FLAGS,
   type ReconstructReport,
 } from "./reconstructor.ts";
+import {
+  checkNodeFiles,
+  keepEncryptedMessage,
+  TransferCrypto,
+} from "./transfer_crypto.ts";
 
 /**
  * The flags both tools take: the config, topic, group, consumers, status
@@ -141,6 +147,8 @@ export interface RebuildConnection {
   groupId: string;
   /** Whether the group was named (other members may share it). */
   named: boolean;
+  /** The node that decrypts, when the config has `[kafkacrypto]`. */
+  crypto?: TransferCrypto;
 }
 
 /**
@@ -165,10 +173,17 @@ export async function connectRebuildRun(
   shutdown: ShutdownSignal,
   log: Logger,
 ): Promise<RebuildConnection> {
+  const nothingRead = "while connecting to Kafka; nothing was read";
   const { kafka, settings, partitions } = await unlessStopped(
-    openTopic(flags.config, flags.topic_name, log),
+    // Wrong node files are one line before anything connects.
+    openTopic(
+      flags.config,
+      flags.topic_name,
+      log,
+      (settings) => checkNodeFiles(settings, flags.topic_name),
+    ),
     shutdown,
-    "while connecting to Kafka; nothing was read",
+    nothingRead,
   );
   const named = flags.consumer_group_ID ?? settings.consumer.groupId;
   return {
@@ -177,6 +192,11 @@ export async function connectRebuildRun(
     partitions,
     groupId: named ?? `${program}-${crypto.randomUUID()}`,
     named: named !== undefined,
+    crypto: await unlessStopped(
+      TransferCrypto.open(settings, kafka, flags.topic_name),
+      shutdown,
+      nothingRead,
+    ),
   };
 }
 
@@ -196,8 +216,17 @@ export interface RebuildRunOptions {
   log: Logger;
   /** Counts for `check`, the dots and the summary. */
   report: ReconstructReport;
-  /** The tool's own part: each chunk's position, each file completed. */
-  hooks: Pick<ChunkMessageOptions, "chunkRead" | "finished">;
+  /**
+   * The tool's own part: each chunk's position, each file completed, and
+   * where a message that cannot be decrypted is kept (default: under
+   * `outputDir`/ENCRYPTED_MESSAGES, see transfer_crypto.ts).
+   */
+  hooks: Pick<
+    ChunkMessageOptions,
+    "chunkRead" | "finished" | "undecryptable"
+  >;
+  /** The output folder (undecryptable messages are kept in it). */
+  outputDir: string;
   /** The line said once the group is joined. */
   startLine: string;
   /** The heartbeats' `n_files_processed`. */
@@ -230,6 +259,14 @@ export async function runRebuildGroup(
     log,
   );
   let fatal: Error | undefined;
+  const decryptor = connection.crypto?.decryptor(flags.topic_name, log);
+  if (connection.crypto) {
+    log.info(
+      `Decrypting end to end as KafkaCrypto node ${connection.crypto.nodeId}`,
+    );
+  }
+  const undecryptable = options.hooks.undecryptable ??
+    keepEncryptedMessage(options.outputDir, log);
   // In a named group (members may share the topic), chunks of files spread
   // over partitions go through a repartition topic keyed by file, read by
   // a second group of the same members (rebuild_group.ts).
@@ -249,6 +286,8 @@ export async function runRebuildGroup(
         log,
         forwarder,
         ...options.hooks,
+        decryptor,
+        undecryptable,
       }),
     lost: (files) => report.reportLost(files),
     fatal: (error) => {
@@ -294,6 +333,7 @@ export async function runRebuildGroup(
     fatal ??= error;
   });
   await heartbeats.stop();
+  await connection.crypto?.close();
   return fatal;
 }
 

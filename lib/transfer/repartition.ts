@@ -144,8 +144,16 @@ export class ChunkForwarder {
   answered?: () => void;
   /** Chunks forwarded so far. */
   forwarded = 0;
+  /** Keys are hashed (an encrypted source: no file name in plaintext). */
+  readonly #hideKeys: boolean;
 
-  private constructor(producer: ChunkProducer, topic: string, group: string) {
+  private constructor(
+    producer: ChunkProducer,
+    topic: string,
+    group: string,
+    hideKeys: boolean,
+  ) {
+    this.#hideKeys = hideKeys;
     this.#producer = producer;
     this.topic = topic;
     this.groupId = group;
@@ -177,11 +185,18 @@ export class ChunkForwarder {
       // Kafka away: the consumers wait it out, and so does this.
       retrySeconds: Number.POSITIVE_INFINITY,
     });
-    return new ChunkForwarder(producer, name, repartitionGroup(groupId));
+    return new ChunkForwarder(
+      producer,
+      name,
+      repartitionGroup(groupId),
+      settings.kafkacrypto !== undefined,
+    );
   }
 
   /**
-   * Forwards one chunk message (its bytes unchanged), keyed by its file, and
+   * Forwards one chunk message (its bytes unchanged: ciphertext stays
+   * ciphertext), keyed by its file (a hash of it when the config
+   * encrypts, so no file name is sent in plaintext), and
    * resolves once it is queued; waits while too many are unanswered. Throws
    * if an earlier forward failed for good.
    */
@@ -206,8 +221,11 @@ export class ChunkForwarder {
       for (const wake of this.#waiters.splice(0)) wake();
       this.answered?.();
     };
+    const key = fileKey(chunk);
     await this.#producer.send({
-      key: fileKey(chunk),
+      key: this.#hideKeys
+        ? toHex(createHash("sha256").update(key).digest())
+        : key,
       value,
       delivered: done,
       failed: (error) => {

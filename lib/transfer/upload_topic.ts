@@ -27,6 +27,7 @@ import { checkChunkFits } from "../kafka/topic_limits.ts";
 import { connectAdmin, openTopic } from "../kafka/client.ts";
 import { describeSettings, type KafkaSettings } from "../kafka/config.ts";
 import type { Logger } from "../common/log.ts";
+import { checkNodeFiles, TransferCrypto } from "./transfer_crypto.ts";
 
 /** The uploader flags that say where and how chunks are produced. */
 export interface UploadTopicOptions {
@@ -52,6 +53,13 @@ export interface UploadTopic {
   where: string;
   /** The config's settings (heartbeats use them too). */
   settings: KafkaSettings;
+  /**
+   * The node that encrypts, when the config has `[kafkacrypto]`: it answers
+   * key requests (this run's and kept keys) until {@linkcode UploadTopic.close}.
+   */
+  crypto?: TransferCrypto;
+  /** Stops the node, if any (call it after the producers closed). */
+  close: () => Promise<void>;
 }
 
 /**
@@ -79,6 +87,8 @@ export async function openUploadTopic(
     options.config,
     options.topic_name,
     log,
+    // Wrong node files are one line before anything connects.
+    (settings) => checkNodeFiles(settings, options.topic_name),
   );
   const where = describeSettings(settings);
   opened?.(where);
@@ -87,8 +97,26 @@ export async function openUploadTopic(
     options.topic_name,
     options.chunk_size,
   );
+  const crypto = await TransferCrypto.open(
+    settings,
+    kafka,
+    options.topic_name,
+  );
+  // Requests for keys kept from earlier runs are answered while this is up.
+  if (crypto) {
+    await crypto.answerRequests(options.topic_name);
+    log.info(
+      `Encrypting end to end as KafkaCrypto node ${crypto.nodeId} (keys answered on ${
+        options.topic_name.split(".", 1)[0]
+      }.reqs)`,
+    );
+  }
+  const seal = crypto &&
+    ((key: string, value: Uint8Array) =>
+      crypto.seal(options.topic_name, key, value));
   const connect = () =>
     ChunkProducer.start(kafka, settings, {
+      seal,
       topic: options.topic_name,
       workers: options.n_threads,
       maxQueuedChunks: options.queue_max_size,
@@ -99,5 +127,11 @@ export async function openUploadTopic(
       headers: WHOLE_FILE_HEADERS,
       ...retryReporter(log),
     });
-  return { connect, where, settings };
+  return {
+    connect,
+    where,
+    settings,
+    crypto,
+    close: async () => await crypto?.close(),
+  };
 }

@@ -126,3 +126,33 @@ export function pythonCheckNode(
     { cwd: folder },
   );
 }
+
+/**
+ * Starts KafkaCrypto's KafkaProducer / KafkaConsumer as an outside program
+ * (tests/helpers/kafkacrypto_peer.py: `produce VALUE...` then stays `STAY`
+ * seconds to answer key requests, its kept `oldkeys` too; `consume COUNT`).
+ */
+export function startKafkaCryptoPeer(
+  config: string,
+  bootstrap: string,
+  topic: string,
+  args: string[],
+  env: Record<string, string>,
+): Deno.ChildProcess {
+  return new Deno.Command(PYTHON, {
+    args: [
+      new URL("./kafkacrypto_peer.py", import.meta.url).pathname,
+      config,
+      bootstrap,
+      topic,
+      ...args,
+    ],
+    env: {
+      PYTHONPATH: `${PEERS}/kafkacrypto`,
+      PYTHONDONTWRITEBYTECODE: "1",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}

@@ -11,7 +11,12 @@
  */
 import { resolve } from "node:path";
 import { countMessages } from "./kafka.ts";
-import { ROOT } from "./run_task.ts";
+import { ROOT, runTask } from "./run_task.ts";
+import { simpleProvision } from "./kafkacrypto_peer.ts";
+import {
+  formatNodeConfig,
+  parseNodeConfig,
+} from "../../lib/crypto/node_files.ts";
 import { OutputWatcher } from "./streaming.ts";
 
 /** The peers folder: ../shared/peers beside the project, or `OPENMSISTREAM_PEERS`. */
@@ -43,10 +48,14 @@ function peerEnv(bootstrap: string): Record<string, string> {
 /**
  * Writes an OpenMSIStream config for the plaintext broker at `bootstrap`
  * into `dir` (a folder under the project root) and returns its absolute path.
+ * With `nodeId` it gets `[kafkacrypto] node_id = NAME`: OpenMSIStream then
+ * encrypts and decrypts with the node whose files are in `dir/NAME/`
+ * (beside the config; see {@linkcode pointNodeAtBroker}).
  */
 export async function writeOpenMsiConfig(
   dir: string,
   bootstrap: string,
+  options: { nodeId?: string } = {},
 ): Promise<string> {
   const path = `${ROOT}${dir}/openmsistream-${
     crypto.randomUUID().slice(0, 8)
@@ -54,6 +63,9 @@ export async function writeOpenMsiConfig(
   await Deno.writeTextFile(
     path,
     [
+      ...(options.nodeId
+        ? ["[kafkacrypto]", `node_id = ${options.nodeId}`, ""]
+        : []),
       "[broker]",
       `bootstrap.servers = ${bootstrap}`,
       "",
@@ -62,9 +74,82 @@ export async function writeOpenMsiConfig(
       "key.serializer = StringSerializer",
       "value.serializer = DataFileChunkSerializer",
       "",
+      "[consumer]",
+      "group.id = create_new",
+      "auto.offset.reset = earliest",
+      "enable.auto.commit = False",
+      "key.deserializer = StringDeserializer",
+      "value.deserializer = DataFileChunkDeserializer",
+      "",
     ].join("\n"),
   );
   return path;
+}
+
+/**
+ * Makes a node's config usable by OpenMSIStream on the plaintext broker at
+ * `bootstrap`: KafkaCrypto's own clients (key requests and replies) take
+ * `bootstrap_servers` and `security_protocol` from the node's
+ * `[NAME-kafka]` section, which both provisioning tools leave at SSL with no
+ * servers; OpenMSIStream does not override them. (Our CryptoNode ignores
+ * that section, so the files stay usable here.)
+ */
+export async function pointNodeAtBroker(
+  nodeConfig: string,
+  bootstrap: string,
+): Promise<void> {
+  const sections = parseNodeConfig(await Deno.readTextFile(nodeConfig));
+  const nodeId = sections.get("DEFAULT")?.get("node_id") ??
+    nodeConfig.split("/").at(-1)!.replace(/\.config$/, "");
+  const kafka = sections.get(`${nodeId}-kafka`) ?? new Map<string, string>();
+  kafka.set("bootstrap_servers", bootstrap);
+  kafka.set("security_protocol", "PLAINTEXT");
+  sections.set(`${nodeId}-kafka`, kafka);
+  await Deno.writeTextFile(nodeConfig, formatNodeConfig(sections), {
+    mode: 0o600,
+  });
+}
+
+/**
+ * Provisions `nodeId` in `ROOT/dir/NAME/` (where an OpenMSIStream config in
+ * `dir` finds it) with the project's `deno task provision_node` or with
+ * KafkaCrypto's `tools/simple-provision.py`, both from `rootPassword`, and
+ * points it at `bootstrap`; returns the node config's absolute path.
+ * `topics` (space separated roots) limits the node; simple-provision.py
+ * needs them (its all-topics question is not answered here).
+ */
+export async function provisionOpenMsiNode(
+  dir: string,
+  nodeId: string,
+  rootPassword: string,
+  bootstrap: string,
+  tool: "provision_node" | "simple-provision.py" = "provision_node",
+  topics = "",
+): Promise<string> {
+  if (tool === "provision_node") {
+    const result = await runTask("provision_node", [
+      "--node_id",
+      nodeId,
+      "--dir",
+      dir,
+      ...(topics ? ["--topics", topics] : []),
+    ], { env: { KAFKACRYPTO_ROOT_PASSWORD: rootPassword } });
+    if (result.code !== 0) {
+      throw new Error(`provision_node failed: ${result.stderr}`);
+    }
+  } else {
+    if (!topics) throw new Error("simple-provision.py needs topics here");
+    await simpleProvision(
+      `${ROOT}${dir}/${nodeId}`,
+      nodeId,
+      rootPassword,
+      "provisioning pw",
+      topics,
+    );
+  }
+  const config = `${ROOT}${dir}/${nodeId}/${nodeId}.config`;
+  await pointNodeAtBroker(config, bootstrap);
+  return config;
 }
 
 /** Throws unless the peers folder holds OpenMSIStream. */
@@ -190,6 +275,91 @@ export class OpenMsiDirectoryUpload {
         `OpenMSIStream sent ${count} of ${messages} messages:\n${out}\n${err}`,
       );
     }
+  }
+}
+
+/**
+ * A running OpenMSIStream `DataFileDownloadDirectory`, stopped with `q`.
+ * Messages it cannot decrypt (no key after its wait: 60 s for the first,
+ * then 5 s) it writes to `OUTDIR/ENCRYPTED_MESSAGES/` and goes on.
+ */
+export class OpenMsiDownloadDirectory {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  /** What it printed. */
+  readonly stdout: OutputWatcher;
+  /** What it printed on stderr. */
+  readonly stderr: OutputWatcher;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#stdin = child.stdin.getWriter();
+    this.stdout = new OutputWatcher(child.stdout);
+    this.stderr = new OutputWatcher(child.stderr);
+  }
+
+  /** Starts rebuilding the files of `topic` into `outDir` (absolute). */
+  static async start(
+    bootstrap: string,
+    config: string,
+    topic: string,
+    outDir: string,
+    groupId = `omsi-${crypto.randomUUID().slice(0, 8)}`,
+  ): Promise<OpenMsiDownloadDirectory> {
+    await assertPeers();
+    const child = new Deno.Command(PYTHON, {
+      args: [
+        "-m",
+        "openmsistream.data_file_io.actor.data_file_download_directory",
+        outDir,
+        "--config",
+        config,
+        "--topic_name",
+        topic,
+        "--consumer_group_id",
+        groupId,
+      ],
+      env: peerEnv(bootstrap),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new OpenMsiDownloadDirectory(child);
+  }
+
+  /**
+   * Waits until every file of `paths` exists (OpenMSIStream moves a file
+   * into place once its hash matched) or `timeoutMs` pass; returns those
+   * still missing.
+   */
+  async waitForFiles(paths: string[], timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    let missing = paths;
+    while (Date.now() < deadline) {
+      const present = await Promise.all(
+        missing.map((path) => Deno.stat(path).then(() => true, () => false)),
+      );
+      missing = missing.filter((_, i) => !present[i]);
+      if (missing.length === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return missing;
+  }
+
+  /**
+   * Types `q` and waits for the exit. Its exit code is returned, not
+   * checked: with encryption OpenMSIStream's shutdown fails (it closes its
+   * KafkaCrypto twice: AttributeError, exit 1) after the files are written.
+   */
+  async stop(): Promise<{ code: number; stdout: string; stderr: string }> {
+    await this.#stdin.write(new TextEncoder().encode("q\n")).catch(() => {});
+    await this.#stdin.close().catch(() => {});
+    const status = await this.#child.status;
+    return {
+      code: status.code,
+      stdout: await this.stdout.all(),
+      stderr: await this.stderr.all(),
+    };
   }
 }
 
