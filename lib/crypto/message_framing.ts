@@ -52,14 +52,26 @@ export async function encryptMessage(
 ): Promise<Uint8Array> {
   const sodium = await loadSodium();
   const { salt, key, nonce } = generator.next();
-  const body = encode([
-    keyIndex,
-    salt,
-    sodium.crypto_secretbox_easy(plaintext, nonce, key),
-  ]);
-  const message = new Uint8Array(1 + body.length);
+  const box = sodium.crypto_secretbox_easy(plaintext, nonce, key);
+  // msgpack's own bytes for [keyIndex, salt, box], written once into the
+  // message: encode() would grow its buffer (and copy a big box) many times.
+  const head = encode(keyIndex);
+  const saltBytes = encode(salt);
+  const binHeader = box.length < 0x100
+    ? [0xc4, box.length]
+    : box.length < 0x10000
+    ? [0xc5, box.length >> 8, box.length & 0xff]
+    : [0xc6, ...new Uint8Array(new Uint32Array([box.length]).buffer).reverse()];
+  const message = new Uint8Array(
+    2 + head.length + saltBytes.length + binHeader.length + box.length,
+  );
   message[0] = KAFKACRYPTO_MAGIC;
-  message.set(body, 1);
+  message[1] = 0x93; // a msgpack array of 3
+  let at = 2;
+  for (const part of [head, saltBytes, Uint8Array.from(binHeader), box]) {
+    message.set(part, at);
+    at += part.length;
+  }
   return message;
 }
 
