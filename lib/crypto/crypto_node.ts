@@ -37,7 +37,6 @@ import {
   encryptMessage,
   keyIndexText,
   readEnvelope,
-  type Secretbox,
 } from "./message_framing.ts";
 import {
   MessageKeyGenerator,
@@ -82,8 +81,6 @@ export interface CryptoNodeOptions {
    * nothing is kept.
    */
   configPath?: string;
-  /** Seals the values it encrypts (e.g. on another core, secretbox_pool.ts); default here. */
-  secretbox?: Secretbox;
 }
 
 /** The generators for one received key index. */
@@ -112,7 +109,6 @@ export class CryptoNode {
   readonly #starting = new Map<string, Promise<TopicSecret>>();
   readonly #kept: OldKey[];
   readonly #configPath?: string;
-  readonly #secretbox?: Secretbox;
   #keeping: Promise<void> = Promise.resolve();
   readonly #reading = new Map<string, Map<string, ReadingKeys>>();
   readonly #streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = [];
@@ -131,7 +127,6 @@ export class CryptoNode {
     kept: OldKey[],
   ) {
     this.#configPath = options.configPath;
-    this.#secretbox = options.secretbox;
     this.#kept = kept;
     this.#node = node;
     this.#kafka = kafka;
@@ -213,14 +208,11 @@ export class CryptoNode {
     const root = topicRoot(topic);
     const secret = this.#producing.get(root) ??
       await this.#startProducing(root);
-    return part === "key"
-      ? await encryptMessage(secret.keys, secret.keyIndex, plaintext)
-      : await encryptMessage(
-        secret.values,
-        secret.keyIndex,
-        plaintext,
-        this.#secretbox,
-      );
+    return await encryptMessage(
+      part === "key" ? secret.keys : secret.values,
+      secret.keyIndex,
+      plaintext,
+    );
   }
 
   /**

@@ -35,16 +35,8 @@ export interface Envelope {
   box: Uint8Array;
 }
 
-/** Seals a body as `crypto_secretbox_easy` does (e.g. on another core). */
-export type Secretbox = (
-  plaintext: Uint8Array,
-  nonce: Uint8Array,
-  key: Uint8Array,
-) => Promise<Uint8Array>;
-
 /**
- * Encrypts `plaintext` with the generator's next key (sealed by
- * `secretbox` when given, else here).
+ * Encrypts `plaintext` with the generator's next key.
  *
  * @example
  * ```ts
@@ -57,16 +49,29 @@ export async function encryptMessage(
   generator: MessageKeyGenerator,
   keyIndex: Uint8Array | number,
   plaintext: Uint8Array,
-  secretbox?: Secretbox,
 ): Promise<Uint8Array> {
+  const sodium = await loadSodium();
   const { salt, key, nonce } = generator.next();
-  const box = secretbox
-    ? await secretbox(plaintext, nonce, key)
-    : (await loadSodium()).crypto_secretbox_easy(plaintext, nonce, key);
-  const body = encode([keyIndex, salt, box]);
-  const message = new Uint8Array(1 + body.length);
+  const box = sodium.crypto_secretbox_easy(plaintext, nonce, key);
+  // msgpack's own bytes for [keyIndex, salt, box], written once into the
+  // message: encode() would grow its buffer (and copy a big box) many times.
+  const head = encode(keyIndex);
+  const saltBytes = encode(salt);
+  const binHeader = box.length < 0x100
+    ? [0xc4, box.length]
+    : box.length < 0x10000
+    ? [0xc5, box.length >> 8, box.length & 0xff]
+    : [0xc6, ...new Uint8Array(new Uint32Array([box.length]).buffer).reverse()];
+  const message = new Uint8Array(
+    2 + head.length + saltBytes.length + binHeader.length + box.length,
+  );
   message[0] = KAFKACRYPTO_MAGIC;
-  message.set(body, 1);
+  message[1] = 0x93; // a msgpack array of 3
+  let at = 2;
+  for (const part of [head, saltBytes, Uint8Array.from(binHeader), box]) {
+    message.set(part, at);
+    at += part.length;
+  }
   return message;
 }
 

@@ -72,8 +72,6 @@ export interface OutgoingMessage {
    * picks the partition.
    */
   wireKey?: Uint8Array;
-  /** Its sealing under way ({@linkcode ChunkProducerOptions.seal}), awaited before it is sent. */
-  sealing?: Promise<{ key: Uint8Array; value: Uint8Array }>;
   /**
    * Called once Kafka acknowledged the message, with its partition and
    * offset (undefined with acks=0: Kafka then answers nothing).
@@ -407,32 +405,12 @@ export class ChunkProducer {
   async send(message: OutgoingMessage): Promise<void> {
     const seal = this.#options.seal;
     if (!seal) return await this.#queue.put(message);
-    // Sealed while the caller makes the next message; awaited before sending.
-    const sealing = seal(message.key, message.value);
-    sealing.catch(() => {}); // reported as the message's failure
-    await this.#queue.put({ ...message, sealing });
-  }
-
-  /**
-   * The batch with every sealing done (values and keys replaced); a message
-   * whose sealing failed is reported failed and left out.
-   */
-  async #sealed(batch: OutgoingMessage[]): Promise<OutgoingMessage[]> {
-    if (!batch.some((message) => message.sealing)) return batch;
-    const ready: OutgoingMessage[] = [];
-    for (const message of batch) {
-      if (!message.sealing) {
-        ready.push(message);
-        continue;
-      }
-      try {
-        const { key, value } = await message.sealing;
-        ready.push({ ...message, value, wireKey: key, sealing: undefined });
-      } catch (error) {
-        message.failed(error as Error);
-      }
-    }
-    return ready;
+    const sealed = await seal(message.key, message.value);
+    await this.#queue.put({
+      ...message,
+      value: sealed.value,
+      wireKey: sealed.key,
+    });
   }
 
   /** Sends what is queued, then disconnects. */
@@ -626,11 +604,9 @@ export class ChunkProducer {
         batch.push(next);
         bytes += next.value.length;
       }
-      const ready = await this.#sealed(batch);
-      if (ready.length === 0) continue;
       await this.#sendWithRetries(
         producer,
-        ready.map((message) =>
+        batch.map((message) =>
           toPending(message, topic, partitionKey, this.#headers)
         ),
         acks,

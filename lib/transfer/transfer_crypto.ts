@@ -36,7 +36,6 @@ import {
 } from "../crypto/crypto_node.ts";
 import { type OpenNode, openNode } from "../crypto/node.ts";
 import { NodeFilesError } from "../crypto/node_files.ts";
-import { SecretboxWorker } from "../crypto/secretbox_pool.ts";
 import type { KafkaClient } from "../kafka/client.ts";
 import type { KafkaSettings } from "../kafka/config.ts";
 import type { MessagePosition } from "../kafka/consumer_loop.ts";
@@ -149,16 +148,10 @@ export class TransferCrypto {
   /** The node's name (safe to print). */
   readonly nodeId: string;
   readonly #node: CryptoNode;
-  readonly #worker: SecretboxWorker;
 
-  private constructor(
-    nodeId: string,
-    node: CryptoNode,
-    worker: SecretboxWorker,
-  ) {
+  private constructor(nodeId: string, node: CryptoNode) {
     this.nodeId = nodeId;
     this.#node = node;
-    this.#worker = worker;
   }
 
   /**
@@ -180,17 +173,12 @@ export class TransferCrypto {
   ): Promise<TransferCrypto | undefined> {
     const checked = await openCheckedNode(settings, topic);
     if (!checked) return undefined;
-    // Chunk values are sealed on a second core while the next is read.
-    const worker = new SecretboxWorker();
     try {
       const node = await CryptoNode.start(checked.node, kafka, settings, {
         configPath: checked.configPath,
-        secretbox: (plaintext, nonce, key) =>
-          worker.seal(plaintext, nonce, key),
       });
-      return new TransferCrypto(checked.node.nodeId, node, worker);
+      return new TransferCrypto(checked.node.nodeId, node);
     } catch (error) {
-      worker.close();
       throw nodeError(error, checked.configPath);
     }
   }
@@ -262,7 +250,6 @@ export class TransferCrypto {
    */
   async close(): Promise<void> {
     await this.#node.close();
-    this.#worker.close();
   }
 }
 
