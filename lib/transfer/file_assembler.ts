@@ -4,10 +4,13 @@
  * Each chunk is written at its offset into a partial file kept in the working
  * folder's hidden state folder, whose handle stays open while its chunks
  * arrive. While the chunks arrive in order, the whole file's SHA-512 is
- * computed as they are written; when the last missing chunk arrives, that
- * hash (or, for chunks that came out of order or before a restart, the hash
- * of the partial file read back as a stream, never all in memory) is
- * compared with the SHA-512 the sender computed. Only a match is moved into place, with one
+ * computed as they are written; for a big file (16 MiB or more), a worker on
+ * a second core reads back and hashes its partial file as the part written
+ * without gaps grows, whatever the order the chunks come in. When the last
+ * missing chunk arrives, that hash (or, for chunks of a small file that came
+ * out of order or before a restart, the hash of the partial file read back as
+ * a stream, never all in memory) is compared with the SHA-512 the sender
+ * computed. Only a match is moved into place, with one
  * atomic rename, so a reader never sees half a file. A mismatch is kept aside
  * in `rejected/` for inspection. Duplicated chunks change nothing.
  *
@@ -45,7 +48,7 @@ import {
 } from "./file_in_assembly.ts";
 import { FileIdentities, type FileIdentity } from "./file_identity.ts";
 import { exists, keepRejected, moveIntoPlace } from "./file_placement.ts";
-import { hashFile, PartialFiles } from "./partial_files.ts";
+import { hashFile, PartialFiles, PartialHashes } from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
 
@@ -90,6 +93,15 @@ export interface FileProgress {
   /** Chunks in the file. */
   totalChunks: number;
 }
+
+/**
+ * Files announcing at least this many bytes are hashed on a second core
+ * while their chunks arrive (see {@linkcode PartialHashes}); smaller ones
+ * here, as their chunks are written in order, else read back at the end.
+ */
+const BACKGROUND_HASH_BYTES = 16 * 1024 * 1024;
+/** The worker is told of a file's new bytes on disk at most every this many. */
+const BACKGROUND_HASH_STEP = 4 * 1024 * 1024;
 
 /** The largest file a message may announce, unless told otherwise: 64 GiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
@@ -140,6 +152,7 @@ export class FileAssembler {
   readonly #state: ReconstructState;
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
+  readonly #hashes = new PartialHashes();
   readonly #identities: FileIdentities;
   /** Files refused for their size: chunks seen, until all have gone by. */
   readonly #refused = new Map<string, number>();
@@ -197,6 +210,7 @@ export class FileAssembler {
         startedAt: new Date(saved.startedAt),
         nextInOrder: 0,
       };
+      assembler.#hashInBackground(file);
       for (const i of saved.chunksOnDisk) markReceived(file, i);
       assembler.#pending.set(file.key, file);
     }
@@ -255,6 +269,7 @@ export class FileAssembler {
 
   /** Closes open files and the state database. */
   close(): void {
+    this.#hashes.close();
     this.#partials.closeAll();
     this.#state.close();
   }
@@ -306,6 +321,7 @@ export class FileAssembler {
       const file = this.#pending.get(key);
       if (!file || unless?.()) return undefined;
       this.#partials.close(key);
+      this.#hashes.drop(key);
       this.#pending.delete(key);
       await Deno.remove(this.#partials.path(key)).catch(() => {});
       this.#state.drop(key);
@@ -344,12 +360,7 @@ export class FileAssembler {
     await this.#partials.writeAt(key, chunk.offset, chunk.data);
     this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
-    if (file.running && chunk.chunkIndex === file.nextInOrder) {
-      file.running.update(chunk.data);
-      file.nextInOrder++;
-    } else {
-      file.running = undefined; // Out of order: read back at the end.
-    }
+    this.#hashWritten(file, chunk);
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
     return await this.#finish(
       file,
@@ -357,6 +368,44 @@ export class FileAssembler {
       chunk.mtime,
       beforePlace !== undefined,
     );
+  }
+
+  /**
+   * Brings the whole file's hash up to date with a chunk just written: on
+   * this thread while its chunks come in order (else it is read back at the
+   * end), or for a big file, on the worker up to the first chunk missing.
+   */
+  #hashWritten(file: FileInAssembly, chunk: FileChunk): void {
+    if (file.hashedTo !== undefined) {
+      while (
+        file.nextInOrder <= file.totalChunks &&
+        isReceived(file, file.nextInOrder)
+      ) file.nextInOrder++;
+      // Every chunk on disk: to the end (the last chunk's size may be unknown).
+      const upTo = file.nextInOrder > file.totalChunks
+        ? -1
+        : (file.nextInOrder - 1) * file.chunkSize;
+      if (upTo < 0 || upTo - file.hashedTo >= BACKGROUND_HASH_STEP) {
+        this.#hashes.hashTo(file.key, this.#partials.path(file.key), upTo);
+        file.hashedTo = upTo < 0 ? Infinity : upTo;
+      }
+    } else if (file.running && chunk.chunkIndex === file.nextInOrder) {
+      file.running.update(chunk.data);
+      file.nextInOrder++;
+    } else {
+      file.running = undefined; // Out of order: read back at the end.
+    }
+  }
+
+  /** A big file is hashed on the worker, from its start, when one can run. */
+  #hashInBackground(file: FileInAssembly): void {
+    if (
+      file.totalChunks * file.chunkSize < BACKGROUND_HASH_BYTES ||
+      !this.#hashes.available
+    ) return;
+    file.running = undefined;
+    file.hashedTo = 0;
+    file.nextInOrder = 1;
   }
 
   /**
@@ -414,6 +463,7 @@ export class FileAssembler {
       running: createHash("sha512"),
       nextInOrder: 1,
     };
+    this.#hashInBackground(file);
     this.#state.addFile(file);
     this.#pending.set(key, file);
     return file;
@@ -443,6 +493,7 @@ export class FileAssembler {
 
     // Killed between the rename and the record: the file is already in place.
     if (!await exists(partial)) {
+      this.#hashes.drop(file.key);
       if (
         await exists(path) && sameBytes(await hashFile(path), file.fileHash)
       ) {
@@ -454,8 +505,11 @@ export class FileAssembler {
     // Every chunk came in order: the running hash covers the whole file.
     const hash = file.running && file.nextInOrder > file.totalChunks
       ? new Uint8Array(file.running.digest())
-      : await hashFile(partial);
+      : (file.hashedTo !== undefined &&
+        await this.#hashes.digest(file.key, partial)) ||
+        await hashFile(partial);
     file.running = undefined;
+    file.hashedTo = undefined;
     if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }

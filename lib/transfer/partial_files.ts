@@ -1,7 +1,8 @@
 /**
  * The partial files of a rebuild: one per file in progress, written at each
  * chunk's offset through a handle kept open while its chunks arrive (at most
- * a few dozen at once), and hashed as a stream when read back.
+ * a few dozen at once), and hashed as a stream when read back, or for big
+ * files on a worker as their chunks reach disk (`PartialHashes`).
  *
  * @example
  * ```ts
@@ -110,4 +111,107 @@ export async function hashFile(path: string): Promise<Uint8Array> {
     hash.update(buffer.subarray(0, n));
   }
   return new Uint8Array(hash.digest());
+}
+
+/** The worker's module (it needs read permission to start). */
+const HASH_WORKER = new URL("./partial_hash_worker.ts", import.meta.url);
+
+/** What the worker answers to a digest. */
+interface HashAnswer {
+  key: string;
+  hash?: Uint8Array;
+}
+
+/**
+ * The SHA-512 of big partial files, kept on a second core while their
+ * chunks arrive (partial_hash_worker.ts): as the part of a file written
+ * without gaps grows, the worker reads it back from the page cache and hashes
+ * it, so the file's hash is ready soon after its last chunk instead of
+ * being read back whole then, and this thread keeps decoding and writing.
+ * The worker starts at the first file given to it and stops at `close`.
+ * Where no worker can start, or it failed, `digest` resolves to undefined:
+ * the caller then uses {@linkcode hashFile}.
+ *
+ * @example
+ * ```ts
+ * import { PartialHashes } from "./partial_files.ts";
+ * declare const partialPath: string; // its first 1 MiB written, then all
+ *
+ * const hashes = new PartialHashes();
+ * hashes.hashTo("k1", partialPath, 1024 * 1024);
+ * const hash = await hashes.digest("k1", partialPath); // reads to the end
+ * hashes.close();
+ * ```
+ */
+export class PartialHashes {
+  #worker?: Worker;
+  #broken = false;
+  readonly #waiting = new Map<string, (hash?: Uint8Array) => void>();
+
+  /** Whether files can be hashed on the worker (else hash them here). */
+  get available(): boolean {
+    return !this.#broken &&
+      (HASH_WORKER.protocol !== "file:" ||
+        Deno.permissions.querySync({ name: "read", path: HASH_WORKER })
+            .state === "granted");
+  }
+
+  /** Has `key`'s hash cover `path` up to byte `upTo` (written by then). */
+  hashTo(key: string, path: string, upTo: number): void {
+    this.#post({ key, path, upTo });
+  }
+
+  /** The hash of all of `path` (for `key`), or undefined if it failed. */
+  digest(key: string, path: string): Promise<Uint8Array | undefined> {
+    if (!this.#start()) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.#waiting.set(key, resolve);
+      this.#post({ key, path, upTo: -1, digest: true });
+    });
+  }
+
+  /** Forgets `key`'s hash (its file was given up or rejected). */
+  drop(key: string): void {
+    if (this.#worker) this.#worker.postMessage({ key, drop: true });
+  }
+
+  /** Stops the worker; digests still waited for resolve to undefined. */
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#fail();
+    this.#broken = false;
+  }
+
+  /** Posts a request to the worker, started if needed. */
+  #post(request: object): void {
+    if (this.#start()) this.#worker!.postMessage(request);
+  }
+
+  /** Starts the worker once; false when it cannot run. */
+  #start(): boolean {
+    if (this.#worker) return true;
+    if (!this.available) return false;
+    const worker = new Worker(HASH_WORKER.href, { type: "module" });
+    worker.onmessage = (event: MessageEvent<HashAnswer>) => {
+      const { key, hash } = event.data;
+      this.#waiting.get(key)?.(hash);
+      this.#waiting.delete(key);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      this.#worker = undefined;
+      this.#broken = true;
+      this.#fail();
+    };
+    this.#worker = worker;
+    return true;
+  }
+
+  /** Resolves every digest waited for to undefined. */
+  #fail(): void {
+    for (const resolve of this.#waiting.values()) resolve(undefined);
+    this.#waiting.clear();
+  }
 }
