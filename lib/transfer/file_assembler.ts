@@ -455,7 +455,8 @@ export class FileAssembler {
       relativePath,
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
-      fileHash: chunk.fileHash,
+      // A copy: a view would keep the message's whole fetch response alive.
+      fileHash: chunk.fileHash.slice(),
       mtime: chunk.mtime,
       received: new Map(),
       count: 0,

@@ -18,15 +18,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { closeSync, constants, openSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
-import { writeAll, writeAllSync } from "../common/write_all.ts";
-
-/** A partial file's open handle, and where its next write would land. */
-interface OpenPartial {
-  handle: Deno.FsFile;
-  /** The handle's position, -1 when unknown (a write failed midway). */
-  position: number;
-}
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
 const MAX_OPEN_FILES = 32;
@@ -34,10 +27,14 @@ const MAX_OPEN_FILES = 32;
 /** Chunks up to this size are written synchronously (see writeAt). */
 const SYNC_WRITE_BYTES = 64 * 1024;
 
+/** Opened for writing, created if missing, never truncated. */
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT;
+
 /** Partial files in one folder, `<key>.part`, with their open handles. */
 export class PartialFiles {
   readonly #folder: string;
-  readonly #open = new Map<string, OpenPartial>();
+  /** Each open partial file's descriptor. */
+  readonly #open = new Map<string, number>();
 
   /** Partial files go in `folder` (which must exist). */
   constructor(folder: string) {
@@ -49,48 +46,62 @@ export class PartialFiles {
     return join(this.#folder, `${key}.part`);
   }
 
-  /** Writes bytes at an offset of a partial file (seeking only when needed). */
+  /**
+   * Writes bytes at an offset of a partial file: one positioned write
+   * (pwrite), no seek, whatever was written before.
+   */
   async writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
-    let open = this.#open.get(key);
-    if (!open) {
+    let fd = this.#open.get(key);
+    if (fd === undefined) {
       if (this.#open.size >= MAX_OPEN_FILES) {
         const [oldestKey, oldest] = this.#open.entries().next().value!;
-        oldest.handle.close();
+        closeSync(oldest);
         this.#open.delete(oldestKey);
       }
-      const handle = await Deno.open(this.path(key), {
-        write: true,
-        create: true,
-      });
-      open = { handle, position: 0 };
-      this.#open.set(key, open);
+      fd = openSync(this.path(key), WRITE_FLAGS);
+      this.#open.set(key, fd);
     }
-    const seek = open.position !== offset;
-    open.position = -1; // Unknown until the seek and the write succeed.
-    if (data.length <= SYNC_WRITE_BYTES) {
+    for (let done = 0; done < data.length;) {
       // A small chunk is copied into the page cache faster than an async
       // write's round trip through the I/O threads (at 16 KiB the rebuild
       // sat idle 60% of the time waiting on them).
-      if (seek) open.handle.seekSync(offset, Deno.SeekMode.Start);
-      writeAllSync(open.handle, data);
-    } else {
-      if (seek) await open.handle.seek(offset, Deno.SeekMode.Start);
-      await writeAll(open.handle, data);
+      done += data.length <= SYNC_WRITE_BYTES
+        ? writeSync(fd, data, done, data.length - done, offset + done)
+        : await writeAsync(fd, data, done, offset + done);
     }
-    open.position = offset + data.length;
   }
 
   /** Closes the handle of `key`'s partial file, if open. */
   close(key: string): void {
-    this.#open.get(key)?.handle.close();
+    const fd = this.#open.get(key);
+    if (fd !== undefined) closeSync(fd);
     this.#open.delete(key);
   }
 
   /** Closes every open handle. */
   closeAll(): void {
-    for (const open of this.#open.values()) open.handle.close();
+    for (const fd of this.#open.values()) closeSync(fd);
     this.#open.clear();
   }
+}
+
+/** One positioned write of `data` from `from`, off this thread: bytes written. */
+function writeAsync(
+  fd: number,
+  data: Uint8Array,
+  from: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    write(
+      fd,
+      data,
+      from,
+      data.length - from,
+      position,
+      (error, written) => error ? reject(error) : resolve(written),
+    )
+  );
 }
 
 /**
