@@ -45,6 +45,7 @@ import {
   type ProduceResult,
 } from "@platformatic/kafka";
 import { StreamQueue } from "../common/stream_queue.ts";
+import { GarbagePacing } from "../common/garbage_pacing.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
@@ -60,6 +61,14 @@ const COMPRESSION: Record<
   snappy: CompressionAlgorithms.SNAPPY,
   zstd: CompressionAlgorithms.ZSTD,
 };
+
+/**
+ * Full garbage collections every 8 MiB of messages sent (with `--expose-gc`,
+ * which the upload tasks set): the client's copies of each batch are freed
+ * only in a full collection (see garbage_pacing.ts). Peak RSS of a 512 MiB
+ * upload at 16 KiB: 210-225 MB without, 150-156 MB with.
+ */
+const collecting = new GarbagePacing(8 * 1024 * 1024);
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
@@ -386,6 +395,7 @@ export class ChunkProducer {
 
   /** Queues a message; waits while the queue is full (back-pressure). */
   send(message: OutgoingMessage): Promise<void> {
+    collecting.moved(message.value.length);
     return this.#queue.put(message);
   }
 

@@ -30,6 +30,7 @@
  * @module
  */
 import { HandlerError } from "./consumer_crashes.ts";
+import { GarbagePacing } from "../common/garbage_pacing.ts";
 
 /** Where a message came from, for log lines about it. */
 export interface MessagePosition {
@@ -133,23 +134,11 @@ interface Lane {
 }
 
 /**
- * Bytes of messages handled between two full garbage collections, when the
- * process runs with `--v8-flags=--expose-gc` (the rebuild tasks do). The
- * client reads each fetch into fresh buffers that outlive a young-generation
- * collection; V8 frees them only in a full one, which it starts once about
- * 64 MB of them wait: a rebuild's resident memory rose by that much (peak
- * RSS of a 512 MiB rebuild 175-215 MB, 150-155 MB collecting every 8 MiB).
+ * Full garbage collections every 8 MiB of messages handled (with
+ * `--expose-gc`, which the rebuild tasks set): peak RSS of a 512 MiB rebuild
+ * 175-215 MB without, 150-155 MB with (see garbage_pacing.ts).
  */
-const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
-let handledSinceCollect = 0;
-
-/** Counts handled bytes; collects garbage every {@linkcode COLLECT_EVERY_BYTES}. */
-function collectEvery(size: number): void {
-  handledSinceCollect += size;
-  if (handledSinceCollect < COLLECT_EVERY_BYTES) return;
-  handledSinceCollect = 0;
-  (globalThis as { gc?: () => void }).gc?.();
-}
+const collecting = new GarbagePacing(8 * 1024 * 1024);
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
 const DRAINED_BYTES = 2 * 1024 * 1024;
@@ -337,7 +326,7 @@ export class PartitionLanes {
 
   /** Counts a message as no longer waiting. */
   #release(size: number): void {
-    collectEvery(size);
+    collecting.moved(size);
     const before = this.#waitingBytes;
     this.#waitingBytes -= size;
     if (before >= DRAINED_BYTES && this.#waitingBytes < DRAINED_BYTES) {
