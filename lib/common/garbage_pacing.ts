@@ -6,7 +6,10 @@
  * fresh buffers that outlive a young-generation collection. V8 frees such
  * buffers only in a full collection, which it starts once about 64 MB of
  * them wait: a transfer's resident memory rose by that much. Collecting
- * every few MiB moved keeps it near what is really in use.
+ * every few MiB moved keeps it near what is really in use, at a price: each
+ * collection takes 10-20 ms of the main thread on a 2-core machine, and a
+ * 512 MiB rebuild ran 20-45% slower, so no task sets `--expose-gc`; it is
+ * for a machine short of memory.
  *
  * @example
  * ```ts

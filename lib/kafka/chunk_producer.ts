@@ -63,10 +63,11 @@ const COMPRESSION: Record<
 };
 
 /**
- * Full garbage collections every 8 MiB of messages sent (with `--expose-gc`,
- * which the upload tasks set): the client's copies of each batch are freed
- * only in a full collection (see garbage_pacing.ts). Peak RSS of a 512 MiB
- * upload at 16 KiB: 210-225 MB without, 150-156 MB with.
+ * Full garbage collections every 8 MiB of messages sent, in a process run
+ * with `--v8-flags=--expose-gc` (no task sets it): the client's copies of
+ * each batch are freed only in a full collection (see garbage_pacing.ts).
+ * Peak RSS of a 512 MiB upload at 16 KiB: 210-225 MB without, 150-156 MB
+ * with.
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
 

@@ -134,9 +134,10 @@ interface Lane {
 }
 
 /**
- * Full garbage collections every 8 MiB of messages handled (with
- * `--expose-gc`, which the rebuild tasks set): peak RSS of a 512 MiB rebuild
- * 175-215 MB without, 150-155 MB with (see garbage_pacing.ts).
+ * Full garbage collections every 8 MiB of messages handled, in a process
+ * run with `--v8-flags=--expose-gc` (no task sets it): peak RSS of a 512 MiB
+ * rebuild 175-220 MB without, 150-160 MB with, but 20-45% slower (side by
+ * side, 3 runs each; see garbage_pacing.ts and the README's benchmark).
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
 
