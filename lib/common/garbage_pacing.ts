@@ -8,7 +8,7 @@
  * them wait: a transfer's resident memory rose by that much. Collecting
  * every few MiB moved keeps it near what is really in use, at a price: each
  * collection takes 10-20 ms of the main thread on a 2-core machine, and a
- * 512 MiB rebuild ran 20-45% slower, so no task sets `--expose-gc`; it is
+ * 512 MiB rebuild ran 16-59% slower, so no task sets `--expose-gc`; it is
  * for a machine short of memory.
  *
  * @example

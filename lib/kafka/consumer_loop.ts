@@ -136,7 +136,7 @@ interface Lane {
 /**
  * Full garbage collections every 8 MiB of messages handled, in a process
  * run with `--v8-flags=--expose-gc` (no task sets it): peak RSS of a 512 MiB
- * rebuild 175-220 MB without, 150-160 MB with, but 20-45% slower (side by
+ * rebuild 175-220 MB without, 150-160 MB with, but 16-59% slower (side by
  * side, 3 runs each; see garbage_pacing.ts and the README's benchmark).
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
