@@ -125,7 +125,7 @@ export async function hashFile(path: string): Promise<Uint8Array> {
 }
 
 /** The worker's module (it needs read permission to start). */
-const HASH_WORKER = new URL("./partial_hash_worker.ts", import.meta.url);
+const HASH_WORKER = new URL("./part_hash_worker.ts", import.meta.url);
 
 /** What the worker answers to a digest. */
 interface HashAnswer {
@@ -135,7 +135,7 @@ interface HashAnswer {
 
 /**
  * The SHA-512 of big partial files, kept on a second core while their
- * chunks arrive (partial_hash_worker.ts): as the part of a file written
+ * chunks arrive (part_hash_worker.ts): as the part of a file written
  * without gaps grows, the worker reads it back from the page cache and hashes
  * it, so the file's hash is ready soon after its last chunk instead of
  * being read back whole then, and this thread keeps decoding and writing.
