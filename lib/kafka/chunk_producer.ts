@@ -45,6 +45,7 @@ import {
   type ProduceResult,
 } from "@platformatic/kafka";
 import { StreamQueue } from "../common/stream_queue.ts";
+import { GarbagePacing } from "../common/garbage_pacing.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
@@ -60,6 +61,15 @@ const COMPRESSION: Record<
   snappy: CompressionAlgorithms.SNAPPY,
   zstd: CompressionAlgorithms.ZSTD,
 };
+
+/**
+ * Full garbage collections every 8 MiB of messages sent, in a process run
+ * with `--v8-flags=--expose-gc` (no task sets it): the client's copies of
+ * each batch are freed only in a full collection (see garbage_pacing.ts).
+ * Peak RSS of a 512 MiB upload at 16 KiB: 210-225 MB without, 150-156 MB
+ * with.
+ */
+const collecting = new GarbagePacing(8 * 1024 * 1024);
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
@@ -403,6 +413,7 @@ export class ChunkProducer {
    * waits while the queue is full (back-pressure).
    */
   async send(message: OutgoingMessage): Promise<void> {
+    collecting.moved(message.value.length);
     const seal = this.#options.seal;
     if (!seal) return await this.#queue.put(message);
     const sealed = await seal(message.key, message.value);

@@ -83,6 +83,16 @@ export interface GroupStatus {
  * waits this long for Kafka to drop them.
  */
 export const REBALANCE_TIMEOUT_MS = 20_000;
+/**
+ * How soon a consumer joins again when Kafka says the group is rebalancing
+ * (the only join error the library retries). A run's consumers join one
+ * after another, each join asking the others to rejoin: with the library's
+ * 1 s between tries, every start sat idle for a second before its first
+ * fetch (the Java client rejoins at once).
+ */
+const REJOIN_DELAY_MS = 50;
+/** Between tries of any other request: the library's own default. */
+const RETRY_DELAY_MS = 1000;
 /** A member silent this long is dropped. */
 const SESSION_TIMEOUT_MS = 10_000;
 
@@ -312,5 +322,7 @@ function consumerOptions(
       FETCH_BYTES_PER_PARTITION,
     // A short fetch wait lets `quit` take effect within a second.
     maxWaitTime: fetch.maxWaitTimeInMs ?? 500,
+    retryDelay: (_client, operation) =>
+      operation === "joinGroup" ? REJOIN_DELAY_MS : RETRY_DELAY_MS,
   };
 }

@@ -4,10 +4,13 @@
  * Each chunk is written at its offset into a partial file kept in the working
  * folder's hidden state folder, whose handle stays open while its chunks
  * arrive. While the chunks arrive in order, the whole file's SHA-512 is
- * computed as they are written; when the last missing chunk arrives, that
- * hash (or, for chunks that came out of order or before a restart, the hash
- * of the partial file read back as a stream, never all in memory) is
- * compared with the SHA-512 the sender computed. Only a match is moved into place, with one
+ * computed as they are written; for a big file (16 MiB or more), a worker on
+ * a second core reads back and hashes its partial file as the part written
+ * without gaps grows, whatever the order the chunks come in. When the last
+ * missing chunk arrives, that hash (or, for chunks of a small file that came
+ * out of order or before a restart, the hash of the partial file read back as
+ * a stream, never all in memory) is compared with the SHA-512 the sender
+ * computed. Only a match is moved into place, with one
  * atomic rename, so a reader never sees half a file. A mismatch is kept aside
  * in `rejected/` for inspection. Duplicated chunks change nothing.
  *
@@ -50,7 +53,7 @@ import {
   keepRejected,
   moveIntoPlace,
 } from "./file_placement.ts";
-import { hashFile, PartialFiles } from "./partial_files.ts";
+import { hashFile, PartialFiles, PartialHashes } from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
 
@@ -109,6 +112,15 @@ export interface FileProgress {
   totalChunks: number;
 }
 
+/**
+ * Files announcing at least this many bytes are hashed on a second core
+ * while their chunks arrive (see {@linkcode PartialHashes}); smaller ones
+ * here, as their chunks are written in order, else read back at the end.
+ */
+const BACKGROUND_HASH_BYTES = 16 * 1024 * 1024;
+/** The worker is told of a file's new bytes on disk at most every this many. */
+const BACKGROUND_HASH_STEP = 4 * 1024 * 1024;
+
 /** The largest file a message may announce, unless told otherwise: 64 GiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
 
@@ -158,6 +170,7 @@ export class FileAssembler {
   readonly #state: ReconstructState;
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
+  readonly #hashes = new PartialHashes();
   readonly #identities: FileIdentities;
   /** Files verified and waiting to be moved into place: their chunks are duplicates. */
   readonly #unplaced = new Set<string>();
@@ -217,6 +230,7 @@ export class FileAssembler {
         startedAt: new Date(saved.startedAt),
         nextInOrder: 0,
       };
+      assembler.#hashInBackground(file);
       for (const i of saved.chunksOnDisk) markReceived(file, i);
       assembler.#pending.set(file.key, file);
     }
@@ -311,6 +325,7 @@ export class FileAssembler {
 
   /** Closes open files and the state database. */
   close(): void {
+    this.#hashes.close();
     this.#partials.closeAll();
     this.#state.close();
   }
@@ -362,6 +377,7 @@ export class FileAssembler {
       const file = this.#pending.get(key);
       if (!file || unless?.()) return undefined;
       this.#partials.close(key);
+      this.#hashes.drop(key);
       this.#pending.delete(key);
       await Deno.remove(this.#partials.path(key)).catch(() => {});
       this.#state.drop(key);
@@ -403,14 +419,47 @@ export class FileAssembler {
     await this.#partials.writeAt(key, chunk.offset, chunk.data);
     this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
-    if (file.running && chunk.chunkIndex === file.nextInOrder) {
+    this.#hashWritten(file, chunk);
+    if (file.count < file.totalChunks) return { kind: "written", relativePath };
+    return await this.#finish(file, path, chunk.mtime, verifyOnly);
+  }
+
+  /**
+   * Brings the whole file's hash up to date with a chunk just written: on
+   * this thread while its chunks come in order (else it is read back at the
+   * end), or for a big file, on the worker up to the first chunk missing.
+   */
+  #hashWritten(file: FileInAssembly, chunk: FileChunk): void {
+    if (file.hashedTo !== undefined) {
+      while (
+        file.nextInOrder <= file.totalChunks &&
+        isReceived(file, file.nextInOrder)
+      ) file.nextInOrder++;
+      // Every chunk on disk: to the end (the last chunk's size may be unknown).
+      const upTo = file.nextInOrder > file.totalChunks
+        ? -1
+        : (file.nextInOrder - 1) * file.chunkSize;
+      if (upTo < 0 || upTo - file.hashedTo >= BACKGROUND_HASH_STEP) {
+        this.#hashes.hashTo(file.key, this.#partials.path(file.key), upTo);
+        file.hashedTo = upTo < 0 ? Infinity : upTo;
+      }
+    } else if (file.running && chunk.chunkIndex === file.nextInOrder) {
       file.running.update(chunk.data);
       file.nextInOrder++;
     } else {
       file.running = undefined; // Out of order: read back at the end.
     }
-    if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path, chunk.mtime, verifyOnly);
+  }
+
+  /** A big file is hashed on the worker, from its start, when one can run. */
+  #hashInBackground(file: FileInAssembly): void {
+    if (
+      file.totalChunks * file.chunkSize < BACKGROUND_HASH_BYTES ||
+      !this.#hashes.available
+    ) return;
+    file.running = undefined;
+    file.hashedTo = 0;
+    file.nextInOrder = 1;
   }
 
   /**
@@ -460,7 +509,8 @@ export class FileAssembler {
       relativePath,
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
-      fileHash: chunk.fileHash,
+      // A copy: a view would keep the message's whole fetch response alive.
+      fileHash: chunk.fileHash.slice(),
       mtime: chunk.mtime,
       received: new Map(),
       count: 0,
@@ -468,6 +518,7 @@ export class FileAssembler {
       running: createHash("sha512"),
       nextInOrder: 1,
     };
+    this.#hashInBackground(file);
     this.#state.addFile(file);
     this.#pending.set(key, file);
     return file;
@@ -497,6 +548,7 @@ export class FileAssembler {
 
     // Killed between the rename and the record: the file is already in place.
     if (!existsSync(partial)) {
+      this.#hashes.drop(file.key);
       if (
         await exists(path) && sameBytes(await hashFile(path), file.fileHash)
       ) {
@@ -508,8 +560,11 @@ export class FileAssembler {
     // Every chunk came in order: the running hash covers the whole file.
     const hash = file.running && file.nextInOrder > file.totalChunks
       ? new Uint8Array(file.running.digest())
-      : await hashFile(partial);
+      : (file.hashedTo !== undefined &&
+        await this.#hashes.digest(file.key, partial)) ||
+        await hashFile(partial);
     file.running = undefined;
+    file.hashedTo = undefined;
     if (!sameBytes(hash, file.fileHash)) {
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }

@@ -15,7 +15,7 @@
  * @module
  */
 import { relative, sep } from "node:path";
-import { type FileChunk, sha512, toHex } from "./chunk.ts";
+import { type FileChunk, sameBytes, sha512, toHex } from "./chunk.ts";
 import { targetPath } from "./safe_paths.ts";
 
 /** Identities computed already, by the fields that make them (see `identify`). */
@@ -31,10 +31,21 @@ export interface FileIdentity {
   path: string;
 }
 
+/** The fields naming the last chunk's file, and its identity. */
+interface LastChunk {
+  filename: string;
+  subdir: string;
+  filenameAppend: string;
+  fileHash: Uint8Array;
+  identity: FileIdentity;
+}
+
 /** File identities in one working folder, the recent ones kept. */
 export class FileIdentities {
   readonly #root: string;
   readonly #known = new Map<string, FileIdentity>();
+  /** The last chunk's naming fields and identity. */
+  #last?: LastChunk;
 
   /** Identities of files rebuilt in `root` (a real path). */
   constructor(root: string) {
@@ -47,6 +58,29 @@ export class FileIdentities {
    * `UnsafePathError` for a path outside WORKINGDIR.
    */
   identify(chunk: FileChunk): FileIdentity {
+    // Most often the same file as the chunk before: no key to build.
+    const last = this.#last;
+    if (
+      last && last.filename === chunk.filename &&
+      last.subdir === chunk.subdir &&
+      last.filenameAppend === chunk.filenameAppend &&
+      sameBytes(last.fileHash, chunk.fileHash)
+    ) return last.identity;
+    const identity = this.#identify(chunk);
+    // Copies: a view would keep the message's whole fetch response alive.
+    const { filename, subdir, filenameAppend, fileHash } = chunk;
+    this.#last = {
+      filename,
+      subdir,
+      filenameAppend,
+      fileHash: fileHash.slice(),
+      identity,
+    };
+    return identity;
+  }
+
+  /** {@linkcode identify} without the last chunk's shortcut. */
+  #identify(chunk: FileChunk): FileIdentity {
     // Computed once per file: the chunks of one file repeat these fields.
     const cacheKey = [
       chunk.subdir,

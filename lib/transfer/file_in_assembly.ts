@@ -46,8 +46,16 @@ export interface FileInAssembly {
    * undefined once one did not, or for a file carried over from a restart.
    */
   running?: Hash;
-  /** The chunk `running` needs next. */
+  /**
+   * The chunk `running` needs next; for a file hashed in the background, the
+   * first chunk not on disk (all before it are).
+   */
   nextInOrder: number;
+  /**
+   * For a big file hashed on a second core (`PartialHashes`): the bytes the
+   * worker was told are on disk without gaps. Undefined for other files.
+   */
+  hashedTo?: number;
 }
 
 /**

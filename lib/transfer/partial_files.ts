@@ -1,7 +1,8 @@
 /**
  * The partial files of a rebuild: one per file in progress, written at each
  * chunk's offset through a handle kept open while its chunks arrive (at most
- * a few dozen at once), and hashed as a stream when read back.
+ * a few dozen at once), and hashed as a stream when read back, or for big
+ * files on a worker as their chunks reach disk (`PartialHashes`).
  *
  * @example
  * ```ts
@@ -17,15 +18,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { closeSync, constants, openSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
-import { writeAll, writeAllSync } from "../common/write_all.ts";
-
-/** A partial file's open handle, and where its next write would land. */
-interface OpenPartial {
-  handle: Deno.FsFile;
-  /** The handle's position, -1 when unknown (a write failed midway). */
-  position: number;
-}
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
 const MAX_OPEN_FILES = 32;
@@ -33,10 +27,14 @@ const MAX_OPEN_FILES = 32;
 /** Chunks up to this size are written synchronously (see writeAt). */
 const SYNC_WRITE_BYTES = 64 * 1024;
 
+/** Opened for writing, created if missing, never truncated. */
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT;
+
 /** Partial files in one folder, `<key>.part`, with their open handles. */
 export class PartialFiles {
   readonly #folder: string;
-  readonly #open = new Map<string, OpenPartial>();
+  /** Each open partial file's descriptor. */
+  readonly #open = new Map<string, number>();
 
   /** Partial files go in `folder` (which must exist). */
   constructor(folder: string) {
@@ -48,50 +46,62 @@ export class PartialFiles {
     return join(this.#folder, `${key}.part`);
   }
 
-  /** Writes bytes at an offset of a partial file (seeking only when needed). */
+  /**
+   * Writes bytes at an offset of a partial file: one positioned write
+   * (pwrite), no seek, whatever was written before.
+   */
   async writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
-    let open = this.#open.get(key);
-    if (!open) {
+    let fd = this.#open.get(key);
+    if (fd === undefined) {
       if (this.#open.size >= MAX_OPEN_FILES) {
         const [oldestKey, oldest] = this.#open.entries().next().value!;
-        oldest.handle.close();
+        closeSync(oldest);
         this.#open.delete(oldestKey);
       }
-      // One quick call, once per file: cheaper than a trip through the I/O
-      // threads (a rebuild of many small files opens one per chunk).
-      const handle = Deno.openSync(this.path(key), {
-        write: true,
-        create: true,
-      });
-      open = { handle, position: 0 };
-      this.#open.set(key, open);
+      fd = openSync(this.path(key), WRITE_FLAGS);
+      this.#open.set(key, fd);
     }
-    const seek = open.position !== offset;
-    open.position = -1; // Unknown until the seek and the write succeed.
-    if (data.length <= SYNC_WRITE_BYTES) {
+    for (let done = 0; done < data.length;) {
       // A small chunk is copied into the page cache faster than an async
       // write's round trip through the I/O threads (at 16 KiB the rebuild
       // sat idle 60% of the time waiting on them).
-      if (seek) open.handle.seekSync(offset, Deno.SeekMode.Start);
-      writeAllSync(open.handle, data);
-    } else {
-      if (seek) await open.handle.seek(offset, Deno.SeekMode.Start);
-      await writeAll(open.handle, data);
+      done += data.length <= SYNC_WRITE_BYTES
+        ? writeSync(fd, data, done, data.length - done, offset + done)
+        : await writeAsync(fd, data, done, offset + done);
     }
-    open.position = offset + data.length;
   }
 
   /** Closes the handle of `key`'s partial file, if open. */
   close(key: string): void {
-    this.#open.get(key)?.handle.close();
+    const fd = this.#open.get(key);
+    if (fd !== undefined) closeSync(fd);
     this.#open.delete(key);
   }
 
   /** Closes every open handle. */
   closeAll(): void {
-    for (const open of this.#open.values()) open.handle.close();
+    for (const fd of this.#open.values()) closeSync(fd);
     this.#open.clear();
   }
+}
+
+/** One positioned write of `data` from `from`, off this thread: bytes written. */
+function writeAsync(
+  fd: number,
+  data: Uint8Array,
+  from: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    write(
+      fd,
+      data,
+      from,
+      data.length - from,
+      position,
+      (error, written) => error ? reject(error) : resolve(written),
+    )
+  );
 }
 
 /**
@@ -112,4 +122,107 @@ export async function hashFile(path: string): Promise<Uint8Array> {
     hash.update(buffer.subarray(0, n));
   }
   return new Uint8Array(hash.digest());
+}
+
+/** The worker's module (it needs read permission to start). */
+const HASH_WORKER = new URL("./part_hash_worker.ts", import.meta.url);
+
+/** What the worker answers to a digest. */
+interface HashAnswer {
+  key: string;
+  hash?: Uint8Array;
+}
+
+/**
+ * The SHA-512 of big partial files, kept on a second core while their
+ * chunks arrive (part_hash_worker.ts): as the part of a file written
+ * without gaps grows, the worker reads it back from the page cache and hashes
+ * it, so the file's hash is ready soon after its last chunk instead of
+ * being read back whole then, and this thread keeps decoding and writing.
+ * The worker starts at the first file given to it and stops at `close`.
+ * Where no worker can start, or it failed, `digest` resolves to undefined:
+ * the caller then uses {@linkcode hashFile}.
+ *
+ * @example
+ * ```ts
+ * import { PartialHashes } from "./partial_files.ts";
+ * declare const partialPath: string; // its first 1 MiB written, then all
+ *
+ * const hashes = new PartialHashes();
+ * hashes.hashTo("k1", partialPath, 1024 * 1024);
+ * const hash = await hashes.digest("k1", partialPath); // reads to the end
+ * hashes.close();
+ * ```
+ */
+export class PartialHashes {
+  #worker?: Worker;
+  #broken = false;
+  readonly #waiting = new Map<string, (hash?: Uint8Array) => void>();
+
+  /** Whether files can be hashed on the worker (else hash them here). */
+  get available(): boolean {
+    return !this.#broken &&
+      (HASH_WORKER.protocol !== "file:" ||
+        Deno.permissions.querySync({ name: "read", path: HASH_WORKER })
+            .state === "granted");
+  }
+
+  /** Has `key`'s hash cover `path` up to byte `upTo` (written by then). */
+  hashTo(key: string, path: string, upTo: number): void {
+    this.#post({ key, path, upTo });
+  }
+
+  /** The hash of all of `path` (for `key`), or undefined if it failed. */
+  digest(key: string, path: string): Promise<Uint8Array | undefined> {
+    if (!this.#start()) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.#waiting.set(key, resolve);
+      this.#post({ key, path, upTo: -1, digest: true });
+    });
+  }
+
+  /** Forgets `key`'s hash (its file was given up or rejected). */
+  drop(key: string): void {
+    if (this.#worker) this.#worker.postMessage({ key, drop: true });
+  }
+
+  /** Stops the worker; digests still waited for resolve to undefined. */
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#fail();
+    this.#broken = false;
+  }
+
+  /** Posts a request to the worker, started if needed. */
+  #post(request: object): void {
+    if (this.#start()) this.#worker!.postMessage(request);
+  }
+
+  /** Starts the worker once; false when it cannot run. */
+  #start(): boolean {
+    if (this.#worker) return true;
+    if (!this.available) return false;
+    const worker = new Worker(HASH_WORKER.href, { type: "module" });
+    worker.onmessage = (event: MessageEvent<HashAnswer>) => {
+      const { key, hash } = event.data;
+      this.#waiting.get(key)?.(hash);
+      this.#waiting.delete(key);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      this.#worker = undefined;
+      this.#broken = true;
+      this.#fail();
+    };
+    this.#worker = worker;
+    return true;
+  }
+
+  /** Resolves every digest waited for to undefined. */
+  #fail(): void {
+    for (const resolve of this.#waiting.values()) resolve(undefined);
+    this.#waiting.clear();
+  }
 }
