@@ -315,10 +315,12 @@ Deno.test("encrypted transfer: upload, spread chunks and the watcher rebuilt ide
           await node.close();
         }
         await produceRaw(broker.bootstrap, lostTopic, [sealed]);
+        // --key_wait_seconds: the test need not wait OpenMSIStream's 60 s.
         const reconstructor = Reconstructor.start(
           rcConfig,
           lostTopic,
           `${dir}/lost`,
+          ["--key_wait_seconds", "3"],
         );
         const lost = `${ROOT}${dir}/lost`;
         const deadline = Date.now() + 150_000;

@@ -75,6 +75,7 @@ import {
 import {
   checkNodeFiles,
   keepEncryptedMessage,
+  KEY_WAIT_FLAG,
   TransferCrypto,
 } from "./transfer_crypto.ts";
 
@@ -98,6 +99,7 @@ export const REBUILD_RUN_FLAGS = {
   n_threads: threadsFlag("consumers in the group"),
   update_seconds: UPDATE_SECONDS_FLAG,
   expire_seconds: EXPIRE_FLAG,
+  key_wait_seconds: KEY_WAIT_FLAG,
   ...HEARTBEAT_FLAGS,
 } as const;
 
@@ -115,6 +117,8 @@ export interface RebuildRunFlags extends HeartbeatFlagValues {
   update_seconds: number;
   /** `--expire_seconds`. */
   expire_seconds: number;
+  /** `--key_wait_seconds` (with `[kafkacrypto]`; default 60). */
+  key_wait_seconds?: number;
 }
 
 /**
@@ -259,7 +263,11 @@ export async function runRebuildGroup(
     log,
   );
   let fatal: Error | undefined;
-  const decryptor = connection.crypto?.decryptor(flags.topic_name, log);
+  const decryptor = connection.crypto?.decryptor(
+    flags.topic_name,
+    log,
+    (flags.key_wait_seconds ?? KEY_WAIT_FLAG.default) * 1000,
+  );
   if (connection.crypto) {
     log.info(
       `Decrypting end to end as KafkaCrypto node ${connection.crypto.nodeId}`,

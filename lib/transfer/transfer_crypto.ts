@@ -48,6 +48,15 @@ import {
 export const FIRST_KEY_WAIT_MS = 60_000;
 /** How long later messages wait for a key that did not come (OpenMSIStream: 5 s). */
 export const LATER_KEY_WAIT_MS = 5_000;
+
+/** The rebuild's `--key_wait_seconds` flag (used with `[kafkacrypto]` only). */
+export const KEY_WAIT_FLAG = {
+  type: "number",
+  default: FIRST_KEY_WAIT_MS / 1000,
+  min: 1,
+  description:
+    "with [kafkacrypto]: seconds the first message of a key waits for it (later ones wait 5 s at most) before it is kept in ENCRYPTED_MESSAGES/",
+} as const;
 /** The folder, inside the output folder, where undecryptable messages are kept. */
 export const ENCRYPTED_MESSAGES_DIR: string = ENCRYPTED_MESSAGES_FOLDER;
 
@@ -235,8 +244,12 @@ export class TransferCrypto {
    * const decryptor = crypto.decryptor("lecroy_files", log);
    * ```
    */
-  decryptor(topic: string, log: Pick<Logger, "info">): ChunkDecryptor {
-    return new ChunkDecryptor(this.#node, topic, log);
+  decryptor(
+    topic: string,
+    log: Pick<Logger, "info">,
+    firstWaitMs: number = FIRST_KEY_WAIT_MS,
+  ): ChunkDecryptor {
+    return new ChunkDecryptor(this.#node, topic, log, firstWaitMs);
   }
 
   /**
@@ -267,12 +280,22 @@ export class ChunkDecryptor {
   readonly #log: Pick<Logger, "info">;
   readonly #announced = new Set<string>();
   readonly #missed = new Set<string>();
+  readonly #firstWaitMs: number;
 
-  /** A decryptor for `topic` with `node` (see {@linkcode TransferCrypto.decryptor}). */
-  constructor(node: CryptoNode, topic: string, log: Pick<Logger, "info">) {
+  /**
+   * A decryptor for `topic` with `node` (see {@linkcode TransferCrypto.decryptor});
+   * the first message of a key waits `firstWaitMs` (`--key_wait_seconds`).
+   */
+  constructor(
+    node: CryptoNode,
+    topic: string,
+    log: Pick<Logger, "info">,
+    firstWaitMs: number = FIRST_KEY_WAIT_MS,
+  ) {
     this.#node = node;
     this.#topic = topic;
     this.#log = log;
+    this.#firstWaitMs = firstWaitMs;
   }
 
   /**
@@ -289,7 +312,9 @@ export class ChunkDecryptor {
   async open(value: Uint8Array): Promise<Uint8Array | undefined> {
     const root = topicRoot(this.#topic);
     const waitFor = (keyIndex: string) =>
-      this.#missed.has(keyIndex) ? LATER_KEY_WAIT_MS : FIRST_KEY_WAIT_MS;
+      this.#missed.has(keyIndex)
+        ? Math.min(LATER_KEY_WAIT_MS, this.#firstWaitMs)
+        : this.#firstWaitMs;
     const result = await this.#node.decrypt(
       this.#topic,
       value,
