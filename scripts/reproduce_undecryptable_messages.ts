@@ -65,6 +65,7 @@ import {
   openWorkingDir,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
+import { findNodeConfig } from "../lib/transfer/transfer_crypto.ts";
 
 /** How long to wait for a key index nobody has answered for yet. */
 const DEFAULT_WAIT_SECONDS = 30;
@@ -105,32 +106,19 @@ function readCommandLine() {
   return { ...flags, outputDir: positionals[0] };
 }
 
-/**
- * The Kafka settings and the node's config: the first that exists of the
- * places the config's `[kafkacrypto]` section points to (lib/kafka/config.ts
- * looks as OpenMSIStream does, then in .kafkacrypto/).
- */
+/** The Kafka settings and the config of the node named in `[kafkacrypto]`. */
 async function readCryptoConfig(
   nameOrPath: string,
 ): Promise<{ settings: KafkaSettings; nodeConfig: string; nodeId: string }> {
   const settings = await loadKafkaConfig(nameOrPath, (line) => log.warn(line));
-  const wanted = settings.kafkacrypto;
-  if (!wanted) {
+  const nodeConfig = await findNodeConfig(settings);
+  if (!nodeConfig) {
     throw new UserError(
       `${settings.source} has no [kafkacrypto] section with node_id = NAME: no node to decrypt with`,
     );
   }
-  const name = wanted.nodeId ?? wanted.configFile!;
-  for (const candidate of wanted.nodeConfigCandidates) {
-    if (await Deno.stat(candidate).then((s) => s.isFile, () => false)) {
-      return { settings, nodeConfig: candidate, nodeId: name };
-    }
-  }
-  throw new UserError(
-    `no node config found for ${name} (looked for ${
-      wanted.nodeConfigCandidates.join(", ")
-    })`,
-  );
+  const wanted = settings.kafkacrypto!;
+  return { settings, nodeConfig, nodeId: wanted.nodeId ?? wanted.configFile! };
 }
 
 /** Why the node may not read `topic`, or undefined when it may. */

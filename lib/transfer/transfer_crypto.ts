@@ -87,30 +87,44 @@ export async function checkNodeFiles(
   return checked && { configPath: checked.configPath };
 }
 
+/**
+ * The config file of the `[kafkacrypto]` node: the first of the places the
+ * section points to that exists (as OpenMSIStream looks, then in
+ * `.kafkacrypto/`); undefined without the section. Throws a one-line
+ * {@linkcode UserError} when none exists.
+ *
+ * @example
+ * ```ts
+ * import { loadKafkaConfig } from "../kafka/config.ts";
+ * const settings = await loadKafkaConfig("encrypted");
+ * await findNodeConfig(settings); // ".kafkacrypto/lab_pc_2/lab_pc_2.config"
+ * ```
+ */
+export async function findNodeConfig(
+  settings: KafkaSettings,
+): Promise<string | undefined> {
+  const wanted = settings.kafkacrypto;
+  if (!wanted) return undefined;
+  for (const candidate of wanted.nodeConfigCandidates) {
+    if (await isFile(candidate)) return candidate;
+  }
+  const which = wanted.nodeId
+    ? `node ${wanted.nodeId}`
+    : `config_file ${wanted.configFile}`;
+  throw new UserError(
+    `${settings.source}: [kafkacrypto] ${which}: no node config found (looked for ${
+      wanted.nodeConfigCandidates.join(", ")
+    }; make one with deno task provision_node)`,
+  );
+}
+
 /** {@linkcode checkNodeFiles}, keeping the opened node. */
 async function openCheckedNode(
   settings: KafkaSettings,
   topic: string,
 ): Promise<CheckedNode | undefined> {
-  const wanted = settings.kafkacrypto;
-  if (!wanted) return undefined;
-  let configPath: string | undefined;
-  for (const candidate of wanted.nodeConfigCandidates) {
-    if (await isFile(candidate)) {
-      configPath = candidate;
-      break;
-    }
-  }
-  if (!configPath) {
-    const which = wanted.nodeId
-      ? `node ${wanted.nodeId}`
-      : `config_file ${wanted.configFile}`;
-    throw new UserError(
-      `${settings.source}: [kafkacrypto] ${which}: no node config found (looked for ${
-        wanted.nodeConfigCandidates.join(", ")
-      }; make one with deno task provision_node)`,
-    );
-  }
+  const configPath = await findNodeConfig(settings);
+  if (!configPath) return undefined;
   try {
     return { configPath, node: await openNode(configPath, { topic }) };
   } catch (error) {
