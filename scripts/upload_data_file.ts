@@ -36,16 +36,6 @@ import {
   UserError,
 } from "../lib/common/cli.ts";
 import type { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
-import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
-import {
-  checkChunkSize,
-  checkTopicName,
-  CHUNK_SIZE_FLAG,
-  CONFIG_FLAG,
-  RETRY_SECONDS_FLAG,
-  threadsFlag,
-  TOPIC_FLAG,
-} from "../lib/kafka/kafka_flags.ts";
 import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import { Logger } from "../lib/common/log.ts";
 import { printableName } from "../lib/common/printable.ts";
@@ -61,17 +51,13 @@ import {
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/transfer/upload.ts";
+import { TransferCatalog } from "../lib/catalog/transfer_catalog.ts";
 import {
-  CATALOG_FLAG,
-  TransferCatalog,
-  withCatalogValue,
-} from "../lib/catalog/transfer_catalog.ts";
-import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
+  checkUploadFlags,
+  parseUploadFlags,
+} from "../lib/catalog/upload_flags.ts";
 import type { PositionSummary } from "../lib/kafka/chunk_positions.ts";
-import {
-  INCLUDE_ALL_FLAG,
-  UNWANTED_FILES_TEXT,
-} from "../lib/transfer/upload_filter.ts";
+import { UNWANTED_FILES_TEXT } from "../lib/transfer/upload_filter.ts";
 
 /** Files sent side by side at most (small files share produce requests). */
 const FILES_AT_ONCE = 64;
@@ -83,33 +69,20 @@ const NOTHING_SENT = "while connecting to Kafka; nothing was sent";
 
 const log = new Logger({ style: "bracket", program: "upload_data_file" });
 
-/** Reads the command line. */
+/** Reads the command line; the flags shared with the watcher are in lib/catalog/upload_flags.ts. */
 function readCommandLine() {
-  // --tag may come several times: taken out before the flags are parsed.
-  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
-  const { flags, positionals } = parseFlags(catalogArgs.args, {
+  const { flags, positionals, tags } = parseUploadFlags(Deno.args, {
     program: "upload_data_file",
     summary:
       "Upload files (or folders) to a Kafka topic as SHA-512-checked chunks.",
     positionals: "FILEPATH...",
-    flags: {
-      config: CONFIG_FLAG,
-      topic_name: TOPIC_FLAG,
-      n_threads: threadsFlag("parallel producers"),
-      chunk_size: CHUNK_SIZE_FLAG,
-      catalog: CATALOG_FLAG,
-      tag: TAG_FLAG,
-      include_all: INCLUDE_ALL_FLAG,
-      retry_seconds: RETRY_SECONDS_FLAG,
-    },
+    threads: "parallel producers",
   });
   if (positionals.length === 0) {
     throw new UsageError("name at least one FILEPATH");
   }
-  checkPathArguments(positionals, "FILEPATH");
-  checkChunkSize(flags.chunk_size);
-  checkTopicName(flags.topic_name);
-  return { ...flags, paths: positionals, tags: catalogArgs.tags };
+  checkUploadFlags(flags, positionals, "FILEPATH");
+  return { ...flags, paths: positionals, tags };
 }
 
 /** What went wrong in a run: chunks not acknowledged, files that changed. */

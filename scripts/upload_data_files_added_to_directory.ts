@@ -37,26 +37,17 @@
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import {
-  listenForCommands,
+  listenForCheckAndQuit,
   startHeartbeat,
 } from "../lib/common/console_commands.ts";
-import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import {
   FolderWatcher,
   requireFolder,
+  vanishedLine,
+  watchFlags,
 } from "../lib/transfer/folder_watcher.ts";
-import {
-  checkChunkSize,
-  checkTopicName,
-  CHUNK_SIZE_FLAG,
-  CONFIG_FLAG,
-  RETRY_SECONDS_FLAG,
-  threadsFlag,
-  TOPIC_FLAG,
-  UPDATE_SECONDS_FLAG,
-} from "../lib/kafka/kafka_flags.ts";
+import { UPDATE_SECONDS_FLAG } from "../lib/kafka/kafka_flags.ts";
 import { Logger, type LogLevel } from "../lib/common/log.ts";
-import { printableName } from "../lib/common/printable.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
 import {
   listenForShutdown,
@@ -67,18 +58,16 @@ import {
 import { recordFileFor, UploadRecord } from "../lib/transfer/upload_record.ts";
 import { subdirOf } from "../lib/transfer/upload.ts";
 import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
+import { TransferCatalog } from "../lib/catalog/transfer_catalog.ts";
 import {
-  CATALOG_FLAG,
-  TransferCatalog,
-  withCatalogValue,
-} from "../lib/catalog/transfer_catalog.ts";
-import { TAG_FLAG, takeTagFlags } from "../lib/catalog/tags.ts";
+  checkUploadFlags,
+  parseUploadFlags,
+} from "../lib/catalog/upload_flags.ts";
 import {
   describeStatus,
   logUploadSummary,
   UploadScheduler,
 } from "../lib/transfer/upload_scheduler.ts";
-import { INCLUDE_ALL_FLAG } from "../lib/transfer/upload_filter.ts";
 import {
   checkHeartbeatFlags,
   HEARTBEAT_FLAGS,
@@ -103,22 +92,15 @@ const log = new Logger({
   console: "stdout",
 });
 
-/** Reads the command line; the flags shared with upload_data_file are in lib/kafka/kafka_flags.ts. */
+/** Reads the command line; the flags shared with upload_data_file are in lib/catalog/upload_flags.ts. */
 function readCommandLine() {
-  // --tag may come several times: taken out before the flags are parsed.
-  const catalogArgs = takeTagFlags(withCatalogValue(Deno.args));
-  const { flags, positionals } = parseFlags(catalogArgs.args, {
+  const { flags, positionals, tags } = parseUploadFlags(Deno.args, {
     program: PROGRAM,
     summary:
       "Watch a folder and upload every file added to it to a Kafka topic.",
     positionals: "DIRECTORY",
-    flags: {
-      config: CONFIG_FLAG,
-      topic_name: TOPIC_FLAG,
-      n_threads: threadsFlag("parallel producers (and files at once)"),
-      chunk_size: CHUNK_SIZE_FLAG,
-      catalog: CATALOG_FLAG,
-      tag: TAG_FLAG,
+    threads: "parallel producers (and files at once)",
+    own: {
       queue_max_size: {
         type: "number",
         default: DEFAULT_QUEUE_MAX_SIZE,
@@ -127,33 +109,16 @@ function readCommandLine() {
         description: "chunks waiting in memory at most",
       },
       update_seconds: UPDATE_SECONDS_FLAG,
-      new_files_only: {
-        type: "boolean",
-        description: "leave the files already in DIRECTORY alone",
-      },
-      settle_seconds: {
-        type: "number",
-        default: DEFAULT_SETTLE_SECONDS,
-        min: 0,
-        description: "take a file once unchanged this long",
-      },
-      use_polling: {
-        type: "boolean",
-        description: "walk the folder every few seconds (network drives)",
-      },
-      include_all: INCLUDE_ALL_FLAG,
-      retry_seconds: RETRY_SECONDS_FLAG,
-      ...HEARTBEAT_FLAGS,
+      ...watchFlags(DEFAULT_SETTLE_SECONDS),
     },
+    after: HEARTBEAT_FLAGS,
   });
   if (positionals.length !== 1) {
     throw new UsageError("name exactly one DIRECTORY");
   }
-  checkPathArguments(positionals, "DIRECTORY");
-  checkChunkSize(flags.chunk_size);
-  checkTopicName(flags.topic_name);
+  checkUploadFlags(flags, positionals, "DIRECTORY");
   checkHeartbeatFlags(flags);
-  return { ...flags, directory: positionals[0], tags: catalogArgs.tags };
+  return { ...flags, directory: positionals[0], tags };
 }
 
 /** Watches and uploads until quit, Ctrl-C or SIGTERM. */
@@ -206,11 +171,7 @@ async function watchAndUpload(
     flags: options,
     settings,
     log,
-    counts: () => ({
-      n_messages_produced: scheduler.sent.chunks,
-      n_bytes_produced: scheduler.sent.bytes,
-      n_files_produced: scheduler.status().done,
-    }),
+    counts: () => scheduler.heartbeatCounts(),
     warn: (line) => say("WARNING", line),
   });
 
@@ -224,20 +185,14 @@ async function watchAndUpload(
     takeExisting: (path) =>
       !options.new_files_only || record.hasUnfinished(path),
     settled: (file) => scheduler.add(file),
-    vanished: (path) =>
-      say(
-        "WARNING",
-        `${
-          printableName(path)
-        } disappeared before it was complete; not uploaded`,
-      ),
+    vanished: (path) => say("WARNING", vanishedLine(path)),
   });
   say(
     "INFO",
     `Watching ${options.directory} for files to upload to topic ${options.topic_name} on ${where}. Type "check" or "quit".`,
   );
 
-  const commands = listenForCommands(
+  const commands = listenForCheckAndQuit(
     {
       check: () =>
         describeStatus(scheduler.status(), watcher.settling).forEach((line) =>
@@ -245,8 +200,7 @@ async function watchAndUpload(
         ),
       quit: () => shutdown.stop("quit"),
     },
-    (line) =>
-      say("WARNING", `unknown command "${line}": type check (c) or quit (q)`),
+    (line) => say("WARNING", line),
   );
   const stopHeartbeat = startHeartbeat(
     options.update_seconds,

@@ -76,6 +76,27 @@ export function listenForCommands(
 }
 
 /**
+ * `check` and `quit` as the Kafka tools take them: any other line gets one
+ * warning naming both.
+ *
+ * @example
+ * ```ts
+ * const listener = listenForCheckAndQuit({ check() {}, quit() {} }, console.warn);
+ * // typing "stop" warns: unknown command "stop": type check (c) or quit (q)
+ * listener.close();
+ * ```
+ */
+export function listenForCheckAndQuit(
+  handlers: CommandHandlers,
+  warn: (line: string) => void,
+): CommandListener {
+  return listenForCommands(
+    handlers,
+    (line) => warn(`unknown command "${line}": type check (c) or quit (q)`),
+  );
+}
+
+/**
  * Prints a "." every `seconds` to show that a long-running tool is alive
  * (the originals' `--update_seconds`); 0 or less prints nothing. Returns a
  * function that stops it.

@@ -35,6 +35,7 @@
  */
 import { join, relative, resolve, sep } from "node:path";
 import { UserError } from "../common/cli.ts";
+import { printableName } from "../common/printable.ts";
 import { isUnwanted } from "./upload_filter.ts";
 
 /** A file that has settled: one version of it, ready to upload. */
@@ -308,4 +309,60 @@ export async function requireFolder(path: string): Promise<void> {
   const info = await Deno.stat(path).catch(() => undefined);
   if (!info) throw new UserError(`${path} not found`);
   if (!info.isDirectory) throw new UserError(`${path} is not a folder`);
+}
+
+/**
+ * The watcher's own flags: `--new_files_only`, `--settle_seconds` (default
+ * `settleSeconds`) and `--use_polling`, in `--help` order.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "../common/flags.ts";
+ * const { flags } = parseFlags(["--use_polling"], {
+ *   program: "demo", summary: "demo", flags: watchFlags(3),
+ * });
+ * flags.settle_seconds; // 3
+ * ```
+ */
+export function watchFlags(settleSeconds: number): {
+  new_files_only: { type: "boolean"; description: string };
+  settle_seconds: {
+    type: "number";
+    default: number;
+    min: number;
+    description: string;
+  };
+  use_polling: { type: "boolean"; description: string };
+} {
+  return {
+    new_files_only: {
+      type: "boolean",
+      description: "leave the files already in DIRECTORY alone",
+    },
+    settle_seconds: {
+      type: "number",
+      default: settleSeconds,
+      min: 0,
+      description: "take a file once unchanged this long",
+    },
+    use_polling: {
+      type: "boolean",
+      description: "walk the folder every few seconds (network drives)",
+    },
+  };
+}
+
+/**
+ * The warning for a file that disappeared before it settled.
+ *
+ * @example
+ * ```ts
+ * vanishedLine("day1/a.bin");
+ * // "day1/a.bin disappeared before it was complete; not uploaded"
+ * ```
+ */
+export function vanishedLine(relativePath: string): string {
+  return `${
+    printableName(relativePath)
+  } disappeared before it was complete; not uploaded`;
 }

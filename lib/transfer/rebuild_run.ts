@@ -35,7 +35,7 @@
  */
 import { describeError, UserError } from "../common/cli.ts";
 import {
-  listenForCommands,
+  listenForCheckAndQuit,
   startHeartbeat,
 } from "../common/console_commands.ts";
 import type { Logger } from "../common/log.ts";
@@ -305,12 +305,12 @@ export async function runRebuildGroup(
   });
   const status = rebuild.status;
   log.info(options.startLine);
-  const commands = listenForCommands(
+  const commands = listenForCheckAndQuit(
     {
       check: () => void report.printCheck(status, assembler),
       quit: () => shutdown.stop("quit"),
     },
-    (line) => log.warn(`unknown command "${line}": type check (c) or quit (q)`),
+    (line) => log.warn(line),
   );
   const stopDots = startHeartbeat(
     flags.update_seconds,

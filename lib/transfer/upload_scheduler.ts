@@ -172,6 +172,26 @@ export class UploadScheduler {
   }
 
   /**
+   * What was produced since the start, as OpenMSIStream's heartbeats count it.
+   *
+   * @example
+   * ```ts
+   * declare const scheduler: UploadScheduler;
+   * scheduler.heartbeatCounts().n_files_produced; // files uploaded
+   * ```
+   */
+  heartbeatCounts(): Record<
+    "n_messages_produced" | "n_bytes_produced" | "n_files_produced",
+    number
+  > {
+    return {
+      n_messages_produced: this.sent.chunks,
+      n_bytes_produced: this.sent.bytes,
+      n_files_produced: this.status().done,
+    };
+  }
+
+  /**
    * The counts and recent files, for `check`.
    *
    * @example
