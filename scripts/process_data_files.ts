@@ -58,11 +58,14 @@ import {
   stoppedByError,
 } from "../lib/transfer/rebuild_run.ts";
 import {
+  describeDataFile,
   filesWaiting,
   ProcessRegistry,
 } from "../lib/transfer/process_registry.ts";
 import {
   parseProcessorOptions,
+  processorFlags,
+  processorLimitFlags,
   ProcessorRunner,
 } from "../lib/transfer/processor_runner.ts";
 import type {
@@ -99,38 +102,9 @@ function readCommandLine() {
     summary:
       "Run a processor module's processFile(file) on each file rebuilt from a Kafka topic.",
     flags: {
-      processor: {
-        type: "string",
-        description: "the module (.ts) that exports processFile(file, context)",
-      },
-      processor_options: {
-        type: "string",
-        default: "",
-        description: "settings for the processor: key=value,key2=value2",
-      },
-      working_dir: {
-        type: "string",
-        default: WORKING_DIR,
-        description: "files waiting, their state and the registry of outcomes",
-      },
+      ...processorFlags(WORKING_DIR),
       ...REBUILD_RUN_FLAGS,
-      max_file_mb: {
-        type: "number",
-        default: MAX_FILE_MB,
-        min: 0,
-        description:
-          "files up to this many MiB come in memory, bigger ones as a path",
-      },
-      processor_timeout: {
-        type: "number",
-        default: PROCESSOR_TIMEOUT_SECONDS,
-        min: 0.001,
-        description: "a file whose processor takes longer (seconds) fails",
-      },
-      retry_failed: {
-        type: "boolean",
-        description: "run the files that failed before again, first",
-      },
+      ...processorLimitFlags(MAX_FILE_MB, PROCESSOR_TIMEOUT_SECONDS),
     },
   });
   if (positionals.length > 0) {
@@ -139,31 +113,6 @@ function readCommandLine() {
   if (!flags.processor) throw new UserError("name a --processor module");
   checkRebuildRunFlags(flags);
   return { ...flags, processor: flags.processor };
-}
-
-/** Everything the processor gets about one file; its bytes if it is small. */
-async function describeFile(
-  root: string,
-  relativePath: string,
-  sha512: string,
-  maxBytes: number,
-  kafka?: KafkaProvenance,
-): Promise<DataFile> {
-  const path = join(root, ...relativePath.split("/"));
-  const info = await Deno.stat(path);
-  const slash = relativePath.lastIndexOf("/");
-  return {
-    name: relativePath.slice(slash + 1),
-    subfolder: slash < 0 ? "" : relativePath.slice(0, slash),
-    relativePath,
-    path,
-    // Small files in memory; a big one is read by the processor as a stream.
-    bytes: info.size <= maxBytes ? await Deno.readFile(path) : undefined,
-    sha512,
-    size: info.size,
-    mtimeMs: info.mtime?.getTime(),
-    kafka,
-  };
 }
 
 /**
@@ -231,7 +180,7 @@ async function processDataFiles(
     kafka?: KafkaProvenance,
   ) =>
     await processOnce(
-      await describeFile(root, relativePath, sha512, maxBytes, kafka),
+      await describeDataFile(root, relativePath, sha512, maxBytes, kafka),
       runner,
       registry,
       options.retry_failed,

@@ -21,9 +21,10 @@
  *
  * @module
  */
+import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { openStateDatabase } from "../common/state_db.ts";
-import type { DataFile } from "./processor_api.ts";
+import type { DataFile, KafkaProvenance } from "./processor_api.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
 
 /** What became of a file version. */
@@ -152,4 +153,40 @@ export async function* filesWaiting(
       yield* filesWaiting(root, relativePath);
     } else if (entry.isFile) yield relativePath;
   }
+}
+
+/**
+ * Everything a processor gets about one file waiting in `root`: its names,
+ * size and time, and its bytes if it is at most `maxBytes` (a bigger one
+ * is read by the processor as a stream, so memory stays bounded).
+ *
+ * @example
+ * ```ts
+ * import { describeDataFile } from "./process_registry.ts";
+ *
+ * const file = await describeDataFile("out/process/files", "day1/a.trc", "ab12", 1 << 26);
+ * file.subfolder; // "day1"
+ * ```
+ */
+export async function describeDataFile(
+  root: string,
+  relativePath: string,
+  sha512: string,
+  maxBytes: number,
+  kafka?: KafkaProvenance,
+): Promise<DataFile> {
+  const path = join(root, ...relativePath.split("/"));
+  const info = await Deno.stat(path);
+  const slash = relativePath.lastIndexOf("/");
+  return {
+    name: relativePath.slice(slash + 1),
+    subfolder: slash < 0 ? "" : relativePath.slice(0, slash),
+    relativePath,
+    path,
+    bytes: info.size <= maxBytes ? await Deno.readFile(path) : undefined,
+    sha512,
+    size: info.size,
+    mtimeMs: info.mtime?.getTime(),
+    kafka,
+  };
 }

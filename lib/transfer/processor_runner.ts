@@ -198,3 +198,92 @@ export function parseProcessorOptions(text: string): Record<string, string> {
   }
   return options;
 }
+
+/**
+ * The stream processor's first flags, in `--help` order: `--processor`,
+ * `--processor_options` and `--working_dir` (default `workingDir`).
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "../common/flags.ts";
+ * const { flags } = parseFlags(["--processor", "p.ts"], {
+ *   program: "demo", summary: "demo", flags: processorFlags("out/demo"),
+ * });
+ * flags.working_dir; // "out/demo"
+ * ```
+ */
+export function processorFlags(workingDir: string): {
+  processor: { type: "string"; description: string };
+  processor_options: { type: "string"; default: string; description: string };
+  working_dir: { type: "string"; default: string; description: string };
+} {
+  return {
+    processor: {
+      type: "string",
+      description: "the module (.ts) that exports processFile(file, context)",
+    },
+    processor_options: {
+      type: "string",
+      default: "",
+      description: "settings for the processor: key=value,key2=value2",
+    },
+    working_dir: {
+      type: "string",
+      default: workingDir,
+      description: "files waiting, their state and the registry of outcomes",
+    },
+  };
+}
+
+/**
+ * The stream processor's last flags, in `--help` order: `--max_file_mb`
+ * (default `maxFileMb`), `--processor_timeout` (default `timeoutSeconds`)
+ * and `--retry_failed`.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "../common/flags.ts";
+ * const { flags } = parseFlags(["--retry_failed"], {
+ *   program: "demo", summary: "demo", flags: processorLimitFlags(64, 300),
+ * });
+ * flags.processor_timeout; // 300
+ * ```
+ */
+export function processorLimitFlags(
+  maxFileMb: number,
+  timeoutSeconds: number,
+): {
+  max_file_mb: {
+    type: "number";
+    default: number;
+    min: number;
+    description: string;
+  };
+  processor_timeout: {
+    type: "number";
+    default: number;
+    min: number;
+    description: string;
+  };
+  retry_failed: { type: "boolean"; description: string };
+} {
+  return {
+    max_file_mb: {
+      type: "number",
+      default: maxFileMb,
+      min: 0,
+      description:
+        "files up to this many MiB come in memory, bigger ones as a path",
+    },
+    processor_timeout: {
+      type: "number",
+      default: timeoutSeconds,
+      min: 0.001,
+      description: "a file whose processor takes longer (seconds) fails",
+    },
+    retry_failed: {
+      type: "boolean",
+      description: "run the files that failed before again, first",
+    },
+  };
+}
