@@ -48,9 +48,8 @@ import {
 } from "../lib/common/flags.ts";
 import { Logger } from "../lib/common/log.ts";
 import { CryptoNode } from "../lib/crypto/crypto_node.ts";
-import { openNode } from "../lib/crypto/node.ts";
 import { createKafka } from "../lib/kafka/client.ts";
-import { type KafkaSettings, loadKafkaConfig } from "../lib/kafka/config.ts";
+import { loadKafkaConfig } from "../lib/kafka/config.ts";
 import { CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import { decodeChunk } from "../lib/transfer/chunk.ts";
 import {
@@ -65,7 +64,7 @@ import {
   openWorkingDir,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
-import { findNodeConfig } from "../lib/transfer/transfer_crypto.ts";
+import { openReadingNode } from "../lib/transfer/transfer_crypto.ts";
 
 /** How long to wait for a key index nobody has answered for yet. */
 const DEFAULT_WAIT_SECONDS = 30;
@@ -106,49 +105,19 @@ function readCommandLine() {
   return { ...flags, outputDir: positionals[0] };
 }
 
-/** The Kafka settings and the config of the node named in `[kafkacrypto]`. */
-async function readCryptoConfig(
-  nameOrPath: string,
-): Promise<{ settings: KafkaSettings; nodeConfig: string; nodeId: string }> {
-  const settings = await loadKafkaConfig(nameOrPath, (line) => log.warn(line));
-  const nodeConfig = await findNodeConfig(settings);
-  if (!nodeConfig) {
-    throw new UserError(
-      `${settings.source} has no [kafkacrypto] section with node_id = NAME: no node to decrypt with`,
-    );
-  }
-  const wanted = settings.kafkacrypto!;
-  return { settings, nodeConfig, nodeId: wanted.nodeId ?? wanted.configFile! };
-}
-
-/** Why the node may not read `topic`, or undefined when it may. */
-async function refusal(
-  nodeConfig: string,
-  topic: string,
-): Promise<string | undefined> {
-  try {
-    await openNode(nodeConfig, { topic });
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
 /** Decrypts and rebuilds every kept message; returns why the rest stay. */
 async function retryKeptMessages(
   options: ReturnType<typeof readCommandLine>,
   kept: KeptMessage[],
 ): Promise<Map<string, number>> {
-  const { settings, nodeConfig, nodeId } = await readCryptoConfig(
+  const settings = await loadKafkaConfig(
     options.config,
+    (line) => log.warn(line),
   );
-  const opened = await openNode(nodeConfig).catch((error) => {
-    throw new UserError((error as Error).message);
-  });
-  const refusals = new Map<string, string | undefined>();
-  for (const topic of new Set(kept.map((message) => message.topic))) {
-    refusals.set(topic, await refusal(nodeConfig, topic));
-  }
+  const { nodeId, opened, refusals } = await openReadingNode(
+    settings,
+    new Set(kept.map((message) => message.topic)),
+  );
   log.info(
     `${kept.length} kept message(s) in ${
       join(options.outputDir, ENCRYPTED_MESSAGES_FOLDER)

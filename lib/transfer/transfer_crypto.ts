@@ -118,6 +118,57 @@ export async function findNodeConfig(
   );
 }
 
+/** The node {@linkcode openReadingNode} opened, and what it may not read. */
+export interface ReadingNode {
+  /** The node's name (safe to print). */
+  nodeId: string;
+  /** The node, opened without a topic check. */
+  opened: OpenNode;
+  /** For each topic, why the node may not read it (undefined: it may). */
+  refusals: Map<string, string | undefined>;
+}
+
+/**
+ * Opens the `[kafkacrypto]` node of `settings` to read `topics` again
+ * (reproduce_undecryptable_messages): a one-line {@linkcode UserError}
+ * without the section or for unusable node files; per topic, why its chain
+ * does not allow it.
+ *
+ * @example
+ * ```ts
+ * import { loadKafkaConfig } from "../kafka/config.ts";
+ * const settings = await loadKafkaConfig("encrypted");
+ * const { refusals } = await openReadingNode(settings, new Set(["lecroy_files"]));
+ * refusals.get("lecroy_files"); // undefined when the node may read it
+ * ```
+ */
+export async function openReadingNode(
+  settings: KafkaSettings,
+  topics: Set<string>,
+): Promise<ReadingNode> {
+  const configPath = await findNodeConfig(settings);
+  if (!configPath) {
+    throw new UserError(
+      `${settings.source} has no [kafkacrypto] section with node_id = NAME: no node to decrypt with`,
+    );
+  }
+  const wanted = settings.kafkacrypto!;
+  const opened = await openNode(configPath).catch((error) => {
+    throw new UserError((error as Error).message);
+  });
+  const refusals = new Map<string, string | undefined>();
+  for (const topic of topics) {
+    refusals.set(
+      topic,
+      await openNode(configPath, { topic }).then(
+        () => undefined,
+        (error) => (error as Error).message,
+      ),
+    );
+  }
+  return { nodeId: wanted.nodeId ?? wanted.configFile!, opened, refusals };
+}
+
 /** {@linkcode checkNodeFiles}, keeping the opened node. */
 async function openCheckedNode(
   settings: KafkaSettings,
