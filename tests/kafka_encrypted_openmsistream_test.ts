@@ -11,7 +11,10 @@ import { ok, strictEqual } from "node:assert/strict";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import { Reconstructor, sha512File, topicArgs } from "./helpers/kafka.ts";
 import { markerHits } from "./helpers/kafka_readers.ts";
-import { withEncryptedRig } from "./helpers/kafkacrypto_peer.ts";
+import {
+  type EncryptedRig,
+  withEncryptedRig,
+} from "./helpers/kafkacrypto_peer.ts";
 import {
   OpenMsiDirectoryUpload,
   OpenMsiDownloadDirectory,
@@ -46,32 +49,47 @@ async function projectConfig(
   return path;
 }
 
+/**
+ * Provisions `projectNode` with provision_node and `omsiNode` with
+ * simple-provision.py (for the rig's topic), both from the root password;
+ * the project's config for the one, OpenMSIStream's for the other.
+ */
+async function provisionBoth(
+  rig: EncryptedRig,
+  projectNode: string,
+  omsiNode: string,
+): Promise<{ project: string; omsi: string }> {
+  const { broker, nodesDir, topic } = rig;
+  await provisionOpenMsiNode(
+    nodesDir,
+    projectNode,
+    ROOT_PASSWORD,
+    broker.bootstrap,
+  );
+  await provisionOpenMsiNode(
+    nodesDir,
+    omsiNode,
+    ROOT_PASSWORD,
+    broker.bootstrap,
+    "simple-provision.py",
+    topic,
+  );
+  return {
+    project: await projectConfig(nodesDir, broker.bootstrap, projectNode),
+    omsi: await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
+      nodeId: omsiNode,
+    }),
+  };
+}
+
 Deno.test("encrypted: the project's folder watcher sends, OpenMSIStream's DataFileDownloadDirectory rebuilds (node from simple-provision.py); SHA-512-identical, no plaintext on the broker", async () => {
   await withEncryptedRig(
     { nodes: "test-interop-", out: "interop-to-omsi", topic: "to_omsi" },
-    async ({ broker, nodesDir, outDir: dir, topic }) => {
-      await provisionOpenMsiNode(
-        nodesDir,
-        "proj_sender",
-        ROOT_PASSWORD,
-        broker.bootstrap,
-      );
-      await provisionOpenMsiNode(
-        nodesDir,
-        "omsi_reader",
-        ROOT_PASSWORD,
-        broker.bootstrap,
-        "simple-provision.py",
-        topic,
-      );
-      const sendConfig = await projectConfig(
-        nodesDir,
-        broker.bootstrap,
-        "proj_sender",
-      );
-      const readConfig = await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
-        nodeId: "omsi_reader",
-      });
+    async (rig) => {
+      const { broker, outDir: dir, topic } = rig;
+      const configs = await provisionBoth(rig, "proj_sender", "omsi_reader");
+      const sendConfig = configs.project;
+      const readConfig = configs.omsi;
       await Deno.mkdir(`${ROOT}${dir}/watched`);
       const watcher = new BackgroundTask(
         "upload_data_files_added_to_directory",
@@ -124,29 +142,11 @@ Deno.test("encrypted: the project's folder watcher sends, OpenMSIStream's DataFi
 Deno.test("encrypted: OpenMSIStream's DataFileUploadDirectory sends (node from simple-provision.py), reconstruct_data_files rebuilds; SHA-512-identical, no plaintext on the broker", async () => {
   await withEncryptedRig(
     { nodes: "test-interop-", out: "interop-from-omsi", topic: "from_omsi" },
-    async ({ broker, nodesDir, outDir: dir, topic }) => {
-      await provisionOpenMsiNode(
-        nodesDir,
-        "omsi_sender",
-        ROOT_PASSWORD,
-        broker.bootstrap,
-        "simple-provision.py",
-        topic,
-      );
-      await provisionOpenMsiNode(
-        nodesDir,
-        "proj_reader",
-        ROOT_PASSWORD,
-        broker.bootstrap,
-      );
-      const sendConfig = await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
-        nodeId: "omsi_sender",
-      });
-      const readConfig = await projectConfig(
-        nodesDir,
-        broker.bootstrap,
-        "proj_reader",
-      );
+    async (rig) => {
+      const { broker, outDir: dir, topic } = rig;
+      const configs = await provisionBoth(rig, "proj_reader", "omsi_sender");
+      const sendConfig = configs.omsi;
+      const readConfig = configs.project;
       await Deno.mkdir(`${ROOT}${dir}/watched`);
       const text = markedText(4000);
       await Deno.writeTextFile(`${ROOT}${dir}/watched/from_omsi.txt`, text);
