@@ -210,12 +210,16 @@ class OpenMsiProgram {
     this.stderr = new OutputWatcher(child.stderr);
   }
 
-  /** Starts `python3 -m module ...args` with the peers importable. */
-  protected static spawn(
+  /**
+   * Starts `python3 -m module ...args` with the peers importable; fails
+   * first if the peers folder lacks OpenMSIStream.
+   */
+  protected static async spawn(
     bootstrap: string,
     module: string,
     args: string[],
-  ): Deno.ChildProcess {
+  ): Promise<Deno.ChildProcess> {
+    await assertPeers();
     return new Deno.Command(PYTHON, {
       args: ["-m", module, ...args],
       env: peerEnv(bootstrap),
@@ -250,23 +254,24 @@ export class OpenMsiDirectoryUpload extends OpenMsiProgram {
     folder: string,
     chunkSize: number,
   ): Promise<OpenMsiDirectoryUpload> {
-    await assertPeers();
-    return new OpenMsiDirectoryUpload(OpenMsiProgram.spawn(
-      bootstrap,
-      "openmsistream.data_file_io.actor.data_file_upload_directory",
-      [
-        folder,
-        "--config",
-        config,
-        "--topic_name",
-        topic,
-        "--chunk_size",
-        String(chunkSize),
-        "--upload_existing",
-        "--watchdog_lag_time",
-        "1",
-      ],
-    ));
+    return new OpenMsiDirectoryUpload(
+      await OpenMsiProgram.spawn(
+        bootstrap,
+        "openmsistream.data_file_io.actor.data_file_upload_directory",
+        [
+          folder,
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--chunk_size",
+          String(chunkSize),
+          "--upload_existing",
+          "--watchdog_lag_time",
+          "1",
+        ],
+      ),
+    );
   }
 
   /**
@@ -309,20 +314,21 @@ export class OpenMsiDownloadDirectory extends OpenMsiProgram {
     outDir: string,
     groupId = `omsi-${crypto.randomUUID().slice(0, 8)}`,
   ): Promise<OpenMsiDownloadDirectory> {
-    await assertPeers();
-    return new OpenMsiDownloadDirectory(OpenMsiProgram.spawn(
-      bootstrap,
-      "openmsistream.data_file_io.actor.data_file_download_directory",
-      [
-        outDir,
-        "--config",
-        config,
-        "--topic_name",
-        topic,
-        "--consumer_group_id",
-        groupId,
-      ],
-    ));
+    return new OpenMsiDownloadDirectory(
+      await OpenMsiProgram.spawn(
+        bootstrap,
+        "openmsistream.data_file_io.actor.data_file_download_directory",
+        [
+          outDir,
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--consumer_group_id",
+          groupId,
+        ],
+      ),
+    );
   }
 
   /**
