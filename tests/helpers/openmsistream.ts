@@ -156,6 +156,24 @@ async function assertPeers(): Promise<void> {
   }
 }
 
+/** What both OpenMSIStream uploaders are told: what to send, how, where, in what chunks. */
+function uploadArgs(
+  path: string,
+  config: string,
+  topic: string,
+  chunkSize: number,
+): string[] {
+  return [
+    path,
+    "--config",
+    config,
+    "--topic_name",
+    topic,
+    "--chunk_size",
+    String(chunkSize),
+  ];
+}
+
 /**
  * Uploads one file with OpenMSIStream's `upload_data_file` and fails unless
  * it exits 0.
@@ -172,13 +190,7 @@ export async function openMsiUploadFile(
     args: [
       "-m",
       "openmsistream.data_file_io.entity.upload_data_file",
-      path,
-      "--config",
-      config,
-      "--topic_name",
-      topic,
-      "--chunk_size",
-      String(chunkSize),
+      ...uploadArgs(path, config, topic, chunkSize),
     ],
     env: peerEnv(bootstrap),
     stdout: "piped",
@@ -259,13 +271,7 @@ export class OpenMsiDirectoryUpload extends OpenMsiProgram {
         bootstrap,
         "openmsistream.data_file_io.actor.data_file_upload_directory",
         [
-          folder,
-          "--config",
-          config,
-          "--topic_name",
-          topic,
-          "--chunk_size",
-          String(chunkSize),
+          ...uploadArgs(folder, config, topic, chunkSize),
           "--upload_existing",
           "--watchdog_lag_time",
           "1",
