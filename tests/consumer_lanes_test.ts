@@ -10,18 +10,33 @@ import {
   PartitionLanes,
 } from "../lib/kafka/consumer_loop.ts";
 
-Deno.test("work deferred by 100 messages runs only after a commit past each message, one commit for each 32", async () => {
+/** What {@linkcode pushThroughLanes} recorded. */
+interface Recorded {
+  /** `commit N` for each commit asked for, `handle N` if asked, and what `work` adds. */
+  events: string[];
+  /** The errors the lanes stopped with. */
+  failures: Error[];
+  lanes: PartitionLanes;
+}
+
+/**
+ * Pushes offsets 0 to `count - 1` of partition 0 through lanes whose handler
+ * defers `work(offset, events)` to after a commit past the message; each
+ * commit asked for is recorded in `events` (each message handled too, with
+ * `recordHandling`). A fatal error is kept and calls `stopped`.
+ */
+function pushThroughLanes(
+  count: bigint,
+  work: (offset: string, events: string[]) => Promise<void>,
+  stopped: () => void,
+  recordHandling = false,
+): Recorded {
   const events: string[] = [];
   const failures: Error[] = [];
-  const last = Promise.withResolvers<void>();
   const lanes = new PartitionLanes("t", {
     handle: (_value, where) => {
-      events.push(`handle ${where.offset}`);
-      where.afterCommit!(() => {
-        events.push(`place ${where.offset}`);
-        if (where.offset === "99") last.resolve();
-        return Promise.resolve();
-      });
+      if (recordHandling) events.push(`handle ${where.offset}`);
+      where.afterCommit!(() => work(where.offset, events));
       return Promise.resolve();
     },
   }, {
@@ -31,13 +46,28 @@ Deno.test("work deferred by 100 messages runs only after a commit past each mess
     },
     fatal: (error) => {
       failures.push(error);
-      last.resolve(); // Fails below rather than waiting forever.
+      stopped();
     },
   });
   lanes.reset([0], Promise.resolve());
-  for (let offset = 0n; offset < 100n; offset++) {
+  for (let offset = 0n; offset < count; offset++) {
     lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
   }
+  return { events, failures, lanes };
+}
+
+Deno.test("work deferred by 100 messages runs only after a commit past each message, one commit for each 32", async () => {
+  const last = Promise.withResolvers<void>();
+  const { events, failures, lanes } = pushThroughLanes(
+    100n,
+    (offset, events) => {
+      events.push(`place ${offset}`);
+      if (offset === "99") last.resolve();
+      return Promise.resolve();
+    },
+    () => last.resolve(), // Fails below rather than waiting forever.
+    true,
+  );
   await last.promise;
   await lanes.hold();
 
@@ -64,32 +94,16 @@ Deno.test("work deferred by 100 messages runs only after a commit past each mess
 });
 
 Deno.test("deferred work that fails stops the lanes: nothing after it runs, nothing more is committed", async () => {
-  const events: string[] = [];
-  const failures: Error[] = [];
   const failed = Promise.withResolvers<void>();
-  const lanes = new PartitionLanes("t", {
-    handle: (_value, where) => {
-      where.afterCommit!(() => {
-        if (where.offset === "3") return Promise.reject(new Error("disk"));
-        events.push(`place ${where.offset}`);
-        return Promise.resolve();
-      });
+  const { events, failures, lanes } = pushThroughLanes(
+    40n,
+    (offset, events) => {
+      if (offset === "3") return Promise.reject(new Error("disk"));
+      events.push(`place ${offset}`);
       return Promise.resolve();
     },
-  }, {
-    commit: (_partition, point) => {
-      events.push(`commit ${point.offset}`);
-      return Promise.resolve();
-    },
-    fatal: (error) => {
-      failures.push(error);
-      failed.resolve();
-    },
-  });
-  lanes.reset([0], Promise.resolve());
-  for (let offset = 0n; offset < 40n; offset++) {
-    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
-  }
+    () => failed.resolve(),
+  );
   await failed.promise;
   await lanes.hold();
 

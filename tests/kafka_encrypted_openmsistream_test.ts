@@ -9,35 +9,23 @@
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { BackgroundTask } from "./helpers/background_task.ts";
+import { Reconstructor, sha512File, topicArgs } from "./helpers/kafka.ts";
+import { markerHits } from "./helpers/kafka_readers.ts";
 import {
-  Reconstructor,
-  sha512File,
-  startTestBroker,
-  topicArgs,
-  uniqueTopic,
-} from "./helpers/kafka.ts";
-import { readWithKcat } from "./helpers/kafka_readers.ts";
+  type EncryptedRig,
+  withEncryptedRig,
+} from "./helpers/kafkacrypto_peer.ts";
 import {
   OpenMsiDirectoryUpload,
   OpenMsiDownloadDirectory,
   provisionOpenMsiNode,
   writeOpenMsiConfig,
 } from "./helpers/openmsistream.ts";
-import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
+import { ROOT } from "./helpers/run_task.ts";
 
 const ROOT_PASSWORD = "lab root password h20b interop";
 const MARKER = "PLAINTEXT-MARKER-h20b-interop";
 const CHUNK_SIZE = 16 * 1024;
-
-/** A folder under .kafkacrypto/ (where the tools may write node files). */
-async function makeNodesDir(): Promise<string> {
-  await Deno.mkdir(`${ROOT}.kafkacrypto`, { recursive: true });
-  const path = await Deno.makeTempDir({
-    dir: `${ROOT}.kafkacrypto`,
-    prefix: "test-interop-",
-  });
-  return path.slice(ROOT.length);
-}
 
 /** Text with the marker all through it, `lines` lines. */
 function markedText(lines: number): string {
@@ -61,159 +49,140 @@ async function projectConfig(
   return path;
 }
 
-/** Raw messages of `topic` holding the marker (key or value). */
-async function markerHits(bootstrap: string, topic: string): Promise<number> {
-  const raw = await readWithKcat(bootstrap, topic);
-  ok(raw.length > 0, "nothing on the topic");
-  for (const message of raw) strictEqual(message.value[0], 1);
-  return raw.filter((message) =>
-    new TextDecoder("latin1").decode(message.value).includes(MARKER) ||
-    message.key.includes(MARKER)
-  ).length;
+/**
+ * Provisions `projectNode` with provision_node and `omsiNode` with
+ * simple-provision.py (for the rig's topic), both from the root password;
+ * the project's config for the one, OpenMSIStream's for the other.
+ */
+async function provisionBoth(
+  rig: EncryptedRig,
+  projectNode: string,
+  omsiNode: string,
+): Promise<{ project: string; omsi: string }> {
+  const { broker, nodesDir, topic } = rig;
+  await provisionOpenMsiNode(
+    nodesDir,
+    projectNode,
+    ROOT_PASSWORD,
+    broker.bootstrap,
+  );
+  await provisionOpenMsiNode(
+    nodesDir,
+    omsiNode,
+    ROOT_PASSWORD,
+    broker.bootstrap,
+    "simple-provision.py",
+    topic,
+  );
+  return {
+    project: await projectConfig(nodesDir, broker.bootstrap, projectNode),
+    omsi: await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
+      nodeId: omsiNode,
+    }),
+  };
 }
 
 Deno.test("encrypted: the project's folder watcher sends, OpenMSIStream's DataFileDownloadDirectory rebuilds (node from simple-provision.py); SHA-512-identical, no plaintext on the broker", async () => {
-  const broker = await startTestBroker();
-  const nodesDir = await makeNodesDir();
-  const dir = await makeOutTempDir("interop-to-omsi");
-  const topic = uniqueTopic("to_omsi");
-  try {
-    await provisionOpenMsiNode(
-      nodesDir,
-      "proj_sender",
-      ROOT_PASSWORD,
-      broker.bootstrap,
-    );
-    await provisionOpenMsiNode(
-      nodesDir,
-      "omsi_reader",
-      ROOT_PASSWORD,
-      broker.bootstrap,
-      "simple-provision.py",
-      topic,
-    );
-    const sendConfig = await projectConfig(
-      nodesDir,
-      broker.bootstrap,
-      "proj_sender",
-    );
-    const readConfig = await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
-      nodeId: "omsi_reader",
-    });
-    await Deno.mkdir(`${ROOT}${dir}/watched`);
-    const watcher = new BackgroundTask("upload_data_files_added_to_directory", [
-      ...topicArgs(sendConfig, topic, CHUNK_SIZE),
-      "--settle_seconds=0.5",
-      "--update_seconds=-1",
-      `${dir}/watched`,
-    ]);
-    let download: OpenMsiDownloadDirectory | undefined;
-    let missing: string[] = [];
-    try {
-      await watcher.stdout.waitFor("Watching");
-      await Deno.writeTextFile(
-        `${ROOT}${dir}/watched/to_omsi.txt`,
-        markedText(3000),
+  await withEncryptedRig(
+    { nodes: "test-interop-", out: "interop-to-omsi", topic: "to_omsi" },
+    async (rig) => {
+      const { broker, outDir: dir, topic } = rig;
+      const configs = await provisionBoth(rig, "proj_sender", "omsi_reader");
+      const sendConfig = configs.project;
+      const readConfig = configs.omsi;
+      await Deno.mkdir(`${ROOT}${dir}/watched`);
+      const watcher = new BackgroundTask(
+        "upload_data_files_added_to_directory",
+        [
+          ...topicArgs(sendConfig, topic, CHUNK_SIZE),
+          "--settle_seconds=0.5",
+          "--update_seconds=-1",
+          `${dir}/watched`,
+        ],
       );
-      download = await OpenMsiDownloadDirectory.start(
-        broker.bootstrap,
-        readConfig,
-        topic,
-        `${ROOT}${dir}/rebuilt`,
-      );
-      missing = await download.waitForFiles(
-        [`${ROOT}${dir}/rebuilt/to_omsi.txt`],
-        240_000,
-      );
-    } finally {
-      const stopped = await download?.stop();
-      const ended = await watcher.quit();
-      strictEqual(ended.code, 0, ended.stderr);
-      for (const text of [stopped?.stdout, stopped?.stderr, ended.stdout]) {
-        ok(!text?.includes(ROOT_PASSWORD));
+      let download: OpenMsiDownloadDirectory | undefined;
+      let missing: string[] = [];
+      try {
+        await watcher.stdout.waitFor("Watching");
+        await Deno.writeTextFile(
+          `${ROOT}${dir}/watched/to_omsi.txt`,
+          markedText(3000),
+        );
+        download = await OpenMsiDownloadDirectory.start(
+          broker.bootstrap,
+          readConfig,
+          topic,
+          `${ROOT}${dir}/rebuilt`,
+        );
+        missing = await download.waitForFiles(
+          [`${ROOT}${dir}/rebuilt/to_omsi.txt`],
+          240_000,
+        );
+      } finally {
+        const stopped = await download?.stop();
+        const ended = await watcher.quit();
+        strictEqual(ended.code, 0, ended.stderr);
+        for (const text of [stopped?.stdout, stopped?.stderr, ended.stdout]) {
+          ok(!text?.includes(ROOT_PASSWORD));
+        }
       }
-    }
-    strictEqual(missing.length, 0, "OpenMSIStream did not rebuild the file");
-    strictEqual(
-      await sha512File(`${ROOT}${dir}/rebuilt/to_omsi.txt`),
-      await sha512File(`${ROOT}${dir}/watched/to_omsi.txt`),
-    );
-    strictEqual(await markerHits(broker.bootstrap, topic), 0);
-  } finally {
-    await Deno.remove(`${ROOT}${nodesDir}`, { recursive: true }).catch(
-      () => {},
-    );
-    await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
-    await broker.stop();
-  }
+      strictEqual(missing.length, 0, "OpenMSIStream did not rebuild the file");
+      strictEqual(
+        await sha512File(`${ROOT}${dir}/rebuilt/to_omsi.txt`),
+        await sha512File(`${ROOT}${dir}/watched/to_omsi.txt`),
+      );
+      strictEqual(
+        await markerHits(broker.bootstrap, topic, MARKER, { encrypted: true }),
+        0,
+      );
+    },
+  );
 });
 
 Deno.test("encrypted: OpenMSIStream's DataFileUploadDirectory sends (node from simple-provision.py), reconstruct_data_files rebuilds; SHA-512-identical, no plaintext on the broker", async () => {
-  const broker = await startTestBroker();
-  const nodesDir = await makeNodesDir();
-  const dir = await makeOutTempDir("interop-from-omsi");
-  const topic = uniqueTopic("from_omsi");
-  try {
-    await provisionOpenMsiNode(
-      nodesDir,
-      "omsi_sender",
-      ROOT_PASSWORD,
-      broker.bootstrap,
-      "simple-provision.py",
-      topic,
-    );
-    await provisionOpenMsiNode(
-      nodesDir,
-      "proj_reader",
-      ROOT_PASSWORD,
-      broker.bootstrap,
-    );
-    const sendConfig = await writeOpenMsiConfig(nodesDir, broker.bootstrap, {
-      nodeId: "omsi_sender",
-    });
-    const readConfig = await projectConfig(
-      nodesDir,
-      broker.bootstrap,
-      "proj_reader",
-    );
-    await Deno.mkdir(`${ROOT}${dir}/watched`);
-    const text = markedText(4000);
-    await Deno.writeTextFile(`${ROOT}${dir}/watched/from_omsi.txt`, text);
-    const chunks = Math.ceil(
-      new TextEncoder().encode(text).length / CHUNK_SIZE,
-    );
-    const upload = await OpenMsiDirectoryUpload.start(
-      broker.bootstrap,
-      sendConfig,
-      topic,
-      `${ROOT}${dir}/watched`,
-      CHUNK_SIZE,
-    );
-    try {
-      // The uploader stays up meanwhile: it answers the key requests.
-      const run = await Reconstructor.rebuild(
-        readConfig,
-        topic,
-        `${dir}/rebuilt`,
-        [[
-          `${dir}/rebuilt/from_omsi.txt`,
-          new TextEncoder().encode(text).length,
-        ]],
+  await withEncryptedRig(
+    { nodes: "test-interop-", out: "interop-from-omsi", topic: "from_omsi" },
+    async (rig) => {
+      const { broker, outDir: dir, topic } = rig;
+      const configs = await provisionBoth(rig, "proj_reader", "omsi_sender");
+      const sendConfig = configs.omsi;
+      const readConfig = configs.project;
+      await Deno.mkdir(`${ROOT}${dir}/watched`);
+      const text = markedText(4000);
+      await Deno.writeTextFile(`${ROOT}${dir}/watched/from_omsi.txt`, text);
+      const chunks = Math.ceil(
+        new TextEncoder().encode(text).length / CHUNK_SIZE,
       );
-      ok(!(run.stdout + run.stderr).includes(ROOT_PASSWORD));
-    } finally {
-      await upload.finish(broker.bootstrap, topic, chunks);
-    }
-    strictEqual(
-      await sha512File(`${ROOT}${dir}/rebuilt/from_omsi.txt`),
-      await sha512File(`${ROOT}${dir}/watched/from_omsi.txt`),
-    );
-    strictEqual(await markerHits(broker.bootstrap, topic), 0);
-  } finally {
-    await Deno.remove(`${ROOT}${nodesDir}`, { recursive: true }).catch(
-      () => {},
-    );
-    await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
-    await broker.stop();
-  }
+      const upload = await OpenMsiDirectoryUpload.start(
+        broker.bootstrap,
+        sendConfig,
+        topic,
+        `${ROOT}${dir}/watched`,
+        CHUNK_SIZE,
+      );
+      try {
+        // The uploader stays up meanwhile: it answers the key requests.
+        const run = await Reconstructor.rebuild(
+          readConfig,
+          topic,
+          `${dir}/rebuilt`,
+          [[
+            `${dir}/rebuilt/from_omsi.txt`,
+            new TextEncoder().encode(text).length,
+          ]],
+        );
+        ok(!(run.stdout + run.stderr).includes(ROOT_PASSWORD));
+      } finally {
+        await upload.finish(broker.bootstrap, topic, chunks);
+      }
+      strictEqual(
+        await sha512File(`${ROOT}${dir}/rebuilt/from_omsi.txt`),
+        await sha512File(`${ROOT}${dir}/watched/from_omsi.txt`),
+      );
+      strictEqual(
+        await markerHits(broker.bootstrap, topic, MARKER, { encrypted: true }),
+        0,
+      );
+    },
+  );
 });

@@ -17,8 +17,11 @@ import {
   ensureTopic,
   KafkaClient,
 } from "../lib/kafka/client.ts";
-import { parseKafkaConfig } from "../lib/kafka/config.ts";
-import { startTestBroker, uniqueTopic } from "./helpers/kafka.ts";
+import {
+  plaintextSettings,
+  startTestBroker,
+  uniqueTopic,
+} from "./helpers/kafka.ts";
 import { readWithKcat } from "./helpers/kafka_readers.ts";
 import { startKafkaCryptoPeer } from "./helpers/kafkacrypto_peer.ts";
 
@@ -42,11 +45,7 @@ Deno.test("CryptoNode and KafkaCrypto's KafkaProducer/KafkaConsumer read each ot
   const broker = await startTestBroker();
   const ours = await makeNode("ts_node");
   const theirs = await makeNode("py_node");
-  const settings = parseKafkaConfig(
-    `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n`,
-    "test",
-    () => undefined,
-  );
+  const settings = plaintextSettings(broker.bootstrap);
   const kafka = createKafka(settings);
   try {
     // 1. We produce, KafkaCrypto's consumer reads (it asks us for the key).

@@ -12,6 +12,7 @@ import {
 import { decode } from "@msgpack/msgpack";
 import { ROOT, runTask } from "./helpers/run_task.ts";
 import {
+  makeNodesDir,
   pythonCheckNode,
   simpleProvision,
 } from "./helpers/kafkacrypto_peer.ts";
@@ -22,16 +23,6 @@ import { loadSodium } from "../lib/crypto/sodium.ts";
 
 const ROOT_PASSWORD = "lab root password 2026";
 const OTHER_PASSWORD = "another lab's password";
-
-/** A fresh folder under .kafkacrypto/ (the task may only write there), relative to the root. */
-async function makeNodesDir(): Promise<string> {
-  await Deno.mkdir(`${ROOT}.kafkacrypto`, { recursive: true });
-  const path = await Deno.makeTempDir({
-    dir: `${ROOT}.kafkacrypto`,
-    prefix: "test-",
-  });
-  return path.slice(ROOT.length);
-}
 
 /** Provisions `nodeId` in `dir` with the password in the environment. */
 function provision(

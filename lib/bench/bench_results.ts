@@ -145,6 +145,23 @@ export function summarize(runs: BenchRun[]): SummaryRow[] {
 }
 
 /**
+ * Each of the project's rows beside the row of `other` for the same direction
+ * and record size, where both ran.
+ */
+function besideProject(
+  rows: SummaryRow[],
+  other: Tool,
+): [SummaryRow, SummaryRow][] {
+  return rows.filter((row) => row.tool === "project").flatMap((project) => {
+    const match = rows.find((row) =>
+      row.tool === other && row.direction === project.direction &&
+      row.recordSize === project.recordSize
+    );
+    return match ? [[project, match] as [SummaryRow, SummaryRow]] : [];
+  });
+}
+
+/**
  * project/Java throughput ratios, where both ran.
  *
  * @example
@@ -157,12 +174,7 @@ export function summarize(runs: BenchRun[]): SummaryRow[] {
  */
 export function javaRatios(rows: SummaryRow[]): Ratio[] {
   const ratios: Ratio[] = [];
-  for (const project of rows.filter((row) => row.tool === "project")) {
-    const java = rows.find((row) =>
-      row.tool === "java" && row.direction === project.direction &&
-      row.recordSize === project.recordSize
-    );
-    if (!java) continue;
+  for (const [project, java] of besideProject(rows, "java")) {
     const own = mean(java.reportedMbPerSecond);
     ratios.push({
       direction: project.direction,
@@ -189,12 +201,7 @@ export function javaRatios(rows: SummaryRow[]): Ratio[] {
  */
 export function encryptionCosts(rows: SummaryRow[]): string[] {
   const lines: string[] = [];
-  for (const plain of rows.filter((row) => row.tool === "project")) {
-    const encrypted = rows.find((row) =>
-      row.tool === "encrypted" && row.direction === plain.direction &&
-      row.recordSize === plain.recordSize
-    );
-    if (!encrypted) continue;
+  for (const [plain, encrypted] of besideProject(rows, "encrypted")) {
     const cost = 1 - encrypted.meanMbPerSecond / plain.meanMbPerSecond;
     const what = plain.direction === "produce" ? "upload" : "rebuild";
     lines.push(

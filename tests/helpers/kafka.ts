@@ -103,8 +103,16 @@ export function uniqueTopic(prefix: string): string {
   return `test_${prefix}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** Settings for a plaintext cluster at `bootstrap`, as a minimal config says. */
-function plaintextSettings(bootstrap: string): KafkaSettings {
+/**
+ * Settings for a plaintext cluster at `bootstrap`, as a minimal config says.
+ *
+ * @example
+ * ```ts
+ * const settings = plaintextSettings(broker.bootstrap);
+ * const kafka = createKafka(settings);
+ * ```
+ */
+export function plaintextSettings(bootstrap: string): KafkaSettings {
   return parseKafkaConfig(
     `[cluster]\nbootstrap.servers = ${bootstrap}\n`,
     "test",

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { ok, strictEqual } from "node:assert/strict";
 import { resolveClasspath } from "../../lib/kafka/maven_classpath.ts";
 import { decodeChunk } from "../../lib/transfer/chunk.ts";
 import { ROOT } from "./run_task.ts";
@@ -193,4 +194,33 @@ export async function produceWithKcat(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * How many raw messages of `topic` (read with kcat) hold `marker` in their
+ * key or value; fails if the topic is empty or, with `encrypted`, if a
+ * value is not in KafkaCrypto's format (first byte 1).
+ *
+ * @example
+ * ```ts
+ * strictEqual(await markerHits(bootstrap, topic, "PLAINTEXT-MARKER"), 0);
+ * ```
+ */
+export async function markerHits(
+  bootstrap: string,
+  topic: string,
+  marker: string,
+  options: { encrypted?: boolean } = {},
+): Promise<number> {
+  const raw = await readWithKcat(bootstrap, topic);
+  ok(raw.length > 0, "nothing on the topic");
+  if (options.encrypted) {
+    for (const message of raw) {
+      strictEqual(message.value[0], 1, "not KafkaCrypto's format");
+    }
+  }
+  return raw.filter((message) =>
+    new TextDecoder("latin1").decode(message.value).includes(marker) ||
+    message.key.includes(marker)
+  ).length;
 }

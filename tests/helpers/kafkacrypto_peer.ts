@@ -9,6 +9,8 @@
  * @module
  */
 import { PEERS } from "./openmsistream.ts";
+import { startTestBroker, type TestBroker, uniqueTopic } from "./kafka.ts";
+import { makeOutTempDir, ROOT, runTask, type TaskResult } from "./run_task.ts";
 
 /** The Debian python3 the peers README names. */
 const PYTHON = "/usr/bin/python3";
@@ -155,4 +157,76 @@ export function startKafkaCryptoPeer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/**
+ * A fresh folder under .kafkacrypto/ (the tasks may write node files only
+ * there), relative to the project root.
+ */
+export async function makeNodesDir(prefix = "test-"): Promise<string> {
+  await Deno.mkdir(`${ROOT}.kafkacrypto`, { recursive: true });
+  const path = await Deno.makeTempDir({ dir: `${ROOT}.kafkacrypto`, prefix });
+  return path.slice(ROOT.length);
+}
+
+/**
+ * Provisions `nodeId` in `dir` (under .kafkacrypto/) with the project's own
+ * `deno task provision_node`, the root password in the environment; `topics`
+ * (space separated roots) limits the node. The caller checks the result.
+ */
+export function provisionWithTask(
+  dir: string,
+  nodeId: string,
+  rootPassword: string,
+  topics = "",
+): Promise<TaskResult> {
+  return runTask("provision_node", [
+    "--node_id",
+    nodeId,
+    "--dir",
+    dir,
+    ...(topics ? ["--topics", topics] : []),
+  ], { env: { KAFKACRYPTO_ROOT_PASSWORD: rootPassword } });
+}
+
+/** What an encrypted test runs on: see {@linkcode withEncryptedRig}. */
+export interface EncryptedRig {
+  broker: TestBroker;
+  /** A fresh folder for node files under .kafkacrypto/, root-relative. */
+  nodesDir: string;
+  /** A fresh folder under out/.tmp, root-relative. */
+  outDir: string;
+  /** A topic name not used before. */
+  topic: string;
+}
+
+/**
+ * Runs `test` on a started test broker with a fresh nodes folder, a fresh
+ * out folder and a new topic name (prefixes as named); removes both folders
+ * and stops the broker afterwards, whether `test` passed or not.
+ */
+export async function withEncryptedRig(
+  prefixes: { nodes: string; out: string; topic: string },
+  test: (rig: EncryptedRig) => Promise<void>,
+): Promise<void> {
+  const broker = await startTestBroker();
+  let nodesDir: string | undefined;
+  let outDir: string | undefined;
+  try {
+    nodesDir = await makeNodesDir(prefixes.nodes);
+    outDir = await makeOutTempDir(prefixes.out);
+    await test({
+      broker,
+      nodesDir,
+      outDir,
+      topic: uniqueTopic(prefixes.topic),
+    });
+  } finally {
+    for (const dir of [nodesDir, outDir]) {
+      if (dir) {
+        await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
+      }
+    }
+    await broker.stop();
+  }
 }

@@ -11,8 +11,8 @@
  */
 import { resolve } from "node:path";
 import { countMessages } from "./kafka.ts";
-import { ROOT, runTask } from "./run_task.ts";
-import { simpleProvision } from "./kafkacrypto_peer.ts";
+import { ROOT } from "./run_task.ts";
+import { provisionWithTask, simpleProvision } from "./kafkacrypto_peer.ts";
 import {
   formatNodeConfig,
   parseNodeConfig,
@@ -127,13 +127,7 @@ export async function provisionOpenMsiNode(
   topics = "",
 ): Promise<string> {
   if (tool === "provision_node") {
-    const result = await runTask("provision_node", [
-      "--node_id",
-      nodeId,
-      "--dir",
-      dir,
-      ...(topics ? ["--topics", topics] : []),
-    ], { env: { KAFKACRYPTO_ROOT_PASSWORD: rootPassword } });
+    const result = await provisionWithTask(dir, nodeId, rootPassword, topics);
     if (result.code !== 0) {
       throw new Error(`provision_node failed: ${result.stderr}`);
     }
@@ -162,6 +156,24 @@ async function assertPeers(): Promise<void> {
   }
 }
 
+/** What both OpenMSIStream uploaders are told: what to send, how, where, in what chunks. */
+function uploadArgs(
+  path: string,
+  config: string,
+  topic: string,
+  chunkSize: number,
+): string[] {
+  return [
+    path,
+    "--config",
+    config,
+    "--topic_name",
+    topic,
+    "--chunk_size",
+    String(chunkSize),
+  ];
+}
+
 /**
  * Uploads one file with OpenMSIStream's `upload_data_file` and fails unless
  * it exits 0.
@@ -178,13 +190,7 @@ export async function openMsiUploadFile(
     args: [
       "-m",
       "openmsistream.data_file_io.entity.upload_data_file",
-      path,
-      "--config",
-      config,
-      "--topic_name",
-      topic,
-      "--chunk_size",
-      String(chunkSize),
+      ...uploadArgs(path, config, topic, chunkSize),
     ],
     env: peerEnv(bootstrap),
     stdout: "piped",
@@ -200,8 +206,8 @@ export async function openMsiUploadFile(
   }
 }
 
-/** A running OpenMSIStream `DataFileUploadDirectory`, stopped with `q`. */
-export class OpenMsiDirectoryUpload {
+/** A running OpenMSIStream program that `q` on its stdin stops. */
+class OpenMsiProgram {
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   /** What it printed. */
@@ -209,13 +215,49 @@ export class OpenMsiDirectoryUpload {
   /** What it printed on stderr. */
   readonly stderr: OutputWatcher;
 
-  private constructor(child: Deno.ChildProcess) {
+  protected constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
     this.stdout = new OutputWatcher(child.stdout);
     this.stderr = new OutputWatcher(child.stderr);
   }
 
+  /**
+   * Starts `python3 -m module ...args` with the peers importable; fails
+   * first if the peers folder lacks OpenMSIStream.
+   */
+  protected static async spawn(
+    bootstrap: string,
+    module: string,
+    args: string[],
+  ): Promise<Deno.ChildProcess> {
+    await assertPeers();
+    return new Deno.Command(PYTHON, {
+      args: ["-m", module, ...args],
+      env: peerEnv(bootstrap),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  }
+
+  /** Types `q`, waits for the exit; its code and all it printed. */
+  protected async quit(): Promise<
+    { code: number; stdout: string; stderr: string }
+  > {
+    await this.#stdin.write(new TextEncoder().encode("q\n")).catch(() => {});
+    await this.#stdin.close().catch(() => {});
+    const status = await this.#child.status;
+    return {
+      code: status.code,
+      stdout: await this.stdout.all(),
+      stderr: await this.stderr.all(),
+    };
+  }
+}
+
+/** A running OpenMSIStream `DataFileUploadDirectory`, stopped with `q`. */
+export class OpenMsiDirectoryUpload extends OpenMsiProgram {
   /** Starts uploading `folder` (files already in it too) to `topic`. */
   static async start(
     bootstrap: string,
@@ -224,28 +266,18 @@ export class OpenMsiDirectoryUpload {
     folder: string,
     chunkSize: number,
   ): Promise<OpenMsiDirectoryUpload> {
-    await assertPeers();
-    const child = new Deno.Command(PYTHON, {
-      args: [
-        "-m",
+    return new OpenMsiDirectoryUpload(
+      await OpenMsiProgram.spawn(
+        bootstrap,
         "openmsistream.data_file_io.actor.data_file_upload_directory",
-        folder,
-        "--config",
-        config,
-        "--topic_name",
-        topic,
-        "--chunk_size",
-        String(chunkSize),
-        "--upload_existing",
-        "--watchdog_lag_time",
-        "1",
-      ],
-      env: peerEnv(bootstrap),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new OpenMsiDirectoryUpload(child);
+        [
+          ...uploadArgs(folder, config, topic, chunkSize),
+          "--upload_existing",
+          "--watchdog_lag_time",
+          "1",
+        ],
+      ),
+    );
   }
 
   /**
@@ -265,11 +297,7 @@ export class OpenMsiDirectoryUpload {
       if (count >= messages) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    await this.#stdin.write(new TextEncoder().encode("q\n")).catch(() => {});
-    await this.#stdin.close().catch(() => {});
-    await this.#child.status;
-    const out = await this.stdout.all();
-    const err = await this.stderr.all();
+    const { stdout: out, stderr: err } = await this.quit();
     if (count < messages) {
       throw new Error(
         `OpenMSIStream sent ${count} of ${messages} messages:\n${out}\n${err}`,
@@ -283,21 +311,7 @@ export class OpenMsiDirectoryUpload {
  * Messages it cannot decrypt (no key after its wait: 60 s for the first,
  * then 5 s) it writes to `OUTDIR/ENCRYPTED_MESSAGES/` and goes on.
  */
-export class OpenMsiDownloadDirectory {
-  readonly #child: Deno.ChildProcess;
-  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  /** What it printed. */
-  readonly stdout: OutputWatcher;
-  /** What it printed on stderr. */
-  readonly stderr: OutputWatcher;
-
-  private constructor(child: Deno.ChildProcess) {
-    this.#child = child;
-    this.#stdin = child.stdin.getWriter();
-    this.stdout = new OutputWatcher(child.stdout);
-    this.stderr = new OutputWatcher(child.stderr);
-  }
-
+export class OpenMsiDownloadDirectory extends OpenMsiProgram {
   /** Starts rebuilding the files of `topic` into `outDir` (absolute). */
   static async start(
     bootstrap: string,
@@ -306,25 +320,21 @@ export class OpenMsiDownloadDirectory {
     outDir: string,
     groupId = `omsi-${crypto.randomUUID().slice(0, 8)}`,
   ): Promise<OpenMsiDownloadDirectory> {
-    await assertPeers();
-    const child = new Deno.Command(PYTHON, {
-      args: [
-        "-m",
+    return new OpenMsiDownloadDirectory(
+      await OpenMsiProgram.spawn(
+        bootstrap,
         "openmsistream.data_file_io.actor.data_file_download_directory",
-        outDir,
-        "--config",
-        config,
-        "--topic_name",
-        topic,
-        "--consumer_group_id",
-        groupId,
-      ],
-      env: peerEnv(bootstrap),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new OpenMsiDownloadDirectory(child);
+        [
+          outDir,
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          "--consumer_group_id",
+          groupId,
+        ],
+      ),
+    );
   }
 
   /**
@@ -351,15 +361,8 @@ export class OpenMsiDownloadDirectory {
    * checked: with encryption OpenMSIStream's shutdown fails (it closes its
    * KafkaCrypto twice: AttributeError, exit 1) after the files are written.
    */
-  async stop(): Promise<{ code: number; stdout: string; stderr: string }> {
-    await this.#stdin.write(new TextEncoder().encode("q\n")).catch(() => {});
-    await this.#stdin.close().catch(() => {});
-    const status = await this.#child.status;
-    return {
-      code: status.code,
-      stdout: await this.stdout.all(),
-      stderr: await this.stderr.all(),
-    };
+  stop(): Promise<{ code: number; stdout: string; stderr: string }> {
+    return this.quit();
   }
 }
 
