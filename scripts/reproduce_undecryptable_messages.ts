@@ -40,7 +40,7 @@
  * @module
  */
 import { join } from "node:path";
-import { runMain, UsageError, UserError } from "../lib/common/cli.ts";
+import { runMain, UsageError } from "../lib/common/cli.ts";
 import {
   checkPathArguments,
   numberFlag,
