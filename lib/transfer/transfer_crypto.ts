@@ -57,8 +57,6 @@ export const KEY_WAIT_FLAG = {
   description:
     "with [kafkacrypto]: seconds the first message of a key waits for it (later ones wait 5 s at most) before it is kept in ENCRYPTED_MESSAGES/",
 } as const;
-/** The folder, inside the output folder, where undecryptable messages are kept. */
-export const ENCRYPTED_MESSAGES_DIR: string = ENCRYPTED_MESSAGES_FOLDER;
 
 /** The node's config file and the node opened from it. */
 interface CheckedNode {
@@ -432,7 +430,7 @@ export function keepEncryptedMessage(
     // OpenMSIStream's names (encrypted_messages.ts): its tools and
     // reproduce_undecryptable_messages find them.
     const name = await keepMessageFiles(outputDir, where, key, value);
-    const folder = join(outputDir, ENCRYPTED_MESSAGES_DIR);
+    const folder = join(outputDir, ENCRYPTED_MESSAGES_FOLDER);
     log.warn(
       `message at ${where.topic}/${where.partition}/${where.offset} could not be decrypted; kept as ${
         join(folder, name)
