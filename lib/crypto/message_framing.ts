@@ -20,7 +20,7 @@
  */
 import { decode, encode } from "@msgpack/msgpack";
 import type { MessageKeyGenerator } from "./message_keys.ts";
-import { loadSodium } from "./sodium.ts";
+import { loadSecretbox, SECRETBOX_MAC_BYTES } from "./sodium.ts";
 
 /** The first byte of every KafkaCrypto message. */
 export const KAFKACRYPTO_MAGIC = 0x01;
@@ -50,28 +50,35 @@ export async function encryptMessage(
   keyIndex: Uint8Array | number,
   plaintext: Uint8Array,
 ): Promise<Uint8Array> {
-  const sodium = await loadSodium();
+  const secretbox = await loadSecretbox();
   const { salt, key, nonce } = generator.next();
-  const box = sodium.crypto_secretbox_easy(plaintext, nonce, key);
   // msgpack's own bytes for [keyIndex, salt, box], written once into the
-  // message: encode() would grow its buffer (and copy a big box) many times.
+  // message, the box sealed straight into its place: encode() would grow its
+  // buffer (and copy a big box) many times.
   const head = encode(keyIndex);
   const saltBytes = encode(salt);
-  const binHeader = box.length < 0x100
-    ? [0xc4, box.length]
-    : box.length < 0x10000
-    ? [0xc5, box.length >> 8, box.length & 0xff]
-    : [0xc6, ...new Uint8Array(new Uint32Array([box.length]).buffer).reverse()];
-  const message = new Uint8Array(
-    2 + head.length + saltBytes.length + binHeader.length + box.length,
-  );
+  const boxLength = plaintext.length + SECRETBOX_MAC_BYTES;
+  const binHeader = boxLength < 0x100
+    ? [0xc4, boxLength]
+    : boxLength < 0x10000
+    ? [0xc5, boxLength >> 8, boxLength & 0xff]
+    : [
+      0xc6,
+      boxLength >>> 24,
+      (boxLength >> 16) & 0xff,
+      (boxLength >> 8) & 0xff,
+      boxLength & 0xff,
+    ];
+  const boxAt = 2 + head.length + saltBytes.length + binHeader.length;
+  const message = new Uint8Array(boxAt + boxLength);
   message[0] = KAFKACRYPTO_MAGIC;
   message[1] = 0x93; // a msgpack array of 3
   let at = 2;
-  for (const part of [head, saltBytes, Uint8Array.from(binHeader), box]) {
+  for (const part of [head, saltBytes, binHeader]) {
     message.set(part, at);
     at += part.length;
   }
+  secretbox.sealInto(message.subarray(boxAt), plaintext, nonce, key);
   return message;
 }
 
@@ -118,13 +125,9 @@ export async function decryptMessage(
   generator: MessageKeyGenerator,
   envelope: Envelope,
 ): Promise<Uint8Array | undefined> {
-  const sodium = await loadSodium();
+  const secretbox = await loadSecretbox();
   const { key, nonce } = generator.at(envelope.salt);
-  try {
-    return sodium.crypto_secretbox_open_easy(envelope.box, nonce, key);
-  } catch {
-    return undefined;
-  }
+  return secretbox.open(envelope.box, nonce, key);
 }
 
 /**
