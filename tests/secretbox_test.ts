@@ -3,9 +3,10 @@
  * libsodium's C functions over the module's memory) gives exactly the bytes
  * of libsodium's own wrappers, and KafkaCrypto's message around it exactly
  * msgpack's `[keyIndex, salt, box]`: checked at the sizes where msgpack's
- * bin header changes and at the 512 KiB chunk size.
+ * bin header changes and at the 512 KiB chunk size. And bench_secretbox,
+ * which times them, runs with the permissions deno.json gives it (none).
  */
-import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
 import sodium from "libsodium-wrappers-sumo";
 import { loadSecretbox } from "../lib/crypto/sodium.ts";
@@ -16,6 +17,7 @@ import {
   KAFKACRYPTO_MAGIC,
   readEnvelope,
 } from "../lib/crypto/message_framing.ts";
+import { runTask } from "./helpers/run_task.ts";
 
 /** Plaintext sizes: empty, around salsa's 64-byte block, msgpack's bin8/16/32 edges, a chunk. */
 const SIZES = [
@@ -100,4 +102,27 @@ Deno.test("encryptMessage writes 0x01 and msgpack's [keyIndex, salt, box], byte 
       deepStrictEqual(opened, plaintext, `size ${size}`);
     }
   }
+});
+
+Deno.test("bench_secretbox prints each operation's MB/s and the cost it predicts; a bad flag is a usage error", async () => {
+  const run = await runTask("bench_secretbox", [
+    "--chunk_kb",
+    "16",
+    "--rounds",
+    "1",
+    "--plain_upload_mb_s",
+    "100",
+  ]);
+  strictEqual(run.code, 0, run.stderr);
+  for (const name of ["encryptMessage", "decryptMessage", "Poly1305"]) {
+    ok(new RegExp(`${name}.* \\d+ MB/s`).test(run.stdout), run.stdout);
+  }
+  ok(
+    /^upload: 100 MB\/s plain -> \d+ MB\/s encrypted, cost [\d.]+% \(25% needs >= 300 MB\/s\)$/m
+      .test(run.stdout),
+    run.stdout,
+  );
+  const bad = await runTask("bench_secretbox", ["--chunk_kb", "zero"]);
+  strictEqual(bad.code, 2);
+  strictEqual(bad.stderr.trim().split("\n").length, 1, bad.stderr);
 });
