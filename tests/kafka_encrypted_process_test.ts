@@ -5,19 +5,27 @@
  * file to the processor once: the same names, sizes, SHA-512 and
  * memory/disk split as a plain run of the same files, every registry row
  * `processed`, nothing kept undecrypted; kcat finds neither the marker in
- * the contents nor the file names on the topic.
+ * the contents nor the file names on the topic. The metadata reproducer
+ * run so encrypts its JSON too (as OpenMSIStream's reproducers do): kcat
+ * finds no file name on its output topic, and a third node decrypts every
+ * message to the files' names and SHA-512.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { CryptoNode } from "../lib/crypto/crypto_node.ts";
+import { openNode } from "../lib/crypto/node.ts";
+import { createKafka } from "../lib/kafka/client.ts";
 import { ENCRYPTED_MESSAGES_FOLDER } from "../lib/transfer/encrypted_messages.ts";
 import { BackgroundTask } from "./helpers/background_task.ts";
 import {
   createTopic,
+  plaintextSettings,
+  sha512File,
   topicArgs,
   uniqueTopic,
   writeTestConfig,
 } from "./helpers/kafka.ts";
-import { markerHits } from "./helpers/kafka_readers.ts";
+import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
 import {
   provisionWithTask,
   withEncryptedRig,
@@ -199,6 +207,96 @@ Deno.test("encrypted process_data_files: every file processed once, as in a plai
           `${text} in plaintext on ${topic}`,
         );
         ok(await markerHits(broker.bootstrap, plainTopic, text) > 0);
+      }
+    },
+  );
+});
+
+Deno.test("encrypted metadata_reproducer: the JSON on the output topic is encrypted (kcat finds no file name); another node decrypts it to each file's name and SHA-512", async () => {
+  await withEncryptedRig(
+    { nodes: "meta-", out: "enc_meta", topic: "enc_meta" },
+    async ({ broker, nodesDir, outDir, topic }) => {
+      for (const node of ["uploader", "processor", "reader"]) {
+        const made = await provisionWithTask(nodesDir, node, PASSWORD);
+        strictEqual(made.code, 0, made.stderr);
+      }
+      const configOf = async (node: string) => {
+        const path = `${nodesDir}/${node}-run.config`;
+        await Deno.writeTextFile(
+          `${ROOT}${path}`,
+          `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n\n` +
+            `[consumer]\nauto.offset.reset = earliest\n\n` +
+            `[kafkacrypto]\nconfig_file = ${nodesDir}/${node}/${node}.config\n`,
+        );
+        return path;
+      };
+      const source = `${outDir}/source`;
+      await writeFiles(source);
+      const names = [0, 1, 2, 3, 4].map((i) => `${NAME_TOKEN}_${i}.txt`);
+      const output = uniqueTopic("enc_meta_out");
+      const watcher = new BackgroundTask(
+        "upload_data_files_added_to_directory",
+        [
+          ...topicArgs(await configOf("uploader"), topic, CHUNK),
+          "--settle_seconds=0.5",
+          "--update_seconds=-1",
+          source,
+        ],
+      );
+      const reproducer = new BackgroundTask("process_data_files", [
+        ...topicArgs(await configOf("processor"), topic),
+        "--working_dir",
+        `${outDir}/work`,
+        "--processor",
+        "scripts/processors/metadata_reproducer.ts",
+        "--update_seconds",
+        "-1",
+        "--processor_options",
+        `output_topic_name=${output}`,
+      ]);
+      const settings = plaintextSettings(broker.bootstrap);
+      const reader = await CryptoNode.start(
+        await openNode(`${ROOT}${nodesDir}/reader/reader.config`),
+        createKafka(settings),
+        settings,
+      );
+      try {
+        for (const name of names) {
+          await reproducer.stdout.waitFor(`Processed ${name}`);
+        }
+        const messages = await readWithKcat(broker.bootstrap, output);
+        strictEqual(messages.length, names.length);
+        strictEqual(
+          await markerHits(broker.bootstrap, output, NAME_TOKEN, {
+            encrypted: true,
+          }),
+          0,
+        );
+        // The reproducer is still up: it answers the reader's key requests.
+        const seen = new Map<string, string>();
+        for (const message of messages) {
+          const opened = await reader.decrypt(
+            output,
+            message.value,
+            "value",
+            30_000,
+          );
+          ok(opened.plaintext, "the reader got no key");
+          const json = JSON.parse(new TextDecoder().decode(opened.plaintext));
+          seen.set(json.filename, json.sha512);
+        }
+        deepStrictEqual([...seen.keys()].sort(), names);
+        for (const name of names) {
+          strictEqual(
+            seen.get(name),
+            await sha512File(`${ROOT}${source}/${name}`),
+            name,
+          );
+        }
+      } finally {
+        await reader.close();
+        strictEqual((await reproducer.quit()).code, 0, reproducer.stderr.text);
+        strictEqual((await watcher.quit()).code, 0, watcher.stderr.text);
       }
     },
   );
