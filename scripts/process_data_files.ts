@@ -46,6 +46,7 @@ import { Logger } from "../lib/common/log.ts";
 import { printableName } from "../lib/common/printable.ts";
 import { hashFile } from "../lib/transfer/partial_files.ts";
 import {
+  claimOutputDir,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
@@ -156,6 +157,8 @@ async function processDataFiles(
 ): Promise<void> {
   const startedAt = new Date();
   const maxBytes = options.max_file_mb * 1024 * 1024;
+  // Refused while reproduce_undecryptable_messages works there.
+  await claimOutputDir(options.working_dir, "rebuild", "--working_dir");
   // The processor is loaded first: a broken one stops before Kafka is asked.
   const runner = await ProcessorRunner.start(options.processor, {
     context: {

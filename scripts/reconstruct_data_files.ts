@@ -48,6 +48,7 @@ import { checkPathArguments, parseFlags } from "../lib/common/flags.ts";
 import { describeSettings } from "../lib/kafka/config.ts";
 import { Logger } from "../lib/common/log.ts";
 import {
+  claimOutputDir,
   openWorkingDir,
   RECONSTRUCT_FLAGS,
   ReconstructReport,
@@ -109,6 +110,8 @@ async function reconstruct(
   shutdown: ShutdownSignal,
 ): Promise<void> {
   const startedAt = new Date();
+  // Refused while reproduce_undecryptable_messages works in WORKINGDIR.
+  await claimOutputDir(options.workingDir, "rebuild");
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
   const connection = await connectRebuildRun(
     "reconstruct_data_files",

@@ -22,8 +22,11 @@
  * keys again with the node named in the config's `[kafkacrypto]` section,
  * decrypts each kept message, feeds its chunk to the same file assembler
  * the reconstructor uses, so the files appear in OUTPUT_DIR complete and
- * SHA-512-checked, and only then deletes the kept message. Run it while no
- * reconstructor works in the same OUTPUT_DIR.
+ * SHA-512-checked, and only then deletes the kept message. It works alone
+ * in OUTPUT_DIR: started while a reconstructor (or process_data_files)
+ * works there, it says so in one line and exits 1 without touching
+ * anything, and they refuse to start while it runs (a lock in the state
+ * folder, lib/transfer/reconstructor.ts's claimOutputDir).
  *
  * (OpenMSIStream's tool of the same name sends the kept messages back to
  * their topic for its downloader to read again; this one decrypts them in
@@ -61,6 +64,7 @@ import {
 } from "../lib/transfer/encrypted_messages.ts";
 import { DEFAULT_MAX_FILE_SIZE } from "../lib/transfer/file_assembler.ts";
 import {
+  claimOutputDir,
   openWorkingDir,
   ReconstructReport,
 } from "../lib/transfer/reconstructor.ts";
@@ -206,7 +210,15 @@ async function main(): Promise<number> {
     );
     return 0;
   }
-  const why = await retryKeptMessages(options, kept);
+  // Alone in OUTPUT_DIR: a reconstructor there is one line, nothing changed.
+  const lock = await claimOutputDir(
+    options.outputDir,
+    "reproduce",
+    "OUTPUT_DIR",
+  );
+  const why = await retryKeptMessages(options, kept).finally(() =>
+    lock.release()
+  );
   if (why.size === 0) return 0;
   const total = [...why.values()].reduce((a, b) => a + b, 0);
   const reasons = [...why].map(([reason, n]) => `${n}: ${reason}`).join("; ");

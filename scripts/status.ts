@@ -9,7 +9,14 @@
  *
  * Permissions: `--allow-net` (the brokers in the config, and the page's own
  * port), `--allow-read` (the config and its certificates), `--allow-env`
- * (`$VARIABLES` in the config). Nothing is written and nothing is run.
+ * (`$VARIABLES` in the config), `--allow-write=.kafkacrypto,config` (only
+ * with a `[kafkacrypto]` config: the node moves its key ratchet on, as every
+ * KafkaCrypto node does). Nothing else is written and nothing is run.
+ *
+ * With a `[kafkacrypto]` section in the config the heartbeats are encrypted
+ * end to end (the tools here and OpenMSIStream's send them through their
+ * node); this tool then reads them as that node, asking each sender for its
+ * key (15 s at most per sender run; one whose key never comes is not shown).
  *
  * The watcher, the reconstructor (and OpenMSIStream's programs) send a
  * heartbeat message to a Kafka topic every few seconds or minutes when
@@ -36,6 +43,8 @@ import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import { checkTopicName, CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import { describeSettings, loadKafkaConfig } from "../lib/kafka/config.ts";
 import { followHeartbeats } from "../lib/kafka/heartbeats.ts";
+import { createKafka } from "../lib/kafka/client.ts";
+import { TransferCrypto } from "../lib/transfer/transfer_crypto.ts";
 import { ProgramBoard } from "../lib/status/program_board.ts";
 import {
   EVENTS_PATH,
@@ -185,6 +194,13 @@ async function showStatus(
     options,
     (request) => answer(request, options.topic, board, listeners),
   );
+  // With [kafkacrypto]: the heartbeats are encrypted (as OpenMSIStream's);
+  // this node asks their senders for the keys.
+  const crypto = await TransferCrypto.open(
+    settings,
+    createKafka(settings),
+    options.topic,
+  );
   const stopReading = await followHeartbeats(
     settings,
     options.topic,
@@ -192,6 +208,7 @@ async function showStatus(
       board.add(beat);
       pushView();
     },
+    crypto,
   );
   const timer = setInterval(pushView, PUSH_SECONDS * 1000);
   log.info(
@@ -204,6 +221,7 @@ async function showStatus(
   listeners.close();
   await server.shutdown();
   await stopReading();
+  await crypto?.close();
   shutdown.dispose();
   log.info("Stopped.");
 }

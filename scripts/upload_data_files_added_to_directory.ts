@@ -132,7 +132,7 @@ async function watchAndUpload(
     await recordFileFor(options.directory, RECORD_FOLDER),
   );
   // A Ctrl-C while Kafka is slow to answer ends the run at once.
-  const { connect, where, settings, close } = await unlessStopped(
+  const { connect, where, settings, close, crypto } = await unlessStopped(
     openUploadTopic(options, log),
     shutdown,
     "while connecting to Kafka; nothing was sent",
@@ -173,6 +173,7 @@ async function watchAndUpload(
     log,
     counts: () => scheduler.heartbeatCounts(),
     warn: (line) => say("WARNING", line),
+    sealer: crypto, // with [kafkacrypto]: encrypted, as OpenMSIStream's
   });
 
   // Files already there are taken too, unless --new_files_only; a file an

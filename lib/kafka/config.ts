@@ -179,6 +179,12 @@ export interface SideChannelSettings {
   client?: ClientSettings;
   /** The section's producer keys over the defaults. */
   producer: ProducerSettings;
+  /**
+   * `prefer.separate.producer` given (any value, as OpenMSIStream reads
+   * it): OpenMSIStream then sends these messages with a plain producer of
+   * their own, so with `[kafkacrypto]` they are not encrypted.
+   */
+  separateProducer: boolean;
 }
 
 /** The largest value of Kafka's 32-bit settings (sizes, timeouts). */
@@ -317,13 +323,12 @@ function mapKafkaCrypto(section: SectionReader): KafkaCryptoSettings {
 
 /** `[heartbeat]` / `[log]`: a broker of its own if it names one, producer keys. */
 function mapSideChannel(section: SectionReader): SideChannelSettings {
-  // OpenMSIStream's keys for its log handler and producer sharing: no effect here.
-  section.accept(
-    "prefer.separate.producer",
-    "max.logs.per.message",
-    "log.level",
-  );
+  // OpenMSIStream's keys for its log handler: no effect here.
+  section.accept("max.logs.per.message", "log.level");
+  // Python's truth of a text value: any non-empty one.
+  const separate = section.text("prefer.separate.producer");
   return {
+    separateProducer: separate !== undefined && separate !== "",
     client: section.text("bootstrap.servers") === undefined
       ? undefined
       : mapCluster(section, section.source),

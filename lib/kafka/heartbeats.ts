@@ -18,6 +18,16 @@
  * OpenMSIStream: a broker that does not answer costs a warning, never the
  * tool's work. A last heartbeat and the last log lines go out at stop.
  *
+ * With a `[kafkacrypto]` node, OpenMSIStream sends both through the
+ * KafkaCrypto producer its data goes through (its heartbeat and log
+ * producers are made from the same producer group): their keys and values
+ * are encrypted for the heartbeat (log) topic's root. A tool here does the
+ * same when given the node as `sealer`; a `[heartbeat]` (`[log]`) section
+ * with `prefer.separate.producer` (any value, as OpenMSIStream reads it)
+ * asks for OpenMSIStream's own plain producer instead: those messages go
+ * in plaintext. A reader given an `opener` ({@linkcode followHeartbeats})
+ * decrypts them.
+ *
  * @example
  * ```ts
  * import { HeartbeatSender } from "./heartbeats.ts";
@@ -37,13 +47,8 @@
  *
  * @module
  */
-import {
-  Consumer,
-  MessagesStreamModes,
-  Producer,
-  stringDeserializers,
-  stringSerializers,
-} from "@platformatic/kafka";
+import { Consumer, MessagesStreamModes, Producer } from "@platformatic/kafka";
+import { Buffer } from "node:buffer";
 import { describeError } from "../common/cli.ts";
 import type { Logger } from "../common/log.ts";
 import { checkTopicName } from "./kafka_flags.ts";
@@ -141,6 +146,33 @@ export function checkHeartbeatFlags(flags: HeartbeatFlagValues): void {
 /** Running totals under OpenMSIStream's field names (`n_messages_read`, ...). */
 export type HeartbeatCounts = Record<string, number>;
 
+/**
+ * Encrypts a message's key and value for a topic end to end (the tool's
+ * `[kafkacrypto]` node: transfer_crypto.ts's `TransferCrypto`).
+ */
+export interface MessageSealer {
+  /** The encrypted key and value of a message to `topic`. */
+  seal(
+    topic: string,
+    key: string,
+    value: Uint8Array,
+  ): Promise<{ key: Uint8Array; value: Uint8Array }>;
+}
+
+/**
+ * Decrypts a message read from a topic (the reader's `[kafkacrypto]` node);
+ * plaintext comes back as it is, undefined when it cannot be opened (its
+ * key did not come).
+ */
+export interface MessageOpener {
+  /** The plaintext key and value of a message of `topic`, or undefined. */
+  unseal(
+    topic: string,
+    key: Uint8Array | null,
+    value: Uint8Array,
+  ): Promise<{ key?: string; value: Uint8Array } | undefined>;
+}
+
 /** What a tool gives {@linkcode HeartbeatSender.start}. */
 export interface HeartbeatOptions {
   /** The tool's name: the `program` field and part of the default ID. */
@@ -157,6 +189,11 @@ export interface HeartbeatOptions {
   log?: Logger;
   /** Where a failed send is reported (once until sends work again). */
   warn: (line: string) => void;
+  /**
+   * The `[kafkacrypto]` node, when the config has one: messages are sealed
+   * with it unless their section has `prefer.separate.producer`.
+   */
+  sealer?: MessageSealer;
 }
 
 /**
@@ -241,8 +278,9 @@ class Channel {
 
   constructor(
     readonly topic: string,
-    readonly producer: Producer<string, string, string, string>,
+    readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>,
     readonly warn: (line: string) => void,
+    readonly sealer?: MessageSealer,
   ) {}
 
   /** Sends one message unless the previous one is still on its way. */
@@ -275,8 +313,16 @@ class Channel {
     value: () => Promise<string> | string,
   ): Promise<void> {
     try {
+      const plain = new TextEncoder().encode(await value());
+      const sealed = this.sealer
+        ? await this.sealer.seal(this.topic, key, plain)
+        : { key: new TextEncoder().encode(key), value: plain };
       await this.producer.send({
-        messages: [{ topic: this.topic, key, value: await value() }],
+        messages: [{
+          topic: this.topic,
+          key: Buffer.from(sealed.key),
+          value: Buffer.from(sealed.value),
+        }],
       });
       this.#failing = false;
     } catch (error) {
@@ -296,7 +342,7 @@ class Channel {
 function openProducer(
   client: ClientSettings,
   producer: ProducerSettings,
-): Producer<string, string, string, string> {
+): Producer<Buffer, Buffer, Buffer, Buffer> {
   return new Producer({
     ...platformaticOptions(client),
     acks: producer.acks,
@@ -304,7 +350,6 @@ function openProducer(
     retryDelay: 1000,
     // OpenMSIStream leaves it to the broker to create the topic.
     autocreateTopics: true,
-    serializers: stringSerializers,
   });
 }
 
@@ -314,7 +359,7 @@ function openProducer(
  */
 export class HeartbeatSender {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
-  readonly #producers: Producer<string, string, string, string>[] = [];
+  readonly #producers: Producer<Buffer, Buffer, Buffer, Buffer>[] = [];
   readonly #lines: string[] = [];
   #stopListening: () => void = () => {};
   #heartbeat?: { channel: Channel; key: string; value: () => Promise<string> };
@@ -367,6 +412,7 @@ export class HeartbeatSender {
         settings.heartbeat?.client ?? settings.client,
         settings.heartbeat?.producer ?? settings.producer,
         options.warn,
+        settings.heartbeat?.separateProducer ? undefined : options.sealer,
       );
       sender.#heartbeat = {
         channel,
@@ -384,6 +430,7 @@ export class HeartbeatSender {
         settings.log?.client ?? settings.client,
         settings.log?.producer ?? settings.producer,
         options.warn,
+        settings.log?.separateProducer ? undefined : options.sealer,
       );
       const value = () => logValue(sender.#lines.splice(0));
       sender.#log = {
@@ -412,10 +459,11 @@ export class HeartbeatSender {
     client: ClientSettings,
     producer: ProducerSettings,
     warn: (line: string) => void,
+    sealer: MessageSealer | undefined,
   ): Channel {
     const opened = openProducer(client, producer);
     this.#producers.push(opened);
-    return new Channel(topic, opened, warn);
+    return new Channel(topic, opened, warn, sealer);
   }
 
   /** Runs `action` every `seconds`. */
@@ -493,7 +541,10 @@ export function parseHeartbeat(
 /**
  * Reads a heartbeat topic from its start and goes on reading (a group of its
  * own, nothing committed), calling `seen` for each heartbeat; the topic is
- * created if it is missing. Resolves to the function that stops reading.
+ * created if it is missing. With an `opener` (the reader's `[kafkacrypto]`
+ * node) encrypted heartbeats are decrypted, one message after the other;
+ * one that cannot be opened is left out. Resolves to the function that
+ * stops reading.
  *
  * @example
  * ```ts
@@ -512,6 +563,7 @@ export async function followHeartbeats(
   settings: KafkaSettings,
   topic: string,
   seen: (heartbeat: Heartbeat) => void,
+  opener?: MessageOpener,
 ): Promise<() => Promise<void>> {
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
@@ -524,7 +576,6 @@ export async function followHeartbeats(
     ...platformaticOptions(settings.client),
     groupId: `status-${crypto.randomUUID()}`,
     autocommit: false,
-    deserializers: stringDeserializers,
   });
   const stream = await withReachableBroker(
     settings,
@@ -536,9 +587,21 @@ export async function followHeartbeats(
         maxWaitTime: 500,
       }),
   );
+  const text = new TextDecoder();
+  // In order, one at a time: a decryption may wait for its key.
+  let previous: Promise<void> = Promise.resolve();
   stream.on("data", (message) => {
-    const heartbeat = parseHeartbeat(message.key, message.value);
-    if (heartbeat) seen(heartbeat);
+    const key: Buffer | null = message.key?.length ? message.key : null;
+    const value: Buffer | null = message.value ?? null;
+    if (!value) return;
+    previous = previous.then(async () => {
+      const plain = opener
+        ? await opener.unseal(topic, key, value).catch(() => undefined)
+        : { key: key ? text.decode(key) : undefined, value };
+      if (!plain) return;
+      const heartbeat = parseHeartbeat(plain.key, text.decode(plain.value));
+      if (heartbeat) seen(heartbeat);
+    });
   });
   stream.on("error", () => {}); // a lost broker: the library reconnects
   return async () => {

@@ -73,7 +73,7 @@ import {
   type ReconstructReport,
 } from "./reconstructor.ts";
 import {
-  checkNodeFiles,
+  checkNodeFilesWithSides,
   keepEncryptedMessage,
   KEY_WAIT_FLAG,
   TransferCrypto,
@@ -184,7 +184,7 @@ export async function connectRebuildRun(
       flags.config,
       flags.topic_name,
       log,
-      (settings) => checkNodeFiles(settings, flags.topic_name),
+      (settings) => checkNodeFilesWithSides(settings, flags.topic_name, flags),
     ),
     shutdown,
     nothingRead,
@@ -331,6 +331,7 @@ export async function runRebuildGroup(
     }),
     extra: async () => ({ group_lag: (await status.status()).lag }),
     warn: (line) => log.warn(line),
+    sealer: connection.crypto, // with [kafkacrypto]: encrypted, as OpenMSIStream's
   });
   await untilStopped(shutdown.signal);
   stopDots();

@@ -16,6 +16,9 @@
  *
  * @module
  */
+import { join } from "node:path";
+import { UserError } from "../common/cli.ts";
+import { FolderLock } from "../common/folder_lock.ts";
 import { logFileTimes, type Logger } from "../common/log.ts";
 import { printableName } from "../common/printable.ts";
 import type { KafkaClient } from "../kafka/client.ts";
@@ -30,6 +33,7 @@ import {
   FileAssembler,
 } from "./file_assembler.ts";
 import { shareLine } from "./group_member.ts";
+import { STATE_FOLDER } from "./safe_paths.ts";
 
 /** Characters of a kept file's path printed at most (its folder is long). */
 const PRINTED_PATH_MAX = 400;
@@ -170,6 +174,49 @@ export class ReconstructReport {
     );
     logFileTimes(this.#log, "reconstructed", startedAt, this.reconstructed);
   }
+}
+
+/** Who takes which claim on an output folder ({@linkcode claimOutputDir}). */
+export type OutputDirUser = "rebuild" | "reproduce";
+
+/**
+ * Claims the output folder whose `ENCRYPTED_MESSAGES/` a tool keeps or
+ * empties: reconstruct_data_files and process_data_files ("rebuild") may
+ * share one, reproduce_undecryptable_messages ("reproduce") needs it alone
+ * (it decrypts kept messages into the same assembler state). Taken first
+ * thing, before Kafka is asked or the folder touched (only the state
+ * folder and its lock file are made); the other kind running there is one
+ * line (a `UserError`), as is a `label` (the argument's name) that is a
+ * file. The lock is `DIR/.reconstruct_data_files/in_use.lock`
+ * and dies with the process (folder_lock.ts).
+ *
+ * @example
+ * ```ts
+ * import { claimOutputDir } from "./reconstructor.ts";
+ *
+ * const lock = await claimOutputDir("out/rebuilt", "reproduce");
+ * lock.release();
+ * ```
+ */
+export async function claimOutputDir(
+  dir: string,
+  user: OutputDirUser,
+  label = "WORKINGDIR",
+): Promise<FolderLock> {
+  const info = await Deno.stat(dir).catch(() => undefined);
+  if (info && !info.isDirectory) {
+    throw new UserError(`${label} ${dir} is a file, not a folder`);
+  }
+  const stateDir = join(dir, STATE_FOLDER);
+  await Deno.mkdir(stateDir, { recursive: true });
+  const refused = user === "reproduce"
+    ? `${dir} is in use by a running reconstruct_data_files or process_data_files; stop it, then run this again (nothing was changed)`
+    : `${dir} is in use by reproduce_undecryptable_messages; start this once it has finished (nothing was read)`;
+  return FolderLock.take(
+    join(stateDir, "in_use.lock"),
+    user === "reproduce" ? "exclusive" : "shared",
+    refused,
+  );
 }
 
 /**

@@ -49,6 +49,13 @@ export const FIRST_KEY_WAIT_MS = 60_000;
 /** How long later messages wait for a key that did not come (OpenMSIStream: 5 s). */
 export const LATER_KEY_WAIT_MS = 5_000;
 
+/**
+ * How long a reader of heartbeats (status) waits for the key of a key index
+ * it meets first; after that wait, messages of that index are only opened
+ * once the key has come (they are not waited for again).
+ */
+export const SIDE_KEY_WAIT_MS = 15_000;
+
 /** The rebuild's `--key_wait_seconds` flag (used with `[kafkacrypto]` only). */
 export const KEY_WAIT_FLAG = {
   type: "number",
@@ -83,6 +90,48 @@ export async function checkNodeFiles(
 ): Promise<{ configPath: string } | undefined> {
   const checked = await openCheckedNode(settings, topic);
   return checked && { configPath: checked.configPath };
+}
+
+/** The heartbeat and log topics a tool was given (heartbeats.ts's flags). */
+export interface SideTopics {
+  /** `--heartbeat_topic_name`. */
+  heartbeat_topic_name?: string;
+  /** `--log_topic_name`. */
+  log_topic_name?: string;
+}
+
+/**
+ * {@linkcode checkNodeFiles} for `topic`, and for the heartbeat and log
+ * topics of `side` whose messages the node will encrypt (all but those of
+ * a `[heartbeat]` / `[log]` section with `prefer.separate.producer`): a
+ * node whose chain does not allow one is a one-line {@linkcode UserError}
+ * saying both ways out, before anything connects.
+ *
+ * @example
+ * ```ts
+ * import { loadKafkaConfig } from "../kafka/config.ts";
+ * const settings = await loadKafkaConfig("encrypted");
+ * await checkNodeFilesWithSides(settings, "lecroy_files", { heartbeat_topic_name: "heartbeats" });
+ * ```
+ */
+export async function checkNodeFilesWithSides(
+  settings: KafkaSettings,
+  topic: string,
+  side: SideTopics,
+): Promise<void> {
+  await checkNodeFiles(settings, topic);
+  for (const kind of ["heartbeat", "log"] as const) {
+    const name = side[`${kind}_topic_name`];
+    if (!name || settings[kind]?.separateProducer) continue;
+    try {
+      await checkNodeFiles(settings, name);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      throw new UserError(
+        `${error.message} (--${kind}_topic_name ${name}: with [kafkacrypto] ${kind} messages are encrypted, as OpenMSIStream's; provision the node for that topic too, or add prefer.separate.producer = True to a [${kind}] section to send them in plaintext)`,
+      );
+    }
+  }
 }
 
 /**
@@ -220,6 +269,7 @@ export class TransferCrypto {
   /** The node's name (safe to print). */
   readonly nodeId: string;
   readonly #node: CryptoNode;
+  readonly #missed = new Set<string>();
 
   private constructor(nodeId: string, node: CryptoNode) {
     this.nodeId = nodeId;
@@ -280,6 +330,41 @@ export class TransferCrypto {
       key: sealedKey,
       value: await this.#node.encrypt(topic, value, "value"),
     };
+  }
+
+  /**
+   * Opens the key and value of a message of `topic` that is not a chunk (a
+   * heartbeat or log message): plaintext comes back as it is; undefined
+   * when its key did not come (see {@linkcode SIDE_KEY_WAIT_MS}) or it does
+   * not open.
+   *
+   * @example
+   * ```ts
+   * declare const crypto: TransferCrypto, key: Uint8Array, value: Uint8Array;
+   * const plain = await crypto.unseal("heartbeats", key, value);
+   * ```
+   */
+  async unseal(
+    topic: string,
+    key: Uint8Array | null,
+    value: Uint8Array,
+    firstWaitMs: number = SIDE_KEY_WAIT_MS,
+  ): Promise<{ key?: string; value: Uint8Array } | undefined> {
+    const waitFor = (index: string) =>
+      this.#missed.has(index) ? 0 : firstWaitMs;
+    const open = async (bytes: Uint8Array, part: "key" | "value") => {
+      const result = await this.#node.decrypt(topic, bytes, part, waitFor);
+      if (!result.plaintext && result.keyIndex) {
+        this.#missed.add(result.keyIndex);
+      }
+      return result.plaintext;
+    };
+    const plainValue = await open(value, "value");
+    if (!plainValue) return undefined;
+    if (!key) return { value: plainValue };
+    const plainKey = await open(key, "key");
+    if (!plainKey) return undefined;
+    return { key: new TextDecoder().decode(plainKey), value: plainValue };
   }
 
   /**

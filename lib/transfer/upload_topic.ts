@@ -27,10 +27,14 @@ import { checkChunkFits } from "../kafka/topic_limits.ts";
 import { connectAdmin, openTopic } from "../kafka/client.ts";
 import { describeSettings, type KafkaSettings } from "../kafka/config.ts";
 import type { Logger } from "../common/log.ts";
-import { checkNodeFiles, TransferCrypto } from "./transfer_crypto.ts";
+import {
+  checkNodeFilesWithSides,
+  type SideTopics,
+  TransferCrypto,
+} from "./transfer_crypto.ts";
 
 /** The uploader flags that say where and how chunks are produced. */
-export interface UploadTopicOptions {
+export interface UploadTopicOptions extends SideTopics {
   /** The `--config` file. */
   config: string;
   /** The `--topic_name`. */
@@ -88,7 +92,8 @@ export async function openUploadTopic(
     options.topic_name,
     log,
     // Wrong node files are one line before anything connects.
-    (settings) => checkNodeFiles(settings, options.topic_name),
+    (settings) =>
+      checkNodeFilesWithSides(settings, options.topic_name, options),
   );
   const where = describeSettings(settings);
   opened?.(where);

@@ -15,7 +15,11 @@
  * whose message Kafka refused, fails.
  *
  * Options (`--processor_options key=value,...`): `output_topic_name`
- * (default `metadata_json`). The brokers are the run's `--config`.
+ * (default `metadata_json`). The brokers are the run's `--config`. With a
+ * `[kafkacrypto]` section there, the JSON (key and value: names, hashes,
+ * instrument settings) is encrypted end to end as the config's node, as
+ * OpenMSIStream's reproducers do, and the node answers key requests for
+ * the output topic while the run lasts (it must be allowed that topic).
  *
  * @module
  */
@@ -26,6 +30,10 @@ import type {
   DataFile,
   ProcessorContext,
 } from "../../lib/transfer/processor_api.ts";
+import {
+  checkNodeFiles,
+  TransferCrypto,
+} from "../../lib/transfer/transfer_crypto.ts";
 
 /** The topic the JSON goes to unless `output_topic_name` says otherwise. */
 const OUTPUT_TOPIC = "metadata_json";
@@ -34,12 +42,23 @@ const HEADER_BYTES = 64 * 1024;
 
 /** The producer, connected once by `setup`. */
 let producer: ChunkProducer;
+/** The config's `[kafkacrypto]` node, if it has one. */
+let node: TransferCrypto | undefined;
 
 /** Opens (creating if needed) the output topic and connects a producer. */
 export async function setup(context: ProcessorContext): Promise<void> {
   const topic = context.options.output_topic_name ?? OUTPUT_TOPIC;
-  const { kafka, settings } = await openTopic(context.config, topic, console);
+  const { kafka, settings } = await openTopic(
+    context.config,
+    topic,
+    console,
+    (settings) => checkNodeFiles(settings, topic),
+  );
+  node = await TransferCrypto.open(settings, kafka, topic);
+  await node?.answerRequests(topic);
+  const sealer = node;
   producer = await ChunkProducer.start(kafka, settings, {
+    seal: sealer && ((key, value) => sealer.seal(topic, key, value)),
     topic,
     workers: 1,
     maxQueuedChunks: 100,
@@ -90,4 +109,5 @@ export async function processFile(file: DataFile): Promise<void> {
 /** Sends what is queued and disconnects. */
 export async function teardown(): Promise<void> {
   await producer?.close();
+  await node?.close();
 }
