@@ -171,3 +171,49 @@ Deno.test("an altered byte or another topic's secret opens nothing", async () =>
     await Deno.remove(folder, { recursive: true });
   }
 });
+
+Deno.test("programs of one node starting at the same moment each get their own ratchet step (no two seal with the same keys)", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "h20-ratchet-" });
+  try {
+    const node = await provisionNode({
+      nodeId: "n",
+      folder,
+      rootPassword: "lab root password 2026",
+    });
+    const { seedPath } = await readNodeFiles(node.configPath);
+    const startIndex = (await Ratchet.open(seedPath)).keyIndex + 1;
+    const PROGRAMS = 6;
+    const moduleUrl = new URL("../lib/crypto/message_keys.ts", import.meta.url);
+    // Each program waits for the same wall-clock moment, then opens the seed.
+    const at = Date.now() + 1500;
+    const code = [
+      `import { Ratchet } from "${moduleUrl.href}";`,
+      `while (Date.now() < ${at}) {}`,
+      `console.log((await Ratchet.open(${
+        JSON.stringify(seedPath)
+      })).keyIndex);`,
+    ].join("\n");
+    const outputs = await Promise.all(
+      Array.from({ length: PROGRAMS }, () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["eval", "--node-modules-dir=auto", code],
+          stdout: "piped",
+          stderr: "piped",
+        }).output()),
+    );
+    const indexes = outputs.map((output) => {
+      strictEqual(output.code, 0, new TextDecoder().decode(output.stderr));
+      return Number(new TextDecoder().decode(output.stdout).trim());
+    });
+    deepStrictEqual(
+      indexes.toSorted((a, b) => a - b),
+      Array.from({ length: PROGRAMS }, (_, i) => startIndex + i),
+    );
+    strictEqual(
+      (await Ratchet.open(seedPath)).keyIndex,
+      startIndex + PROGRAMS,
+    );
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
+});

@@ -17,6 +17,7 @@
  * @module
  */
 import { decode, encode } from "@msgpack/msgpack";
+import { readFull } from "../common/read_full.ts";
 import { loadSodium, type Sodium } from "./sodium.ts";
 
 const SECRET_BYTES = 32;
@@ -189,34 +190,43 @@ export class Ratchet {
    */
   static async open(seedPath: string): Promise<Ratchet> {
     const sodium = await loadSodium();
-    const contents = decode(await Deno.readFile(seedPath));
-    if (
-      !Array.isArray(contents) || typeof contents[0] !== "number" ||
-      !(contents[1] instanceof Uint8Array) ||
-      contents[1].length !== SECRET_BYTES
-    ) {
-      throw new Error(`${seedPath} is not a KafkaCrypto seed file`);
-    }
-    const [keyIndex, secret] = contents as [number, Uint8Array];
-    const next = sodium.crypto_generichash_blake2b_salt_personal(
-      SECRET_BYTES,
-      secret,
-      new Uint8Array(SALT_BYTES),
-      personal("ratchet"),
-    );
-    const file = await Deno.open(seedPath, { write: true });
+    // Read, move on and write back under an exclusive lock: two programs of
+    // one node starting at the same moment would otherwise read the same
+    // secret and seal with the same keys and nonces (KafkaCrypto takes no
+    // lock; the OS drops ours however the process ends).
+    const file = await Deno.open(seedPath, { read: true, write: true });
     try {
+      await file.lock(true);
+      const buffer = new Uint8Array((await file.stat()).size);
+      const contents = decode(
+        buffer.subarray(0, await readFull(file, buffer)),
+      );
+      if (
+        !Array.isArray(contents) || typeof contents[0] !== "number" ||
+        !(contents[1] instanceof Uint8Array) ||
+        contents[1].length !== SECRET_BYTES
+      ) {
+        throw new Error(`${seedPath} is not a KafkaCrypto seed file`);
+      }
+      const [keyIndex, secret] = contents as [number, Uint8Array];
+      const next = sodium.crypto_generichash_blake2b_salt_personal(
+        SECRET_BYTES,
+        secret,
+        new Uint8Array(SALT_BYTES),
+        personal("ratchet"),
+      );
       const bytes = encode([keyIndex + 1, next]);
+      await file.seek(0, Deno.SeekMode.Start);
       let written = 0;
       while (written < bytes.length) {
         written += await file.write(bytes.subarray(written));
       }
       await file.truncate(bytes.length);
       await file.syncData();
+      return new Ratchet(sodium, secret, keyIndex);
     } finally {
       file.close();
     }
-    return new Ratchet(sodium, secret, keyIndex);
   }
 
   /**
