@@ -114,8 +114,11 @@ Deno.test("encrypted: the project's folder watcher sends, OpenMSIStream's DataFi
           topic,
           `${ROOT}${dir}/rebuilt`,
         );
-        missing = await download.waitForFiles(
-          [`${ROOT}${dir}/rebuilt/to_omsi.txt`],
+        missing = await download.waitForCopies(
+          [[
+            `${ROOT}${dir}/rebuilt/to_omsi.txt`,
+            `${ROOT}${dir}/watched/to_omsi.txt`,
+          ]],
           240_000,
         );
       } finally {

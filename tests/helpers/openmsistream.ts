@@ -10,7 +10,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { countMessages } from "./kafka.ts";
+import { countMessages, sha512File } from "./kafka.ts";
 import { ROOT } from "./run_task.ts";
 import { provisionWithTask, simpleProvision } from "./kafkacrypto_peer.ts";
 import {
@@ -338,22 +338,28 @@ export class OpenMsiDownloadDirectory extends OpenMsiProgram {
   }
 
   /**
-   * Waits until every file of `paths` exists (OpenMSIStream moves a file
-   * into place once its hash matched) or `timeoutMs` pass; returns those
-   * still missing.
+   * Waits until every `[rebuilt, source]` pair has the same SHA-512 (the
+   * rebuilt file is whole: OpenMSIStream writes chunks in place at the final
+   * path, so a file that exists may still be partial) or `timeoutMs` pass;
+   * returns the rebuilt paths still missing or different.
    */
-  async waitForFiles(paths: string[], timeoutMs: number): Promise<string[]> {
+  async waitForCopies(
+    pairs: [string, string][],
+    timeoutMs: number,
+  ): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
-    let missing = paths;
+    let missing = pairs;
     while (Date.now() < deadline) {
-      const present = await Promise.all(
-        missing.map((path) => Deno.stat(path).then(() => true, () => false)),
+      const whole = await Promise.all(
+        missing.map(async ([rebuilt, source]) =>
+          await sha512File(rebuilt).catch(() => "") === await sha512File(source)
+        ),
       );
-      missing = missing.filter((_, i) => !present[i]);
+      missing = missing.filter((_, i) => !whole[i]);
       if (missing.length === 0) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    return missing;
+    return missing.map(([rebuilt]) => rebuilt);
   }
 
   /**
