@@ -270,10 +270,20 @@ function firstEightFields(chunk: FileChunk): unknown[] {
   ];
 }
 
+/** Options of {@linkcode decodeChunk}. */
+export interface DecodeOptions {
+  /**
+   * Check the data against its SHA-512 (default true). False only for a
+   * caller that checks it itself before the data is used (the assembler,
+   * which for a big file has it checked on its write worker).
+   */
+  checkHash?: boolean;
+}
+
 /**
  * Decodes and checks a message value. Throws {@linkcode InvalidChunkError}
  * when it is not msgpack, has the wrong fields, or its data does not match its
- * hash, offset or position.
+ * hash (unless `checkHash` is false), offset or position.
  *
  * @example
  * ```ts
@@ -284,7 +294,10 @@ function firstEightFields(chunk: FileChunk): unknown[] {
  * }
  * ```
  */
-export function decodeChunk(value: Uint8Array | null): FileChunk {
+export function decodeChunk(
+  value: Uint8Array | null,
+  options: DecodeOptions = {},
+): FileChunk {
   if (value === null) throw new InvalidChunkError("empty message");
   let fields: unknown;
   try {
@@ -320,10 +333,28 @@ export function decodeChunk(value: Uint8Array | null): FileChunk {
     mtime: optionalMtime(mtime),
   };
   checkPosition(chunk);
-  if (!sameBytes(sha512(chunk.data), chunk.chunkHash)) {
-    throw new InvalidChunkError("chunk data does not match its SHA-512");
-  }
+  if (options.checkHash !== false) checkChunkHash(chunk);
   return chunk;
+}
+
+/** Why a chunk whose data does not match its SHA-512 is refused. */
+export const CHUNK_HASH_MISMATCH = "chunk data does not match its SHA-512";
+
+/**
+ * Throws {@linkcode InvalidChunkError} when a chunk's data does not match
+ * its SHA-512.
+ *
+ * @example
+ * ```ts
+ * import { checkChunkHash, type FileChunk } from "./chunk.ts";
+ * declare const chunk: FileChunk; // from decodeChunk(value, { checkHash: false })
+ * checkChunkHash(chunk);
+ * ```
+ */
+export function checkChunkHash(chunk: FileChunk): void {
+  if (!sameBytes(sha512(chunk.data), chunk.chunkHash)) {
+    throw new InvalidChunkError(CHUNK_HASH_MISMATCH);
+  }
 }
 
 /** Offset, index and size must fit together: chunks are equal but the last. */
