@@ -242,7 +242,7 @@ export async function handleChunkMessage(
   where: MessagePosition,
   options: ChunkMessageOptions,
 ): Promise<boolean> {
-  const { report, log, forwarder } = options;
+  const { report, forwarder } = options;
   report.messagesRead++;
   report.bytesRead += value?.byteLength ?? 0;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
