@@ -14,7 +14,6 @@ import {
 } from "../lib/transfer/chunk.ts";
 import { FileAssembler } from "../lib/transfer/file_assembler.ts";
 import { PartialHashes } from "../lib/transfer/partial_files.ts";
-import { STATE_FOLDER } from "../lib/transfer/safe_paths.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 
 const CHUNK = 256 * 1024;
@@ -112,43 +111,6 @@ Deno.test("a big file whose bytes differ from what its sender hashed is kept asi
     await Deno.stat(`${dir}/day1/big.trc`).then(() => true, () => false),
     false,
   );
-});
-
-Deno.test("a chunk of a big file whose data does not match its SHA-512 never lands, also when its caller went on before it was written; a good copy then completes the file", async () => {
-  const dir = `${ROOT}${await makeOutTempDir("bighash")}`;
-  const bytes = randomBytes(SIZE);
-  const chunks = chunksOf(bytes);
-  const assembler = await FileAssembler.open(dir);
-  const refused: string[] = [];
-  const refusedLate = (error: Error) => refused.push(error.message);
-  strictEqual(
-    (await assembler.accept(chunks[0], undefined, refusedLate)).kind,
-    "written",
-  );
-  // Chunk 2 with other bytes but its own SHA-512: junk.
-  const bad = { ...chunks[1], data: chunks[1].data.map((b) => b ^ 0xff) };
-  await assembler.accept(bad, undefined, refusedLate).catch((error) =>
-    refusedLate(error)
-  );
-  await assembler.writesBehind();
-  strictEqual(refused.length, 1, refused.join("; "));
-  ok(/chunk data does not match its SHA-512/.test(refused[0]), refused[0]);
-  const partialDir = `${dir}/${STATE_FOLDER}/partial`;
-  const [partial] = await Array.fromAsync(Deno.readDir(partialDir));
-  const onDisk = await Deno.readFile(`${partialDir}/${partial.name}`);
-  const where = onDisk.subarray(CHUNK, 2 * CHUNK);
-  ok(where.every((b) => b === 0), "the junk chunk's bytes are on disk");
-
-  let last;
-  for (const chunk of chunks.slice(1)) {
-    last = await assembler.accept(chunk, undefined, refusedLate);
-  }
-  await assembler.writesBehind();
-  assembler.close();
-  strictEqual(refused.length, 1);
-  strictEqual(last?.kind, "reconstructed");
-  const rebuilt = await Deno.readFile(`${dir}/day1/big.trc`);
-  strictEqual(toHex(sha512(rebuilt)), toHex(sha512(bytes)));
 });
 
 Deno.test("PartialHashes: the worker's hash of a file told in steps is its SHA-512; a file gone gives none", async () => {

@@ -242,7 +242,7 @@ export async function handleChunkMessage(
   where: MessagePosition,
   options: ChunkMessageOptions,
 ): Promise<boolean> {
-  const { report, forwarder } = options;
+  const { report, log, forwarder } = options;
   report.messagesRead++;
   report.bytesRead += value?.byteLength ?? 0;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
