@@ -76,12 +76,6 @@ export interface MessageHandlers {
    */
   commitPoint?: (partition: number, next: string) => CommitPoint;
   /**
-   * Awaited before each commit (before `commitPoint` is asked): work that
-   * handlers resolved before finishing (a chunk still being written, say)
-   * ends here, so the commit never passes it. A rejection stops the lanes.
-   */
-  beforeCommit?: () => Promise<void>;
-  /**
    * Called before handled messages are committed at a rebalance or stop,
    * once no handler runs: work a handler left going (e.g. messages passed
    * on to another topic) ends here, so the commit can pass it.
@@ -275,15 +269,8 @@ export class PartitionLanes {
   async #commitMoved(lane: Lane): Promise<void> {
     if (lane.done === undefined || this.#failed) return;
     const next = (lane.done + 1n).toString();
-    let point: CommitPoint;
-    try {
-      await this.#handlers.beforeCommit?.();
-      point = this.#handlers.commitPoint?.(lane.partition, next) ??
-        { offset: next, metadata: null };
-    } catch (error) {
-      this.#fail(new HandlerError(error));
-      return;
-    }
+    const point = this.#handlers.commitPoint?.(lane.partition, next) ??
+      { offset: next, metadata: null };
     if (point.offset === lane.committed) return;
     await this.#store(lane, point);
   }
@@ -367,7 +354,6 @@ export class PartitionLanes {
     lane.sinceCommit = 0;
     let point: CommitPoint;
     try {
-      await this.#handlers.beforeCommit?.();
       point = this.#handlers.commitPoint?.(lane.partition, next) ??
         { offset: next, metadata: null };
     } catch (error) {

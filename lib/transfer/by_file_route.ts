@@ -136,7 +136,6 @@ export class ByFileRoute {
       consumers: options.consumers,
       handle: (value, where) => options.handle(member, value, where),
       commitPoint: (partition, next) => member.commitPoint(partition, next),
-      beforeCommit: () => member.beforeCommit(),
       assigned: async (owned, committed) =>
         options.lost((await member.assigned(owned, committed)).lost),
       fatal: options.fatal,

@@ -4,14 +4,12 @@
  * matches, writes it into its partial file with one positioned write
  * (pwrite), so the main thread keeps reading and decoding meanwhile.
  *
- * Messages in, handled in the order sent: `{ id, writes }`, each write
- * `{ path, offset, data, hash }` (the data's buffers transferred, not
- * copied), checks and writes each in turn and answers `{ id, results,
- * buffers }`: per write 0 (written), 1 (its SHA-512 does not match: nothing
- * written) or the system's message when the write failed (e.g. a full
- * disk), and the data's buffers handed back for reuse; `{ id, close: path }`
- * closes the file's handle and answers `{ id }` (every write posted before it
- * is then done). Started by `ChunkWrites`;
+ * Messages in, handled in the order sent: `{ id, path, offset, data, hash }`
+ * checks and writes one chunk (its data's buffer transferred, not copied)
+ * and answers `{ id }`, `{ id, mismatch: true }` (nothing written) or
+ * `{ id, error }` (the write failed: the system's message, e.g. a full
+ * disk); `{ id, close: path }` closes the file's handle and answers `{ id }`
+ * (every write posted before it is then done). Started by `ChunkWrites`;
  * nothing else talks to it.
  *
  * @module
@@ -21,24 +19,18 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, openSync, writeSync } from "node:fs";
 
-/** One chunk to check and write. */
-interface ChunkWrite {
-  /** The partial file to write into. */
-  path: string;
-  /** Where the chunk goes in it. */
-  offset: number;
-  /** The chunk's bytes. */
-  data: Uint8Array;
-  /** The SHA-512 its data must have. */
-  hash: Uint8Array;
-}
-
 /** What the main thread asks. */
 interface Request {
   /** Answered with the same id. */
   id: number;
-  /** Chunks to check and write, in order. */
-  writes?: ChunkWrite[];
+  /** The partial file to write into. */
+  path?: string;
+  /** Where the chunk goes in it. */
+  offset?: number;
+  /** The chunk's bytes. */
+  data?: Uint8Array;
+  /** The SHA-512 its data must have. */
+  hash?: Uint8Array;
   /** Close this partial file's handle. */
   close?: string;
 }
@@ -89,30 +81,19 @@ function closeFile(path: string): void {
   if (fd !== undefined) closeSync(fd);
 }
 
-/** Checks and writes one chunk: 0, 1 (mismatch) or the error's message. */
-function checkAndWrite(
-  { path, offset, data, hash }: ChunkWrite,
-): number | string {
-  if (!matches(data, hash)) return 1;
-  try {
-    writeAt(path, offset, data);
-    return 0;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
 self.onmessage = (event: MessageEvent<Request>) => {
-  const { id, writes, close } = event.data;
-  if (close !== undefined) {
-    try {
+  const { id, path, offset, data, hash, close } = event.data;
+  try {
+    if (close !== undefined) {
       closeFile(close);
-    } catch {
-      // A handle that cannot be closed is gone all the same.
+    } else if (!matches(data!, hash!)) {
+      return self.postMessage({ id, mismatch: true });
+    } else {
+      writeAt(path!, offset!, data!);
     }
-    return self.postMessage({ id });
+    self.postMessage({ id });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    self.postMessage({ id, error: message });
   }
-  const results = writes!.map(checkAndWrite);
-  const buffers = writes!.map((write) => write.data.buffer as ArrayBuffer);
-  self.postMessage({ id, results, buffers }, buffers);
 };

@@ -33,12 +33,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import {
-  checkChunkHash,
-  type FileChunk,
-  InvalidChunkError,
-  sameBytes,
-} from "./chunk.ts";
+import { checkChunkHash, type FileChunk, sameBytes } from "./chunk.ts";
 import { ChunkWrites } from "./chunk_writes.ts";
 import { describeError, UserError } from "../common/cli.ts";
 
@@ -139,13 +134,6 @@ const BACKGROUND_HASH_BYTES = 16 * 1024 * 1024;
 /** The worker is told of a file's new bytes on disk at most every this many. */
 const BACKGROUND_HASH_STEP = 4 * 1024 * 1024;
 
-/**
- * Bytes of chunks at most whose callers go on before they are written
- * (each a copy on its way to the write worker); past this, a caller waits
- * for its chunk to be written.
- */
-const MAX_BYTES_BEHIND = 8 * 1024 * 1024;
-
 /** The largest file a message may announce, unless told otherwise: 64 GiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
 
@@ -202,12 +190,6 @@ export class FileAssembler {
   readonly #unplaced = new Set<string>();
   /** Files refused for their size: chunks seen, until all have gone by. */
   readonly #refused = new Map<string, number>();
-  /** Chunks whose callers went on before they were written and recorded. */
-  readonly #behind = new Set<Promise<void>>();
-  /** Their bytes. */
-  #behindBytes = 0;
-  /** Why a chunk written behind failed (a full disk, say): commits stop. */
-  #behindFailure?: { error: unknown };
   /** Chunks are handled one at a time, so two never race on one file. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -301,13 +283,8 @@ export class FileAssembler {
   async accept(
     chunk: FileChunk,
     beforePlace?: () => Promise<void>,
-    refusedLate?: (error: InvalidChunkError) => void,
   ): Promise<ChunkOutcome> {
-    const first = await this.#acceptInTurn(
-      chunk,
-      beforePlace !== undefined,
-      refusedLate,
-    );
+    const first = await this.#acceptInTurn(chunk, beforePlace !== undefined);
     if (first.kind !== "verified") return first;
     // Outside the queue: other files' chunks go on meanwhile.
     try {
@@ -338,11 +315,8 @@ export class FileAssembler {
    * duplicates; killed before, the next start moves it in
    * ({@linkcode finishInterrupted}).
    */
-  async acceptUnplaced(
-    chunk: FileChunk,
-    refusedLate?: (error: InvalidChunkError) => void,
-  ): Promise<ChunkOutcome | UnplacedFile> {
-    const first = await this.#acceptInTurn(chunk, true, refusedLate);
+  async acceptUnplaced(chunk: FileChunk): Promise<ChunkOutcome | UnplacedFile> {
+    const first = await this.#acceptInTurn(chunk, true);
     if (first.kind !== "verified") return first;
     return {
       kind: "verified",
@@ -354,69 +328,14 @@ export class FileAssembler {
   /**
    * Takes a chunk in turn; a chunk handed to the write worker is recorded
    * in a second turn once written, so the chunks after it are taken (and
-   * their writes handed on) meanwhile. With `refusedLate`, a chunk that
-   * cannot be the last of its file resolves as written at once: it is
-   * written and recorded behind (before the next commit, see
-   * {@linkcode writesBehind}), and if it turns out junk (its SHA-512 does
-   * not match), nothing of it is written and `refusedLate` is told.
+   * their writes handed on) meanwhile.
    */
   async #acceptInTurn(
     chunk: FileChunk,
     verifyOnly: boolean,
-    refusedLate?: (error: InvalidChunkError) => void,
   ): Promise<ChunkOutcome | Verified> {
     const first = await this.#inTurn(() => this.#accept(chunk, verifyOnly));
     if (first.kind !== "writing") return first;
-    const recorded = this.#recordWhenWritten(first, verifyOnly);
-    const { file } = first;
-    // Every missing chunk on its way: this one may finish the file.
-    const mayFinish = file.count + file.writing!.size >= file.totalChunks;
-    if (
-      !refusedLate || mayFinish ||
-      this.#behindBytes + chunk.data.length > MAX_BYTES_BEHIND
-    ) {
-      return await recorded;
-    }
-    const bytes = chunk.data.length;
-    this.#behindBytes += bytes;
-    const behind: Promise<void> = recorded.then(
-      () => {},
-      (error) => {
-        if (error instanceof InvalidChunkError) refusedLate(error);
-        else this.#behindFailure ??= { error };
-      },
-    ).finally(() => {
-      this.#behind.delete(behind);
-      this.#behindBytes -= bytes;
-    });
-    this.#behind.add(behind);
-    return { kind: "written", relativePath: file.relativePath };
-  }
-
-  /**
-   * Resolves once every chunk whose caller went on before it was written
-   * (see {@linkcode accept}'s `refusedLate`) is written and recorded; await
-   * it before a commit. Rejects if one of them failed (a full disk: a
-   * {@linkcode DiskFullError}): nothing may be committed past it then.
-   *
-   * @example
-   * ```ts
-   * declare const assembler: FileAssembler;
-   * await assembler.writesBehind();
-   * assembler.flush(); // then commit
-   * ```
-   */
-  async writesBehind(): Promise<void> {
-    if (this.#behind.size > 0) await Promise.all([...this.#behind]);
-    if (this.#behindFailure) throw this.#behindFailure.error;
-  }
-
-  /** Records a chunk handed to the write worker once it is written, in turn. */
-  async #recordWhenWritten(
-    first: Writing,
-    verifyOnly: boolean,
-  ): Promise<ChunkOutcome | Verified> {
-    const { chunk } = first;
     let failure: { error: unknown } | undefined;
     await first.written.catch((error) => failure = { error });
     return await this.#inTurn(() => {

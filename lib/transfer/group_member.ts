@@ -13,7 +13,7 @@
  * ```ts
  * import { FileAssembler } from "./file_assembler.ts";
  * import { GroupMember } from "./group_member.ts";
- * import type { FileChunk, InvalidChunkError } from "./chunk.ts";
+ * import type { FileChunk } from "./chunk.ts";
 export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  * declare const chunk: FileChunk;
  *
@@ -25,7 +25,7 @@ export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
  *
  * @module
  */
-import type { FileChunk, InvalidChunkError } from "./chunk.ts";
+import type { FileChunk } from "./chunk.ts";
 export type { AssignmentChange, FileChunk, PartitionCommit, TrackedFile };
 import type {
   ChunkOutcome,
@@ -115,11 +115,7 @@ export class GroupMember {
    * partition's previous owner), and notes the file as open or finished on
    * its partition. Throws what the assembler throws for a chunk to skip.
    */
-  async accept(
-    chunk: FileChunk,
-    place: ChunkPlace,
-    refusedLate?: (error: InvalidChunkError) => void,
-  ): Promise<AcceptResult> {
+  async accept(chunk: FileChunk, place: ChunkPlace): Promise<AcceptResult> {
     const file = this.#assembler.identify(chunk);
     const { partition, offset } = place;
     if (this.#files.finishedBefore(partition, offset, file.key)) {
@@ -127,18 +123,14 @@ export class GroupMember {
     }
     const afterCommit = place.afterCommit;
     if (!afterCommit) {
-      const outcome = await this.#assembler.accept(
-        chunk,
-        undefined,
-        refusedLate,
-      );
+      const outcome = await this.#assembler.accept(chunk);
       this.#note(partition, offset, file, outcome);
       return { outcome, commitNow: this.#ended(outcome) };
     }
     // The file is named finished in the group's commit before it is moved
     // into place (one commit for a batch of files): a member killed in
     // between finishes it at its next start, and no other member rebuilds it.
-    const outcome = await this.#assembler.acceptUnplaced(chunk, refusedLate);
+    const outcome = await this.#assembler.acceptUnplaced(chunk);
     if (outcome.kind !== "verified") {
       this.#note(partition, offset, file, outcome);
       return { outcome, commitNow: false };
@@ -169,15 +161,6 @@ export class GroupMember {
     } else {
       this.#files.unfinished(partition, offset, file);
     }
-  }
-
-  /**
-   * Awaited before each commit: the chunks whose handling went on before
-   * they were written are written and recorded (see
-   * {@linkcode FileAssembler.writesBehind}).
-   */
-  beforeCommit(): Promise<void> {
-    return this.#assembler.writesBehind();
   }
 
   /** Where to commit on `partition` once everything before `next` is handled. */

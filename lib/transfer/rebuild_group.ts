@@ -144,7 +144,6 @@ export class RebuildGroup {
         // Never past a forwarded chunk Kafka has not acknowledged.
         commitPoint: (partition, next) =>
           member.commitPoint(partition, route.holdBack(partition, next)),
-        beforeCommit: () => member.beforeCommit(),
         settle: route.settle,
         assigned: async (owned, committed) =>
           options.lost((await member.assigned(owned, committed)).lost),
@@ -272,15 +271,7 @@ export async function handleChunkMessage(
       await forwarder.forward(chunk, value!, where);
       return false;
     }
-    // A chunk found junk only once its handler went on (checked on the
-    // write worker) is skipped and said the same way, before the commit.
-    const late = (error: InvalidChunkError) =>
-      skipMessage(error, at, value, options);
-    const { outcome, commitNow, placed } = await member.accept(
-      chunk,
-      where,
-      late,
-    );
+    const { outcome, commitNow, placed } = await member.accept(chunk, where);
     if (placed) {
       // Moved into place after the commit naming it finished: reported then.
       where.afterCommit?.(async () =>
@@ -294,26 +285,16 @@ export async function handleChunkMessage(
     // Junk and hostile names are skipped; anything else is a real failure.
     const unsafe = error instanceof UnsafePathError;
     if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
-    skipMessage(error, at, value, options);
+    report.skipped++;
+    report.bytesSkipped += value?.byteLength ?? 0;
+    const why = (error as Error).message;
+    log.warn(
+      unsafe
+        ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
+        : `message at ${at} is not a valid file chunk (${why}); skipped`,
+    );
   }
   return false;
-}
-
-/** Counts and warns about a junk message or one naming an unsafe path. */
-function skipMessage(
-  error: InvalidChunkError | UnsafePathError,
-  at: string,
-  value: Uint8Array | null,
-  options: ChunkMessageOptions,
-): void {
-  options.report.skipped++;
-  options.report.bytesSkipped += value?.byteLength ?? 0;
-  const why = error.message;
-  options.log.warn(
-    error instanceof UnsafePathError
-      ? `SECURITY: message at ${at} names an unsafe path (${why}); skipped`
-      : `message at ${at} is not a valid file chunk (${why}); skipped`,
-  );
 }
 
 /** Reports what became of a chunk; a completed file goes to `finished`. */
