@@ -270,20 +270,10 @@ function firstEightFields(chunk: FileChunk): unknown[] {
   ];
 }
 
-/** Options of {@linkcode decodeChunk}. */
-export interface DecodeOptions {
-  /**
-   * Check the data against its SHA-512 (default true). False only for a
-   * caller that checks it itself before the data is used (the assembler,
-   * which for a big file has it checked on its write worker).
-   */
-  checkHash?: boolean;
-}
-
 /**
  * Decodes and checks a message value. Throws {@linkcode InvalidChunkError}
  * when it is not msgpack, has the wrong fields, or its data does not match its
- * hash (unless `checkHash` is false), offset or position.
+ * hash, offset or position.
  *
  * @example
  * ```ts
@@ -294,10 +284,7 @@ export interface DecodeOptions {
  * }
  * ```
  */
-export function decodeChunk(
-  value: Uint8Array | null,
-  options: DecodeOptions = {},
-): FileChunk {
+export function decodeChunk(value: Uint8Array | null): FileChunk {
   if (value === null) throw new InvalidChunkError("empty message");
   let fields: unknown;
   try {
@@ -333,28 +320,10 @@ export function decodeChunk(
     mtime: optionalMtime(mtime),
   };
   checkPosition(chunk);
-  if (options.checkHash !== false) checkChunkHash(chunk);
-  return chunk;
-}
-
-/** Why a chunk whose data does not match its SHA-512 is refused. */
-export const CHUNK_HASH_MISMATCH = "chunk data does not match its SHA-512";
-
-/**
- * Throws {@linkcode InvalidChunkError} when a chunk's data does not match
- * its SHA-512.
- *
- * @example
- * ```ts
- * import { checkChunkHash, type FileChunk } from "./chunk.ts";
- * declare const chunk: FileChunk; // from decodeChunk(value, { checkHash: false })
- * checkChunkHash(chunk);
- * ```
- */
-export function checkChunkHash(chunk: FileChunk): void {
   if (!sameBytes(sha512(chunk.data), chunk.chunkHash)) {
-    throw new InvalidChunkError(CHUNK_HASH_MISMATCH);
+    throw new InvalidChunkError("chunk data does not match its SHA-512");
   }
+  return chunk;
 }
 
 /** Offset, index and size must fit together: chunks are equal but the last. */

@@ -33,8 +33,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { checkChunkHash, type FileChunk, sameBytes } from "./chunk.ts";
-import { ChunkWrites } from "./chunk_writes.ts";
+import { type FileChunk, sameBytes } from "./chunk.ts";
 import { describeError, UserError } from "../common/cli.ts";
 
 export type { FileChunk, FileIdentity };
@@ -90,18 +89,6 @@ export interface UnplacedFile {
   relativePath: string;
   /** Moves the file into place, in turn with the chunks; call once. */
   place: () => Promise<ChunkOutcome>;
-}
-
-/**
- * A chunk of a big file handed to the write worker: `written` settles when
- * it is checked and on disk (or refused); then it is recorded, in turn.
- */
-interface Writing {
-  kind: "writing";
-  file: FileInAssembly;
-  chunk: FileChunk;
-  path: string;
-  written: Promise<void>;
 }
 
 /** A file whose hash matched, waiting to be moved into place. */
@@ -184,7 +171,6 @@ export class FileAssembler {
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
   readonly #hashes = new PartialHashes();
-  readonly #writes = new ChunkWrites();
   readonly #identities: FileIdentities;
   /** Files verified and waiting to be moved into place: their chunks are duplicates. */
   readonly #unplaced = new Set<string>();
@@ -284,7 +270,10 @@ export class FileAssembler {
     chunk: FileChunk,
     beforePlace?: () => Promise<void>,
   ): Promise<ChunkOutcome> {
-    const first = await this.#acceptInTurn(chunk, beforePlace !== undefined);
+    const step = this.#inTurn(() =>
+      this.#accept(chunk, beforePlace !== undefined)
+    );
+    const first = await step;
     if (first.kind !== "verified") return first;
     // Outside the queue: other files' chunks go on meanwhile.
     try {
@@ -316,41 +305,13 @@ export class FileAssembler {
    * ({@linkcode finishInterrupted}).
    */
   async acceptUnplaced(chunk: FileChunk): Promise<ChunkOutcome | UnplacedFile> {
-    const first = await this.#acceptInTurn(chunk, true);
+    const first = await this.#inTurn(() => this.#accept(chunk, true));
     if (first.kind !== "verified") return first;
     return {
       kind: "verified",
       relativePath: first.file.relativePath,
       place: () => this.#placeInTurn(first),
     };
-  }
-
-  /**
-   * Takes a chunk in turn; a chunk handed to the write worker is recorded
-   * in a second turn once written, so the chunks after it are taken (and
-   * their writes handed on) meanwhile.
-   */
-  async #acceptInTurn(
-    chunk: FileChunk,
-    verifyOnly: boolean,
-  ): Promise<ChunkOutcome | Verified> {
-    const first = await this.#inTurn(() => this.#accept(chunk, verifyOnly));
-    if (first.kind !== "writing") return first;
-    let failure: { error: unknown } | undefined;
-    await first.written.catch((error) => failure = { error });
-    return await this.#inTurn(() => {
-      const { file, path } = first;
-      file.writing?.delete(chunk.chunkIndex);
-      if (failure) throw failure.error;
-      // Given up meanwhile (its partition went elsewhere): not recorded.
-      if (this.#pending.get(file.key) !== file) {
-        return Promise.resolve({
-          kind: "written",
-          relativePath: file.relativePath,
-        });
-      }
-      return this.#written(file, chunk, path, verifyOnly);
-    });
   }
 
   /** Runs `work` after the chunks queued before it, one at a time. */
@@ -364,7 +325,6 @@ export class FileAssembler {
 
   /** Closes open files and the state database. */
   close(): void {
-    this.#writes.close();
     this.#hashes.close();
     this.#partials.closeAll();
     this.#state.close();
@@ -417,8 +377,6 @@ export class FileAssembler {
       const file = this.#pending.get(key);
       if (!file || unless?.()) return undefined;
       this.#partials.close(key);
-      // Writes handed on before must not bring the partial file back.
-      await this.#writes.closeFile(this.#partials.path(key));
       this.#hashes.drop(key);
       this.#pending.delete(key);
       await Deno.remove(this.#partials.path(key)).catch(() => {});
@@ -432,14 +390,10 @@ export class FileAssembler {
   async #accept(
     chunk: FileChunk,
     verifyOnly: boolean,
-  ): Promise<ChunkOutcome | Verified | Writing> {
+  ): Promise<ChunkOutcome | Verified> {
     const { key, relativePath, path } = this.identify(chunk);
 
     let file = this.#pending.get(key);
-    // A chunk of a big file in progress is checked on the write worker;
-    // any other is checked here first, so junk never gets further.
-    const checkedThere = file !== undefined && this.#writesOnWorker(file);
-    if (!checkedThere) checkChunkHash(chunk);
     if (!file && this.#unplaced.has(key)) {
       return { kind: "duplicate", relativePath };
     }
@@ -457,54 +411,16 @@ export class FileAssembler {
       this.#checkSize(key, relativePath, chunk);
       file = this.#startFile(key, relativePath, chunk);
     }
-    try {
-      checkFits(file, chunk);
-    } catch (error) {
-      // Junk is said to be junk first, as for any other chunk.
-      if (checkedThere) checkChunkHash(chunk);
-      throw error;
-    }
-    if (
-      isReceived(file, chunk.chunkIndex) || file.writing?.has(chunk.chunkIndex)
-    ) {
-      if (checkedThere) checkChunkHash(chunk);
+    checkFits(file, chunk);
+    if (isReceived(file, chunk.chunkIndex)) {
       return { kind: "duplicate", relativePath };
     }
-    if (this.#writesOnWorker(file)) {
-      (file.writing ??= new Set()).add(chunk.chunkIndex);
-      const written = this.#writes.write(
-        this.#partials.path(key),
-        chunk.offset,
-        chunk.data,
-        chunk.chunkHash,
-      );
-      return { kind: "writing", file, chunk, path, written };
-    }
+
     await this.#partials.writeAt(key, chunk.offset, chunk.data);
-    return await this.#written(file, chunk, path, verifyOnly);
-  }
-
-  /** Whether `file`'s chunks are checked and written on the write worker. */
-  #writesOnWorker(file: FileInAssembly): boolean {
-    return file.hashedTo !== undefined && this.#writes.available;
-  }
-
-  /**
-   * Records a chunk now on disk and, if it was the last one missing,
-   * finishes its file.
-   */
-  async #written(
-    file: FileInAssembly,
-    chunk: FileChunk,
-    path: string,
-    verifyOnly: boolean,
-  ): Promise<ChunkOutcome | Verified> {
-    this.#state.addChunk(file.key, chunk.chunkIndex);
+    this.#state.addChunk(key, chunk.chunkIndex);
     markReceived(file, chunk.chunkIndex);
     this.#hashWritten(file, chunk);
-    if (file.count < file.totalChunks) {
-      return { kind: "written", relativePath: file.relativePath };
-    }
+    if (file.count < file.totalChunks) return { kind: "written", relativePath };
     return await this.#finish(file, path, chunk.mtime, verifyOnly);
   }
 
@@ -622,8 +538,6 @@ export class FileAssembler {
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
     const partial = this.#partials.path(file.key);
-    // Every write of it is answered by now: this only lets its handle go.
-    void this.#writes.closeFile(partial).catch(() => {});
     const relativePath = file.relativePath;
     const done: ChunkOutcome = {
       kind: "reconstructed",

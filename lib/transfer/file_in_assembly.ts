@@ -56,11 +56,6 @@ export interface FileInAssembly {
    * worker was told are on disk without gaps. Undefined for other files.
    */
   hashedTo?: number;
-  /**
-   * Chunks handed to the write worker (`ChunkWrites`) and not yet answered:
-   * not on disk yet, but a second copy of one is a duplicate.
-   */
-  writing?: Set<number>;
 }
 
 /**

@@ -43,12 +43,7 @@ import { ByFileRoute } from "./by_file_route.ts";
 import type { ChunkOutcome, FileAssembler } from "./file_assembler.ts";
 import { startExpiry } from "./file_expiry.ts";
 import { GroupMember } from "./group_member.ts";
-import {
-  checkChunkHash,
-  decodeChunk,
-  type FileChunk,
-  InvalidChunkError,
-} from "./chunk.ts";
+import { decodeChunk, type FileChunk, InvalidChunkError } from "./chunk.ts";
 import { type ChunkForwarder, isWholeFileChunk } from "./repartition.ts";
 import { joinNotice, type ReconstructReport } from "./reconstructor.ts";
 import { UnsafePathError } from "./safe_paths.ts";
@@ -261,13 +256,10 @@ export async function handleChunkMessage(
     plain = opened;
   }
   try {
-    // Its SHA-512 is checked by the assembler (for a big file, on a second
-    // core), before any of it is written.
-    const chunk = decodeChunk(plain, { checkHash: false });
+    const chunk = decodeChunk(plain);
     // Not said to share a partition with its file: off to where its file goes.
     // Its bytes as read: the repartition topic never carries plaintext.
     if (forwarder && !isWholeFileChunk(where.headers)) {
-      checkChunkHash(chunk); // Junk is not forwarded.
       await forwarder.forward(chunk, value!, where);
       return false;
     }
