@@ -358,9 +358,14 @@ Deno.test("the whole story with the tools: upload_data_file exits, reconstruct_d
       ]);
       strictEqual(sent.code, 0, sent.stdout + sent.stderr);
 
-      // Nobody answers: after its waits the reconstructor keeps all four.
+      // Nobody answers: after its waits the reconstructor keeps all four
+      // (--key_wait_seconds: 3 s, then 3 s each, not OpenMSIStream's 60 s
+      // and 5 s each, which only made the test wait).
       const rebuilt = `${outDir}/rebuilt`;
-      const reconstructor = Reconstructor.start(rcConfig, topic, rebuilt);
+      const reconstructor = Reconstructor.start(rcConfig, topic, rebuilt, [
+        "--key_wait_seconds",
+        "3",
+      ]);
       const deadline = Date.now() + 240_000;
       while ((await listKeptMessages(`${ROOT}${rebuilt}`)).length < 4) {
         ok(!reconstructor.exited && Date.now() < deadline, "never kept");

@@ -249,7 +249,7 @@ Deno.test("heartbeats: a [heartbeat] section with its own broker and login is re
 });
 
 Deno.test({
-  name: "heartbeats: stop broker",
+  name: "heartbeats: release the shared broker",
   fn: async () => {
     await broker.stop();
   },

@@ -10,12 +10,10 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { compressionsAlgorithms } from "@platformatic/kafka";
-import { resolveClasspath } from "../lib/kafka/maven_classpath.ts";
 import { randomBytes } from "./helpers/kafka.ts";
-import { commandOutput } from "./helpers/kafka_readers.ts";
+import { commandOutput, javaHelperArgs } from "./helpers/kafka_readers.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 
-const KAFKA_LZ4_JAVA = `${ROOT}tests/helpers/java/KafkaLz4.java`;
 const LZ4_MAGIC = 0x184d2204;
 
 /** Reproducible bytes: random, text-like (compressible), or zeros. */
@@ -89,9 +87,7 @@ Deno.test("lz4 frames the client library writes are read back identical by Kafka
       args.push(`${dir}/${name}.lz4`, `${dir}/${name}`);
     }
     await commandOutput("java", [
-      "-cp",
-      await resolveClasspath(),
-      KAFKA_LZ4_JAVA,
+      ...await javaHelperArgs("KafkaLz4"),
       "decode",
       ...args,
     ]);
@@ -110,7 +106,7 @@ Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decod
       javaArgs.push(`${dir}/${name}`, `${dir}/${name}.java.lz4`);
       javaChecksumArgs.push(`${dir}/${name}`, `${dir}/${name}.javasum.lz4`);
     }
-    const classpath = await resolveClasspath();
+    const kafkaLz4 = await javaHelperArgs("KafkaLz4");
     for (
       const [mode, args] of [["encode", javaArgs], [
         "encode-checksum",
@@ -118,9 +114,7 @@ Deno.test("lz4 frames from the reference tool and from Kafka's Java writer decod
       ]] as const
     ) {
       await commandOutput("java", [
-        "-cp",
-        classpath,
-        KAFKA_LZ4_JAVA,
+        ...kafkaLz4,
         mode,
         ...args,
       ]);

@@ -16,6 +16,7 @@ import {
   withEncryptedRig,
 } from "./helpers/kafkacrypto_peer.ts";
 import {
+  askForKeysEvery,
   OpenMsiDirectoryUpload,
   OpenMsiDownloadDirectory,
   provisionOpenMsiNode,
@@ -66,7 +67,7 @@ async function provisionBoth(
     ROOT_PASSWORD,
     broker.bootstrap,
   );
-  await provisionOpenMsiNode(
+  const omsiConfig = await provisionOpenMsiNode(
     nodesDir,
     omsiNode,
     ROOT_PASSWORD,
@@ -74,6 +75,8 @@ async function provisionBoth(
     "simple-provision.py",
     topic,
   );
+  // OpenMSIStream's reader asks again for a key every 3 s, not every 60 s.
+  await askForKeysEvery(omsiConfig, 3);
   return {
     project: await projectConfig(nodesDir, broker.bootstrap, projectNode),
     omsi: await writeOpenMsiConfig(nodesDir, broker.bootstrap, {

@@ -188,7 +188,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "status: stop broker",
+  name: "status: release the shared broker",
   fn: async () => {
     await broker.stop();
   },

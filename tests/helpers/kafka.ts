@@ -3,7 +3,9 @@
  * files that point at it, and a way to produce hand-made messages.
  *
  * The broker is the project's own (`deno task kafka start --port 19092`, data
- * in `.kafka/19092`; `TEST_KAFKA_PORT` picks another port), or the one in `KAFKA_BOOTSTRAP_SERVERS` when that is set.
+ * in `.kafka/19092`; `TEST_KAFKA_PORT` picks another port), started once per
+ * `deno test` run and shared by every test file, or the one in
+ * `KAFKA_BOOTSTRAP_SERVERS` when that is set.
  * There is no mock: if no broker can be had, the tests fail.
  *
  * @module
@@ -37,12 +39,27 @@ const TEST_BROKER_PORT = Number(Deno.env.get("TEST_KAFKA_PORT") ?? 19092);
 /** A broker the tests can use. */
 export interface TestBroker {
   bootstrap: string;
-  /** Stops the broker if this helper started it. */
+  /**
+   * Lets go of the broker. The shared test broker keeps running for the next
+   * test file and stops when the `deno test` run ends (see
+   * {@linkcode startTestBroker}), so this does not stop it.
+   */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the tests' broker (or uses `KAFKA_BOOTSTRAP_SERVERS`).
+ * Hands out the tests' broker (or uses `KAFKA_BOOTSTRAP_SERVERS`).
+ *
+ * One broker serves the whole `deno test` run: the first test file that asks
+ * starts it (`deno task kafka start`, which returns at once when it already
+ * runs), and every later file gets the same one, so the run pays for one JVM
+ * start instead of one per file. Tests keep apart through their own topics
+ * (`uniqueTopic`) and consumer groups. Deno runs each test file in its own
+ * isolate, so no module state survives from one file to the next: what the
+ * files share is the broker process itself, and a small watcher process
+ * (started once per run, see `stopWhenTestRunEnds`) stops it once the
+ * `deno test` process has gone, whether the run passed, failed or was
+ * interrupted with Ctrl-C.
  *
  * @example
  * ```ts
@@ -61,12 +78,54 @@ export async function startTestBroker(): Promise<TestBroker> {
       `the test broker did not start:\n${started.stdout}\n${started.stderr}`,
     );
   }
+  await stopWhenTestRunEnds(port);
   return {
     bootstrap: `127.0.0.1:${port}`,
-    stop: async () => {
-      await runTask("kafka", ["stop", "--port", port]);
-    },
+    stop: () => Promise.resolve(),
   };
+}
+
+/**
+ * Makes sure the broker on `port` is stopped once this `deno test` process
+ * ends: the first call of a run starts a detached shell that waits for
+ * `Deno.pid` to go away and then runs `deno task kafka stop --port <port>`.
+ * A file in the broker's folder names the run that has its watcher, so the
+ * later test files (fresh isolates, same pid) do not start another.
+ *
+ * The watcher is a grandchild (the shell that starts it exits at once), so no
+ * child process or pipe of the test is left open for the sanitizers to
+ * report; it ignores SIGINT and SIGHUP, so a Ctrl-C that ends the run still
+ * lets it stop the broker.
+ */
+async function stopWhenTestRunEnds(port: string): Promise<void> {
+  const marker = `${ROOT}.kafka/${port}/stopped-after-run`;
+  const owner = await Deno.readTextFile(marker).catch(() => "");
+  if (owner.trim() === String(Deno.pid)) return;
+  await Deno.writeTextFile(marker, `${Deno.pid}\n`);
+  const watcher = [
+    'trap "" INT HUP',
+    'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
+    'rm -f "$4"',
+    'exec "$2" task --quiet kafka stop --port "$3"',
+  ].join("; ");
+  const launched = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `(${watcher}) </dev/null >/dev/null 2>&1 &`,
+      "sh",
+      String(Deno.pid),
+      Deno.execPath(),
+      port,
+      marker,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!launched.success) {
+    throw new Error("could not start the watcher that stops the test broker");
+  }
 }
 
 /**

@@ -201,9 +201,9 @@ export interface EncryptedRig {
 }
 
 /**
- * Runs `test` on a started test broker with a fresh nodes folder, a fresh
+ * Runs `test` on the (shared) test broker with a fresh nodes folder, a fresh
  * out folder and a new topic name (prefixes as named); removes both folders
- * and stops the broker afterwards, whether `test` passed or not.
+ * and lets go of the broker afterwards, whether `test` passed or not.
  */
 export async function withEncryptedRig(
   prefixes: { nodes: string; out: string; topic: string },

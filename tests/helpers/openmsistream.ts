@@ -111,6 +111,28 @@ export async function pointNodeAtBroker(
 }
 
 /**
+ * Makes KafkaCrypto (OpenMSIStream's reader) ask again for a key it lacks
+ * every `seconds` instead of its default 60 s (`crypto_sub_interval` in the
+ * node's own section). A reader whose first request is answered before it
+ * listens for the answer otherwise idles a minute before asking again; the
+ * outcome the tests check (the file rebuilt, identical) is the same.
+ */
+export async function askForKeysEvery(
+  nodeConfig: string,
+  seconds: number,
+): Promise<void> {
+  const sections = parseNodeConfig(await Deno.readTextFile(nodeConfig));
+  const nodeId = sections.get("DEFAULT")?.get("node_id") ??
+    nodeConfig.split("/").at(-1)!.replace(/\.config$/, "");
+  const own = sections.get(nodeId) ?? new Map<string, string>();
+  own.set("crypto_sub_interval", String(seconds));
+  sections.set(nodeId, own);
+  await Deno.writeTextFile(nodeConfig, formatNodeConfig(sections), {
+    mode: 0o600,
+  });
+}
+
+/**
  * Provisions `nodeId` in `ROOT/dir/NAME/` (where an OpenMSIStream config in
  * `dir` finds it) with the project's `deno task provision_node` or with
  * KafkaCrypto's `tools/simple-provision.py`, both from `rootPassword`, and
