@@ -106,8 +106,8 @@ Deno.test("OpenMSIStream -> OpenMSIStream encrypted (nodes from provision_node a
       let missing: string[];
       try {
         // The uploader runs meanwhile: it answers the receiver's key requests.
-        missing = await download.waitForFiles(
-          [`${rebuilt}/marked.bin`],
+        missing = await download.waitForCopies(
+          [[`${rebuilt}/marked.bin`, `${watched}/marked.bin`]],
           240_000,
         );
       } finally {
