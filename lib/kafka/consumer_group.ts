@@ -101,11 +101,14 @@ const SESSION_TIMEOUT_MS = 10_000;
  * `max.partition.fetch.bytes` says otherwise. 1 MiB is two chunks of
  * 512 KiB: since each file has its own partition, the rebuild waited on the
  * broker after every second chunk (measured with kafkajs: 37 MB/s, 119 MB/s
- * with 8 MiB).
+ * with 8 MiB). 4 MiB, not 8: each fetch's bytes are held twice (the
+ * response, and the chunks copied out of it) until V8 collects them; a
+ * 256 MiB rebuild at 512 KiB peaked at 155-165 MB instead of 175-210 MB,
+ * at the same CPU time (side by side, issue 22).
  */
-export const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
+export const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
-const FETCH_BYTES = 8 * 1024 * 1024;
+const FETCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * How many consumers group `groupId` lists now (0 for a group Kafka does not
