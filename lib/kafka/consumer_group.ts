@@ -103,7 +103,7 @@ const SESSION_TIMEOUT_MS = 10_000;
  * broker after every second chunk (measured with kafkajs: 37 MB/s, 119 MB/s
  * with 8 MiB). 4 MiB, not 8: each fetch's bytes are held twice (the
  * response, and the chunks copied out of it) until V8 collects them; a
- * 256 MiB rebuild at 512 KiB peaked at 155-165 MB instead of 175-210 MB,
+ * 256 MiB rebuild at 512 KiB peaked at 155-167 MB instead of 173-209 MB,
  * at the same CPU time (side by side, issue 22).
  */
 export const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
