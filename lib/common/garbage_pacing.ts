@@ -4,12 +4,15 @@
  *
  * The Kafka client reads each fetch, and copies each produce batch, into
  * fresh buffers that outlive a young-generation collection. V8 frees such
- * buffers only in a full collection, which it starts once about 64 MB of
- * them wait: a transfer's resident memory rose by that much. Collecting
- * every few MiB moved keeps it near what is really in use, at a price: each
- * collection takes 10-20 ms of the main thread on a 2-core machine, and a
- * 512 MiB rebuild ran 16-59% slower, so no task sets `--expose-gc`; it is
- * for a machine short of memory.
+ * buffers only in a full collection, which it starts once about 50-64 MB of
+ * them wait (more while it marks, the faster they come): a transfer's
+ * resident memory rose by that much. Collecting every few MiB moved keeps it
+ * near what is really in use, at a price: each collection costs 20-30 ms of
+ * CPU on a 2-core machine. 256 MiB side by side (issue 22, 2 runs each):
+ * peak RSS upload 16 KiB 197-208 -> 140-143 MB, rebuild 16 KiB 205-208 ->
+ * 146-147, rebuild 512 KiB 160-173 -> 151-160, for 25-50% more CPU seconds
+ * (a 512 MiB rebuild earlier ran 16-59% slower), so no task sets
+ * `--expose-gc`; it is for a machine short of memory.
  *
  * @example
  * ```ts

@@ -66,10 +66,20 @@ const COMPRESSION: Record<
  * Full garbage collections every 8 MiB of messages sent, in a process run
  * with `--v8-flags=--expose-gc` (no task sets it): the client's copies of
  * each batch are freed only in a full collection (see garbage_pacing.ts).
- * Peak RSS of a 512 MiB upload at 16 KiB: 210-225 MB without, 150-156 MB
- * with.
+ * Peak RSS of a 256 MiB upload at 16 KiB: 197-208 MB without, 140-143 MB
+ * with, for 25-30% more CPU time.
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
+
+/**
+ * Message bytes that may wait to be sent, by default: 4 MiB, four batches
+ * of the default `batch.size`. With 16 MiB a 256 MiB upload peaked 15-50 MB
+ * higher (16 KiB chunks: 214-240 MB, 192-226 with 4 MiB; 512 KiB chunks:
+ * 164-217, 160-164), at the same CPU time: the queued chunks, and the
+ * client's copies of the batches made from them, wait for V8's next full
+ * collection (issue 22).
+ */
+export const QUEUED_BYTES = 4 * 1024 * 1024;
 
 /** One message on its way, with what to do when Kafka answers. */
 export interface OutgoingMessage {
@@ -99,7 +109,7 @@ export interface ChunkProducerOptions {
   workers: number;
   /** Messages that may wait in memory (`--queue_max_size`). */
   maxQueuedChunks: number;
-  /** Bytes that may wait in memory; default 16 MiB. */
+  /** Bytes that may wait in memory; default {@linkcode QUEUED_BYTES}. */
   maxQueuedBytes?: number;
   /**
    * How long a batch Kafka did not acknowledge (broker away, leader moving)
@@ -342,7 +352,7 @@ export class ChunkProducer {
     this.#producers = producers;
     this.#queue = new StreamQueue<OutgoingMessage>({
       maxItems: options.maxQueuedChunks,
-      maxBytes: options.maxQueuedBytes ?? 16 * 1024 * 1024,
+      maxBytes: options.maxQueuedBytes ?? QUEUED_BYTES,
       sizeOf: (message) => message.value.length,
     });
     this.#options = options;

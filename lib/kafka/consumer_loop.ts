@@ -149,14 +149,14 @@ interface Lane {
 
 /**
  * Full garbage collections every 8 MiB of messages handled, in a process
- * run with `--v8-flags=--expose-gc` (no task sets it): peak RSS of a 512 MiB
- * rebuild 175-220 MB without, 150-160 MB with, but 16-59% slower (side by
- * side, 3 runs each; see garbage_pacing.ts and the README's benchmark).
+ * run with `--v8-flags=--expose-gc` (no task sets it): peak RSS of a 256 MiB
+ * rebuild 160-208 MB without, 146-160 MB with, but for 25-50% more CPU time
+ * (side by side; see garbage_pacing.ts and the README's benchmark).
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
-const DRAINED_BYTES = 2 * 1024 * 1024;
+const DRAINED_BYTES = 1024 * 1024;
 
 /**
  * The partitions of one consumer, each handled in order, several at once.

@@ -1,0 +1,62 @@
+/**
+ * The upload's first pass (file_chunks.ts `planChunks`) gives each chunk the
+ * SHA-512 of its bytes and the file the SHA-512 of all of them, for an empty
+ * file, a small one (hashed here) and one of 16 MiB or more (its blocks
+ * shared with the hash worker, copied before WebCrypto hashes the chunks).
+ */
+import { strictEqual } from "node:assert/strict";
+import { planChunks } from "../lib/transfer/file_chunks.ts";
+import { sha512, toHex } from "../lib/transfer/chunk.ts";
+
+/** Random bytes (getRandomValues fills at most 64 KiB at once). */
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65536) {
+    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65536)));
+  }
+  return bytes;
+}
+
+/** Plans `bytes` written to a file and checks every hash against node:crypto's. */
+async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "file_chunks_test_" });
+  try {
+    const path = `${dir}/data.bin`;
+    await Deno.writeFile(path, bytes);
+    const plan = await planChunks(path, chunkSize);
+    const chunks = Math.max(1, Math.ceil(bytes.length / chunkSize));
+    strictEqual(plan.totalChunks, chunks);
+    strictEqual(plan.size, bytes.length);
+    strictEqual(toHex(plan.fileHash), toHex(sha512(bytes)));
+    for (let index = 0; index < chunks; index++) {
+      const piece = bytes.subarray(
+        index * chunkSize,
+        Math.min(bytes.length, (index + 1) * chunkSize),
+      );
+      strictEqual(
+        toHex(plan.chunkHashes.subarray(index * 64, (index + 1) * 64)),
+        toHex(sha512(piece)),
+        `chunk ${index} of ${chunks}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("planChunks hashes every chunk and the whole file", async (t) => {
+  await t.step("an empty file is one chunk of no bytes", async () => {
+    await checkPlan(new Uint8Array(0), 16384);
+  });
+  await t.step("a small file, its last chunk short", async () => {
+    await checkPlan(randomBytes(3 * 16384 + 77), 16384);
+  });
+  await t.step(
+    "a 20 MiB file (hash worker, shared blocks) at 16 KiB and 512 KiB",
+    async () => {
+      const bytes = randomBytes(20 * 1024 * 1024 + 4321);
+      await checkPlan(bytes, 16384);
+      await checkPlan(bytes, 524288);
+    },
+  );
+});
