@@ -10,7 +10,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { countMessages, sha512File } from "./kafka.ts";
+import { countMessages, createTopic, sha512File } from "./kafka.ts";
 import { ROOT } from "./run_task.ts";
 import { provisionWithTask, simpleProvision } from "./kafkacrypto_peer.ts";
 import {
@@ -280,7 +280,12 @@ class OpenMsiProgram {
 
 /** A running OpenMSIStream `DataFileUploadDirectory`, stopped with `q`. */
 export class OpenMsiDirectoryUpload extends OpenMsiProgram {
-  /** Starts uploading `folder` (files already in it too) to `topic`. */
+  /**
+   * Starts uploading `folder` (files already in it too) to `topic`, made
+   * first when missing (one partition, as the broker would): the uploader
+   * reads the topic's partitions at start and stops when there are none
+   * yet (on a shared broker, auto-creation may not be done by then).
+   */
   static async start(
     bootstrap: string,
     config: string,
@@ -288,6 +293,7 @@ export class OpenMsiDirectoryUpload extends OpenMsiProgram {
     folder: string,
     chunkSize: number,
   ): Promise<OpenMsiDirectoryUpload> {
+    await createTopic(bootstrap, topic, 1);
     return new OpenMsiDirectoryUpload(
       await OpenMsiProgram.spawn(
         bootstrap,
