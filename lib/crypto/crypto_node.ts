@@ -56,6 +56,16 @@ export const KEYS_SUFFIX = ".keys";
 export const SUBSCRIPTIONS_SUFFIX = ".subs";
 /** How often a missing key is asked for again (KafkaCrypto: every 60 s). */
 const REQUEST_AGAIN_MS = 5_000;
+/**
+ * When a reply to a fresh request is sent again (ms after the first): a
+ * KafkaCrypto reader starts reading `ROOT.keys` at the topic's end, fixed a
+ * second or two after its request went out, so a reply sent sooner is never
+ * read and the reader asks again only a minute later (its
+ * `crypto_sub_interval`). The copies are ignored once it has the key.
+ */
+const ANSWER_AGAIN_MS = [2_000, 5_000, 10_000, 20_000];
+/** Requests older than this (by Kafka timestamp) are answered only once. */
+const FRESH_REQUEST_MS = 30_000;
 
 /** A Kafka key or a Kafka value. */
 export type MessagePart = "key" | "value";
@@ -117,6 +127,8 @@ export class CryptoNode {
   readonly #topicsInPlace = new Set<string>();
   readonly #lastRequest = new Map<string, number>();
   readonly #waiters = new Set<() => void>();
+  readonly #answersAgain = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
 
   private constructor(
     node: OpenNode,
@@ -186,7 +198,7 @@ export class CryptoNode {
     await this.#ensureTopic(root + KEYS_SUFFIX);
     await this.#listen(
       root + REQUESTS_SUFFIX,
-      (key, value) => this.#answer(root, key, value),
+      (key, value, sentMs) => this.#answer(root, key, value, sentMs),
     );
   }
 
@@ -272,6 +284,9 @@ export class CryptoNode {
    * ```
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#answersAgain) clearTimeout(timer);
+    this.#answersAgain.clear();
     for (const wake of this.#waiters) wake();
     await Promise.allSettled(this.#streams.map((stream) => stream.close()));
     await Promise.allSettled(
@@ -374,11 +389,15 @@ export class CryptoNode {
   /**
    * Answers one request with the secrets of `root` it asks for (its key
    * lists the key indexes, as KafkaCrypto's): this run's and the kept ones.
+   * A request sent less than {@linkcode FRESH_REQUEST_MS} ago (`sentMs`, its
+   * Kafka timestamp) gets the same reply again later (see
+   * {@linkcode ANSWER_AGAIN_MS}).
    */
   async #answer(
     root: string,
     key: Uint8Array,
     value: Uint8Array,
+    sentMs: number,
   ): Promise<void> {
     const asked = requestedIndexes(key);
     const known: ExchangedSecret[] = this.#kept.filter((kept) =>
@@ -395,7 +414,26 @@ export class CryptoNode {
     }).map(({ keyIndex, secret }) => ({ keyIndex, secret }));
     if (shared.length === 0) return;
     const reply = await answerKeyRequest(this.#node, root, value, shared);
-    if (reply) await this.#send(root + KEYS_SUFFIX, reply.key, reply.value);
+    if (!reply) return;
+    await this.#send(root + KEYS_SUFFIX, reply.key, reply.value);
+    if (Date.now() - sentMs < FRESH_REQUEST_MS) {
+      this.#answerAgain(root + KEYS_SUFFIX, reply.key, reply.value);
+    }
+  }
+
+  /**
+   * Sends a reply again at each of {@linkcode ANSWER_AGAIN_MS} (until the
+   * node closes), for a reader that was not yet reading `ROOT.keys`.
+   */
+  #answerAgain(topic: string, key: Uint8Array, value: Uint8Array): void {
+    for (const delay of ANSWER_AGAIN_MS) {
+      const timer = setTimeout(() => {
+        this.#answersAgain.delete(timer);
+        if (this.#closed) return;
+        this.#send(topic, key, value).catch(() => {});
+      }, delay);
+      this.#answersAgain.add(timer);
+    }
   }
 
   /** Stores the secrets of a reply meant for us. */
@@ -456,10 +494,17 @@ export class CryptoNode {
     }
   }
 
-  /** Reads `topic` from its beginning, handing each message to `handle`. */
+  /**
+   * Reads `topic` from its beginning, handing each message (and its Kafka
+   * timestamp, ms) to `handle`.
+   */
   async #listen(
     topic: string,
-    handle: (key: Uint8Array, value: Uint8Array) => Promise<void>,
+    handle: (
+      key: Uint8Array,
+      value: Uint8Array,
+      sentMs: number,
+    ) => Promise<void>,
   ): Promise<void> {
     if (this.#listening.has(topic)) return;
     this.#listening.add(topic);
@@ -482,9 +527,11 @@ export class CryptoNode {
     (async () => {
       for await (const message of stream) {
         if (message.value) {
-          await handle(message.key ?? new Uint8Array(0), message.value).catch(
-            () => {},
-          );
+          await handle(
+            message.key ?? new Uint8Array(0),
+            message.value,
+            Number(message.timestamp),
+          ).catch(() => {});
         }
       }
     })().catch(() => {});

@@ -113,9 +113,10 @@ export async function pointNodeAtBroker(
 /**
  * Makes KafkaCrypto (OpenMSIStream's reader) ask again for a key it lacks
  * every `seconds` instead of its default 60 s (`crypto_sub_interval` in the
- * node's own section). A reader whose first request is answered before it
- * listens for the answer otherwise idles a minute before asking again; the
- * outcome the tests check (the file rebuilt, identical) is the same.
+ * node's own section). It reads `ROOT.keys` from the topic's end, fixed a
+ * second or two after its first request: a producer that answers only once
+ * and sooner leaves it waiting for its next request (the project's CryptoNode
+ * sends each answer again, so tests of it keep the default).
  */
 export async function askForKeysEvery(
   nodeConfig: string,
