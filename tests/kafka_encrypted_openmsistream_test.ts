@@ -66,7 +66,7 @@ async function provisionBoth(
     ROOT_PASSWORD,
     broker.bootstrap,
   );
-  const omsiConfig = await provisionOpenMsiNode(
+  await provisionOpenMsiNode(
     nodesDir,
     omsiNode,
     ROOT_PASSWORD,

@@ -2,7 +2,6 @@
 calls KafkaCrypto's public classes). Usage:
   kafkacrypto_peer.py NODE.config BOOTSTRAP TOPIC produce VALUE...   (then stays $STAY s to answer key requests)
   kafkacrypto_peer.py NODE.config BOOTSTRAP TOPIC consume COUNT       (prints 'clear VALUE' per value, then 'pending N')
-$SUB_INTERVAL: seconds between a reader's key requests (KafkaCrypto's default: 60).
 """
 import sys, os, time, logging
 from kafkacrypto import KafkaCrypto, KafkaCryptoStore, KafkaConsumer, KafkaProducer
@@ -11,9 +10,6 @@ os.chdir(os.path.dirname(os.path.abspath(config)))
 kcs = KafkaCryptoStore(os.path.basename(config), conf_global_logger=False)
 kcs.store_value('bootstrap_servers', bootstrap, section='kafka')
 kcs.store_value('security_protocol', 'PLAINTEXT', section='kafka')
-# A reader asks again for a key it lacks every $SUB_INTERVAL s (KafkaCrypto's default: 60 s).
-if os.environ.get('SUB_INTERVAL'):
-  kcs.store_value('crypto_sub_interval', os.environ['SUB_INTERVAL'])
 kcc = KafkaConsumer(**kcs.get_kafka_config('consumer', extra='crypto'))
 kcp = KafkaProducer(**kcs.get_kafka_config('producer', extra='crypto'))
 kc = KafkaCrypto(None, kcp, kcc, config=kcs)
