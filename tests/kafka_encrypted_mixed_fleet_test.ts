@@ -20,6 +20,7 @@ import {
   provisionOpenMsiNode,
   writeOpenMsiConfig,
 } from "./helpers/openmsistream.ts";
+import { rebuiltIn, waitForRebuilt, waitUntilShared } from "./helpers/fleet.ts";
 import { ROOT } from "./helpers/run_task.ts";
 
 const PASSWORD = "encrypted mixed fleet root password";
@@ -60,58 +61,6 @@ async function writeFiles(folder: string): Promise<Map<string, string>> {
     files.set(name, await sha512File(`${ROOT}${folder}/${name}`));
   }
   return files;
-}
-
-/** The partitions a member says it owns (typing `check`), or undefined. */
-async function ownedBy(member: Reconstructor): Promise<string | undefined> {
-  const before = member.stdout.text.length;
-  await member.type("check");
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && !member.exited) {
-    const found = member.stdout.text.slice(before)
-      .match(/owns partition\(s\) ([\d,]+|none);/);
-    if (found) return found[1];
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return undefined;
-}
-
-/** Waits until both members own partitions and together all of them. */
-async function waitUntilShared(members: Reconstructor[]): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    const owned = await Promise.all(members.map(ownedBy));
-    const all = new Set(owned.flatMap((o) => o?.split(",") ?? []));
-    all.delete("none");
-    if (
-      all.size === PARTITIONS && owned.every((o) => o && o !== "none")
-    ) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error("the two members never shared the partitions");
-}
-
-/** The files rebuilt in a WORKINGDIR (its state folder left out). */
-async function rebuiltIn(workingDir: string): Promise<string[]> {
-  const names: string[] = [];
-  const folder = `${ROOT}${workingDir}`;
-  if (!await Deno.stat(folder).then(() => true, () => false)) return names;
-  for await (const entry of Deno.readDir(folder)) {
-    if (entry.isFile) names.push(entry.name);
-  }
-  return names.sort();
-}
-
-/** Waits until every file is in one of `dirs` (a guard against a hang). */
-async function waitForAll(names: string[], dirs: string[]): Promise<void> {
-  const deadline = Date.now() + 240_000;
-  while (Date.now() < deadline) {
-    const found = new Set((await Promise.all(dirs.map(rebuiltIn))).flat());
-    if (names.every((name) => found.has(name))) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const found = await Promise.all(dirs.map(rebuiltIn));
-  throw new Error(`not every file was rebuilt in time: ${found.join(" | ")}`);
 }
 
 Deno.test("encrypted mixed fleet: OpenMSIStream spreads encrypted chunks, a group of two reconstructors on two different nodes rebuilds every file once, SHA-512-identical; kcat finds no marker or file name on the data or repartition topic", async () => {
@@ -158,7 +107,7 @@ Deno.test("encrypted mixed fleet: OpenMSIStream spreads encrypted chunks, a grou
       }
       let upload: OpenMsiDirectoryUpload | undefined;
       try {
-        await waitUntilShared(members);
+        await waitUntilShared(members, PARTITIONS, 90_000);
         const source = `${outDir}/source`;
         const files = await writeFiles(source);
         // The uploader stays up meanwhile: it answers both nodes' requests.
@@ -169,7 +118,7 @@ Deno.test("encrypted mixed fleet: OpenMSIStream spreads encrypted chunks, a grou
           `${ROOT}${source}`,
           CHUNK,
         );
-        await waitForAll([...files.keys()], dirs);
+        await waitForRebuilt([...files.keys()], dirs, 240_000);
         const sent = FILE_CHUNKS.reduce((a, b) => a + b, 0);
         await upload.finish(broker.bootstrap, topic, sent);
         upload = undefined;

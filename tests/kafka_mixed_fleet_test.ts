@@ -22,6 +22,12 @@ import {
   OpenMsiDirectoryUpload,
   writeOpenMsiConfig,
 } from "./helpers/openmsistream.ts";
+import {
+  rebuiltIn,
+  shareLine,
+  waitForRebuilt,
+  waitUntilShared,
+} from "./helpers/fleet.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 
 const CHUNK = 16 * 1024;
@@ -85,35 +91,6 @@ function member(
   ]);
 }
 
-/** Types `check` and returns the share line it printed. */
-async function shareLine(task: Reconstructor): Promise<string> {
-  const before = task.stdout.text.length;
-  await task.type("check");
-  const pattern = /owns partition\(s\) [^\n]*group lag (\d+|unknown) message/;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && !task.exited) {
-    const found = task.stdout.text.slice(before).match(pattern);
-    if (found) return found[0];
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no answer to check:\n${task.stdout.text}`);
-}
-
-/** Waits until the members together own every partition, each at least one. */
-async function waitUntilShared(members: Reconstructor[]): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const owned = (await Promise.all(members.map(shareLine))).map((line) =>
-      line.match(/owns partition\(s\) ([\d,]+|none);/)![1]
-    );
-    const all = new Set(owned.flatMap((o) => o.split(",")));
-    all.delete("none");
-    if (all.size === PARTITIONS && owned.every((o) => o !== "none")) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error("the members never shared the partitions");
-}
-
 /** Types `check` until the group (both topics) shows lag 0 and no file open. */
 async function waitForLagZero(task: Reconstructor): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -126,17 +103,6 @@ async function waitForLagZero(task: Reconstructor): Promise<void> {
   throw new Error(`lag never 0: ${line}`);
 }
 
-/** The rebuilt files in a WORKINGDIR (state folder left out; none before it exists). */
-async function rebuiltIn(workingDir: string): Promise<string[]> {
-  const names: string[] = [];
-  const folder = `${ROOT}${workingDir}`;
-  if (!await Deno.stat(folder).then(() => true, () => false)) return names;
-  for await (const entry of Deno.readDir(folder)) {
-    if (entry.isFile) names.push(entry.name);
-  }
-  return names.sort();
-}
-
 /** Partial files left in a WORKINGDIR's state folder. */
 async function partialsIn(workingDir: string): Promise<string[]> {
   const names: string[] = [];
@@ -146,18 +112,9 @@ async function partialsIn(workingDir: string): Promise<string[]> {
 }
 
 /** Waits until every file of `sources` is in one of `dirs`. */
-async function waitForAll(sources: Source[], dirs: string[]): Promise<void> {
+function waitForAll(sources: Source[], dirs: string[]): Promise<void> {
   const names = sources.flatMap((s) => [...s.files.keys()]);
-  // A guard against a hang, not a speed check: a member killed holds its
-  // partitions until Kafka drops it, and a loaded machine is slow.
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const found = new Set((await Promise.all(dirs.map(rebuiltIn))).flat());
-    if (names.every((name) => found.has(name))) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  const found = await Promise.all(dirs.map(rebuiltIn));
-  throw new Error(`not every file was rebuilt in time: ${found.join(" | ")}`);
+  return waitForRebuilt(names, dirs, 180_000);
 }
 
 /** Every file is in exactly one of `dirs`, identical to its original. */
@@ -200,7 +157,7 @@ Deno.test("a group rebuilds what OpenMSIStream spread over partitions, each file
         ]);
         const dirs = [0, 1, 2].map((i) => `${dir}/kill-member${i}`);
         const members = dirs.map((d) => member(config, topic, group, d));
-        await waitUntilShared(members);
+        await waitUntilShared(members, PARTITIONS, 60_000);
         const uploading = openMsiUpload(
           broker.bootstrap,
           peerConfig,
@@ -252,7 +209,7 @@ Deno.test("a group rebuilds what OpenMSIStream spread over partitions, each file
         const dirA = `${dir}/takeover-A`;
         const dirB = `${dir}/takeover-B`;
         const a = member(config, topic, group, dirA);
-        await waitUntilShared([a]);
+        await waitUntilShared([a], PARTITIONS, 60_000);
         await openMsiUpload(broker.bootstrap, peerConfig, topic, first);
         await waitForAll([first], [dirA]);
         await waitForLagZero(a);

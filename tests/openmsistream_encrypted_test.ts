@@ -22,6 +22,7 @@ import { countMessages, sha512File } from "./helpers/kafka.ts";
 import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
 import { withEncryptedRig } from "./helpers/kafkacrypto_peer.ts";
 import {
+  askForKeysEvery,
   OpenMsiDirectoryUpload,
   OpenMsiDownloadDirectory,
   openMsiUploadFile,
@@ -54,7 +55,7 @@ Deno.test("OpenMSIStream -> OpenMSIStream encrypted (nodes from provision_node a
         ROOT_PASSWORD,
         broker.bootstrap,
       );
-      await provisionOpenMsiNode(
+      const receiverNode = await provisionOpenMsiNode(
         nodesDir,
         "omsi_receiver",
         ROOT_PASSWORD,
@@ -62,6 +63,9 @@ Deno.test("OpenMSIStream -> OpenMSIStream encrypted (nodes from provision_node a
         "simple-provision.py",
         topic,
       );
+      // Both sides are KafkaCrypto's own here: its answer can come before the
+      // reader reads the keys topic, so the reader asks again every 3 s, not 60.
+      await askForKeysEvery(receiverNode, 3);
       const senderConfig = await writeOpenMsiConfig(
         nodesDir,
         broker.bootstrap,

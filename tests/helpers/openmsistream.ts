@@ -111,6 +111,32 @@ export async function pointNodeAtBroker(
 }
 
 /**
+ * Makes KafkaCrypto (OpenMSIStream's reader) ask again for a key it lacks
+ * every `seconds` instead of its default 60 s (`crypto_sub_interval` in the
+ * node's own section). It reads `ROOT.keys` from the topic's end, fixed a
+ * second or two after its first request: a producer that answers only once
+ * and sooner leaves it waiting for its next request. The project's CryptoNode
+ * sends each answer again, so tests of it keep the default; KafkaCrypto's own
+ * producer answers once, about 1-2 s after the request, and on a busy shared
+ * broker that loses the race often enough to fail a test after OpenMSIStream's
+ * downloader gives up on the first messages.
+ */
+export async function askForKeysEvery(
+  nodeConfig: string,
+  seconds: number,
+): Promise<void> {
+  const sections = parseNodeConfig(await Deno.readTextFile(nodeConfig));
+  const nodeId = sections.get("DEFAULT")?.get("node_id") ??
+    nodeConfig.split("/").at(-1)!.replace(/\.config$/, "");
+  const own = sections.get(nodeId) ?? new Map<string, string>();
+  own.set("crypto_sub_interval", String(seconds));
+  sections.set(nodeId, own);
+  await Deno.writeTextFile(nodeConfig, formatNodeConfig(sections), {
+    mode: 0o600,
+  });
+}
+
+/**
  * Provisions `nodeId` in `ROOT/dir/NAME/` (where an OpenMSIStream config in
  * `dir` finds it) with the project's `deno task provision_node` or with
  * KafkaCrypto's `tools/simple-provision.py`, both from `rootPassword`, and
