@@ -156,7 +156,7 @@ interface Lane {
 const collecting = new GarbagePacing(8 * 1024 * 1024);
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
-const DRAINED_BYTES = 1024 * 1024;
+const DRAINED_BYTES = 2 * 1024 * 1024;
 
 /**
  * The partitions of one consumer, each handled in order, several at once.
