@@ -157,8 +157,7 @@ async function processDataFiles(
 ): Promise<void> {
   const startedAt = new Date();
   const maxBytes = options.max_file_mb * 1024 * 1024;
-  // Refused while reproduce_undecryptable_messages works there.
-  await claimOutputDir(options.working_dir, "rebuild", "--working_dir");
+  await claimOutputDir(options.working_dir, "rebuild", "--working_dir"); // refused while reproduce_undecryptable_messages runs
   // The processor is loaded first: a broken one stops before Kafka is asked.
   const runner = await ProcessorRunner.start(options.processor, {
     context: {
@@ -193,14 +192,12 @@ async function processDataFiles(
     const path = join(root, ...relativePath.split("/"));
     await arrived(relativePath, toHex(await hashFile(path)));
   }
-
   const connection = await connectRebuildRun(
     "process_data_files",
     options,
     shutdown,
     log,
   );
-  const { groupId } = connection;
   // Each chunk checked and written as reconstruct_data_files does it; a
   // file complete is processed before the commit passes it.
   const fatal = await runRebuildGroup({
@@ -218,11 +215,11 @@ async function processDataFiles(
           topic,
           partition,
           offset,
-          groupId,
+          groupId: connection.groupId,
         }),
     },
     startLine:
-      `Processing files of topic ${options.topic_name} (group ${groupId}) from ${
+      `Processing files of topic ${options.topic_name} (group ${connection.groupId}) from ${
         describeSettings(connection.settings)
       } with ${options.processor}. Type "check" or "quit".`,
     filesProcessed: () => outcomes.processed,
@@ -236,7 +233,7 @@ async function processDataFiles(
   log.info(
     `${outcomes.processed} file(s) processed, ${outcomes.failed} failed in this run; ${failedSoFar} failed file(s) wait for --retry_failed`,
   );
-  if (fatal) throw stoppedByError(fatal, groupId);
+  if (fatal) throw stoppedByError(fatal, connection.groupId);
 }
 
 if (import.meta.main) {
