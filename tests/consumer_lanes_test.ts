@@ -115,3 +115,82 @@ Deno.test("deferred work that fails stops the lanes: nothing after it runs, noth
     "place 2",
   ]);
 });
+
+Deno.test("a commit Kafka is slow to answer does not stop the lane: the next messages are handled meanwhile, their deferred work waits for the next commit", async () => {
+  const events: string[] = [];
+  const firstCommit = Promise.withResolvers<void>();
+  const handled40 = Promise.withResolvers<void>();
+  const lanes = new PartitionLanes("t", {
+    handle: (_value, where) => {
+      events.push(`handle ${where.offset}`);
+      if (where.offset === "39") handled40.resolve();
+      where.afterCommit!(() => {
+        events.push(`place ${where.offset}`);
+        return Promise.resolve();
+      });
+      return Promise.resolve();
+    },
+  }, {
+    commit: async (_partition, point) => {
+      events.push(`commit ${point.offset}`);
+      // The first commit is answered only once the lane handled 8 more.
+      if (point.offset === "32") await firstCommit.promise;
+      events.push(`committed ${point.offset}`);
+    },
+    fatal: (error) => {
+      throw error;
+    },
+  });
+  lanes.reset([0], Promise.resolve());
+  for (let offset = 0n; offset < 40n; offset++) {
+    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
+  }
+  await handled40.promise;
+  // Handled past the commit still waiting for its answer; nothing placed yet.
+  ok(events.indexOf("handle 39") > events.indexOf("commit 32"));
+  ok(!events.includes("committed 32"));
+  ok(!events.some((event) => event.startsWith("place")));
+  firstCommit.resolve();
+  await lanes.hold();
+
+  // Placed in order, each only after the commit past it was answered.
+  const placed = events.filter((event) => event.startsWith("place"));
+  deepStrictEqual(placed, Array.from({ length: 40 }, (_, i) => `place ${i}`));
+  ok(events.indexOf("place 31") > events.indexOf("committed 32"));
+  ok(events.indexOf("place 32") > events.indexOf("committed 40"));
+  deepStrictEqual(
+    events.filter((event) => event.startsWith("commit ")),
+    ["commit 32", "commit 40"],
+  );
+});
+
+Deno.test("a lane of synchronous handlers lets the event loop run (a fetch answer, a timer) while it works", async () => {
+  let handled = 0;
+  let handledWhenTimerRan = -1;
+  const all = Promise.withResolvers<void>();
+  const lanes = new PartitionLanes("t", {
+    handle: () => {
+      // 1 ms of work that never waits, like a chunk's check, write and row.
+      const until = performance.now() + 1;
+      while (performance.now() < until) { /* busy */ }
+      if (++handled === 50) all.resolve();
+      return Promise.resolve();
+    },
+  }, {
+    commit: () => Promise.resolve(),
+    fatal: (error) => {
+      throw error;
+    },
+  });
+  lanes.reset([0], Promise.resolve());
+  for (let offset = 0n; offset < 50n; offset++) {
+    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
+  }
+  setTimeout(() => handledWhenTimerRan = handled, 0);
+  await all.promise;
+  await lanes.hold();
+  ok(
+    handledWhenTimerRan >= 0 && handledWhenTimerRan < 50,
+    `the timer ran only after all 50 messages (${handledWhenTimerRan})`,
+  );
+});

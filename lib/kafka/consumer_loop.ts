@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { HandlerError } from "./consumer_crashes.ts";
 import { GarbagePacing } from "../common/garbage_pacing.ts";
 
@@ -48,9 +49,10 @@ export interface MessagePosition {
   key?: Uint8Array | null;
   /**
    * Runs `work` once the lane's next commit, which covers this message, was
-   * sent (taken or refused), before the lane goes on; the commit comes
-   * within {@linkcode COMMIT_EVERY_DEFERRED} such messages, or when no
-   * message waits. A handler defers here what must follow the message's
+   * sent (taken or refused), in order with the work of earlier commits and
+   * before the commit after it; the commit comes within
+   * {@linkcode COMMIT_EVERY_DEFERRED} such messages, or when no message
+   * waits. The lane handles its next messages meanwhile. A handler defers here what must follow the message's
    * commit (a file named finished in it is moved into place), so that one
    * commit serves a batch of files. Not run if the lanes fail first.
    */
@@ -143,6 +145,8 @@ interface Lane {
   committed?: string;
   /** The running worker, if any. */
   running?: Promise<void>;
+  /** The commit going out while the lane goes on (one at a time), if any. */
+  committing?: Promise<void>;
   /** Work handlers deferred to after the next commit, in order. */
   deferred: (() => Promise<void>)[];
 }
@@ -154,6 +158,20 @@ interface Lane {
  * (side by side; see garbage_pacing.ts and the README's benchmark).
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
+
+/**
+ * A lane gives the event loop a turn after handling messages for this long.
+ * Its handlers may be synchronous (at 16 KiB a chunk's check, write and row
+ * are), and promise steps alone never let the event loop run: the next
+ * fetch request went out, and its answer was read, only once the lane ran
+ * dry, so the rebuild waited a round trip to the broker for every few MiB.
+ */
+const TURN_EVERY_MS = 2;
+
+/** Lets the event loop run its I/O (sockets, timers) before going on. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
 const DRAINED_BYTES = 2 * 1024 * 1024;
@@ -280,22 +298,35 @@ export class PartitionLanes {
     lane.running = this.#work(lane).finally(() => lane.running = undefined);
   }
 
-  /** Handles a lane's messages in order until none wait or the lanes are held. */
+  /**
+   * Handles a lane's messages in order until none wait or the lanes are
+   * held; ends only once its commits (and the work deferred to them) are done.
+   */
   async #work(lane: Lane): Promise<void> {
     await this.#ready;
     const going = () => !this.#held && this.#lanes.get(lane.partition) === lane;
-    while (going()) {
-      while (lane.head < lane.queue.length && going()) {
-        if (await this.#handleNext(lane) === "failed") return;
+    try {
+      while (going()) {
+        let turnAt = performance.now();
+        while (lane.head < lane.queue.length && going()) {
+          if (await this.#handleNext(lane) === "failed") return;
+          if (performance.now() - turnAt >= TURN_EVERY_MS) {
+            await nextTurn();
+            turnAt = performance.now();
+          }
+        }
+        // Like the end of a batch: nothing waits, so commit what was handled.
+        await lane.committing;
+        if (going()) await this.#commit(lane);
+        // Messages that came during the commit are handled by this worker.
+        if (lane.head >= lane.queue.length) {
+          lane.queue.length = 0;
+          lane.head = 0;
+          return;
+        }
       }
-      // Like the end of a batch: nothing waits, so commit what was handled.
-      if (going()) await this.#commit(lane);
-      // Messages that came during the commit are handled by this worker.
-      if (lane.head >= lane.queue.length) {
-        lane.queue.length = 0;
-        lane.head = 0;
-        return;
-      }
+    } finally {
+      await lane.committing;
     }
   }
 
@@ -330,7 +361,12 @@ export class PartitionLanes {
       ++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true ||
       lane.deferred.length >= COMMIT_EVERY_DEFERRED
     ) {
-      await this.#commit(lane);
+      // The lane goes on while Kafka answers (a round trip of several ms);
+      // a commit still out from before is waited for, so they stay in order.
+      await lane.committing;
+      lane.committing = this.#commit(lane).finally(() => {
+        lane.committing = undefined;
+      });
     }
     return "done";
   }
@@ -362,14 +398,15 @@ export class PartitionLanes {
       this.#fail(new HandlerError(error));
       return;
     }
-    await this.#store(lane, point);
-    await this.#runDeferred(lane);
-  }
-
-  /** Runs the work deferred to after the lane's commit, in order. */
-  async #runDeferred(lane: Lane): Promise<void> {
+    // Only the work of messages this commit covers: the lane goes on meanwhile.
     const deferred = lane.deferred;
     lane.deferred = [];
+    await this.#store(lane, point);
+    await this.#runDeferred(deferred);
+  }
+
+  /** Runs work deferred to after a commit, in order. */
+  async #runDeferred(deferred: (() => Promise<void>)[]): Promise<void> {
     for (const work of deferred) {
       if (this.#failed) return;
       try {
