@@ -60,6 +60,8 @@ import { progressLine, writeReport } from "../lib/bench/bench_report.ts";
 import * as peers from "../lib/bench/peer_tools.ts";
 import {
   consumeWith,
+  dropBenchTopics,
+  makeBenchTopic,
   produceWith,
   type RunPlan,
   sha512Hex,
@@ -71,7 +73,6 @@ import { DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 import {
   connectAdmin,
   createKafka,
-  ensureTopic,
   type KafkaAdmin,
 } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
@@ -100,7 +101,7 @@ async function benchChunkSize(
       return [tool, `${name}_${stamp}`];
     }));
     for (const topic of topics.values()) {
-      await ensureTopic(admin, topic, DEFAULT_THREADS);
+      await makeBenchTopic(admin, topic, DEFAULT_THREADS);
     }
     for (const step of [produceWith, consumeWith]) {
       for (const tool of order) {
@@ -110,7 +111,7 @@ async function benchChunkSize(
       }
     }
     // The benchmark topics hold hundreds of MB each; give the space back.
-    await admin.deleteTopics({ topics: [...topics.values()] });
+    await dropBenchTopics(admin, [...topics.values()]);
   }
   return runs;
 }

@@ -28,6 +28,7 @@
 import { createHash } from "node:crypto";
 import type { BenchRun, Direction, Tool } from "./bench_results.ts";
 import * as peers from "./peer_tools.ts";
+import { ensureTopic, type KafkaAdmin } from "../kafka/client.ts";
 import {
   finishMeasuredReport,
   type MeasuredProcess,
@@ -97,6 +98,56 @@ export async function writeBackDirtyPages(): Promise<void> {
   await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output()
     .catch(() => {}); // No `sync` here: the run starts as before.
 }
+
+/**
+ * Makes a benchmark topic whose files the broker deletes at once when the
+ * topic is deleted (`file.delete.delay.ms` 0), not a minute later: a delayed
+ * delete of the last round's 1.5 GB ran in the middle of the next round's
+ * runs, and every tool's produce fell from 135-186 to 60-77 MB/s.
+ *
+ * @example
+ * ```ts
+ * import type { KafkaAdmin } from "../kafka/client.ts";
+ * declare const admin: KafkaAdmin;
+ *
+ * await makeBenchTopic(admin, "bench_project_1", 5);
+ * ```
+ */
+export async function makeBenchTopic(
+  admin: KafkaAdmin,
+  topic: string,
+  partitions: number,
+): Promise<void> {
+  await ensureTopic(admin, topic, partitions, undefined, {
+    "file.delete.delay.ms": "0",
+  });
+}
+
+/**
+ * Deletes benchmark topics (made by {@linkcode makeBenchTopic}) and lets the
+ * broker remove their files and the disk take it before the next run: the
+ * removal of GBs, like writeback, slows whichever run it meets.
+ *
+ * @example
+ * ```ts
+ * import type { KafkaAdmin } from "../kafka/client.ts";
+ * declare const admin: KafkaAdmin;
+ *
+ * await dropBenchTopics(admin, ["bench_project_1"]);
+ * ```
+ */
+export async function dropBenchTopics(
+  admin: KafkaAdmin,
+  topics: string[],
+): Promise<void> {
+  await admin.deleteTopics({ topics });
+  // The broker's log cleaner looks for logs to delete every few seconds.
+  await new Promise((resolve) => setTimeout(resolve, DELETE_SETTLE_MS));
+  await writeBackDirtyPages();
+}
+
+/** How long {@linkcode dropBenchTopics} gives the broker to remove files. */
+const DELETE_SETTLE_MS = 3000;
 
 /** Waits until `path` has `bytes` bytes; throws if `run` ends first. */
 async function waitForFile(

@@ -287,7 +287,8 @@ export async function chooseReplication(
 
 /**
  * Creates `topic` with `partitions` partitions if it does not exist yet,
- * replicated as `replication` says (default: {@linkcode chooseReplication}).
+ * replicated as `replication` says (default: {@linkcode chooseReplication}),
+ * with further topic settings from `configs` (e.g. `file.delete.delay.ms`).
  * Returns true when it was created.
  *
  * @example
@@ -303,6 +304,7 @@ export async function ensureTopic(
   topic: string,
   partitions: number,
   replication?: TopicReplication,
+  configs: Record<string, string> = {},
 ): Promise<boolean> {
   const topics = await admin.listTopics();
   if (topics.includes(topic)) return false;
@@ -314,10 +316,10 @@ export async function ensureTopic(
       topic,
       numPartitions: partitions,
       replicationFactor,
-      configEntries: [{
-        name: "min.insync.replicas",
-        value: String(minInSyncReplicas),
-      }],
+      configEntries: [
+        { name: "min.insync.replicas", value: String(minInSyncReplicas) },
+        ...Object.entries(configs).map(([name, value]) => ({ name, value })),
+      ],
     }],
     waitForLeaders: false,
   });
