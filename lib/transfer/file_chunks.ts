@@ -116,22 +116,21 @@ export async function planChunks(
   const totalChunks = countChunks(info.size, chunkSize);
   const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
   const blockSize = blockBytes(chunkSize);
-  // A big file's whole hash is kept on a second core, a small one's here
-  // (also when this program may not read the worker's module).
-  await using fileHash = info.size >= PARALLEL_HASH_BYTES && mayStartWorker()
-    ? new WorkerFileHash(blockSize)
-    : new LocalFileHash(blockSize);
+  const plan: ChunkHashing = { chunkSize, totalChunks, chunkHashes };
+  // A big file is hashed on two workers, a small one here (also when this
+  // program may not read the workers' module).
+  await using hashes = info.size >= PARALLEL_HASH_BYTES && mayStartWorker()
+    ? new WorkerHashes(blockSize, plan)
+    : new LocalHashes(blockSize, plan);
   let size = 0;
   let index = 0;
-  const plan: ChunkHashing = { chunkSize, totalChunks, chunkHashes };
-  let block = await fileHash.freeBlock();
+  let block = await hashes.freeBlock();
   while (index < totalChunks) {
     const length = await readFull(file, block);
-    index = await hashChunks(block.subarray(0, length), index, plan);
-    fileHash.update(block, length);
+    index = await hashes.update(block, length, index);
     size += length;
     onBytes(size);
-    block = await fileHash.freeBlock();
+    block = await hashes.freeBlock();
     if (length < block.length) break;
   }
   const after = await file.stat();
@@ -149,78 +148,34 @@ export async function planChunks(
     mtimeSeconds: await mtimeSeconds(path, mtimeMs),
     chunkSize,
     totalChunks,
-    fileHash: await fileHash.digest(),
+    fileHash: await hashes.digest(),
     chunkHashes,
   };
 }
 
-/** What {@linkcode hashChunks} needs of a plan. */
+/** What the chunk hashing of the first pass needs of a plan. */
 interface ChunkHashing {
   chunkSize: number;
   totalChunks: number;
   chunkHashes: Uint8Array;
-  /** Where a shared block is copied (made on first use, then reused). */
-  scratch?: Uint8Array<ArrayBuffer>;
 }
 
 /**
- * `data` itself, or (a view of the worker's shared blocks, which WebCrypto
- * does not take) its copy in the plan's one scratch buffer.
+ * How many chunks a block of `length` bytes holds whose first chunk is
+ * `first` (an empty file has one, empty).
  */
-function unshared(
-  data: Uint8Array,
-  plan: ChunkHashing,
-): Uint8Array<ArrayBuffer> {
-  if (data.buffer instanceof ArrayBuffer) {
-    return data as Uint8Array<ArrayBuffer>;
-  }
-  if ((plan.scratch?.length ?? -1) < data.length) {
-    plan.scratch = new Uint8Array(data.length);
-  }
-  plan.scratch!.set(data);
-  return plan.scratch!.subarray(0, data.length);
+function chunksIn(length: number, first: number, plan: ChunkHashing): number {
+  const count = Math.max(Math.ceil(length / plan.chunkSize), first ? 0 : 1);
+  return Math.min(count, plan.totalChunks - first);
 }
 
-/**
- * Puts the SHA-512 of each chunk of `data` (chunks `first` on) into
- * `chunkHashes`; returns the index of the next chunk. WebCrypto, all of a
- * block's chunks at once: node:crypto's `createHash` leaves ~230 bytes
- * outside V8's heap per hash until a full collection, which the first pass
- * (little garbage on the heap) never started, so planning a 4 GiB file at
- * 16 KiB (262,144 chunks) grew the upload by 60 MB (issue 22).
- */
-async function hashChunks(
-  data: Uint8Array,
-  first: number,
-  plan: ChunkHashing,
-): Promise<number> {
-  const { chunkSize, totalChunks, chunkHashes } = plan;
-  const copy = unshared(data, plan);
-  const pieces: Uint8Array<ArrayBuffer>[] = [];
-  for (
-    let start = 0;
-    (start < data.length || first + pieces.length === 0) &&
-    first + pieces.length < totalChunks;
-    start += chunkSize
-  ) {
-    pieces.push(copy.subarray(start, Math.min(start + chunkSize, data.length)));
-  }
-  const digests = await Promise.all(
-    pieces.map((piece) => crypto.subtle.digest("SHA-512", piece)),
-  );
-  digests.forEach((digest, i) =>
-    chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
-  );
-  return first + pieces.length;
-}
-
-/** Files at least this big have their whole hash made on a second core. */
+/** Files at least this big are hashed on two workers (see {@linkcode WorkerHashes}). */
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
 
-/** The worker's module (it needs read permission to start). */
+/** The workers' module (it needs read permission to start). */
 const WORKER_MODULE = new URL("./file_hash_worker.ts", import.meta.url);
 
-/** Whether the worker can start: its module is on disk and may be read. */
+/** Whether the workers can start: their module is on disk and may be read. */
 function mayStartWorker(): boolean {
   return WORKER_MODULE.protocol !== "file:" ||
     Deno.permissions.querySync({ name: "read", path: WORKER_MODULE })
@@ -228,33 +183,61 @@ function mayStartWorker(): boolean {
 }
 
 /**
- * The SHA-512 of a whole file, fed block by block. Blocks come from
- * `freeBlock` and go back with `update`; a block may not be touched after.
+ * The first pass's two hashes, fed block by block: each chunk's (into the
+ * plan's `chunkHashes`) and the whole file's. Blocks come from `freeBlock`
+ * and go back with `update`; a block may not be touched after.
  */
-interface FileHash extends AsyncDisposable {
+interface BlockHashes extends AsyncDisposable {
   /** A block to read the next bytes into. */
   freeBlock(): Promise<Uint8Array>;
-  /** Adds the first `length` bytes of `block` (from `freeBlock`). */
-  update(block: Uint8Array, length: number): void;
-  /** The hash of everything added. */
+  /**
+   * Hashes the first `length` bytes of `block` (from `freeBlock`), whose
+   * chunks start at chunk `first`; returns the index after its last chunk.
+   */
+  update(block: Uint8Array, length: number, first: number): Promise<number>;
+  /** The whole file's hash, once every chunk's hash is in the plan too. */
   digest(): Promise<Uint8Array>;
 }
 
-/** {@linkcode FileHash} on this thread, with one block read again and again. */
-class LocalFileHash implements FileHash {
+/**
+ * {@linkcode BlockHashes} on this thread (a small file), with one block read
+ * again and again. The chunks by WebCrypto, all of a block's at once:
+ * node:crypto's `createHash` leaves ~230 bytes outside V8's heap per hash
+ * until a full collection, which a thread with little garbage on its heap
+ * never starts (issue 22).
+ */
+class LocalHashes implements BlockHashes {
   readonly #hash = createHash("sha512");
-  readonly #block: Uint8Array;
-  /** Blocks of `blockSize` bytes. */
-  constructor(blockSize: number) {
+  readonly #block: Uint8Array<ArrayBuffer>;
+  readonly #plan: ChunkHashing;
+  /** Blocks of `blockSize` bytes; chunk hashes go into `plan`. */
+  constructor(blockSize: number, plan: ChunkHashing) {
     this.#block = new Uint8Array(blockSize);
+    this.#plan = plan;
   }
   /** The one block. */
   freeBlock(): Promise<Uint8Array> {
     return Promise.resolve(this.#block);
   }
   /** Hashes it at once. */
-  update(block: Uint8Array, length: number): void {
-    this.#hash.update(block.subarray(0, length));
+  async update(_block: Uint8Array, length: number, first: number) {
+    const { chunkSize, chunkHashes } = this.#plan;
+    const count = chunksIn(length, first, this.#plan);
+    const digests = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        crypto.subtle.digest(
+          "SHA-512",
+          this.#block.subarray(
+            i * chunkSize,
+            Math.min((i + 1) * chunkSize, length),
+          ),
+        )),
+    );
+    digests.forEach((digest, i) =>
+      chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
+    );
+    this.#hash.update(this.#block.subarray(0, length));
+    return first + count;
   }
   /** The hash. */
   digest(): Promise<Uint8Array> {
@@ -266,81 +249,120 @@ class LocalFileHash implements FileHash {
   }
 }
 
+/** What a worker answers (see file_hash_worker.ts). */
+type WorkerAnswer = number | Uint8Array | { slot: number; hashes: Uint8Array };
+
+/** Blocks in the buffer the workers share: two being hashed while one is read. */
+const SLOTS = 4;
+
 /**
- * {@linkcode FileHash} on a worker (file_hash_worker.ts). Three blocks share
- * one SharedArrayBuffer: the main thread reads and hashes the chunks of one
- * while the worker hashes another whole; only block numbers are posted, no
- * bytes are copied or transferred.
+ * {@linkcode BlockHashes} on two workers (file_hash_worker.ts) over one
+ * SharedArrayBuffer of {@linkcode SLOTS} blocks: one keeps the whole file's
+ * hash, the other hashes each block's chunks, so the two SHA-512 passes run
+ * on two cores while this thread only reads. Only block numbers and the
+ * chunk hashes (64 bytes each) are posted, never the file's bytes; a block
+ * is read into again once both workers are done with it. The chunk hasher's
+ * garbage (node:crypto, see {@linkcode LocalHashes}) goes with it when it is
+ * stopped at the end of the pass. 512 MiB at 16 KiB (issue 22): the first
+ * pass took 1.47-1.51 s when the chunks were hashed here by WebCrypto (its
+ * thread pool cost 1.07 CPU s for 0.85 s of hashing), 1.13-1.28 s now: two
+ * hashes of 0.85-0.9 CPU s each on two cores, the reads 0.13 s.
  */
-class WorkerFileHash implements FileHash {
-  readonly #worker = new Worker(WORKER_MODULE.href, { type: "module" });
+class WorkerHashes implements BlockHashes {
+  readonly #fileWorker = new Worker(WORKER_MODULE.href, { type: "module" });
+  readonly #chunkWorker = new Worker(WORKER_MODULE.href, { type: "module" });
+  readonly #plan: ChunkHashing;
   readonly #blocks: Uint8Array[] = [];
   readonly #free: number[] = [];
-  /** Who waits for a block coming back (or for the digest). */
-  #waiting?: (slot: number | Uint8Array | Error) => void;
-  #digest?: Promise<Uint8Array>;
+  /** Answers still to come for each block in use, and its first chunk. */
+  readonly #inUse = new Map<number, { answers: number; first: number }>();
+  /** Who waits for a block to come back (or for every answer). */
+  #waiting?: () => void;
+  #fileHash?: (hash: Uint8Array) => void;
   #failure?: Error;
 
-  /** Three blocks of `blockSize` bytes. */
-  constructor(blockSize: number) {
-    const shared = new SharedArrayBuffer(3 * blockSize);
-    for (let slot = 0; slot < 3; slot++) {
-      this.#blocks.push(new Uint8Array(shared, slot * blockSize, blockSize));
+  /** {@linkcode SLOTS} blocks of `blockSize` bytes; chunk hashes go into `plan`. */
+  constructor(blockSize: number, plan: ChunkHashing) {
+    this.#plan = plan;
+    const blocks = new SharedArrayBuffer(SLOTS * blockSize);
+    for (let slot = 0; slot < SLOTS; slot++) {
+      this.#blocks.push(new Uint8Array(blocks, slot * blockSize, blockSize));
       this.#free.push(slot);
     }
-    this.#worker.postMessage(shared);
-    // A block number: that block is hashed; 64 bytes: the file's hash.
-    this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      if (waiting) waiting(event.data);
-      else if (typeof event.data === "number") this.#free.push(event.data);
-    };
-    this.#worker.onerror = (event) => {
-      event.preventDefault();
-      this.#failure = new Error(`hashing failed: ${event.message}`);
-      this.#waiting?.(this.#failure);
-    };
-  }
-
-  /** A free block, once the worker is done with one. */
-  freeBlock(): Promise<Uint8Array> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    const slot = this.#free.pop();
-    if (slot !== undefined) return Promise.resolve(this.#blocks[slot]);
-    return new Promise((resolve, reject) =>
-      this.#waiting = (answer) =>
-        typeof answer === "number"
-          ? resolve(this.#blocks[answer])
-          : reject(answer)
-    );
-  }
-
-  /** Has the worker hash the block (not to be touched until it is free). */
-  update(block: Uint8Array, length: number): void {
-    this.#worker.postMessage({
-      slot: this.#blocks.indexOf(block),
-      length,
+    this.#fileWorker.postMessage({ blocks, slots: SLOTS });
+    this.#chunkWorker.postMessage({
+      blocks,
+      slots: SLOTS,
+      chunkSize: plan.chunkSize,
     });
-  }
-
-  /** The hash, once the worker hashed every block sent. */
-  digest(): Promise<Uint8Array> {
-    this.#digest ??= new Promise((resolve, reject) => {
-      if (this.#failure) return reject(this.#failure);
-      // Blocks still coming back are ignored; the 64 bytes are the hash.
-      this.#worker.onmessage = (event: MessageEvent<number | Uint8Array>) => {
-        if (event.data instanceof Uint8Array) resolve(event.data);
+    for (const worker of [this.#fileWorker, this.#chunkWorker]) {
+      worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
+        this.#answered(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        this.#failure = new Error(`hashing failed: ${event.message}`);
+        this.#wake();
       };
-      this.#waiting = (error) => reject(error);
-      this.#worker.postMessage("digest");
-    });
-    return this.#digest;
+    }
   }
 
-  /** Stops the worker. */
+  /** Takes a worker's answer: a block done (with its chunks' hashes), or the file's hash. */
+  #answered(answer: WorkerAnswer): void {
+    if (answer instanceof Uint8Array) return this.#fileHash?.(answer);
+    const slot = typeof answer === "number" ? answer : answer.slot;
+    const use = this.#inUse.get(slot)!;
+    if (typeof answer !== "number") {
+      this.#plan.chunkHashes.set(answer.hashes, use.first * HASH_BYTES);
+    }
+    if (--use.answers > 0) return;
+    this.#inUse.delete(slot);
+    this.#free.push(slot);
+    this.#wake();
+  }
+
+  /** Wakes whoever waits (for a block, or for every answer). */
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  /** Resolves once `ready` holds (or a worker failed). */
+  async #until(ready: () => boolean): Promise<void> {
+    while (!ready() && !this.#failure) {
+      await new Promise<void>((resolve) => this.#waiting = resolve);
+    }
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** A free block, once both workers are done with one. */
+  async freeBlock(): Promise<Uint8Array> {
+    await this.#until(() => this.#free.length > 0);
+    return this.#blocks[this.#free.pop()!];
+  }
+
+  /** Has both workers hash the block (not to be touched until it is free). */
+  update(block: Uint8Array, length: number, first: number): Promise<number> {
+    const slot = this.#blocks.indexOf(block);
+    const chunks = chunksIn(length, first, this.#plan);
+    this.#inUse.set(slot, { answers: 2, first });
+    this.#fileWorker.postMessage({ slot, length, chunks });
+    this.#chunkWorker.postMessage({ slot, length, chunks });
+    return Promise.resolve(first + chunks);
+  }
+
+  /** The file's hash, once every block came back from both workers. */
+  async digest(): Promise<Uint8Array> {
+    await this.#until(() => this.#inUse.size === 0);
+    const hash = new Promise<Uint8Array>((resolve) => this.#fileHash = resolve);
+    this.#fileWorker.postMessage("digest");
+    return await hash;
+  }
+
+  /** Stops both workers (and frees what they hold). */
   [Symbol.asyncDispose](): Promise<void> {
-    this.#worker.terminate();
+    this.#fileWorker.terminate();
+    this.#chunkWorker.terminate();
     return Promise.resolve();
   }
 }
