@@ -85,9 +85,8 @@ export async function sha512Hex(path: string): Promise<string> {
 /**
  * Has the kernel write out every dirty page (`sync`) before a run starts.
  * A run that writes hundreds of MB (the rebuild, the broker's log) leaves
- * them dirty; the next run, whichever tool it is, then meets the kernel's
- * writeback and is throttled (a 16 KiB round fell from 144-163 to 79-82
- * MB/s for the upload and ProducerPerformance alike). Not timed.
+ * them dirty, and a later run that meets their writeback blocks in its
+ * writes (see the README's benchmark). Not timed.
  *
  * @example
  * ```ts
@@ -101,9 +100,8 @@ export async function writeBackDirtyPages(): Promise<void> {
 
 /**
  * Makes a benchmark topic whose files the broker deletes at once when the
- * topic is deleted (`file.delete.delay.ms` 0), not a minute later: a delayed
- * delete of the last round's 1.5 GB ran in the middle of the next round's
- * runs, and every tool's produce fell from 135-186 to 60-77 MB/s.
+ * topic is deleted (`file.delete.delay.ms` 0), not a minute later, in the
+ * middle of the next round's runs.
  *
  * @example
  * ```ts
@@ -125,8 +123,7 @@ export async function makeBenchTopic(
 
 /**
  * Deletes benchmark topics (made by {@linkcode makeBenchTopic}) and lets the
- * broker remove their files and the disk take it before the next run: the
- * removal of GBs, like writeback, slows whichever run it meets.
+ * broker remove their files before the next run starts.
  *
  * @example
  * ```ts
