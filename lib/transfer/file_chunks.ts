@@ -252,7 +252,7 @@ class LocalHashes implements BlockHashes {
 /** What a worker answers (see file_hash_worker.ts). */
 type WorkerAnswer = number | Uint8Array | { slot: number; hashes: Uint8Array };
 
-/** Blocks in the buffer the workers share: two being hashed while one is read. */
+/** Blocks in the buffer the workers share: one read while the others are hashed. */
 const SLOTS = 4;
 
 /**
