@@ -52,9 +52,10 @@ export interface MessagePosition {
    * sent (taken or refused), in order with the work of earlier commits and
    * before the commit after it; the commit comes within
    * {@linkcode COMMIT_EVERY_DEFERRED} such messages, or when no message
-   * waits. The lane handles its next messages meanwhile. A handler defers here what must follow the message's
-   * commit (a file named finished in it is moved into place), so that one
-   * commit serves a batch of files. Not run if the lanes fail first.
+   * waits. The lane handles its next messages meanwhile. A handler defers
+   * here what must follow the message's commit (a file named finished in it
+   * is moved into place), so that one commit serves a batch of files. Not
+   * run if the lanes fail first.
    */
   afterCommit?: (work: () => Promise<void>) => void;
 }
