@@ -138,7 +138,7 @@ export async function dropBenchTopics(
   topics: string[],
 ): Promise<void> {
   await admin.deleteTopics({ topics });
-  // The broker's log cleaner looks for logs to delete every few seconds.
+  // The broker removes the files in the background, a moment later.
   await new Promise((resolve) => setTimeout(resolve, DELETE_SETTLE_MS));
   await writeBackDirtyPages();
 }
