@@ -42,7 +42,10 @@ import { Logger } from "../lib/common/log.ts";
 import { listenForShutdown, untilStopped } from "../lib/common/shutdown.ts";
 import { checkTopicName, CONFIG_FLAG } from "../lib/kafka/kafka_flags.ts";
 import { describeSettings, loadKafkaConfig } from "../lib/kafka/config.ts";
-import { followHeartbeats } from "../lib/kafka/heartbeats.ts";
+import {
+  followHeartbeats,
+  heartbeatSettings,
+} from "../lib/kafka/heartbeats.ts";
 import { createKafka } from "../lib/kafka/client.ts";
 import { TransferCrypto } from "../lib/transfer/transfer_crypto.ts";
 import { ProgramBoard } from "../lib/status/program_board.ts";
@@ -213,7 +216,7 @@ async function showStatus(
   const timer = setInterval(pushView, PUSH_SECONDS * 1000);
   log.info(
     `Showing heartbeats of topic ${options.topic} from ${
-      describeSettings(settings)
+      describeSettings(heartbeatSettings(settings))
     } on http://${options.host}:${options.port}/ (Ctrl-C stops).`,
   );
   await untilStopped(shutdown.signal);

@@ -539,8 +539,27 @@ export function parseHeartbeat(
 }
 
 /**
+ * The settings heartbeats are read with: the `[cluster]`'s, but with the
+ * broker `[heartbeat]` names when it names one (where the programs send
+ * them).
+ *
+ * @example
+ * ```ts
+ * import { heartbeatSettings } from "./heartbeats.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * const settings = heartbeatSettings(await loadKafkaConfig("local"));
+ * console.log(settings.client.brokers); // [ "127.0.0.1:9092" ]
+ * ```
+ */
+export function heartbeatSettings(settings: KafkaSettings): KafkaSettings {
+  return { ...settings, client: settings.heartbeat?.client ?? settings.client };
+}
+
+/**
  * Reads a heartbeat topic from its start and goes on reading (a group of its
- * own, nothing committed), calling `seen` for each heartbeat; the topic is
+ * own, nothing committed), calling `seen` for each heartbeat, from the
+ * broker {@linkcode heartbeatSettings} says; the topic is
  * created if it is missing. With an `opener` (the reader's `[kafkacrypto]`
  * node) encrypted heartbeats are decrypted, one message after the other;
  * one that cannot be opened is left out. Resolves to the function that
@@ -565,6 +584,7 @@ export async function followHeartbeats(
   seen: (heartbeat: Heartbeat) => void,
   opener?: MessageOpener,
 ): Promise<() => Promise<void>> {
+  settings = heartbeatSettings(settings);
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   try {

@@ -1,0 +1,122 @@
+/**
+ * `[heartbeat]` naming a broker of its own, under `[kafkacrypto]`: the
+ * reconstructor's heartbeats go to that second broker, encrypted (kcat
+ * there finds no program ID or marker, every key in KafkaCrypto's format),
+ * while the keys travel over the main cluster's `ROOT.keys` / `ROOT.reqs`;
+ * the status page, run with the same config, reads the second broker and
+ * decrypts them as its own node. The second broker is a real one-node Kafka
+ * started for this test (`TEST_KAFKA_SECOND_PORT`, default 19292, and the
+ * port after it for its controller).
+ */
+import { ok, strictEqual } from "node:assert/strict";
+import { BackgroundTask } from "./helpers/background_task.ts";
+import { heartbeatArgs, Reconstructor, uniqueTopic } from "./helpers/kafka.ts";
+import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
+import {
+  provisionWithTask,
+  withEncryptedRig,
+} from "./helpers/kafkacrypto_peer.ts";
+import { ROOT, runTask } from "./helpers/run_task.ts";
+import { freePort } from "./helpers/streaming.ts";
+
+const PASSWORD = "heartbeat broker root password";
+const MARKER = "HB-BROKER-MARKER-7e11a";
+const SECOND_PORT = Number(Deno.env.get("TEST_KAFKA_SECOND_PORT") ?? 19292);
+
+/** Reads the status page's event stream until a view shows `programId`. */
+async function waitForProgram(port: number, programId: string): Promise<void> {
+  // Given up after a minute: a page that never shows it fails the test.
+  const response = await fetch(`http://127.0.0.1:${port}/events`, {
+    signal: AbortSignal.timeout(60_000),
+  });
+  const reader = response.body!.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the event stream ended");
+      text += value;
+      let end;
+      while ((end = text.indexOf("\n\n")) >= 0) {
+        const view = JSON.parse(text.slice(0, end).replace(/^data: /, ""));
+        text = text.slice(end + 2);
+        const ids = (view.programs as { id: string }[]).map((p) => p.id);
+        if (ids.includes(programId)) return;
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
+Deno.test("[heartbeat] on a broker of its own with [kafkacrypto]: heartbeats arrive there encrypted, keys go over the main cluster, status decrypts them", async () => {
+  const port = String(SECOND_PORT);
+  const started = await runTask("kafka", ["start", "--port", port]);
+  strictEqual(started.code, 0, started.stderr);
+  try {
+    await withEncryptedRig(
+      { nodes: "hbb-", out: "enc_hbb", topic: "enc_hbb" },
+      async ({ broker, nodesDir, outDir, topic }) => {
+        const provisioned = await provisionWithTask(
+          nodesDir,
+          "lab_pc",
+          PASSWORD,
+        );
+        strictEqual(provisioned.code, 0, provisioned.stderr);
+        const second = `127.0.0.1:${port}`;
+        const config = `${outDir}/side.config`;
+        await Deno.writeTextFile(
+          `${ROOT}${config}`,
+          `[cluster]\nbootstrap.servers = ${broker.bootstrap}\n\n` +
+            `[consumer]\ngroup.id = new\nauto.offset.reset = earliest\n\n` +
+            `[heartbeat]\nbootstrap.servers = ${second}\n\n` +
+            `[kafkacrypto]\nconfig_file = ${nodesDir}/lab_pc/lab_pc.config\n`,
+        );
+        const beats = uniqueTopic("side_beats");
+        const statusPort = await freePort("tcp");
+        const status = new BackgroundTask("status", [
+          "--config",
+          config,
+          "--heartbeat_topic_name",
+          beats,
+          "--port",
+          String(statusPort),
+        ]);
+        const reconstructor = Reconstructor.start(
+          config,
+          topic,
+          `${outDir}/rebuilt`,
+          heartbeatArgs(beats, `${MARKER}-rebuild`),
+        );
+        try {
+          await status.stderr.waitFor("Showing heartbeats");
+          ok(
+            status.stderr.text.includes(second),
+            `status names ${second}: ${status.stderr.text}`,
+          );
+          await waitForProgram(statusPort, `${MARKER}-rebuild`);
+        } finally {
+          strictEqual((await reconstructor.quit()).code, 0);
+          status.child.kill("SIGTERM");
+          strictEqual((await status.child.status).code, 0);
+        }
+        // On the second broker: the heartbeats, none of them readable.
+        const onSecond = await readWithKcat(second, beats);
+        ok(onSecond.length > 0, "no heartbeat reached the second broker");
+        for (const message of onSecond) {
+          strictEqual(message.key.charCodeAt(0), 1, "key not encrypted");
+        }
+        for (const text of [MARKER, "_heartbeat", Deno.hostname()]) {
+          strictEqual(
+            await markerHits(second, beats, text, { encrypted: true }),
+            0,
+            `${text} in plaintext on the second broker`,
+          );
+        }
+      },
+    );
+  } finally {
+    await runTask("kafka", ["stop", "--port", port]);
+  }
+});
