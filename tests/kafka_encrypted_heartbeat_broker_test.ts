@@ -18,37 +18,11 @@ import {
 } from "./helpers/kafkacrypto_peer.ts";
 import { ROOT, runTask } from "./helpers/run_task.ts";
 import { freePort } from "./helpers/streaming.ts";
+import { waitForStatusView } from "./helpers/status_events.ts";
 
 const PASSWORD = "heartbeat broker root password";
 const MARKER = "HB-BROKER-MARKER-7e11a";
 const SECOND_PORT = Number(Deno.env.get("TEST_KAFKA_SECOND_PORT") ?? 19292);
-
-/** Reads the status page's event stream until a view shows `programId`. */
-async function waitForProgram(port: number, programId: string): Promise<void> {
-  // Given up after a minute: a page that never shows it fails the test.
-  const response = await fetch(`http://127.0.0.1:${port}/events`, {
-    signal: AbortSignal.timeout(60_000),
-  });
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the event stream ended");
-      text += value;
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const view = JSON.parse(text.slice(0, end).replace(/^data: /, ""));
-        text = text.slice(end + 2);
-        const ids = (view.programs as { id: string }[]).map((p) => p.id);
-        if (ids.includes(programId)) return;
-      }
-    }
-  } finally {
-    await reader.cancel();
-  }
-}
 
 Deno.test("[heartbeat] on a broker of its own with [kafkacrypto]: heartbeats arrive there encrypted, keys go over the main cluster, status decrypts them", async () => {
   const port = String(SECOND_PORT);
@@ -95,7 +69,10 @@ Deno.test("[heartbeat] on a broker of its own with [kafkacrypto]: heartbeats arr
             status.stderr.text.includes(second),
             `status names ${second}: ${status.stderr.text}`,
           );
-          await waitForProgram(statusPort, `${MARKER}-rebuild`);
+          await waitForStatusView(
+            statusPort,
+            (view) => view.programs.some((p) => p.id === `${MARKER}-rebuild`),
+          );
         } finally {
           strictEqual((await reconstructor.quit()).code, 0);
           status.child.kill("SIGTERM");

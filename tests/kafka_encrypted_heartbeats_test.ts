@@ -25,6 +25,7 @@ import {
 } from "./helpers/kafkacrypto_peer.ts";
 import { ROOT, runTask } from "./helpers/run_task.ts";
 import { freePort } from "./helpers/streaming.ts";
+import { waitForStatusView } from "./helpers/status_events.ts";
 
 const PASSWORD = "encrypted heartbeats root password";
 const MARKER = "HEARTBEAT-MARKER-51c0de";
@@ -44,33 +45,6 @@ async function encryptedConfig(
       `[kafkacrypto]\nconfig_file = ${nodeConfig}\n${extra}`,
   );
   return path;
-}
-
-/** Reads the status page's event stream until `found` says yes to a view. */
-async function waitForView(
-  port: number,
-  found: (view: { programs: Record<string, unknown>[] }) => boolean,
-): Promise<{ programs: Record<string, unknown>[] }> {
-  const response = await fetch(`http://127.0.0.1:${port}/events`);
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the event stream ended");
-      text += value;
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const event = text.slice(0, end).replace(/^data: /, "");
-        text = text.slice(end + 2);
-        const view = JSON.parse(event);
-        if (found(view)) return view;
-      }
-    }
-  } finally {
-    await reader.cancel();
-  }
 }
 
 /** The logs topic flags. */
@@ -140,7 +114,7 @@ Deno.test("encrypted heartbeats: with [kafkacrypto] the watcher's and reconstruc
         await status.stderr.waitFor("Showing heartbeats");
         await watcher.stdout.waitFor("Watching");
         // The status page, reading as the node, shows both, the file counted.
-        const view = await waitForView(
+        const view = await waitForStatusView(
           port,
           (v) =>
             v.programs.some((p) =>
