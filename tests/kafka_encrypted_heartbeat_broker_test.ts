@@ -9,7 +9,6 @@
  * port after it for its controller).
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { BackgroundTask } from "./helpers/background_task.ts";
 import { heartbeatArgs, Reconstructor, uniqueTopic } from "./helpers/kafka.ts";
 import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
 import {
@@ -17,8 +16,7 @@ import {
   withEncryptedRig,
 } from "./helpers/kafkacrypto_peer.ts";
 import { ROOT, runTask } from "./helpers/run_task.ts";
-import { freePort } from "./helpers/streaming.ts";
-import { waitForStatusView } from "./helpers/status_events.ts";
+import { startStatus, waitForStatusView } from "./helpers/status_events.ts";
 
 const PASSWORD = "heartbeat broker root password";
 const MARKER = "HB-BROKER-MARKER-7e11a";
@@ -48,15 +46,7 @@ Deno.test("[heartbeat] on a broker of its own with [kafkacrypto]: heartbeats arr
             `[kafkacrypto]\nconfig_file = ${nodesDir}/lab_pc/lab_pc.config\n`,
         );
         const beats = uniqueTopic("side_beats");
-        const statusPort = await freePort("tcp");
-        const status = new BackgroundTask("status", [
-          "--config",
-          config,
-          "--heartbeat_topic_name",
-          beats,
-          "--port",
-          String(statusPort),
-        ]);
+        const { status, port: statusPort } = await startStatus(config, beats);
         const reconstructor = Reconstructor.start(
           config,
           topic,

@@ -24,8 +24,7 @@ import {
   withEncryptedRig,
 } from "./helpers/kafkacrypto_peer.ts";
 import { ROOT, runTask } from "./helpers/run_task.ts";
-import { freePort } from "./helpers/streaming.ts";
-import { waitForStatusView } from "./helpers/status_events.ts";
+import { startStatus, waitForStatusView } from "./helpers/status_events.ts";
 
 const PASSWORD = "encrypted heartbeats root password";
 const MARKER = "HEARTBEAT-MARKER-51c0de";
@@ -73,15 +72,7 @@ Deno.test("encrypted heartbeats: with [kafkacrypto] the watcher's and reconstruc
       );
       const beats = uniqueTopic("enc_beats");
       const logs = uniqueTopic("enc_logs");
-      const port = await freePort("tcp");
-      const status = new BackgroundTask("status", [
-        "--config",
-        config,
-        "--heartbeat_topic_name",
-        beats,
-        "--port",
-        String(port),
-      ]);
+      const { status, port } = await startStatus(config, beats);
       const watched = `${outDir}/watched`;
       await Deno.mkdir(`${ROOT}${watched}`);
       const name = `${MARKER}-scope.txt`;

@@ -18,7 +18,7 @@ import {
   writeTestConfig,
 } from "./helpers/kafka.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
-import { freePort } from "./helpers/streaming.ts";
+import { startStatus } from "./helpers/status_events.ts";
 
 /** The screenshot kept for the README and the report. */
 const SCREENSHOT = `${ROOT}out/status_page.png`;
@@ -60,15 +60,7 @@ Deno.test({
     const dir = await makeOutTempDir("status");
     const config = await writeTestConfig(dir, broker.bootstrap);
     const beats = uniqueTopic("status_beats");
-    const port = await freePort("tcp");
-    const status = new BackgroundTask("status", [
-      "--config",
-      config,
-      "--heartbeat_topic_name",
-      beats,
-      "--port",
-      String(port),
-    ]);
+    const { status, port } = await startStatus(config, beats);
     await status.stderr.waitFor("Showing heartbeats");
     const page = await HeadlessPage.open(`http://127.0.0.1:${port}/`);
     try {

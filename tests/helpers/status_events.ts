@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { BackgroundTask } from "./background_task.ts";
+import { freePort } from "./streaming.ts";
 
 /** One table the status page pushes: a row per program. */
 export interface StatusView {
@@ -46,4 +48,26 @@ export async function waitForStatusView(
   } finally {
     await reader.cancel();
   }
+}
+
+/**
+ * Starts `deno task status` for `config` and the heartbeat topic `topic` on
+ * a free port of 127.0.0.1; returns the running task and its port.
+ *
+ * @example
+ * ```ts
+ * const { status, port } = await startStatus("out/test.config", "beats");
+ * await status.stderr.waitFor("Showing heartbeats");
+ * ```
+ */
+export async function startStatus(
+  config: string,
+  topic: string,
+): Promise<{ status: BackgroundTask; port: number }> {
+  const port = await freePort("tcp");
+  const status = new BackgroundTask("status", [
+    ...["--config", config, "--heartbeat_topic_name", topic],
+    ...["--port", String(port)],
+  ]);
+  return { status, port };
 }
