@@ -72,17 +72,34 @@ export async function startTestBroker(): Promise<TestBroker> {
   const external = Deno.env.get("KAFKA_BOOTSTRAP_SERVERS");
   if (external) return { bootstrap: external, stop: () => Promise.resolve() };
   const port = String(TEST_BROKER_PORT);
-  const started = await runTask("kafka", ["start", "--port", port]);
-  if (started.code !== 0) {
-    throw new Error(
-      `the test broker did not start:\n${started.stdout}\n${started.stderr}`,
-    );
+  // A run that just ended may be stopping the broker: its watcher holds this
+  // lock while it decides and stops, this run while it starts and takes over.
+  await Deno.mkdir(`${ROOT}.kafka`, { recursive: true });
+  using lock = await Deno.open(brokerLockPath(port), {
+    create: true,
+    write: true,
+  });
+  await lock.lock(true);
+  try {
+    const started = await runTask("kafka", ["start", "--port", port]);
+    if (started.code !== 0) {
+      throw new Error(
+        `the test broker did not start:\n${started.stdout}\n${started.stderr}`,
+      );
+    }
+    await stopWhenTestRunEnds(port);
+  } finally {
+    await lock.unlock();
   }
-  await stopWhenTestRunEnds(port);
   return {
     bootstrap: `127.0.0.1:${port}`,
     stop: () => Promise.resolve(),
   };
+}
+
+/** The lock a starting run and a finished run's watcher take in turn. */
+function brokerLockPath(port: string): string {
+  return `${ROOT}.kafka/test-broker-${port}.lock`;
 }
 
 /**
@@ -90,7 +107,10 @@ export async function startTestBroker(): Promise<TestBroker> {
  * ends: the first call of a run starts a detached shell that waits for
  * `Deno.pid` to go away and then runs `deno task kafka stop --port <port>`.
  * A file in the broker's folder names the run that has its watcher, so the
- * later test files (fresh isolates, same pid) do not start another.
+ * later test files (fresh isolates, same pid) do not start another; and a
+ * watcher whose run was followed at once by another (that named itself
+ * there, under the lock of {@linkcode brokerLockPath}) leaves the broker
+ * running for it, instead of stopping it under the new run's feet.
  *
  * The watcher is a grandchild (the shell that starts it exits at once), so no
  * child process or pipe of the test is left open for the sanitizers to
@@ -105,8 +125,12 @@ async function stopWhenTestRunEnds(port: string): Promise<void> {
   const watcher = [
     'trap "" INT HUP',
     'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
+    // flock(1) and Deno's FsFile.lock are the same flock(2) lock.
+    'exec 9>"$5"',
+    "flock 9",
+    '[ "$(cat "$4" 2>/dev/null)" = "$1" ] || exit 0',
     'rm -f "$4"',
-    'exec "$2" task --quiet kafka stop --port "$3"',
+    '"$2" task --quiet kafka stop --port "$3"',
   ].join("; ");
   const launched = await new Deno.Command("sh", {
     args: [
@@ -117,6 +141,7 @@ async function stopWhenTestRunEnds(port: string): Promise<void> {
       Deno.execPath(),
       port,
       marker,
+      brokerLockPath(port),
     ],
     cwd: ROOT,
     stdin: "null",
