@@ -98,7 +98,8 @@ const outcomes = { processed: 0, failed: 0 };
 
 /** Reads the command line. */
 function readCommandLine() {
-  const { flags, positionals } = parseFlags(Deno.args, {
+  // An argument that is not a flag is refused by parseFlags (no positionals).
+  const { flags } = parseFlags(Deno.args, {
     program: "process_data_files",
     summary:
       "Run a processor module's processFile(file) on each file rebuilt from a Kafka topic.",
@@ -108,9 +109,6 @@ function readCommandLine() {
       ...processorLimitFlags(MAX_FILE_MB, PROCESSOR_TIMEOUT_SECONDS),
     },
   });
-  if (positionals.length > 0) {
-    throw new UserError(`unexpected argument ${positionals[0]}`);
-  }
   if (!flags.processor) throw new UserError("name a --processor module");
   checkRebuildRunFlags(flags);
   return { ...flags, processor: flags.processor };
@@ -157,7 +155,8 @@ async function processDataFiles(
 ): Promise<void> {
   const startedAt = new Date();
   const maxBytes = options.max_file_mb * 1024 * 1024;
-  await claimOutputDir(options.working_dir, "rebuild", "--working_dir"); // refused while reproduce_undecryptable_messages runs
+  // Refused while reproduce_undecryptable_messages works there.
+  await claimOutputDir(options.working_dir, "rebuild", "--working_dir");
   // The processor is loaded first: a broken one stops before Kafka is asked.
   const runner = await ProcessorRunner.start(options.processor, {
     context: {
