@@ -409,7 +409,8 @@ export class HeartbeatSender {
       };
       const channel = sender.#channel(
         flags.heartbeat_topic_name,
-        settings.heartbeat?.client ?? settings.client,
+        // The broker status reads them from (one place decides).
+        heartbeatSettings(settings).client,
         settings.heartbeat?.producer ?? settings.producer,
         options.warn,
         settings.heartbeat?.separateProducer ? undefined : options.sealer,
