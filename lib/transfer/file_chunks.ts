@@ -354,7 +354,11 @@ class WorkerHashes implements BlockHashes {
   /** The file's hash, once every block came back from both workers. */
   async digest(): Promise<Uint8Array> {
     await this.#until(() => this.#inUse.size === 0);
-    const hash = new Promise<Uint8Array>((resolve) => this.#fileHash = resolve);
+    // A worker that fails meanwhile rejects it (onerror wakes the waiter).
+    const hash = new Promise<Uint8Array>((resolve, reject) => {
+      this.#fileHash = resolve;
+      this.#waiting = () => reject(this.#failure);
+    });
     this.#fileWorker.postMessage("digest");
     return await hash;
   }
