@@ -51,7 +51,7 @@ async function crashBeforeFinishing(dir: string, chunks: FileChunk[]) {
   await file.seek(chunks[1].offset, Deno.SeekMode.Start);
   await file.write(chunks[1].data);
   const state = new ReconstructState(`${dir}/${STATE_FOLDER}/state.db`);
-  state.addChunk(partial.name.replace(/\.part$/, ""), 2);
+  state.addChunk(partial.name.replace(/\.part$/, ""), 2, chunks[1].chunkHash);
   state.close();
   return `${partialDir}/${partial.name}`;
 }

@@ -22,8 +22,8 @@
  * older senders (no modification time then). The key is
  * `<subdir with / as _>_<filename>_chunk_<i>_of_<n>`, so a file at the top has
  * a key starting with `_`, as OpenMSIStream forms it. {@linkcode decodeChunk}
- * checks every field, including the chunk's hash, so a consumer can skip a bad
- * message instead of writing it.
+ * checks every field, including (unless told to leave it to the caller) the
+ * chunk's hash, so a consumer can skip a bad message instead of writing it.
  *
  * @example
  * ```ts
@@ -275,6 +275,10 @@ function firstEightFields(chunk: FileChunk): unknown[] {
  * when it is not msgpack, has the wrong fields, or its data does not match its
  * hash, offset or position.
  *
+ * With `{ checkHash: false }` the data's SHA-512 is left to the caller (see
+ * {@linkcode checkChunkHash}): the file assembler checks the whole file's
+ * hash anyway, and a chunk's own hash only where that finds something wrong.
+ *
  * @example
  * ```ts
  * try {
@@ -284,7 +288,10 @@ function firstEightFields(chunk: FileChunk): unknown[] {
  * }
  * ```
  */
-export function decodeChunk(value: Uint8Array | null): FileChunk {
+export function decodeChunk(
+  value: Uint8Array | null,
+  options: DecodeOptions = {},
+): FileChunk {
   if (value === null) throw new InvalidChunkError("empty message");
   let fields: unknown;
   try {
@@ -320,10 +327,35 @@ export function decodeChunk(value: Uint8Array | null): FileChunk {
     mtime: optionalMtime(mtime),
   };
   checkPosition(chunk);
+  if (options.checkHash ?? true) checkChunkHash(chunk);
+  return chunk;
+}
+
+/** How {@linkcode decodeChunk} checks a message. */
+export interface DecodeOptions {
+  /** Whether the data must match the chunk's SHA-512 (default true). */
+  checkHash?: boolean;
+}
+
+/**
+ * Throws {@linkcode InvalidChunkError} when a chunk's data does not match
+ * the SHA-512 its message declares.
+ *
+ * @example
+ * ```ts
+ * import { checkChunkHash, type FileChunk, InvalidChunkError } from "./chunk.ts";
+ * declare const chunk: FileChunk;
+ * try {
+ *   checkChunkHash(chunk);
+ * } catch (error) {
+ *   if (error instanceof InvalidChunkError) console.log(error.message);
+ * }
+ * ```
+ */
+export function checkChunkHash(chunk: FileChunk): void {
   if (!sameBytes(sha512(chunk.data), chunk.chunkHash)) {
     throw new InvalidChunkError("chunk data does not match its SHA-512");
   }
-  return chunk;
 }
 
 /** Offset, index and size must fit together: chunks are equal but the last. */

@@ -11,8 +11,17 @@
  * out of order or before a restart, the hash of the partial file read back as
  * a stream, never all in memory) is compared with the SHA-512 the sender
  * computed. Only a match is moved into place, with one
- * atomic rename, so a reader never sees half a file. A mismatch is kept aside
- * in `rejected/` for inspection. Duplicated chunks change nothing.
+ * atomic rename, so a reader never sees half a file.
+ *
+ * A chunk's own SHA-512 is not checked before it is written (hashing every
+ * byte twice was a third of the rebuild's time); it is recorded, and checked
+ * where that can change something. A chunk read again while its file is in
+ * progress is checked, and so is the copy on disk: a copy that matches its
+ * hash replaces one that does not. A file whose whole hash does not match is
+ * read back chunk by chunk: chunks that do not match their hash are missing
+ * again, and the file waits for another copy of them; if every chunk
+ * matches, the file itself is wrong and is kept aside in `rejected/` for
+ * inspection. Other duplicated chunks change nothing.
  *
  * What is on disk is recorded in {@linkcode ReconstructState}, so a restarted
  * assembler continues where a killed one stopped.
@@ -33,7 +42,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type FileChunk, sameBytes } from "./chunk.ts";
+import { checkChunkHash, type FileChunk, sameBytes, sha512 } from "./chunk.ts";
 import { describeError, UserError } from "../common/cli.ts";
 
 export type { FileChunk, FileIdentity };
@@ -45,6 +54,7 @@ import {
   impliedChunkSize,
   isReceived,
   markReceived,
+  unmarkReceived,
 } from "./file_in_assembly.ts";
 import { FileIdentities, type FileIdentity } from "./file_identity.ts";
 import {
@@ -53,7 +63,12 @@ import {
   keepRejected,
   moveIntoPlace,
 } from "./file_placement.ts";
-import { hashFile, PartialFiles, PartialHashes } from "./partial_files.ts";
+import {
+  hashFile,
+  PartialFiles,
+  PartialHashes,
+  readChunks,
+} from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
 
@@ -61,6 +76,13 @@ import { STATE_FOLDER } from "./safe_paths.ts";
 export type ChunkOutcome =
   | { kind: "written"; relativePath: string }
   | { kind: "duplicate"; relativePath: string }
+  /** A chunk on disk did not match its hash; this copy, which does, replaced it. */
+  | { kind: "repaired"; relativePath: string; chunkIndex: number }
+  /**
+   * The last chunk came but the file does not match its hash: these chunks
+   * do not match theirs, and the file waits for another copy of them.
+   */
+  | { kind: "damaged"; relativePath: string; chunks: number[] }
   | {
     kind: "reconstructed";
     relativePath: string;
@@ -413,15 +435,53 @@ export class FileAssembler {
     }
     checkFits(file, chunk);
     if (isReceived(file, chunk.chunkIndex)) {
-      return { kind: "duplicate", relativePath };
+      return await this.#again(file, chunk);
     }
 
     await this.#partials.writeAt(key, chunk.offset, chunk.data);
-    this.#state.addChunk(key, chunk.chunkIndex);
+    this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
     markReceived(file, chunk.chunkIndex);
     this.#hashWritten(file, chunk);
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
     return await this.#finish(file, path, chunk.mtime, verifyOnly);
+  }
+
+  /**
+   * A chunk already on disk, read again (a restarted run re-reads a few; a
+   * sender may send one twice). Checked, with the copy on disk: a copy that
+   * does not match its hash is replaced by this one, which does; a bad
+   * one throws `InvalidChunkError` (skipped, with a warning).
+   */
+  async #again(file: FileInAssembly, chunk: FileChunk): Promise<ChunkOutcome> {
+    const { key, relativePath } = file;
+    const recorded = this.#state.chunkHash(key, chunk.chunkIndex);
+    // Recorded by an older version, which checked chunks before writing them.
+    if (recorded === null) return { kind: "duplicate", relativePath };
+    checkChunkHash(chunk);
+    const onDisk = this.#partials.readAt(
+      key,
+      chunk.offset,
+      chunk.data.length,
+    );
+    const same = sameBytes(onDisk, chunk.data);
+    if (same || (recorded && sameBytes(sha512(onDisk), recorded))) {
+      // The same bytes: the hash this copy declares (it matches) is kept.
+      if (same && !(recorded && sameBytes(recorded, chunk.chunkHash))) {
+        this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
+      }
+      return { kind: "duplicate", relativePath };
+    }
+    await this.#partials.writeAt(key, chunk.offset, chunk.data);
+    this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
+    this.#hashAtEnd(file);
+    return { kind: "repaired", relativePath, chunkIndex: chunk.chunkIndex };
+  }
+
+  /** Bytes already hashed changed: the file is read back and hashed at its end. */
+  #hashAtEnd(file: FileInAssembly): void {
+    file.running = undefined;
+    if (file.hashedTo !== undefined) this.#hashes.drop(file.key);
+    file.hashedTo = undefined;
   }
 
   /**
@@ -566,6 +626,8 @@ export class FileAssembler {
     file.running = undefined;
     file.hashedTo = undefined;
     if (!sameBytes(hash, file.fileHash)) {
+      const damaged = await this.#damagedChunks(file, partial);
+      if (damaged.length > 0) return this.#awaitAgain(file, damaged);
       return await this.#reject(file, partial, "it does not match its SHA-512");
     }
     const verified: Verified = { kind: "verified", file, path, mtime, done };
@@ -573,6 +635,41 @@ export class FileAssembler {
     // E.g. the group's commit naming the file finished comes first: killed
     // after it, the next start moves the complete file in (finishInterrupted).
     return verifyOnly ? verified : await this.#place(verified);
+  }
+
+  /** The chunks on disk that do not match the SHA-512 recorded for them. */
+  async #damagedChunks(
+    file: FileInAssembly,
+    partial: string,
+  ): Promise<number[]> {
+    const damaged: number[] = [];
+    let read = 0;
+    for await (const bytes of readChunks(partial, file.chunkSize)) {
+      if (++read > file.totalChunks) break;
+      const recorded = this.#state.chunkHash(file.key, read);
+      // null: checked before it was written (a record of an older version).
+      if (recorded === null) continue;
+      if (!recorded || !sameBytes(sha512(bytes), recorded)) damaged.push(read);
+    }
+    // A partial file cut short (by hand) lacks its last chunks.
+    for (let index = read + 1; index <= file.totalChunks; index++) {
+      damaged.push(index);
+    }
+    return damaged;
+  }
+
+  /** Damaged chunks are missing again: the file waits for other copies. */
+  #awaitAgain(file: FileInAssembly, damaged: number[]): ChunkOutcome {
+    for (const index of damaged) {
+      unmarkReceived(file, index);
+      this.#state.dropChunk(file.key, index);
+    }
+    this.#pending.set(file.key, file);
+    return {
+      kind: "damaged",
+      relativePath: file.relativePath,
+      chunks: damaged,
+    };
   }
 
   /** Moves a verified file into place, or aside when it cannot go there. */

@@ -138,6 +138,23 @@ export function markReceived(file: FileInAssembly, index: number): void {
 }
 
 /**
+ * Notes chunk `index` (1-based) as missing again (found damaged on disk).
+ *
+ * @example
+ * ```ts
+ * declare const file: FileInAssembly;
+ * unmarkReceived(file, 1);
+ * ```
+ */
+export function unmarkReceived(file: FileInAssembly, index: number): void {
+  if (!isReceived(file, index)) return;
+  const page = file.received.get(Math.floor((index - 1) / PAGE_CHUNKS))!;
+  const bit = (index - 1) % PAGE_CHUNKS;
+  page[bit >> 3] &= ~(1 << (bit & 7));
+  file.count--;
+}
+
+/**
  * The fewest bytes the file of `chunk` can have: exact for its last chunk,
  * else all chunks before the last full, plus one byte.
  */

@@ -18,8 +18,16 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, openSync, write, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  openSync,
+  readSync,
+  write,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
+import { readFull } from "../common/read_full.ts";
 
 /** Open partial files kept at once; older ones are closed and reopened later. */
 const MAX_OPEN_FILES = 32;
@@ -68,6 +76,26 @@ export class PartialFiles {
       done += data.length <= SYNC_WRITE_BYTES
         ? writeSync(fd, data, done, data.length - done, offset + done)
         : await writeAsync(fd, data, done, offset + done);
+    }
+  }
+
+  /**
+   * Reads `length` bytes at an offset of a partial file (fewer past its end):
+   * a chunk already written, to compare with another copy of it.
+   */
+  readAt(key: string, offset: number, length: number): Uint8Array {
+    const bytes = new Uint8Array(length);
+    const fd = openSync(this.path(key), constants.O_RDONLY);
+    try {
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, bytes, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return bytes.subarray(0, done);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -122,6 +150,32 @@ export async function hashFile(path: string): Promise<Uint8Array> {
     hash.update(buffer.subarray(0, n));
   }
   return new Uint8Array(hash.digest());
+}
+
+/**
+ * A file's bytes, `chunkSize` at a time (the last piece may be shorter):
+ * a partial file read back chunk by chunk, one chunk in memory.
+ *
+ * @example
+ * ```ts
+ * import { readChunks } from "./partial_files.ts";
+ *
+ * let chunks = 0;
+ * for await (const _bytes of readChunks("deno.json", 16)) chunks++;
+ * ```
+ */
+export async function* readChunks(
+  path: string,
+  chunkSize: number,
+): AsyncGenerator<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(chunkSize);
+  while (true) {
+    const n = await readFull(file, buffer);
+    if (n === 0) return;
+    yield buffer.subarray(0, n);
+    if (n < chunkSize) return;
+  }
 }
 
 /** The worker's module (it needs read permission to start). */

@@ -3,8 +3,10 @@
  * are already on disk.
  *
  * A SQLite file inside the working folder's state folder keeps one row per file
- * version and one per chunk written. A chunk's row is added only after its bytes
- * are in the partial file, and the Kafka offset is committed only after that.
+ * version and one per chunk written, with the SHA-512 its message declared
+ * (checked only if the whole file's hash does not match). A chunk's row is
+ * added only after its bytes are in the partial file, and the Kafka offset is
+ * committed only after that.
  * Chunk rows (and the rows of new files of one chunk) are written in
  * batched transactions (prepared statements, one commit per
  * {@linkcode CHUNK_BATCH} rows, not one per small file):
@@ -22,7 +24,7 @@
  * const hash = new Uint8Array(64); // the whole file's SHA-512, from a message
  * const state = new ReconstructState("out/rebuilt/.reconstruct_data_files/state.db");
  * state.addFile({ key: "k1", relativePath: "a.bin", totalChunks: 2, chunkSize: 16384, fileHash: hash });
- * state.addChunk("k1", 1);
+ * state.addChunk("k1", 1, hash);
  * state.close();
  * ```
  *
@@ -69,6 +71,8 @@ export class ReconstructState {
   readonly #outcome: StatementSync;
   readonly #markFinished: StatementSync;
   readonly #dropChunks: StatementSync;
+  readonly #dropChunk: StatementSync;
+  readonly #chunkHash: StatementSync;
   /** Rows in the open transaction; 0 when none is open. */
   #batched = 0;
 
@@ -90,10 +94,20 @@ export class ReconstructState {
       CREATE TABLE IF NOT EXISTS chunks (
         key TEXT NOT NULL,
         chunk_i INTEGER NOT NULL,
+        chunk_hash BLOB,
         PRIMARY KEY (key, chunk_i)
       ) WITHOUT ROWID;
     `,
     );
+    // Records made before chunks were written unchecked get the column; their
+    // rows keep NULL there: those chunks were checked before they were written.
+    const chunkColumns = this.#db.prepare("PRAGMA table_info(chunks)")
+      .all() as {
+        name: string;
+      }[];
+    if (!chunkColumns.some((column) => column.name === "chunk_hash")) {
+      this.#db.exec("ALTER TABLE chunks ADD COLUMN chunk_hash BLOB");
+    }
     // Records made before the modification time was kept get its column.
     const columns = this.#db.prepare("PRAGMA table_info(files)").all() as {
       name: string;
@@ -102,7 +116,8 @@ export class ReconstructState {
       this.#db.exec("ALTER TABLE files ADD COLUMN mtime REAL");
     }
     this.#addChunk = this.#db.prepare(
-      "INSERT OR IGNORE INTO chunks (key, chunk_i) VALUES (?, ?)",
+      `INSERT INTO chunks (key, chunk_i, chunk_hash) VALUES (?, ?, ?)
+         ON CONFLICT DO UPDATE SET chunk_hash = excluded.chunk_hash`,
     );
     this.#addFile = this.#db.prepare(
       `INSERT OR IGNORE INTO files
@@ -114,6 +129,12 @@ export class ReconstructState {
       "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
     );
     this.#dropChunks = this.#db.prepare("DELETE FROM chunks WHERE key = ?");
+    this.#dropChunk = this.#db.prepare(
+      "DELETE FROM chunks WHERE key = ? AND chunk_i = ?",
+    );
+    this.#chunkHash = this.#db.prepare(
+      "SELECT chunk_hash FROM chunks WHERE key = ? AND chunk_i = ?",
+    );
   }
 
   /** Adds a row's change to the open batch (opening one if needed). */
@@ -154,11 +175,30 @@ export class ReconstructState {
   }
 
   /**
-   * Records that chunk `chunkIndex` is on disk, in the open batch: durable
-   * after the next {@linkcode flush} (or any other change).
+   * Records that chunk `chunkIndex` is on disk, with the SHA-512 its message
+   * declared, in the open batch: durable after the next {@linkcode flush} (or
+   * any other change). A chunk recorded before gets the new hash (a copy
+   * that replaced a damaged one).
    */
-  addChunk(key: string, chunkIndex: number): void {
-    this.#inBatch(() => this.#addChunk.run(key, chunkIndex));
+  addChunk(key: string, chunkIndex: number, chunkHash: Uint8Array): void {
+    this.#inBatch(() => this.#addChunk.run(key, chunkIndex, chunkHash));
+  }
+
+  /**
+   * The SHA-512 recorded for a chunk on disk: undefined when it is not
+   * recorded, null when it was checked before it was written (a record made
+   * by an older version of this program).
+   */
+  chunkHash(key: string, chunkIndex: number): Uint8Array | null | undefined {
+    const row = this.#chunkHash.get(key, chunkIndex) as
+      | { chunk_hash: Uint8Array | null }
+      | undefined;
+    return row && (row.chunk_hash && new Uint8Array(row.chunk_hash));
+  }
+
+  /** Forgets that chunk `chunkIndex` is on disk (it was found damaged). */
+  dropChunk(key: string, chunkIndex: number): void {
+    this.#inBatch(() => this.#dropChunk.run(key, chunkIndex));
   }
 
   /** Commits the rows added so far (call before committing Kafka offsets). */

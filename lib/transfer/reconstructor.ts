@@ -59,6 +59,19 @@ export const RECONSTRUCT_FLAGS = {
   },
 } as const;
 
+/** Says which chunks were found damaged (the first ten named) and what now. */
+function damagedChunks(chunks: number[]): string {
+  if (chunks.length === 1) {
+    return `chunk ${
+      chunks[0]
+    } does not match its own; waiting for another copy of it`;
+  }
+  const named = chunks.length > 10
+    ? `${chunks.slice(0, 10).join(", ")} ... (${chunks.length} in all)`
+    : `${chunks.slice(0, -1).join(", ")} and ${chunks.at(-1)}`;
+  return `chunks ${named} do not match theirs; waiting for another copy of them`;
+}
+
 /** One file rebuilt, for the summary. */
 export interface RebuiltFile {
   /** Its path inside WORKINGDIR. */
@@ -108,6 +121,16 @@ export class ReconstructReport {
         `File ${name} successfully reconstructed locally from stream`,
       );
       this.reconstructed.push({ ...outcome, path: name });
+    } else if (outcome.kind === "repaired") {
+      this.#log.warn(
+        `Chunk ${outcome.chunkIndex} of ${name} on disk did not match its SHA-512; replaced by a copy that does`,
+      );
+    } else if (outcome.kind === "damaged") {
+      this.#log.warn(
+        `File ${name} does not match its SHA-512: ${
+          damagedChunks(outcome.chunks)
+        }`,
+      );
     } else if (outcome.kind === "refused") {
       this.skipped++; // Its file was named once, at its first chunk.
     } else if (outcome.kind === "rejected") {
