@@ -197,6 +197,24 @@ Deno.test("a big file hashed on the second core: a damaged chunk replaced after 
   });
 });
 
+Deno.test("a damaged file of one chunk is skipped with the reason, and nothing of it is started", async () => {
+  await inWorkingFolder(async (dir) => {
+    const bytes = randomBytes(700);
+    const [chunk] = chunksOf(bytes, 1024);
+    const assembler = await FileAssembler.open(dir);
+    await rejects(
+      assembler.accept(damaged(chunk)),
+      (error) =>
+        error instanceof InvalidChunkError &&
+        error.message === "chunk data does not match its SHA-512",
+    );
+    deepStrictEqual(assembler.inProgress(), []);
+    strictEqual((await assembler.accept(chunk)).kind, "reconstructed");
+    assembler.close();
+    deepStrictEqual(await Deno.readFile(`${dir}/day1/scope.trc`), bytes);
+  });
+});
+
 Deno.test("a record made before chunk hashes were kept (chunks checked before they were written) is carried on", async () => {
   await inWorkingFolder(async (dir) => {
     const bytes = randomBytes(3000);

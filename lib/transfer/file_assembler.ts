@@ -14,8 +14,9 @@
  * atomic rename, so a reader never sees half a file.
  *
  * A chunk's own SHA-512 is not checked before it is written (hashing every
- * byte twice was a third of the rebuild's time); it is recorded, and checked
- * where that can change something. A chunk read again while its file is in
+ * byte twice was a third of the rebuild's time; a file of one chunk is still
+ * checked first); it is recorded, and checked where that can change
+ * something. A chunk read again while its file is in
  * progress is checked, and so is the copy on disk: a copy that matches its
  * hash replaces one that does not. A file whose whole hash does not match is
  * read back chunk by chunk: chunks that do not match their hash are missing
@@ -414,6 +415,9 @@ export class FileAssembler {
     verifyOnly: boolean,
   ): Promise<ChunkOutcome | Verified> {
     const { key, relativePath, path } = this.identify(chunk);
+    // A file of one chunk is checked first, as always: a damaged one is
+    // skipped with a warning, not started as a file waiting for another copy.
+    if (chunk.totalChunks === 1) checkChunkHash(chunk);
 
     let file = this.#pending.get(key);
     if (!file && this.#unplaced.has(key)) {
@@ -465,7 +469,8 @@ export class FileAssembler {
     );
     const same = sameBytes(onDisk, chunk.data);
     if (same || (recorded && sameBytes(sha512(onDisk), recorded))) {
-      // The same bytes: the hash this copy declares (it matches) is kept.
+      // Good bytes on disk, kept. If they are this copy's, its hash (which
+      // matches them) is recorded: the first copy may have declared another.
       if (same && !(recorded && sameBytes(recorded, chunk.chunkHash))) {
         this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
       }
