@@ -76,6 +76,7 @@ import {
   type KafkaAdmin,
 } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
+import { findNodeConfig } from "../lib/transfer/transfer_crypto.ts";
 
 const MIB = 1024 * 1024;
 /** Old files in the idle watcher's folder (a lab folder is full of them). */
@@ -146,6 +147,15 @@ if (import.meta.main) {
       throw new UsageError(
         "--peers runs the Java tools and kcat over PLAINTEXT only: use a config without SSL/SASL",
       );
+    }
+    // A missing node is said now, in one line, not after the plain runs.
+    if (flags.encrypted_config) {
+      const encrypted = await loadKafkaConfig(flags.encrypted_config);
+      if (!await findNodeConfig(encrypted)) {
+        throw new UsageError(
+          `--encrypted_config ${flags.encrypted_config} has no [kafkacrypto] section`,
+        );
+      }
     }
     const bootstrap = Array.isArray(settings.client.brokers)
       ? settings.client.brokers.join(",")

@@ -352,7 +352,7 @@ Deno.test("bench reports peak RSS across two sizes, small files each way (all ba
   }
 });
 
-Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one line", async () => {
+Deno.test("bench refuses a bad --rounds, a SASL config for --peers and an encrypted config without its node, in one line", async () => {
   const dir = await makeOutTempDir("bench-usage");
   const rounds = await runTask("bench", ["--rounds", "0"]);
   deepStrictEqual(rounds.code, 2);
@@ -372,5 +372,15 @@ Deno.test("bench refuses a bad --rounds and a SASL config for --peers, in one li
   deepStrictEqual(peers.code, 2);
   match(peers.stderr, /PLAINTEXT only/);
   deepStrictEqual(peers.stderr.trim().split("\n").length, 1);
+  // An encrypted config whose node was never provisioned: said before any run.
+  const encrypted = `${dir}/encrypted.config`;
+  await Deno.writeTextFile(
+    `${ROOT}${encrypted}`,
+    "[cluster]\nbootstrap.servers = 127.0.0.1:1\n[kafkacrypto]\nnode_id = never_provisioned\n",
+  );
+  const node = await runTask("bench", ["--encrypted_config", encrypted]);
+  deepStrictEqual(node.code, 1);
+  match(node.stderr, /node never_provisioned: no node config found/);
+  deepStrictEqual(node.stderr.trim().split("\n").length, 1);
   await Deno.remove(`${ROOT}${dir}`, { recursive: true });
 });

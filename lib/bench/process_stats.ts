@@ -163,8 +163,8 @@ export function spawnMeasuredTask(
 
 /**
  * Waits for a measured run to end, typing `quit` on its stdin first when
- * `quit` is set (else stdin is just closed). Throws with its stderr if it
- * failed; returns what GNU time measured.
+ * `quit` is set (else stdin is just closed). Throws a `UserError` with the
+ * last line of its stderr if it failed; returns what GNU time measured.
  *
  * @example
  * ```ts
@@ -180,7 +180,13 @@ export async function finishMeasuredReport(
   if (options.quit) await stdin.write(new TextEncoder().encode("quit\n"));
   await stdin.close();
   const done = await run.finished;
-  if (!done.status.success) throw new Error(done.stderr);
+  if (!done.status.success) {
+    // The tool said why in its own one line (a missing node, a bad config):
+    // the bench ends with that line, not a stack trace of its own.
+    const said = done.stderr.trim().split("\n").at(-1) ||
+      `exited with code ${done.status.code}`;
+    throw new UserError(`a measured run failed: ${said}`);
+  }
   return done;
 }
 
