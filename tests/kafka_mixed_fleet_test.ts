@@ -117,14 +117,25 @@ function waitForAll(sources: Source[], dirs: string[]): Promise<void> {
   return waitForRebuilt(names, dirs, 180_000);
 }
 
-/** Every file is in exactly one of `dirs`, identical to its original. */
+/**
+ * Every file is in exactly one of `dirs`, identical to its original; only a
+ * file of `atLeastOnce` may be in two (see the kill test).
+ */
 async function assertExactlyOnce(
   sources: Source[],
   dirs: string[],
+  atLeastOnce: Set<string> = new Set(),
 ): Promise<void> {
   const all = new Map(sources.flatMap((s) => [...s.files]));
   const found = (await Promise.all(dirs.map(rebuiltIn))).flat();
-  deepStrictEqual(found.sort(), [...all.keys()].sort());
+  const twice = found.filter((name, i) => found.indexOf(name) !== i);
+  for (const name of twice) {
+    ok(atLeastOnce.has(name), `${name} rebuilt by two members`);
+  }
+  deepStrictEqual(
+    [...new Set(found)].sort(),
+    [...all.keys()].sort(),
+  );
   for (const dir of dirs) {
     for (const name of await rebuiltIn(dir)) {
       deepStrictEqual(
@@ -178,6 +189,17 @@ Deno.test("a group rebuilds what OpenMSIStream spread over partitions, each file
         await new Promise((r) => setTimeout(r, 5000));
         const restarted = member(config, topic, group, dirs[0]);
         await restarted.stdout.waitFor("Reading topic");
+        // Files whose last chunk was on disk and recorded when it was killed,
+        // but whose commit had not gone out yet (a window of a round trip):
+        // its start moves them in, and the partition's next owner, which read
+        // on from the commit before them, rebuilt them too. That is the
+        // documented at-least-once case (partition_files.ts); any other file
+        // must be in exactly one folder.
+        const beforeJoin = restarted.stdout.text.split("Reading topic")[0];
+        const finishedAtStart = new Set(
+          [...beforeJoin.matchAll(/File (\S+) successfully reconstructed/g)]
+            .map((match) => match[1]),
+        );
         await waitForAll([source], dirs);
         const everyone = [restarted, ...survivors];
         await waitForLagZero(survivors[0]);
@@ -189,7 +211,7 @@ Deno.test("a group rebuilds what OpenMSIStream spread over partitions, each file
         }
         const outputs = await Promise.all(everyone.map((m) => m.quit()));
         for (const out of outputs) deepStrictEqual(out.code, 0, out.stderr);
-        await assertExactlyOnce([source], dirs);
+        await assertExactlyOnce([source], dirs, finishedAtStart);
       },
     );
 
