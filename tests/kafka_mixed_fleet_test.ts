@@ -190,7 +190,7 @@ Deno.test("a group rebuilds what OpenMSIStream spread over partitions, each file
         const restarted = member(config, topic, group, dirs[0]);
         await restarted.stdout.waitFor("Reading topic");
         // Files whose last chunk was on disk and recorded when it was killed,
-        // but whose commit had not gone out yet (a window of a round trip):
+        // but whose commit had not gone out yet (commits go every 200 messages):
         // its start moves them in, and the partition's next owner, which read
         // on from the commit before them, rebuilt them too. That is the
         // documented at-least-once case (partition_files.ts); any other file
