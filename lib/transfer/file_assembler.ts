@@ -447,7 +447,9 @@ export class FileAssembler {
     markReceived(file, chunk.chunkIndex);
     this.#hashWritten(file, chunk);
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
-    return await this.#finish(file, path, chunk.mtime, verifyOnly);
+    // A file of one chunk: its hash, checked above, is the file's.
+    const checked = file.totalChunks === 1 ? chunk.chunkHash : undefined;
+    return await this.#finish(file, path, chunk.mtime, verifyOnly, checked);
   }
 
   /**
@@ -580,7 +582,8 @@ export class FileAssembler {
       received: new Map(),
       count: 0,
       startedAt: new Date(),
-      running: createHash("sha512"),
+      // A file of one chunk needs none: its chunk's hash is checked.
+      running: chunk.totalChunks > 1 ? createHash("sha512") : undefined,
       nextInOrder: 1,
     };
     this.#hashInBackground(file);
@@ -593,12 +596,15 @@ export class FileAssembler {
    * Verifies the whole file's hash, then moves it into place (with the
    * sender's modification time, when the message carried one) or aside;
    * with `verifyOnly`, a good file is left for {@linkcode #place}.
+   * `checkedHash` is the file's hash when it is already known (the checked
+   * hash of a file's only chunk).
    */
   async #finish(
     file: FileInAssembly,
     path: string,
     mtime?: number,
     verifyOnly = false,
+    checkedHash?: Uint8Array,
   ): Promise<ChunkOutcome | Verified> {
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
@@ -622,12 +628,7 @@ export class FileAssembler {
       }
       return await this.#reject(file, partial, "its partial file is gone");
     }
-    // Every chunk came in order: the running hash covers the whole file.
-    const hash = file.running && file.nextInOrder > file.totalChunks
-      ? new Uint8Array(file.running.digest())
-      : (file.hashedTo !== undefined &&
-        await this.#hashes.digest(file.key, partial)) ||
-        await hashFile(partial);
+    const hash = checkedHash ?? await this.#wholeHash(file, partial);
     file.running = undefined;
     file.hashedTo = undefined;
     if (!sameBytes(hash, file.fileHash)) {
@@ -640,6 +641,19 @@ export class FileAssembler {
     // E.g. the group's commit naming the file finished comes first: killed
     // after it, the next start moves the complete file in (finishInterrupted).
     return verifyOnly ? verified : await this.#place(verified);
+  }
+
+  /**
+   * A complete file's SHA-512: the running hash when every chunk came in
+   * order, else the worker's (a big file), else its partial file read back.
+   */
+  async #wholeHash(file: FileInAssembly, partial: string): Promise<Uint8Array> {
+    if (file.running && file.nextInOrder > file.totalChunks) {
+      return new Uint8Array(file.running.digest());
+    }
+    const kept = file.hashedTo !== undefined &&
+      await this.#hashes.digest(file.key, partial);
+    return kept || await hashFile(partial);
   }
 
   /** The chunks on disk that do not match the SHA-512 recorded for them. */

@@ -193,7 +193,8 @@ export class ReconstructState {
     const row = this.#chunkHash.get(key, chunkIndex) as
       | { chunk_hash: Uint8Array | null }
       | undefined;
-    return row && (row.chunk_hash && new Uint8Array(row.chunk_hash));
+    if (!row) return undefined;
+    return row.chunk_hash ? new Uint8Array(row.chunk_hash) : null;
   }
 
   /** Forgets that chunk `chunkIndex` is on disk (it was found damaged). */
