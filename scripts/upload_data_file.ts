@@ -36,7 +36,6 @@ import {
   UserError,
 } from "../lib/common/cli.ts";
 import type { ChunkProducer } from "../lib/kafka/chunk_producer.ts";
-import { openUploadTopic } from "../lib/transfer/upload_topic.ts";
 import { Logger } from "../lib/common/log.ts";
 import { printableName } from "../lib/common/printable.ts";
 import { ProgressBoard } from "../lib/common/progress.ts";
@@ -48,9 +47,11 @@ import {
 import {
   collectUploadTargets,
   forEachFile,
+  planAhead,
   type UploadTarget,
   uploadWithProgress,
 } from "../lib/transfer/upload.ts";
+import type { ChunkPlan } from "../lib/transfer/file_chunks.ts";
 import { TransferCatalog } from "../lib/catalog/transfer_catalog.ts";
 import {
   checkUploadFlags,
@@ -93,7 +94,7 @@ interface Shortfall {
   files: number;
 }
 
-/** Uploads one file with a progress bar, adds what went wrong to `shortfall`, returns its chunks and their place in Kafka if all went. */
+/** Uploads one file with a progress bar (its first pass maybe already under way in `plan`), adds what went wrong to `shortfall`, returns its chunks and their place in Kafka if all went. */
 async function uploadOne(
   target: UploadTarget,
   producer: ChunkProducer,
@@ -101,6 +102,7 @@ async function uploadOne(
   board: ProgressBoard,
   signal: AbortSignal,
   shortfall: Shortfall,
+  plan?: Promise<ChunkPlan>,
 ): Promise<{ chunks: number; positions?: PositionSummary } | undefined> {
   let acknowledged = 0;
   let total = 1;
@@ -108,6 +110,7 @@ async function uploadOne(
   // A file that changes or vanishes mid-upload fails alone; the others go on.
   const result = await uploadWithProgress(target, producer, {
     chunkSize,
+    plan,
     signal,
     board,
     planned: (totalChunks) => total = totalChunks,
@@ -153,6 +156,11 @@ async function uploadAll(
     );
     return { missing: 0, changed: 0, files: 0 };
   }
+  // Hashing the first file needs no broker, so it starts now, on two other
+  // threads, while the Kafka client loads (about 0.4 s: it compiles its
+  // schema validators as it is imported) and connects.
+  const firstPlan = planAhead(targets[0], options.chunk_size);
+  const { openUploadTopic } = await import("../lib/transfer/upload_topic.ts");
   const catalog = await TransferCatalog.open(
     options.catalog,
     (line) => log.warn(line),
@@ -191,6 +199,7 @@ async function uploadAll(
         board,
         shutdown.signal,
         shortfall,
+        target === targets[0] ? firstPlan : undefined,
       );
       if (sent !== undefined) {
         await catalog?.fileSent(target.path, target.subdir, {

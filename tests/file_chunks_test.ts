@@ -2,10 +2,12 @@
  * The upload's first pass (file_chunks.ts `planChunks`) gives each chunk the
  * SHA-512 of its bytes and the file the SHA-512 of all of them, for an empty
  * file, a small one (hashed here) and one of 16 MiB or more (its blocks
- * shared with the hash worker, copied before WebCrypto hashes the chunks).
+ * read by the hash workers on their own), and that the second pass sends no
+ * chunk before its hash is in the plan (a big file's chunks are still being
+ * hashed when the first pass resolves).
  */
 import { strictEqual } from "node:assert/strict";
-import { planChunks } from "../lib/transfer/file_chunks.ts";
+import { planChunks, readPlannedChunks } from "../lib/transfer/file_chunks.ts";
 import { sha512, toHex } from "../lib/transfer/chunk.ts";
 
 /** Random bytes (getRandomValues fills at most 64 KiB at once). */
@@ -24,6 +26,7 @@ async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {
     const path = `${dir}/data.bin`;
     await Deno.writeFile(path, bytes);
     const plan = await planChunks(path, chunkSize);
+    await plan.hashed(plan.totalChunks);
     const chunks = Math.max(1, Math.ceil(bytes.length / chunkSize));
     strictEqual(plan.totalChunks, chunks);
     strictEqual(plan.size, bytes.length);
@@ -59,4 +62,33 @@ Deno.test("planChunks hashes every chunk and the whole file", async (t) => {
       await checkPlan(bytes, 524288);
     },
   );
+});
+
+Deno.test("the second pass waits for each chunk's hash before yielding it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "file_chunks_test_" });
+  try {
+    const path = `${dir}/data.bin`;
+    await Deno.writeFile(path, randomBytes(3 * 1024 * 1024 + 99));
+    const plan = await planChunks(path, 16384);
+    await plan.hashed(plan.totalChunks);
+    // The same plan, its chunk hashes arriving only 50 ms later, as they do
+    // from a worker that is behind.
+    const hashes = plan.chunkHashes.slice();
+    plan.chunkHashes.fill(0);
+    const arrived = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        plan.chunkHashes.set(hashes);
+        resolve();
+      }, 50)
+    );
+    const late = { ...plan, hashed: () => arrived };
+    let chunks = 0;
+    for await (const chunk of readPlannedChunks(late)) {
+      strictEqual(toHex(chunk.hash), toHex(sha512(chunk.data)));
+      chunks++;
+    }
+    strictEqual(chunks, plan.totalChunks);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -2,15 +2,18 @@
  * Splitting a file into fixed-size chunks, with a SHA-512 for each chunk and
  * for the whole file, without ever holding the whole file in memory.
  *
- * Uploading takes two passes over the file, and hashes each byte twice (once
- * for the whole file, once for its chunk), as the message format demands.
- * {@linkcode planChunks} reads it once to hash it (a big file's whole hash on
- * a second core, in file_hash_worker.ts, while this thread hashes its
- * chunks). {@linkcode readPlannedChunks} reads it again to send it, without
+ * Uploading hashes each byte twice (once for the whole file, once for its
+ * chunk), as the message format demands, and every message carries the
+ * whole file's hash, so that one must be known before the first chunk goes.
+ * {@linkcode planChunks} reads the file to hash it (a big file on two
+ * workers, file_hash_worker.ts, each reading it on its own: one hashes the
+ * whole file, the other each chunk, and goes on while the first chunks are
+ * sent). {@linkcode readPlannedChunks} reads it again to send it, without
  * hashing: if the file's size or modification time changed in between, or a
  * read comes up short, the upload stops with {@linkcode FileChangedError}
- * instead of sending a mix of old and new bytes. (The reconstructor checks every chunk's hash and the file's, so
- * a change that keeps both is still never rebuilt.)
+ * instead of sending a mix of old and new bytes. (The reconstructor checks
+ * the whole file's hash, so a change that keeps both is still never
+ * rebuilt.)
  *
  * @example
  * ```ts
@@ -46,8 +49,17 @@ export interface ChunkPlan {
   totalChunks: number;
   /** SHA-512 of the whole file. */
   fileHash: Uint8Array;
-  /** All chunk hashes back to back, 64 bytes each (compact for big files). */
+  /**
+   * All chunk hashes back to back, 64 bytes each (compact for big files); a
+   * chunk's hash is there once {@linkcode ChunkPlan.hashed} says so.
+   */
   chunkHashes: Uint8Array;
+  /**
+   * Resolves once the hashes of the first `chunks` chunks are in
+   * `chunkHashes` (at once for a small file); rejects with
+   * {@linkcode FileChangedError} if the file changed meanwhile.
+   */
+  hashed(chunks: number): Promise<void>;
 }
 
 /** One chunk read for sending, with its hash from the plan. */
@@ -96,68 +108,74 @@ export function countChunks(size: number, chunkSize: number): number {
 
 /**
  * First pass: hashes the file and each of its chunks, reading it in blocks of
- * {@linkcode READ_BYTES} split into chunks in memory. `onBytes` is told how
- * many bytes have been read so far. A file that is gone, or whose size or
- * modification time changes meanwhile, throws {@linkcode FileChangedError}.
+ * {@linkcode READ_BYTES} split into chunks in memory. It resolves once the
+ * whole file's hash is known; a big file's chunks may still be being hashed
+ * on a second core then ({@linkcode ChunkPlan.hashed} says when a chunk's
+ * hash is in), since sending its first chunks need not wait for its last
+ * ones. A file that is gone, or whose size or modification time changes
+ * meanwhile, throws {@linkcode FileChangedError}.
  *
  * @example
  * ```ts
  * const plan = await planChunks("data/run.bin", 16384);
+ * await plan.hashed(plan.totalChunks); // every chunk's hash is in the plan
  * ```
  */
 export async function planChunks(
   path: string,
   chunkSize: number,
-  onBytes: (bytesRead: number) => void = () => {},
 ): Promise<ChunkPlan> {
   using file = await openOrChanged(path);
   const info = await file.stat();
   const mtimeMs = info.mtime?.getTime() ?? 0;
-  const totalChunks = countChunks(info.size, chunkSize);
-  const chunkHashes = new Uint8Array(totalChunks * HASH_BYTES);
-  const blockSize = blockBytes(chunkSize);
-  const plan: ChunkHashing = { chunkSize, totalChunks, chunkHashes };
-  // A big file is hashed on two workers, a small one here (also when this
-  // program may not read the workers' module).
-  await using hashes = info.size >= PARALLEL_HASH_BYTES && mayStartWorker()
-    ? new WorkerHashes(blockSize, plan)
-    : new LocalHashes(blockSize, plan);
-  let size = 0;
-  let index = 0;
-  let block = await hashes.freeBlock();
-  while (index < totalChunks) {
-    const length = await readFull(file, block);
-    index = await hashes.update(block, length, index);
-    size += length;
-    onBytes(size);
-    block = await hashes.freeBlock();
-    if (length < block.length) break;
-  }
-  const after = await file.stat();
+  const chunks: ChunkHashing = {
+    path,
+    size: info.size,
+    chunkSize,
+    totalChunks: countChunks(info.size, chunkSize),
+    chunkHashes: new Uint8Array(countChunks(info.size, chunkSize) * HASH_BYTES),
+  };
+  // A big file is read and hashed by two workers, a small one here (also
+  // when this program may not read the workers' module).
+  const onWorkers = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
+  const chunkHashes = onWorkers ? new WorkerChunkHashes(chunks) : undefined;
+  const whole = onWorkers
+    ? await hashOnWorker(path, blockBytes(chunkSize))
+    : await hashHere(file, chunks);
   if (
-    size !== info.size || index !== totalChunks ||
-    await readFull(file, block.subarray(0, 1)) !== 0 ||
-    !sameVersion(after, info.size, mtimeMs)
+    whole.bytes !== info.size ||
+    !sameVersion(await file.stat(), info.size, mtimeMs)
   ) {
     throw new FileChangedError(path, "it changed while hashing");
   }
   return {
     path,
-    size,
+    size: info.size,
     mtimeMs,
     mtimeSeconds: await mtimeSeconds(path, mtimeMs),
     chunkSize,
-    totalChunks,
-    fileHash: await hashes.digest(),
-    chunkHashes,
+    totalChunks: chunks.totalChunks,
+    fileHash: whole.hash,
+    chunkHashes: chunks.chunkHashes,
+    hashed: chunkHashes
+      ? (count) => chunkHashes.hashed(count)
+      : () => Promise.resolve(),
   };
 }
 
-/** What the chunk hashing of the first pass needs of a plan. */
+/** What the chunk hashing of the first pass needs to know, and where it puts the hashes. */
 interface ChunkHashing {
+  path: string;
+  size: number;
   chunkSize: number;
   totalChunks: number;
   chunkHashes: Uint8Array;
+}
+
+/** The whole file's SHA-512, and how many bytes were read up to its end. */
+interface WholeFile {
+  hash: Uint8Array;
+  bytes: number;
 }
 
 /**
@@ -169,7 +187,45 @@ function chunksIn(length: number, first: number, plan: ChunkHashing): number {
   return Math.min(count, plan.totalChunks - first);
 }
 
-/** Files at least this big are hashed on two workers (see {@linkcode WorkerHashes}). */
+/**
+ * Both hashes of a small file, on this thread, from one read: the chunks by
+ * WebCrypto, all of a block's at once (node:crypto's `createHash` leaves
+ * ~230 bytes outside V8's heap per hash until a full collection, which a
+ * thread with little garbage on its heap never starts, issue 22).
+ */
+async function hashHere(
+  file: Deno.FsFile,
+  plan: ChunkHashing,
+): Promise<WholeFile> {
+  const fileHash = createHash("sha512");
+  const block = new Uint8Array(blockBytes(plan.chunkSize));
+  let bytes = 0;
+  let index = 0;
+  while (true) {
+    const length = await readFull(file, block);
+    const count = chunksIn(length, index, plan);
+    const digests = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        crypto.subtle.digest(
+          "SHA-512",
+          block.subarray(
+            i * plan.chunkSize,
+            Math.min((i + 1) * plan.chunkSize, length),
+          ),
+        )),
+    );
+    digests.forEach((digest, i) =>
+      plan.chunkHashes.set(new Uint8Array(digest), (index + i) * HASH_BYTES)
+    );
+    fileHash.update(block.subarray(0, length));
+    index += count;
+    bytes += length;
+    if (length < block.length) break;
+  }
+  return { hash: new Uint8Array(fileHash.digest()), bytes };
+}
+
+/** Files at least this big are hashed on two workers (see {@linkcode WorkerChunkHashes}). */
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
 
 /** The workers' module (it needs read permission to start). */
@@ -182,198 +238,115 @@ function mayStartWorker(): boolean {
         .state === "granted";
 }
 
-/**
- * The first pass's two hashes, fed block by block: each chunk's (into the
- * plan's `chunkHashes`) and the whole file's. Blocks come from `freeBlock`
- * and go back with `update`; a block may not be touched after.
- */
-interface BlockHashes extends AsyncDisposable {
-  /** A block to read the next bytes into. */
-  freeBlock(): Promise<Uint8Array>;
-  /**
-   * Hashes the first `length` bytes of `block` (from `freeBlock`), whose
-   * chunks start at chunk `first`; returns the index after its last chunk.
-   */
-  update(block: Uint8Array, length: number, first: number): Promise<number>;
-  /** The whole file's hash, once every chunk's hash is in the plan too. */
-  digest(): Promise<Uint8Array>;
+/** What a worker posts (see file_hash_worker.ts). */
+type WorkerAnswer =
+  | { first: number; hashes: Uint8Array }
+  | { bytes: number; hash?: Uint8Array }
+  | { error: string; gone: boolean };
+
+/** Starts a worker on `request`, sending what it posts to `onAnswer`. */
+function startHashWorker(
+  request: { path: string; blockBytes: number; chunkSize?: number },
+  onAnswer: (answer: WorkerAnswer) => void,
+): void {
+  const worker = new Worker(WORKER_MODULE.href, { type: "module" });
+  worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
+    onAnswer(event.data);
+  worker.onerror = (event) => {
+    event.preventDefault();
+    onAnswer({ error: event.message, gone: false });
+  };
+  worker.postMessage(request);
+}
+
+/** The error for a worker's `{ error, gone }` answer. */
+function readFailed(path: string, answer: { error: string; gone: boolean }) {
+  return answer.gone
+    ? new FileChangedError(path, "it was deleted")
+    : new Error(`hashing ${printableName(path)} failed: ${answer.error}`);
 }
 
 /**
- * {@linkcode BlockHashes} on this thread (a small file), with one block read
- * again and again. The chunks by WebCrypto, all of a block's at once:
- * node:crypto's `createHash` leaves ~230 bytes outside V8's heap per hash
- * until a full collection, which a thread with little garbage on its heap
- * never starts (issue 22).
+ * The whole file's SHA-512, from a worker that reads the file on its own
+ * (file_hash_worker.ts), blocks of `blockBytes`.
  */
-class LocalHashes implements BlockHashes {
-  readonly #hash = createHash("sha512");
-  readonly #block: Uint8Array<ArrayBuffer>;
-  readonly #plan: ChunkHashing;
-  /** Blocks of `blockSize` bytes; chunk hashes go into `plan`. */
-  constructor(blockSize: number, plan: ChunkHashing) {
-    this.#block = new Uint8Array(blockSize);
-    this.#plan = plan;
-  }
-  /** The one block. */
-  freeBlock(): Promise<Uint8Array> {
-    return Promise.resolve(this.#block);
-  }
-  /** Hashes it at once. */
-  async update(_block: Uint8Array, length: number, first: number) {
-    const { chunkSize, chunkHashes } = this.#plan;
-    const count = chunksIn(length, first, this.#plan);
-    const digests = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        crypto.subtle.digest(
-          "SHA-512",
-          this.#block.subarray(
-            i * chunkSize,
-            Math.min((i + 1) * chunkSize, length),
-          ),
-        )),
-    );
-    digests.forEach((digest, i) =>
-      chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
-    );
-    this.#hash.update(this.#block.subarray(0, length));
-    return first + count;
-  }
-  /** The hash. */
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
-  }
-  /** Nothing to free. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return Promise.resolve();
-  }
+function hashOnWorker(path: string, blockBytes: number): Promise<WholeFile> {
+  return new Promise((resolve, reject) =>
+    startHashWorker({ path, blockBytes }, (answer) => {
+      if ("error" in answer) reject(readFailed(path, answer));
+      else if ("bytes" in answer && answer.hash) {
+        resolve({ hash: answer.hash, bytes: answer.bytes });
+      }
+    })
+  );
 }
 
-/** What a worker answers (see file_hash_worker.ts). */
-type WorkerAnswer = number | Uint8Array | { slot: number; hashes: Uint8Array };
-
-/** Blocks in the buffer the workers share: one read while the others are hashed. */
-const SLOTS = 4;
-
 /**
- * {@linkcode BlockHashes} on two workers (file_hash_worker.ts) over one
- * SharedArrayBuffer of {@linkcode SLOTS} blocks: one keeps the whole file's
- * hash, the other hashes each block's chunks, so the two SHA-512 passes run
- * on two cores while this thread only reads. Only block numbers and the
- * chunk hashes (64 bytes each) are posted, never the file's bytes; a block
- * is read into again once both workers are done with it. The chunk hasher's
- * garbage (node:crypto, see {@linkcode LocalHashes}) goes with it when it is
- * stopped at the end of the pass. 512 MiB at 16 KiB (issue 22): the first
- * pass took 1.47-1.51 s when the chunks were hashed here by WebCrypto (its
- * thread pool cost 1.07 CPU s for 0.85 s of hashing), 1.13-1.28 s now: two
- * hashes of 0.85-0.9 CPU s each on two cores, the reads 0.13 s.
+ * Each chunk's SHA-512 of a big file, from a second worker that reads the
+ * file on its own beside the one hashing the whole file: the first pass waits
+ * only for the latter, this one goes on while the first chunks are sent
+ * (hashing runs at 600-700 MB/s, sending at 150-250). 512 MiB at 16 KiB
+ * (issue 22): the first pass took 1.22-1.34 s when the main thread read the
+ * blocks for both workers and waited for both, 0.8 s (one hash) now. Every
+ * waiter is told when the file turns out to have changed.
  */
-class WorkerHashes implements BlockHashes {
-  readonly #fileWorker = new Worker(WORKER_MODULE.href, { type: "module" });
-  readonly #chunkWorker = new Worker(WORKER_MODULE.href, { type: "module" });
+class WorkerChunkHashes {
   readonly #plan: ChunkHashing;
-  readonly #blocks: Uint8Array[] = [];
-  readonly #free: number[] = [];
-  /** Answers still to come for each block in use, and its first chunk. */
-  readonly #inUse = new Map<number, { answers: number; first: number }>();
-  /** Who waits for a block to come back (or for every answer). */
-  #waiting?: () => void;
-  #fileHash?: (hash: Uint8Array) => void;
+  /** Chunks whose hashes are in the plan, from the first. */
+  #count = 0;
   #failure?: Error;
+  readonly #waiters: {
+    chunks: number;
+    resolve: () => void;
+    reject: (error: Error) => void;
+  }[] = [];
 
-  /** {@linkcode SLOTS} blocks of `blockSize` bytes; chunk hashes go into `plan`. */
-  constructor(blockSize: number, plan: ChunkHashing) {
+  /** Starts hashing `plan`'s chunks into `plan.chunkHashes`. */
+  constructor(plan: ChunkHashing) {
     this.#plan = plan;
-    const blocks = new SharedArrayBuffer(SLOTS * blockSize);
-    for (let slot = 0; slot < SLOTS; slot++) {
-      this.#blocks.push(new Uint8Array(blocks, slot * blockSize, blockSize));
-      this.#free.push(slot);
-    }
-    this.#fileWorker.postMessage({ blocks, slots: SLOTS });
-    this.#chunkWorker.postMessage({
-      blocks,
-      slots: SLOTS,
+    startHashWorker({
+      path: plan.path,
+      blockBytes: blockBytes(plan.chunkSize),
       chunkSize: plan.chunkSize,
-    });
-    for (const worker of [this.#fileWorker, this.#chunkWorker]) {
-      worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
-        this.#answered(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        this.#failure = new Error(`hashing failed: ${event.message}`);
-        this.#wake();
-      };
-    }
+    }, (answer) => this.#answered(answer));
   }
 
-  /** Takes a worker's answer: a block done (with its chunks' hashes), or the file's hash. */
+  /** Takes the worker's answer: a block's chunk hashes, its end, or its failure. */
   #answered(answer: WorkerAnswer): void {
-    if (answer instanceof Uint8Array) return this.#fileHash?.(answer);
-    const slot = typeof answer === "number" ? answer : answer.slot;
-    const use = this.#inUse.get(slot)!;
-    if (typeof answer !== "number") {
-      this.#plan.chunkHashes.set(answer.hashes, use.first * HASH_BYTES);
+    const { path, size, totalChunks, chunkHashes } = this.#plan;
+    if ("error" in answer) this.#failure ??= readFailed(path, answer);
+    else if ("hashes" in answer) {
+      const count = answer.first + answer.hashes.length / HASH_BYTES;
+      if (count > totalChunks) {
+        this.#failure ??= new FileChangedError(path, "it grew while hashing");
+      } else {
+        chunkHashes.set(answer.hashes, answer.first * HASH_BYTES);
+        this.#count = count;
+      }
+    } else if (answer.bytes !== size) {
+      this.#failure ??= new FileChangedError(path, "it changed while hashing");
+    } else this.#count = totalChunks;
+    for (const waiter of this.#waiters.splice(0)) {
+      if (waiter.chunks <= this.#count) waiter.resolve();
+      else if (this.#failure) waiter.reject(this.#failure);
+      else this.#waiters.push(waiter);
     }
-    if (--use.answers > 0) return;
-    this.#inUse.delete(slot);
-    this.#free.push(slot);
-    this.#wake();
   }
 
-  /** Wakes whoever waits (for a block, or for every answer). */
-  #wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.();
-  }
-
-  /** Resolves once `ready` holds (or a worker failed). */
-  async #until(ready: () => boolean): Promise<void> {
-    while (!ready() && !this.#failure) {
-      await new Promise<void>((resolve) => this.#waiting = resolve);
-    }
-    if (this.#failure) throw this.#failure;
-  }
-
-  /** A free block, once both workers are done with one. */
-  async freeBlock(): Promise<Uint8Array> {
-    await this.#until(() => this.#free.length > 0);
-    return this.#blocks[this.#free.pop()!];
-  }
-
-  /** Has both workers hash the block (not to be touched until it is free). */
-  update(block: Uint8Array, length: number, first: number): Promise<number> {
-    const slot = this.#blocks.indexOf(block);
-    const chunks = chunksIn(length, first, this.#plan);
-    this.#inUse.set(slot, { answers: 2, first });
-    this.#fileWorker.postMessage({ slot, length, chunks });
-    this.#chunkWorker.postMessage({ slot, length, chunks });
-    return Promise.resolve(first + chunks);
-  }
-
-  /** The file's hash, once every block came back from both workers. */
-  async digest(): Promise<Uint8Array> {
-    await this.#until(() => this.#inUse.size === 0);
-    // A worker that fails meanwhile rejects it (onerror wakes the waiter).
-    const hash = new Promise<Uint8Array>((resolve, reject) => {
-      this.#fileHash = resolve;
-      this.#waiting = () => reject(this.#failure);
-    });
-    this.#fileWorker.postMessage("digest");
-    return await hash;
-  }
-
-  /** Stops both workers (and frees what they hold). */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.#fileWorker.terminate();
-    this.#chunkWorker.terminate();
-    return Promise.resolve();
+  /** Resolves once the first `chunks` chunks' hashes are in the plan. */
+  hashed(chunks: number): Promise<void> {
+    if (chunks <= this.#count) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) =>
+      this.#waiters.push({ chunks, resolve, reject })
+    );
   }
 }
 
 /**
  * Second pass: yields each chunk (in order, skipping those in `skip`) with
- * its hash from the plan, without hashing it again: the file must still have
+ * its hash from the plan (waiting for it if the first pass's worker has not
+ * got that far), without hashing it again: the file must still have
  * the plan's size and modification time when it is opened and after its last
  * chunk, and every read must be full, or {@linkcode FileChangedError} is
  * thrown. (A change that keeps both is caught by the reconstructor, which
@@ -411,6 +384,7 @@ export async function* readPlannedChunks(
       let to = last;
       while (to >= from && skip.has(to)) to--;
       if (from > to) continue;
+      await plan.hashed(to);
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);

@@ -1,18 +1,18 @@
 /**
- * A worker behind `planChunks`' first pass. Two of them share the blocks the
- * main thread reads: one keeps the SHA-512 of the whole file, the other
- * hashes each chunk of each block, so the two hashes run on two cores and
- * the main thread only reads.
+ * A worker behind `planChunks`' first pass over a big file. Two of them read
+ * the file on their own, one keeping the SHA-512 of the whole file, the other
+ * hashing each chunk, so the two hashes run on two cores and the main thread
+ * is free meanwhile (to load the Kafka client and connect, then to send).
  *
- * Messages in: first `{ blocks, chunkSize }` (the SharedArrayBuffer that
- * holds the blocks; `chunkSize` only for the chunk hasher), then a block at
- * a time (`{ slot, length, chunks }`: block `slot`, its first `length` bytes,
- * holding `chunks` chunks), then `"digest"` (whole-file hasher only).
- * Messages out: the whole-file hasher answers each block with its `slot`
- * (it may be read into again) and `"digest"` with the file's hash (64
- * bytes); the chunk hasher answers each block with `{ slot, hashes }`, the
- * 64-byte hashes of its chunks one after another. Started by `planChunks` in
- * file_chunks.ts; nothing else talks to it.
+ * One message in: `{ path, blockBytes }` (whole-file hasher) or
+ * `{ path, blockBytes, chunkSize }` (chunk hasher); the file is read
+ * `blockBytes` at a time, a whole number of chunks. Messages out: the chunk
+ * hasher posts `{ first, hashes }` after each block (the 64-byte hashes of
+ * its chunks one after another, the first being chunk `first`, 0-based);
+ * both end with `{ bytes, hash? }` (the bytes read to the end of the file,
+ * and the whole-file hasher's 64-byte hash) or `{ error }` (a read failed),
+ * then close. Started by `planChunks` in file_chunks.ts; nothing else talks
+ * to it.
  *
  * @module
  */
@@ -20,61 +20,71 @@
 /// <reference lib="deno.worker" />
 import { createHash } from "node:crypto";
 
-/** The first message: where the blocks are, and what to hash. */
-interface Setup {
-  /** Every block, one after another, each `blocks.byteLength / slots` bytes. */
-  blocks: SharedArrayBuffer;
-  /** How many blocks the buffer holds. */
-  slots: number;
+/** The one message: what to read, and what to hash. */
+interface Request {
+  /** The file. */
+  path: string;
+  /** Bytes read at once (a whole number of chunks). */
+  blockBytes: number;
   /** Hash each chunk of this many bytes; absent: hash the whole file. */
   chunkSize?: number;
 }
 
-/** One block of the file, in the shared buffer. */
-interface Block {
-  /** Which block of the shared buffer. */
-  slot: number;
-  /** How many of its bytes are the file's. */
-  length: number;
-  /** How many chunks they hold (1 for an empty file). */
-  chunks: number;
-}
-
-const fileHash = createHash("sha512");
-let setup: Setup | undefined;
-
-/** The SHA-512 of each chunk of a block, one after another. */
-function hashChunks(data: Uint8Array, block: Block, chunkSize: number) {
-  const hashes = new Uint8Array(block.chunks * 64);
-  for (let i = 0; i < block.chunks; i++) {
+/** The 64-byte SHA-512 of each `chunkSize` piece of `data`, back to back. */
+function hashChunks(
+  data: Uint8Array,
+  chunkSize: number,
+): Uint8Array<ArrayBuffer> {
+  const count = Math.ceil(data.length / chunkSize);
+  const hashes = new Uint8Array(count * 64);
+  for (let i = 0; i < count; i++) {
     const piece = data.subarray(i * chunkSize, (i + 1) * chunkSize);
     hashes.set(createHash("sha512").update(piece).digest(), i * 64);
   }
   return hashes;
 }
 
-self.onmessage = (event: MessageEvent<Setup | Block | "digest">) => {
-  const message = event.data;
-  if (message === "digest") {
-    self.postMessage(new Uint8Array(fileHash.digest()));
-    return;
+/** Reads `file` into `block` until it is full or the file ends; returns the bytes read. */
+function readBlock(file: Deno.FsFile, block: Uint8Array): number {
+  let filled = 0;
+  while (filled < block.length) {
+    const n = file.readSync(block.subarray(filled));
+    if (n === null) break;
+    filled += n;
   }
-  if ("blocks" in message) {
-    setup = message;
-    return;
+  return filled;
+}
+
+/** Reads the whole file once, hashing it as asked, and says what it found. */
+function hashFile({ path, blockBytes, chunkSize }: Request): void {
+  const fileHash = createHash("sha512");
+  const block = new Uint8Array(blockBytes);
+  let bytes = 0;
+  using file = Deno.openSync(path, { read: true });
+  while (true) {
+    const length = readBlock(file, block);
+    if (length === 0) break;
+    const data = block.subarray(0, length);
+    if (chunkSize === undefined) fileHash.update(data);
+    else {
+      const hashes = hashChunks(data, chunkSize);
+      // The hashes' buffer moves to the main thread, not copied.
+      self.postMessage({ first: bytes / chunkSize, hashes }, [hashes.buffer]);
+    }
+    bytes += length;
+    if (length < block.length) break;
   }
-  const blockSize = setup!.blocks.byteLength / setup!.slots;
-  const data = new Uint8Array(
-    setup!.blocks,
-    message.slot * blockSize,
-    message.length,
-  );
-  if (setup!.chunkSize === undefined) {
-    fileHash.update(data);
-    self.postMessage(message.slot);
-  } else {
-    const hashes = hashChunks(data, message, setup!.chunkSize);
-    // The hashes' buffer moves to the main thread, not copied.
-    self.postMessage({ slot: message.slot, hashes }, [hashes.buffer]);
+  const hash = chunkSize === undefined
+    ? new Uint8Array(fileHash.digest())
+    : undefined;
+  self.postMessage({ bytes, hash });
+}
+
+self.onmessage = (event: MessageEvent<Request>) => {
+  try {
+    hashFile(event.data);
+  } catch (error) {
+    self.postMessage({ error: String(error) });
   }
+  self.close();
 };

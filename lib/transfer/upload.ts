@@ -67,6 +67,11 @@ export interface UploadResult {
 export interface UploadOptions {
   /** Bytes per chunk. */
   chunkSize: number;
+  /**
+   * The file's first pass, already started by {@linkcode planAhead} with the
+   * same chunk size (say, while connecting); by default it starts here.
+   */
+  plan?: Promise<ChunkPlan>;
   /** Chunk numbers already delivered in an earlier run. */
   skip?: ReadonlySet<number>;
   /**
@@ -177,7 +182,8 @@ export async function uploadFile(
   producer: ChunkProducer,
   options: UploadOptions,
 ): Promise<UploadResult> {
-  const plan = await planChunks(target.path, options.chunkSize);
+  const plan =
+    await (options.plan ?? planChunks(target.path, options.chunkSize));
   const skip = options.alreadyDelivered?.(plan) ?? options.skip;
   options.planned?.(plan.totalChunks, plan.fileHash, plan.size);
   const filename = basename(target.path);
@@ -255,6 +261,28 @@ export async function uploadFile(
   if (readError) throw readError;
   result.notSent = plan.totalChunks - (skip?.size ?? 0) - queued;
   return result;
+}
+
+/**
+ * Starts a file's first pass ({@linkcode planChunks}: its hashes) ahead of
+ * its upload, for {@linkcode UploadOptions.plan}. Its failure (the file
+ * changed or vanished) is reported where {@linkcode uploadFile} awaits it,
+ * not as an unhandled rejection meanwhile.
+ *
+ * @example
+ * ```ts
+ * const plan = planAhead({ path: "big.bin", subdir: "" }, 16384);
+ * // ... connect to Kafka meanwhile, then:
+ * // await uploadFile(target, producer, { chunkSize: 16384, plan });
+ * ```
+ */
+export function planAhead(
+  target: UploadTarget,
+  chunkSize: number,
+): Promise<ChunkPlan> {
+  const plan = planChunks(target.path, chunkSize);
+  plan.catch(() => {});
+  return plan;
 }
 
 /** Message buffers kept for reuse, at most (see {@linkcode uploadFile}). */
