@@ -10,9 +10,9 @@
  * hasher posts `{ first, hashes }` after each block (the 64-byte hashes of
  * its chunks one after another, the first being chunk `first`, 0-based);
  * both end with `{ bytes, hash? }` (the bytes read to the end of the file,
- * and the whole-file hasher's 64-byte hash) or `{ error }` (a read failed),
- * then close. Started by `planChunks` in file_chunks.ts; nothing else talks
- * to it.
+ * and the whole-file hasher's 64-byte hash) or `{ error, gone }` (a read
+ * failed; `gone`: the file was deleted), then close. Started by `planChunks`
+ * in file_chunks.ts; nothing else talks to it.
  *
  * @module
  */
@@ -84,7 +84,9 @@ self.onmessage = (event: MessageEvent<Request>) => {
   try {
     hashFile(event.data);
   } catch (error) {
-    self.postMessage({ error: String(error) });
+    // A file deleted since the first pass opened it is the user's doing.
+    const gone = error instanceof Deno.errors.NotFound;
+    self.postMessage({ error: String(error), gone });
   }
   self.close();
 };
