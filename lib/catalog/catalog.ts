@@ -61,6 +61,7 @@ import {
   parseWavedesc,
 } from "./lecroy.ts";
 import { shotKey } from "./shots.ts";
+import { readFullSync } from "../common/read_full.ts";
 import {
   type SegmentTrigger,
   segmentTriggers,
@@ -578,12 +579,7 @@ function readWaveform(path: string, size: number, entry: CatalogEntry): void {
   const file = Deno.openSync(path, { read: true });
   try {
     const head = new Uint8Array(Math.min(size, HEAD_BYTES));
-    let read = 0;
-    while (read < head.length) {
-      const n = file.readSync(head.subarray(read));
-      if (n === null) break;
-      read += n;
-    }
+    const read = readFullSync(file, head);
     const waveform = parseWavedesc(head.subarray(0, read), size);
     entry.waveform = waveform;
     if (waveform.incomplete) entry.warning = waveform.incomplete;

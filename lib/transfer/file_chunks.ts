@@ -128,12 +128,13 @@ export async function planChunks(
   using file = await openOrChanged(path);
   const info = await file.stat();
   const mtimeMs = info.mtime?.getTime() ?? 0;
+  const totalChunks = countChunks(info.size, chunkSize);
   const chunks: ChunkHashing = {
     path,
     size: info.size,
     chunkSize,
-    totalChunks: countChunks(info.size, chunkSize),
-    chunkHashes: new Uint8Array(countChunks(info.size, chunkSize) * HASH_BYTES),
+    totalChunks,
+    chunkHashes: new Uint8Array(totalChunks * HASH_BYTES),
   };
   // A big file is read and hashed by two workers, a small one here (also
   // when this program may not read the workers' module).
@@ -154,7 +155,7 @@ export async function planChunks(
     mtimeMs,
     mtimeSeconds: await mtimeSeconds(path, mtimeMs),
     chunkSize,
-    totalChunks: chunks.totalChunks,
+    totalChunks,
     fileHash: whole.hash,
     chunkHashes: chunks.chunkHashes,
     hashed: chunkHashes

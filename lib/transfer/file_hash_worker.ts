@@ -19,6 +19,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 import { createHash } from "node:crypto";
+import { readFullSync } from "../common/read_full.ts";
 
 /** The one message: what to read, and what to hash. */
 interface Request {
@@ -44,17 +45,6 @@ function hashChunks(
   return hashes;
 }
 
-/** Reads `file` into `block` until it is full or the file ends; returns the bytes read. */
-function readBlock(file: Deno.FsFile, block: Uint8Array): number {
-  let filled = 0;
-  while (filled < block.length) {
-    const n = file.readSync(block.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
-}
-
 /** Reads the whole file once, hashing it as asked, and says what it found. */
 function hashFile({ path, blockBytes, chunkSize }: Request): void {
   const fileHash = createHash("sha512");
@@ -62,7 +52,7 @@ function hashFile({ path, blockBytes, chunkSize }: Request): void {
   let bytes = 0;
   using file = Deno.openSync(path, { read: true });
   while (true) {
-    const length = readBlock(file, block);
+    const length = readFullSync(file, block);
     if (length === 0) break;
     const data = block.subarray(0, length);
     if (chunkSize === undefined) fileHash.update(data);
