@@ -5,10 +5,10 @@
  * Uploading hashes each byte twice (once for the whole file, once for its
  * chunk), as the message format demands, and every message carries the
  * whole file's hash, so that one must be known before the first chunk goes.
- * {@linkcode planChunks} reads the file to hash it (a big file on two
- * workers, file_hash_worker.ts, each reading it on its own: one hashes the
- * whole file, the other each chunk, and goes on while the first chunks are
- * sent). {@linkcode readPlannedChunks} reads it again to send it, without
+ * {@linkcode planChunks} reads the file to hash it whole on this thread; a
+ * big file's chunks are hashed at the same time on a worker
+ * (file_hash_worker.ts) that reads the file on its own and goes on while the
+ * first chunks are sent. {@linkcode readPlannedChunks} reads it again to send it, without
  * hashing: if the file's size or modification time changed in between, or a
  * read comes up short, the upload stops with {@linkcode FileChangedError}
  * instead of sending a mix of old and new bytes. (The reconstructor checks
@@ -136,13 +136,13 @@ export async function planChunks(
     totalChunks,
     chunkHashes: new Uint8Array(totalChunks * HASH_BYTES),
   };
-  // A big file is read and hashed by two workers, a small one here (also
-  // when this program may not read the workers' module).
-  const onWorkers = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
-  const chunkHashes = onWorkers ? new WorkerChunkHashes(chunks) : undefined;
-  const whole = onWorkers
-    ? await hashOnWorker(path, blockBytes(chunkSize))
-    : await hashHere(file, chunks);
+  // A big file's chunks are hashed on a worker, a small file's here (also
+  // when this program may not read the worker's module). The whole file is
+  // hashed here in both cases: see WorkerChunkHashes for why not on a second
+  // worker.
+  const onWorker = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
+  const chunkHashes = onWorker ? new WorkerChunkHashes(chunks) : undefined;
+  const whole = await hashHere(file, chunks, !onWorker);
   if (
     whole.bytes !== info.size ||
     !sameVersion(await file.stat(), info.size, mtimeMs)
@@ -189,14 +189,16 @@ function chunksIn(length: number, first: number, plan: ChunkHashing): number {
 }
 
 /**
- * Both hashes of a small file, on this thread, from one read: the chunks by
- * WebCrypto, all of a block's at once (node:crypto's `createHash` leaves
- * ~230 bytes outside V8's heap per hash until a full collection, which a
- * thread with little garbage on its heap never starts, issue 22).
+ * The whole file's hash on this thread, and with `withChunks` each chunk's
+ * too, from the same reads: the chunks by WebCrypto, all of a block's at
+ * once (node:crypto's `createHash` leaves ~230 bytes outside V8's heap per
+ * hash until a full collection, which a thread with little garbage on its
+ * heap never starts, issue 22).
  */
 async function hashHere(
   file: Deno.FsFile,
   plan: ChunkHashing,
+  withChunks: boolean,
 ): Promise<WholeFile> {
   const fileHash = createHash("sha512");
   const block = new Uint8Array(blockBytes(plan.chunkSize));
@@ -204,7 +206,7 @@ async function hashHere(
   let index = 0;
   while (true) {
     const length = await readFull(file, block);
-    const count = chunksIn(length, index, plan);
+    const count = withChunks ? chunksIn(length, index, plan) : 0;
     const digests = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         crypto.subtle.digest(
@@ -226,39 +228,24 @@ async function hashHere(
   return { hash: new Uint8Array(fileHash.digest()), bytes };
 }
 
-/** Files at least this big are hashed on two workers (see {@linkcode WorkerChunkHashes}). */
+/** Files at least this big have their chunks hashed on a worker (see {@linkcode WorkerChunkHashes}). */
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
 
-/** The workers' module (it needs read permission to start). */
+/** The worker's module (it needs read permission to start). */
 const WORKER_MODULE = new URL("./file_hash_worker.ts", import.meta.url);
 
-/** Whether the workers can start: their module is on disk and may be read. */
+/** Whether the worker can start: its module is on disk and may be read. */
 function mayStartWorker(): boolean {
   return WORKER_MODULE.protocol !== "file:" ||
     Deno.permissions.querySync({ name: "read", path: WORKER_MODULE })
         .state === "granted";
 }
 
-/** What a worker posts (see file_hash_worker.ts). */
+/** What the worker posts (see file_hash_worker.ts). */
 type WorkerAnswer =
   | { first: number; hashes: Uint8Array }
-  | { bytes: number; hash?: Uint8Array }
+  | { bytes: number }
   | { error: string; gone: boolean };
-
-/** Starts a worker on `request`, sending what it posts to `onAnswer`. */
-function startHashWorker(
-  request: { path: string; blockBytes: number; chunkSize?: number },
-  onAnswer: (answer: WorkerAnswer) => void,
-): void {
-  const worker = new Worker(WORKER_MODULE.href, { type: "module" });
-  worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
-    onAnswer(event.data);
-  worker.onerror = (event) => {
-    event.preventDefault();
-    onAnswer({ error: event.message, gone: false });
-  };
-  worker.postMessage(request);
-}
 
 /** The error for a worker's `{ error, gone }` answer. */
 function readFailed(path: string, answer: { error: string; gone: boolean }) {
@@ -268,30 +255,17 @@ function readFailed(path: string, answer: { error: string; gone: boolean }) {
 }
 
 /**
- * The whole file's SHA-512, from a worker that reads the file on its own
- * (file_hash_worker.ts), blocks of `blockBytes`.
- */
-function hashOnWorker(path: string, blockBytes: number): Promise<WholeFile> {
-  return new Promise((resolve, reject) =>
-    startHashWorker({ path, blockBytes }, (answer) => {
-      if ("error" in answer) reject(readFailed(path, answer));
-      else if ("bytes" in answer && answer.hash) {
-        resolve({ hash: answer.hash, bytes: answer.bytes });
-      }
-    })
-  );
-}
-
-/**
- * Each chunk's SHA-512 of a big file, from a second worker that reads the
- * file on its own beside the one hashing the whole file: the first pass waits
- * only for the latter, this one goes on while the first chunks are sent
- * (hashing runs at 600-700 MB/s, sending at 150-250). 512 MiB at 16 KiB
- * (issue 22, same machine, back to back): the first pass took 1.22-1.34 s
- * when this thread read the blocks for both workers and waited for both;
- * now 0.93-1.21 s to the whole file's hash, every chunk's in by 1.11-1.40 s,
- * and this thread is free meanwhile. Every waiter is told when the file
- * turns out to have changed.
+ * Each chunk's SHA-512 of a big file, from a worker that reads the file on
+ * its own while this thread hashes it whole: the first pass waits only for
+ * the whole file's hash, the worker goes on while the first chunks are sent
+ * (hashing runs at 600-700 MB/s, sending at 150-250). A second worker
+ * hashed the whole file until 2026-12-03: this thread only waited for the
+ * two, but every worker keeps 12-15 MB of memory to the end of the program
+ * (V8's isolate and its thread's malloc arena are not given back), and the
+ * main thread has a core of its own while it loads the Kafka client and
+ * connects (issue 22: see the README's benchmark section for the
+ * measurements). Every waiter is told when the file turns out to have
+ * changed.
  */
 class WorkerChunkHashes {
   readonly #plan: ChunkHashing;
@@ -307,11 +281,18 @@ class WorkerChunkHashes {
   /** Starts hashing `plan`'s chunks into `plan.chunkHashes`. */
   constructor(plan: ChunkHashing) {
     this.#plan = plan;
-    startHashWorker({
+    const worker = new Worker(WORKER_MODULE.href, { type: "module" });
+    worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
+      this.#answered(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#answered({ error: event.message, gone: false });
+    };
+    worker.postMessage({
       path: plan.path,
       blockBytes: blockBytes(plan.chunkSize),
       chunkSize: plan.chunkSize,
-    }, (answer) => this.#answered(answer));
+    });
   }
 
   /** Takes the worker's answer: a block's chunk hashes, its end, or its failure. */
