@@ -156,9 +156,10 @@ async function uploadAll(
     );
     return { missing: 0, changed: 0, files: 0 };
   }
-  // Hashing the first file needs no broker, so it starts now (a big file on
-  // two other threads) while the Kafka client loads (about 0.4 s: it
-  // compiles its schema validators as it is imported) and connects.
+  // Hashing the first file needs no broker, so it starts now (a big file's
+  // chunks on a worker, the whole file here between the loading steps) while
+  // the Kafka client loads (about 0.4 s: it compiles its schema validators as
+  // it is imported) and connects.
   const firstPlan = planAhead(targets[0], options.chunk_size);
   const { openUploadTopic } = await import("../lib/transfer/upload_topic.ts");
   const catalog = await TransferCatalog.open(

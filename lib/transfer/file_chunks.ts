@@ -8,12 +8,12 @@
  * {@linkcode planChunks} reads the file to hash it whole on this thread; a
  * big file's chunks are hashed at the same time on a worker
  * (file_hash_worker.ts) that reads the file on its own and goes on while the
- * first chunks are sent. {@linkcode readPlannedChunks} reads it again to send it, without
- * hashing: if the file's size or modification time changed in between, or a
- * read comes up short, the upload stops with {@linkcode FileChangedError}
- * instead of sending a mix of old and new bytes. (The reconstructor checks
- * the whole file's hash, so a change that keeps both is still never
- * rebuilt.)
+ * first chunks are sent. {@linkcode readPlannedChunks} reads it again to send
+ * it, without hashing: if the file's size or modification time changed in
+ * between, or a read comes up short, the upload stops with
+ * {@linkcode FileChangedError} instead of sending a mix of old and new bytes.
+ * (The reconstructor checks the whole file's hash, so a change that keeps
+ * both is still never rebuilt.)
  *
  * @example
  * ```ts
