@@ -190,10 +190,7 @@ function chunksIn(length: number, first: number, plan: ChunkHashing): number {
 
 /**
  * The whole file's hash on this thread, and with `withChunks` each chunk's
- * too, from the same reads: the chunks by WebCrypto, all of a block's at
- * once (node:crypto's `createHash` leaves ~230 bytes outside V8's heap per
- * hash until a full collection, which a thread with little garbage on its
- * heap never starts, issue 22).
+ * too, from the same reads ({@linkcode hashBlockChunks}).
  */
 async function hashHere(
   file: Deno.FsFile,
@@ -206,26 +203,40 @@ async function hashHere(
   let index = 0;
   while (true) {
     const length = await readFull(file, block);
-    const count = withChunks ? chunksIn(length, index, plan) : 0;
-    const digests = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        crypto.subtle.digest(
-          "SHA-512",
-          block.subarray(
-            i * plan.chunkSize,
-            Math.min((i + 1) * plan.chunkSize, length),
-          ),
-        )),
-    );
-    digests.forEach((digest, i) =>
-      plan.chunkHashes.set(new Uint8Array(digest), (index + i) * HASH_BYTES)
-    );
+    if (withChunks) {
+      index += await hashBlockChunks(block.subarray(0, length), index, plan);
+    }
     fileHash.update(block.subarray(0, length));
-    index += count;
     bytes += length;
     if (length < block.length) break;
   }
   return { hash: new Uint8Array(fileHash.digest()), bytes };
+}
+
+/**
+ * Hashes the chunks of one block (the first being chunk `first`, 0-based)
+ * into `plan.chunkHashes`, returning how many. WebCrypto, all of a block's at
+ * once: node:crypto's `createHash` leaves ~230 bytes outside V8's heap per
+ * hash until a full collection, which a thread with little garbage on its
+ * heap never starts (issue 22).
+ */
+async function hashBlockChunks(
+  data: Uint8Array<ArrayBuffer>,
+  first: number,
+  plan: ChunkHashing,
+): Promise<number> {
+  const count = chunksIn(data.length, first, plan);
+  const digests = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      crypto.subtle.digest(
+        "SHA-512",
+        data.subarray(i * plan.chunkSize, (i + 1) * plan.chunkSize),
+      )),
+  );
+  digests.forEach((digest, i) =>
+    plan.chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
+  );
+  return count;
 }
 
 /** Files at least this big have their chunks hashed on a worker (see {@linkcode WorkerChunkHashes}). */
