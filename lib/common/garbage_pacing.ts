@@ -9,10 +9,13 @@
  * resident memory rose by that much. Collecting every few MiB moved keeps it
  * near what is really in use, at a price: each collection costs 20-30 ms of
  * CPU on a 2-core machine. 256 MiB side by side (issue 22, 2 runs each):
- * peak RSS upload 16 KiB 197-208 -> 140-143 MB, rebuild 16 KiB 205-208 ->
- * 146-147, rebuild 512 KiB 160-173 -> 151-160, for 25-50% more CPU seconds
- * (a 512 MiB rebuild earlier ran 16-59% slower), so no task sets
- * `--expose-gc`; it is for a machine short of memory.
+ * peak RSS rebuild 16 KiB 205-208 -> 146-147 MB, rebuild 512 KiB 160-173
+ * -> 151-160, for 25-50% more CPU seconds (a 512 MiB rebuild earlier ran
+ * 16-59% slower), so the rebuild tasks do not set `--expose-gc`; it is for a
+ * machine short of memory. The consumer loop is its one user. The upload
+ * tasks set `--expose-gc` for file_hash_worker.ts's own collections; their
+ * consumers handle only KafkaCrypto's key messages (bytes, not MiB), so no
+ * pacing happens there.
  *
  * @example
  * ```ts

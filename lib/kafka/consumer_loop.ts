@@ -154,9 +154,9 @@ interface Lane {
 
 /**
  * Full garbage collections every 8 MiB of messages handled, in a process
- * run with `--v8-flags=--expose-gc` (no task sets it): peak RSS of a 256 MiB
- * rebuild 160-208 MB without, 146-160 MB with, but for 25-50% more CPU time
- * (side by side; see garbage_pacing.ts and the README's benchmark).
+ * run with `--v8-flags=--expose-gc` (no rebuild task sets it): peak RSS of
+ * a 256 MiB rebuild 160-208 MB without, 146-160 MB with, but for 25-50% more
+ * CPU time (side by side; see garbage_pacing.ts and the README's benchmark).
  */
 const collecting = new GarbagePacing(8 * 1024 * 1024);
 
