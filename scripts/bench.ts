@@ -175,6 +175,8 @@ if (import.meta.main) {
     );
     // Encryption's cost: the same runs with a [kafkacrypto] config beside.
     if (flags.encrypted_config) tools.splice(1, 0, "encrypted");
+    // The floor under the tools: the same records with the client alone.
+    if (flags.client) tools.splice(flags.encrypted_config ? 2 : 1, 0, "client");
     const admin = await connectAdmin(createKafka(settings), settings);
     const dir = flags.out_dir;
     await Deno.mkdir(dir, { recursive: true });

@@ -17,6 +17,7 @@ import {
 } from "../lib/bench/peer_tools.ts";
 import {
   type BenchRun,
+  clientFloors,
   formatMemory,
   formatTable,
   javaRatios,
@@ -113,7 +114,21 @@ Deno.test("the table gives each run's figure and the project/Java ratios; the ch
   match(svg, /project\/Java 0\.40/);
 });
 
-Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and cleans up", async () => {
+Deno.test("the client-alone lines give the project's extra memory and its share of the client's speed", () => {
+  const runs = [
+    { ...run("project", "consume", 16384, 150), peakRssMb: 210 },
+    { ...run("client", "consume", 16384, 300), peakRssMb: 178 },
+    { ...run("project", "produce", 524288, 180), peakRssMb: 120 },
+    { ...run("client", "produce", 524288, 200), peakRssMb: 124 },
+    run("project", "produce", 16384, 100), // no client run beside it
+  ];
+  deepStrictEqual(clientFloors(summarize(runs)), [
+    "upload 512 KiB over the client alone: peak RSS 120 vs 124 MB (-4), 0.90x its MB/s (180.0 vs 200.0)",
+    "rebuild 16 KiB over the client alone: peak RSS 210 vs 178 MB (+32), 0.50x its MB/s (150.0 vs 300.0)",
+  ]);
+});
+
+Deno.test("bench --peers --client runs the project, the client alone, Kafka's Java perf tools and kcat, and cleans up", async () => {
   const broker = await startTestBroker();
   try {
     const dir = await makeOutTempDir("bench-peers");
@@ -122,19 +137,23 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
     const admin = await connectAdmin(createKafka(settings), settings);
     const topicsBefore = await admin.listTopics();
     const result = await runTask("bench", [
-      ...["--peers", "--config", config, "--out_dir", dir],
+      ...["--peers", "--client", "--config", config, "--out_dir", dir],
       ...["--sizes_mb", "1", "--chunk_sizes", "16384,524288", "--rounds", "2"],
       ...["--small_files", "0", "--idle_seconds", "0"],
     ]);
     deepStrictEqual(result.code, 0, result.stderr);
     match(result.stdout, /project\/Java/);
+    match(
+      result.stdout,
+      /rebuild 512 KiB over the client alone: peak RSS \d+ vs \d+ MB/,
+    );
     const results = JSON.parse(
       await Deno.readTextFile(`${ROOT}${dir}/results.json`),
     );
     const runs: BenchRun[] = results.runs;
-    // 3 tools x 2 directions x 2 record sizes x 2 rounds.
-    deepStrictEqual(runs.length, 24);
-    for (const tool of ["project", "java", "kcat"]) {
+    // 4 tools x 2 directions x 2 record sizes x 2 rounds.
+    deepStrictEqual(runs.length, 32);
+    for (const tool of ["project", "client", "java", "kcat"]) {
       deepStrictEqual(runs.filter((r) => r.tool === tool).length, 8, tool);
     }
     ok(runs.every((r) => r.mbPerSecond > 0 && r.peakRssMb > 0));
@@ -153,6 +172,15 @@ Deno.test("bench --peers runs the project, Kafka's Java perf tools and kcat, and
     deepStrictEqual(
       [results.smallFiles, results.watcherIdle, results.memory],
       [undefined, undefined, []],
+    );
+    // bench_client alone: a topic that is not there is one line, exit 1.
+    const missing = await runTask("bench_client", [
+      ...["consume", "--config", config, "--topic_name", "no_such_topic"],
+    ]);
+    deepStrictEqual(missing.code, 1);
+    deepStrictEqual(
+      missing.stderr.trim(),
+      "bench_client: error: topic no_such_topic does not exist (deno task bench --client makes its own)",
     );
     // The benchmark's topics are deleted once measured.
     const left = (await admin.listTopics()).filter((t) =>

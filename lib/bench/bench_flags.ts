@@ -34,6 +34,8 @@ export interface BenchFlags {
   config: string;
   /** `--peers`: also run Kafka's Java perf tools and kcat. */
   peers?: boolean;
+  /** `--client`: also run the Kafka client alone (bench_client.ts). */
+  client?: boolean;
   /** `--encrypted_config`: also upload and rebuild with this `[kafkacrypto]` config. */
   encrypted_config?: string;
   /** `--sizes_mb` as given (see {@linkcode BenchCommandLine.sizes}). */
@@ -88,6 +90,11 @@ export function readBenchFlags(args: string[]): BenchCommandLine {
         type: "boolean",
         description:
           "also run ProducerPerformance, ConsumerPerformance and kcat",
+      },
+      client: {
+        type: "boolean",
+        description:
+          "also send and read the same records with the Kafka client alone (deno task bench_client): the floor under the tools",
       },
       encrypted_config: {
         type: "string",

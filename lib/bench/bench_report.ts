@@ -17,6 +17,7 @@
  */
 import {
   type BenchRun,
+  clientFloors,
   encryptionCosts,
   formatMemory,
   formatTable,
@@ -93,6 +94,9 @@ export async function writeReport(
     tables.push(
       `\n${sizeMb} MiB, ${rounds} run(s) each:\n${formatTable(rows, ratios)}`,
       ...encryptionCosts(rows).map((line) => `\n${line}`),
+      ...[clientFloors(rows).join("\n")].filter(Boolean).map((lines) =>
+        `\n${lines}`
+      ),
     );
     return { sizeMb, rows, ratios };
   });

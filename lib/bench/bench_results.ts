@@ -18,12 +18,18 @@
  */
 
 /** Who was measured. */
-export type Tool = "project" | "encrypted" | "java" | "kcat";
+export type Tool = "project" | "encrypted" | "client" | "java" | "kcat";
 /** Producing (the project: upload) or consuming (the project: rebuild). */
 export type Direction = "produce" | "consume";
 
 /** The tools in the order tables and charts show them. */
-export const TOOLS: readonly Tool[] = ["project", "encrypted", "java", "kcat"];
+export const TOOLS: readonly Tool[] = [
+  "project",
+  "encrypted",
+  "client",
+  "java",
+  "kcat",
+];
 
 /** How tables and charts name each tool and direction. */
 export const TOOL_NAMES: Record<Tool, Record<Direction, string>> = {
@@ -32,6 +38,7 @@ export const TOOL_NAMES: Record<Tool, Record<Direction, string>> = {
     produce: "upload_data_file [kafkacrypto]",
     consume: "reconstruct_data_files [kafkacrypto]",
   },
+  client: { produce: "bench_client", consume: "bench_client" },
   java: { produce: "ProducerPerformance", consume: "ConsumerPerformance" },
   kcat: { produce: "kcat -P", consume: "kcat -C" },
 };
@@ -213,6 +220,36 @@ export function encryptionCosts(rows: SummaryRow[]): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * One line per direction and record size where both ran: how far the
+ * project's tool is above the Kafka client alone (bench_client), in peak
+ * memory and in speed. What the client alone needs, no tool on it can go
+ * below; the difference is the tool's own work (files, hashes, checks).
+ *
+ * @example
+ * ```ts
+ * const rows = summarize([
+ *   { tool: "project", direction: "consume", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 150, seconds: 0.45, peakRssMb: 210, cpuPercent: 120 },
+ *   { tool: "client", direction: "consume", recordSize: 16384, sizeMb: 64, round: 1, mbPerSecond: 300, seconds: 0.22, peakRssMb: 178, cpuPercent: 90 },
+ * ]);
+ * clientFloors(rows); // ["rebuild 16 KiB over the client alone: peak RSS 210 vs 178 MB (+32), 0.50x its MB/s (150.0 vs 300.0)"]
+ * ```
+ */
+export function clientFloors(rows: SummaryRow[]): string[] {
+  return besideProject(rows, "client").map(([project, client]) => {
+    const what = project.direction === "produce" ? "upload" : "rebuild";
+    const extra = project.peakRssMb - client.peakRssMb;
+    return `${what} ${sizeLabel(project.recordSize)} over the client alone: ` +
+      `peak RSS ${project.peakRssMb} vs ${client.peakRssMb} MB (${
+        extra >= 0 ? "+" : ""
+      }${extra}), ${
+        (project.meanMbPerSecond / client.meanMbPerSecond).toFixed(2)
+      }x its MB/s (${project.meanMbPerSecond.toFixed(1)} vs ${
+        client.meanMbPerSecond.toFixed(1)
+      })`;
+  });
 }
 
 /**

@@ -49,12 +49,14 @@ const PANEL_TITLES: Record<Direction, string> = {
 const COLORS: Record<Tool, string> = {
   project: "#d95f02",
   encrypted: "#e7298a",
+  client: "#a6761d",
   java: "#1b9e77",
   kcat: "#7570b3",
 };
 const LEGEND_NAMES: Record<Tool, string> = {
   project: "this project",
   encrypted: "this project, encrypted",
+  client: "the client alone (@platformatic/kafka)",
   java: "Kafka's Java perf tools",
   kcat: "kcat (librdkafka)",
 };

@@ -217,6 +217,28 @@ async function javaRun(
   };
 }
 
+/**
+ * Runs bench_client (the Kafka client alone) to its end: it sends, or reads
+ * back, as many records as the file makes, with the project's config.
+ */
+async function clientRun(
+  plan: RunPlan,
+  direction: Direction,
+  topic: string,
+  round: number,
+  extra: string[] = [],
+): Promise<BenchRun> {
+  const started = performance.now();
+  const run = await spawnMeasuredTask("bench_client", [
+    direction,
+    ...["--config", plan.config, "--topic_name", topic],
+    ...["--records", String(recordCount(plan)), ...extra],
+  ]);
+  const report = await finishMeasuredReport(run);
+  const seconds = (performance.now() - started) / 1000;
+  return record(plan, "client", direction, round, seconds, report);
+}
+
 /** The project's config for `tool` (the encrypted one for "encrypted"). */
 function configOf(plan: RunPlan, tool: Tool): string {
   return tool === "encrypted" ? plan.encryptedConfig! : plan.config;
@@ -271,6 +293,11 @@ export async function produceWith(
     const { seconds, report } = await timedPeer(plan.kcat!, args);
     return record(plan, tool, "produce", round, seconds, report);
   }
+  if (tool === "client") {
+    return await clientRun(plan, "produce", topic, round, [
+      ...["--chunk_size", String(plan.chunkSize)],
+    ]);
+  }
   const started = performance.now();
   const upload = await spawnMeasuredTask("upload_data_file", [
     ...["--config", configOf(plan, tool), "--topic_name", topic],
@@ -315,6 +342,7 @@ export async function consumeWith(
     const { seconds, report } = await timedPeer(plan.kcat!, args);
     return record(plan, tool, "consume", round, seconds, report);
   }
+  if (tool === "client") return await clientRun(plan, "consume", topic, round);
   // The rebuild counts from start-up (joining the group) until the file is in place.
   const rebuiltDir = `${plan.workDir ?? "out/bench"}/rebuilt_${topic}`;
   const rebuilt = `${rebuiltDir}/${plan.source.split("/").at(-1)}`;

@@ -108,8 +108,11 @@ const SESSION_TIMEOUT_MS = 10_000;
  * 4 MiB 161-167 MB but 173-175 MB/s (a fetch per 4 MiB waits on the broker).
  */
 export const FETCH_BYTES_PER_PARTITION = 6 * 1024 * 1024;
-/** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
-const FETCH_BYTES = 6 * 1024 * 1024;
+/**
+ * Bytes fetched at once over all partitions unless `fetch.max.bytes` says
+ * otherwise (bench_client.ts reads with it too).
+ */
+export const FETCH_BYTES = 6 * 1024 * 1024;
 
 /**
  * How many consumers group `groupId` lists now (0 for a group Kafka does not
