@@ -47,6 +47,8 @@ import { DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 const WHOLE = { integer: true, min: 1 };
 /** Records the consumer's stream may hold, as in the rebuild. */
 const HIGH_WATER_MARK = 64;
+/** The partition every record goes to (one file's chunks share one). */
+const PARTITION = 0;
 
 /**
  * Throws a one-line error unless `topic` exists (the client would otherwise
@@ -71,8 +73,8 @@ async function requireTopic(
 /**
  * Sends `records` records of `chunkSize` bytes to `topic` with `threads`
  * producers, each taking as many records per request as fit in the
- * config's `batch.size` (at least one). Records go to the partitions in
- * turn, as the upload spreads its files.
+ * config's `batch.size` (at least one). All go to one partition, as the
+ * upload sends one file's chunks (they share the file's key).
  */
 async function sendRecords(
   settings: KafkaSettings,
@@ -94,24 +96,20 @@ async function sendRecords(
   async function sendLoop(producer: Producer): Promise<void> {
     while (next < records) {
       const count = Math.min(perRequest, records - next);
-      const first = next;
       next += count;
-      const messages = Array.from({ length: count }, (_, i) => ({
-        topic,
-        value,
-        partition: (first + i) % partitions,
-      }));
+      const messages = Array.from(
+        { length: count },
+        () => ({ topic, value, partition: PARTITION }),
+      );
       await producer.send({ messages, acks });
     }
   }
-  let partitions = 1;
   try {
-    // An unreachable broker or a missing topic is one line, said here.
-    const metadata = await withReachableBroker(
+    // An unreachable broker is one line, said before any record is sent.
+    await withReachableBroker(
       settings,
       () => producers[0].metadata({ topics: [topic] }),
     );
-    partitions = metadata.topics.get(topic)!.partitionsCount;
     await Promise.all(producers.map(sendLoop));
   } finally {
     await Promise.allSettled(producers.map((p) => p.close()));
