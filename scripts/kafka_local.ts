@@ -9,6 +9,7 @@
  * deno task kafka stop --node 1       # drill: lose one node of the cluster ...
  * deno task kafka start --node 1      # ... and bring it back
  * deno task kafka start --secure      # SASL_SSL with SCRAM-SHA-512, self-signed CA
+ * deno task kafka wipe                # stop, then delete every topic, log and setting
  * ```
  *
  * Permissions: `--allow-run` (the broker is a Java program, Maven fetches its
@@ -26,6 +27,11 @@
  * `--port` + 2i + 1. A cluster folder remembers how it was made, so `stop`
  * and `status` need only `--port`.
  *
+ * A broker keeps every topic until it is deleted (seven days by default), so
+ * a PC that tests or benchmarks a lot fills its disk, and a broker whose disk
+ * is full stops. `wipe` gives the space back: it stops the nodes and removes
+ * the cluster's folder; the next `start` begins with an empty cluster.
+ *
  * Try: start 3 nodes, upload a big file with `--config local3`, and
  * `stop --node 2` in the middle: the upload still ends with `Done!`.
  *
@@ -37,8 +43,8 @@ import { LocalCluster } from "../lib/kafka/broker.ts";
 
 /** Node 0's client port; its controller takes the next one. */
 const DEFAULT_PORT = 9092;
-/** The three things this script can do. */
-const ACTIONS = ["start", "stop", "status"];
+/** The four things this script can do. */
+const ACTIONS = ["start", "stop", "status", "wipe"];
 
 /** Prints one line per node; true when every node is up. */
 async function printStatus(cluster: LocalCluster): Promise<boolean> {
@@ -70,6 +76,53 @@ async function printSecureHints(cluster: LocalCluster): Promise<void> {
   );
 }
 
+/** Stops `node` (or every node), one line each. */
+async function stopNodes(
+  cluster: LocalCluster,
+  node: number | undefined,
+): Promise<void> {
+  for (const result of await cluster.stop(node)) {
+    const where = `Kafka node ${result.node} on ${
+      cluster.address(result.node)
+    }`;
+    console.log(
+      result.outcome === "stopped"
+        ? `${where} stopped.`
+        : result.outcome === "stale"
+        ? `${where} was not running (its pid file named pid ${result.pid}, another process, left alone).`
+        : `${where} was not running.`,
+    );
+  }
+}
+
+/** Bytes in the files under `dir`, all levels down (links not followed). */
+async function folderBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) bytes += await folderBytes(path);
+    else if (entry.isFile) bytes += (await Deno.lstat(path)).size;
+  }
+  return bytes;
+}
+
+/** Stops every node and removes the cluster's folder: topics, logs, settings. */
+async function wipeCluster(cluster: LocalCluster): Promise<void> {
+  const there = await Deno.stat(cluster.dir).then(() => true, () => false);
+  if (!there) {
+    console.log(`Nothing to remove: ${cluster.dir} does not exist.`);
+    return;
+  }
+  await stopNodes(cluster, undefined);
+  const bytes = await folderBytes(cluster.dir);
+  await Deno.remove(cluster.dir, { recursive: true });
+  console.log(
+    `Removed ${cluster.dir} (${
+      (bytes / 1e6).toFixed(1)
+    } MB of topics, logs and settings); the next start begins empty.`,
+  );
+}
+
 /** Carries out one action and returns the exit code. */
 async function runAction(
   action: string,
@@ -89,18 +142,14 @@ async function runAction(
     return 0;
   }
   if (action === "stop") {
-    for (const result of await cluster.stop(node)) {
-      const where = `Kafka node ${result.node} on ${
-        cluster.address(result.node)
-      }`;
-      console.log(
-        result.outcome === "stopped"
-          ? `${where} stopped.`
-          : result.outcome === "stale"
-          ? `${where} was not running (its pid file named pid ${result.pid}, another process, left alone).`
-          : `${where} was not running.`,
-      );
+    await stopNodes(cluster, node);
+    return 0;
+  }
+  if (action === "wipe") {
+    if (node !== undefined) {
+      throw new UsageError("wipe removes the whole cluster: leave out --node");
     }
+    await wipeCluster(cluster);
     return 0;
   }
   // `status` exits 3 when a node is down, so shell scripts can test it.
@@ -112,8 +161,8 @@ if (import.meta.main) {
     const { flags, positionals } = parseFlags(Deno.args, {
       program: "kafka",
       summary:
-        "Start, stop or check a local Apache Kafka: one node, or a cluster of --nodes.",
-      positionals: "start|stop|status",
+        "Start, stop, check or wipe a local Apache Kafka: one node, or a cluster of --nodes.",
+      positionals: "start|stop|status|wipe",
       flags: {
         port: {
           type: "number",

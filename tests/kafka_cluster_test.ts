@@ -337,3 +337,42 @@ Deno.test("kafka stop leaves alone a process that a stale pid file names", async
 function assertIncludes(text: string, part: string): void {
   ok(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
 }
+
+Deno.test("kafka wipe stops the broker and removes its folder; a second wipe finds nothing; --node is refused", async () => {
+  // A one-node broker of its own, on ports of the cluster range left free.
+  const port = CLUSTER_PORT + 8;
+  const { cluster } = await TestCluster.fresh(port, 1);
+  try {
+    const folder = `${ROOT}${cluster.dir}`;
+    ok((await Deno.stat(`${folder}/data`)).isDirectory);
+    const refused = await cluster.kafka(["wipe", "--node", "0"]);
+    deepStrictEqual(refused.code, 2);
+    match(refused.stderr, /wipe removes the whole cluster: leave out --node/);
+    const wiped = await cluster.kafka(["wipe"]);
+    deepStrictEqual(wiped.code, 0, wiped.stderr);
+    assertIncludes(wiped.stdout, `Kafka node 0 on 127.0.0.1:${port} stopped.`);
+    match(
+      wiped.stdout,
+      new RegExp(
+        `Removed \\.kafka/${port} \\([\\d.]+ MB of topics, logs and settings\\); the next start begins empty\\.`,
+      ),
+    );
+    deepStrictEqual(
+      await Deno.stat(folder).then(() => "there", () => "gone"),
+      "gone",
+    );
+    const status = await cluster.kafka(["status"]);
+    deepStrictEqual(status.code, 3); // down
+    const again = await cluster.kafka(["wipe"]);
+    deepStrictEqual(again.code, 0, again.stderr);
+    assertIncludes(
+      again.stdout,
+      `Nothing to remove: .kafka/${port} does not exist.`,
+    );
+  } finally {
+    await cluster.stop();
+    await Deno.remove(`${ROOT}${cluster.dir}`, { recursive: true }).catch(
+      () => {},
+    );
+  }
+});

@@ -160,7 +160,7 @@ export class LocalCluster {
           describeShape(record)
         } cluster, not a ${
           describeShape({ nodes, secure })
-        } one; stop it and remove ${STATE_ROOT}/${port} to make another, or use another --port`,
+        } one; \`deno task kafka wipe --port ${port}\` removes it (every topic in it), or use another --port`,
       );
     }
     return new LocalCluster(port, record, nodes, secure, options.heap);
