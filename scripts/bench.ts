@@ -8,11 +8,13 @@
  * deno task bench --peers --sizes_mb 64 --chunk_sizes 16384 --rounds 3
  * deno task bench --members 1,2,3         # rebuild by a consumer group of 1, 2, 3
  * deno task bench --encrypted_config my_encrypted.config   # encryption's cost
+ * deno task bench --peers --client         # and the Kafka client alone: the floor
  * deno task bench --sizes_mb 256,4096 --small_files 0 --idle_seconds 0   # memory flat?
  * ```
  *
  * Permissions: `--allow-run` (every measured program runs as its own process
- * under GNU time: upload_data_file, reconstruct_data_files, java, kcat),
+ * under GNU time: upload_data_file, reconstruct_data_files, bench_client,
+ * java, kcat),
  * `--allow-read`, `--allow-write=out,.kafka` (test files and results go to
  * out/bench; the Java tools' classpath is cached in .kafka like the broker's),
  * `--allow-net` and `--allow-env` (topics are created and deleted here).
@@ -31,6 +33,10 @@
  * back once: files/s each way, seconds per 1,000 files over the run (does a
  * file cost more when many went before?), every rebuilt file checked; and the
  * folder watcher is left idle for `--idle_seconds` (30) to read its CPU.
+ *
+ * With `--client` each round also sends and reads the same records with the
+ * Kafka client library alone (bench_client.ts: no file, no hashing), and a
+ * line per direction and chunk size says how far each tool is above it.
  *
  * It prints one table (MB/s per run, peak RSS, CPU %) with the project/Java
  * ratios, whether the project's peak RSS stays within 10% from the smallest
