@@ -10,7 +10,11 @@
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { heartbeatArgs, Reconstructor, uniqueTopic } from "./helpers/kafka.ts";
-import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
+import {
+  hostAsSent,
+  markerHits,
+  readWithKcat,
+} from "./helpers/kafka_readers.ts";
 import {
   provisionWithTask,
   withEncryptedRig,
@@ -74,7 +78,7 @@ Deno.test("[heartbeat] on a broker of its own with [kafkacrypto]: heartbeats arr
         for (const message of onSecond) {
           strictEqual(message.key.charCodeAt(0), 1, "key not encrypted");
         }
-        for (const text of [MARKER, "_heartbeat", Deno.hostname()]) {
+        for (const text of [MARKER, "_heartbeat", hostAsSent()]) {
           strictEqual(
             await markerHits(second, beats, text, { encrypted: true }),
             0,

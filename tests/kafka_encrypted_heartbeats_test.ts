@@ -18,7 +18,11 @@ import {
   topicArgs,
   uniqueTopic,
 } from "./helpers/kafka.ts";
-import { markerHits, readWithKcat } from "./helpers/kafka_readers.ts";
+import {
+  hostAsSent,
+  markerHits,
+  readWithKcat,
+} from "./helpers/kafka_readers.ts";
 import {
   provisionWithTask,
   withEncryptedRig,
@@ -135,7 +139,7 @@ Deno.test("encrypted heartbeats: with [kafkacrypto] the watcher's and reconstruc
             MARKER,
             "_heartbeat",
             "_log",
-            Deno.hostname(),
+            hostAsSent(),
             "upload",
           ]
         ) {
@@ -177,6 +181,11 @@ Deno.test("encrypted heartbeats: with [kafkacrypto] the watcher's and reconstruc
         ) >
           0,
         "the separate producer's heartbeats are plaintext",
+      );
+      // ... with the host as the check on the encrypted topics looks for it.
+      ok(
+        await markerHits(broker.bootstrap, plainBeats, hostAsSent()) > 0,
+        `no ${hostAsSent()} in the plain heartbeats`,
       );
 
       // A node not allowed the heartbeat topic: one line, exit 1, at start.

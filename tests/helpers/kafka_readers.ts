@@ -255,6 +255,15 @@ export async function produceWithKcat(
 }
 
 /**
+ * This machine's name as a plain heartbeat carries it (`"host":"NAME"` in its
+ * JSON), to look for in what the broker holds. The bare name will not do:
+ * a short one (this VM's is "vm") turns up by chance in random ciphertext.
+ */
+export function hostAsSent(): string {
+  return `"host":"${Deno.hostname()}"`;
+}
+
+/**
  * How many raw messages of `topic` (read with kcat) hold `marker` in their
  * key or value; fails if the topic is empty or, with `encrypted`, if a
  * value is not in KafkaCrypto's format (first byte 1).
