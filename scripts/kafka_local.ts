@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno task kafka start               # fetch the jars once, format storage once, start
- * deno task kafka status              # one line per node: address, pid, up or down
+ * deno task kafka status              # one line per node: address, pid, up or down; disk use
  * deno task kafka stop                # graceful shutdown of every node
  * deno task kafka start --nodes 3     # a 3-node cluster on 9092, 9094, 9096
  * deno task kafka stop --node 1       # drill: lose one node of the cluster ...
@@ -18,7 +18,7 @@
  * pom, `$KAFKA_HOME/libs`), `--allow-write=.kafka` (the brokers' data and logs),
  * `--allow-net` (ask each broker whether it answers), `--allow-env` (the Kafka
  * client's `DEBUG` variables, and `KAFKA_USERNAME` / `KAFKA_PASSWORD` for
- * `--secure`).
+ * `--secure`), `--allow-sys=statfs` (the free space on the brokers' disk).
  *
  * The upload and reconstruct scripts need a broker to talk to. This script
  * runs real ones in KRaft mode on 127.0.0.1, from the jars listed in
@@ -39,7 +39,9 @@
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
+import { folderBytes, freeBytes } from "../lib/common/disk_space.ts";
 import { LocalCluster } from "../lib/kafka/broker.ts";
+import { describeDiskUse } from "../lib/kafka/cluster_storage.ts";
 
 /** Node 0's client port; its controller takes the next one. */
 const DEFAULT_PORT = 9092;
@@ -95,15 +97,19 @@ async function stopNodes(
   }
 }
 
-/** Bytes in the files under `dir`, all levels down (links not followed). */
-async function folderBytes(dir: string): Promise<number> {
-  let bytes = 0;
-  for await (const entry of Deno.readDir(dir)) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory) bytes += await folderBytes(path);
-    else if (entry.isFile) bytes += (await Deno.lstat(path)).size;
-  }
-  return bytes;
+/**
+ * What the cluster's folder holds and what its disk has left, with a warning
+ * when little is left.
+ */
+async function diskUse(cluster: LocalCluster): Promise<string[]> {
+  const there = await Deno.stat(cluster.dir).then(() => true, () => false);
+  const used = there ? await folderBytes(cluster.dir) : 0;
+  // statfs needs a path that exists: before the first start, this folder.
+  return describeDiskUse(
+    cluster.dir,
+    used,
+    freeBytes(there ? cluster.dir : "."),
+  );
 }
 
 /** Stops every node and removes the cluster's folder: topics, logs, settings. */
@@ -130,6 +136,8 @@ async function runAction(
   node: number | undefined,
 ): Promise<number> {
   if (action === "start") {
+    // Said before it starts: a full disk stops a broker later, without a word.
+    for (const line of (await diskUse(cluster)).slice(1)) console.error(line);
     await cluster.start((line) => console.log(line), node);
     console.log(
       node === undefined
@@ -153,7 +161,9 @@ async function runAction(
     return 0;
   }
   // `status` exits 3 when a node is down, so shell scripts can test it.
-  return await printStatus(cluster) ? 0 : 3;
+  const up = await printStatus(cluster);
+  for (const line of await diskUse(cluster)) console.log(line);
+  return up ? 0 : 3;
 }
 
 if (import.meta.main) {

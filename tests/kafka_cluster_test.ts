@@ -21,6 +21,7 @@ import {
   TestCluster,
 } from "./helpers/kafka_cluster.ts";
 import { makeOutTempDir, ROOT, runTask } from "./helpers/run_task.ts";
+import { describeDiskUse } from "../lib/kafka/cluster_storage.ts";
 
 /** Several files, small chunks: an upload that lasts a few seconds. */
 const FILES = 6;
@@ -338,13 +339,22 @@ function assertIncludes(text: string, part: string): void {
   ok(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
 }
 
-Deno.test("kafka wipe stops the broker and removes its folder; a second wipe finds nothing; --node is refused", async () => {
+Deno.test("kafka status says what the folder holds and its disk has left; kafka wipe stops the broker and removes the folder; a second wipe finds nothing; --node is refused", async () => {
   // A one-node broker of its own, on ports of the cluster range left free.
   const port = CLUSTER_PORT + 8;
   const { cluster } = await TestCluster.fresh(port, 1);
   try {
     const folder = `${ROOT}${cluster.dir}`;
     ok((await Deno.stat(`${folder}/data`)).isDirectory);
+    // status says what the folder holds and what its disk has left.
+    const before = await cluster.kafka(["status"]);
+    deepStrictEqual(before.code, 0, before.stderr);
+    match(
+      before.stdout,
+      new RegExp(
+        `\\.kafka/${port} holds [1-9][\\d.]* MB; [\\d.]+ GB free on its disk\\.`,
+      ),
+    );
     const refused = await cluster.kafka(["wipe", "--node", "0"]);
     deepStrictEqual(refused.code, 2);
     match(refused.stderr, /wipe removes the whole cluster: leave out --node/);
@@ -375,4 +385,14 @@ Deno.test("kafka wipe stops the broker and removes its folder; a second wipe fin
       () => {},
     );
   }
+});
+
+Deno.test("the disk line of kafka status, and its warning when less than 2 GB are free", () => {
+  deepStrictEqual(describeDiskUse(".kafka/9092", 1_234_567, 80.46e9), [
+    ".kafka/9092 holds 1.2 MB; 80.5 GB free on its disk.",
+  ]);
+  deepStrictEqual(describeDiskUse(".kafka/9092", 73.1e9, 0.4e9), [
+    ".kafka/9092 holds 73100.0 MB; 0.4 GB free on its disk.",
+    "warning: only 400 MB free: a broker stops when its disk is full (deno task kafka wipe gives back every topic's space)",
+  ]);
 });

@@ -160,3 +160,41 @@ export function describeShape(
 ): string {
   return `${shape.nodes}-node ${shape.secure ? "SASL_SSL" : "PLAINTEXT"}`;
 }
+
+/**
+ * Free space below which `deno task kafka` warns: a broker whose disk fills
+ * up stops, and the tools then wait out their retries.
+ */
+export const LOW_FREE_BYTES = 2_000_000_000;
+
+/**
+ * What `deno task kafka status` says about a cluster folder's disk: what the
+ * folder holds and what its disk has left, and a warning when that is below
+ * {@linkcode LOW_FREE_BYTES}.
+ *
+ * @example
+ * ```ts
+ * describeDiskUse(".kafka/9092", 73.1e9, 0.4e9);
+ * // [".kafka/9092 holds 73100.0 MB; 0.4 GB free on its disk.",
+ * //  "warning: only 400 MB free: a broker stops when its disk is full (deno task kafka wipe gives back every topic's space)"]
+ * ```
+ */
+export function describeDiskUse(
+  dir: string,
+  usedBytes: number,
+  freeBytes: number,
+): string[] {
+  const lines = [
+    `${dir} holds ${(usedBytes / 1e6).toFixed(1)} MB; ${
+      (freeBytes / 1e9).toFixed(1)
+    } GB free on its disk.`,
+  ];
+  if (freeBytes < LOW_FREE_BYTES) {
+    lines.push(
+      `warning: only ${
+        (freeBytes / 1e6).toFixed(0)
+      } MB free: a broker stops when its disk is full (deno task kafka wipe gives back every topic's space)`,
+    );
+  }
+  return lines;
+}

@@ -14,7 +14,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
-import { statfsSync } from "node:fs";
+import { freeBytes } from "../common/disk_space.ts";
 import { type FileChunk, InvalidChunkError } from "./chunk.ts";
 import { printableName } from "../common/printable.ts";
 
@@ -163,16 +163,6 @@ function smallestDeclaredSize(chunk: FileChunk): number {
     return chunk.offset + chunk.data.length;
   }
   return (chunk.totalChunks - 1) * chunk.data.length + 1;
-}
-
-/**
- * Bytes free for an unprivileged user on the disk of `path`. Needs
- * `--allow-sys=statfs` and read access to `path`; without them this throws
- * (a free space read as unlimited let a full disk stop the run).
- */
-function freeBytes(path: string): number {
-  const stats = statfsSync(path);
-  return Number(stats.bavail) * Number(stats.bsize);
 }
 
 /**
