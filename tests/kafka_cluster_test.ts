@@ -140,12 +140,18 @@ Deno.test("a 3-node cluster keeps every file when a node is killed or the whole 
   const config = await writeTestConfig(dir, cluster.bootstrap);
   try {
     await t.step(
-      "status prints one line per node, each up with its pid",
+      "status prints one line per node, each up with its pid, then the folder's disk use",
       async () => {
         const status = await cluster.kafka(["status"]);
         deepStrictEqual(status.code, 0, status.stderr);
         const lines = status.stdout.trim().split("\n");
-        deepStrictEqual(lines.length, 3, status.stdout);
+        deepStrictEqual(lines.length, 4, status.stdout);
+        match(
+          lines[3],
+          new RegExp(
+            `^\\.kafka/${CLUSTER_PORT} holds [\\d.]+ MB; [\\d.]+ GB free on its disk\\.$`,
+          ),
+        );
         for (let node = 0; node < 3; node++) {
           match(
             lines[node],
