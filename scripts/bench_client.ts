@@ -27,7 +27,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { Consumer, Producer } from "@platformatic/kafka";
+import { CompressionAlgorithms, Consumer, Producer } from "@platformatic/kafka";
 import { runMain, UsageError, UserError } from "../lib/common/cli.ts";
 import { numberFlag, parseFlags, stringFlag } from "../lib/common/flags.ts";
 import {
@@ -37,10 +37,7 @@ import {
   withReachableBroker,
 } from "../lib/kafka/client.ts";
 import { type KafkaSettings, loadKafkaConfig } from "../lib/kafka/config.ts";
-import {
-  FETCH_BYTES,
-  FETCH_BYTES_PER_PARTITION,
-} from "../lib/kafka/consumer_group.ts";
+import { fetchOptions } from "../lib/kafka/consumer_group.ts";
 import { DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
 
 /** Whole numbers, at least 1. */
@@ -83,11 +80,20 @@ async function sendRecords(
   records: number,
   threads: number,
 ): Promise<void> {
-  const { acks, batchBytes } = settings.producer;
+  const { acks, batchBytes, compression } = settings.producer;
   const base = KafkaClient.options(createKafka(settings));
   const producers = Array.from(
     { length: threads },
-    () => new Producer({ ...base, acks, autocreateTopics: false }),
+    () =>
+      new Producer({
+        ...base,
+        acks,
+        // The library's names are the config's in capitals (NONE, LZ4, ...).
+        compression: CompressionAlgorithms[
+          compression.toUpperCase() as Uppercase<typeof compression>
+        ],
+        autocreateTopics: false,
+      }),
   );
   const value = Buffer.alloc(chunkSize, 0x5a);
   const perRequest = Math.max(1, Math.floor(batchBytes / chunkSize));
@@ -125,16 +131,11 @@ async function readRecords(
   topic: string,
   records: number,
 ): Promise<number> {
-  const fetch = settings.consumer;
   const consumer = new Consumer({
     ...KafkaClient.options(createKafka(settings)),
     groupId: `bench_client_${crypto.randomUUID()}`,
     autocommit: false,
-    minBytes: fetch.minBytes ?? 1,
-    maxBytes: fetch.maxBytes ?? FETCH_BYTES,
-    maxBytesPerPartition: fetch.maxBytesPerPartition ??
-      FETCH_BYTES_PER_PARTITION,
-    maxWaitTime: fetch.maxWaitTimeInMs ?? 500,
+    ...fetchOptions(settings),
   });
   let count = 0;
   let bytes = 0;

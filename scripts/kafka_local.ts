@@ -41,7 +41,10 @@ import { runMain, UsageError } from "../lib/common/cli.ts";
 import { parseFlags } from "../lib/common/flags.ts";
 import { folderBytes, freeBytes } from "../lib/common/disk_space.ts";
 import { LocalCluster } from "../lib/kafka/broker.ts";
-import { describeDiskUse } from "../lib/kafka/cluster_storage.ts";
+import {
+  describeDiskUse,
+  lowSpaceWarning,
+} from "../lib/kafka/cluster_storage.ts";
 
 /** Node 0's client port; its controller takes the next one. */
 const DEFAULT_PORT = 9092;
@@ -102,14 +105,14 @@ async function stopNodes(
  * when little is left.
  */
 async function diskUse(cluster: LocalCluster): Promise<string[]> {
-  const there = await Deno.stat(cluster.dir).then(() => true, () => false);
-  const used = there ? await folderBytes(cluster.dir) : 0;
-  // statfs needs a path that exists: before the first start, this folder.
-  return describeDiskUse(
-    cluster.dir,
-    used,
-    freeBytes(there ? cluster.dir : "."),
-  );
+  const path = await existing(cluster.dir);
+  const used = path === cluster.dir ? await folderBytes(path) : 0;
+  return describeDiskUse(cluster.dir, used, freeBytes(path));
+}
+
+/** `dir` if it exists, else "." (statfs needs a path that exists). */
+async function existing(dir: string): Promise<string> {
+  return await Deno.stat(dir).then(() => dir, () => ".");
 }
 
 /** Stops every node and removes the cluster's folder: topics, logs, settings. */
@@ -137,7 +140,8 @@ async function runAction(
 ): Promise<number> {
   if (action === "start") {
     // Said before it starts: a full disk stops a broker later, without a word.
-    for (const line of (await diskUse(cluster)).slice(1)) console.error(line);
+    const warning = lowSpaceWarning(freeBytes(await existing(cluster.dir)));
+    if (warning) console.error(warning);
     await cluster.start((line) => console.log(line), node);
     console.log(
       node === undefined

@@ -94,9 +94,7 @@ export async function writeReport(
     tables.push(
       `\n${sizeMb} MiB, ${rounds} run(s) each:\n${formatTable(rows, ratios)}`,
       ...encryptionCosts(rows).map((line) => `\n${line}`),
-      ...[clientFloors(rows).join("\n")].filter(Boolean).map((lines) =>
-        `\n${lines}`
-      ),
+      ...clientFloors(rows).map((line, i) => i === 0 ? `\n${line}` : line),
     );
     return { sizeMb, rows, ratios };
   });

@@ -184,17 +184,27 @@ export function describeDiskUse(
   usedBytes: number,
   freeBytes: number,
 ): string[] {
-  const lines = [
+  const warning = lowSpaceWarning(freeBytes);
+  return [
     `${dir} holds ${(usedBytes / 1e6).toFixed(1)} MB; ${
       (freeBytes / 1e9).toFixed(1)
     } GB free on its disk.`,
+    ...warning ? [warning] : [],
   ];
-  if (freeBytes < LOW_FREE_BYTES) {
-    lines.push(
-      `warning: only ${
-        (freeBytes / 1e6).toFixed(0)
-      } MB free: a broker stops when its disk is full (deno task kafka wipe gives back every topic's space)`,
-    );
-  }
-  return lines;
+}
+
+/**
+ * The warning `deno task kafka` gives when `freeBytes` is below
+ * {@linkcode LOW_FREE_BYTES}; undefined otherwise.
+ *
+ * @example
+ * ```ts
+ * lowSpaceWarning(80e9); // undefined
+ * ```
+ */
+export function lowSpaceWarning(freeBytes: number): string | undefined {
+  if (freeBytes >= LOW_FREE_BYTES) return undefined;
+  return `warning: only ${
+    (freeBytes / 1e6).toFixed(0)
+  } MB free: a broker stops when its disk is full (deno task kafka wipe gives back every topic's space)`;
 }

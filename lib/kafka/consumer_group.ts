@@ -108,11 +108,38 @@ const SESSION_TIMEOUT_MS = 10_000;
  * 4 MiB 161-167 MB but 173-175 MB/s (a fetch per 4 MiB waits on the broker).
  */
 export const FETCH_BYTES_PER_PARTITION = 6 * 1024 * 1024;
+/** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
+const FETCH_BYTES = 6 * 1024 * 1024;
+
 /**
- * Bytes fetched at once over all partitions unless `fetch.max.bytes` says
- * otherwise (bench_client.ts reads with it too).
+ * How much the rebuild's consumers fetch at once and how long a fetch waits,
+ * from the config's `[consumer]` section and the defaults above (the
+ * benchmark's client-alone run reads with the same).
+ *
+ * @example
+ * ```ts
+ * import { fetchOptions } from "./consumer_group.ts";
+ * import { loadKafkaConfig } from "./config.ts";
+ *
+ * fetchOptions(await loadKafkaConfig("local")).maxBytes; // 6 MiB
+ * ```
  */
-export const FETCH_BYTES = 6 * 1024 * 1024;
+export function fetchOptions(settings: KafkaSettings): {
+  minBytes: number;
+  maxBytes: number;
+  maxBytesPerPartition: number;
+  maxWaitTime: number;
+} {
+  const fetch = settings.consumer;
+  return {
+    minBytes: fetch.minBytes ?? 1,
+    maxBytes: fetch.maxBytes ?? FETCH_BYTES,
+    maxBytesPerPartition: fetch.maxBytesPerPartition ??
+      FETCH_BYTES_PER_PARTITION,
+    // A short fetch wait lets `quit` take effect within a second.
+    maxWaitTime: fetch.maxWaitTimeInMs ?? 500,
+  };
+}
 
 /**
  * How many consumers group `groupId` lists now (0 for a group Kafka does not
@@ -323,12 +350,7 @@ function consumerOptions(
     rebalanceTimeout: Math.max(REBALANCE_TIMEOUT_MS, sessionTimeout),
     heartbeatInterval: fetch.heartbeatInterval ??
       Math.min(3000, Math.floor(sessionTimeout / 3)),
-    minBytes: fetch.minBytes ?? 1,
-    maxBytes: fetch.maxBytes ?? FETCH_BYTES,
-    maxBytesPerPartition: fetch.maxBytesPerPartition ??
-      FETCH_BYTES_PER_PARTITION,
-    // A short fetch wait lets `quit` take effect within a second.
-    maxWaitTime: fetch.maxWaitTimeInMs ?? 500,
+    ...fetchOptions(settings),
     retryDelay: (_client, operation) =>
       operation === "joinGroup" ? REJOIN_DELAY_MS : RETRY_DELAY_MS,
   };
