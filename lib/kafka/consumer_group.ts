@@ -101,15 +101,19 @@ const SESSION_TIMEOUT_MS = 10_000;
  * `max.partition.fetch.bytes` says otherwise. 1 MiB is two chunks of
  * 512 KiB: since each file has its own partition, the rebuild waited on the
  * broker after every second chunk (measured with kafkajs: 37 MB/s, 119 MB/s
- * with 8 MiB). 6 MiB, not 8: each fetch's bytes are held twice (the
- * response, and the chunks copied out of it) until V8 collects them. A
- * 256 MiB rebuild at 512 KiB, side by side on a quiet machine (issue 22):
- * 8 MiB 171-176 MB peak RSS, 186-187 MB/s; 6 MiB 166-170 MB, 186-187 MB/s;
- * 4 MiB 161-167 MB but 173-175 MB/s (a fetch per 4 MiB waits on the broker).
+ * with 8 MiB). Each fetch's bytes are held twice (the response, and the
+ * chunks copied out of it) until V8 collects them, so fetches are not
+ * bigger than the rebuild needs to keep one in flight while it works
+ * (consumer_member.ts pauses at two fetches' worth waiting). 512 MiB
+ * rebuilds, 3 runs each alternating (issue 22, 2026-12-04), 6 MiB paused
+ * at 4 MiB waiting (before) against 2, 3 and 4 MiB paused at twice that:
+ * 16 KiB 141-145, 144-149, 148-151, 146-150 MB/s, peak RSS 212-217,
+ * 200-206, 211-216, 209-222 MB; 512 KiB 177-202, 197-205, 210-215,
+ * 202-217 MB/s, 180-192, 165-183, 179-183, 185-190 MB.
  */
-export const FETCH_BYTES_PER_PARTITION = 6 * 1024 * 1024;
+export const FETCH_BYTES_PER_PARTITION = 3 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */
-const FETCH_BYTES = 6 * 1024 * 1024;
+const FETCH_BYTES = 3 * 1024 * 1024;
 
 /**
  * How much the rebuild's consumers fetch at once and how long a fetch waits,
@@ -121,7 +125,7 @@ const FETCH_BYTES = 6 * 1024 * 1024;
  * import { fetchOptions } from "./consumer_group.ts";
  * import { loadKafkaConfig } from "./config.ts";
  *
- * fetchOptions(await loadKafkaConfig("local")).maxBytes; // 6 MiB
+ * fetchOptions(await loadKafkaConfig("local")).maxBytes; // 3 MiB
  * ```
  */
 export function fetchOptions(settings: KafkaSettings): {

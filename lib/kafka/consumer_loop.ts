@@ -128,8 +128,13 @@ export interface LaneCallbacks {
   commit: (partition: number, point: CommitPoint) => Promise<boolean | void>;
   /** A handler failed (a {@linkcode HandlerError}) or a commit failed for good. */
   fatal: (error: Error) => void;
-  /** The messages waiting fell to a few again (see {@linkcode PartitionLanes.waitingBytes}). */
+  /**
+   * The messages waiting fell below `drainedBytes` again (see
+   * {@linkcode PartitionLanes.waitingBytes}).
+   */
   drained?: () => void;
+  /** Where `drained` is called; default {@linkcode DRAINED_BYTES}. */
+  drainedBytes?: number;
 }
 
 /** One partition's waiting messages and what was handled of them. */
@@ -174,8 +179,11 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is called. */
-const DRAINED_BYTES = 2 * 1024 * 1024;
+/**
+ * Below this many waiting bytes, {@linkcode LaneCallbacks.drained} is
+ * called, unless {@linkcode LaneCallbacks.drainedBytes} says otherwise.
+ */
+export const DRAINED_BYTES = 2 * 1024 * 1024;
 
 /**
  * The partitions of one consumer, each handled in order, several at once.
@@ -377,7 +385,8 @@ export class PartitionLanes {
     collecting.moved(size);
     const before = this.#waitingBytes;
     this.#waitingBytes -= size;
-    if (before >= DRAINED_BYTES && this.#waitingBytes < DRAINED_BYTES) {
+    const drained = this.#callbacks.drainedBytes ?? DRAINED_BYTES;
+    if (before >= drained && this.#waitingBytes < drained) {
       this.#callbacks.drained?.();
     }
   }

@@ -33,16 +33,24 @@ import {
 import { Buffer } from "node:buffer";
 import type { ConsumerGroupOptions } from "./consumer_group.ts";
 import { isConnectionLoss } from "./consumer_crashes.ts";
-import { type CommitPoint, PartitionLanes } from "./consumer_loop.ts";
+import {
+  type CommitPoint,
+  DRAINED_BYTES,
+  PartitionLanes,
+} from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
 
 /**
- * A consumer stops fetching while this many bytes wait to be handled (4 MiB:
- * 2 MiB held 4 MB less at 16 KiB and 15-20 MB less at 512 KiB, but the 16 KiB
- * rebuild ran 135-143 MB/s against 158-159 with 4 MiB, side by side on a quiet
- * machine; issue 22).
+ * A consumer stops fetching while more than this many fetches' worth of
+ * bytes wait to be handled, and fetches again once less than one fetch's
+ * worth waits. Two, not one: the stream sends its next fetch request only
+ * while it is not paused, so a pause that a single fetch's answer can set
+ * off leaves the lanes to run dry while the next answer comes (15-60 ms per
+ * fetch here). Paused at 4 MiB with 6 MiB fetches, a 512 MiB rebuild sat
+ * waiting 0.8-1.3 s of its 3-4 s; at twice a 3 MiB fetch, 0.2-0.5 s (issue
+ * 22, 2026-12-04, the README's Benchmark section has the runs).
  */
-const PAUSE_BYTES = 4 * 1024 * 1024;
+const PAUSE_FETCHES = 2;
 
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
@@ -100,6 +108,8 @@ export class Member {
   /** Counts joins: a stream or callback of an older join does nothing. */
   #generation = 0;
   #paused = false;
+  /** Waiting bytes above which the stream is paused (see PAUSE_FETCHES). */
+  readonly #pauseBytes: number;
   /** The consumer whose first join consume() is making (that call makes its stream). */
   #firstJoin?: PlatformaticConsumer;
   #replacing = false;
@@ -116,10 +126,13 @@ export class Member {
     this.#group = group;
     this.#options = options;
     this.#fromBeginning = fromBeginning;
+    const fetchBytes = options.maxBytes ?? DRAINED_BYTES;
+    this.#pauseBytes = PAUSE_FETCHES * fetchBytes;
     this.#lanes = new PartitionLanes(group.options.topic, group.options, {
       commit: (partition, point) => this.#commit(partition, point),
       fatal: (error) => this.#fatal(error),
       drained: () => this.#resume(),
+      drainedBytes: fetchBytes,
     });
   }
 
@@ -267,7 +280,7 @@ export class Member {
     stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (generation !== this.#generation) return;
       this.#lanes.push(message);
-      if (!this.#paused && this.#lanes.waitingBytes > PAUSE_BYTES) {
+      if (!this.#paused && this.#lanes.waitingBytes > this.#pauseBytes) {
         this.#paused = true;
         stream.pause();
       }
