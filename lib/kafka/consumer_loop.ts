@@ -94,7 +94,10 @@ export interface CommitPoint {
   metadata: string | null;
 }
 
-/** Commit at least this often while a partition's messages keep coming. */
+/**
+ * Commit after this many messages while a partition's messages keep coming
+ * (or with the first message after, if the last commit is still out).
+ */
 export const COMMIT_EVERY_MESSAGES = 200;
 /**
  * Commit after this many messages with work deferred to after their commit
@@ -366,12 +369,14 @@ export class PartitionLanes {
       this.#release(message.value?.byteLength ?? 0);
     }
     lane.done = message.offset;
-    if (
-      ++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || commitNow === true ||
-      lane.deferred.length >= COMMIT_EVERY_DEFERRED
-    ) {
-      // The lane goes on while Kafka answers (a round trip of several ms);
-      // a commit still out from before is waited for, so they stay in order.
+    const urgent = commitNow === true ||
+      lane.deferred.length >= COMMIT_EVERY_DEFERRED;
+    if (++lane.sinceCommit >= COMMIT_EVERY_MESSAGES || urgent) {
+      // The lane goes on while Kafka answers (a round trip of several ms).
+      // Commits go one at a time, in order: a count reached while the last
+      // one is still out waits for the next message, not for Kafka (at 16
+      // KiB, waiting cost a 512 MiB rebuild 0.25-0.35 s: issue 22).
+      if (lane.committing && !urgent) return "done";
       await lane.committing;
       lane.committing = this.#commit(lane).finally(() => {
         lane.committing = undefined;
