@@ -51,6 +51,12 @@ import { commitWithMetadata } from "./offset_commits.ts";
  * 22, 2026-12-04, the README's Benchmark section has the runs).
  */
 const PAUSE_FETCHES = 2;
+/**
+ * The most bytes of one fetch that {@linkcode PAUSE_FETCHES} counts: a config
+ * asking for Kafka's own default of 50 MB per fetch would otherwise let
+ * 100 MB wait in memory.
+ */
+const PAUSE_FETCH_BYTES_MAX = 8 * 1024 * 1024;
 
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
@@ -126,7 +132,10 @@ export class Member {
     this.#group = group;
     this.#options = options;
     this.#fromBeginning = fromBeginning;
-    const fetchBytes = options.maxBytes ?? DRAINED_BYTES;
+    const fetchBytes = Math.min(
+      options.maxBytes ?? DRAINED_BYTES,
+      PAUSE_FETCH_BYTES_MAX,
+    );
     this.#pauseBytes = PAUSE_FETCHES * fetchBytes;
     this.#lanes = new PartitionLanes(group.options.topic, group.options, {
       commit: (partition, point) => this.#commit(partition, point),
