@@ -161,12 +161,16 @@ interface Lane {
 }
 
 /**
- * Full garbage collections every 8 MiB of messages handled, in a process
- * run with `--v8-flags=--expose-gc` (no rebuild task sets it): peak RSS of
- * a 256 MiB rebuild 160-208 MB without, 146-160 MB with, but for 25-50% more
- * CPU time (side by side; see garbage_pacing.ts and the README's benchmark).
+ * A young-generation collection after every 2 MiB of big messages (512 KiB
+ * chunks and the like) handled, in a process run with
+ * `--v8-flags=--expose-gc` (the rebuild task): with the task's 4 MB young
+ * generation, their buffers would otherwise pile up (garbage_pacing.ts says
+ * why and what it was measured to save).
  */
-const collecting = new GarbagePacing(8 * 1024 * 1024);
+const collecting = new GarbagePacing(2 * 1024 * 1024, {
+  type: "minor",
+  fromBytes: 256 * 1024,
+});
 
 /**
  * A lane gives the event loop a turn after handling messages for this long.
