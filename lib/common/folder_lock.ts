@@ -34,6 +34,14 @@ function isBusy(error: unknown): boolean {
     (error as { errcode?: number }).errcode === 5;
 }
 
+/**
+ * Every claim not yet released. node:sqlite closes a database that is
+ * garbage-collected, which gives its lock up: a program that took a claim
+ * for its whole life and kept no reference (reconstruct_data_files did)
+ * lost it at some collection while it still ran.
+ */
+const held = new Set<FolderLock>();
+
 /** A claim taken with {@linkcode FolderLock.take}; released by {@linkcode FolderLock.release}. */
 export class FolderLock {
   readonly #db: DatabaseSync;
@@ -79,7 +87,9 @@ export class FolderLock {
         `cannot lock ${path} (${describeError(error)})`,
       );
     }
-    return new FolderLock(db);
+    const lock = new FolderLock(db);
+    held.add(lock);
+    return lock;
   }
 
   /**
@@ -92,6 +102,7 @@ export class FolderLock {
    * ```
    */
   release(): void {
+    held.delete(this);
     try {
       this.#db.exec("ROLLBACK");
     } catch {
