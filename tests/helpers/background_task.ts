@@ -34,10 +34,24 @@ export class BackgroundTask {
 
   constructor(task: string, args: string[], env?: Record<string, string>) {
     this.child = spawnTask(task, args, { stdin: true, direct: true, env });
-    this.stdout = new OutputWatcher(this.child.stdout);
-    this.stderr = new OutputWatcher(this.child.stderr);
+    let exitCode: number | undefined;
+    const other = (name: string, watcher: () => OutputWatcher) => () =>
+      `\n--- ${task} ${
+        exitCode === undefined ? "still running" : `exited ${exitCode}`
+      }; its ${name}:\n${watcher().text}`;
+    this.stdout = new OutputWatcher(
+      this.child.stdout,
+      other("stderr", () => this.stderr),
+    );
+    this.stderr = new OutputWatcher(
+      this.child.stderr,
+      other("stdout", () => this.stdout),
+    );
     this.#stdin = this.child.stdin.getWriter();
-    this.child.status.then(() => this.exited = true);
+    this.child.status.then(({ code }) => {
+      exitCode = code;
+      this.exited = true;
+    });
   }
 
   /** Types a line, as a user would. */

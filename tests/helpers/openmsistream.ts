@@ -244,8 +244,14 @@ class OpenMsiProgram {
   protected constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
-    this.stdout = new OutputWatcher(child.stdout);
-    this.stderr = new OutputWatcher(child.stderr);
+    this.stdout = new OutputWatcher(
+      child.stdout,
+      () => `\n--- its stderr:\n${this.stderr.text}`,
+    );
+    this.stderr = new OutputWatcher(
+      child.stderr,
+      () => `\n--- its stdout:\n${this.stdout.text}`,
+    );
   }
 
   /**

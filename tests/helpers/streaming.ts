@@ -88,8 +88,14 @@ export class OutputWatcher {
   #text = "";
   #waiters: (() => void)[] = [];
   readonly #done: Promise<void>;
+  readonly #context: () => string;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  /**
+   * `context` adds to a give-up message what else is known (the other
+   * stream, whether the process has exited), so a failure in CI says why.
+   */
+  constructor(stream: ReadableStream<Uint8Array>, context = () => "") {
+    this.#context = context;
     this.#done = (async () => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         this.#text += chunk;
@@ -115,7 +121,10 @@ export class OutputWatcher {
     this.#done.then(() => ended = true);
     while (!found()) {
       if (ended || Date.now() > deadline) {
-        throw new Error(`never saw ${pattern} in:\n${this.#text}`);
+        const why = ended ? "the stream ended" : `${GIVE_UP_MS} ms passed`;
+        throw new Error(
+          `never saw ${pattern} (${why}) in:\n${this.#text}${this.#context()}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 200);
