@@ -82,7 +82,9 @@ async function statInTurns(): Promise<void> {
   try {
     while (asked.length > 0) {
       const batch = asked.splice(0, PATHS_PER_STAT);
-      const answers = await statNanoseconds(batch.map((one) => one.path));
+      // Whatever goes wrong, every caller gets an answer: Deno's reading.
+      const answers = await statNanoseconds(batch.map((one) => one.path))
+        .catch(() => undefined);
       for (const { path, mtimeMs, resolve } of batch) {
         resolve(agreeing(answers?.get(path), mtimeMs) ?? mtimeMs / 1000);
       }
@@ -106,7 +108,7 @@ async function statNanoseconds(
       args: ["--printf", "%n\\0%.9Y\\0", "--", ...paths],
       stdin: "null",
       stdout: "piped",
-      stderr: "null", // A file gone meanwhile: left out, and said here.
+      stderr: "null", // A file gone meanwhile is left out, its complaint too.
     }).output();
     text = new TextDecoder().decode(output.stdout);
   } catch {
