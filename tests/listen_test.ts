@@ -11,7 +11,11 @@ import {
   spawnTask,
   type TaskResult,
 } from "./helpers/run_task.ts";
-import { freePort, OutputWatcher } from "./helpers/streaming.ts";
+import {
+  freePort,
+  type OutputWatcher,
+  watchOutputs,
+} from "./helpers/streaming.ts";
 
 /** The three oldest readings of data/batchfile_0_farenheit.csv. */
 const FIRST_THREE_READINGS = [
@@ -32,8 +36,7 @@ interface RunningListener {
 /** Starts `deno task listen` and waits until it says it is listening. */
 async function startListener(args: string[]): Promise<RunningListener> {
   const child = spawnTask("listen", args);
-  const stdout = new OutputWatcher(child.stdout);
-  const stderr = new OutputWatcher(child.stderr);
+  const { stdout, stderr } = watchOutputs(child, "listen");
   // A lost datagram must fail the test, not hang it.
   const guard = setTimeout(() => child.kill("SIGTERM"), 30_000);
   const finished = async () => {

@@ -14,7 +14,7 @@ import {
 import {
   collectMessages,
   freePort,
-  OutputWatcher,
+  watchOutputs,
 } from "./helpers/streaming.ts";
 
 const BIRD_COUNTS = "data/bird_counts_2024.csv";
@@ -358,8 +358,7 @@ Deno.test("SIGINT mid-stream leaves a complete, valid out9.txt and exits 0", asy
       "--max_delay",
       "0.2",
     ]);
-    const stderr = new OutputWatcher(child.stderr);
-    const stdout = new OutputWatcher(child.stdout);
+    const { stdout, stderr } = watchOutputs(child, "process_streaming_name");
     const firstThree = await collectMessages(receiver, {
       count: 3,
       keepOpen: true,
@@ -395,8 +394,7 @@ Deno.test("SIGINT stops process_streaming_0 with a one-line goodbye and exit cod
     "--port",
     String(receiver.port),
   ]);
-  const stderr = new OutputWatcher(child.stderr);
-  const stdout = new OutputWatcher(child.stdout);
+  const { stdout, stderr } = watchOutputs(child, "process_streaming_0");
   await collectMessages(receiver, { count: 3, keepOpen: true });
   child.kill("SIGINT");
   const status = await child.status;

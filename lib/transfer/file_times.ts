@@ -120,7 +120,7 @@ async function statNanoseconds(
   for (let at = 0; at + 1 < fields.length; at += 2) {
     answers.set(fields[at], fields[at + 1]);
   }
-  if (paths.length > 0 && answers.size === 0 && text.length > 0) {
+  if (answers.size === 0 && text.length > 0) {
     statWorks = false; // Another stat (BSD) prints something else.
   }
   return answers;

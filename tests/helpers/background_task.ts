@@ -5,7 +5,7 @@
  * @module
  */
 import { spawnTask } from "./run_task.ts";
-import { OutputWatcher } from "./streaming.ts";
+import { type OutputWatcher, watchOutputs } from "./streaming.ts";
 
 /** What a finished background task printed and returned. */
 export interface FinishedTask {
@@ -34,24 +34,12 @@ export class BackgroundTask {
 
   constructor(task: string, args: string[], env?: Record<string, string>) {
     this.child = spawnTask(task, args, { stdin: true, direct: true, env });
-    let exitCode: number | undefined;
-    const other = (name: string, watcher: () => OutputWatcher) => () =>
-      `\n--- ${task} ${
-        exitCode === undefined ? "still running" : `exited ${exitCode}`
-      }; its ${name}:\n${watcher().text}`;
-    this.stdout = new OutputWatcher(
-      this.child.stdout,
-      other("stderr", () => this.stderr),
-    );
-    this.stderr = new OutputWatcher(
-      this.child.stderr,
-      other("stdout", () => this.stdout),
-    );
+    ({ stdout: this.stdout, stderr: this.stderr } = watchOutputs(
+      this.child,
+      task,
+    ));
     this.#stdin = this.child.stdin.getWriter();
-    this.child.status.then(({ code }) => {
-      exitCode = code;
-      this.exited = true;
-    });
+    this.child.status.then(() => this.exited = true);
   }
 
   /** Types a line, as a user would. */

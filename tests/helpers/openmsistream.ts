@@ -17,7 +17,7 @@ import {
   formatNodeConfig,
   parseNodeConfig,
 } from "../../lib/crypto/node_files.ts";
-import { OutputWatcher } from "./streaming.ts";
+import { type OutputWatcher, watchOutputs } from "./streaming.ts";
 
 /** The peers folder: ../shared/peers beside the project, or `OPENMSISTREAM_PEERS`. */
 export const PEERS: string = Deno.env.get("OPENMSISTREAM_PEERS") ??
@@ -244,14 +244,10 @@ class OpenMsiProgram {
   protected constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
-    this.stdout = new OutputWatcher(
-      child.stdout,
-      () => `\n--- its stderr:\n${this.stderr.text}`,
-    );
-    this.stderr = new OutputWatcher(
-      child.stderr,
-      () => `\n--- its stdout:\n${this.stdout.text}`,
-    );
+    ({ stdout: this.stdout, stderr: this.stderr } = watchOutputs(
+      child,
+      "OpenMSIStream",
+    ));
   }
 
   /**

@@ -142,3 +142,37 @@ export class OutputWatcher {
     return this.#text;
   }
 }
+
+/**
+ * Watches a child's stdout and stderr; a give-up on either says whether the
+ * child is still running (or its exit code) and shows the other stream.
+ *
+ * @example
+ * ```ts
+ * declare const child: Deno.ChildProcess;
+ * const { stdout, stderr } = watchOutputs(child, "listen");
+ * await stdout.waitFor("Listening for");
+ * ```
+ */
+export function watchOutputs(
+  child: Deno.ChildProcess,
+  name: string,
+): { stdout: OutputWatcher; stderr: OutputWatcher } {
+  let exitCode: number | undefined;
+  child.status.then(({ code }) => exitCode = code, () => {});
+  const about = (stream: string, other: () => OutputWatcher) => () =>
+    `\n--- ${name} ${
+      exitCode === undefined ? "still running" : `exited ${exitCode}`
+    }; its ${stream}:\n${other().text}`;
+  const watchers: { stdout: OutputWatcher; stderr: OutputWatcher } = {
+    stdout: new OutputWatcher(
+      child.stdout,
+      about("stderr", () => watchers.stderr),
+    ),
+    stderr: new OutputWatcher(
+      child.stderr,
+      about("stdout", () => watchers.stdout),
+    ),
+  };
+  return watchers;
+}
