@@ -31,7 +31,6 @@
  */
 import { setImmediate } from "node:timers";
 import { HandlerError } from "./consumer_crashes.ts";
-import { GarbagePacing } from "../common/garbage_pacing.ts";
 
 /** Where a message came from, for log lines about it. */
 export interface MessagePosition {
@@ -159,18 +158,6 @@ interface Lane {
   /** Work handlers deferred to after the next commit, in order. */
   deferred: (() => Promise<void>)[];
 }
-
-/**
- * A young-generation collection after every 2 MiB of big messages (512 KiB
- * chunks and the like) handled, in a process run with
- * `--v8-flags=--expose-gc` (the rebuild task): with the task's 4 MB young
- * generation, their buffers would otherwise pile up (garbage_pacing.ts says
- * why and what it was measured to save).
- */
-const collecting = new GarbagePacing(2 * 1024 * 1024, {
-  type: "minor",
-  fromBytes: 256 * 1024,
-});
 
 /**
  * A lane gives the event loop a turn after handling messages for this long.
@@ -355,6 +342,9 @@ export class PartitionLanes {
       lane.queue.splice(0, lane.head);
       lane.head = 0;
     }
+    // Counted now: a handler may give the value's memory back (it then reads
+    // as empty; lib/common/buffer_memory.ts).
+    const size = message.value?.byteLength ?? 0;
     let commitNow: boolean | void;
     try {
       commitNow = await this.#handlers.handle(message.value, {
@@ -370,7 +360,7 @@ export class PartitionLanes {
       this.#fail(new HandlerError(error));
       return "failed";
     } finally {
-      this.#release(message.value?.byteLength ?? 0);
+      this.#release(size);
     }
     lane.done = message.offset;
     const urgent = commitNow === true ||
@@ -391,7 +381,6 @@ export class PartitionLanes {
 
   /** Counts a message as no longer waiting. */
   #release(size: number): void {
-    collecting.moved(size);
     const before = this.#waitingBytes;
     this.#waitingBytes -= size;
     const drained = this.#callbacks.drainedBytes ?? DRAINED_BYTES;

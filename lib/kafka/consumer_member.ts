@@ -36,9 +36,11 @@ import { isConnectionLoss } from "./consumer_crashes.ts";
 import {
   type CommitPoint,
   DRAINED_BYTES,
+  type LaneMessage,
   PartitionLanes,
 } from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
+import { collectYoungSoon } from "../common/buffer_memory.ts";
 
 /**
  * A consumer stops fetching while more than this many fetches' worth of
@@ -57,6 +59,13 @@ const PAUSE_FETCHES = 2;
  * 100 MB wait in memory.
  */
 const PAUSE_FETCH_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * Records from this size span several socket reads (64 KiB each), so the
+ * client copies them out and a fetch of them leaves its socket buffers as
+ * garbage (a young collection follows, see buffer_memory.ts).
+ */
+const BIG_RECORD_BYTES = 64 * 1024;
 
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
@@ -288,7 +297,12 @@ export class Member {
     });
     stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (generation !== this.#generation) return;
-      this.#lanes.push(message);
+      this.#lanes.push(laneMessage(message));
+      // A big record was copied out of the socket buffers, which are garbage
+      // once the fetch is handed out: freed while young (buffer_memory.ts).
+      if ((message.value?.byteLength ?? 0) >= BIG_RECORD_BYTES) {
+        collectYoungSoon();
+      }
       if (!this.#paused && this.#lanes.waitingBytes > this.#pauseBytes) {
         this.#paused = true;
         stream.pause();
@@ -500,4 +514,34 @@ function findCause(
 /** Whether Kafka refused a request because the group is rebalancing. */
 function isRejoin(error: unknown): boolean {
   return findCause(error, (cause) => cause.needsRejoin === true);
+}
+
+/**
+ * A record as the lanes keep it while it waits: its key and headers copied
+ * (a few bytes each), since as views they would keep the client's 64 KiB
+ * socket buffers alive, and with them the memory of a whole fetch, until the
+ * record's turn (buffer_memory.ts). The value stays as the client made it.
+ */
+function laneMessage(
+  message: Message<Buffer, Buffer, Buffer, Buffer>,
+): LaneMessage {
+  const headers = new Map<Uint8Array, Uint8Array>();
+  for (const [name, value] of message.headers ?? []) {
+    headers.set(ownCopy(name), ownCopy(value));
+  }
+  return {
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key ? ownCopy(message.key) : message.key,
+    value: message.value,
+    headers,
+  };
+}
+
+/** `bytes` in a buffer of their own (a copy unless they are one already). */
+function ownCopy(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
 }

@@ -316,8 +316,10 @@ export function decodeChunk(
   ] = fields;
   const chunk: FileChunk = {
     filename: requireName(filename, "filename"),
-    fileHash: requireHash(fileHash, "file_hash"),
-    chunkHash: requireHash(chunkHash, "chunk_hash"),
+    // Copies (128 bytes): the hashes outlive the message, whose buffer the
+    // rebuild gives back once the data is written (releaseBuffer).
+    fileHash: new Uint8Array(requireHash(fileHash, "file_hash")),
+    chunkHash: new Uint8Array(requireHash(chunkHash, "chunk_hash")),
     offset: requireCount(offset, "chunk_offset_write", 0),
     chunkIndex: requireCount(chunkIndex, "chunk_i", 1),
     totalChunks: requireCount(totalChunks, "n_total_chunks", 1),

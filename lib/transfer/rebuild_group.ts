@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { releaseBuffer } from "../common/buffer_memory.ts";
 import type { Logger } from "../common/log.ts";
 import { type ShutdownSignal, unlessStopped } from "../common/shutdown.ts";
 import type { KafkaClient } from "../kafka/client.ts";
@@ -238,7 +239,8 @@ export async function handleChunkMessage(
 ): Promise<boolean> {
   const { report, log, forwarder } = options;
   report.messagesRead++;
-  report.bytesRead += value?.byteLength ?? 0;
+  const size = value?.byteLength ?? 0;
+  report.bytesRead += size;
   const at = `${where.topic}/${where.partition}/${where.offset}`;
   let plain = value;
   if (options.decryptor && value) {
@@ -265,6 +267,11 @@ export async function handleChunkMessage(
       return false;
     }
     const { outcome, commitNow, placed } = await member.accept(chunk, where);
+    // Its data is on disk (or was not needed) and only the chunk's copied
+    // hashes are read from here on: the buffers go back now, not when V8
+    // collects them (at 512 KiB, 60 MB less at the peak: buffer_memory.ts).
+    releaseBuffer(value);
+    if (plain !== value) releaseBuffer(plain);
     if (placed) {
       // Moved into place after the commit naming it finished: reported then.
       where.afterCommit?.(async () =>
@@ -279,7 +286,7 @@ export async function handleChunkMessage(
     const unsafe = error instanceof UnsafePathError;
     if (!unsafe && !(error instanceof InvalidChunkError)) throw error;
     report.skipped++;
-    report.bytesSkipped += value?.byteLength ?? 0;
+    report.bytesSkipped += size;
     const why = (error as Error).message;
     log.warn(
       unsafe
