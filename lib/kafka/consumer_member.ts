@@ -517,14 +517,17 @@ function isRejoin(error: unknown): boolean {
 }
 
 /**
- * A record as the lanes keep it while it waits: its key and headers copied
- * (a few bytes each), since as views they would keep the client's 64 KiB
- * socket buffers alive, and with them the memory of a whole fetch, until the
- * record's turn (buffer_memory.ts). The value stays as the client made it.
+ * A record as the lanes keep it while it waits. A big record's value is a
+ * copy of its own, but its key and headers are views into the client's
+ * 64 KiB socket reads, which would keep the memory of its whole fetch alive
+ * until the record's turn: they are copied (a few bytes each; see
+ * buffer_memory.ts). A small record's value is itself such a view, so its
+ * key and headers stay as they are.
  */
 function laneMessage(
   message: Message<Buffer, Buffer, Buffer, Buffer>,
 ): LaneMessage {
+  if ((message.value?.byteLength ?? 0) < BIG_RECORD_BYTES) return message;
   const headers = new Map<Uint8Array, Uint8Array>();
   for (const [name, value] of message.headers ?? []) {
     headers.set(ownCopy(name), ownCopy(value));
