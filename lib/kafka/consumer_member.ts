@@ -40,7 +40,7 @@ import {
   PartitionLanes,
 } from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
-import { collectYoungSoon } from "../common/buffer_memory.ts";
+import { youngGarbage } from "../common/buffer_memory.ts";
 
 /**
  * A consumer stops fetching while more than this many fetches' worth of
@@ -300,9 +300,8 @@ export class Member {
       this.#lanes.push(laneMessage(message));
       // A big record was copied out of the socket buffers, which are garbage
       // once the fetch is handed out: freed while young (buffer_memory.ts).
-      if ((message.value?.byteLength ?? 0) >= BIG_RECORD_BYTES) {
-        collectYoungSoon();
-      }
+      const size = message.value?.byteLength ?? 0;
+      if (size >= BIG_RECORD_BYTES) youngGarbage(size);
       if (!this.#paused && this.#lanes.waitingBytes > this.#pauseBytes) {
         this.#paused = true;
         stream.pause();
