@@ -7,7 +7,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import {
   decodeChunk,
-  encodeChunk,
   type FileChunk,
   sha512,
   toHex,
@@ -15,38 +14,18 @@ import {
 import { FileAssembler } from "../lib/transfer/file_assembler.ts";
 import { PartialHashes } from "../lib/transfer/partial_files.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
+import { chunkMessages, randomBytes } from "./helpers/chunk_messages.ts";
 
 const CHUNK = 256 * 1024;
 /** 20 MiB and a bit: over the 16 MiB from which the worker hashes. */
 const SIZE = 80 * CHUNK + 1234;
 
-/** Random bytes (getRandomValues fills at most 64 KiB at once). */
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65536) {
-    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65536)));
-  }
-  return bytes;
-}
-
 /** The chunks of `bytes` as a sender makes them (the file hash given). */
 function chunksOf(bytes: Uint8Array, fileHash = sha512(bytes)): FileChunk[] {
-  const total = Math.ceil(bytes.length / CHUNK);
-  return Array.from({ length: total }, (_, i) => {
-    const data = bytes.subarray(i * CHUNK, (i + 1) * CHUNK);
-    // Through the real message format, as the reconstructor would get them.
-    return decodeChunk(encodeChunk({
-      filename: "big.trc",
-      fileHash,
-      chunkHash: sha512(data),
-      offset: i * CHUNK,
-      chunkIndex: i + 1,
-      totalChunks: total,
-      subdir: "day1",
-      filenameAppend: "",
-      data,
-    }));
-  });
+  // Through the real message format, as the reconstructor would get them.
+  return chunkMessages(bytes, CHUNK, { filename: "big.trc", fileHash }).map(
+    (message) => decodeChunk(message),
+  );
 }
 
 /** The chunks in the order of 5 partitions read side by side, unevenly. */

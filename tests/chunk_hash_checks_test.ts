@@ -11,7 +11,6 @@ import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
   decodeChunk,
-  encodeChunk,
   type FileChunk,
   InvalidChunkError,
   sha512,
@@ -22,36 +21,13 @@ import {
 } from "../lib/transfer/file_assembler.ts";
 import { STATE_FOLDER } from "../lib/transfer/safe_paths.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
-
-/** Random bytes (getRandomValues fills at most 64 KiB at once). */
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65536) {
-    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65536)));
-  }
-  return bytes;
-}
+import { chunkMessages, randomBytes } from "./helpers/chunk_messages.ts";
 
 /** The chunks of `bytes`, as a sender makes them and the reconstructor decodes them. */
 function chunksOf(bytes: Uint8Array, chunkSize: number): FileChunk[] {
-  const total = Math.ceil(bytes.length / chunkSize);
-  return Array.from({ length: total }, (_, i) => {
-    const data = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
-    return decodeChunk(
-      encodeChunk({
-        filename: "scope.trc",
-        fileHash: sha512(bytes),
-        chunkHash: sha512(data),
-        offset: i * chunkSize,
-        chunkIndex: i + 1,
-        totalChunks: total,
-        subdir: "day1",
-        filenameAppend: "",
-        data,
-      }),
-      { checkHash: false },
-    );
-  });
+  return chunkMessages(bytes, chunkSize).map((message) =>
+    decodeChunk(message, { checkHash: false })
+  );
 }
 
 /** A copy of `chunk` with one bit of its data flipped (its declared hash kept). */

@@ -9,15 +9,7 @@
 import { strictEqual } from "node:assert/strict";
 import { planChunks, readPlannedChunks } from "../lib/transfer/file_chunks.ts";
 import { sha512, toHex } from "../lib/transfer/chunk.ts";
-
-/** Random bytes (getRandomValues fills at most 64 KiB at once). */
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65536) {
-    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65536)));
-  }
-  return bytes;
-}
+import { randomBytes } from "./helpers/chunk_messages.ts";
 
 /** Plans `bytes` written to a file and checks every hash against node:crypto's. */
 async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {

@@ -29,6 +29,9 @@ import { deepStrictEqual } from "node:assert/strict";
 import { BackgroundTask, type FinishedTask } from "./background_task.ts";
 import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
+import { randomBytes } from "./chunk_messages.ts";
+
+export { randomBytes };
 
 /**
  * The port of the tests' own broker, apart from a user's 9092.
@@ -330,27 +333,6 @@ export async function sha512File(path: string): Promise<string> {
     new Uint8Array(digest),
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
-}
-
-/**
- * `size` pseudo-random bytes (a fixed seed, so runs repeat): not compressible.
- *
- * @example
- * ```ts
- * const bytes = randomBytes(16385);
- * ```
- */
-export function randomBytes(size: number, seed = size): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    // xorshift32: fast, reproducible, not compressible.
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
 }
 
 /**
