@@ -9,15 +9,18 @@
  * one for owners that lived through two young ones. A chunk waiting in a
  * lane for its turn lives through several, and V8 starts a full collection
  * only once about 64 MB of such memory has piled up: that pile was most of
- * a 512 KiB rebuild's peak memory (205-216 MB, where the program starts at
- * 97). Two measures bring it to 145-148 MB at the same speed (issue 22,
- * 2026-12-04, the README's Benchmark section):
+ * a 512 KiB rebuild's peak memory (210-218 MB, where the program starts at
+ * 97). With the measures below (and the lanes keeping copies of a big
+ * record's key and headers, not views into the socket reads: see
+ * kafka/consumer_member.ts) it peaks at 147-150 MB for 512 MiB and 154-159
+ * for 4 GiB, at the same speed or better (issue 22, 2026-12-04, the
+ * README's Benchmark section):
  *
  * - {@linkcode releaseBuffer}: a handler that is done with a chunk it owns
  *   (written to disk, nothing else holds a view of it) detaches its buffer,
  *   and the memory goes back at once.
- * - {@linkcode youngGarbage}: once a fetch of big records has been handed
- *   out, its socket buffers are garbage while still young; a young
+ * - {@linkcode youngGarbage}: once fetches of big records have been handed
+ *   out, their socket buffers are garbage while still young; a young
  *   collection soon after (about 1 ms) frees them before they grow old. In
  *   a process without `--v8-flags=--expose-gc` it does nothing.
  *
