@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { releaseBuffer } from "../lib/common/buffer_memory.ts";
+import { ownBytes, releaseBuffer } from "../lib/common/buffer_memory.ts";
 import { decodeChunk, sha512 } from "../lib/transfer/chunk.ts";
 import { FileAssembler } from "../lib/transfer/file_assembler.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
@@ -29,6 +29,13 @@ Deno.test("releaseBuffer frees a buffer owned whole, and leaves a view into a sh
   const spanning = Buffer.concat([socketRead.subarray(60_000), socketRead]);
   strictEqual(releaseBuffer(spanning), true);
   strictEqual(spanning.byteLength, 0);
+
+  // A record's key kept while it waits: its own bytes, not the 64 KiB read.
+  const key = ownBytes(socketRead.subarray(100, 120));
+  strictEqual(key.buffer.byteLength, 20);
+  deepStrictEqual([...key], Array(20).fill(3));
+  const whole = new Uint8Array(8);
+  strictEqual(ownBytes(whole), whole);
 
   strictEqual(releaseBuffer(null), false);
   strictEqual(releaseBuffer(new Uint8Array(0)), false);

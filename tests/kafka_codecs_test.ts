@@ -10,7 +10,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { compressionsAlgorithms } from "@platformatic/kafka";
-import { randomBytes } from "./helpers/kafka.ts";
+import { randomBytes } from "./helpers/chunk_messages.ts";
 import { commandOutput, javaHelperArgs } from "./helpers/kafka_readers.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
 

@@ -61,15 +61,34 @@ interface GcOptions {
  * ```
  */
 export function releaseBuffer(bytes: Uint8Array | null | undefined): boolean {
-  if (!bytes || bytes.byteLength === 0) return false;
-  const buffer = bytes.buffer;
-  if (
-    !(buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0 ||
-    bytes.byteLength !== buffer.byteLength
-  ) return false;
-  // Detaches `buffer`: V8 drops its memory now, not at a collection.
-  buffer.transfer(0);
+  if (!bytes || bytes.byteLength === 0 || !ownsItsBuffer(bytes)) return false;
+  // Detaches the buffer: V8 drops its memory now, not at a collection.
+  (bytes.buffer as ArrayBuffer).transfer(0);
   return true;
+}
+
+/**
+ * `bytes` in a buffer of their own: `bytes` itself when they are the whole
+ * of their buffer, else a copy. A view into a bigger buffer (a socket read)
+ * keeps all of it alive; the copy keeps only its own bytes.
+ *
+ * @example
+ * ```ts
+ * import { ownBytes } from "./buffer_memory.ts";
+ *
+ * const read = new Uint8Array(65536);
+ * const key = ownBytes(read.subarray(10, 30)); // 20 bytes of their own
+ * console.log(key.buffer.byteLength); // 20
+ * ```
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return ownsItsBuffer(bytes) ? bytes : new Uint8Array(bytes);
+}
+
+/** Whether `bytes` are the whole of a (non-shared) ArrayBuffer. */
+function ownsItsBuffer(bytes: Uint8Array): boolean {
+  return bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength;
 }
 
 /**

@@ -40,7 +40,7 @@ import {
   PartitionLanes,
 } from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
-import { youngGarbage } from "../common/buffer_memory.ts";
+import { ownBytes, youngGarbage } from "../common/buffer_memory.ts";
 
 /**
  * A consumer stops fetching while more than this many fetches' worth of
@@ -529,21 +529,14 @@ function laneMessage(
   if ((message.value?.byteLength ?? 0) < BIG_RECORD_BYTES) return message;
   const headers = new Map<Uint8Array, Uint8Array>();
   for (const [name, value] of message.headers ?? []) {
-    headers.set(ownCopy(name), ownCopy(value));
+    headers.set(ownBytes(name), ownBytes(value));
   }
   return {
     partition: message.partition,
     offset: message.offset,
     timestamp: message.timestamp,
-    key: message.key ? ownCopy(message.key) : message.key,
+    key: message.key ? ownBytes(message.key) : message.key,
     value: message.value,
     headers,
   };
-}
-
-/** `bytes` in a buffer of their own (a copy unless they are one already). */
-function ownCopy(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : new Uint8Array(bytes);
 }

@@ -47,9 +47,13 @@ import { hasUnprintable, printableName } from "../common/printable.ts";
 export interface FileChunk {
   /** Base name of the file. */
   filename: string;
-  /** SHA-512 of the whole file. */
+  /**
+   * SHA-512 of the whole file. From {@linkcode decodeChunk}: 64 bytes of its
+   * own, not a view into the message, so it may be kept after the message's
+   * buffer is given back.
+   */
   fileHash: Uint8Array;
-  /** SHA-512 of `data`. */
+  /** SHA-512 of `data` (its own 64 bytes, as `fileHash`). */
   chunkHash: Uint8Array;
   /** Byte offset of `data` in the file. */
   offset: number;

@@ -576,8 +576,8 @@ export class FileAssembler {
       relativePath,
       totalChunks: chunk.totalChunks,
       chunkSize: impliedChunkSize(chunk),
-      // A copy: a view would keep the message's whole fetch response alive.
-      fileHash: chunk.fileHash.slice(),
+      // Its own bytes (decodeChunk copies it out of the message).
+      fileHash: chunk.fileHash,
       mtime: chunk.mtime,
       received: new Map(),
       count: 0,

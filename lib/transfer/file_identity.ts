@@ -67,15 +67,9 @@ export class FileIdentities {
       sameBytes(last.fileHash, chunk.fileHash)
     ) return last.identity;
     const identity = this.#identify(chunk);
-    // Copies: a view would keep the message's whole fetch response alive.
+    // The hash is its own bytes (decodeChunk copies it out of the message).
     const { filename, subdir, filenameAppend, fileHash } = chunk;
-    this.#last = {
-      filename,
-      subdir,
-      filenameAppend,
-      fileHash: fileHash.slice(),
-      identity,
-    };
+    this.#last = { filename, subdir, filenameAppend, fileHash, identity };
     return identity;
   }
 

@@ -31,6 +31,7 @@ import { type FileChunk, sha512 } from "../../lib/transfer/chunk.ts";
 import { ROOT, runTask } from "./run_task.ts";
 import { randomBytes } from "./chunk_messages.ts";
 
+// The Kafka tests take their test bytes from here too.
 export { randomBytes };
 
 /**
