@@ -109,7 +109,9 @@ const SESSION_TIMEOUT_MS = 10_000;
  * at 4 MiB waiting (before) against 2, 3 and 4 MiB paused at twice that:
  * 16 KiB 141-145, 144-149, 148-151, 146-150 MB/s, peak RSS 212-217,
  * 200-206, 211-216, 209-222 MB; 512 KiB 177-202, 197-205, 210-215,
- * 202-217 MB/s, 180-192, 165-183, 179-183, 185-190 MB.
+ * 202-217 MB/s, 180-192, 165-183, 179-183, 185-190 MB. While the records
+ * read are small (below 64 KiB), a member asks for at most 1 MiB instead
+ * (SMALL_RECORD_FETCH_BYTES in consumer_member.ts).
  */
 export const FETCH_BYTES_PER_PARTITION = 3 * 1024 * 1024;
 /** Bytes fetched at once over all partitions unless `fetch.max.bytes` says otherwise. */

@@ -26,6 +26,7 @@
  */
 import {
   Consumer,
+  type FetchOptions as ClientFetchOptions,
   type GroupOptions,
   type Message,
   type MessagesStream,
@@ -67,6 +68,20 @@ const PAUSE_FETCH_BYTES_MAX = 8 * 1024 * 1024;
  */
 const BIG_RECORD_BYTES = 64 * 1024;
 
+/**
+ * The most bytes a fetch asks for while the records are small (below
+ * {@linkcode BIG_RECORD_BYTES}). A small record is a view into one of the
+ * client's 64 KiB socket reads, so a fetch's socket buffers live until its
+ * last record is handled. A 3 MiB fetch, with two fetches' worth waiting in
+ * the lanes, outlives two of V8's young collections: its buffers move to the
+ * old generation and wait there for a full one. A 512 MiB rebuild at 16 KiB
+ * chunks peaked at 187-238 MB of memory with 3 MiB fetches and at 148-150 MB
+ * with 1 MiB ones (issue 22, 2026-12-04; the README's Benchmark section).
+ * Big records are copied out of the socket reads anyway, and fetch faster in
+ * bigger fetches: they keep the config's size.
+ */
+const SMALL_RECORD_FETCH_BYTES = 1024 * 1024;
+
 /** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
 const RESTART_FIRST_WAIT_MS = 1000;
 const RESTART_MAX_WAIT_MS = 30_000;
@@ -75,6 +90,8 @@ const START_PATIENCE_MS = 15_000;
 /** How long `stop` waits for a consumer to leave the group. */
 const CLOSE_WAIT_MS = 5000;
 
+/** What the client's stream asks its consumer to fetch. */
+type FetchOptions = ClientFetchOptions<Buffer, Buffer, Buffer, Buffer>;
 /** The platformatic consumer a member reads with. */
 type PlatformaticConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
 /** @platformatic/kafka's options for a consumer in a group. */
@@ -123,8 +140,10 @@ export class Member {
   /** Counts joins: a stream or callback of an older join does nothing. */
   #generation = 0;
   #paused = false;
-  /** Waiting bytes above which the stream is paused (see PAUSE_FETCHES). */
-  readonly #pauseBytes: number;
+  /** The config's fetch size, at most PAUSE_FETCH_BYTES_MAX. */
+  readonly #fetchBytes: number;
+  /** Whether the last record read was small (see SMALL_RECORD_FETCH_BYTES). */
+  #smallRecords = true;
   /** The consumer whose first join consume() is making (that call makes its stream). */
   #firstJoin?: PlatformaticConsumer;
   #replacing = false;
@@ -141,17 +160,57 @@ export class Member {
     this.#group = group;
     this.#options = options;
     this.#fromBeginning = fromBeginning;
-    const fetchBytes = Math.min(
+    this.#fetchBytes = Math.min(
       options.maxBytes ?? DRAINED_BYTES,
       PAUSE_FETCH_BYTES_MAX,
     );
-    this.#pauseBytes = PAUSE_FETCHES * fetchBytes;
+    const sizes = () => this.#fetchSize();
     this.#lanes = new PartitionLanes(group.options.topic, group.options, {
       commit: (partition, point) => this.#commit(partition, point),
       fatal: (error) => this.#fatal(error),
       drained: () => this.#resume(),
-      drainedBytes: fetchBytes,
+      // The stream fetches again once less than one fetch's worth waits.
+      get drainedBytes() {
+        return sizes();
+      },
     });
+  }
+
+  /** The bytes the next fetch asks for: less while the records are small. */
+  #fetchSize(): number {
+    return this.#smallRecords
+      ? Math.min(this.#fetchBytes, SMALL_RECORD_FETCH_BYTES)
+      : this.#fetchBytes;
+  }
+
+  /**
+   * Has every fetch of `consumer` ask for {@linkcode Member.#fetchSize}
+   * bytes. The client's stream keeps a copy of the options it was made with,
+   * so the size is set where each fetch request is made.
+   */
+  #sizeFetches(consumer: PlatformaticConsumer): void {
+    const fetch = consumer.fetch.bind(consumer) as (
+      options: FetchOptions,
+      callback?: unknown,
+    ) => unknown;
+    const sized = (options: FetchOptions): FetchOptions => {
+      const most = this.#fetchSize();
+      if (most >= this.#fetchBytes) return options;
+      return {
+        ...options,
+        maxBytes: Math.min(options.maxBytes ?? most, most),
+        topics: options.topics.map((topic) => ({
+          ...topic,
+          partitions: topic.partitions.map((partition) => ({
+            ...partition,
+            partitionMaxBytes: Math.min(partition.partitionMaxBytes, most),
+          })),
+        })),
+      };
+    };
+    consumer.fetch =
+      ((options: FetchOptions, callback?: unknown) =>
+        fetch(sized(options), callback)) as typeof consumer.fetch;
   }
 
   /**
@@ -186,6 +245,7 @@ export class Member {
       // messages first, so no handler works on a partition given away.
       protocolsMetadata: () => this.#beforeJoin(consumer),
     });
+    this.#sizeFetches(consumer);
     this.#consumer = consumer;
     this.#firstJoin = consumer;
     consumer.on("consumer:group:join", (payload) => {
@@ -302,7 +362,11 @@ export class Member {
       // once the fetch is handed out: freed while young (buffer_memory.ts).
       const size = message.value?.byteLength ?? 0;
       if (size >= BIG_RECORD_BYTES) youngGarbage(size);
-      if (!this.#paused && this.#lanes.waitingBytes > this.#pauseBytes) {
+      this.#smallRecords = size < BIG_RECORD_BYTES;
+      if (
+        !this.#paused &&
+        this.#lanes.waitingBytes > PAUSE_FETCHES * this.#fetchSize()
+      ) {
         this.#paused = true;
         stream.pause();
       }

@@ -1,0 +1,104 @@
+/**
+ * A consumer group asks Kafka for smaller fetches while the records are
+ * small (consumer_member.ts, SMALL_RECORD_FETCH_BYTES): a small record is a
+ * view into the client's socket reads, and a big fetch of them kept its
+ * socket buffers alive past V8's young collections (issue 22). Checked on
+ * the fetch requests the client sends to a real broker, through its own
+ * diagnostics channel, over a topic of 16 KiB, then 512 KiB, then 16 KiB
+ * records: every record is handled once, in order, whatever the fetch size.
+ */
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { ConsumerGroup, fetchOptions } from "../lib/kafka/consumer_group.ts";
+import { createKafka } from "../lib/kafka/client.ts";
+import {
+  plaintextSettings,
+  produceRaw,
+  randomBytes,
+  startTestBroker,
+  uniqueTopic,
+} from "./helpers/kafka.ts";
+
+const SMALL = 16 * 1024;
+const BIG = 512 * 1024;
+const MIB = 1024 * 1024;
+
+/** What one fetch request asked for. */
+interface AskedFetch {
+  maxBytes: number;
+  partitionMaxBytes: number[];
+}
+
+Deno.test("fetches ask for 1 MiB while records are small and for the config's size once they are big", async () => {
+  const broker = await startTestBroker();
+  const topic = uniqueTopic("fetch_sizes");
+  const sizes = [
+    ...Array(150).fill(SMALL),
+    ...Array(8).fill(BIG),
+    ...Array(100).fill(SMALL),
+  ];
+  // Three sends, three batches: small, big, small again.
+  const values = sizes.map((size, i) => randomBytes(size, i + 1));
+  await produceRaw(broker.bootstrap, topic, values.slice(0, 150));
+  await produceRaw(broker.bootstrap, topic, values.slice(150, 158));
+  await produceRaw(broker.bootstrap, topic, values.slice(158));
+
+  // The client publishes each fetch request's options on this channel.
+  const asked: AskedFetch[] = [];
+  const channel = "tracing:plt:kafka:consumer:fetches:start";
+  const onFetch = (context: unknown) => {
+    const { options } = context as {
+      options: {
+        maxBytes: number;
+        topics: { partitions: { partitionMaxBytes: number }[] }[];
+      };
+    };
+    asked.push({
+      maxBytes: options.maxBytes,
+      partitionMaxBytes: options.topics.flatMap((topic) =>
+        topic.partitions.map((partition) => partition.partitionMaxBytes)
+      ),
+    });
+  };
+  subscribe(channel, onFetch);
+
+  const settings = plaintextSettings(broker.bootstrap);
+  const configured = fetchOptions(settings);
+  const handled: number[] = [];
+  let done!: () => void;
+  const allHandled = new Promise<void>((resolve) => done = resolve);
+  const failures: Error[] = [];
+  const group = await ConsumerGroup.start(createKafka(settings), settings, {
+    topic,
+    groupId: `${topic}-group`,
+    consumers: 1,
+    handle: (value) => {
+      handled.push(value?.byteLength ?? 0);
+      if (handled.length === sizes.length) done();
+      return Promise.resolve();
+    },
+    fatal: (error) => failures.push(error),
+  });
+  try {
+    await allHandled;
+  } finally {
+    await group.stop();
+    unsubscribe(channel, onFetch);
+  }
+
+  deepStrictEqual(failures, []);
+  deepStrictEqual(handled, sizes, "every record once, in order");
+  strictEqual(configured.maxBytesPerPartition, 3 * MIB);
+  // One partition: each request names it once. The size changes only when
+  // the records read last change size: small before any record, the
+  // config's once the big ones came, small again after them.
+  const perPartition = asked.map((fetch) => {
+    strictEqual(fetch.partitionMaxBytes.length, 1);
+    return fetch.partitionMaxBytes[0];
+  });
+  const runs = perPartition.filter((size, i) => size !== perPartition[i - 1]);
+  deepStrictEqual(runs, [MIB, 3 * MIB, MIB]);
+  for (const fetch of asked) {
+    strictEqual(fetch.maxBytes, fetch.partitionMaxBytes[0]);
+  }
+});
