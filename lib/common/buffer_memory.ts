@@ -21,8 +21,10 @@
  *   and the memory goes back at once.
  * - {@linkcode youngGarbage}: once fetches of big records have been handed
  *   out, their socket buffers are garbage while still young; a young
- *   collection soon after (about 1 ms) frees them before they grow old. In
- *   a process without `--v8-flags=--expose-gc` it does nothing.
+ *   collection soon after (about 1 ms) frees them before they grow old.
+ *   The upload counts the same way the big records Kafka has answered for
+ *   (the client's copies of each batch, kafka/chunk_producer.ts). In a
+ *   process without `--v8-flags=--expose-gc` it does nothing.
  *
  * @example
  * ```ts
