@@ -3,9 +3,11 @@
  * a buffer a value owns whole is released, and a file whose messages were
  * all released as the rebuild does it still comes out whole, because what
  * outlives a message (its hashes) is copied out of it. No Kafka: the real
- * message format straight into the assembler.
+ * message format straight into the assembler. And the old generation's
+ * garbage is collected once the heap grew a few MB, in a process that may
+ * ask for collections (a real `deno run`, its collections traced by V8).
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ownBytes, releaseBuffer } from "../lib/common/buffer_memory.ts";
 import { decodeChunk, sha512 } from "../lib/transfer/chunk.ts";
@@ -68,4 +70,50 @@ Deno.test("a file whose messages are released as soon as each chunk is written i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A program that leaves old-generation garbage behind and calls oldGarbage. */
+const OLD_GARBAGE_PROGRAM = `
+import { oldGarbage } from ${
+  JSON.stringify(
+    new URL("../lib/common/buffer_memory.ts", import.meta.url).href,
+  )
+};
+// Each batch of objects lives through many young collections (so it is
+// promoted), then is dropped: garbage in the old generation.
+const kept = [];
+for (let round = 0; round < 400; round++) {
+  kept.push(Array.from({ length: 1000 }, (_, i) => ({ i, s: "x" + i })));
+  if (kept.length > 50) kept.shift();
+  oldGarbage(64);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+console.log("done");
+`;
+
+/** Runs OLD_GARBAGE_PROGRAM with `v8Flags`; its full collections asked for by gc(). */
+async function askedFullCollections(v8Flags: string): Promise<number> {
+  const dir = await makeOutTempDir("old_garbage");
+  try {
+    const path = `${ROOT}${dir}/program.ts`;
+    await Deno.writeTextFile(path, OLD_GARBAGE_PROGRAM);
+    const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", `--v8-flags=${v8Flags}`, path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    strictEqual(code, 0);
+    ok(text.includes("done"), text);
+    // V8 marks the collections that gc() asked for as "testing".
+    return text.split("\n").filter((line) => /Mark-Compact.*testing/.test(line))
+      .length;
+  } finally {
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true });
+  }
+}
+
+Deno.test("oldGarbage asks for full collections as the old generation fills, and does nothing without --expose-gc", async () => {
+  ok(await askedFullCollections("--expose-gc,--trace-gc") >= 1);
+  strictEqual(await askedFullCollections("--trace-gc"), 0);
 });

@@ -39,6 +39,8 @@
  * @module
  */
 
+import { getHeapStatistics } from "node:v8";
+
 /** What V8's `gc()` (with `--expose-gc`) takes. */
 interface GcOptions {
   type: "major" | "minor";
@@ -130,5 +132,55 @@ export function youngGarbage(bytes: number): void {
   setTimeout(() => {
     collectionDue = false;
     gc({ type: "minor", execution: "sync" });
+  }, 0);
+}
+
+/**
+ * How much the heap may grow past what the last full collection kept before
+ * {@linkcode oldGarbage} asks for another. V8's own limit is up to four
+ * times what survived, for these tools 50-70 MB of heap over 17-21 MB kept:
+ * mostly the objects of long-gone chunks that lived through two young
+ * collections while they waited. A 4 GiB rebuild at 16 KiB grew from 32 to
+ * 50 MB of heap and ran no full collection at all (peak RSS 172-176 MB);
+ * with a full collection once the heap grew 4 MB, 152-155 MB (8 MB: 159-174,
+ * 16 MB: 174), about 40 collections, 2 CPU s more of 20, the same speed. The
+ * 4 GiB upload at 16 KiB: 178 -> 151-159 MB, 6% slower (issue 22,
+ * 2026-12-04; the README's Benchmark section).
+ */
+const OLD_GARBAGE_BYTES = 4 * 1024 * 1024;
+/** Records between two looks at the heap's size (a look costs about 5 µs). */
+const LOOK_EVERY_RECORDS = 256;
+
+let recordsSince = 0;
+let keptByLastFull: number | undefined;
+let fullDue = false;
+
+/**
+ * Counts `records` handled (or sent); every few hundred, looks at the
+ * heap, and once it grew 4 MB past what the last full collection kept,
+ * asks for a full collection after the current task, in a process run with
+ * `--v8-flags=--expose-gc`. Without that flag it does nothing.
+ *
+ * @example
+ * ```ts
+ * import { oldGarbage } from "./buffer_memory.ts";
+ *
+ * oldGarbage(1); // for each message handled
+ * ```
+ */
+export function oldGarbage(records: number): void {
+  const gc = (globalThis as { gc?: (options: GcOptions) => void }).gc;
+  if (!gc) return;
+  recordsSince += records;
+  if (recordsSince < LOOK_EVERY_RECORDS || fullDue) return;
+  recordsSince = 0;
+  const used = getHeapStatistics().used_heap_size;
+  keptByLastFull ??= used;
+  if (used < keptByLastFull + OLD_GARBAGE_BYTES) return;
+  fullDue = true;
+  setTimeout(() => {
+    fullDue = false;
+    gc({ type: "major", execution: "sync" });
+    keptByLastFull = getHeapStatistics().used_heap_size;
   }, 0);
 }

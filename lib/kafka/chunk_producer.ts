@@ -45,7 +45,7 @@ import {
   type ProduceResult,
 } from "@platformatic/kafka";
 import { StreamQueue } from "../common/stream_queue.ts";
-import { youngGarbage } from "../common/buffer_memory.ts";
+import { oldGarbage, youngGarbage } from "../common/buffer_memory.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
@@ -650,6 +650,7 @@ function collectBigRecords(batch: Pending[]): void {
     if (size >= BIG_RECORD_BYTES) bytes += size;
   }
   if (bytes > 0) youngGarbage(bytes);
+  oldGarbage(batch.length);
 }
 
 /** The record the library sends for `message`, with its partition chosen. */

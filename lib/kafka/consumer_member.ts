@@ -41,7 +41,7 @@ import {
   PartitionLanes,
 } from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
-import { ownBytes, youngGarbage } from "../common/buffer_memory.ts";
+import { oldGarbage, ownBytes, youngGarbage } from "../common/buffer_memory.ts";
 
 /**
  * A consumer stops fetching while more than this many fetches' worth of
@@ -362,6 +362,7 @@ export class Member {
       // once the fetch is handed out: freed while young (buffer_memory.ts).
       const size = message.value?.byteLength ?? 0;
       if (size >= BIG_RECORD_BYTES) youngGarbage(size);
+      oldGarbage(1);
       this.#smallRecords = size < BIG_RECORD_BYTES;
       if (
         !this.#paused &&
