@@ -641,7 +641,8 @@ const BIG_RECORD_BYTES = 64 * 1024;
  * otherwise rarer than with 1 MB, and 512 KiB uploads peaked higher: 512 MiB
  * at 512 KiB 199-204 MB, with these collections 146-147 (151-153 with 1 MB and
  * none); 16 KiB 139-140 MB either way (150-153 with 1 MB) (issue 22,
- * 2026-12-04; the README's Benchmark section).
+ * 2026-12-04; the README's Benchmark section). Every record counts towards
+ * the old generation's check too (`oldGarbage`).
  */
 function collectBigRecords(batch: Pending[]): void {
   let bytes = 0;
