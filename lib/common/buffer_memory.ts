@@ -106,7 +106,6 @@ function ownsItsBuffer(bytes: Uint8Array): boolean {
 const YOUNG_GARBAGE_BYTES = 6 * 1024 * 1024;
 
 let garbageSince = 0;
-let collectionDue = false;
 
 /**
  * Counts `bytes` that became garbage while young (e.g. the socket reads a
@@ -122,17 +121,12 @@ let collectionDue = false;
  * ```
  */
 export function youngGarbage(bytes: number): void {
-  const gc = (globalThis as { gc?: (options: GcOptions) => void }).gc;
-  if (!gc) return;
+  if (!exposedGc()) return;
   garbageSince += bytes;
-  if (garbageSince < YOUNG_GARBAGE_BYTES || collectionDue) return;
+  if (garbageSince < YOUNG_GARBAGE_BYTES) return;
   garbageSince = 0;
-  collectionDue = true;
   // After the current task: the whole fetch has been handed out by then.
-  setTimeout(() => {
-    collectionDue = false;
-    gc({ type: "minor", execution: "sync" });
-  }, 0);
+  collectSoon("minor");
 }
 
 /**
@@ -153,7 +147,6 @@ const LOOK_EVERY_RECORDS = 256;
 
 let recordsSince = 0;
 let keptByLastFull: number | undefined;
-let fullDue = false;
 
 /**
  * Counts `records` handled (or sent); every few hundred, looks at the
@@ -169,18 +162,37 @@ let fullDue = false;
  * ```
  */
 export function oldGarbage(records: number): void {
-  const gc = (globalThis as { gc?: (options: GcOptions) => void }).gc;
-  if (!gc) return;
+  if (!exposedGc()) return;
   recordsSince += records;
-  if (recordsSince < LOOK_EVERY_RECORDS || fullDue) return;
+  if (recordsSince < LOOK_EVERY_RECORDS) return;
   recordsSince = 0;
   const used = getHeapStatistics().used_heap_size;
   keptByLastFull ??= used;
   if (used < keptByLastFull + OLD_GARBAGE_BYTES) return;
-  fullDue = true;
-  setTimeout(() => {
-    fullDue = false;
-    gc({ type: "major", execution: "sync" });
+  collectSoon("major", () => {
     keptByLastFull = getHeapStatistics().used_heap_size;
+  });
+}
+
+/** V8's `gc()`, in a process run with `--v8-flags=--expose-gc`. */
+function exposedGc(): ((options: GcOptions) => void) | undefined {
+  return (globalThis as { gc?: (options: GcOptions) => void }).gc;
+}
+
+/** Collections asked for and not run yet, by kind. */
+const due: Record<GcOptions["type"], boolean> = { minor: false, major: false };
+
+/**
+ * Runs a collection of `type` after the current task (once, however often
+ * it is asked for before then), then `done`.
+ */
+function collectSoon(type: GcOptions["type"], done?: () => void): void {
+  const gc = exposedGc();
+  if (!gc || due[type]) return;
+  due[type] = true;
+  setTimeout(() => {
+    due[type] = false;
+    gc({ type, execution: "sync" });
+    done?.();
   }, 0);
 }
