@@ -94,6 +94,22 @@ export function ownBytes(bytes: Uint8Array): Uint8Array {
   return ownsItsBuffer(bytes) ? bytes : new Uint8Array(bytes);
 }
 
+/**
+ * Records from this size are "big": they span several of the client's 64 KiB
+ * socket reads, so it copies each into a buffer of its own when it reads
+ * them (and twice, for the batch's CRC and into the request, when it sends
+ * them). Smaller records are views into a shared socket read. The reading
+ * and sending sides count big records' bytes with {@linkcode youngGarbage}.
+ *
+ * @example
+ * ```ts
+ * import { BIG_RECORD_BYTES } from "./buffer_memory.ts";
+ *
+ * const big = 512 * 1024 >= BIG_RECORD_BYTES; // true
+ * ```
+ */
+export const BIG_RECORD_BYTES = 64 * 1024;
+
 /** Whether `bytes` are the whole of a (non-shared) ArrayBuffer. */
 function ownsItsBuffer(bytes: Uint8Array): boolean {
   return bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&

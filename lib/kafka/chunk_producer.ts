@@ -45,7 +45,11 @@ import {
   type ProduceResult,
 } from "@platformatic/kafka";
 import { StreamQueue } from "../common/stream_queue.ts";
-import { oldGarbage, youngGarbage } from "../common/buffer_memory.ts";
+import {
+  BIG_RECORD_BYTES,
+  oldGarbage,
+  youngGarbage,
+} from "../common/buffer_memory.ts";
 import { describeError } from "../common/cli.ts";
 import { KafkaClient, withReachableBroker } from "./client.ts";
 import type { KafkaSettings, ProducerSettings } from "./config.ts";
@@ -455,7 +459,7 @@ export class ChunkProducer {
           messages: unsent.map((p) => p.record),
           acks,
         }).finally(() => clearTimeout(stallTimer));
-        collectBigRecords(unsent);
+        countAnsweredGarbage(unsent);
         unsent = this.#settle(producer, unsent, answer, acks);
         if (unsent.length > 0) failure = new UnsentMessagesError(unsent.length);
       } catch (error) {
@@ -628,23 +632,17 @@ export class ChunkProducer {
 }
 
 /**
- * Records from this size are copied twice by the client for each request
- * (for the batch's CRC, then into the request), and those copies are
- * garbage once Kafka answered.
- */
-const BIG_RECORD_BYTES = 64 * 1024;
-
-/**
- * Counts the big records of an answered request as young garbage: after
- * every few MiB of them, a young collection gives their copies' memory back
- * (buffer_memory.ts). With the tasks' 4 MB young generation, collections are
+ * Counts an answered request's records as garbage. The client's copies of
+ * its big records ({@linkcode BIG_RECORD_BYTES}) are garbage once Kafka
+ * answered, and young: after every few MiB of them, a young collection
+ * gives their memory back (buffer_memory.ts). With the tasks' 4 MB young generation, collections are
  * otherwise rarer than with 1 MB, and 512 KiB uploads peaked higher: 512 MiB
  * at 512 KiB 199-204 MB, with these collections 146-147 (151-153 with 1 MB and
  * none); 16 KiB 139-140 MB either way (150-153 with 1 MB) (issue 22,
  * 2026-12-04; the README's Benchmark section). Every record counts towards
  * the old generation's check too (`oldGarbage`).
  */
-function collectBigRecords(batch: Pending[]): void {
+function countAnsweredGarbage(batch: Pending[]): void {
   let bytes = 0;
   for (const { record } of batch) {
     const size = record.value?.byteLength ?? 0;

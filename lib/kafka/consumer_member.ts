@@ -41,7 +41,12 @@ import {
   PartitionLanes,
 } from "./consumer_loop.ts";
 import { commitWithMetadata } from "./offset_commits.ts";
-import { oldGarbage, ownBytes, youngGarbage } from "../common/buffer_memory.ts";
+import {
+  BIG_RECORD_BYTES,
+  oldGarbage,
+  ownBytes,
+  youngGarbage,
+} from "../common/buffer_memory.ts";
 
 /**
  * A consumer stops fetching while more than this many fetches' worth of
@@ -60,13 +65,6 @@ const PAUSE_FETCHES = 2;
  * 100 MB wait in memory.
  */
 const PAUSE_FETCH_BYTES_MAX = 8 * 1024 * 1024;
-
-/**
- * Records from this size span several socket reads (64 KiB each), so the
- * client copies them out and a fetch of them leaves its socket buffers as
- * garbage (a young collection follows, see buffer_memory.ts).
- */
-const BIG_RECORD_BYTES = 64 * 1024;
 
 /**
  * The most bytes a fetch asks for while the records are small (below
