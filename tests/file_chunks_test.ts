@@ -4,10 +4,16 @@
  * file, a small one (hashed here) and one of 16 MiB or more (its blocks
  * read by the hash workers on their own), and that the second pass sends no
  * chunk before its hash is in the plan (a big file's chunks are still being
- * hashed when the first pass resolves).
+ * hashed when the first pass resolves), and that a big file's many chunk
+ * hashes wait in a scratch file under out/ (already deleted, so never left
+ * behind), not in memory.
  */
 import { strictEqual } from "node:assert/strict";
-import { planChunks, readPlannedChunks } from "../lib/transfer/file_chunks.ts";
+import {
+  planChunks,
+  readPlannedChunks,
+  SCRATCH_CHUNKS,
+} from "../lib/transfer/file_chunks.ts";
 import { sha512, toHex } from "../lib/transfer/chunk.ts";
 import { randomBytes } from "./helpers/chunk_messages.ts";
 
@@ -18,7 +24,8 @@ async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {
     const path = `${dir}/data.bin`;
     await Deno.writeFile(path, bytes);
     const plan = await planChunks(path, chunkSize);
-    await plan.hashed(plan.totalChunks);
+    const hashes = await plan.chunkHashes(1, plan.totalChunks);
+    plan.close();
     const chunks = Math.max(1, Math.ceil(bytes.length / chunkSize));
     strictEqual(plan.totalChunks, chunks);
     strictEqual(plan.size, bytes.length);
@@ -29,7 +36,7 @@ async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {
         Math.min(bytes.length, (index + 1) * chunkSize),
       );
       strictEqual(
-        toHex(plan.chunkHashes.subarray(index * 64, (index + 1) * 64)),
+        toHex(hashes.subarray(index * 64, (index + 1) * 64)),
         toHex(sha512(piece)),
         `chunk ${index} of ${chunks}`,
       );
@@ -62,18 +69,23 @@ Deno.test("the second pass waits for each chunk's hash before yielding it", asyn
     const path = `${dir}/data.bin`;
     await Deno.writeFile(path, randomBytes(3 * 1024 * 1024 + 99));
     const plan = await planChunks(path, 16384);
-    await plan.hashed(plan.totalChunks);
     // The same plan, its chunk hashes arriving only 50 ms later, as they do
-    // from a worker that is behind.
-    const hashes = plan.chunkHashes.slice();
-    plan.chunkHashes.fill(0);
+    // from a worker that is behind (zeros before that).
+    let isIn = false;
     const arrived = new Promise<void>((resolve) =>
       setTimeout(() => {
-        plan.chunkHashes.set(hashes);
+        isIn = true;
         resolve();
       }, 50)
     );
-    const late = { ...plan, hashed: () => arrived };
+    const late = {
+      ...plan,
+      chunkHashes: async (first: number, last: number) => {
+        const hashes = plan.chunkHashes(first, last);
+        await arrived;
+        return isIn ? hashes : new Uint8Array(64 * (last - first + 1));
+      },
+    };
     let chunks = 0;
     for await (const chunk of readPlannedChunks(late)) {
       strictEqual(toHex(chunk.hash), toHex(sha512(chunk.data)));
@@ -83,4 +95,64 @@ Deno.test("the second pass waits for each chunk's hash before yielding it", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * Paths of the files this process has open whose name is deleted, each once
+ * (asked of `ls`: Deno lets only --allow-all read /proc/self).
+ */
+async function openDeletedFiles(): Promise<string[]> {
+  const { stdout } = await new Deno.Command("ls", {
+    args: ["-l", `/proc/${Deno.pid}/fd`],
+  }).output();
+  const targets = new TextDecoder().decode(stdout).split("\n")
+    .filter((line) => line.endsWith(" (deleted)"))
+    .map((line) => line.slice(line.indexOf(" -> ") + 4));
+  return [...new Set(targets)];
+}
+
+Deno.test({
+  name: "a big file's chunk hashes wait in a deleted scratch file in out/",
+  ignore: Deno.build.os !== "linux", // /proc/self/fd shows the open files
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "file_chunks_test_" });
+    try {
+      // 1 KiB chunks: 40,960 hashes (2.5 MiB), more than SCRATCH_CHUNKS.
+      const chunkSize = 1024;
+      const path = `${dir}/data.bin`;
+      await Deno.writeFile(path, randomBytes(40 * 1024 * 1024));
+      const before = (await openDeletedFiles()).length;
+      const plan = await planChunks(path, chunkSize);
+      strictEqual(plan.totalChunks > SCRATCH_CHUNKS, true);
+      const scratch = (await openDeletedFiles()).slice(before);
+      strictEqual(scratch.length, 1, "one deleted scratch file open");
+      strictEqual(
+        scratch[0].startsWith(`${Deno.cwd()}/out/.chunk_hashes_`),
+        true,
+        scratch[0],
+      );
+      let index = 0;
+      for await (const chunk of readPlannedChunks(plan)) {
+        index++;
+        strictEqual(chunk.index, index);
+        strictEqual(
+          toHex(chunk.hash),
+          toHex(sha512(chunk.data)),
+          `chunk ${index}`,
+        );
+      }
+      strictEqual(index, plan.totalChunks);
+      strictEqual(
+        (await openDeletedFiles()).length,
+        before,
+        "the scratch file closed",
+      );
+      const left = [...Deno.readDirSync("out")].filter((entry) =>
+        entry.name.startsWith(".chunk_hashes_")
+      );
+      strictEqual(left.length, 0, "no scratch file left in out/");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -8,8 +8,11 @@
  * {@linkcode planChunks} reads the file to hash it whole on this thread; a
  * big file's chunks are hashed at the same time on a worker
  * (file_hash_worker.ts) that reads the file on its own and goes on while the
- * first chunks are sent. {@linkcode readPlannedChunks} reads it again to send
- * it, without hashing: if the file's size or modification time changed in
+ * first chunks are sent; where the program may write to
+ * {@linkcode SCRATCH_DIR}, the hashes of a file with more than
+ * {@linkcode SCRATCH_CHUNKS} chunks wait in a scratch file there rather than
+ * in memory (a 4 GiB file at 16 KiB has 16 MB of them).
+ * {@linkcode readPlannedChunks} reads it again to send it, without hashing: if the file's size or modification time changed in
  * between, or a read comes up short, the upload stops with
  * {@linkcode FileChangedError} instead of sending a mix of old and new bytes.
  * (The reconstructor checks the whole file's hash, so a change that keeps
@@ -32,6 +35,7 @@ import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
 import { mtimeSeconds } from "./file_times.ts";
 import { readFull } from "../common/read_full.ts";
+import { writeAll } from "../common/write_all.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -50,16 +54,14 @@ export interface ChunkPlan {
   /** SHA-512 of the whole file. */
   fileHash: Uint8Array;
   /**
-   * All chunk hashes back to back, 64 bytes each (compact for big files); a
-   * chunk's hash is there once {@linkcode ChunkPlan.hashed} says so.
+   * The SHA-512s of chunks `first` to `last` (1-based, both included), 64
+   * bytes each back to back, once they are hashed (at once for a small
+   * file); rejects with {@linkcode FileChangedError} if the file changed
+   * meanwhile.
    */
-  chunkHashes: Uint8Array;
-  /**
-   * Resolves once the hashes of the first `chunks` chunks are in
-   * `chunkHashes` (at once for a small file); rejects with
-   * {@linkcode FileChangedError} if the file changed meanwhile.
-   */
-  hashed(chunks: number): Promise<void>;
+  chunkHashes(first: number, last: number): Promise<Uint8Array>;
+  /** Closes the scratch file the hashes wait in, if any: the plan is used up. */
+  close(): void;
 }
 
 /** One chunk read for sending, with its hash from the plan. */
@@ -86,6 +88,21 @@ export class FileChangedError extends UserError {
 }
 
 const HASH_BYTES = 64;
+
+/**
+ * Where a big file's chunk hashes wait for the second pass, when the program
+ * may write there: the project's folder for what runs produce. The scratch
+ * file is deleted as soon as it is open, so nothing is left behind, even by
+ * a crash (where the system allows deleting an open file; elsewhere when the
+ * plan is closed).
+ */
+export const SCRATCH_DIR = "out";
+
+/**
+ * Files with more chunks than this keep their hashes in a scratch file: 1 MiB
+ * of hashes (256 MiB at 16 KiB). Fewer stay in memory.
+ */
+export const SCRATCH_CHUNKS = 16384;
 
 /**
  * Bytes read from the file at once (rounded down to whole chunks): large
@@ -118,7 +135,8 @@ export function countChunks(size: number, chunkSize: number): number {
  * @example
  * ```ts
  * const plan = await planChunks("data/run.bin", 16384);
- * await plan.hashed(plan.totalChunks); // every chunk's hash is in the plan
+ * const hashes = await plan.chunkHashes(1, plan.totalChunks); // 64 bytes each
+ * plan.close();
  * ```
  */
 export async function planChunks(
@@ -134,19 +152,26 @@ export async function planChunks(
     size: info.size,
     chunkSize,
     totalChunks,
-    chunkHashes: new Uint8Array(totalChunks * HASH_BYTES),
   };
   // A big file's chunks are hashed on a worker, a small file's here (also
   // when this program may not read the worker's module). The whole file is
   // hashed here in both cases: see WorkerChunkHashes for why not on a second
   // worker.
   const onWorker = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
-  const chunkHashes = onWorker ? new WorkerChunkHashes(chunks) : undefined;
-  const whole = await hashHere(file, chunks, !onWorker);
+  const store = onWorker ? openHashStore(totalChunks) : undefined;
+  const worker = store ? new WorkerChunkHashes(chunks, store) : undefined;
+  const held = store ? undefined : new MemoryHashes(totalChunks);
+  const whole = await hashHere(file, chunks, held?.all).catch((error) => {
+    worker?.stop();
+    store?.close();
+    throw error;
+  });
   if (
     whole.bytes !== info.size ||
     !sameVersion(await file.stat(), info.size, mtimeMs)
   ) {
+    worker?.stop();
+    store?.close();
     throw new FileChangedError(path, "it changed while hashing");
   }
   return {
@@ -157,20 +182,127 @@ export async function planChunks(
     chunkSize,
     totalChunks,
     fileHash: whole.hash,
-    chunkHashes: chunks.chunkHashes,
-    hashed: chunkHashes
-      ? (count) => chunkHashes.hashed(count)
-      : () => Promise.resolve(),
+    chunkHashes: (first, last) => (worker ?? held!).read(first - 1, last - 1),
+    close: () => {
+      worker?.stop();
+      store?.close();
+    },
   };
 }
 
-/** What the chunk hashing of the first pass needs to know, and where it puts the hashes. */
+/** What the chunk hashing of the first pass needs to know. */
 interface ChunkHashing {
   path: string;
   size: number;
   chunkSize: number;
   totalChunks: number;
-  chunkHashes: Uint8Array;
+}
+
+/** Where a plan keeps its chunk hashes until the second pass asks for them. */
+interface HashStore {
+  /** Keeps `hashes`, those of the chunks from `first` (0-based) on, after the ones before. */
+  write(first: number, hashes: Uint8Array): Promise<void>;
+  /** The hashes of chunks `first` to `last` (0-based, both included). */
+  read(first: number, last: number): Promise<Uint8Array>;
+  /** Lets go of the hashes. */
+  close(): void;
+}
+
+/** Chunk hashes in memory: all of a small file's, and a big file's where no scratch file can be. */
+class MemoryHashes implements HashStore {
+  /** All chunk hashes back to back, 64 bytes each. */
+  readonly all: Uint8Array;
+
+  /** Room for `totalChunks` hashes. */
+  constructor(totalChunks: number) {
+    this.all = new Uint8Array(totalChunks * HASH_BYTES);
+  }
+
+  /** Copies `hashes` into place. */
+  write(first: number, hashes: Uint8Array): Promise<void> {
+    this.all.set(hashes, first * HASH_BYTES);
+    return Promise.resolve();
+  }
+
+  /** A view of the hashes asked for. */
+  read(first: number, last: number): Promise<Uint8Array> {
+    return Promise.resolve(
+      this.all.subarray(first * HASH_BYTES, (last + 1) * HASH_BYTES),
+    );
+  }
+
+  /** Nothing to close. */
+  close(): void {}
+}
+
+/**
+ * Chunk hashes in a scratch file, written as the worker hashes and read back
+ * a block's at a time as the chunks go: the memory they take no longer grows
+ * with the file. Two handles, so that a read's position is not a write's.
+ */
+class ScratchHashes implements HashStore {
+  readonly #path: string;
+  readonly #writer: Deno.FsFile;
+  readonly #reader: Deno.FsFile;
+  #removed = false;
+
+  /** A new scratch file in `dir`, already deleted where the system allows. */
+  constructor(dir: string) {
+    Deno.mkdirSync(dir, { recursive: true });
+    this.#path = Deno.makeTempFileSync({ dir, prefix: ".chunk_hashes_" });
+    this.#writer = Deno.openSync(this.#path, { write: true });
+    this.#reader = Deno.openSync(this.#path, { read: true });
+    this.#remove();
+  }
+
+  /** Deletes the file's name (the open handles keep its bytes). */
+  #remove(): void {
+    try {
+      Deno.removeSync(this.#path);
+      this.#removed = true;
+    } catch {
+      // Windows keeps an open file's name: close() deletes it.
+    }
+  }
+
+  /** Appends `hashes` (the worker's blocks come in order). */
+  async write(_first: number, hashes: Uint8Array): Promise<void> {
+    await writeAll(this.#writer, hashes);
+  }
+
+  /** Reads the hashes asked for back from the file. */
+  async read(first: number, last: number): Promise<Uint8Array> {
+    const hashes = new Uint8Array((last - first + 1) * HASH_BYTES);
+    await this.#reader.seek(first * HASH_BYTES, Deno.SeekMode.Start);
+    if (await readFull(this.#reader, hashes) !== hashes.length) {
+      throw new Error(
+        `the scratch file of chunk hashes ${this.#path} is short`,
+      );
+    }
+    return hashes;
+  }
+
+  /** Closes both handles and deletes the file if its name is still there. */
+  close(): void {
+    this.#writer.close();
+    this.#reader.close();
+    if (!this.#removed) this.#remove();
+  }
+}
+
+/**
+ * Where a big file's `totalChunks` hashes wait: a scratch file in
+ * {@linkcode SCRATCH_DIR} for more than {@linkcode SCRATCH_CHUNKS} of them
+ * when this program may write there, memory otherwise.
+ */
+function openHashStore(totalChunks: number): HashStore {
+  const allowed = (name: "read" | "write") =>
+    Deno.permissions.querySync({ name, path: SCRATCH_DIR }).state ===
+      "granted";
+  if (totalChunks > SCRATCH_CHUNKS && allowed("read") && allowed("write")) {
+    return new ScratchHashes(SCRATCH_DIR);
+  }
+  return new MemoryHashes(totalChunks);
 }
 
 /** The whole file's SHA-512, and how many bytes were read up to its end. */
@@ -189,13 +321,13 @@ function chunksIn(length: number, first: number, plan: ChunkHashing): number {
 }
 
 /**
- * The whole file's hash on this thread, and with `withChunks` each chunk's
+ * The whole file's hash on this thread, and given `chunkHashes` each chunk's
  * too, from the same reads ({@linkcode hashBlockChunks}).
  */
 async function hashHere(
   file: Deno.FsFile,
   plan: ChunkHashing,
-  withChunks: boolean,
+  chunkHashes?: Uint8Array,
 ): Promise<WholeFile> {
   const fileHash = createHash("sha512");
   // A small file's block is its size and one byte (the short read that ends
@@ -207,8 +339,13 @@ async function hashHere(
   let index = 0;
   while (true) {
     const length = await readFull(file, block);
-    if (withChunks) {
-      index += await hashBlockChunks(block.subarray(0, length), index, plan);
+    if (chunkHashes) {
+      index += await hashBlockChunks(
+        block.subarray(0, length),
+        index,
+        plan,
+        chunkHashes,
+      );
     }
     fileHash.update(block.subarray(0, length));
     bytes += length;
@@ -219,7 +356,7 @@ async function hashHere(
 
 /**
  * Hashes the chunks of one block (the first being chunk `first`, 0-based)
- * into `plan.chunkHashes`, returning how many. WebCrypto, all of a block's at
+ * into `chunkHashes`, returning how many. WebCrypto, all of a block's at
  * once: node:crypto's `createHash` leaves ~230 bytes outside V8's heap per
  * hash until a full collection, which a thread with little garbage on its
  * heap never starts (issue 22).
@@ -228,6 +365,7 @@ async function hashBlockChunks(
   data: Uint8Array<ArrayBuffer>,
   first: number,
   plan: ChunkHashing,
+  chunkHashes: Uint8Array,
 ): Promise<number> {
   const count = chunksIn(data.length, first, plan);
   const digests = await Promise.all(
@@ -238,7 +376,7 @@ async function hashBlockChunks(
       )),
   );
   digests.forEach((digest, i) =>
-    plan.chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
+    chunkHashes.set(new Uint8Array(digest), (first + i) * HASH_BYTES)
   );
   return count;
 }
@@ -273,19 +411,23 @@ function readFailed(path: string, answer: { error: string; gone: boolean }) {
  * Each chunk's SHA-512 of a big file, from a worker that reads the file on
  * its own while this thread hashes it whole: the first pass waits only for
  * the whole file's hash, the worker goes on while the first chunks are sent
- * (hashing runs at 600-700 MB/s, sending at 150-250). A second worker
- * hashed the whole file until 2026-12-03: this thread only waited for the
- * two, but every worker keeps 12-15 MB of memory to the end of the program
- * (V8's isolate and its thread's malloc arena are not given back), and the
- * main thread has a core of its own while it loads the Kafka client and
- * connects (issue 22: see the README's benchmark section for the
- * measurements). Every waiter is told when the file turns out to have
- * changed.
+ * (hashing runs at 600-700 MB/s, sending at 150-250). Its hashes go to a
+ * {@linkcode HashStore} as they come. A second worker hashed the whole file
+ * until 2026-12-03: this thread only waited for the two, but every worker
+ * keeps 12-15 MB of memory to the end of the program (V8's isolate and its
+ * thread's malloc arena are not given back), and the main thread has a core
+ * of its own while it loads the Kafka client and connects (issue 22: see the
+ * README's benchmark section for the measurements). Every waiter is told
+ * when the file turns out to have changed.
  */
 class WorkerChunkHashes {
   readonly #plan: ChunkHashing;
-  /** Chunks whose hashes are in the plan, from the first. */
+  readonly #store: HashStore;
+  readonly #worker: Worker;
+  /** Chunks whose hashes are in the store, from the first. */
   #count = 0;
+  /** The last of the store's writes, which go one after another. */
+  #written = Promise.resolve();
   #failure?: Error;
   readonly #waiters: {
     chunks: number;
@@ -293,17 +435,20 @@ class WorkerChunkHashes {
     reject: (error: Error) => void;
   }[] = [];
 
-  /** Starts hashing `plan`'s chunks into `plan.chunkHashes`. */
-  constructor(plan: ChunkHashing) {
+  /** Starts hashing `plan`'s chunks into `store`. */
+  constructor(plan: ChunkHashing, store: HashStore) {
     this.#plan = plan;
-    const worker = new Worker(WORKER_MODULE.href, { type: "module" });
-    worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
+    this.#store = store;
+    this.#worker = new Worker(WORKER_MODULE.href, { type: "module" });
+    this.#worker.onmessage = (event: MessageEvent<WorkerAnswer>) =>
       this.#answered(event.data);
-    worker.onerror = (event) => {
+    this.#worker.onerror = (event) => {
       event.preventDefault();
-      this.#answered({ error: event.message, gone: false });
+      this.#failed(
+        readFailed(plan.path, { error: event.message, gone: false }),
+      );
     };
-    worker.postMessage({
+    this.#worker.postMessage({
       path: plan.path,
       blockBytes: blockBytes(plan.chunkSize),
       chunkSize: plan.chunkSize,
@@ -312,19 +457,38 @@ class WorkerChunkHashes {
 
   /** Takes the worker's answer: a block's chunk hashes, its end, or its failure. */
   #answered(answer: WorkerAnswer): void {
-    const { path, size, totalChunks, chunkHashes } = this.#plan;
-    if ("error" in answer) this.#failure ??= readFailed(path, answer);
+    const { path, size, totalChunks } = this.#plan;
+    if ("error" in answer) this.#failed(readFailed(path, answer));
     else if ("hashes" in answer) {
       const count = answer.first + answer.hashes.length / HASH_BYTES;
       if (count > totalChunks) {
-        this.#failure ??= new FileChangedError(path, "it grew while hashing");
+        this.#failed(new FileChangedError(path, "it grew while hashing"));
       } else {
-        chunkHashes.set(answer.hashes, answer.first * HASH_BYTES);
-        this.#count = count;
+        this.#written = this.#written
+          .then(() => this.#store.write(answer.first, answer.hashes))
+          .then(() => this.#hashedUpTo(count), (error) => this.#failed(error));
       }
     } else if (answer.bytes !== size) {
-      this.#failure ??= new FileChangedError(path, "it changed while hashing");
-    } else this.#count = totalChunks;
+      this.#failed(new FileChangedError(path, "it changed while hashing"));
+    } else {this.#written = this.#written.then(() =>
+        this.#hashedUpTo(totalChunks)
+      );}
+  }
+
+  /** The first `count` chunks' hashes are in the store. */
+  #hashedUpTo(count: number): void {
+    this.#count = Math.max(this.#count, count);
+    this.#tellWaiters();
+  }
+
+  /** Hashing failed: every waiter for a hash still to come hears why. */
+  #failed(error: Error): void {
+    this.#failure ??= error;
+    this.#tellWaiters();
+  }
+
+  /** Resolves the waiters whose hashes are in, rejects the rest after a failure. */
+  #tellWaiters(): void {
     for (const waiter of this.#waiters.splice(0)) {
       if (waiter.chunks <= this.#count) waiter.resolve();
       else if (this.#failure) waiter.reject(this.#failure);
@@ -332,13 +496,24 @@ class WorkerChunkHashes {
     }
   }
 
-  /** Resolves once the first `chunks` chunks' hashes are in the plan. */
-  hashed(chunks: number): Promise<void> {
+  /** Resolves once the first `chunks` chunks' hashes are in the store. */
+  #hashed(chunks: number): Promise<void> {
     if (chunks <= this.#count) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) =>
       this.#waiters.push({ chunks, resolve, reject })
     );
+  }
+
+  /** The hashes of chunks `first` to `last` (0-based), once they are in. */
+  async read(first: number, last: number): Promise<Uint8Array> {
+    await this.#hashed(last + 1);
+    return this.#store.read(first, last);
+  }
+
+  /** Stops the worker, done or not: its hashes are no longer wanted. */
+  stop(): void {
+    this.#worker.terminate();
   }
 }
 
@@ -352,7 +527,8 @@ class WorkerChunkHashes {
  * checks every chunk's and the whole file's hash.) The file is read in blocks
  * split into chunks in memory, seeking only past skipped chunks. The blocks
  * share one buffer: a chunk's `data` holds its bytes only until the next
- * chunk is asked for (copy them to keep them).
+ * chunk is asked for (copy them to keep them). The pass closes the plan
+ * ({@linkcode ChunkPlan.close}): a plan serves one second pass.
  *
  * @example
  * ```ts
@@ -383,7 +559,7 @@ export async function* readPlannedChunks(
       let to = last;
       while (to >= from && skip.has(to)) to--;
       if (from > to) continue;
-      await plan.hashed(to);
+      const hashes = await plan.chunkHashes(from, to);
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
@@ -405,9 +581,9 @@ export async function* readPlannedChunks(
             start - offset,
             Math.min(start + plan.chunkSize, plan.size) - offset,
           ),
-          hash: plan.chunkHashes.subarray(
-            (index - 1) * HASH_BYTES,
-            index * HASH_BYTES,
+          hash: hashes.subarray(
+            (index - from) * HASH_BYTES,
+            (index - from + 1) * HASH_BYTES,
           ),
         };
       }
@@ -421,6 +597,7 @@ export async function* readPlannedChunks(
     }
   } finally {
     file.close();
+    plan.close();
   }
 }
 
