@@ -71,6 +71,11 @@ import {
   readChunks,
 } from "./partial_files.ts";
 import { ReconstructState } from "./reconstruct_state.ts";
+import {
+  STAGED_CHUNK_BYTES,
+  StagedWrites,
+  type WrittenChunk,
+} from "./staged_writes.ts";
 import { STATE_FOLDER } from "./safe_paths.ts";
 
 /** What happened to one accepted chunk. */
@@ -193,6 +198,8 @@ export class FileAssembler {
   readonly #state: ReconstructState;
   readonly #pending = new Map<string, FileInAssembly>();
   readonly #partials: PartialFiles;
+  /** A big file's small chunks, gathered into bigger writes (staged_writes.ts). */
+  readonly #staged: StagedWrites;
   readonly #hashes = new PartialHashes();
   readonly #identities: FileIdentities;
   /** Files verified and waiting to be moved into place: their chunks are duplicates. */
@@ -215,6 +222,10 @@ export class FileAssembler {
     this.#state = state;
     this.#maxFileSize = maxFileSize;
     this.#partials = new PartialFiles(join(root, STATE_FOLDER, "partial"));
+    this.#staged = new StagedWrites(
+      this.#partials,
+      (key, chunks) => this.#chunksWritten(key, chunks),
+    );
     this.#identities = new FileIdentities(root);
   }
 
@@ -346,9 +357,13 @@ export class FileAssembler {
     return result;
   }
 
-  /** Closes open files and the state database. */
+  /**
+   * Closes open files and the state database, with every chunk accepted so
+   * far on disk and recorded.
+   */
   close(): void {
     this.#hashes.close();
+    this.#staged.closeNow();
     this.#partials.closeAll();
     this.#state.close();
   }
@@ -399,6 +414,8 @@ export class FileAssembler {
     const result = this.#queue.then(async () => {
       const file = this.#pending.get(key);
       if (!file || unless?.()) return undefined;
+      // Its chunks in flight land (and are recorded) before it all goes.
+      await this.#staged.settle(key).catch(() => {});
       this.#partials.close(key);
       this.#hashes.drop(key);
       this.#pending.delete(key);
@@ -442,10 +459,24 @@ export class FileAssembler {
       return await this.#again(file, chunk);
     }
 
-    await this.#partials.writeAt(key, chunk.offset, chunk.data);
-    this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
-    markReceived(file, chunk.chunkIndex);
-    this.#hashWritten(file, chunk);
+    if (
+      file.hashedTo !== undefined && chunk.data.length <= STAGED_CHUNK_BYTES
+    ) {
+      // A big file's small chunk: gathered into a bigger write, and recorded
+      // (and hashed) once that is on disk, in #chunksWritten.
+      await this.#staged.stage(key, {
+        index: chunk.chunkIndex,
+        offset: chunk.offset,
+        data: chunk.data,
+        hash: chunk.chunkHash,
+      });
+      markReceived(file, chunk.chunkIndex);
+    } else {
+      await this.#partials.writeAt(key, chunk.offset, chunk.data);
+      this.#state.addChunk(key, chunk.chunkIndex, chunk.chunkHash);
+      markReceived(file, chunk.chunkIndex);
+      this.#hashWritten(file, chunk);
+    }
     if (file.count < file.totalChunks) return { kind: "written", relativePath };
     // A file of one chunk: its hash, checked above, is the file's.
     const checked = file.totalChunks === 1 ? chunk.chunkHash : undefined;
@@ -460,6 +491,8 @@ export class FileAssembler {
    */
   async #again(file: FileInAssembly, chunk: FileChunk): Promise<ChunkOutcome> {
     const { key, relativePath } = file;
+    // The first copy may still be gathered, not yet on disk or recorded.
+    await this.#staged.settle(key);
     const recorded = this.#state.chunkHash(key, chunk.chunkIndex);
     // Recorded by an older version, which checked chunks before writing them.
     if (recorded === null) return { kind: "duplicate", relativePath };
@@ -497,25 +530,47 @@ export class FileAssembler {
    * end), or for a big file, on the worker up to the first chunk missing.
    */
   #hashWritten(file: FileInAssembly, chunk: FileChunk): void {
-    if (file.hashedTo !== undefined) {
-      while (
-        file.nextInOrder <= file.totalChunks &&
-        isReceived(file, file.nextInOrder)
-      ) file.nextInOrder++;
-      // Every chunk on disk: to the end (the last chunk's size may be unknown).
-      const upTo = file.nextInOrder > file.totalChunks
-        ? -1
-        : (file.nextInOrder - 1) * file.chunkSize;
-      if (upTo < 0 || upTo - file.hashedTo >= BACKGROUND_HASH_STEP) {
-        this.#hashes.hashTo(file.key, this.#partials.path(file.key), upTo);
-        file.hashedTo = upTo < 0 ? Infinity : upTo;
-      }
-    } else if (file.running && chunk.chunkIndex === file.nextInOrder) {
+    if (file.hashedTo !== undefined) this.#hashOnDisk(file);
+    else if (file.running && chunk.chunkIndex === file.nextInOrder) {
       file.running.update(chunk.data);
       file.nextInOrder++;
     } else {
       file.running = undefined; // Out of order: read back at the end.
     }
+  }
+
+  /**
+   * Has the worker hash a big file up to its first chunk not on disk: not
+   * received yet, or gathered and not yet written (staged_writes.ts).
+   */
+  #hashOnDisk(file: FileInAssembly): void {
+    if (file.hashedTo === undefined) return;
+    const unwritten = this.#staged.firstUnwritten(file.key);
+    while (
+      file.nextInOrder <= file.totalChunks &&
+      file.nextInOrder < unwritten &&
+      isReceived(file, file.nextInOrder)
+    ) file.nextInOrder++;
+    // Every chunk on disk: to the end (the last chunk's size may be unknown).
+    const upTo = file.nextInOrder > file.totalChunks
+      ? -1
+      : (file.nextInOrder - 1) * file.chunkSize;
+    if (upTo < 0 || upTo - file.hashedTo >= BACKGROUND_HASH_STEP) {
+      this.#hashes.hashTo(file.key, this.#partials.path(file.key), upTo);
+      file.hashedTo = upTo < 0 ? Infinity : upTo;
+    }
+  }
+
+  /**
+   * Gathered chunks of `key` reached disk: recorded now, and its worker
+   * hashes that far.
+   */
+  #chunksWritten(key: string, chunks: WrittenChunk[]): void {
+    for (const { index, hash } of chunks) {
+      this.#state.addChunk(key, index, hash);
+    }
+    const file = this.#pending.get(key);
+    if (file) this.#hashOnDisk(file);
   }
 
   /** A big file is hashed on the worker, from its start, when one can run. */
@@ -606,6 +661,7 @@ export class FileAssembler {
     verifyOnly = false,
     checkedHash?: Uint8Array,
   ): Promise<ChunkOutcome | Verified> {
+    await this.#staged.settle(file.key);
     this.#partials.close(file.key);
     this.#pending.delete(file.key);
     const partial = this.#partials.path(file.key);

@@ -43,6 +43,12 @@ export class PartialFiles {
   readonly #folder: string;
   /** Each open partial file's descriptor. */
   readonly #open = new Map<string, number>();
+  /**
+   * Descriptors with a write in flight off this thread, and its end: closed
+   * only after it (a number closed and reused meanwhile would take the
+   * write into another file).
+   */
+  readonly #busy = new Map<number, Promise<unknown>>();
 
   /** Partial files go in `folder` (which must exist). */
   constructor(folder: string) {
@@ -59,24 +65,65 @@ export class PartialFiles {
    * (pwrite), no seek, whatever was written before.
    */
   async writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
+    // A small chunk is copied into the page cache faster than an async
+    // write's round trip through the I/O threads (at 16 KiB the rebuild sat
+    // idle 60% of the time waiting on them).
+    if (data.length <= SYNC_WRITE_BYTES) this.writeAtSync(key, offset, data);
+    else await this.writeAtAsync(key, offset, data);
+  }
+
+  /** Like {@linkcode writeAt}, on this thread whatever the size. */
+  writeAtSync(key: string, offset: number, data: Uint8Array): void {
+    const fd = this.#descriptor(key);
+    for (let done = 0; done < data.length;) {
+      done += writeSync(fd, data, done, data.length - done, offset + done);
+    }
+  }
+
+  /**
+   * Like {@linkcode writeAt}, off this thread (on the I/O threads) whatever
+   * the size: this thread goes on meanwhile.
+   */
+  async writeAtAsync(
+    key: string,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void> {
+    const fd = this.#descriptor(key);
+    const writing = (async () => {
+      await this.#busy.get(fd);
+      for (let done = 0; done < data.length;) {
+        done += await writeAsync(fd, data, done, offset + done);
+      }
+    })();
+    const settled = writing.catch(() => {});
+    this.#busy.set(fd, settled);
+    settled.then(() => {
+      if (this.#busy.get(fd) === settled) this.#busy.delete(fd);
+    });
+    await writing;
+  }
+
+  /** The open descriptor of `key`'s partial file, opened if needed. */
+  #descriptor(key: string): number {
     let fd = this.#open.get(key);
     if (fd === undefined) {
       if (this.#open.size >= MAX_OPEN_FILES) {
         const [oldestKey, oldest] = this.#open.entries().next().value!;
-        closeSync(oldest);
+        this.#closeFd(oldest);
         this.#open.delete(oldestKey);
       }
       fd = openSync(this.path(key), WRITE_FLAGS);
       this.#open.set(key, fd);
     }
-    for (let done = 0; done < data.length;) {
-      // A small chunk is copied into the page cache faster than an async
-      // write's round trip through the I/O threads (at 16 KiB the rebuild
-      // sat idle 60% of the time waiting on them).
-      done += data.length <= SYNC_WRITE_BYTES
-        ? writeSync(fd, data, done, data.length - done, offset + done)
-        : await writeAsync(fd, data, done, offset + done);
-    }
+    return fd;
+  }
+
+  /** Closes `fd` now, or once the write in flight on it ended. */
+  #closeFd(fd: number): void {
+    const busy = this.#busy.get(fd);
+    if (busy) busy.then(() => closeSync(fd));
+    else closeSync(fd);
   }
 
   /**
@@ -102,13 +149,13 @@ export class PartialFiles {
   /** Closes the handle of `key`'s partial file, if open. */
   close(key: string): void {
     const fd = this.#open.get(key);
-    if (fd !== undefined) closeSync(fd);
+    if (fd !== undefined) this.#closeFd(fd);
     this.#open.delete(key);
   }
 
   /** Closes every open handle. */
   closeAll(): void {
-    for (const fd of this.#open.values()) closeSync(fd);
+    for (const fd of this.#open.values()) this.#closeFd(fd);
     this.#open.clear();
   }
 }
