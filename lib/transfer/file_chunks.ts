@@ -34,8 +34,8 @@ import { printableName } from "../common/printable.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
 import { mtimeSeconds } from "./file_times.ts";
-import { readFull } from "../common/read_full.ts";
-import { writeAll } from "../common/write_all.ts";
+import { readFull, readFullSync } from "../common/read_full.ts";
+import { writeAllSync } from "../common/write_all.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -265,21 +265,26 @@ class ScratchHashes implements HashStore {
     }
   }
 
-  /** Appends `hashes` (the worker's blocks come in order). */
-  async write(_first: number, hashes: Uint8Array): Promise<void> {
-    await writeAll(this.#writer, hashes);
+  /**
+   * Appends `hashes` (the worker's blocks come in order). On this thread: 4
+   * KiB into the page cache takes microseconds, less than an async write's
+   * round trip through the I/O threads.
+   */
+  write(_first: number, hashes: Uint8Array): Promise<void> {
+    writeAllSync(this.#writer, hashes);
+    return Promise.resolve();
   }
 
-  /** Reads the hashes asked for back from the file. */
-  async read(first: number, last: number): Promise<Uint8Array> {
+  /** Reads the hashes asked for back from the file (on this thread too). */
+  read(first: number, last: number): Promise<Uint8Array> {
     const hashes = new Uint8Array((last - first + 1) * HASH_BYTES);
-    await this.#reader.seek(first * HASH_BYTES, Deno.SeekMode.Start);
-    if (await readFull(this.#reader, hashes) !== hashes.length) {
+    this.#reader.seekSync(first * HASH_BYTES, Deno.SeekMode.Start);
+    if (readFullSync(this.#reader, hashes) !== hashes.length) {
       throw new Error(
         `the scratch file of chunk hashes ${this.#path} is short`,
       );
     }
-    return hashes;
+    return Promise.resolve(hashes);
   }
 
   /** Closes both handles and deletes the file if its name is still there. */
