@@ -13,6 +13,7 @@ import {
   planChunks,
   readPlannedChunks,
   SCRATCH_CHUNKS,
+  SCRATCH_DIR,
 } from "../lib/transfer/file_chunks.ts";
 import { sha512, toHex } from "../lib/transfer/chunk.ts";
 import { randomBytes } from "./helpers/chunk_messages.ts";
@@ -127,7 +128,7 @@ Deno.test({
       const scratch = (await openDeletedFiles()).slice(before);
       strictEqual(scratch.length, 1, "one deleted scratch file open");
       strictEqual(
-        scratch[0].startsWith(`${Deno.cwd()}/out/.chunk_hashes_`),
+        scratch[0].startsWith(`${SCRATCH_DIR}/.chunk_hashes_`),
         true,
         scratch[0],
       );
@@ -147,7 +148,7 @@ Deno.test({
         before,
         "the scratch file closed",
       );
-      const left = [...Deno.readDirSync("out")].filter((entry) =>
+      const left = [...Deno.readDirSync(SCRATCH_DIR)].filter((entry) =>
         entry.name.startsWith(".chunk_hashes_")
       );
       strictEqual(left.length, 0, "no scratch file left in out/");

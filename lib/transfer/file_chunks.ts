@@ -12,9 +12,10 @@
  * {@linkcode SCRATCH_DIR}, the hashes of a file with more than
  * {@linkcode SCRATCH_CHUNKS} chunks wait in a scratch file there rather than
  * in memory (a 4 GiB file at 16 KiB has 16 MB of them).
- * {@linkcode readPlannedChunks} reads it again to send it, without hashing: if the file's size or modification time changed in
- * between, or a read comes up short, the upload stops with
- * {@linkcode FileChangedError} instead of sending a mix of old and new bytes.
+ * {@linkcode readPlannedChunks} reads it again to send it, without hashing:
+ * if the file's size or modification time changed in between, or a read
+ * comes up short, the upload stops with {@linkcode FileChangedError} instead
+ * of sending a mix of old and new bytes.
  * (The reconstructor checks the whole file's hash, so a change that keeps
  * both is still never rebuilt.)
  *
@@ -30,6 +31,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { printableName } from "../common/printable.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../common/cli.ts";
@@ -91,12 +93,15 @@ const HASH_BYTES = 64;
 
 /**
  * Where a big file's chunk hashes wait for the second pass, when the program
- * may write there: the project's folder for what runs produce. The scratch
- * file is deleted as soon as it is open, so nothing is left behind, even by
- * a crash (where the system allows deleting an open file; elsewhere when the
- * plan is closed).
+ * may write there: the project's `out/` folder (for what runs produce),
+ * wherever the program was started from; empty when this module is not a
+ * local file. The scratch file is deleted as soon as it is open, so nothing
+ * is left behind, even by a crash (where the system allows deleting an open
+ * file; elsewhere when the plan is closed).
  */
-export const SCRATCH_DIR = "out";
+export const SCRATCH_DIR: string = import.meta.url.startsWith("file:")
+  ? fileURLToPath(new URL("../../out", import.meta.url))
+  : "";
 
 /**
  * Files with more chunks than this keep their hashes in a scratch file: 1 MiB
@@ -304,7 +309,10 @@ function openHashStore(totalChunks: number): HashStore {
   const allowed = (name: "read" | "write") =>
     Deno.permissions.querySync({ name, path: SCRATCH_DIR }).state ===
       "granted";
-  if (totalChunks > SCRATCH_CHUNKS && allowed("read") && allowed("write")) {
+  if (
+    SCRATCH_DIR && totalChunks > SCRATCH_CHUNKS && allowed("read") &&
+    allowed("write")
+  ) {
     return new ScratchHashes(SCRATCH_DIR);
   }
   return new MemoryHashes(totalChunks);
