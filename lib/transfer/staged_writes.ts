@@ -1,14 +1,16 @@
 /**
- * The small chunks of a big file, gathered into 1 MiB writes made off the
- * main thread.
+ * The small chunks of a big file, gathered into 1 MiB writes that are not
+ * waited for.
  *
- * At 16 KiB, writing each chunk on the main thread (copying it into the page
- * cache) took 23% of a 4 GiB rebuild's main thread, and writing each one on
- * the I/O threads instead left it waiting for every round trip (issue 22).
- * So the chunks of a file that follow one another are copied into a buffer,
- * and each full buffer goes to disk in one positioned write on the I/O
- * threads while the next one fills (one write per file at a time, so they
- * end in order). A chunk counts as on disk only once its buffer is written:
+ * At 16 KiB, writing each chunk (one `pwrite` copying it into the page cache)
+ * took 23% of a 4 GiB rebuild's main thread, and waiting for each one's
+ * answer as an async write left the lane idle for every round trip (issue
+ * 22). So the chunks of a file that follow one another are copied into a
+ * buffer, and each full buffer goes to disk in one positioned write
+ * (node:fs's callback `write`) while the next one fills (one write per file
+ * at a time, so they end in order). Deno runs that write on the main thread
+ * too, as a deferred operation, but 64 times fewer and out of the handlers'
+ * way: the same buffers written synchronously made the rebuild 15% slower. A chunk counts as on disk only once its buffer is written:
  * `written` hears of those chunks then, and the caller records them (and
  * hashes the file that far) only then. Killed before, a chunk was never
  * recorded, and the next run reads it from Kafka again.
@@ -37,9 +39,8 @@ import type { PartialFiles } from "./partial_files.ts";
 export const STAGE_BYTES = 1024 * 1024;
 
 /**
- * Chunks up to this size are worth gathering; bigger ones are written on
- * the I/O threads one by one as fast (a 4 GiB rebuild at 512 KiB runs at
- * 400 MB/s and more).
+ * Chunks up to this size are worth gathering; bigger ones are written one by
+ * one as fast (a 4 GiB rebuild at 512 KiB runs at 400 MB/s and more).
  */
 export const STAGED_CHUNK_BYTES = 64 * 1024;
 
@@ -83,8 +84,8 @@ interface Staging {
 }
 
 /**
- * Gathers the small chunks of big files into writes of {@linkcode STAGE_BYTES}
- * on the I/O threads, and says which chunks are on disk once they are.
+ * Gathers the small chunks of big files into writes of
+ * {@linkcode STAGE_BYTES}, and says which chunks are on disk once they are.
  */
 export class StagedWrites {
   readonly #partials: PartialFiles;
@@ -94,8 +95,8 @@ export class StagedWrites {
 
   /**
    * Writes into `partials`; `written` hears of each buffer's chunks once it
-   * is on disk (from the I/O threads' answer, between two other steps of
-   * this thread). A `written` that throws fails the file's next step.
+   * is on disk (when the write answers, between two other steps of this
+   * thread). A `written` that throws fails the file's next step.
    */
   constructor(
     partials: PartialFiles,
