@@ -44,9 +44,9 @@ export class PartialFiles {
   /** Each open partial file's descriptor. */
   readonly #open = new Map<string, number>();
   /**
-   * Descriptors with a write in flight off this thread, and its end: closed
-   * only after it (a number closed and reused meanwhile would take the
-   * write into another file).
+   * Descriptors with an async write not yet done, and its end: closed only
+   * after it (a number closed and reused meanwhile would take the write into
+   * another file).
    */
   readonly #busy = new Map<number, Promise<unknown>>();
 
@@ -163,7 +163,7 @@ export class PartialFiles {
   }
 }
 
-/** One positioned write of `data` from `from`, off this thread: bytes written. */
+/** One positioned async write of `data` from `from` (node:fs): bytes written. */
 function writeAsync(
   fd: number,
   data: Uint8Array,

@@ -52,7 +52,11 @@ export interface StagedChunk {
   offset: number;
   /** Its bytes (copied: the caller may reuse them at once). */
   data: Uint8Array;
-  /** Its SHA-512 as its sender declared it (copied too). */
+  /**
+   * Its SHA-512 as its sender declared it, kept as given until `written`
+   * reports it: its own 64 bytes, not a view into a buffer given back
+   * (decodeChunk copies it out of the message).
+   */
   hash: Uint8Array;
 }
 
@@ -134,7 +138,7 @@ export class StagedWrites {
     if (file.length === 0) file.start = chunk.offset;
     file.buffer.set(data, file.length);
     file.length += data.length;
-    file.chunks.push({ index: chunk.index, hash: chunk.hash.slice() });
+    file.chunks.push({ index: chunk.index, hash: chunk.hash });
     if (file.length + data.length > file.buffer.length) {
       await this.#write(key, file);
     }
