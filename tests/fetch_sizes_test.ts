@@ -35,13 +35,18 @@ Deno.test("fetches ask for 1 MiB while records are small and for the config's si
   const sizes = [
     ...Array(150).fill(SMALL),
     ...Array(8).fill(BIG),
-    ...Array(100).fill(SMALL),
+    ...Array(300).fill(SMALL),
   ];
-  // Three sends, three batches: small, big, small again.
+  // One send per batch: small, big, then small again in three batches of
+  // 1.6 MiB, more than one 3 MiB fetch after the big ones can take, so a
+  // fetch always follows once small records were read again (with one
+  // batch of them, that fetch could come too late to be seen: CI once).
   const values = sizes.map((size, i) => randomBytes(size, i + 1));
   await produceRaw(broker.bootstrap, topic, values.slice(0, 150));
   await produceRaw(broker.bootstrap, topic, values.slice(150, 158));
-  await produceRaw(broker.bootstrap, topic, values.slice(158));
+  for (const from of [158, 258, 358]) {
+    await produceRaw(broker.bootstrap, topic, values.slice(from, from + 100));
+  }
 
   // The client publishes each fetch request's options on this channel.
   const asked: AskedFetch[] = [];
