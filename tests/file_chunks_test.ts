@@ -4,7 +4,9 @@
  * file, a small one (hashed here) and one of 16 MiB or more (its blocks
  * read by the hash workers on their own), and that the second pass sends no
  * chunk before its hash is in the plan (a big file's chunks are still being
- * hashed when the first pass resolves), and that a big file's many chunk
+ * hashed when the first pass resolves), that it skips the chunks a resumed
+ * upload already sent (a whole block, a block's ends, the short last chunk)
+ * and gives every other chunk its own bytes, and that a big file's many chunk
  * hashes wait in a scratch file under out/ (already deleted, so never left
  * behind), not in memory.
  */
@@ -25,8 +27,12 @@ async function checkPlan(bytes: Uint8Array, chunkSize: number): Promise<void> {
     const path = `${dir}/data.bin`;
     await Deno.writeFile(path, bytes);
     const plan = await planChunks(path, chunkSize);
-    const hashes = await plan.chunkHashes(1, plan.totalChunks);
-    plan.close();
+    // The hashes as the second pass hands them out (a big file in big chunks
+    // has them hashed only then).
+    const hashes = new Uint8Array(plan.totalChunks * 64);
+    for await (const chunk of readPlannedChunks(plan)) {
+      hashes.set(chunk.hash, (chunk.index - 1) * 64);
+    }
     const chunks = Math.max(1, Math.ceil(bytes.length / chunkSize));
     strictEqual(plan.totalChunks, chunks);
     strictEqual(plan.size, bytes.length);
@@ -93,6 +99,52 @@ Deno.test("the second pass waits for each chunk's hash before yielding it", asyn
       chunks++;
     }
     strictEqual(chunks, plan.totalChunks);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the second pass yields each chunk's own bytes and hash, skipping some", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "file_chunks_test_" });
+  try {
+    const bytes = randomBytes(20 * 1024 * 1024 + 4321);
+    const path = `${dir}/data.bin`;
+    await Deno.writeFile(path, bytes);
+    for (const chunkSize of [16384, 524288]) {
+      await t.step(`${chunkSize / 1024} KiB chunks`, async () => {
+        const total = Math.ceil(bytes.length / chunkSize);
+        // A whole block, a block's first and last chunk, one in the middle,
+        // and the short last chunk.
+        const perBlock = 1024 * 1024 / chunkSize;
+        const skip = new Set([
+          ...Array.from({ length: perBlock }, (_, i) => perBlock + 1 + i),
+          3 * perBlock + 1,
+          4 * perBlock,
+          total - 3,
+          total,
+        ]);
+        const plan = await planChunks(path, chunkSize);
+        let expected = 0;
+        for await (const chunk of readPlannedChunks(plan, skip)) {
+          expected++;
+          while (skip.has(expected)) expected++;
+          strictEqual(chunk.index, expected);
+          const offset = (chunk.index - 1) * chunkSize;
+          strictEqual(chunk.offset, offset);
+          const piece = bytes.subarray(offset, offset + chunkSize);
+          strictEqual(toHex(sha512(chunk.data)), toHex(sha512(piece)));
+          strictEqual(toHex(chunk.hash), toHex(sha512(piece)));
+        }
+        strictEqual(expected, total - 1, "every chunk not skipped, in order");
+      });
+    }
+    await t.step("stopping early closes the file", async () => {
+      const plan = await planChunks(path, 524288);
+      for await (const chunk of readPlannedChunks(plan)) {
+        if (chunk.index === 3) break;
+      }
+      // Deno's test sanitizer fails the step if the file were left open.
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
