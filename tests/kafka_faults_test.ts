@@ -1,6 +1,7 @@
 /**
  * Faults and hostile input for the transfer tools, on one real broker: a
- * broker that stops and comes back, runs killed with SIGKILL, bad flags and
+ * broker that stops and comes back (also while a reconstructor is still
+ * joining its groups), runs killed with SIGKILL, bad flags and
  * refused permissions (one line each, no stack trace), hostile messages that
  * must cost nothing, and what a crashed run left behind.
  */
@@ -93,10 +94,9 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
         const rebuilt = `${dir}/outage_rx`;
         const reconstructor = Reconstructor.start(config, topic, rebuilt);
         await reconstructor.waitForFiles([[`${rebuilt}/before.bin`, 50_000]]);
-        // Running, not still joining: its first file can be rebuilt by the
+        // Running, not still joining (its first file can be rebuilt by the
         // source topic's group while the repartition topic's group is still
-        // being joined, and a broker lost then is a start that failed (one
-        // line, exit 1), not an outage (CI saw that once, 2026-12-04).
+        // being joined): a loss while joining is the next step's.
         await reconstructor.stdout.waitFor("Reading topic");
         await brokerOutage(10);
         const after = await upload("after.bin");
@@ -113,6 +113,47 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
         strictEqual(
           await sha512File(`${ROOT}${rebuilt}/after.bin`),
           await sha512File(`${ROOT}${dir}/after.bin`),
+        );
+      },
+    );
+
+    await t.step(
+      "a reconstructor that loses Kafka while still joining its groups warns once, joins when Kafka is back and rebuilds the file sent after",
+      async () => {
+        const topic = uniqueTopic("join_outage");
+        await writeRandomFile(`${ROOT}${dir}/joining.bin`, 60_000);
+        const rebuilt = `${dir}/join_outage`;
+        // A named group: two groups to join (the source and the repartition
+        // topic). A run killed with SIGKILL leaves its consumers listed, so
+        // the next run's join waits for Kafka to drop them (its session
+        // timeout): a join that lasts long enough to lose the broker in.
+        const group = ["--consumer_group_ID", `joining-${crypto.randomUUID()}`];
+        const killed = Reconstructor.start(config, topic, rebuilt, group);
+        await killed.stdout.waitFor("Reading topic");
+        await killed.kill();
+        const joining = Reconstructor.start(config, topic, rebuilt, group);
+        await joining.stdout.waitFor("Waiting to join group");
+        await brokerOutage(5);
+        const upload = await runTask("upload_data_file", [
+          "--config",
+          config,
+          "--topic_name",
+          topic,
+          `${dir}/joining.bin`,
+        ]);
+        strictEqual(upload.code, 0, upload.stderr);
+        await joining.waitForFiles([[`${rebuilt}/joining.bin`, 60_000]]);
+        const run = await joining.quit();
+        strictEqual(run.code, 0, run.stdout + run.stderr);
+        strictEqual(
+          (run.stdout.match(/WARNING: lost Kafka/g) ?? []).length,
+          1,
+          run.stdout,
+        );
+        match(run.stdout, /Reading topic/);
+        strictEqual(
+          await sha512File(`${ROOT}${rebuilt}/joining.bin`),
+          await sha512File(`${ROOT}${dir}/joining.bin`),
         );
       },
     );

@@ -136,10 +136,26 @@ export async function withReachableBroker<T>(
   try {
     return await action();
   } catch (error) {
-    const why = explainConnectionError(error, settings);
-    if (why) throw new UserError(why);
-    throw error;
+    throw brokerError(error, settings);
   }
+}
+
+/**
+ * What to throw for `error`: a one-line {@linkcode UserError} where it is a
+ * connection or login failure (see connection_errors.ts), else `error`.
+ *
+ * @example
+ * ```ts
+ * import { brokerError } from "./client.ts";
+ * import type { KafkaSettings } from "./config.ts";
+ * declare const settings: KafkaSettings;
+ *
+ * brokerError(new Error("boom"), settings); // the same Error
+ * ```
+ */
+export function brokerError(error: unknown, settings: KafkaSettings): unknown {
+  const why = explainConnectionError(error, settings);
+  return why ? new UserError(why) : error;
 }
 
 /** A topic to create: its name, partitions, replicas and topic configs. */

@@ -35,7 +35,9 @@
  * @module
  */
 import { Admin } from "@platformatic/kafka";
-import { KafkaClient, withReachableBroker } from "./client.ts";
+import { brokerError, KafkaClient } from "./client.ts";
+import { isConnectionLoss } from "./consumer_crashes.ts";
+import { sleep } from "../common/shutdown.ts";
 import type { KafkaSettings } from "./config.ts";
 import type { MessageHandlers } from "./consumer_loop.ts";
 import { Member, type MemberOptions } from "./consumer_member.ts";
@@ -67,6 +69,16 @@ export interface ConsumerGroupOptions extends MessageHandlers {
   outage?: (error: Error) => void;
   /** Called each time a consumer has joined the group (also after an outage). */
   joined?: () => void;
+  /**
+   * Given (with `outage`) when Kafka has already answered this run, for
+   * instance with the topic's partitions: a broker lost while the group is
+   * still joining is then an outage as well (`outage` is told, and the join
+   * is tried again with growing waits until Kafka is back or this signal
+   * aborts), not a start that failed. Without it such a join throws at once:
+   * a broker that never answered is most often a wrong address or a broker
+   * not started, which the user should hear of in one line.
+   */
+  joinThroughOutagesUntil?: AbortSignal;
 }
 
 /** What {@linkcode ConsumerGroup.status} reports. */
@@ -93,6 +105,10 @@ export const REBALANCE_TIMEOUT_MS = 20_000;
 const REJOIN_DELAY_MS = 50;
 /** Between tries of any other request: the library's own default. */
 const RETRY_DELAY_MS = 1000;
+/** The first wait before a join lost to an outage is tried again; it doubles. */
+const JOIN_RETRY_FIRST_MS = 1000;
+/** The longest wait between two tries of a join lost to an outage. */
+const JOIN_RETRY_MAX_MS = 8000;
 /** A member silent this long is dropped. */
 const SESSION_TIMEOUT_MS = 10_000;
 
@@ -176,7 +192,7 @@ export async function groupMemberCount(
 
 /** A running group of consumers. */
 export class ConsumerGroup {
-  readonly #members: Member[] = [];
+  #members: Member[] = [];
   readonly #options: ConsumerGroupOptions;
   readonly #kafka: KafkaClient;
   #adminClient?: Admin;
@@ -187,29 +203,50 @@ export class ConsumerGroup {
     this.#options = options;
   }
 
-  /** Connects, subscribes and starts every consumer. */
+  /**
+   * Connects, subscribes and starts every consumer; with
+   * {@linkcode ConsumerGroupOptions.joinThroughOutagesUntil}, rides out a
+   * broker lost meanwhile.
+   */
   static async start(
     kafka: KafkaClient,
     settings: KafkaSettings,
     options: ConsumerGroupOptions,
   ): Promise<ConsumerGroup> {
     const group = new ConsumerGroup(kafka, options);
-    const memberOptions = consumerOptions(kafka, settings, options.groupId);
-    const count = Math.max(1, options.consumers);
-    for (let i = 0; i < count; i++) {
-      group.#members.push(
-        new Member(group, memberOptions, settings.consumer.fromBeginning),
-      );
+    const until = options.joinThroughOutagesUntil;
+    for (let wait = JOIN_RETRY_FIRST_MS;; wait *= 2) {
+      try {
+        await group.#join(settings);
+        return group;
+      } catch (error) {
+        await group.stop();
+        if (!options.outage || !until || !isConnectionLoss(error)) {
+          throw brokerError(error, settings);
+        }
+        options.outage(error as Error);
+        await sleep(Math.min(wait, JOIN_RETRY_MAX_MS), until);
+        if (until.aborted) throw brokerError(error, settings);
+        group.#stopped = false;
+      }
     }
-    // Joining one by one would rebalance the group once per consumer.
-    await withReachableBroker(
+  }
+
+  /** Makes the members and starts them all at once. */
+  async #join(settings: KafkaSettings): Promise<void> {
+    const options = this.#options;
+    const memberOptions = consumerOptions(
+      this.#kafka,
       settings,
-      () => Promise.all(group.#members.map((member) => member.start())),
-    ).catch(async (error) => {
-      await group.stop();
-      throw error;
-    });
-    return group;
+      options.groupId,
+    );
+    // Fresh members each try: a stopped member does not start again.
+    this.#members = Array.from(
+      { length: Math.max(1, options.consumers) },
+      () => new Member(this, memberOptions, settings.consumer.fromBeginning),
+    );
+    // Joining one by one would rebalance the group once per consumer.
+    await Promise.all(this.#members.map((member) => member.start()));
   }
 
   /** The options the group was started with (for its members). */

@@ -77,6 +77,8 @@ export interface RouteGroupOptions {
   outage?: (error: Error) => void;
   /** Called when a consumer joined (also after an outage). */
   joined?: () => void;
+  /** As in the source group (see `ConsumerGroupOptions`). */
+  joinThroughOutagesUntil?: AbortSignal;
   /** `--expire_seconds`. */
   expireSeconds: number;
   /** Where expiry warnings go. */
@@ -141,6 +143,7 @@ export class ByFileRoute {
       fatal: options.fatal,
       outage: options.outage,
       joined: options.joined,
+      joinThroughOutagesUntil: options.joinThroughOutagesUntil,
     });
     this.#stopExpiry = startExpiry(
       member,

@@ -130,6 +130,13 @@ export class RebuildGroup {
       shutdown,
       "while joining",
     );
+    // Kafka has answered this run (the topic's partitions are known), so a
+    // broker lost from here on, even while joining, is an outage to ride
+    // out. One warning for both groups.
+    const outages = {
+      ...outageReporter(log),
+      joinThroughOutagesUntil: shutdown.signal,
+    };
     const starting = Promise.all([
       ConsumerGroup.start(kafka, settings, {
         topic: options.topic,
@@ -144,14 +151,14 @@ export class RebuildGroup {
         assigned: async (owned, committed) =>
           options.lost((await member.assigned(owned, committed)).lost),
         fatal: options.fatal,
-        ...outageReporter(log),
+        ...outages,
       }),
       route.start(kafka, settings, {
         consumers: options.consumers,
         handle: (byFile, value, where) => options.handle(byFile, value, where),
         lost: options.lost,
         fatal: options.fatal,
-        ...outageReporter(log),
+        ...outages,
         expireSeconds: options.expireSeconds,
         warn: (line) => log.warn(line),
       }),
