@@ -227,6 +227,7 @@ export class ConsumerGroup {
         options.outage(error as Error);
         await sleep(Math.min(wait, JOIN_RETRY_MAX_MS), until);
         if (until.aborted) throw brokerError(error, settings);
+        // stop() above marked the group stopped; the next try starts afresh.
         group.#stopped = false;
       }
     }
