@@ -17,7 +17,7 @@
  * @module
  */
 import { UserError } from "../common/cli.ts";
-import { taskArgs } from "../common/deno_tasks.ts";
+import { taskArgs, taskEnv } from "../common/deno_tasks.ts";
 
 /** Where GNU time lives on Debian and most Linux systems. */
 const GNU_TIME = "/usr/bin/time";
@@ -52,6 +52,8 @@ export interface MeasureOptions {
   reportDir?: string;
   /** Keep the program's standard output (else it is discarded). */
   captureStdout?: boolean;
+  /** Environment variables added to the program's (a task's `NAME=value` words). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -85,6 +87,7 @@ export async function spawnMeasured(
     stdin: "piped",
     stdout: options.captureStdout ? "piped" : "null",
     stderr: "piped",
+    env: options.env,
   }).spawn();
   const finished = (async () => {
     const output = await child.output();
@@ -158,7 +161,9 @@ export function spawnMeasuredTask(
   task: string,
   args: string[],
 ): Promise<MeasuredProcess> {
-  return spawnMeasured(Deno.execPath(), [...taskArgs(task), ...args]);
+  return spawnMeasured(Deno.execPath(), [...taskArgs(task), ...args], {
+    env: taskEnv(task),
+  });
 }
 
 /**

@@ -18,7 +18,8 @@
 
 /**
  * The arguments after `deno` in the task's command line (the tasks use no
- * quotes, so splitting on spaces is exact).
+ * quotes, so splitting on spaces is exact), without the environment
+ * variables set before it ({@linkcode taskEnv}).
  *
  * @example
  * ```ts
@@ -26,10 +27,41 @@
  * ```
  */
 export function taskArgs(name: string, denoJson = "deno.json"): string[] {
+  return taskLine(name, denoJson).args;
+}
+
+/**
+ * The environment variables the task's line sets before `deno` (`NAME=value`
+ * words, as `deno task` understands them), for a run without `deno task`.
+ *
+ * @example
+ * ```ts
+ * taskEnv("reconstruct_data_files"); // { MALLOC_ARENA_MAX: "1" }
+ * ```
+ */
+export function taskEnv(
+  name: string,
+  denoJson = "deno.json",
+): Record<string, string> {
+  return taskLine(name, denoJson).env;
+}
+
+/** A task's line split into its leading `NAME=value` words and what follows `deno`. */
+function taskLine(
+  name: string,
+  denoJson: string,
+): { env: Record<string, string>; args: string[] } {
   const config = JSON.parse(Deno.readTextFileSync(denoJson));
   const line: unknown = config.tasks?.[name];
-  if (typeof line !== "string" || !line.startsWith("deno ")) {
+  const words = typeof line === "string" ? line.trim().split(/\s+/) : [];
+  const env: Record<string, string> = {};
+  while (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0] ?? "")) {
+    const word = words.shift()!;
+    const equals = word.indexOf("=");
+    env[word.slice(0, equals)] = word.slice(equals + 1);
+  }
+  if (words[0] !== "deno") {
     throw new Error(`deno.json has no task "${name}" that runs deno`);
   }
-  return line.split(/\s+/).slice(1);
+  return { env, args: words.slice(1) };
 }

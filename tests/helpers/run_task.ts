@@ -5,7 +5,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { taskArgs } from "../../lib/common/deno_tasks.ts";
+import { taskArgs, taskEnv } from "../../lib/common/deno_tasks.ts";
 
 /** The project root (where deno.json is). */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -79,7 +79,7 @@ export async function runWithoutOverride(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...taskEnv(task, `${ROOT}deno.json`) },
   }).output();
   return {
     code: output.code,
@@ -115,7 +115,11 @@ export function spawnTask(
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    env: {
+      NO_COLOR: "1",
+      ...(options.direct ? taskEnv(name, `${ROOT}deno.json`) : {}),
+      ...options.env,
+    },
   }).spawn();
 }
 
