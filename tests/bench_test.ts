@@ -139,10 +139,23 @@ Deno.test("bench --peers --client runs the project, the client alone, Kafka's Ja
     const result = await runTask("bench", [
       ...["--peers", "--client", "--config", config, "--out_dir", dir],
       ...["--sizes_mb", "1", "--chunk_sizes", "16384,524288", "--rounds", "2"],
-      ...["--small_files", "0", "--idle_seconds", "0"],
+      ...["--small_files", "0", "--idle_seconds", "0", "--warmup_mb", "2"],
     ]);
     deepStrictEqual(result.code, 0, result.stderr);
     match(result.stdout, /project\/Java/);
+    // One untimed upload and rebuild per chunk size, before the rounds, not
+    // among the runs counted below.
+    deepStrictEqual(
+      result.stdout.match(
+        /warm-up \(not counted\): 2 MiB up at [\d.]+ MB\/s, back at [\d.]+ MB\/s/g,
+      )?.length,
+      2,
+      result.stdout,
+    );
+    ok(
+      result.stdout.indexOf("warm-up") < result.stdout.indexOf("round 1:"),
+      "the warm-up comes first",
+    );
     match(
       result.stdout,
       /rebuild 512 KiB over the client alone: peak RSS \d+ vs \d+ MB/,
@@ -319,8 +332,10 @@ Deno.test("bench reports peak RSS across two sizes, small files each way (all ba
       ...["--config", config, "--out_dir", dir, "--rounds", "1"],
       ...["--sizes_mb", "1,2", "--chunk_sizes", "16384"],
       ...["--small_files", "30", "--small_kb", "3", "--idle_seconds", "1"],
+      ...["--warmup_mb", "0"],
     ]);
     deepStrictEqual(result.code, 0, result.stderr);
+    ok(!result.stdout.includes("warm-up"), "--warmup_mb 0: none");
     match(
       result.stdout,
       /peak RSS, 1 MiB -> 2 MiB: upload 16 KiB \d+ -> \d+ MB/,

@@ -27,6 +27,11 @@ const SMALL_FILES = 10_000;
 /** Small files fit in one chunk of the tools' default 16 KiB. */
 const SMALL_KB = 10;
 const IDLE_SECONDS = 30;
+/**
+ * Sent and read untimed first: the first runs on a freshly started broker
+ * were up to twice as slow as the next ones, whichever tool ran them.
+ */
+const WARMUP_MB = 64;
 
 /** bench's flags, as read. */
 export interface BenchFlags {
@@ -54,6 +59,8 @@ export interface BenchFlags {
   small_kb: number;
   /** `--idle_seconds`: how long the watcher is left idle (0: not measured). */
   idle_seconds: number;
+  /** `--warmup_mb`: MiB sent and read untimed before the measured runs (0: none). */
+  warmup_mb: number;
 }
 
 /** bench's command line with its lists read. */
@@ -140,6 +147,11 @@ export function readBenchFlags(args: string[]): BenchCommandLine {
         IDLE_SECONDS,
         "seconds the folder watcher is left idle (0: not measured)",
         { min: 0 },
+      ),
+      warmup_mb: numberFlag(
+        WARMUP_MB,
+        "MiB uploaded and rebuilt untimed at each chunk size before the measured runs (0: none)",
+        { integer: true, min: 0 },
       ),
     },
   });
