@@ -133,8 +133,9 @@ export function countChunks(size: number, chunkSize: number): number {
  * {@linkcode READ_BYTES} split into chunks in memory. It resolves once the
  * whole file's hash is known; a big file's chunks may still be being hashed
  * on a second core then ({@linkcode ChunkPlan.chunkHashes} waits for them),
- * since sending its first chunks need not wait for its last ones. A file that is gone, or whose size or modification time changes
- * meanwhile, throws {@linkcode FileChangedError}.
+ * since sending its first chunks need not wait for its last ones. A file
+ * that is gone, or whose size or modification time changes meanwhile, throws
+ * {@linkcode FileChangedError}.
  *
  * @example
  * ```ts
@@ -160,10 +161,11 @@ export async function planChunks(
   // A big file's chunks are hashed on a worker, a small file's here (also
   // when this program may not read the worker's module). The whole file is
   // hashed here in both cases: see WorkerChunkHashes for why not on a second
-  // worker. (Hashing big chunks with WebCrypto as the second pass reads them,
-  // with no worker, saved 2-13 MB but made a 512 MiB upload at 512 KiB 5-23%
-  // slower in 5 pairs: the hashing moved from the first pass, where the
-  // second core is free, into the send, where the broker needs it.)
+  // worker. Big chunks hashed by WebCrypto without a worker saved 9 MB but
+  // cost time, measured at 512 KiB (issue 22): as the second pass reads them,
+  // a 512 MiB upload 5-23% slower (the hashing moved into the send, where the
+  // broker needs the second core); beside the whole file's hash here, this
+  // pass 0.3 s longer per 512 MiB (each digest copies its chunk here first).
   const onWorker = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
   const store = onWorker ? openHashStore(totalChunks) : undefined;
   const worker = store ? new WorkerChunkHashes(chunks, store) : undefined;
