@@ -42,6 +42,20 @@ async function brokerOutage(
 }
 
 /**
+ * Kills the test broker with SIGKILL (a crash: connections just close, no
+ * request is answered on the way down), waits `seconds`, starts it again.
+ */
+async function brokerCrash(seconds: number): Promise<void> {
+  const pid = Number(
+    await Deno.readTextFile(`${ROOT}.kafka/${PORT}/broker.pid`),
+  );
+  Deno.kill(pid, "SIGKILL");
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const started = await runTask("kafka", ["start", "--port", PORT]);
+  strictEqual(started.code, 0, started.stderr);
+}
+
+/**
  * Quits a reconstructor that lived through a broker outage: it must exit 0
  * having warned exactly once that Kafka was lost. Returns its stdout.
  */
@@ -141,7 +155,11 @@ Deno.test("the transfer tools ride out faults and refuse bad input in one line",
         await killed.kill();
         const joining = Reconstructor.start(config, topic, rebuilt, group);
         await joining.stdout.waitFor("Waiting to join group");
-        await brokerOutage(5);
+        // A crash, not a stop: a broker shutting down answers the pending
+        // join itself (its coordinator moves away), which the client waits
+        // out on its own (CI, 2026-12-04); after a crash only closed
+        // connections are left, the case that stopped the run with exit 1.
+        await brokerCrash(5);
         const upload = await runTask("upload_data_file", [
           "--config",
           config,
