@@ -63,113 +63,25 @@
  */
 import { runMain, UsageError } from "../lib/common/cli.ts";
 import { readBenchFlags } from "../lib/bench/bench_flags.ts";
-import { writeRandomFile } from "../lib/bench/random_file.ts";
-import { type BenchRun, type Tool } from "../lib/bench/bench_results.ts";
-import { progressLine, writeReport } from "../lib/bench/bench_report.ts";
+import type { BenchRun } from "../lib/bench/bench_results.ts";
+import { writeReport } from "../lib/bench/bench_report.ts";
 import * as peers from "../lib/bench/peer_tools.ts";
+import type { RunPlan } from "../lib/bench/tool_runs.ts";
 import {
-  consumeWith,
-  dropBenchTopics,
-  makeBenchTopic,
-  produceWith,
-  type RunPlan,
-  sha512Hex,
-} from "../lib/bench/tool_runs.ts";
-import { groupBench, type GroupBenchOptions } from "../lib/bench/group_runs.ts";
+  benchChunkSize,
+  benchFile,
+  warmUp,
+} from "../lib/bench/bench_rounds.ts";
+import { groupBench } from "../lib/bench/group_runs.ts";
 import { benchSmallFiles } from "../lib/bench/small_files.ts";
 import { idleLine, measureWatcherIdle } from "../lib/bench/watcher_idle.ts";
 import { DEFAULT_THREADS } from "../lib/kafka/kafka_flags.ts";
-import {
-  connectAdmin,
-  createKafka,
-  type KafkaAdmin,
-} from "../lib/kafka/client.ts";
+import { connectAdmin, createKafka } from "../lib/kafka/client.ts";
 import { loadKafkaConfig } from "../lib/kafka/config.ts";
 import { findNodeConfig } from "../lib/transfer/transfer_crypto.ts";
 
-const MIB = 1024 * 1024;
 /** Old files in the idle watcher's folder (a lab folder is full of them). */
 const IDLE_OLD_FILES = 1000;
-
-/**
- * Every round: each tool produces to a fresh topic of its own, then each
- * reads its topic back. Topics are made alike (the partitions the project's
- * tools give a topic they create) and deleted after the round.
- */
-async function benchChunkSize(
-  admin: KafkaAdmin,
-  plan: RunPlan,
-  tools: Tool[],
-  rounds: number,
-): Promise<BenchRun[]> {
-  const runs: BenchRun[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    const order = round % 2 === 1 ? tools : [...tools].reverse();
-    const stamp = Date.now();
-    const topics = new Map(order.map((tool) => {
-      const name = `bench_${tool}_${plan.chunkSize}_${plan.sizeMb}_${round}`;
-      return [tool, `${name}_${stamp}`];
-    }));
-    for (const topic of topics.values()) {
-      await makeBenchTopic(admin, topic, DEFAULT_THREADS);
-    }
-    for (const step of [produceWith, consumeWith]) {
-      for (const tool of order) {
-        const run = await step(plan, tool, topics.get(tool)!, round);
-        console.log(progressLine(run));
-        runs.push(run);
-      }
-    }
-    // The benchmark topics hold hundreds of MB each; give the space back.
-    await dropBenchTopics(admin, [...topics.values()]);
-  }
-  return runs;
-}
-
-/**
- * One untimed upload and rebuild of `plan`'s file (a small one) on a topic
- * of its own, before the measured rounds at this chunk size. On a broker
- * just started, the first runs were up to twice as slow as the next for
- * every tool (87.5 then 153.8 MB/s for the upload, 91.2 then 148.8 for
- * ProducerPerformance, 2026-12-04): the broker's JIT and its first log
- * segments. The order of the tools flips each round, but over two rounds
- * one tool still paid for that start alone.
- */
-async function warmUp(admin: KafkaAdmin, plan: RunPlan): Promise<void> {
-  const topic = `bench_warmup_${plan.chunkSize}_${Date.now()}`;
-  await makeBenchTopic(admin, topic, DEFAULT_THREADS);
-  try {
-    const sent = await produceWith(plan, "project", topic, 0);
-    const read = await consumeWith(plan, "project", topic, 0);
-    console.log(
-      `  warm-up (not counted): ${plan.sizeMb} MiB up at ${sent.mbPerSecond} MB/s, back at ${read.mbPerSecond} MB/s`,
-    );
-  } finally {
-    await dropBenchTopics(admin, [topic]);
-  }
-}
-
-/** `--members`: rebuild throughput of consumer groups of several sizes. */
-async function benchMembers(
-  flags: { config: string; out_dir: string; rounds: number },
-  what: Pick<
-    GroupBenchOptions,
-    "bootstrap" | "members" | "totalMb" | "chunkSize"
-  >,
-): Promise<void> {
-  await Deno.mkdir(flags.out_dir, { recursive: true });
-  console.log(
-    `${what.totalMb} MiB in 12 files, chunks of ${what.chunkSize} B, rebuilt by groups of ${
-      what.members.join(", ")
-    } (${navigator.hardwareConcurrency} cores):`,
-  );
-  await groupBench({
-    ...what,
-    config: flags.config,
-    rounds: flags.rounds,
-    workDir: flags.out_dir,
-  }, console.log);
-}
 
 if (import.meta.main) {
   await runMain("bench", async () => {
@@ -193,12 +105,15 @@ if (import.meta.main) {
       ? settings.client.brokers.join(",")
       : "";
     if (members) {
-      await benchMembers(flags, {
+      await groupBench({
+        config: flags.config,
         bootstrap,
         members,
         totalMb: sizes[0],
         chunkSize: chunkSizes[0],
-      });
+        rounds: flags.rounds,
+        workDir: flags.out_dir,
+      }, console.log);
       return 0;
     }
     const { tools, java, kcat } = await peers.benchTools(
@@ -212,44 +127,29 @@ if (import.meta.main) {
     const admin = await connectAdmin(createKafka(settings), settings);
     const dir = flags.out_dir;
     await Deno.mkdir(dir, { recursive: true });
+    // What every run shares; each size and chunk size adds its file.
+    const common = {
+      config: flags.config,
+      encryptedConfig: flags.encrypted_config,
+      bootstrap,
+      java,
+      kcat,
+      producer: settings.producer,
+      workDir: dir,
+    };
     const runs: BenchRun[] = [];
     try {
       if (flags.warmup_mb > 0) {
-        const source = `${dir}/data_${flags.warmup_mb}MiB.bin`;
-        await writeRandomFile(source, flags.warmup_mb * MIB, { reuse: true });
-        const sourceSha512 = await sha512Hex(source);
+        const file = await benchFile(dir, flags.warmup_mb);
         for (const chunkSize of chunkSizes) {
-          await warmUp(admin, {
-            config: flags.config,
-            bootstrap,
-            source,
-            sourceSha512,
-            sizeMb: flags.warmup_mb,
-            chunkSize,
-            producer: settings.producer,
-            workDir: dir,
-          });
+          await warmUp(admin, { ...common, ...file, chunkSize });
         }
       }
       for (const sizeMb of sizes) {
-        const source = `${dir}/data_${sizeMb}MiB.bin`;
-        await writeRandomFile(source, sizeMb * MIB, { reuse: true });
-        const sourceSha512 = await sha512Hex(source);
+        const file = await benchFile(dir, sizeMb);
         for (const chunkSize of chunkSizes) {
           console.log(`${sizeMb} MiB in records of ${chunkSize} B:`);
-          const plan: RunPlan = {
-            config: flags.config,
-            encryptedConfig: flags.encrypted_config,
-            bootstrap,
-            java,
-            kcat,
-            source,
-            sourceSha512,
-            sizeMb,
-            chunkSize,
-            producer: settings.producer,
-            workDir: dir,
-          };
+          const plan: RunPlan = { ...common, ...file, chunkSize };
           runs.push(...await benchChunkSize(admin, plan, tools, flags.rounds));
         }
       }

@@ -239,8 +239,8 @@ const GROUP_FILES = 12;
 /**
  * Uploads `totalMb` in {@linkcode GROUP_FILES} random files to a fresh topic
  * with two partitions per member of the largest group, then rebuilds it with
- * each group size, `rounds` times (order flipped every round). Prints one
- * line per run; the topic is deleted at the end.
+ * each group size, `rounds` times (order flipped every round). Prints what
+ * it measures, then one line per run; the topic is deleted at the end.
  *
  * @example
  * ```ts
@@ -255,6 +255,12 @@ export async function groupBench(
   print: (line: string) => void,
 ): Promise<GroupRun[]> {
   const settings = await loadKafkaConfig(options.config);
+  await Deno.mkdir(options.workDir, { recursive: true });
+  print(
+    `${options.totalMb} MiB in ${GROUP_FILES} files, chunks of ${options.chunkSize} B, rebuilt by groups of ${
+      options.members.join(", ")
+    } (${navigator.hardwareConcurrency} cores):`,
+  );
   const kafka = createKafka(settings);
   const admin = await connectAdmin(kafka, settings);
   try {
