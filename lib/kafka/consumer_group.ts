@@ -40,7 +40,12 @@ import { isConnectionLoss } from "./consumer_crashes.ts";
 import { sleep } from "../common/shutdown.ts";
 import type { KafkaSettings } from "./config.ts";
 import type { MessageHandlers } from "./consumer_loop.ts";
-import { Member, type MemberOptions } from "./consumer_member.ts";
+import {
+  Member,
+  type MemberOptions,
+  RESTART_FIRST_WAIT_MS,
+  RESTART_MAX_WAIT_MS,
+} from "./consumer_member.ts";
 
 /** What the group consumes and what it does with each message. */
 export interface ConsumerGroupOptions extends MessageHandlers {
@@ -73,10 +78,11 @@ export interface ConsumerGroupOptions extends MessageHandlers {
    * Given (with `outage`) when Kafka has already answered this run, for
    * instance with the topic's partitions: a broker lost while the group is
    * still joining is then an outage as well (`outage` is told, and the join
-   * is tried again with growing waits until Kafka is back or this signal
-   * aborts), not a start that failed. Without it such a join throws at once:
-   * a broker that never answered is most often a wrong address or a broker
-   * not started, which the user should hear of in one line.
+   * is tried again with a running member's growing waits until Kafka is back
+   * or this signal aborts), not a start that failed. Without it such a join
+   * throws at once: a broker that never answered is most often a wrong
+   * address or a broker not started, which the user should hear of in one
+   * line.
    */
   joinThroughOutagesUntil?: AbortSignal;
 }
@@ -105,10 +111,6 @@ export const REBALANCE_TIMEOUT_MS = 20_000;
 const REJOIN_DELAY_MS = 50;
 /** Between tries of any other request: the library's own default. */
 const RETRY_DELAY_MS = 1000;
-/** The first wait before a join lost to an outage is tried again; it doubles. */
-const JOIN_RETRY_FIRST_MS = 1000;
-/** The longest wait between two tries of a join lost to an outage. */
-const JOIN_RETRY_MAX_MS = 8000;
 /** A member silent this long is dropped. */
 const SESSION_TIMEOUT_MS = 10_000;
 
@@ -215,7 +217,11 @@ export class ConsumerGroup {
   ): Promise<ConsumerGroup> {
     const group = new ConsumerGroup(kafka, options);
     const until = options.joinThroughOutagesUntil;
-    for (let wait = JOIN_RETRY_FIRST_MS;; wait *= 2) {
+    // The same growing waits as a running member that lost Kafka.
+    for (
+      let wait = RESTART_FIRST_WAIT_MS;;
+      wait = Math.min(wait * 2, RESTART_MAX_WAIT_MS)
+    ) {
       try {
         await group.#join(settings);
         return group;
@@ -225,7 +231,7 @@ export class ConsumerGroup {
           throw brokerError(error, settings);
         }
         options.outage(error as Error);
-        await sleep(Math.min(wait, JOIN_RETRY_MAX_MS), until);
+        await sleep(wait, until);
         if (until.aborted) throw brokerError(error, settings);
         // stop() above marked the group stopped; the next try starts afresh.
         group.#stopped = false;

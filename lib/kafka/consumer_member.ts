@@ -80,9 +80,13 @@ const PAUSE_FETCH_BYTES_MAX = 8 * 1024 * 1024;
  */
 const SMALL_RECORD_FETCH_BYTES = 1024 * 1024;
 
-/** Waits before a lost consumer is replaced: 1 s, doubling up to 30 s. */
-const RESTART_FIRST_WAIT_MS = 1000;
-const RESTART_MAX_WAIT_MS = 30_000;
+/**
+ * Waits before a lost consumer is replaced (and before a join lost to an
+ * outage is tried again, consumer_group.ts): 1 s, doubling up to 30 s.
+ */
+export const RESTART_FIRST_WAIT_MS = 1000;
+/** The longest of those waits. */
+export const RESTART_MAX_WAIT_MS = 30_000;
 /** How long a start asks again while a new topic has no leaders yet. */
 const START_PATIENCE_MS = 15_000;
 /** How long `stop` waits for a consumer to leave the group. */

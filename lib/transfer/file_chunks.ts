@@ -161,7 +161,7 @@ export async function planChunks(
   // A big file's chunks are hashed on a worker, a small file's here (also
   // when this program may not read the worker's module). The whole file is
   // hashed here in both cases: see WorkerChunkHashes for why not on a second
-  // worker. Big chunks hashed by WebCrypto without a worker saved 9 MB but
+  // worker. Big chunks hashed by WebCrypto without a worker saved 2-13 MB but
   // cost time, measured at 512 KiB (issue 22): as the second pass reads them,
   // a 512 MiB upload 5-23% slower (the hashing moved into the send, where the
   // broker needs the second core); beside the whole file's hash here, this
