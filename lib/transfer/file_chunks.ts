@@ -5,7 +5,8 @@
  * Uploading hashes each byte twice (once for the whole file, once for its
  * chunk), as the message format demands, and every message carries the
  * whole file's hash, so that one must be known before the first chunk goes.
- * {@linkcode planChunks} reads the file to hash it whole on this thread; a
+ * {@linkcode planChunks} reads the file to hash it whole on this thread (a
+ * big file: by the `openssl` program where it runs, openssl_sha512.ts); a
  * big file's chunks are hashed at the same time on a worker
  * (file_hash_worker.ts) that reads the file on its own and goes on while the
  * first chunks are sent; where the program may write to
@@ -38,6 +39,7 @@ import { UserError } from "../common/cli.ts";
 import { mtimeSeconds } from "./file_times.ts";
 import { readFull, readFullSync } from "../common/read_full.ts";
 import { writeAllSync } from "../common/write_all.ts";
+import { opensslSha512 } from "../common/openssl_sha512.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -160,7 +162,7 @@ export async function planChunks(
   };
   // A big file's chunks are hashed on a worker, a small file's here (also
   // when this program may not read the worker's module). The whole file is
-  // hashed here in both cases: see WorkerChunkHashes for why not on a second
+  // hashed here otherwise: see WorkerChunkHashes for why not on a second
   // worker. Big chunks hashed by WebCrypto without a worker saved 2-13 MB but
   // cost time, measured at 512 KiB (issue 22): as the second pass reads them,
   // a 512 MiB upload 5-23% slower (the hashing moved into the send, where the
@@ -175,10 +177,15 @@ export async function planChunks(
     worker?.stop();
     store?.close();
   };
-  const whole = await hashHere(file, chunks, held?.all).catch((error) => {
-    close();
-    throw error;
-  });
+  // A big file is hashed whole by OpenSSL where it runs (a process, so a
+  // core, of its own, 1.4 times node:crypto's speed), else on this thread.
+  const hashed = onWorker ? await opensslSha512(path) : undefined;
+  const whole = hashed
+    ? { hash: hashed, bytes: info.size }
+    : await hashHere(file, chunks, held?.all).catch((error) => {
+      close();
+      throw error;
+    });
   if (
     whole.bytes !== info.size ||
     !sameVersion(await file.stat(), info.size, mtimeMs)
@@ -429,9 +436,10 @@ function readFailed(path: string, answer: { error: string; gone: boolean }) {
 
 /**
  * Each chunk's SHA-512 of a big file, from a worker that reads the file on
- * its own while this thread hashes it whole: the first pass waits only for
- * the whole file's hash, the worker goes on while the first chunks are sent
- * (hashing runs at 600-700 MB/s, sending at 150-250). Its hashes go to a
+ * its own while it is hashed whole (by openssl, or on this thread): the
+ * first pass waits only for the whole file's hash, the worker goes on while
+ * the first chunks are sent (hashing runs at 600-700 MB/s, sending at
+ * 150-250). Its hashes go to a
  * {@linkcode HashStore} as they come. A second worker hashed the whole file
  * until 2026-12-03: this thread only waited for the two, but every worker
  * keeps 12-15 MB of memory to the end of the program (V8's isolate and its
