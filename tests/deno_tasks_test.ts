@@ -2,9 +2,10 @@
  * lib/common/deno_tasks.ts reads a task's line the way `deno task` runs it:
  * the `NAME=value` words before `deno` are the environment, the rest the
  * arguments; and the transfer tools' tasks keep glibc's malloc to one arena
- * (4-8 MB less memory, README "Benchmark").
+ * (4-8 MB less memory) and do without Deno's code cache (4-7 MB less),
+ * README "Benchmark".
  */
-import { deepStrictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import { taskArgs, taskEnv } from "../lib/common/deno_tasks.ts";
 import { ROOT } from "./helpers/run_task.ts";
 
@@ -37,7 +38,7 @@ Deno.test("a task line's leading NAME=value words are its environment", async ()
   }
 });
 
-Deno.test("the transfer tools run with one malloc arena", () => {
+Deno.test("the transfer tools run with one malloc arena and without Deno's code cache", () => {
   for (
     const task of [
       "upload_data_file",
@@ -51,6 +52,10 @@ Deno.test("the transfer tools run with one malloc arena", () => {
       taskEnv(task, `${ROOT}deno.json`),
       { MALLOC_ARENA_MAX: "1" },
       task,
+    );
+    ok(
+      taskArgs(task, `${ROOT}deno.json`).includes("--no-code-cache"),
+      `${task} loads the code cache`,
     );
   }
 });

@@ -5,7 +5,7 @@
  * for 1 MiB blocks, `openssl speed -evp sha512` against `createHash`). An
  * upload must know a file's hash before its first chunk goes, so a big
  * file's first pass waits for it (issue 22: see the README's Benchmark
- * section, "The whole file's hash by OpenSSL").
+ * section, "The whole file's hash by OpenSSL, and no code cache").
  *
  * When `openssl` cannot run (not installed, as on most Windows machines, or
  * not allowed: the task grants `--allow-run=openssl`), the answer is
