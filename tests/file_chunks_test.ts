@@ -1,8 +1,9 @@
 /**
  * The upload's first pass (file_chunks.ts `planChunks`) gives each chunk the
  * SHA-512 of its bytes and the file the SHA-512 of all of them, for an empty
- * file, a small one (hashed here) and one of 16 MiB or more (its blocks
- * read by the hash workers on their own), and that the second pass sends no
+ * file, a small one (hashed here) and one of 16 MiB or more (in small
+ * chunks, hashed by a worker that reads the file on its own; in big ones, as
+ * the second pass reads them), and that the second pass sends no
  * chunk before its hash is in the plan (a big file's chunks are still being
  * hashed when the first pass resolves), that it skips the chunks a resumed
  * upload already sent (a whole block, a block's ends, the short last chunk)
@@ -61,7 +62,7 @@ Deno.test("planChunks hashes every chunk and the whole file", async (t) => {
     await checkPlan(randomBytes(3 * 16384 + 77), 16384);
   });
   await t.step(
-    "a 20 MiB file (hash worker, shared blocks) at 16 KiB and 512 KiB",
+    "a 20 MiB file at 16 KiB (chunks hashed on a worker) and 512 KiB (as read)",
     async () => {
       const bytes = randomBytes(20 * 1024 * 1024 + 4321);
       await checkPlan(bytes, 16384);
@@ -88,7 +89,8 @@ Deno.test("the second pass waits for each chunk's hash before yielding it", asyn
     const late = {
       ...plan,
       chunkHashes: async (first: number, last: number) => {
-        const hashes = plan.chunkHashes(first, last);
+        // A 3 MiB file: its chunks are hashed in the first pass.
+        const hashes = plan.chunkHashes!(first, last);
         await arrived;
         return isIn ? hashes : new Uint8Array(64 * (last - first + 1));
       },

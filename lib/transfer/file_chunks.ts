@@ -61,9 +61,10 @@ export interface ChunkPlan {
    * The SHA-512s of chunks `first` to `last` (1-based, both included), 64
    * bytes each back to back, once they are hashed (at once for a small
    * file); rejects with {@linkcode FileChangedError} if the file changed
-   * meanwhile.
+   * meanwhile. Undefined for a big file in big chunks: the second pass
+   * hashes each chunk as it reads it ({@linkcode readPlannedChunks}).
    */
-  chunkHashes(first: number, last: number): Promise<Uint8Array>;
+  chunkHashes?: (first: number, last: number) => Promise<Uint8Array>;
   /** Closes the scratch file the hashes wait in, if any: the plan is used up. */
   close(): void;
 }
@@ -135,14 +136,15 @@ export function countChunks(size: number, chunkSize: number): number {
  * {@linkcode READ_BYTES} split into chunks in memory. It resolves once the
  * whole file's hash is known; a big file's chunks may still be being hashed
  * on a second core then ({@linkcode ChunkPlan.chunkHashes} waits for them),
- * since sending its first chunks need not wait for its last ones. A file
+ * since sending its first chunks need not wait for its last ones, or, in
+ * big chunks, are hashed only as the second pass reads them. A file
  * that is gone, or whose size or modification time changes meanwhile, throws
  * {@linkcode FileChangedError}.
  *
  * @example
  * ```ts
  * const plan = await planChunks("data/run.bin", 16384);
- * const hashes = await plan.chunkHashes(1, plan.totalChunks); // 64 bytes each
+ * const hashes = await plan.chunkHashes?.(1, plan.totalChunks); // 64 bytes each
  * plan.close();
  * ```
  */
@@ -160,28 +162,26 @@ export async function planChunks(
     chunkSize,
     totalChunks,
   };
-  // A big file's chunks are hashed on a worker, a small file's here (also
-  // when this program may not read the worker's module). The whole file is
-  // hashed here otherwise: see WorkerChunkHashes for why not on a second
-  // worker. Big chunks hashed by WebCrypto without a worker saved 2-13 MB but
-  // cost time, measured at 512 KiB (issue 22): as the second pass reads them,
-  // a 512 MiB upload 5-23% slower (the hashing moved into the send, where the
-  // broker needs the second core); beside the whole file's hash here, this
-  // pass 0.3 s longer per 512 MiB (each digest copies its chunk here first).
-  const onWorker = info.size >= PARALLEL_HASH_BYTES && mayStartWorker();
+  // A big file's small chunks are hashed on a worker during this pass, its
+  // big chunks as the second pass reads them (HASH_WHEN_READ_BYTES says why),
+  // a small file's here (also when this program may not read the worker's
+  // module). A big file is hashed whole by OpenSSL where it runs (a process,
+  // so a core, of its own, 1.4 times node:crypto's speed), else here: see
+  // WorkerChunkHashes for why not on a second worker.
+  const big = info.size >= PARALLEL_HASH_BYTES;
+  const whenRead = big && chunkSize >= HASH_WHEN_READ_BYTES;
+  const onWorker = big && !whenRead && mayStartWorker();
   const store = onWorker ? openHashStore(totalChunks) : undefined;
   const worker = store ? new WorkerChunkHashes(chunks, store) : undefined;
-  const held = store ? undefined : new MemoryHashes(totalChunks);
+  const held = store || whenRead ? undefined : new MemoryHashes(totalChunks);
   /** Stops the worker and lets the hashes go: the plan is failed or used up. */
   const close = () => {
     worker?.stop();
     store?.close();
   };
-  // A big file is hashed whole by OpenSSL where it runs (a process, so a
-  // core, of its own, 1.4 times node:crypto's speed), else on this thread.
-  const hashed = onWorker ? await opensslSha512(path) : undefined;
-  const whole = hashed
-    ? { hash: hashed, bytes: info.size }
+  const byOpenssl = big ? await opensslSha512(path) : undefined;
+  const whole = byOpenssl
+    ? { hash: byOpenssl, bytes: info.size }
     : await hashHere(file, chunks, held?.all).catch((error) => {
       close();
       throw error;
@@ -201,10 +201,12 @@ export async function planChunks(
     chunkSize,
     totalChunks,
     fileHash: whole.hash,
-    chunkHashes: (first, last) =>
-      worker
-        ? worker.read(first - 1, last - 1)
-        : Promise.resolve(held!.read(first - 1, last - 1)),
+    chunkHashes: whenRead
+      ? undefined
+      : (first, last) =>
+        worker
+          ? worker.read(first - 1, last - 1)
+          : Promise.resolve(held!.read(first - 1, last - 1)),
     close,
   };
 }
@@ -408,8 +410,25 @@ async function hashBlockChunks(
   return count;
 }
 
-/** Files at least this big have their chunks hashed on a worker (see {@linkcode WorkerChunkHashes}). */
+/**
+ * Files at least this big are hashed whole by openssl where it runs, and
+ * their chunks on a worker (see {@linkcode WorkerChunkHashes}) or, from
+ * {@linkcode HASH_WHEN_READ_BYTES}, as they are read for sending.
+ */
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Chunks from this size are hashed as the second pass reads them, not on
+ * a worker in the first pass. A hashing worker holds 25-30 MB while it
+ * runs (Deno's runtime for a second thread, node:crypto, its reads), most
+ * of it to the end of the program, and big chunks need the most memory
+ * while they are sent: a 4 GiB upload at 512 KiB peaked at 147-149 MB with
+ * the worker, 138-148 without, a 512 MiB one at 146-149 and 130-132, for
+ * 5-10% less speed (issue 22, 2026-12-05: the README's Benchmark section).
+ * Small chunks keep the worker: at 16 KiB it was 7% faster, and their
+ * messages need less memory (125-132 MB with it).
+ */
+const HASH_WHEN_READ_BYTES = 128 * 1024;
 
 /** The worker's module (it needs read permission to start). */
 const WORKER_MODULE = new URL("./file_hash_worker.ts", import.meta.url);
@@ -589,7 +608,7 @@ export async function* readPlannedChunks(
       let to = last;
       while (to >= from && skip.has(to)) to--;
       if (from > to) continue;
-      const hashes = await plan.chunkHashes(from, to);
+      const planned = await plan.chunkHashes?.(from, to);
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
@@ -601,6 +620,7 @@ export async function* readPlannedChunks(
       if (length !== block.length) {
         throw new FileChangedError(plan.path, `chunk ${from} is shorter`);
       }
+      const hashes = planned ?? hashEachChunk(block, plan.chunkSize);
       for (let index = from; index <= to; index++) {
         if (skip.has(index)) continue;
         const start = (index - 1) * plan.chunkSize;
@@ -629,6 +649,20 @@ export async function* readPlannedChunks(
     file.close();
     plan.close();
   }
+}
+
+/**
+ * The SHA-512 of each `chunkSize` piece of `block`, 64 bytes each back to
+ * back: a big chunk's hash as the second pass reads it.
+ */
+function hashEachChunk(block: Uint8Array, chunkSize: number): Uint8Array {
+  const count = Math.ceil(block.length / chunkSize);
+  const hashes = new Uint8Array(count * HASH_BYTES);
+  for (let i = 0; i < count; i++) {
+    const chunk = block.subarray(i * chunkSize, (i + 1) * chunkSize);
+    hashes.set(createHash("sha512").update(chunk).digest(), i * HASH_BYTES);
+  }
+  return hashes;
 }
 
 /** Bytes read at once: whole chunks, about {@linkcode READ_BYTES} or one chunk. */
