@@ -3,8 +3,10 @@
  * the same 64 bytes as node:crypto's, whatever the file is called; nothing
  * (so the upload hashes the file itself) when the program is missing, fails
  * or answers something else. An upload's first pass asks it once for a big
- * file and gets the same hash without it (not allowed to run); a file that
- * changes while openssl reads it is refused, not sent with a stale hash.
+ * file, and the file's and every chunk's hash come out the same without it
+ * (not allowed to run) and with a slow one (big chunks are hashed while it
+ * runs), in small chunks and big; a file that changes while openssl reads
+ * it is refused, not sent with a stale hash.
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { opensslSha512 } from "../lib/common/openssl_sha512.ts";
@@ -14,9 +16,26 @@ import { randomBytes } from "./helpers/chunk_messages.ts";
 /** 16 MiB and a bit: big enough to be hashed on the side. */
 const BIG = 16 * 1024 * 1024 + 12345;
 
-/** Runs tests/helpers/plan_hash_of.ts on `path` with `openssl` found in `bin`. */
+/** Each `chunkSize` piece's SHA-512 of `bytes`, back to back. */
+function chunkHashes(bytes: Uint8Array, chunkSize: number): Uint8Array {
+  const count = Math.ceil(bytes.length / chunkSize);
+  const hashes = new Uint8Array(count * 64);
+  for (let i = 0; i < count; i++) {
+    hashes.set(
+      sha512(bytes.subarray(i * chunkSize, (i + 1) * chunkSize)),
+      i * 64,
+    );
+  }
+  return hashes;
+}
+
+/**
+ * Runs tests/helpers/plan_hash_of.ts on `path` in chunks of `chunkSize`,
+ * allowed to run `allowRun`, with `bin` first on its PATH.
+ */
 async function planInProcess(
   path: string,
+  chunkSize: number,
   bin: string,
   allowRun: string,
 ): Promise<{ code: number; text: string }> {
@@ -25,9 +44,10 @@ async function planInProcess(
       "run",
       "--allow-read",
       "--allow-write=out",
-      allowRun,
+      `--allow-run=${allowRun}`,
       new URL("./helpers/plan_hash_of.ts", import.meta.url).pathname,
       path,
+      String(chunkSize),
     ],
     env: { PATH: `${bin}:${Deno.env.get("PATH")}` },
     stderr: "inherit",
@@ -67,7 +87,7 @@ Deno.test("opensslSha512", async (t) => {
   }
 });
 
-Deno.test("planChunks hashes a big file by openssl once, the same without it, and refuses a file changed meanwhile", async (t) => {
+Deno.test("planChunks hashes a big file by openssl once, the same without it or with a slow one, and refuses a file changed meanwhile", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "openssl_plan_" });
   try {
     const bin = `${dir}/bin`;
@@ -78,12 +98,14 @@ Deno.test("planChunks hashes a big file by openssl once, the same without it, an
     }).outputSync();
     const real = new TextDecoder().decode(openssl.stdout).trim();
     ok(real, "no openssl on PATH");
-    // An openssl that notes each call (and, given CHANGE, appends a byte to
-    // the file it was asked to hash first), then is the real one.
+    // An openssl that notes each call (given SLOW, first waits a second; given
+    // CHANGE, appends a byte to the file it was asked to hash), then is the
+    // real one.
     await Deno.writeTextFile(
       `${bin}/openssl`,
       `#!/bin/sh\necho call >> '${calls}'\n` +
         `for last; do :; done\n` +
+        `[ -e '${dir}/SLOW' ] && sleep 1\n` +
         `[ -e '${dir}/CHANGE' ] && printf x >> "$last"\n` +
         `exec '${real}' "$@"\n`,
       { mode: 0o755 },
@@ -91,28 +113,49 @@ Deno.test("planChunks hashes a big file by openssl once, the same without it, an
     const bytes = randomBytes(BIG);
     const path = `${dir}/big.bin`;
     await Deno.writeFile(path, bytes);
-    const expected = toHex(sha512(bytes));
     const callCount = async () =>
       (await Deno.readTextFile(calls).catch(() => "")).split("\n").length - 1;
 
-    await t.step("with openssl: one call, the right hash", async () => {
-      const run = await planInProcess(path, bin, "--allow-run=stat,openssl");
-      strictEqual(run.code, 0, run.text);
-      strictEqual(run.text, expected);
-      strictEqual(await callCount(), 1);
-    });
-    await t.step("openssl not allowed: hashed here, the same", async () => {
-      const run = await planInProcess(path, bin, "--allow-run=stat");
-      strictEqual(run.code, 0, run.text);
-      strictEqual(run.text, expected);
-      strictEqual(await callCount(), 1);
-    });
+    // Small chunks are hashed by a worker in the first pass; big ones here,
+    // while openssl runs (all of them, with the slow one) and the rest as
+    // the second pass reads them (all of them, without openssl).
+    for (const chunkSize of [16384, 524288]) {
+      const expected = `${toHex(sha512(bytes))} ${
+        toHex(sha512(chunkHashes(bytes, chunkSize)))
+      }`;
+      const kib = `${chunkSize / 1024} KiB`;
+      const before = await callCount();
+      await t.step(
+        `${kib}: one call to openssl, the right hashes`,
+        async () => {
+          const run = await planInProcess(path, chunkSize, bin, "stat,openssl");
+          strictEqual(run.code, 0, run.text);
+          strictEqual(run.text, expected);
+          strictEqual(await callCount(), before + 1);
+        },
+      );
+      await t.step(`${kib}: a slow openssl, the same`, async () => {
+        await Deno.writeTextFile(`${dir}/SLOW`, "");
+        const run = await planInProcess(path, chunkSize, bin, "stat,openssl");
+        await Deno.remove(`${dir}/SLOW`);
+        strictEqual(run.code, 0, run.text);
+        strictEqual(run.text, expected);
+        strictEqual(await callCount(), before + 2);
+      });
+      await t.step(`${kib}: openssl not allowed, the same`, async () => {
+        const run = await planInProcess(path, chunkSize, bin, "stat");
+        strictEqual(run.code, 0, run.text);
+        strictEqual(run.text, expected);
+        strictEqual(await callCount(), before + 2);
+      });
+    }
     await t.step("the file grows while openssl reads it: refused", async () => {
       await Deno.writeTextFile(`${dir}/CHANGE`, "");
-      const run = await planInProcess(path, bin, "--allow-run=stat,openssl");
-      strictEqual(run.code, 1);
-      ok(run.text.includes("changed while hashing"), run.text);
-      strictEqual(await callCount(), 2);
+      for (const chunkSize of [16384, 524288]) {
+        const run = await planInProcess(path, chunkSize, bin, "stat,openssl");
+        strictEqual(run.code, 1, run.text);
+        ok(run.text.includes("changed while hashing"), run.text);
+      }
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

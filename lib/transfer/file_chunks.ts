@@ -61,10 +61,12 @@ export interface ChunkPlan {
    * The SHA-512s of chunks `first` to `last` (1-based, both included), 64
    * bytes each back to back, once they are hashed (at once for a small
    * file); rejects with {@linkcode FileChangedError} if the file changed
-   * meanwhile. Undefined for a big file in big chunks: the second pass
-   * hashes each chunk as it reads it ({@linkcode readPlannedChunks}).
+   * meanwhile. Undefined for chunks not hashed in the first pass (a big
+   * file's big chunks past those hashed while openssl hashed the file
+   * whole): the second pass hashes them as it reads them
+   * ({@linkcode readPlannedChunks}).
    */
-  chunkHashes?: (first: number, last: number) => Promise<Uint8Array>;
+  chunkHashes(first: number, last: number): Promise<Uint8Array | undefined>;
   /** Closes the scratch file the hashes wait in, if any: the plan is used up. */
   close(): void;
 }
@@ -144,7 +146,7 @@ export function countChunks(size: number, chunkSize: number): number {
  * @example
  * ```ts
  * const plan = await planChunks("data/run.bin", 16384);
- * const hashes = await plan.chunkHashes?.(1, plan.totalChunks); // 64 bytes each
+ * const hashes = await plan.chunkHashes(1, plan.totalChunks); // 64 bytes each
  * plan.close();
  * ```
  */
@@ -162,30 +164,41 @@ export async function planChunks(
     chunkSize,
     totalChunks,
   };
-  // A big file's small chunks are hashed on a worker during this pass, its
-  // big chunks as the second pass reads them (HASH_WHEN_READ_BYTES says why),
-  // a small file's here (also when this program may not read the worker's
-  // module). A big file is hashed whole by OpenSSL where it runs (a process,
-  // so a core, of its own, 1.4 times node:crypto's speed), else here: see
-  // WorkerChunkHashes for why not on a second worker.
+  // A big file's small chunks are hashed on a worker during this pass; its
+  // big chunks (HASH_WHEN_READ_BYTES says why) here while openssl hashes the
+  // file whole, the rest as the second pass reads them; a small file's here
+  // (also when this program may not read the worker's module). A big file is
+  // hashed whole by OpenSSL where it runs (a process, so a core, of its own,
+  // 1.4 times node:crypto's speed), else here: see WorkerChunkHashes for why
+  // not on a second worker.
   const big = info.size >= PARALLEL_HASH_BYTES;
   const whenRead = big && chunkSize >= HASH_WHEN_READ_BYTES;
   const onWorker = big && !whenRead && mayStartWorker();
-  const store = onWorker ? openHashStore(totalChunks) : undefined;
-  const worker = store ? new WorkerChunkHashes(chunks, store) : undefined;
-  const held = store || whenRead ? undefined : new MemoryHashes(totalChunks);
+  const store = whenRead || onWorker ? openHashStore(totalChunks) : undefined;
+  const worker = onWorker ? new WorkerChunkHashes(chunks, store!) : undefined;
+  const held = store ? undefined : new MemoryHashes(totalChunks);
   /** Stops the worker and lets the hashes go: the plan is failed or used up. */
   const close = () => {
     worker?.stop();
     store?.close();
   };
-  const byOpenssl = big ? await opensslSha512(path) : undefined;
-  const whole = byOpenssl
-    ? { hash: byOpenssl, bytes: info.size }
-    : await hashHere(file, chunks, held?.all).catch((error) => {
-      close();
-      throw error;
-    });
+  /** Big chunks hashed here while openssl ran, from the first. */
+  let ahead = 0;
+  let whole: WholeFile;
+  try {
+    const byOpenssl = big ? opensslSha512(path) : Promise.resolve(undefined);
+    if (whenRead) {
+      ahead = await hashChunksUntil(file, chunks, store!, byOpenssl);
+    }
+    const hashed = await byOpenssl;
+    if (!hashed && ahead > 0) await file.seek(0, Deno.SeekMode.Start);
+    whole = hashed
+      ? { hash: hashed, bytes: info.size }
+      : await hashHere(file, chunks, held?.all);
+  } catch (error) {
+    close();
+    throw error;
+  }
   if (
     whole.bytes !== info.size ||
     !sameVersion(await file.stat(), info.size, mtimeMs)
@@ -201,12 +214,11 @@ export async function planChunks(
     chunkSize,
     totalChunks,
     fileHash: whole.hash,
-    chunkHashes: whenRead
-      ? undefined
-      : (first, last) =>
-        worker
-          ? worker.read(first - 1, last - 1)
-          : Promise.resolve(held!.read(first - 1, last - 1)),
+    chunkHashes: async (first, last) => {
+      if (worker) return await worker.read(first - 1, last - 1);
+      if (held) return held.read(first - 1, last - 1);
+      return last <= ahead ? store!.read(first - 1, last - 1) : undefined;
+    },
     close,
   };
 }
@@ -350,6 +362,34 @@ function chunksIn(length: number, first: number, plan: ChunkHashing): number {
 }
 
 /**
+ * Hashes big chunks from the start of `file` into `store`, a block at a
+ * time, until `until` settles (openssl has hashed the file whole), and
+ * returns how many: the second pass hashes the rest as it reads them.
+ */
+async function hashChunksUntil(
+  file: Deno.FsFile,
+  plan: ChunkHashing,
+  store: HashStore,
+  until: Promise<unknown>,
+): Promise<number> {
+  let settled = false;
+  until.then(() => settled = true, () => settled = true);
+  const block = new Uint8Array(blockBytes(plan.chunkSize));
+  let count = 0;
+  while (!settled && count < plan.totalChunks) {
+    // Not past the planned size: a file that grew is refused after this pass.
+    const room = plan.size - count * plan.chunkSize;
+    const length = Math.min(await readFull(file, block), room);
+    if (length <= 0) break;
+    const hashes = hashEachChunk(block.subarray(0, length), plan.chunkSize);
+    store.write(count, hashes);
+    count += hashes.length / HASH_BYTES;
+    if (length < block.length) break;
+  }
+  return count;
+}
+
+/**
  * The whole file's hash on this thread, and given `chunkHashes` each chunk's
  * too, from the same reads ({@linkcode hashBlockChunks}).
  */
@@ -418,15 +458,16 @@ async function hashBlockChunks(
 const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
 
 /**
- * Chunks from this size are hashed as the second pass reads them, not on
- * a worker in the first pass. A hashing worker holds 25-30 MB while it
- * runs (Deno's runtime for a second thread, node:crypto, its reads), most
+ * Chunks from this size are hashed on this thread, not on a worker: those
+ * it gets to while openssl hashes the file whole in the first pass, the
+ * rest as the second pass reads them. A hashing worker holds 25-30 MB while
+ * it runs (Deno's runtime for a second thread, node:crypto, its reads), most
  * of it to the end of the program, and big chunks need the most memory
- * while they are sent: a 4 GiB upload at 512 KiB peaked at 147-149 MB with
- * the worker, 138-148 without, a 512 MiB one at 146-149 and 130-132, for
- * 5-10% less speed (issue 22, 2026-12-05: the README's Benchmark section).
- * Small chunks keep the worker: at 16 KiB it was 7% faster, and their
- * messages need less memory (125-132 MB with it).
+ * while they are sent. A 512 MiB upload at 512 KiB: 128-139 MB at 239-253
+ * MB/s, against 136-137 at 208-240 with the worker; 4 GiB: 135-137 against
+ * 146-155 MB, 207-265 against 226-244 MB/s (issue 22, 2026-12-05: the
+ * README's Benchmark section). Small chunks keep the worker: hashed only
+ * as read, a 16 KiB upload was 7% slower.
  */
 const HASH_WHEN_READ_BYTES = 128 * 1024;
 
@@ -608,7 +649,7 @@ export async function* readPlannedChunks(
       let to = last;
       while (to >= from && skip.has(to)) to--;
       if (from > to) continue;
-      const planned = await plan.chunkHashes?.(from, to);
+      const planned = await plan.chunkHashes(from, to);
       const offset = (from - 1) * plan.chunkSize;
       const end = Math.min(to * plan.chunkSize, plan.size);
       if (position !== offset) await file.seek(offset, Deno.SeekMode.Start);
