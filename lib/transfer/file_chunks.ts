@@ -6,15 +6,17 @@
  * chunk), as the message format demands, and every message carries the
  * whole file's hash, so that one must be known before the first chunk goes.
  * {@linkcode planChunks} reads the file to hash it whole on this thread (a
- * big file: by the `openssl` program where it runs, openssl_sha512.ts); a
- * big file's chunks are hashed at the same time on a worker
+ * big file: by the `openssl` program where it runs, openssl_sha512.ts). A
+ * big file's small chunks are hashed at the same time on a worker
  * (file_hash_worker.ts) that reads the file on its own and goes on while the
- * first chunks are sent; where the program may write to
+ * first chunks are sent; its big chunks on this thread, as many as it gets
+ * to while openssl runs. Where the program may write to
  * {@linkcode SCRATCH_DIR}, the hashes of a file with more than
  * {@linkcode SCRATCH_CHUNKS} chunks wait in a scratch file there rather than
  * in memory (a 4 GiB file at 16 KiB has 16 MB of them).
- * {@linkcode readPlannedChunks} reads it again to send it, without hashing:
- * if the file's size or modification time changed in between, or a read
+ * {@linkcode readPlannedChunks} reads it again to send it, hashing only the
+ * big chunks not hashed yet: if the file's size or modification time
+ * changed in between, or a read
  * comes up short, the upload stops with {@linkcode FileChangedError} instead
  * of sending a mix of old and new bytes.
  * (The reconstructor checks the whole file's hash, so a change that keeps
@@ -499,14 +501,15 @@ function readFailed(path: string, answer: { error: string; gone: boolean }) {
  * its own while it is hashed whole (by openssl, or on this thread): the
  * first pass waits only for the whole file's hash, the worker goes on while
  * the first chunks are sent (hashing runs at 600-700 MB/s, sending at
- * 150-250). Its hashes go to a
- * {@linkcode HashStore} as they come. A second worker hashed the whole file
- * until 2026-12-03: this thread only waited for the two, but every worker
- * keeps 12-15 MB of memory to the end of the program (V8's isolate and its
- * thread's malloc arena are not given back), and the main thread has a core
- * of its own while it loads the Kafka client and connects (issue 22: see the
- * README's benchmark section for the measurements). Every waiter is told
- * when the file turns out to have changed.
+ * 150-250). Its hashes go to a {@linkcode HashStore} as they come. A second
+ * worker hashed the whole file until 2026-12-03: this thread only waited
+ * for the two, but a hashing worker takes 25-30 MB of memory, most of it
+ * kept to the end of the program (measured alone, 2026-12-05: 37 MB for a
+ * process without it, 66 with it, and still 66 once it closed), and the
+ * main thread has a core of its own while it loads the Kafka client and
+ * connects (issue 22: see the README's benchmark section for the
+ * measurements). Every waiter is told when the file turns out to have
+ * changed.
  */
 class WorkerChunkHashes {
   readonly #plan: ChunkHashing;
@@ -694,7 +697,7 @@ export async function* readPlannedChunks(
 
 /**
  * The SHA-512 of each `chunkSize` piece of `block`, 64 bytes each back to
- * back: a big chunk's hash as the second pass reads it.
+ * back: big chunks' hashes on this thread (see {@linkcode HASH_WHEN_READ_BYTES}).
  */
 function hashEachChunk(block: Uint8Array, chunkSize: number): Uint8Array {
   const count = Math.ceil(block.length / chunkSize);
