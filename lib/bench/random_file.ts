@@ -19,8 +19,9 @@ const MIB = 1024 * 1024;
 const RANDOM_CALL_BYTES = 65536;
 
 /**
- * Writes `bytes` random bytes to `path` (replacing it), unless `path`
- * already has exactly that size and `reuse` is set.
+ * Writes `bytes` random bytes to `path` (replacing it) and waits until they
+ * are on disk, unless `path` already has exactly that size and `reuse` is
+ * set.
  *
  * @example
  * ```ts
@@ -48,4 +49,8 @@ export async function writeRandomFile(
     }
     await writeAll(file, block.subarray(0, Math.min(left, block.length)));
   }
+  // On disk before any measured run: a 4 GiB file still being written back
+  // shared the machine with the runs after it (the first 256 MiB upload
+  // after it ran at 112 MB/s, the next ones at 190-270).
+  await file.sync();
 }
