@@ -1,8 +1,8 @@
 /**
- * The worker behind `planChunks`' first pass over a big file: it reads the
- * file on its own and hashes each chunk, while the main thread hashes the
- * whole file, so the two SHA-512 passes the message format asks for run on
- * two cores.
+ * The worker behind `planChunks`' first pass over a big file in small
+ * chunks (below 128 KiB): it reads the file on its own and hashes each
+ * chunk, while the whole file is hashed by openssl or on the main thread,
+ * so the two SHA-512 passes the message format asks for run on two cores.
  *
  * One message in: `{ path, blockBytes, chunkSize }`; the file is read
  * `blockBytes` at a time, a whole number of chunks. Messages out:
