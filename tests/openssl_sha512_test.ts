@@ -4,9 +4,10 @@
  * (so the upload hashes the file itself) when the program is missing, fails
  * or answers something else. An upload's first pass asks it once for a big
  * file, and the file's and every chunk's hash come out the same without it
- * (not allowed to run) and with a slow one (big chunks are hashed while it
- * runs), in small chunks and big; a file that changes while openssl reads
- * it is refused, not sent with a stale hash.
+ * (not allowed to run, or no worker to hash the small chunks beside it) and
+ * with a slow one (big chunks are hashed while it runs), in small chunks and
+ * big; a file that changes, or is replaced, while openssl reads it is
+ * refused, not sent with a stale hash; a stopped openssl ends at once.
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { opensslSha512 } from "../lib/common/openssl_sha512.ts";
@@ -31,18 +32,20 @@ function chunkHashes(bytes: Uint8Array, chunkSize: number): Uint8Array {
 
 /**
  * Runs tests/helpers/plan_hash_of.ts on `path` in chunks of `chunkSize`,
- * allowed to run `allowRun`, with `bin` first on its PATH.
+ * allowed to run `allowRun` (and to read `allowRead`, default everything),
+ * with `bin` first on its PATH.
  */
 async function planInProcess(
   path: string,
   chunkSize: number,
   bin: string,
   allowRun: string,
+  allowRead = "",
 ): Promise<{ code: number; text: string }> {
   const run = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-read",
+      allowRead ? `--allow-read=${allowRead}` : "--allow-read",
       "--allow-write=out",
       `--allow-run=${allowRun}`,
       new URL("./helpers/plan_hash_of.ts", import.meta.url).pathname,
@@ -77,15 +80,40 @@ Deno.test("opensslSha512", async (t) => {
     await t.step("nothing for a file it cannot read", async () => {
       strictEqual(await opensslSha512(`${dir}/missing.bin`), undefined);
     });
+    await t.step("nothing once stopped, and the program is gone", async () => {
+      const pidFile = `${dir}/pid`;
+      const slow = `${dir}/slow-openssl`;
+      await Deno.writeTextFile(
+        slow,
+        `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 60\n`,
+        { mode: 0o755 },
+      );
+      const stop = new AbortController();
+      const hashing = opensslSha512(path, {
+        program: slow,
+        signal: stop.signal,
+      });
+      while (!(await Deno.readTextFile(pidFile).catch(() => ""))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      stop.abort();
+      strictEqual(await hashing, undefined);
+      const pid = Number((await Deno.readTextFile(pidFile)).trim());
+      const alive = await Deno.stat(`/proc/${pid}`).then(
+        () => true,
+        () => false,
+      );
+      strictEqual(alive, false, `the program (pid ${pid}) still runs`);
+    });
     await t.step(
       "nothing without the program, or from another one",
       async () => {
         strictEqual(
-          await opensslSha512(path, `${dir}/no-such-openssl`),
+          await opensslSha512(path, { program: `${dir}/no-such-openssl` }),
           undefined,
         );
         // echo prints its arguments: not 64 bytes of hash.
-        strictEqual(await opensslSha512(path, "echo"), undefined);
+        strictEqual(await opensslSha512(path, { program: "echo" }), undefined);
       },
     );
   } finally {
@@ -105,13 +133,14 @@ Deno.test("planChunks hashes a big file by openssl once, the same without it or 
     const real = new TextDecoder().decode(openssl.stdout).trim();
     ok(real, "no openssl on PATH");
     // An openssl that notes each call (given SLOW, first waits a second; given
-    // CHANGE, appends a byte to the file it was asked to hash), then is the
-    // real one.
+    // RENAME, puts a copy in the file's place; given CHANGE, appends a byte to
+    // the file it was asked to hash), then is the real one.
     await Deno.writeTextFile(
       `${bin}/openssl`,
       `#!/bin/sh\necho call >> '${calls}'\n` +
         `for last; do :; done\n` +
         `[ -e '${dir}/SLOW' ] && sleep 1\n` +
+        `[ -e '${dir}/RENAME' ] && cp -p "$last" "$last.new" && mv "$last.new" "$last"\n` +
         `[ -e '${dir}/CHANGE' ] && printf x >> "$last"\n` +
         `exec '${real}' "$@"\n`,
       { mode: 0o755 },
@@ -155,6 +184,32 @@ Deno.test("planChunks hashes a big file by openssl once, the same without it or 
         strictEqual(await callCount(), before + 2);
       });
     }
+    await t.step(
+      "16 KiB, no worker (its module may not be read): hashed here, no openssl",
+      async () => {
+        const before = await callCount();
+        const run = await planInProcess(path, 16384, bin, "stat,openssl", dir);
+        strictEqual(run.code, 0, run.text);
+        strictEqual(
+          run.text,
+          `${toHex(sha512(bytes))} ${toHex(sha512(chunkHashes(bytes, 16384)))}`,
+        );
+        strictEqual(await callCount(), before);
+      },
+    );
+    await t.step(
+      "another file renamed over it while openssl reads it: refused",
+      async () => {
+        // The same bytes and times under the name, in a new file (inode).
+        await Deno.writeTextFile(`${dir}/RENAME`, "");
+        for (const chunkSize of [16384, 524288]) {
+          const run = await planInProcess(path, chunkSize, bin, "stat,openssl");
+          strictEqual(run.code, 1, run.text);
+          ok(run.text.includes("changed while hashing"), run.text);
+        }
+        await Deno.remove(`${dir}/RENAME`);
+      },
+    );
     await t.step("the file grows while openssl reads it: refused", async () => {
       await Deno.writeTextFile(`${dir}/CHANGE`, "");
       for (const chunkSize of [16384, 524288]) {

@@ -29,13 +29,21 @@ const HASH_BYTES = 64;
 /** False once `openssl` could not be started: no second try. */
 let opensslRuns = true;
 
+/** What {@linkcode opensslSha512} may be told. */
+export interface OpensslOptions {
+  /** The program to run; default `openssl`. */
+  program?: string;
+  /** Stops the program (SIGTERM): the hash is no longer wanted. */
+  signal?: AbortSignal;
+}
+
 /**
- * The 64-byte SHA-512 of the file at `path` as `program` (default
- * `openssl`) computes it with `dgst -sha512 -binary`, or undefined when it
- * cannot: the program is missing or not allowed to run, it failed (the
- * file unreadable for it), or its answer is not 64 bytes. The caller must
- * still check that the file did not change meanwhile (size and
- * modification time before and after), as for any hash.
+ * The 64-byte SHA-512 of the file at `path` as `openssl dgst -sha512
+ * -binary` computes it, or undefined when it cannot: the program is missing
+ * or not allowed to run, it failed (the file unreadable for it) or was
+ * stopped, or its answer is not 64 bytes. The caller must still check that
+ * the file did not change meanwhile (size and modification time before and
+ * after, and that the name still leads to the same file), as for any hash.
  *
  * @example
  * ```ts
@@ -47,9 +55,12 @@ let opensslRuns = true;
  */
 export async function opensslSha512(
   path: string,
-  program = "openssl",
+  options: OpensslOptions = {},
 ): Promise<Uint8Array | undefined> {
-  if (!opensslRuns && program === "openssl") return undefined;
+  const { program = "openssl", signal } = options;
+  if (signal?.aborted || (!opensslRuns && program === "openssl")) {
+    return undefined;
+  }
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(program, {
@@ -58,11 +69,21 @@ export async function opensslSha512(
       stdin: "null",
       stdout: "piped",
       stderr: "null",
+      signal,
     }).output();
-  } catch {
-    if (program === "openssl") opensslRuns = false;
+  } catch (error) {
+    // Missing or not allowed: for good. Anything else (no process slots
+    // left, stopped): this time only.
+    if (program === "openssl" && cannotRun(error)) opensslRuns = false;
     return undefined;
   }
   if (!output.success || output.stdout.length !== HASH_BYTES) return undefined;
   return output.stdout;
+}
+
+/** Whether `error` says the program is missing or may not be run. */
+function cannotRun(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.NotCapable ||
+    error instanceof Deno.errors.PermissionDenied;
 }

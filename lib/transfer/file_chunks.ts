@@ -81,7 +81,10 @@ export interface PlannedChunk {
   offset: number;
   /** The chunk's bytes; valid only until the next chunk is read. */
   data: Uint8Array;
-  /** SHA-512 of `data`, as the first pass found it. */
+  /**
+   * SHA-512 of `data`: as the first pass found it, or for a big chunk it did
+   * not get to, of the bytes read now.
+   */
   hash: Uint8Array;
 }
 
@@ -136,7 +139,8 @@ export function countChunks(size: number, chunkSize: number): number {
 }
 
 /**
- * First pass: hashes the file and each of its chunks, reading it in blocks of
+ * First pass: hashes the file and each of its chunks (a big file's big chunks:
+ * those it gets to while openssl runs), reading it in blocks of
  * {@linkcode READ_BYTES} split into chunks in memory. It resolves once the
  * whole file's hash is known; a big file's chunks may still be being hashed
  * on a second core then ({@linkcode ChunkPlan.chunkHashes} waits for them),
@@ -169,26 +173,33 @@ export async function planChunks(
   // A big file's small chunks are hashed on a worker during this pass; its
   // big chunks (HASH_WHEN_READ_BYTES says why) here while openssl hashes the
   // file whole, the rest as the second pass reads them; a small file's here
-  // (also when this program may not read the worker's module). A big file is
-  // hashed whole by OpenSSL where it runs (a process, so a core, of its own,
-  // 1.4 times node:crypto's speed), else here: see WorkerChunkHashes for why
-  // not on a second worker.
+  // (also a big one's when this program may not read the worker's module).
+  // A big file hashed on the side is hashed whole by OpenSSL where it runs (a
+  // process, so a core, of its own, 1.4 times node:crypto's speed), else
+  // here: see WorkerChunkHashes for why not on a second worker.
   const big = info.size >= PARALLEL_HASH_BYTES;
   const whenRead = big && chunkSize >= HASH_WHEN_READ_BYTES;
   const onWorker = big && !whenRead && mayStartWorker();
   const store = whenRead || onWorker ? openHashStore(totalChunks) : undefined;
   const worker = onWorker ? new WorkerChunkHashes(chunks, store!) : undefined;
   const held = store ? undefined : new MemoryHashes(totalChunks);
+  const openssl = new AbortController();
   /** Stops the worker and lets the hashes go: the plan is failed or used up. */
   const close = () => {
+    openssl.abort();
     worker?.stop();
     store?.close();
   };
   /** Big chunks hashed here while openssl ran, from the first. */
   let ahead = 0;
   let whole: WholeFile;
+  let sameName: boolean;
   try {
-    const byOpenssl = big ? opensslSha512(path) : Promise.resolve(undefined);
+    // Only where the chunks are hashed by other means: `held` is filled by
+    // hashHere's reads.
+    const byOpenssl = store
+      ? opensslSha512(path, { signal: openssl.signal })
+      : Promise.resolve(undefined);
     if (whenRead) {
       ahead = await hashChunksUntil(file, chunks, store!, byOpenssl);
     }
@@ -197,13 +208,17 @@ export async function planChunks(
     whole = hashed
       ? { hash: hashed, bytes: info.size }
       : await hashHere(file, chunks, held?.all);
+    // openssl and the worker read the file by its name: still this file?
+    const named = big ? await Deno.stat(path).catch(() => undefined) : info;
+    if (!named) throw new FileChangedError(path, "it was deleted");
+    sameName = sameInode(named, info);
   } catch (error) {
     close();
     throw error;
   }
   if (
-    whole.bytes !== info.size ||
-    !sameVersion(await file.stat(), info.size, mtimeMs)
+    whole.bytes !== info.size || !sameName ||
+    !sameVersion(await file.stat().catch(() => undefined), info.size, mtimeMs)
   ) {
     close();
     throw new FileChangedError(path, "it changed while hashing");
@@ -225,6 +240,15 @@ export async function planChunks(
   };
 }
 
+/**
+ * Whether two stats are of the same file (inode and device), where the
+ * system tells (not on Windows: then yes).
+ */
+function sameInode(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
+  if (a.ino === null || b.ino === null) return true;
+  return a.ino === b.ino && a.dev === b.dev;
+}
+
 /** What the chunk hashing of the first pass needs to know. */
 interface ChunkHashing {
   path: string;
@@ -242,7 +266,8 @@ interface ChunkHashing {
 interface HashStore {
   /**
    * Keeps `hashes`, those of the chunks from `first` (0-based) on; the
-   * worker's blocks come in order, each after the ones before.
+   * blocks (from the worker, or from this thread while openssl runs) come
+   * in order, each after the ones before.
    */
   write(first: number, hashes: Uint8Array): void;
   /** The hashes of chunks `first` to `last` (0-based, both included). */
@@ -613,7 +638,8 @@ class WorkerChunkHashes {
 /**
  * Second pass: yields each chunk (in order, skipping those in `skip`) with
  * its hash from the plan (waiting for it if the first pass's worker has not
- * got that far), without hashing it again: the file must still have
+ * got that far), or for a big chunk the first pass did not get to, hashed
+ * as it is read: the file must still have
  * the plan's size and modification time when it is opened and after its last
  * chunk, and every read must be full, or {@linkcode FileChangedError} is
  * thrown. (A change that keeps both is caught by the reconstructor, which
@@ -714,13 +740,13 @@ function blockBytes(chunkSize: number): number {
   return Math.max(1, Math.floor(READ_BYTES / chunkSize)) * chunkSize;
 }
 
-/** Whether `info` still shows the given size and modification time. */
+/** Whether `info` still shows the given size and modification time (no `info`: no). */
 function sameVersion(
-  info: Deno.FileInfo,
+  info: Deno.FileInfo | undefined,
   size: number,
   mtimeMs: number,
 ): boolean {
-  return info.size === size && (info.mtime?.getTime() ?? 0) === mtimeMs;
+  return info?.size === size && (info.mtime?.getTime() ?? 0) === mtimeMs;
 }
 
 /** Opens a file for reading; a file that is gone is a {@linkcode FileChangedError}. */
