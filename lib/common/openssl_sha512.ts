@@ -9,8 +9,8 @@
  *
  * When `openssl` cannot run (not installed, as on most Windows machines, or
  * not allowed: the task grants `--allow-run=openssl`), the answer is
- * undefined and the caller hashes the file itself; after the first such
- * answer this module does not try again.
+ * undefined and the caller hashes the file itself; once the program was
+ * found missing or not allowed, this module does not try it again.
  *
  * @example
  * ```ts

@@ -43,8 +43,8 @@ import type { MessageHandlers } from "./consumer_loop.ts";
 import {
   Member,
   type MemberOptions,
+  nextRestartWait,
   RESTART_FIRST_WAIT_MS,
-  RESTART_MAX_WAIT_MS,
 } from "./consumer_member.ts";
 
 /** What the group consumes and what it does with each message. */
@@ -218,10 +218,7 @@ export class ConsumerGroup {
     const group = new ConsumerGroup(kafka, options);
     const until = options.joinThroughOutagesUntil;
     // The same growing waits as a running member that lost Kafka.
-    for (
-      let wait = RESTART_FIRST_WAIT_MS;;
-      wait = Math.min(wait * 2, RESTART_MAX_WAIT_MS)
-    ) {
+    for (let wait = RESTART_FIRST_WAIT_MS;; wait = nextRestartWait(wait)) {
       try {
         await group.#join(settings);
         return group;

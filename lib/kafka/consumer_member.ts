@@ -82,11 +82,27 @@ const SMALL_RECORD_FETCH_BYTES = 1024 * 1024;
 
 /**
  * Waits before a lost consumer is replaced (and before a join lost to an
- * outage is tried again, consumer_group.ts): 1 s, doubling up to 30 s.
+ * outage is tried again, consumer_group.ts): 1 s, doubling up to 30 s
+ * ({@linkcode nextRestartWait}).
  */
 export const RESTART_FIRST_WAIT_MS = 1000;
 /** The longest of those waits. */
-export const RESTART_MAX_WAIT_MS = 30_000;
+const RESTART_MAX_WAIT_MS = 30_000;
+
+/**
+ * The wait after one of `wait` ms: twice as long, at most 30 s.
+ *
+ * @example
+ * ```ts
+ * import { nextRestartWait, RESTART_FIRST_WAIT_MS } from "./consumer_member.ts";
+ *
+ * nextRestartWait(RESTART_FIRST_WAIT_MS); // 2000
+ * nextRestartWait(20_000); // 30000
+ * ```
+ */
+export function nextRestartWait(wait: number): number {
+  return Math.min(wait * 2, RESTART_MAX_WAIT_MS);
+}
 /** How long a start asks again while a new topic has no leaders yet. */
 const START_PATIENCE_MS = 15_000;
 /** How long `stop` waits for a consumer to leave the group. */
@@ -471,7 +487,7 @@ export class Member {
       } catch {
         this.#reopening = false;
         if (!this.#stopped) {
-          this.#reopenLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+          this.#reopenLater(nextRestartWait(wait));
         }
       }
     }, wait);
@@ -500,7 +516,7 @@ export class Member {
         this.#consumer = undefined;
         void closeWithin(consumer, CLOSE_WAIT_MS);
         if (!this.#stopped) {
-          this.#replaceLater(Math.min(wait * 2, RESTART_MAX_WAIT_MS));
+          this.#replaceLater(nextRestartWait(wait));
         }
       }
     }, wait);

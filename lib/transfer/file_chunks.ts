@@ -42,6 +42,7 @@ import { mtimeSeconds } from "./file_times.ts";
 import { readFull, readFullSync } from "../common/read_full.ts";
 import { writeAllSync } from "../common/write_all.ts";
 import { opensslSha512 } from "../common/openssl_sha512.ts";
+import { hashEachChunk } from "./chunk_hashes.ts";
 
 /** What the first pass learned about a file. */
 export interface ChunkPlan {
@@ -494,7 +495,9 @@ const PARALLEL_HASH_BYTES = 16 * 1024 * 1024;
  * MB/s, against 136-137 at 208-240 with the worker; 4 GiB: 135-137 against
  * 146-155 MB, 207-265 against 226-244 MB/s (issue 22, 2026-12-05: the
  * README's Benchmark section). Small chunks keep the worker: hashed only
- * as read, a 16 KiB upload was 7% slower.
+ * as read, a 16 KiB upload was 7% slower. Hashed by node:crypto
+ * (chunk_hashes.ts), whose leftovers outside V8's heap (about 200 bytes a
+ * hash) are few at these sizes: 8192 hashes for 4 GiB at 512 KiB.
  */
 const HASH_WHEN_READ_BYTES = 128 * 1024;
 
@@ -719,20 +722,6 @@ export async function* readPlannedChunks(
     file.close();
     plan.close();
   }
-}
-
-/**
- * The SHA-512 of each `chunkSize` piece of `block`, 64 bytes each back to
- * back: big chunks' hashes on this thread (see {@linkcode HASH_WHEN_READ_BYTES}).
- */
-function hashEachChunk(block: Uint8Array, chunkSize: number): Uint8Array {
-  const count = Math.ceil(block.length / chunkSize);
-  const hashes = new Uint8Array(count * HASH_BYTES);
-  for (let i = 0; i < count; i++) {
-    const chunk = block.subarray(i * chunkSize, (i + 1) * chunkSize);
-    hashes.set(createHash("sha512").update(chunk).digest(), i * HASH_BYTES);
-  }
-  return hashes;
 }
 
 /** Bytes read at once: whole chunks, about {@linkcode READ_BYTES} or one chunk. */
