@@ -56,6 +56,10 @@
  *
  * Before the measured runs, `--warmup_mb` (64) MiB go up and back untimed at
  * each chunk size, so that no tool's figure includes a broker just started.
+ * And before each run it waits until writing 32 MiB to the page cache is
+ * back at speed: a virtual machine may still be reclaiming memory after the
+ * run before, and then the next program to write pays several times over
+ * (lib/bench/page_cache.ts); the line of a run that waited says so.
  *
  * Try: `--chunk_sizes 65536`, or `--rounds 4` to see how much runs scatter.
  *
@@ -67,6 +71,7 @@ import type { BenchRun } from "../lib/bench/bench_results.ts";
 import { writeReport } from "../lib/bench/bench_report.ts";
 import * as peers from "../lib/bench/peer_tools.ts";
 import type { RunPlan } from "../lib/bench/tool_runs.ts";
+import { PageCacheSettler } from "../lib/bench/page_cache.ts";
 import {
   benchChunkSize,
   benchFile,
@@ -136,6 +141,7 @@ if (import.meta.main) {
       kcat,
       producer: settings.producer,
       workDir: dir,
+      pageCache: new PageCacheSettler(`${dir}/.page_cache_probe`),
     };
     const runs: BenchRun[] = [];
     try {

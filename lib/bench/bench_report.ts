@@ -56,8 +56,11 @@ export function progressLine(run: BenchRun): string {
     : run.identical
     ? ", SHA-512 identical"
     : ", SHA-512 DIFFERENT";
+  const waited = run.waitedSeconds
+    ? ` (after ${run.waitedSeconds} s for the page cache)`
+    : "";
   return `  round ${run.round}: ${run.tool} ${run.direction} ${run.recordSize} B: ${run.mbPerSecond} MB/s, ` +
-    `peak RSS ${run.peakRssMb} MB, CPU ${run.cpuPercent}%${sha}`;
+    `peak RSS ${run.peakRssMb} MB, CPU ${run.cpuPercent}%${sha}${waited}`;
 }
 
 /**

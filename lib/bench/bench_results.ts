@@ -67,6 +67,11 @@ export interface BenchRun {
   reportedMbPerSecond?: number;
   /** For the project's rebuild: the file came back with the same SHA-512. */
   identical?: boolean;
+  /**
+   * Seconds the bench waited before the run for page-cache writes to be
+   * back at speed (bench/page_cache.ts), when 0.1 or more.
+   */
+  waitedSeconds?: number;
 }
 
 /** The runs of one tool, direction and record size. */

@@ -36,6 +36,7 @@ import {
   spawnMeasured,
   spawnMeasuredTask,
 } from "./process_stats.ts";
+import type { PageCacheSettler } from "./page_cache.ts";
 
 const MIB = 1024 * 1024;
 /** How often the rebuilt file is looked for; short against a run of seconds. */
@@ -65,6 +66,8 @@ export interface RunPlan {
   producer?: { batchBytes: number; lingerMs: number; compression: string };
   /** Where rebuilt files go for the moment; default `out/bench`. */
   workDir?: string;
+  /** Waits before each run for page-cache writes to be back at speed. */
+  pageCache?: PageCacheSettler;
 }
 
 /**
@@ -141,6 +144,21 @@ export async function dropBenchTopics(
   // The broker removes the files in the background, a moment later.
   await new Promise((resolve) => setTimeout(resolve, DELETE_SETTLE_MS));
   await writeBackDirtyPages();
+}
+
+/**
+ * Before a run: dirty pages written out, then (with `plan.pageCache`) a
+ * wait until page-cache writes are back at speed. Returns the seconds of
+ * that wait.
+ */
+async function readyForRun(plan: RunPlan): Promise<number> {
+  await writeBackDirtyPages();
+  return (await plan.pageCache?.settle())?.waitedSeconds ?? 0;
+}
+
+/** `run` with the wait before it, when there was one worth telling. */
+function withWait(run: BenchRun, waitedSeconds: number): BenchRun {
+  return waitedSeconds >= 0.1 ? { ...run, waitedSeconds } : run;
 }
 
 /** How long {@linkcode dropBenchTopics} gives the broker to remove files. */
@@ -271,6 +289,17 @@ export async function produceWith(
   topic: string,
   round: number,
 ): Promise<BenchRun> {
+  const waited = await readyForRun(plan);
+  return withWait(await produceOnce(plan, tool, topic, round), waited);
+}
+
+/** {@linkcode produceWith}'s run itself. */
+async function produceOnce(
+  plan: RunPlan,
+  tool: Tool,
+  topic: string,
+  round: number,
+): Promise<BenchRun> {
   const run = {
     bootstrap: plan.bootstrap,
     topic,
@@ -280,7 +309,6 @@ export async function produceWith(
     lingerMs: plan.producer?.lingerMs,
     compression: plan.producer?.compression,
   };
-  await writeBackDirtyPages();
   if (tool === "java") {
     const args = peers.producerPerformanceArgs(plan.java!, run);
     return await javaRun(plan, "produce", round, args);
@@ -331,8 +359,18 @@ export async function consumeWith(
   topic: string,
   round: number,
 ): Promise<BenchRun> {
+  const waited = await readyForRun(plan);
+  return withWait(await consumeOnce(plan, tool, topic, round), waited);
+}
+
+/** {@linkcode consumeWith}'s run itself. */
+async function consumeOnce(
+  plan: RunPlan,
+  tool: Tool,
+  topic: string,
+  round: number,
+): Promise<BenchRun> {
   const run = { bootstrap: plan.bootstrap, topic, records: recordCount(plan) };
-  await writeBackDirtyPages();
   if (tool === "java") {
     const args = peers.consumerPerformanceArgs(plan.java!, run);
     return await javaRun(plan, "consume", round, args);
