@@ -146,19 +146,26 @@ export async function dropBenchTopics(
   await writeBackDirtyPages();
 }
 
-/**
- * Before a run: dirty pages written out, then (with `plan.pageCache`) a
- * wait until page-cache writes are back at speed. Returns the seconds of
- * that wait.
- */
-async function readyForRun(plan: RunPlan): Promise<number> {
-  await writeBackDirtyPages();
-  return (await plan.pageCache?.settle())?.waitedSeconds ?? 0;
-}
+/** One measured run of one tool on `topic` (a produce or a consume). */
+export type RunStep = (
+  plan: RunPlan,
+  tool: Tool,
+  topic: string,
+  round: number,
+) => Promise<BenchRun>;
 
-/** `run` with the wait before it, when there was one worth telling. */
-function withWait(run: BenchRun, waitedSeconds: number): BenchRun {
-  return waitedSeconds >= 0.1 ? { ...run, waitedSeconds } : run;
+/**
+ * `run`, started only once the machine is ready for it: dirty pages written
+ * out, then (with `plan.pageCache`) page-cache writes back at speed; the
+ * wait is on the run's record when there was one worth telling.
+ */
+function onceReady(run: RunStep): RunStep {
+  return async (plan, tool, topic, round) => {
+    await writeBackDirtyPages();
+    const waitedSeconds = (await plan.pageCache?.settle())?.waitedSeconds ?? 0;
+    const measured = await run(plan, tool, topic, round);
+    return waitedSeconds >= 0.1 ? { ...measured, waitedSeconds } : measured;
+  };
 }
 
 /** How long {@linkcode dropBenchTopics} gives the broker to remove files. */
@@ -283,15 +290,7 @@ function recordCount(plan: RunPlan): number {
  * const run = await produceWith(plan, "project", "bench_project_1", 1);
  * ```
  */
-export async function produceWith(
-  plan: RunPlan,
-  tool: Tool,
-  topic: string,
-  round: number,
-): Promise<BenchRun> {
-  const waited = await readyForRun(plan);
-  return withWait(await produceOnce(plan, tool, topic, round), waited);
-}
+export const produceWith: RunStep = onceReady(produceOnce);
 
 /** {@linkcode produceWith}'s run itself. */
 async function produceOnce(
@@ -353,15 +352,7 @@ async function produceOnce(
  * const run = await consumeWith(plan, "project", "bench_project_1", 1);
  * ```
  */
-export async function consumeWith(
-  plan: RunPlan,
-  tool: Tool,
-  topic: string,
-  round: number,
-): Promise<BenchRun> {
-  const waited = await readyForRun(plan);
-  return withWait(await consumeOnce(plan, tool, topic, round), waited);
-}
+export const consumeWith: RunStep = onceReady(consumeOnce);
 
 /** {@linkcode consumeWith}'s run itself. */
 async function consumeOnce(
