@@ -134,40 +134,66 @@ Deno.test("the client-alone lines give the project's extra memory and its share 
 });
 
 Deno.test("a run waits until page-cache writes are back near the fastest seen, at most the longest wait", async () => {
-  // Scripted probe times (ms), as a machine still reclaiming memory gives them.
-  const times = [30, 120, 95, 46, 40];
-  const written: number[] = [];
-  const settler = new PageCacheSettler("unused", {
-    probe: (_path, bytes) => {
-      written.push(bytes.length);
-      return Promise.resolve(times.shift() ?? 200); // then slow for good
-    },
-    pauseMs: 1,
-    maxMs: 50,
-    bytes: 1024,
-  });
-  // The first probe sets the best; the next wait goes on until a probe is
-  // within SETTLED_FACTOR of it (40 <= 1.5 * 30, 46 is not).
   deepStrictEqual(SETTLED_FACTOR, 1.5);
+  // Scripted probe times (ms), as a machine still reclaiming memory gives them.
+  const scripted = (times: number[]) => {
+    const written: number[] = [];
+    let calls = 0;
+    const probe = (_path: string, bytes: Uint8Array) => {
+      written.push(bytes.length);
+      // A wait that never ends fails the test instead of hanging it.
+      if (++calls > 1000) throw new Error("probed 1000 times");
+      return Promise.resolve(times.shift() ?? 200); // then slow for good
+    };
+    return { probe, written };
+  };
+  const { probe, written } = scripted([30, 31, 120, 95, 46, 45, NaN, 44]);
+  const settler = new PageCacheSettler("unused", {
+    probe,
+    pauseMs: 1,
+    maxMs: 60_000,
+    probeBytes: 1024,
+  });
+  // The first wait takes two probes; the best is the fastest of them.
   const first = await settler.settle();
   deepStrictEqual([first.probesMs, first.settled, first.bestMs], [
-    [30],
+    [30, 31],
     true,
     30,
   ]);
+  // Then until a probe is within SETTLED_FACTOR of the best: 46 is not,
+  // 45 = 1.5 * 30 is.
   const second = await settler.settle();
-  deepStrictEqual(second.probesMs, [120, 95, 46, 40]);
-  deepStrictEqual([second.settled, second.bestMs], [true, 30]);
-  // A spell that does not end: the run starts anyway after maxMs.
+  deepStrictEqual([second.probesMs, second.settled], [[120, 95, 46, 45], true]);
+  // A probe time that is no number counts as slow and leaves the best alone.
   const third = await settler.settle();
-  ok(!third.settled);
-  ok(third.probesMs.length >= 1 && third.probesMs.every((ms) => ms === 200));
-  ok(written.every((n) => n === 1024));
-  // The real probe writes the bytes to a new file and removes it.
+  deepStrictEqual([third.probesMs, third.bestMs], [[NaN, 44], 30]);
+  ok(written.length === 8 && written.every((n) => n === 1024));
+  // A spell that does not end: the run starts anyway after maxMs.
+  const slow = scripted([10, 10]);
+  const capped = new PageCacheSettler("unused", {
+    probe: slow.probe,
+    pauseMs: 1,
+    maxMs: 50,
+    probeBytes: 1024,
+  });
+  await capped.settle();
+  const endless = await capped.settle();
+  ok(!endless.settled);
+  ok(
+    endless.probesMs.length >= 2 && endless.probesMs.every((ms) => ms === 200),
+  );
+  ok(endless.waitedSeconds >= 0.05 && endless.waitedSeconds < 5);
+  // The real probe writes the bytes to a new file and removes it; a write
+  // that fails is an error.
   const dir = await makeOutTempDir("page-cache");
   const path = `${ROOT}${dir}/probe`;
   ok(await writeProbe(path, new Uint8Array(4096)) >= 0);
   deepStrictEqual(await Deno.stat(path).catch(() => "gone"), "gone");
+  await writeProbe(`${path}/no/such/folder`, new Uint8Array(1)).then(
+    () => ok(false, "a write into a missing folder succeeded"),
+    (error) => ok(error instanceof Deno.errors.NotFound),
+  );
   await Deno.remove(`${ROOT}${dir}`, { recursive: true });
 });
 
@@ -224,7 +250,8 @@ Deno.test("bench --peers --client runs the project, the client alone, Kafka's Ja
       ),
     );
     match(await Deno.readTextFile(`${ROOT}${dir}/throughput.svg`), /^<svg /);
-    // The page-cache probe before each run leaves no file behind.
+    // Every run was preceded by page-cache probes, which left no file.
+    ok(runs.every((r) => r.pageCacheMs! >= 0), "a run without a probe");
     deepStrictEqual(
       await Deno.stat(`${ROOT}${dir}/.page_cache_probe`).catch(() => "gone"),
       "gone",

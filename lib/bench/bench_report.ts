@@ -56,7 +56,9 @@ export function progressLine(run: BenchRun): string {
     : run.identical
     ? ", SHA-512 identical"
     : ", SHA-512 DIFFERENT";
-  const waited = run.waitedSeconds
+  const waited = run.pageCacheSlow
+    ? ` (the page cache still slow after ${run.waitedSeconds} s)`
+    : run.waitedSeconds !== undefined
     ? ` (after ${run.waitedSeconds} s for the page cache)`
     : "";
   return `  round ${run.round}: ${run.tool} ${run.direction} ${run.recordSize} B: ${run.mbPerSecond} MB/s, ` +

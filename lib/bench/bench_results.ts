@@ -68,10 +68,14 @@ export interface BenchRun {
   /** For the project's rebuild: the file came back with the same SHA-512. */
   identical?: boolean;
   /**
-   * Seconds the bench waited before the run for page-cache writes to be
-   * back at speed (bench/page_cache.ts), when 0.1 or more.
+   * The time of the bench's last write of 32 MiB to the page cache before
+   * the run, ms (bench/page_cache.ts).
    */
+  pageCacheMs?: number;
+  /** Seconds it waited for such writes to be back at speed, if it did. */
   waitedSeconds?: number;
+  /** True when they were still slow after the longest wait. */
+  pageCacheSlow?: boolean;
 }
 
 /** The runs of one tool, direction and record size. */

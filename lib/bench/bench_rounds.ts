@@ -24,6 +24,7 @@ import { writeRandomFile } from "./random_file.ts";
 import {
   consumeWith,
   dropBenchTopics,
+  kcatInput,
   makeBenchTopic,
   produceWith,
   type RunPlan,
@@ -85,6 +86,7 @@ export async function benchChunkSize(
   rounds: number,
 ): Promise<BenchRun[]> {
   const runs: BenchRun[] = [];
+  if (tools.includes("kcat")) await kcatInput(plan);
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? tools : [...tools].reverse();
     const stamp = Date.now();

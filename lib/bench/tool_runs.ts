@@ -156,16 +156,42 @@ export type RunStep = (
 
 /**
  * `run`, started only once the machine is ready for it: dirty pages written
- * out, then (with `plan.pageCache`) page-cache writes back at speed; the
- * wait is on the run's record when there was one worth telling.
+ * out, then (with `plan.pageCache`) page-cache writes back at speed. The
+ * run's record gets the last probe's time, and the wait when there was one.
  */
 function onceReady(run: RunStep): RunStep {
   return async (plan, tool, topic, round) => {
     await writeBackDirtyPages();
-    const waitedSeconds = (await plan.pageCache?.settle())?.waitedSeconds ?? 0;
+    const wait = await plan.pageCache?.settle();
     const measured = await run(plan, tool, topic, round);
-    return waitedSeconds >= 0.1 ? { ...measured, waitedSeconds } : measured;
+    if (!wait) return measured;
+    return {
+      ...measured,
+      pageCacheMs: wait.probesMs.at(-1),
+      ...(wait.probesMs.length > 1
+        ? { waitedSeconds: wait.waitedSeconds }
+        : {}),
+      ...(wait.settled ? {} : { pageCacheSlow: true }),
+    };
   };
+}
+
+/**
+ * kcat's input for `plan` (its records, one per line), written once per file
+ * and record size, then written out to disk; returns its path. Called before
+ * a chunk size's rounds, so that no run meets the writing of it.
+ *
+ * @example
+ * ```ts
+ * declare const plan: RunPlan;
+ * const input = await kcatInput(plan); // out/bench/data_64MiB.bin.kcat_16384.txt
+ * ```
+ */
+export async function kcatInput(plan: RunPlan): Promise<string> {
+  const input = `${plan.source}.kcat_${plan.chunkSize}.txt`;
+  await peers.writeKcatInput(plan.source, input, plan.chunkSize);
+  await writeBackDirtyPages();
+  return input;
 }
 
 /** How long {@linkcode dropBenchTopics} gives the broker to remove files. */
@@ -313,10 +339,7 @@ async function produceOnce(
     return await javaRun(plan, "produce", round, args);
   }
   if (tool === "kcat") {
-    const input = `${plan.source}.kcat_${plan.chunkSize}.txt`;
-    await peers.writeKcatInput(plan.source, input, plan.chunkSize);
-    await writeBackDirtyPages(); // The input just written, too.
-    const args = peers.kcatProduceArgs(run, input);
+    const args = peers.kcatProduceArgs(run, await kcatInput(plan));
     const { seconds, report } = await timedPeer(plan.kcat!, args);
     return record(plan, tool, "produce", round, seconds, report);
   }
