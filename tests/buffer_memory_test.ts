@@ -9,7 +9,12 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ownBytes, releaseBuffer } from "../lib/common/buffer_memory.ts";
+import {
+  collectionFor,
+  OLD_BUFFER_BYTES,
+  ownBytes,
+  releaseBuffer,
+} from "../lib/common/buffer_memory.ts";
 import { decodeChunk, sha512 } from "../lib/transfer/chunk.ts";
 import { FileAssembler } from "../lib/transfer/file_assembler.ts";
 import { makeOutTempDir, ROOT } from "./helpers/run_task.ts";
@@ -116,4 +121,14 @@ async function askedFullCollections(v8Flags: string): Promise<number> {
 Deno.test("oldGarbage asks for full collections as the old generation fills, and does nothing without --expose-gc", async () => {
   ok(await askedFullCollections("--expose-gc,--trace-gc") >= 1);
   strictEqual(await askedFullCollections("--trace-gc"), 0);
+});
+
+Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 32 MB past their lowest since the last", () => {
+  const MB = 1024 * 1024;
+  strictEqual(OLD_BUFFER_BYTES, 32 * MB);
+  // The buffers of a 512 KiB upload in use: 13-40 MB; a pile of old ones on top.
+  strictEqual(collectionFor(40 * MB, 13 * MB), "minor");
+  strictEqual(collectionFor(45 * MB - 1, 13 * MB), "minor");
+  strictEqual(collectionFor(45 * MB, 13 * MB), "major");
+  strictEqual(collectionFor(87 * MB, 20 * MB), "major");
 });
