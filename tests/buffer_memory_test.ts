@@ -123,12 +123,12 @@ Deno.test("oldGarbage asks for full collections as the old generation fills, and
   strictEqual(await askedFullCollections("--trace-gc"), 0);
 });
 
-Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 32 MB past their lowest since the last", () => {
+Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 24 MB past their lowest since the last", () => {
   const MB = 1024 * 1024;
-  strictEqual(OLD_BUFFER_BYTES, 32 * MB);
+  strictEqual(OLD_BUFFER_BYTES, 24 * MB);
   // The buffers of a 512 KiB upload in use: 13-40 MB; a pile of old ones on top.
-  strictEqual(collectionFor(40 * MB, 13 * MB), "minor");
-  strictEqual(collectionFor(45 * MB - 1, 13 * MB), "minor");
-  strictEqual(collectionFor(45 * MB, 13 * MB), "major");
+  strictEqual(collectionFor(36 * MB, 13 * MB), "minor");
+  strictEqual(collectionFor(37 * MB - 1, 13 * MB), "minor");
+  strictEqual(collectionFor(37 * MB, 13 * MB), "major");
   strictEqual(collectionFor(87 * MB, 20 * MB), "major");
 });

@@ -25,7 +25,7 @@
  *   The upload counts the same way the big records Kafka has answered for
  *   (the client's copies of each batch, kafka/chunk_producer.ts). Buffers
  *   that grew old while in use pile up for a full collection instead: once
- *   they hold 32 MB more than their lowest since the last one, it asks for
+ *   they hold 24 MB more than their lowest since the last one, it asks for
  *   a full collection. In a process without `--v8-flags=--expose-gc` it
  *   does nothing.
  * - {@linkcode oldGarbage}: what does grow old (about 1 KB of each small
@@ -190,10 +190,12 @@ export function collectionFor(
  * In the last seconds of 4 GiB uploads at 512 KiB they piled up from about
  * 20 to 56-87 MB (a heap snapshot then, which collects first, found 14 MB
  * of big buffers alive): peak RSS 174-187 MB in 8 of 16 runs, 136-145 in
- * the others; with this, 135-139 MB in 4 of 5 runs and 160 in one, at the
- * same speed (issue 22, 2026-12-05).
+ * the others. With 32 MB here: 135-139 MB in 5 runs of 9, 158-160 in 4;
+ * with 24 MB, 137-149 in 5 of 5 (asking for 46-60 full collections per
+ * run, against 50 from the heap's look alone before), at the same speed
+ * (issue 22, 2026-12-05).
  */
-export const OLD_BUFFER_BYTES = 32 * 1024 * 1024;
+export const OLD_BUFFER_BYTES = 24 * 1024 * 1024;
 
 /**
  * The lowest buffer memory seen since the last full collection (V8 frees
