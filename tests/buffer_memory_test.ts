@@ -14,6 +14,7 @@ import {
   OLD_BUFFER_BYTES,
   ownBytes,
   releaseBuffer,
+  youngGarbage,
 } from "../lib/common/buffer_memory.ts";
 import { decodeChunk, sha512 } from "../lib/transfer/chunk.ts";
 import { FileAssembler } from "../lib/transfer/file_assembler.ts";
@@ -126,9 +127,34 @@ Deno.test("oldGarbage asks for full collections as the old generation fills, and
 Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 24 MB past their lowest since the last", () => {
   const MB = 1024 * 1024;
   strictEqual(OLD_BUFFER_BYTES, 24 * MB);
-  // The buffers of a 512 KiB upload in use: 13-40 MB; a pile of old ones on top.
+  // The buffers of a 512 KiB upload in use: 13-37 MB; a pile of old ones on top.
   strictEqual(collectionFor(36 * MB, 13 * MB), "minor");
   strictEqual(collectionFor(37 * MB - 1, 13 * MB), "minor");
   strictEqual(collectionFor(37 * MB, 13 * MB), "major");
   strictEqual(collectionFor(87 * MB, 20 * MB), "major");
+});
+
+Deno.test("youngGarbage asks for one full collection once buffers grew 24 MB, then starts its lowest level again", async () => {
+  // A stand-in for V8's gc() (youngGarbage looks for it at each call); the
+  // buffers' memory is V8's own count, moved by a real 48 MiB buffer.
+  const MB = 1024 * 1024;
+  const asked: string[] = [];
+  const global = globalThis as { gc?: (options: { type: string }) => void };
+  const realGc = global.gc;
+  global.gc = ({ type }) => asked.push(type);
+  const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
+  try {
+    youngGarbage(6 * MB); // the lowest level: now
+    await turn();
+    const held = new ArrayBuffer(48 * MB);
+    youngGarbage(6 * MB); // 48 MiB up: a full collection
+    youngGarbage(6 * MB); // asked again before it ran: the same one
+    await turn();
+    youngGarbage(6 * MB); // after it, the lowest starts again (48 MiB up)
+    await turn();
+    deepStrictEqual(asked, ["minor", "major", "minor"]);
+    strictEqual(held.byteLength, 48 * MB);
+  } finally {
+    global.gc = realGc;
+  }
 });

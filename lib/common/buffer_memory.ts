@@ -133,9 +133,11 @@ let garbageSince = 0;
 
 /**
  * Counts `bytes` that became garbage while young (e.g. the socket reads a
- * fetch's big records were copied out of); once 6 MiB have, asks for one
- * young-generation collection after the current task, in a process run
- * with `--v8-flags=--expose-gc`. Without that flag it does nothing.
+ * fetch's big records were copied out of); once 6 MiB have, asks for a
+ * collection after the current task: a young one, or a full one once the
+ * buffers' memory grew {@linkcode OLD_BUFFER_BYTES} past its lowest since
+ * the last full collection ({@linkcode collectionFor}). Only in a process
+ * run with `--v8-flags=--expose-gc`; without that flag it does nothing.
  *
  * @example
  * ```ts
@@ -187,13 +189,21 @@ export function collectionFor(
  * instead of a young one. A buffer still in use at two young collections
  * (a message sent, a record fetched, while they ran) is promoted, and only
  * a full collection frees it; V8 starts one itself at about 64 MB of them.
- * In the last seconds of 4 GiB uploads at 512 KiB they piled up from about
- * 20 to 56-87 MB (a heap snapshot then, which collects first, found 14 MB
+ * In the last seconds of 4 GiB uploads at 512 KiB they piled up from 13-37
+ * MB to 56-87 MB (a heap snapshot then, which collects first, found 14 MB
  * of big buffers alive): peak RSS 174-187 MB in 8 of 16 runs, 136-145 in
  * the others. With 32 MB here: 135-139 MB in 5 runs of 9, 158-160 in 4;
  * with 24 MB, 137-149 in 5 of 5 (asking for 46-60 full collections per
- * run, against 50 from the heap's look alone before), at the same speed
- * (issue 22, 2026-12-05).
+ * run, against 50 from the heap's look alone before), at 250.6-281.9 MB/s
+ * but for one run at 164.5 (28.5 CPU s, against 21-22: the machine) (issue
+ * 22, 2026-12-05).
+ *
+ * @example
+ * ```ts
+ * import { OLD_BUFFER_BYTES } from "./buffer_memory.ts";
+ *
+ * console.log(OLD_BUFFER_BYTES / 1024 / 1024); // 24
+ * ```
  */
 export const OLD_BUFFER_BYTES = 24 * 1024 * 1024;
 
