@@ -9,7 +9,7 @@
  * chart, the blocks and trend of the small files, the memory check. No
  * timing is asserted.
  */
-import { deepStrictEqual, match, ok } from "node:assert/strict";
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import {
   parseConsumerPerformance,
   parseProducerPerformance,
@@ -86,7 +86,15 @@ Deno.test("kcat's input has one line per record, of the record size, with no new
     i % 7 === 0 ? 0x0a : i % 256
   );
   await Deno.writeFile(source, bytes);
-  await writeKcatInput(source, `${ROOT}${dir}/kcat.txt`, 1000);
+  strictEqual(
+    await writeKcatInput(source, `${ROOT}${dir}/kcat.txt`, 1000),
+    true,
+  );
+  // Written once: the next run reuses it (and nothing is synced again).
+  strictEqual(
+    await writeKcatInput(source, `${ROOT}${dir}/kcat.txt`, 1000),
+    false,
+  );
   const written = await Deno.readFile(`${ROOT}${dir}/kcat.txt`);
   const newlines = [...written.keys()].filter((i) => written[i] === 0x0a);
   deepStrictEqual(newlines, [1000, 2001, 3002, 3126]);

@@ -7,17 +7,17 @@
  * leaves the kernel busy reclaiming memory for seconds afterwards, and while
  * it does, every new page costs several times as much: 512 MiB written with
  * `dd` took 0.58-1.22 s instead of 0.09-0.10 s (6 to 13 times), all of it
- * system time of the writer. The rebuild writes the file it rebuilds, ConsumerPerformance
- * writes nothing, so a rebuild that started in such a spell ran at 0.65x the
- * Java consumer and the next one at 1.0x (its writes took 1.0-1.6 s of the
- * main thread instead of 0.4; issue 22, the README's Benchmark section).
+ * system time of the writer. The rebuild writes the file it rebuilds,
+ * ConsumerPerformance writes nothing, so a rebuild that started in such a
+ * spell ran at 0.65x the Java consumer and the next one at 1.0x (its writes
+ * took 1.0-1.6 s of the main thread instead of 0.4; issue 22, the README's
+ * Benchmark section).
  *
  * So before every upload and rebuild run of its table the bench writes
  * {@linkcode PROBE_BYTES} to a scratch file and times it, again every
  * {@linkcode PROBE_EVERY_MS}, until one write takes at most
  * {@linkcode SETTLED_FACTOR} times the fastest seen in this bench (in the
- * first wait, of at least two), or
- * {@linkcode SETTLE_MAX_MS} passed. Every tool gets the same wait; a machine
+ * first wait, of at least two), or {@linkcode SETTLE_MAX_MS} passed. Every tool gets the same wait; a machine
  * without such spells passes at the first probe.
  *
  * @example

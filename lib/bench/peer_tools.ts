@@ -298,7 +298,7 @@ export async function benchTools(
  * Writes kcat's input for `source`: records of `recordSize` bytes each, one
  * per line. kcat splits its input at newlines, so newline bytes inside a
  * record become 0x0b; the payload stays random and the same size. Reuses an
- * existing file of the right size.
+ * existing file of the right size; returns whether it wrote one.
  *
  * @example
  * ```ts
@@ -309,13 +309,13 @@ export async function writeKcatInput(
   source: string,
   target: string,
   recordSize: number,
-): Promise<void> {
+): Promise<boolean> {
   const size = (await Deno.stat(source)).size;
   const records = Math.ceil(size / recordSize);
   if (
     (await Deno.stat(target).catch(() => undefined))?.size === size + records
   ) {
-    return;
+    return false;
   }
   using input = await Deno.open(source);
   using output = await Deno.open(target, {
@@ -338,6 +338,7 @@ export async function writeKcatInput(
       written += await output.write(line.subarray(written));
     }
   }
+  return true;
 }
 
 /**

@@ -168,7 +168,8 @@ function onceReady(run: RunStep): RunStep {
     return {
       ...measured,
       pageCacheMs: wait.probesMs.at(-1),
-      ...(wait.probesMs.length > 1
+      // Said only when it waited (or gave up): one probe is no wait.
+      ...(wait.probesMs.length > 1 || !wait.settled
         ? { waitedSeconds: wait.waitedSeconds }
         : {}),
       ...(wait.settled ? {} : { pageCacheSlow: true }),
@@ -178,7 +179,7 @@ function onceReady(run: RunStep): RunStep {
 
 /**
  * kcat's input for `plan` (its records, one per line), written once per file
- * and record size, then written out to disk; returns its path. Called before
+ * and record size (and then written out to disk); returns its path. Called before
  * a chunk size's rounds, so that no run meets the writing of it.
  *
  * @example
@@ -189,8 +190,9 @@ function onceReady(run: RunStep): RunStep {
  */
 export async function kcatInput(plan: RunPlan): Promise<string> {
   const input = `${plan.source}.kcat_${plan.chunkSize}.txt`;
-  await peers.writeKcatInput(plan.source, input, plan.chunkSize);
-  await writeBackDirtyPages();
+  if (await peers.writeKcatInput(plan.source, input, plan.chunkSize)) {
+    await writeBackDirtyPages();
+  }
   return input;
 }
 
