@@ -57,9 +57,9 @@
  * Before the measured runs, `--warmup_mb` (64) MiB go up and back untimed at
  * each chunk size, so that no tool's figure includes a broker just started.
  * And before each upload and rebuild run it waits until writing 32 MiB to
- * the page cache is back at speed: a virtual machine may still be reclaiming memory after the
- * run before, and then the next program to write pays several times over
- * (lib/bench/page_cache.ts); the line of a run that waited says so.
+ * the page cache is back at speed: a virtual machine may still be busy after
+ * the run before, and then the next program to write pays several times
+ * over (lib/bench/page_cache.ts); the line of a run that waited says so.
  *
  * Try: `--chunk_sizes 65536`, or `--rounds 4` to see how much runs scatter.
  *

@@ -4,10 +4,10 @@
  *
  * On the 2-core virtual machine the benchmark was built on, a run that
  * wrote hundreds of MB (an upload: the broker's log; a rebuild: its file)
- * leaves the kernel busy reclaiming memory for seconds afterwards, and while
- * it does, every new page costs several times as much: 512 MiB written with
- * `dd` took 0.58-1.22 s instead of 0.09-0.10 s (6 to 13 times), all of it
- * system time of the writer. The rebuild writes the file it rebuilds,
+ * leaves the kernel busy for seconds afterwards, and while it is, every new
+ * page costs several times as much: 512 MiB written with `dd` took
+ * 0.58-1.22 s instead of 0.09-0.10 s (6 to 13 times), all of it system time
+ * of the writer. The rebuild writes the file it rebuilds,
  * ConsumerPerformance writes nothing, so a rebuild that started in such a
  * spell ran at 0.65x the Java consumer and the next one at 1.0x (its writes
  * took 1.0-1.6 s of the main thread instead of 0.4; issue 22, the README's
@@ -17,8 +17,16 @@
  * {@linkcode PROBE_BYTES} to a scratch file and times it, again every
  * {@linkcode PROBE_EVERY_MS}, until one write takes at most
  * {@linkcode SETTLED_FACTOR} times the fastest seen in this bench (in the
- * first wait, of at least two), or {@linkcode SETTLE_MAX_MS} passed. Every tool gets the same wait; a machine
- * without such spells passes at the first probe.
+ * first wait, of at least two), or {@linkcode SETTLE_MAX_MS} passed. Every
+ * tool gets the same wait; a machine without such spells passes at the
+ * first probe.
+ *
+ * What a probe cannot see: the same machine hands memory freed for a few
+ * seconds back to its host (virtio-balloon free page reporting), and a page
+ * taken back costs the next writer up to ten times as much (`dd`: 1.03 s
+ * against 0.09 s). A probe frees its own pages just before the next one, so
+ * it always writes to pages still at hand; a rebuild after other tools ran
+ * may not (the README's Benchmark section, "new pages on this VM").
  *
  * @example
  * ```ts
@@ -93,7 +101,8 @@ export async function writeProbe(
     await Deno.writeFile(path, bytes);
     return performance.now() - started;
   } finally {
-    await Deno.remove(path).catch(() => {}); // Not written at all: nothing to remove.
+    // Not written at all: nothing to remove.
+    await Deno.remove(path).catch(() => {});
   }
 }
 

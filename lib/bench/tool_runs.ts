@@ -179,8 +179,8 @@ function onceReady(run: RunStep): RunStep {
 
 /**
  * kcat's input for `plan` (its records, one per line), written once per file
- * and record size (and then written out to disk); returns its path. Called before
- * a chunk size's rounds, so that no run meets the writing of it.
+ * and record size (and then written out to disk); returns its path. Called
+ * before a chunk size's rounds, so that no run meets the writing of it.
  *
  * @example
  * ```ts

@@ -214,7 +214,10 @@ export const OLD_BUFFER_BYTES = 24 * 1024 * 1024;
  */
 let buffersLow: number | undefined;
 
-/** Notes what a full collection left: the heap, and the buffers from the next look on. */
+/**
+ * Notes what a full collection left: the heap now, and the buffers' lowest
+ * level again from the next look on.
+ */
 function afterFullCollection(): void {
   keptByLastFull = getHeapStatistics().used_heap_size;
   buffersLow = undefined;

@@ -120,8 +120,7 @@ let secretbox: Secretbox | undefined;
  */
 export async function loadSecretbox(): Promise<Secretbox> {
   if (secretbox) return secretbox;
-  const sodiumModule = await importSodium();
-  await sodiumModule.ready;
+  const sodiumModule = await loadSodium();
   const raw = (sodiumModule as unknown as { libsodium?: SodiumModule })
     .libsodium;
   if (
