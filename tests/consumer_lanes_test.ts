@@ -10,6 +10,7 @@ import {
   COMMIT_EVERY_MESSAGES,
   PartitionLanes,
 } from "../lib/kafka/consumer_loop.ts";
+import { sleep } from "../lib/common/shutdown.ts";
 
 /** What {@linkcode pushThroughLanes} recorded. */
 interface Recorded {
@@ -163,6 +164,48 @@ Deno.test("a commit Kafka is slow to answer does not stop the lane: the next mes
     events.filter((event) => event.startsWith("commit ")),
     ["commit 32", "commit 40"],
   );
+});
+
+Deno.test("a lane that ran dry commits and handles the messages that come while Kafka answers, without waiting for the answer", async () => {
+  const events: string[] = [];
+  const answer = Promise.withResolvers<void>();
+  const handled = Promise.withResolvers<void>();
+  const lanes = new PartitionLanes("t", {
+    handle: (_value, where) => {
+      events.push(`handle ${where.offset}`);
+      if (where.offset === "4") handled.resolve();
+      return Promise.resolve();
+    },
+  }, {
+    commit: async (_partition, point) => {
+      events.push(`commit ${point.offset}`);
+      // The commit made when the lane ran dry is answered only at the end.
+      if (point.offset === "3") await answer.promise;
+      events.push(`committed ${point.offset}`);
+    },
+    fatal: (error) => {
+      throw error;
+    },
+  });
+  lanes.reset([0], Promise.resolve());
+  for (let offset = 0n; offset < 3n; offset++) {
+    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
+  }
+  // The lane runs dry and commits; the next fetch's messages come meanwhile.
+  while (!events.includes("commit 3")) await sleep(1);
+  lanes.push({ partition: 0, offset: 3n, value: new Uint8Array(1) });
+  lanes.push({ partition: 0, offset: 4n, value: new Uint8Array(1) });
+  await handled.promise;
+  ok(!events.includes("committed 3"), "handled before Kafka answered");
+  answer.resolve();
+  await lanes.hold();
+  // One commit out at a time, in order, and the last covers every message.
+  deepStrictEqual(events.filter((event) => event.startsWith("commit")), [
+    "commit 3",
+    "committed 3",
+    "commit 5",
+    "committed 5",
+  ]);
 });
 
 Deno.test("a lane of synchronous handlers lets the event loop run (a fetch answer, a timer) while it works", async () => {

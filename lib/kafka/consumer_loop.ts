@@ -157,6 +157,8 @@ interface Lane {
   committing?: Promise<void>;
   /** Work handlers deferred to after the next commit, in order. */
   deferred: (() => Promise<void>)[];
+  /** Wakes the worker waiting for a message while its commit is out. */
+  arrived?: () => void;
 }
 
 /**
@@ -224,6 +226,7 @@ export class PartitionLanes {
     lane.queue.push(message);
     this.#waitingBytes += message.value?.byteLength ?? 0;
     if (!lane.running && !this.#held) this.#start(lane);
+    else lane.arrived?.();
   }
 
   /**
@@ -318,19 +321,38 @@ export class PartitionLanes {
             turnAt = performance.now();
           }
         }
+        if (!going()) break;
         // Like the end of a batch: nothing waits, so commit what was handled.
-        await lane.committing;
-        if (going()) await this.#commit(lane);
-        // Messages that came during the commit are handled by this worker.
-        if (lane.head >= lane.queue.length) {
-          lane.queue.length = 0;
-          lane.head = 0;
-          return;
+        // Messages that come while Kafka answers are handled at once: waiting
+        // for the answer first held them up for 10 ms a time, 0.27 s of a
+        // 512 MiB rebuild at 16 KiB (issue 22).
+        if (!lane.committing && lane.sinceCommit > 0) {
+          lane.committing = this.#commit(lane).finally(() => {
+            lane.committing = undefined;
+          });
         }
+        if (lane.committing) {
+          await this.#arrivalOr(lane, lane.committing);
+          continue;
+        }
+        // Nothing waits and nothing is left to commit: the worker ends.
+        lane.queue.length = 0;
+        lane.head = 0;
+        return;
       }
     } finally {
       await lane.committing;
     }
+  }
+
+  /** Resolves once a message comes to `lane` or `other` settles. */
+  #arrivalOr(lane: Lane, other: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      lane.arrived = resolve;
+      other.then(resolve, resolve);
+    }).finally(() => {
+      lane.arrived = undefined;
+    });
   }
 
   /** Handles a lane's next message and commits when it is time. */
