@@ -10,8 +10,9 @@
  * choose, so it cannot be named in deno.json; the script itself refuses any
  * path outside it), `--allow-net` (the brokers in the config), `--allow-env`
  * (`$VARIABLES` in the config; the Kafka client's `debug` module reads it),
- * `--allow-sys=hostname,statfs` (catalog rows name the host that rebuilt a
- * file; a file too big for the free space is refused before it is written).
+ * `--allow-sys=hostname,statfs,setPriority` (catalog rows name the host that
+ * rebuilt a file; a file too big for the free space is refused before it is
+ * written; the thread that hashes big files gives way to the main thread).
  * With `--catalog[=DB]` each rebuilt file gets its row in the lab catalog
  * (see metadata_uploader), with source 'kafka'.
  *

@@ -110,3 +110,54 @@ Deno.test("PartialHashes: the worker's hash of a file told in steps is its SHA-5
     hashes.close();
   }
 });
+
+Deno.test("PartialHashes: with --allow-sys=setPriority the hash worker's thread runs at nice 10 and the main thread at its own; without it, both as they are", async () => {
+  const dir = `${ROOT}${await makeOutTempDir("bighash_nice")}`;
+  await Deno.writeFile(`${dir}/a.part`, randomBytes(1024 * 1024));
+  // A process that starts the worker, hashes a file with it, and waits.
+  await Deno.writeTextFile(
+    `${dir}/hold.ts`,
+    `import { PartialHashes } from "${ROOT}lib/transfer/partial_files.ts";
+const hashes = new PartialHashes();
+await hashes.digest("a", "${dir}/a.part");
+console.log("hashed");
+await new Promise((resolve) => setTimeout(resolve, 60_000));`,
+  );
+  /** The nice value of each thread of a process, by the thread's name. */
+  async function niceByThread(sys: string[]): Promise<Map<string, string>> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", ...sys, `${dir}/hold.ts`],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let said = "";
+      while (!said.includes("hashed")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the process ended: ${said}`);
+        said += value;
+      }
+      reader.releaseLock();
+      const ps = await new Deno.Command("ps", {
+        args: ["-L", "-o", "ni=,comm=", "-p", String(child.pid)],
+      }).output();
+      const threads = new Map<string, string>();
+      for (const line of new TextDecoder().decode(ps.stdout).split("\n")) {
+        const [nice, ...name] = line.trim().split(/\s+/);
+        if (nice) threads.set(name.join(" "), nice);
+      }
+      return threads;
+    } finally {
+      child.kill();
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    }
+  }
+  const allowed = await niceByThread(["--allow-sys=setPriority"]);
+  strictEqual(allowed.get("worker-1"), "10");
+  strictEqual(allowed.get("deno"), "0");
+  const refused = await niceByThread([]);
+  strictEqual(refused.get("worker-1"), "0");
+});
