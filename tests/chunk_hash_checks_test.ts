@@ -203,8 +203,13 @@ Deno.test("a record made before chunk hashes were kept (chunks checked before th
     db.exec(`
       CREATE TABLE old_chunks (key TEXT NOT NULL, chunk_i INTEGER NOT NULL,
         PRIMARY KEY (key, chunk_i)) WITHOUT ROWID;
-      INSERT INTO old_chunks SELECT key, chunk_i FROM chunks;
+      INSERT INTO old_chunks
+        WITH RECURSIVE each_chunk (key, i, last) AS (
+          SELECT key, first_chunk, last_chunk FROM chunk_runs
+          UNION ALL SELECT key, i + 1, last FROM each_chunk WHERE i < last
+        ) SELECT key, i FROM each_chunk;
       DROP TABLE chunks;
+      DROP TABLE chunk_runs;
       ALTER TABLE old_chunks RENAME TO chunks;
     `);
     db.close();

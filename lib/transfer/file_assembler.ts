@@ -566,9 +566,7 @@ export class FileAssembler {
    * hashes that far.
    */
   #chunksWritten(key: string, chunks: WrittenChunk[]): void {
-    for (const { index, hash } of chunks) {
-      this.#state.addChunk(key, index, hash);
-    }
+    this.#state.addChunks(key, chunks);
     const file = this.#pending.get(key);
     if (file) this.#hashOnDisk(file);
   }

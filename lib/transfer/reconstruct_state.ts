@@ -3,11 +3,15 @@
  * are already on disk.
  *
  * A SQLite file inside the working folder's state folder keeps one row per file
- * version and one per chunk written, with the SHA-512 its message declared
- * (checked only if the whole file's hash does not match). A chunk's row is
- * added only after its bytes are in the partial file, and the Kafka offset is
- * committed only after that.
- * Chunk rows (and the rows of new files of one chunk) are written in
+ * version and one per run of chunks written one after another (a gathered
+ * write: up to 64 chunks of 16 KiB), with the SHA-512 each chunk's message
+ * declared (checked only if the whole file's hash does not match). A run's
+ * row is added only after its bytes are in the partial file, and the Kafka
+ * offset is committed only after that. One row per chunk, as before, cost a
+ * 512 MiB rebuild at 16 KiB 122-127 ms of its main thread for 32,768 rows
+ * (measured alone); one per run, 512 rows. Records made by an older version
+ * keep their per-chunk rows, which are still read.
+ * Chunk runs (and the rows of new files of one chunk) are written in
  * batched transactions (prepared statements, one commit per
  * {@linkcode CHUNK_BATCH} rows, not one per small file):
  * {@linkcode ReconstructState.flush} commits the open batch, and must be
@@ -24,7 +28,7 @@
  * const hash = new Uint8Array(64); // the whole file's SHA-512, from a message
  * const state = new ReconstructState("out/rebuilt/.reconstruct_data_files/state.db");
  * state.addFile({ key: "k1", relativePath: "a.bin", totalChunks: 2, chunkSize: 16384, fileHash: hash });
- * state.addChunk("k1", 1, hash);
+ * state.addChunks("k1", [{ index: 1, hash }, { index: 2, hash }]);
  * state.close();
  * ```
  *
@@ -60,17 +64,31 @@ export interface PendingFile extends FileRecord {
   startedAt: string;
 }
 
+/** A chunk on disk and the SHA-512 its message declared. */
+export interface ChunkHash {
+  /** 1-based, as in the message format. */
+  index: number;
+  /** 64 bytes. */
+  hash: Uint8Array;
+}
+
+/** Bytes of one chunk's SHA-512 in a run's row. */
+const HASH_BYTES = 64;
+
 /** How a file version ended. */
 export type FileOutcome = "reconstructed" | "rejected";
 
 /** The durable record, one SQLite file. */
 export class ReconstructState {
   readonly #db: DatabaseSync;
-  readonly #addChunk: StatementSync;
+  readonly #addRun: StatementSync;
+  readonly #runsWith: StatementSync;
+  readonly #dropRun: StatementSync;
   readonly #addFile: StatementSync;
   readonly #outcome: StatementSync;
   readonly #markFinished: StatementSync;
   readonly #dropChunks: StatementSync;
+  readonly #dropRuns: StatementSync;
   readonly #dropChunk: StatementSync;
   readonly #chunkHash: StatementSync;
   /** Rows in the open transaction; 0 when none is open. */
@@ -97,6 +115,14 @@ export class ReconstructState {
         chunk_hash BLOB,
         PRIMARY KEY (key, chunk_i)
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS chunk_runs (
+        key TEXT NOT NULL,
+        first_chunk INTEGER NOT NULL,
+        last_chunk INTEGER NOT NULL,
+        chunk_hashes BLOB NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS chunk_runs_by_key
+        ON chunk_runs (key, first_chunk);
     `,
     );
     // Records made before chunks were written unchecked get the column; their
@@ -115,10 +141,19 @@ export class ReconstructState {
     if (!columns.some((column) => column.name === "mtime")) {
       this.#db.exec("ALTER TABLE files ADD COLUMN mtime REAL");
     }
-    this.#addChunk = this.#db.prepare(
-      `INSERT INTO chunks (key, chunk_i, chunk_hash) VALUES (?, ?, ?)
-         ON CONFLICT DO UPDATE SET chunk_hash = excluded.chunk_hash`,
+    // chunk_hashes: 64 bytes per chunk, first_chunk's first. A chunk in
+    // several runs (read again after a restart, or a copy that replaced a
+    // damaged one) has the hash of the newest run (the highest rowid).
+    this.#addRun = this.#db.prepare(
+      `INSERT INTO chunk_runs (key, first_chunk, last_chunk, chunk_hashes)
+         VALUES (?, ?, ?, ?)`,
     );
+    this.#runsWith = this.#db.prepare(
+      `SELECT rowid, first_chunk, last_chunk, chunk_hashes FROM chunk_runs
+        WHERE key = ? AND first_chunk <= ?2 AND last_chunk >= ?2
+        ORDER BY rowid DESC`,
+    );
+    this.#dropRun = this.#db.prepare("DELETE FROM chunk_runs WHERE rowid = ?");
     this.#addFile = this.#db.prepare(
       `INSERT OR IGNORE INTO files
          (key, relative_path, total_chunks, chunk_size, file_hash, started_at, mtime)
@@ -129,6 +164,7 @@ export class ReconstructState {
       "UPDATE files SET outcome = ?, finished_at = ? WHERE key = ?",
     );
     this.#dropChunks = this.#db.prepare("DELETE FROM chunks WHERE key = ?");
+    this.#dropRuns = this.#db.prepare("DELETE FROM chunk_runs WHERE key = ?");
     this.#dropChunk = this.#db.prepare(
       "DELETE FROM chunks WHERE key = ? AND chunk_i = ?",
     );
@@ -181,7 +217,38 @@ export class ReconstructState {
    * that replaced a damaged one).
    */
   addChunk(key: string, chunkIndex: number, chunkHash: Uint8Array): void {
-    this.#inBatch(() => this.#addChunk.run(key, chunkIndex, chunkHash));
+    this.addChunks(key, [{ index: chunkIndex, hash: chunkHash }]);
+  }
+
+  /**
+   * Records `chunks` on disk, as {@linkcode addChunk} does one: one row per
+   * run of chunks whose numbers follow one another (a gathered write is one
+   * run).
+   *
+   * @example
+   * ```ts
+   * import { ReconstructState } from "./reconstruct_state.ts";
+   *
+   * const state = new ReconstructState(":memory:");
+   * const hash = new Uint8Array(64);
+   * state.addChunks("k1", [1, 2, 3, 7].map((index) => ({ index, hash })));
+   * state.close(); // two rows were added: chunks 1 to 3, and 7
+   * ```
+   */
+  addChunks(key: string, chunks: readonly ChunkHash[]): void {
+    let start = 0;
+    for (let i = 1; i <= chunks.length; i++) {
+      if (i < chunks.length && chunks[i].index === chunks[i - 1].index + 1) {
+        continue;
+      }
+      const run = chunks.slice(start, i);
+      const hashes = new Uint8Array(run.length * HASH_BYTES);
+      run.forEach(({ hash }, n) => hashes.set(hash, n * HASH_BYTES));
+      this.#inBatch(() =>
+        this.#addRun.run(key, run[0].index, run.at(-1)!.index, hashes)
+      );
+      start = i;
+    }
   }
 
   /**
@@ -190,6 +257,9 @@ export class ReconstructState {
    * by an older version of this program).
    */
   chunkHash(key: string, chunkIndex: number): Uint8Array | null | undefined {
+    const run = this.#runsWith.get(key, chunkIndex) as RunRow | undefined;
+    if (run) return hashInRun(run, chunkIndex);
+    // A record made by an older version: one row per chunk.
     const row = this.#chunkHash.get(key, chunkIndex) as
       | { chunk_hash: Uint8Array | null }
       | undefined;
@@ -199,7 +269,26 @@ export class ReconstructState {
 
   /** Forgets that chunk `chunkIndex` is on disk (it was found damaged). */
   dropChunk(key: string, chunkIndex: number): void {
-    this.#inBatch(() => this.#dropChunk.run(key, chunkIndex));
+    this.#inBatch(() => {
+      this.#dropChunk.run(key, chunkIndex);
+      // Every run holding it is cut in two around it (oldest first, so the
+      // newest stays newest).
+      const runs = (this.#runsWith.all(key, chunkIndex) as RunRow[]).reverse();
+      for (const run of runs) {
+        this.#dropRun.run(run.rowid);
+        for (
+          const [first, last] of [
+            [run.first_chunk, chunkIndex - 1],
+            [chunkIndex + 1, run.last_chunk],
+          ]
+        ) {
+          if (first > last) continue;
+          const from = (first - run.first_chunk) * HASH_BYTES;
+          const to = (last - run.first_chunk + 1) * HASH_BYTES;
+          this.#addRun.run(key, first, last, run.chunk_hashes.slice(from, to));
+        }
+      }
+    });
   }
 
   /** Commits the rows added so far (call before committing Kafka offsets). */
@@ -218,6 +307,7 @@ export class ReconstructState {
     this.#inBatch(() => {
       this.#markFinished.run(outcome, new Date().toISOString(), key);
       this.#dropChunks.run(key);
+      this.#dropRuns.run(key);
     });
     this.flush();
   }
@@ -232,7 +322,8 @@ export class ReconstructState {
   drop(key: string): void {
     this.flush();
     this.#db.exec("BEGIN");
-    this.#db.prepare("DELETE FROM chunks WHERE key = ?").run(key);
+    this.#dropChunks.run(key);
+    this.#dropRuns.run(key);
     this.#db.prepare("DELETE FROM files WHERE key = ?").run(key);
     this.#db.exec("COMMIT");
   }
@@ -255,6 +346,18 @@ export class ReconstructState {
     const chunks = this.#db.prepare(
       "SELECT chunk_i FROM chunks WHERE key = ? ORDER BY chunk_i",
     );
+    const runs = this.#db.prepare(
+      "SELECT first_chunk, last_chunk FROM chunk_runs WHERE key = ?",
+    );
+    const onDisk = (key: string): number[] => {
+      const found = new Set(
+        (chunks.all(key) as { chunk_i: number }[]).map((c) => c.chunk_i),
+      );
+      for (const run of runs.all(key) as RunRow[]) {
+        for (let i = run.first_chunk; i <= run.last_chunk; i++) found.add(i);
+      }
+      return [...found].sort((a, b) => a - b);
+    };
     return files.map((row) => ({
       key: row.key,
       relativePath: row.relative_path,
@@ -263,9 +366,7 @@ export class ReconstructState {
       fileHash: new Uint8Array(row.file_hash),
       startedAt: row.started_at,
       mtime: row.mtime ?? undefined,
-      chunksOnDisk: (chunks.all(row.key) as { chunk_i: number }[]).map((c) =>
-        c.chunk_i
-      ),
+      chunksOnDisk: onDisk(row.key),
     }));
   }
 
@@ -313,4 +414,18 @@ export class ReconstructState {
       // Its write-ahead log could not be folded in; the next open does it.
     }
   }
+}
+
+/** A row of the chunk_runs table (a type, as SQLite's rows are records). */
+type RunRow = {
+  rowid: number;
+  first_chunk: number;
+  last_chunk: number;
+  chunk_hashes: Uint8Array;
+};
+
+/** Chunk `chunkIndex`'s 64 bytes in `run`'s hashes, a copy. */
+function hashInRun(run: RunRow, chunkIndex: number): Uint8Array {
+  const from = (chunkIndex - run.first_chunk) * HASH_BYTES;
+  return new Uint8Array(run.chunk_hashes.slice(from, from + HASH_BYTES));
 }
