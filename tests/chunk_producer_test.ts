@@ -36,6 +36,7 @@ async function sendAll(
   bootstrap: string,
   topic: string,
   keys: string[],
+  { workers = 2, valueBytes = 0 } = {},
 ): Promise<{ delivered: number; errors: Error[] }> {
   const settings = parseKafkaConfig(
     `[cluster]\nbootstrap.servers = ${bootstrap}\n[producer]\nlinger.ms = 5\n`,
@@ -44,7 +45,7 @@ async function sendAll(
   );
   const producer = await ChunkProducer.start(createKafka(settings), settings, {
     topic,
-    workers: 2,
+    workers,
     maxQueuedChunks: 100,
     partitionKey: filePartOfKey,
   });
@@ -53,13 +54,28 @@ async function sendAll(
   for (const key of keys) {
     await producer.send({
       key,
-      value: new TextEncoder().encode(key),
+      value: valueBytes > 0
+        ? new Uint8Array(valueBytes)
+        : new TextEncoder().encode(key),
       delivered: () => delivered++,
       failed: (error) => errors.push(error),
     });
   }
   await producer.close();
   return { delivered, errors };
+}
+
+/** Each message's key, in the order of the topic's (one) partition, read by kcat. */
+async function keysInOrder(
+  bootstrap: string,
+  topic: string,
+): Promise<string[]> {
+  const output = await new Deno.Command("kcat", {
+    args: ["-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-f", "%k\n"],
+    stdout: "piped",
+  }).output();
+  strictEqual(output.code, 0);
+  return new TextDecoder().decode(output.stdout).split("\n").filter(Boolean);
 }
 
 /** Each message's key and partition, read by kcat. */
@@ -113,6 +129,38 @@ Deno.test("ChunkProducer places every chunk of a file where Kafka's Java client 
             );
           }
         }
+      },
+    );
+    await t.step(
+      "with 5 producers a file's chunks land in runs of a batch (61 chunks of 16 KiB), not every fifth",
+      async () => {
+        const topic = uniqueTopic("chunk_runs");
+        await createTopic(broker.bootstrap, topic, 1);
+        const total = 600;
+        const keys = Array.from(
+          { length: total },
+          (_, i) => `scope.trc_chunk_${i + 1}_of_${total}`,
+        );
+        const { delivered, errors } = await sendAll(
+          broker.bootstrap,
+          topic,
+          keys,
+          { workers: 5, valueBytes: 16384 },
+        );
+        deepStrictEqual(errors, []);
+        strictEqual(delivered, total);
+        const order = (await keysInOrder(broker.bootstrap, topic)).map((key) =>
+          Number(key.split("_")[2])
+        );
+        deepStrictEqual(
+          [...order].sort((a, b) => a - b),
+          keys.map((_, i) => i + 1),
+        );
+        // A break: a chunk that does not follow the one before it. About 10
+        // batches go out, some overtaking others; taken in turns, nearly
+        // every chunk was a break.
+        const breaks = order.filter((n, i) => i > 0 && n !== order[i - 1] + 1);
+        ok(breaks.length <= 20, `${breaks.length} breaks in ${total} chunks`);
       },
     );
   } finally {
