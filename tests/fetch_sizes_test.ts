@@ -107,3 +107,72 @@ Deno.test("fetches ask for 1 MiB while records are small and for the config's si
     strictEqual(fetch.maxBytes, fetch.partitionMaxBytes[0]);
   }
 });
+
+Deno.test("consumers of one run busy at once share the 1 MiB of small records: each fetch asks for a part of it, never below 256 KiB", async () => {
+  const broker = await startTestBroker();
+  const topic = uniqueTopic("fetch_shared");
+  const partitions = 4;
+  const perPartition = 300;
+  const values = Array.from(
+    { length: partitions * perPartition },
+    (_, i) => randomBytes(SMALL, i + 1),
+  );
+  await produceRaw(broker.bootstrap, topic, values, "none", partitions);
+
+  const asked: number[] = [];
+  const channel = "tracing:plt:kafka:consumer:fetches:start";
+  const onFetch = (context: unknown) => {
+    const { options } = context as {
+      options: { topics: { partitions: { partitionMaxBytes: number }[] }[] };
+    };
+    for (const topic of options.topics) {
+      for (const partition of topic.partitions) {
+        asked.push(partition.partitionMaxBytes);
+      }
+    }
+  };
+  subscribe(channel, onFetch);
+
+  const settings = plaintextSettings(broker.bootstrap);
+  const handled = new Map<number, number>();
+  // Each partition's first record waits until every partition sent one, so
+  // that all the consumers have messages waiting at once.
+  let allStarted!: () => void;
+  const started = new Promise<void>((resolve) => allStarted = resolve);
+  let done!: () => void;
+  const allHandled = new Promise<void>((resolve) => done = resolve);
+  const failures: Error[] = [];
+  let count = 0;
+  const group = await ConsumerGroup.start(createKafka(settings), settings, {
+    topic,
+    groupId: `${topic}-group`,
+    consumers: partitions,
+    handle: async (_value, where) => {
+      const seen = handled.get(where.partition) ?? 0;
+      handled.set(where.partition, seen + 1);
+      if (handled.size === partitions) allStarted();
+      if (seen === 0) await started;
+      // A little work per record, so the lanes stay busy while fetches come.
+      const until = performance.now() + 0.2;
+      while (performance.now() < until) { /* busy */ }
+      if (++count === values.length) done();
+    },
+    fatal: (error) => failures.push(error),
+  });
+  try {
+    await allHandled;
+  } finally {
+    await group.stop();
+    unsubscribe(channel, onFetch);
+  }
+
+  deepStrictEqual(failures, []);
+  deepStrictEqual(
+    [...handled.entries()].sort(([a], [b]) => a - b),
+    Array.from({ length: partitions }, (_, p) => [p, perPartition]),
+  );
+  // Before any record waits, a fetch asks for the whole 1 MiB; with all 4
+  // consumers busy, a quarter of it.
+  strictEqual(asked[0], MIB);
+  strictEqual(Math.min(...asked), MIB / 4, `asked: ${asked.join(", ")}`);
+});

@@ -269,6 +269,11 @@ export class ConsumerGroup {
     return [...all].sort((a, b) => a - b);
   }
 
+  /** How many of this run's consumers have messages waiting now. */
+  busyMembers(): number {
+    return this.#members.filter((member) => member.busy).length;
+  }
+
   /** The metadata committed on `partitions`; empty when Kafka did not answer. */
   async committedMetadata(
     partitions: number[],
