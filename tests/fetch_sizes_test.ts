@@ -29,6 +29,59 @@ interface AskedFetch {
   partitionMaxBytes: number[];
 }
 
+/**
+ * Reads `topic` with a group of `consumers` until `count` records were
+ * handled by `handle`; returns what each fetch request asked for (from the
+ * client's own diagnostics channel) and the group's failures.
+ */
+async function readAll(
+  bootstrap: string,
+  topic: string,
+  consumers: number,
+  count: number,
+  handle: (value: Uint8Array | null, partition: number) => Promise<void>,
+): Promise<{ asked: AskedFetch[]; failures: Error[] }> {
+  const asked: AskedFetch[] = [];
+  const channel = "tracing:plt:kafka:consumer:fetches:start";
+  const onFetch = (context: unknown) => {
+    const { options } = context as {
+      options: {
+        maxBytes: number;
+        topics: { partitions: { partitionMaxBytes: number }[] }[];
+      };
+    };
+    asked.push({
+      maxBytes: options.maxBytes,
+      partitionMaxBytes: options.topics.flatMap((topic) =>
+        topic.partitions.map((partition) => partition.partitionMaxBytes)
+      ),
+    });
+  };
+  subscribe(channel, onFetch);
+  const settings = plaintextSettings(bootstrap);
+  let handled = 0;
+  let done!: () => void;
+  const allHandled = new Promise<void>((resolve) => done = resolve);
+  const failures: Error[] = [];
+  const group = await ConsumerGroup.start(createKafka(settings), settings, {
+    topic,
+    groupId: `${topic}-group`,
+    consumers,
+    handle: async (value, where) => {
+      await handle(value, where.partition);
+      if (++handled === count) done();
+    },
+    fatal: (error) => failures.push(error),
+  });
+  try {
+    await allHandled;
+  } finally {
+    await group.stop();
+    unsubscribe(channel, onFetch);
+  }
+  return { asked, failures };
+}
+
 Deno.test("fetches ask for 1 MiB while records are small and for the config's size once they are big", async () => {
   const broker = await startTestBroker();
   const topic = uniqueTopic("fetch_sizes");
@@ -48,48 +101,18 @@ Deno.test("fetches ask for 1 MiB while records are small and for the config's si
     await produceRaw(broker.bootstrap, topic, values.slice(from, from + 100));
   }
 
-  // The client publishes each fetch request's options on this channel.
-  const asked: AskedFetch[] = [];
-  const channel = "tracing:plt:kafka:consumer:fetches:start";
-  const onFetch = (context: unknown) => {
-    const { options } = context as {
-      options: {
-        maxBytes: number;
-        topics: { partitions: { partitionMaxBytes: number }[] }[];
-      };
-    };
-    asked.push({
-      maxBytes: options.maxBytes,
-      partitionMaxBytes: options.topics.flatMap((topic) =>
-        topic.partitions.map((partition) => partition.partitionMaxBytes)
-      ),
-    });
-  };
-  subscribe(channel, onFetch);
-
-  const settings = plaintextSettings(broker.bootstrap);
-  const configured = fetchOptions(settings);
+  const configured = fetchOptions(plaintextSettings(broker.bootstrap));
   const handled: number[] = [];
-  let done!: () => void;
-  const allHandled = new Promise<void>((resolve) => done = resolve);
-  const failures: Error[] = [];
-  const group = await ConsumerGroup.start(createKafka(settings), settings, {
+  const { asked, failures } = await readAll(
+    broker.bootstrap,
     topic,
-    groupId: `${topic}-group`,
-    consumers: 1,
-    handle: (value) => {
+    1,
+    sizes.length,
+    (value) => {
       handled.push(value?.byteLength ?? 0);
-      if (handled.length === sizes.length) done();
       return Promise.resolve();
     },
-    fatal: (error) => failures.push(error),
-  });
-  try {
-    await allHandled;
-  } finally {
-    await group.stop();
-    unsubscribe(channel, onFetch);
-  }
+  );
 
   deepStrictEqual(failures, []);
   deepStrictEqual(handled, sizes, "every record once, in order");
@@ -119,52 +142,27 @@ Deno.test("consumers of one run busy at once share the 1 MiB of small records: e
   );
   await produceRaw(broker.bootstrap, topic, values, "none", partitions);
 
-  const asked: number[] = [];
-  const channel = "tracing:plt:kafka:consumer:fetches:start";
-  const onFetch = (context: unknown) => {
-    const { options } = context as {
-      options: { topics: { partitions: { partitionMaxBytes: number }[] }[] };
-    };
-    for (const topic of options.topics) {
-      for (const partition of topic.partitions) {
-        asked.push(partition.partitionMaxBytes);
-      }
-    }
-  };
-  subscribe(channel, onFetch);
-
-  const settings = plaintextSettings(broker.bootstrap);
   const handled = new Map<number, number>();
   // Each partition's first record waits until every partition sent one, so
   // that all the consumers have messages waiting at once.
   let allStarted!: () => void;
   const started = new Promise<void>((resolve) => allStarted = resolve);
-  let done!: () => void;
-  const allHandled = new Promise<void>((resolve) => done = resolve);
-  const failures: Error[] = [];
-  let count = 0;
-  const group = await ConsumerGroup.start(createKafka(settings), settings, {
+  const { asked: fetches, failures } = await readAll(
+    broker.bootstrap,
     topic,
-    groupId: `${topic}-group`,
-    consumers: partitions,
-    handle: async (_value, where) => {
-      const seen = handled.get(where.partition) ?? 0;
-      handled.set(where.partition, seen + 1);
+    partitions,
+    values.length,
+    async (_value, partition) => {
+      const seen = handled.get(partition) ?? 0;
+      handled.set(partition, seen + 1);
       if (handled.size === partitions) allStarted();
       if (seen === 0) await started;
       // A little work per record, so the lanes stay busy while fetches come.
       const until = performance.now() + 0.2;
       while (performance.now() < until) { /* busy */ }
-      if (++count === values.length) done();
     },
-    fatal: (error) => failures.push(error),
-  });
-  try {
-    await allHandled;
-  } finally {
-    await group.stop();
-    unsubscribe(channel, onFetch);
-  }
+  );
+  const asked = fetches.flatMap((fetch) => fetch.partitionMaxBytes);
 
   deepStrictEqual(failures, []);
   deepStrictEqual(
