@@ -247,6 +247,13 @@ Deno.test("bench --peers --client runs the project, the client alone, Kafka's Ja
       deepStrictEqual(runs.filter((r) => r.tool === tool).length, 8, tool);
     }
     ok(runs.every((r) => r.mbPerSecond > 0 && r.peakRssMb > 0));
+    // The kernel's share of each run's CPU time, at most all of it.
+    ok(
+      runs.every((r) =>
+        r.systemSeconds !== undefined && r.systemSeconds >= 0 &&
+        r.systemSeconds <= r.cpuPercent / 100 * r.seconds + 0.05
+      ),
+    );
     deepStrictEqual(
       runs.filter((r) => r.tool === "project" && r.direction === "consume")
         .map((r) => r.identical),

@@ -63,6 +63,12 @@ export interface BenchRun {
   peakRssMb: number;
   /** CPU time / wall time of the process, in percent of one core. */
   cpuPercent: number;
+  /**
+   * The process's CPU seconds in the kernel (page faults, copies into the
+   * page cache and sockets): a round slower than its neighbours shows here
+   * whether the machine charged more for the same work.
+   */
+  systemSeconds?: number;
   /** The Java tools' own figure (their clock starts once the JVM is up). */
   reportedMbPerSecond?: number;
   /** For the project's rebuild: the file came back with the same SHA-512. */

@@ -28,6 +28,8 @@ export interface ProcessReport {
   peakRssBytes: number;
   /** CPU time it used, user plus system, in seconds (all its threads). */
   cpuSeconds: number;
+  /** Of those, in the kernel (system time): page faults, copies, syscalls. */
+  systemSeconds: number;
   /** Its wall-clock time from start to end, in seconds. */
   wallSeconds: number;
   /** How it ended. */
@@ -99,6 +101,7 @@ export async function spawnMeasured(
     return {
       peakRssBytes: kib * 1024,
       cpuSeconds: user + system,
+      systemSeconds: system,
       wallSeconds: wall,
       status: {
         success: output.success,

@@ -235,6 +235,7 @@ function record(
     seconds: Number(seconds.toFixed(2)),
     peakRssMb: Math.round(report.peakRssBytes / 1e6),
     cpuPercent: Math.round(report.cpuSeconds / report.wallSeconds * 100),
+    systemSeconds: Number(report.systemSeconds.toFixed(2)),
   };
 }
 
