@@ -8,6 +8,7 @@ import { deepStrictEqual, ok } from "node:assert/strict";
 import {
   COMMIT_EVERY_DEFERRED,
   COMMIT_EVERY_MESSAGES,
+  type MessagePosition,
   PartitionLanes,
 } from "../lib/kafka/consumer_loop.ts";
 import { sleep } from "../lib/common/shutdown.ts";
@@ -118,25 +119,27 @@ Deno.test("deferred work that fails stops the lanes: nothing after it runs, noth
   ]);
 });
 
-Deno.test("a commit Kafka is slow to answer does not stop the lane: the next messages are handled meanwhile, their deferred work waits for the next commit", async () => {
-  const events: string[] = [];
-  const firstCommit = Promise.withResolvers<void>();
-  const handled40 = Promise.withResolvers<void>();
+/**
+ * Lanes on partition 0 (already reset) that record `handle N` for each
+ * message (then call `handled`), and `commit N` / `committed N` around each
+ * commit; the commit at `slowOffset` is answered only once `answer` resolves.
+ */
+function lanesWithSlowCommit(
+  events: string[],
+  slowOffset: string,
+  answer: Promise<void>,
+  handled: (where: MessagePosition) => void,
+): PartitionLanes {
   const lanes = new PartitionLanes("t", {
     handle: (_value, where) => {
       events.push(`handle ${where.offset}`);
-      if (where.offset === "39") handled40.resolve();
-      where.afterCommit!(() => {
-        events.push(`place ${where.offset}`);
-        return Promise.resolve();
-      });
+      handled(where);
       return Promise.resolve();
     },
   }, {
     commit: async (_partition, point) => {
       events.push(`commit ${point.offset}`);
-      // The first commit is answered only once the lane handled 8 more.
-      if (point.offset === "32") await firstCommit.promise;
+      if (point.offset === slowOffset) await answer;
       events.push(`committed ${point.offset}`);
     },
     fatal: (error) => {
@@ -144,9 +147,34 @@ Deno.test("a commit Kafka is slow to answer does not stop the lane: the next mes
     },
   });
   lanes.reset([0], Promise.resolve());
-  for (let offset = 0n; offset < 40n; offset++) {
+  return lanes;
+}
+
+/** Pushes offsets `from` to `to - 1` of partition 0 into `lanes`. */
+function pushOffsets(lanes: PartitionLanes, from: bigint, to: bigint): void {
+  for (let offset = from; offset < to; offset++) {
     lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
   }
+}
+
+Deno.test("a commit Kafka is slow to answer does not stop the lane: the next messages are handled meanwhile, their deferred work waits for the next commit", async () => {
+  const events: string[] = [];
+  const firstCommit = Promise.withResolvers<void>();
+  const handled40 = Promise.withResolvers<void>();
+  // The first commit is answered only once the lane handled 8 more.
+  const lanes = lanesWithSlowCommit(
+    events,
+    "32",
+    firstCommit.promise,
+    (where) => {
+      if (where.offset === "39") handled40.resolve();
+      where.afterCommit!(() => {
+        events.push(`place ${where.offset}`);
+        return Promise.resolve();
+      });
+    },
+  );
+  pushOffsets(lanes, 0n, 40n);
   await handled40.promise;
   // Handled past the commit still waiting for its answer; nothing placed yet.
   ok(events.indexOf("handle 39") > events.indexOf("commit 32"));
@@ -170,31 +198,14 @@ Deno.test("a lane that ran dry commits and handles the messages that come while 
   const events: string[] = [];
   const answer = Promise.withResolvers<void>();
   const handled = Promise.withResolvers<void>();
-  const lanes = new PartitionLanes("t", {
-    handle: (_value, where) => {
-      events.push(`handle ${where.offset}`);
-      if (where.offset === "4") handled.resolve();
-      return Promise.resolve();
-    },
-  }, {
-    commit: async (_partition, point) => {
-      events.push(`commit ${point.offset}`);
-      // The commit made when the lane ran dry is answered only at the end.
-      if (point.offset === "3") await answer.promise;
-      events.push(`committed ${point.offset}`);
-    },
-    fatal: (error) => {
-      throw error;
-    },
+  // The commit made when the lane ran dry is answered only at the end.
+  const lanes = lanesWithSlowCommit(events, "3", answer.promise, (where) => {
+    if (where.offset === "4") handled.resolve();
   });
-  lanes.reset([0], Promise.resolve());
-  for (let offset = 0n; offset < 3n; offset++) {
-    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
-  }
+  pushOffsets(lanes, 0n, 3n);
   // The lane runs dry and commits; the next fetch's messages come meanwhile.
   while (!events.includes("commit 3")) await sleep(1);
-  lanes.push({ partition: 0, offset: 3n, value: new Uint8Array(1) });
-  lanes.push({ partition: 0, offset: 4n, value: new Uint8Array(1) });
+  pushOffsets(lanes, 3n, 5n);
   await handled.promise;
   ok(!events.includes("committed 3"), "handled before Kafka answered");
   answer.resolve();

@@ -427,5 +427,5 @@ type RunRow = {
 /** Chunk `chunkIndex`'s 64 bytes in `run`'s hashes, a copy. */
 function hashInRun(run: RunRow, chunkIndex: number): Uint8Array {
   const from = (chunkIndex - run.first_chunk) * HASH_BYTES;
-  return new Uint8Array(run.chunk_hashes.slice(from, from + HASH_BYTES));
+  return run.chunk_hashes.slice(from, from + HASH_BYTES);
 }
