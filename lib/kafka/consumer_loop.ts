@@ -301,11 +301,7 @@ export class PartitionLanes {
 
   /** Starts a lane's worker. */
   #start(lane: Lane): void {
-    const running: Promise<void> = this.#work(lane).finally(() => {
-      // A worker started after this one ended is not this one's to clear.
-      if (lane.running === running) lane.running = undefined;
-    });
-    lane.running = running;
+    lane.running = this.#work(lane).finally(() => lane.running = undefined);
   }
 
   /**
@@ -339,12 +335,9 @@ export class PartitionLanes {
           await this.#arrivalOr(lane, lane.committing);
           continue;
         }
-        // Nothing waits and nothing is left to commit: the worker ends, and
-        // says so now, not a step later, so that a message pushed meanwhile
-        // (from a promise step of the client) starts the next worker.
+        // Nothing waits and nothing is left to commit: the worker ends.
         lane.queue.length = 0;
         lane.head = 0;
-        lane.running = undefined;
         return;
       }
     } finally {
