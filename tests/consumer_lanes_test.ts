@@ -301,3 +301,30 @@ Deno.test("a commit due while the last one is still out is not waited for: the l
   );
   deepStrictEqual(asked.at(-1), 1000);
 });
+
+Deno.test("a message that comes just as a lane's worker ends (at any promise step after its last commit is answered) is still handled", async () => {
+  // The client's stream hands over messages from promise steps, so a message
+  // can come between the worker's last check of its queue and its end.
+  // Each depth is one more promise step after the commit's answer.
+  const stranded: number[] = [];
+  for (let depth = 0; depth < 24; depth++) {
+    const events: string[] = [];
+    const answer = Promise.withResolvers<void>();
+    const second = Promise.withResolvers<void>();
+    const lanes = lanesWithSlowCommit(events, "1", answer.promise, (where) => {
+      if (where.offset === "1") second.resolve();
+    });
+    pushOffsets(lanes, 0n, 1n);
+    while (!events.includes("commit 1")) await sleep(1);
+    answer.resolve();
+    for (let step = 0; step < depth; step++) await Promise.resolve();
+    pushOffsets(lanes, 1n, 2n);
+    const late = await Promise.race([
+      second.promise.then(() => false),
+      sleep(2000).then(() => true),
+    ]);
+    if (late) stranded.push(depth);
+    await lanes.hold();
+  }
+  deepStrictEqual(stranded, [], "depths whose message was never handled");
+});

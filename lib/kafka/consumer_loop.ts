@@ -299,9 +299,21 @@ export class PartitionLanes {
     await this.#store(lane, point);
   }
 
-  /** Starts a lane's worker. */
+  /**
+   * Starts a lane's worker. A message pushed between the worker's last look
+   * at its queue and its end (the client hands messages over from promise
+   * steps, and the worker's end takes a few) found it still running; it is
+   * started again for that message, or the message waited for the next
+   * push, which may never come (CI: a processor's last file never handled).
+   */
   #start(lane: Lane): void {
-    lane.running = this.#work(lane).finally(() => lane.running = undefined);
+    lane.running = this.#work(lane).finally(() => {
+      lane.running = undefined;
+      const mine = this.#lanes.get(lane.partition) === lane;
+      if (mine && lane.head < lane.queue.length && !this.#held) {
+        this.#start(lane);
+      }
+    });
   }
 
   /**
