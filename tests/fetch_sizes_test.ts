@@ -30,8 +30,9 @@ interface AskedFetch {
 }
 
 /**
- * Reads `topic` with a group of `consumers` until `count` records were
- * handled by `handle`; returns what each fetch request asked for (from the
+ * Reads `topic` with a group of `consumers` until `count` different records
+ * were handled by `handle` (at least once: a rebalance while the group forms
+ * may hand a record to a second member before its commit); returns what each fetch request asked for (from the
  * client's own diagnostics channel) and the group's failures.
  */
 async function readAll(
@@ -39,7 +40,11 @@ async function readAll(
   topic: string,
   consumers: number,
   count: number,
-  handle: (value: Uint8Array | null, partition: number) => Promise<void>,
+  handle: (
+    value: Uint8Array | null,
+    partition: number,
+    offset: string,
+  ) => Promise<void>,
 ): Promise<{ asked: AskedFetch[]; failures: Error[] }> {
   const asked: AskedFetch[] = [];
   const channel = "tracing:plt:kafka:consumer:fetches:start";
@@ -59,7 +64,7 @@ async function readAll(
   };
   subscribe(channel, onFetch);
   const settings = plaintextSettings(bootstrap);
-  let handled = 0;
+  const handled = new Set<string>();
   let done!: () => void;
   const allHandled = new Promise<void>((resolve) => done = resolve);
   const failures: Error[] = [];
@@ -68,8 +73,9 @@ async function readAll(
     groupId: `${topic}-group`,
     consumers,
     handle: async (value, where) => {
-      await handle(value, where.partition);
-      if (++handled === count) done();
+      await handle(value, where.partition, where.offset);
+      handled.add(`${where.partition}:${where.offset}`);
+      if (handled.size === count) done();
     },
     fatal: (error) => failures.push(error),
   });
@@ -142,7 +148,8 @@ Deno.test("consumers of one run busy at once share the 1 MiB of small records: e
   );
   await produceRaw(broker.bootstrap, topic, values, "none", partitions);
 
-  const handled = new Map<number, number>();
+  // The offsets handled on each partition (a record may come twice).
+  const handled = new Map<number, Set<string>>();
   // Each partition's first record waits until every partition sent one, so
   // that all the consumers have messages waiting at once.
   let allStarted!: () => void;
@@ -152,11 +159,12 @@ Deno.test("consumers of one run busy at once share the 1 MiB of small records: e
     topic,
     partitions,
     values.length,
-    async (_value, partition) => {
-      const seen = handled.get(partition) ?? 0;
-      handled.set(partition, seen + 1);
+    async (_value, partition, offset) => {
+      const first = !handled.has(partition);
+      if (first) handled.set(partition, new Set());
+      handled.get(partition)!.add(offset);
       if (handled.size === partitions) allStarted();
-      if (seen === 0) await started;
+      if (first) await started;
       // A little work per record, so the lanes stay busy while fetches come.
       const until = performance.now() + 0.2;
       while (performance.now() < until) { /* busy */ }
@@ -166,7 +174,10 @@ Deno.test("consumers of one run busy at once share the 1 MiB of small records: e
 
   deepStrictEqual(failures, []);
   deepStrictEqual(
-    [...handled.entries()].sort(([a], [b]) => a - b),
+    [...handled.entries()].map(([partition, offsets]) => [
+      partition,
+      offsets.size,
+    ]).sort(([a], [b]) => a - b),
     Array.from({ length: partitions }, (_, p) => [p, perPartition]),
   );
   // Before any record waits, a fetch asks for the whole 1 MiB; with all 4
