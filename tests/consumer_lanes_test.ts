@@ -328,3 +328,35 @@ Deno.test("a message that comes just as a lane's worker ends (at any promise ste
   }
   deepStrictEqual(stranded, [], "depths whose message was never handled");
 });
+
+Deno.test("a consumer's stream is told the lanes drained even when the level moved above what waits while it was paused", async () => {
+  // The level is a consumer's fetch size, which grows when the run's other
+  // consumers go idle: what waits may then already be below it.
+  let level = 300;
+  let drainedCalls = 0;
+  const lastHandled = Promise.withResolvers<void>();
+  const lanes = new PartitionLanes("t", {
+    handle: (_value, where) => {
+      if (where.offset === "3") level = 1000;
+      if (where.offset === "9") lastHandled.resolve();
+      return Promise.resolve();
+    },
+  }, {
+    commit: () => Promise.resolve(),
+    fatal: (error) => {
+      throw error;
+    },
+    drained: () => drainedCalls++,
+    get drainedBytes() {
+      return level;
+    },
+  });
+  lanes.reset([0], Promise.resolve());
+  // 1000 bytes wait: a paused stream waits to hear they fell below the level.
+  for (let offset = 0n; offset < 10n; offset++) {
+    lanes.push({ partition: 0, offset, value: new Uint8Array(100) });
+  }
+  await lastHandled.promise;
+  await lanes.hold();
+  ok(drainedCalls > 0, "the stream would stay paused for good");
+});

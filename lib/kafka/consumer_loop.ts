@@ -131,8 +131,9 @@ export interface LaneCallbacks {
   /** A handler failed (a {@linkcode HandlerError}) or a commit failed for good. */
   fatal: (error: Error) => void;
   /**
-   * The messages waiting fell below `drainedBytes` again (see
-   * {@linkcode PartitionLanes.waitingBytes}).
+   * A message was handled and fewer than `drainedBytes` wait now (see
+   * {@linkcode PartitionLanes.waitingBytes}); called after each such
+   * message, so it must be cheap (a stream resumed if it was paused).
    */
   drained?: () => void;
   /** Where `drained` is called; default {@linkcode DRAINED_BYTES}. */
@@ -413,14 +414,18 @@ export class PartitionLanes {
     return "done";
   }
 
-  /** Counts a message as no longer waiting. */
+  /**
+   * Counts a message as no longer waiting, and says so while fewer than
+   * `drainedBytes` wait. Said after every such message, not only when the
+   * level crosses it: the level can move (a consumer's fetch size follows
+   * how many of the run's consumers are busy), and a stream paused above
+   * the old level, with the new one above what waits, was never resumed
+   * (CI: a processor's files on one partition never read after 2 fetches).
+   */
   #release(size: number): void {
-    const before = this.#waitingBytes;
     this.#waitingBytes -= size;
     const drained = this.#callbacks.drainedBytes ?? DRAINED_BYTES;
-    if (before >= drained && this.#waitingBytes < drained) {
-      this.#callbacks.drained?.();
-    }
+    if (this.#waitingBytes < drained) this.#callbacks.drained?.();
   }
 
   /** Commits a lane's handled messages at the point `commitPoint` says. */
