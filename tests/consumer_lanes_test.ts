@@ -150,10 +150,15 @@ function lanesWithSlowCommit(
   return lanes;
 }
 
-/** Pushes offsets `from` to `to - 1` of partition 0 into `lanes`. */
-function pushOffsets(lanes: PartitionLanes, from: bigint, to: bigint): void {
+/** Pushes offsets `from` to `to - 1` of partition 0, `size` bytes each, into `lanes`. */
+function pushOffsets(
+  lanes: PartitionLanes,
+  from: bigint,
+  to: bigint,
+  size = 1,
+): void {
   for (let offset = from; offset < to; offset++) {
-    lanes.push({ partition: 0, offset, value: new Uint8Array(1) });
+    lanes.push({ partition: 0, offset, value: new Uint8Array(size) });
   }
 }
 
@@ -353,9 +358,7 @@ Deno.test("a consumer's stream is told the lanes drained even when the level mov
   });
   lanes.reset([0], Promise.resolve());
   // 1000 bytes wait: a paused stream waits to hear they fell below the level.
-  for (let offset = 0n; offset < 10n; offset++) {
-    lanes.push({ partition: 0, offset, value: new Uint8Array(100) });
-  }
+  pushOffsets(lanes, 0n, 10n, 100);
   await lastHandled.promise;
   await lanes.hold();
   ok(drainedCalls > 0, "the stream would stay paused for good");
