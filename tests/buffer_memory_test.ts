@@ -14,6 +14,8 @@ import {
   OLD_BUFFER_BYTES,
   ownBytes,
   releaseBuffer,
+  SENT_GARBAGE_BYTES,
+  YOUNG_GARBAGE_BYTES,
   youngGarbage,
 } from "../lib/common/buffer_memory.ts";
 import { decodeChunk, sha512 } from "../lib/transfer/chunk.ts";
@@ -124,17 +126,17 @@ Deno.test("oldGarbage asks for full collections as the old generation fills, and
   strictEqual(await askedFullCollections("--trace-gc"), 0);
 });
 
-Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 24 MB past their lowest since the last", () => {
+Deno.test("youngGarbage asks for a full collection instead of a young one once buffers grew 12 MB past their lowest since the last", () => {
   const MB = 1024 * 1024;
-  strictEqual(OLD_BUFFER_BYTES, 24 * MB);
-  // The buffers of a 512 KiB upload in use: 13-37 MB; a pile of old ones on top.
-  strictEqual(collectionFor(36 * MB, 13 * MB), "minor");
-  strictEqual(collectionFor(37 * MB - 1, 13 * MB), "minor");
-  strictEqual(collectionFor(37 * MB, 13 * MB), "major");
+  strictEqual(OLD_BUFFER_BYTES, 12 * MB);
+  // The buffers of a 512 KiB upload in use: 11-32 MB; a pile of old ones on top.
+  strictEqual(collectionFor(24 * MB, 13 * MB), "minor");
+  strictEqual(collectionFor(25 * MB - 1, 13 * MB), "minor");
+  strictEqual(collectionFor(25 * MB, 13 * MB), "major");
   strictEqual(collectionFor(87 * MB, 20 * MB), "major");
 });
 
-Deno.test("youngGarbage asks for one full collection once buffers grew 24 MB, then starts its lowest level again", async () => {
+Deno.test("youngGarbage asks for one full collection once buffers grew 12 MB, then starts its lowest level again", async () => {
   // A stand-in for V8's gc() (youngGarbage looks for it at each call); the
   // buffers' memory is V8's own count, moved by a real 48 MiB buffer.
   const MB = 1024 * 1024;
@@ -154,6 +156,35 @@ Deno.test("youngGarbage asks for one full collection once buffers grew 24 MB, th
     await turn();
     deepStrictEqual(asked, ["minor", "major", "minor"]);
     strictEqual(held.byteLength, 48 * MB);
+  } finally {
+    global.gc = realGc;
+  }
+});
+
+Deno.test("youngGarbage asks for a young collection every 6 MiB of fetched records, every 2 MiB of sent ones when told", async () => {
+  // The same stand-in for gc(); buffers stay level, so only young ones.
+  const MB = 1024 * 1024;
+  strictEqual(YOUNG_GARBAGE_BYTES, 6 * MB);
+  strictEqual(SENT_GARBAGE_BYTES, 2 * MB);
+  const asked: string[] = [];
+  const global = globalThis as { gc?: (options: { type: string }) => void };
+  const realGc = global.gc;
+  global.gc = ({ type }) => asked.push(type);
+  const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
+  /** Collections asked for after `records` big records of 512 KiB. */
+  const after = async (records: number, every?: number) => {
+    asked.length = 0;
+    for (let i = 0; i < records; i++) {
+      youngGarbage(MB / 2, every);
+      await turn();
+    }
+    return asked.length;
+  };
+  try {
+    await after(12); // whatever an earlier test left counted is used up
+    strictEqual(await after(12), 1); // 6 MiB fetched: one
+    strictEqual(await after(12, SENT_GARBAGE_BYTES), 3); // 6 MiB sent: three
+    deepStrictEqual(new Set(asked), new Set(["minor"]));
   } finally {
     global.gc = realGc;
   }

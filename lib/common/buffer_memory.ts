@@ -23,9 +23,10 @@
  *   out, their socket buffers are garbage while still young; a young
  *   collection soon after (about 1 ms) frees them before they grow old.
  *   The upload counts the same way the big records Kafka has answered for
- *   (the client's copies of each batch, kafka/chunk_producer.ts). Buffers
+ *   (the client's copies of each batch, kafka/chunk_producer.ts), more
+ *   often ({@linkcode SENT_GARBAGE_BYTES}). Buffers
  *   that grew old while in use pile up for a full collection instead: once
- *   they hold 24 MB more than their lowest since the last one, it asks for
+ *   they hold 12 MB more than their lowest since the last one, it asks for
  *   a full collection. In a process without `--v8-flags=--expose-gc` it
  *   does nothing.
  * - {@linkcode oldGarbage}: what does grow old (about 1 KB of each small
@@ -120,24 +121,48 @@ function ownsItsBuffer(bytes: Uint8Array): boolean {
 }
 
 /**
- * Bytes of young garbage between two young collections: two fetches of 3
- * MiB. A collection after every fetch also ages the fetches still coming in
+ * Bytes of young garbage between two young collections, unless
+ * {@linkcode youngGarbage} is told otherwise: two fetches of 3 MiB. A collection after every fetch also ages the fetches still coming in
  * on the other consumers' connections, and their socket buffers, promoted
  * after two, crept into the old generation: a 4 GiB rebuild at 512 KiB
  * peaked at 185-193 MB against 147-151 for 512 MiB; every 4, 6 or 8 MiB,
  * 156-158 MB at the same speed (every 3 MiB 177, every 12 MiB 163).
  */
-const YOUNG_GARBAGE_BYTES = 6 * 1024 * 1024;
+export const YOUNG_GARBAGE_BYTES = 6 * 1024 * 1024;
+
+/**
+ * Bytes of big records sent between two young collections, for
+ * {@linkcode youngGarbage}'s `every` on the sending side: 2 MiB. The
+ * client copies each big record twice to send it (into one buffer for the
+ * batch's CRC, and with the request around it for the socket), and both
+ * copies are garbage once the request is written. Collected every 6 MiB of
+ * records, about 12 MiB of copies, some of them lived through two young
+ * collections and waited for a full one: a 4 GiB upload at 512 KiB peaked
+ * at 129-134 MB against 119-122 for 256 MiB (+8-12%; the flat bench +11.3%).
+ * Every 2 MiB: 118-120 MB against 114-117 (3 MiB: 121-127 at 4 GiB), for
+ * about 0.4 CPU s more per 512 MiB (3.4-3.8 s against 2.9-3.2 wall; 1.4x
+ * ProducerPerformance or better before) (issue 22, 2026-12-05, the README's
+ * Benchmark section). A rebuild's fetches keep the 6 MiB above.
+ *
+ * @example
+ * ```ts
+ * import { SENT_GARBAGE_BYTES, youngGarbage } from "./buffer_memory.ts";
+ *
+ * youngGarbage(512 * 1024, SENT_GARBAGE_BYTES); // a big record was answered
+ * ```
+ */
+export const SENT_GARBAGE_BYTES = 2 * 1024 * 1024;
 
 let garbageSince = 0;
 
 /**
  * Counts `bytes` that became garbage while young (e.g. the socket reads a
- * fetch's big records were copied out of); once 6 MiB have, asks for a
- * collection after the current task: a young one, or a full one once the
- * buffers' memory grew {@linkcode OLD_BUFFER_BYTES} past its lowest since
- * the last full collection ({@linkcode collectionFor}). Only in a process
- * run with `--v8-flags=--expose-gc`; without that flag it does nothing.
+ * fetch's big records were copied out of); once `every` bytes have
+ * ({@linkcode YOUNG_GARBAGE_BYTES} unless told), asks for a collection
+ * after the current task: a young one, or a full one once the buffers'
+ * memory grew {@linkcode OLD_BUFFER_BYTES} past its lowest since the last
+ * full collection ({@linkcode collectionFor}). Only in a process run with
+ * `--v8-flags=--expose-gc`; without that flag it does nothing.
  *
  * @example
  * ```ts
@@ -146,10 +171,13 @@ let garbageSince = 0;
  * youngGarbage(512 * 1024); // for each big record a fetch handed out
  * ```
  */
-export function youngGarbage(bytes: number): void {
+export function youngGarbage(
+  bytes: number,
+  every: number = YOUNG_GARBAGE_BYTES,
+): void {
   if (!exposedGc()) return;
   garbageSince += bytes;
-  if (garbageSince < YOUNG_GARBAGE_BYTES) return;
+  if (garbageSince < every) return;
   garbageSince = 0;
   // Buffers that grew old while in use wait for a full collection.
   const buffers = getHeapStatistics().external_memory;
@@ -196,16 +224,19 @@ export function collectionFor(
  * with 24 MB, 137-149 in 5 of 5 (asking for 46-60 full collections per
  * run, against 50 from the heap's look alone before), at 250.6-281.9 MB/s
  * but for one run at 164.5 (28.5 CPU s, against 21-22: the machine) (issue
- * 22, 2026-12-05).
+ * 22, 2026-12-05). Later the same day: 24 MB still let the 4 GiB upload
+ * reach 147-150 MB, and 151 in the flat bench twice; with 12 MB, 128-133 MB
+ * (6 MB: 129, with more CPU), the same speed at 512 MiB (2.6-3.0 s against
+ * 2.7-3.0), and rebuilds of 4 GiB at 142-145 MB.
  *
  * @example
  * ```ts
  * import { OLD_BUFFER_BYTES } from "./buffer_memory.ts";
  *
- * console.log(OLD_BUFFER_BYTES / 1024 / 1024); // 24
+ * console.log(OLD_BUFFER_BYTES / 1024 / 1024); // 12
  * ```
  */
-export const OLD_BUFFER_BYTES = 24 * 1024 * 1024;
+export const OLD_BUFFER_BYTES = 12 * 1024 * 1024;
 
 /**
  * The lowest buffer memory seen since the last full collection (V8 frees

@@ -48,6 +48,7 @@ import { StreamQueue } from "../common/stream_queue.ts";
 import {
   BIG_RECORD_BYTES,
   oldGarbage,
+  SENT_GARBAGE_BYTES,
   youngGarbage,
 } from "../common/buffer_memory.ts";
 import { describeError } from "../common/cli.ts";
@@ -664,8 +665,9 @@ export class ChunkProducer {
 /**
  * Counts an answered request's records as garbage. The client's copies of
  * its big records ({@linkcode BIG_RECORD_BYTES}) are garbage once Kafka
- * answered, and young: after every few MiB of them, a young collection
- * gives their memory back (buffer_memory.ts). With the tasks' 4 MB young generation, collections are
+ * answered, and young: after every 2 MiB of them (SENT_GARBAGE_BYTES), a
+ * young collection gives their memory back (buffer_memory.ts). With the
+ * tasks' 4 MB young generation, collections are
  * otherwise rarer than with 1 MB, and 512 KiB uploads peaked higher: 512 MiB
  * at 512 KiB 199-204 MB, with these collections 146-147 (151-153 with 1 MB and
  * none); 16 KiB 139-140 MB either way (150-153 with 1 MB) (issue 22,
@@ -678,7 +680,7 @@ function countAnsweredGarbage(batch: Pending[]): void {
     const size = record.value?.byteLength ?? 0;
     if (size >= BIG_RECORD_BYTES) bytes += size;
   }
-  if (bytes > 0) youngGarbage(bytes);
+  if (bytes > 0) youngGarbage(bytes, SENT_GARBAGE_BYTES);
   oldGarbage(batch.length);
 }
 
