@@ -122,7 +122,8 @@ function ownsItsBuffer(bytes: Uint8Array): boolean {
 
 /**
  * Bytes of young garbage between two young collections, unless
- * {@linkcode youngGarbage} is told otherwise: two fetches of 3 MiB. A collection after every fetch also ages the fetches still coming in
+ * {@linkcode youngGarbage} is told otherwise: two fetches of 3 MiB. A
+ * collection after every fetch also ages the fetches still coming in
  * on the other consumers' connections, and their socket buffers, promoted
  * after two, crept into the old generation: a 4 GiB rebuild at 512 KiB
  * peaked at 185-193 MB against 147-151 for 512 MiB; every 4, 6 or 8 MiB,
@@ -140,9 +141,10 @@ export const YOUNG_GARBAGE_BYTES = 6 * 1024 * 1024;
  * collections and waited for a full one: a 4 GiB upload at 512 KiB peaked
  * at 129-134 MB against 119-122 for 256 MiB (+8-12%; the flat bench +11.3%).
  * Every 2 MiB: 118-120 MB against 114-117 (3 MiB: 121-127 at 4 GiB), for
- * about 0.4 CPU s more per 512 MiB (3.4-3.8 s against 2.9-3.2 wall; 1.4x
- * ProducerPerformance or better before) (issue 22, 2026-12-05, the README's
- * Benchmark section). A rebuild's fetches keep the 6 MiB above.
+ * about 0.4 CPU s more per 512 MiB (3.4-3.8 s against 2.9-3.2 wall; the
+ * peers bench after it: 1.14x ProducerPerformance at 512 KiB) (issue 22,
+ * 2026-12-05, the README's Benchmark section). A rebuild's fetches keep the
+ * 6 MiB above.
  *
  * @example
  * ```ts

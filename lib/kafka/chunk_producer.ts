@@ -667,8 +667,8 @@ export class ChunkProducer {
  * its big records ({@linkcode BIG_RECORD_BYTES}) are garbage once Kafka
  * answered, and young: after every 2 MiB of them (SENT_GARBAGE_BYTES), a
  * young collection gives their memory back (buffer_memory.ts). With the
- * tasks' 4 MB young generation, collections are
- * otherwise rarer than with 1 MB, and 512 KiB uploads peaked higher: 512 MiB
+ * tasks' 4 MB young generation, collections are otherwise rarer than with 1
+ * MB, and 512 KiB uploads peaked higher: 512 MiB
  * at 512 KiB 199-204 MB, with these collections 146-147 (151-153 with 1 MB and
  * none); 16 KiB 139-140 MB either way (150-153 with 1 MB) (issue 22,
  * 2026-12-04; the README's Benchmark section). Every record counts towards
