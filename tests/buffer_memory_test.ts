@@ -136,16 +136,29 @@ Deno.test("youngGarbage asks for a full collection instead of a young one once b
   strictEqual(collectionFor(87 * MB, 20 * MB), "major");
 });
 
-Deno.test("youngGarbage asks for one full collection once buffers grew 12 MB, then starts its lowest level again", async () => {
-  // A stand-in for V8's gc() (youngGarbage looks for it at each call); the
-  // buffers' memory is V8's own count, moved by a real 48 MiB buffer.
-  const MB = 1024 * 1024;
+/**
+ * Runs `body` with a stand-in for V8's gc() (youngGarbage looks for it at
+ * each call) that notes the kind of each collection asked for; `turn` lets
+ * the collections asked for run.
+ */
+async function withGcStandIn(
+  body: (asked: string[], turn: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
   const asked: string[] = [];
   const global = globalThis as { gc?: (options: { type: string }) => void };
   const realGc = global.gc;
   global.gc = ({ type }) => asked.push(type);
-  const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
   try {
+    await body(asked, () => new Promise((resolve) => setTimeout(resolve, 0)));
+  } finally {
+    global.gc = realGc;
+  }
+}
+
+Deno.test("youngGarbage asks for one full collection once buffers grew 12 MB, then starts its lowest level again", async () => {
+  // The buffers' memory is V8's own count, moved by a real 48 MiB buffer.
+  const MB = 1024 * 1024;
+  await withGcStandIn(async (asked, turn) => {
     youngGarbage(6 * MB); // the lowest level: now
     await turn();
     const held = new ArrayBuffer(48 * MB);
@@ -156,36 +169,37 @@ Deno.test("youngGarbage asks for one full collection once buffers grew 12 MB, th
     await turn();
     deepStrictEqual(asked, ["minor", "major", "minor"]);
     strictEqual(held.byteLength, 48 * MB);
-  } finally {
-    global.gc = realGc;
-  }
+  });
 });
 
-Deno.test("youngGarbage asks for a young collection every 6 MiB of fetched records, every 2 MiB of sent ones when told", async () => {
-  // The same stand-in for gc(); buffers stay level, so only young ones.
+Deno.test("youngGarbage asks for a young collection every 6 MiB of fetched records, every 2 MiB of sent ones when told, each counted apart", async () => {
+  // Buffers stay level, so only young ones.
   const MB = 1024 * 1024;
   strictEqual(YOUNG_GARBAGE_BYTES, 6 * MB);
   strictEqual(SENT_GARBAGE_BYTES, 2 * MB);
-  const asked: string[] = [];
-  const global = globalThis as { gc?: (options: { type: string }) => void };
-  const realGc = global.gc;
-  global.gc = ({ type }) => asked.push(type);
-  const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
-  /** Collections asked for after `records` big records of 512 KiB. */
-  const after = async (records: number, every?: number) => {
-    asked.length = 0;
-    for (let i = 0; i < records; i++) {
-      youngGarbage(MB / 2, every);
-      await turn();
-    }
-    return asked.length;
-  };
-  try {
+  await withGcStandIn(async (asked, turn) => {
+    /** Collections asked for after `records` big records of 512 KiB. */
+    const after = async (records: number, every?: number) => {
+      asked.length = 0;
+      for (let i = 0; i < records; i++) {
+        youngGarbage(MB / 2, every);
+        await turn();
+      }
+      return asked.length;
+    };
     await after(12); // whatever an earlier test left counted is used up
     strictEqual(await after(12), 1); // 6 MiB fetched: one
     strictEqual(await after(12, SENT_GARBAGE_BYTES), 3); // 6 MiB sent: three
+    // A reconstructor passing chunks on both fetches and sends: 6 MiB each
+    // way, one after the other, asks for one plus three, not one every 2 MiB.
+    asked.length = 0;
+    for (let i = 0; i < 12; i++) {
+      youngGarbage(MB / 2);
+      await turn();
+      youngGarbage(MB / 2, SENT_GARBAGE_BYTES);
+      await turn();
+    }
+    strictEqual(asked.length, 4);
     deepStrictEqual(new Set(asked), new Set(["minor"]));
-  } finally {
-    global.gc = realGc;
-  }
+  });
 });

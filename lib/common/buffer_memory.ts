@@ -155,12 +155,18 @@ export const YOUNG_GARBAGE_BYTES = 6 * 1024 * 1024;
  */
 export const SENT_GARBAGE_BYTES = 2 * 1024 * 1024;
 
-let garbageSince = 0;
+/**
+ * Bytes counted since the last collection asked for, by `every`: a process
+ * that both fetches and sends big records (a reconstructor passing chunks
+ * on to its repartition topic) counts each side at its own pace.
+ */
+const garbageSince = new Map<number, number>();
 
 /**
  * Counts `bytes` that became garbage while young (e.g. the socket reads a
  * fetch's big records were copied out of); once `every` bytes have
- * ({@linkcode YOUNG_GARBAGE_BYTES} unless told), asks for a collection
+ * ({@linkcode YOUNG_GARBAGE_BYTES} unless told; bytes counted with another
+ * `every` are counted apart), asks for a collection
  * after the current task: a young one, or a full one once the buffers'
  * memory grew {@linkcode OLD_BUFFER_BYTES} past its lowest since the last
  * full collection ({@linkcode collectionFor}). Only in a process run with
@@ -178,9 +184,9 @@ export function youngGarbage(
   every: number = YOUNG_GARBAGE_BYTES,
 ): void {
   if (!exposedGc()) return;
-  garbageSince += bytes;
-  if (garbageSince < every) return;
-  garbageSince = 0;
+  const since = (garbageSince.get(every) ?? 0) + bytes;
+  garbageSince.set(every, since < every ? since : 0);
+  if (since < every) return;
   // Buffers that grew old while in use wait for a full collection.
   const buffers = getHeapStatistics().external_memory;
   buffersLow = Math.min(buffersLow ?? buffers, buffers);
